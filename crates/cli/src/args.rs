@@ -1,0 +1,220 @@
+//! The command line, as design.md's contract names it. Each doc comment is the
+//! command's `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+
+/// Move every mailbox of an organization from one mail system to another in one
+/// cutover: test the source, create a migration endpoint, create and start one
+/// cutover batch, watch it sync, keep it in incremental sync while MX moves, then
+/// remove the batch.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, propagate_version = true)]
+pub struct Cli {
+    /// Where the state lives: sqlite://PATH.
+    #[arg(long, global = true, env = "CUTOVER_STATE", value_name = "URL")]
+    pub state: Option<String>,
+    /// The key file that seals stored passwords (default: the database path + ".key").
+    #[arg(long, global = true, env = "CUTOVER_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+    /// Properties to show, comma-separated, with * wildcards (e.g. 'Status,Max*').
+    #[arg(long, global = true, value_delimiter = ',', value_name = "PROPS")]
+    pub select: Vec<String>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The target organization: the IMAP server mailboxes move to.
+    #[command(subcommand)]
+    Target(TargetCommand),
+    /// Migration endpoints: stored connections to the source system.
+    #[command(subcommand)]
+    Endpoint(EndpointCommand),
+    /// The cutover batch: every mailbox, moved together.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Migration users: one mailbox each.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Do the due work in the foreground, with progress bars on a terminal.
+    Run {
+        /// Run the passes that are due now, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+/// Where a password comes from. Never a plain argument: it would show in `ps` and
+/// in shell history.
+#[derive(Debug, Args, Clone)]
+pub struct PasswordArgs {
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Host name or address of the IMAP server.
+    #[arg(long)]
+    pub server: String,
+    /// IMAP port (143 for none/starttls, 993 for tls by default).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Connection security: none, starttls or tls.
+    #[arg(long, default_value = "tls")]
+    pub security: String,
+    /// The admin account that acts for every user.
+    #[arg(long)]
+    pub admin: String,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// How the admin opens a user's mailbox: authzid (SASL PLAIN authorization identity),
+    /// template:'{user}*{admin}' (a LOGIN name such as Dovecot's master user form), or
+    /// per-user (each user's own password from the users CSV).
+    #[arg(long, default_value = "authzid")]
+    pub impersonation: String,
+    /// PEM file of a private CA to trust besides the public ones.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// A mailbox to open as a test of the admin's impersonation right.
+    #[arg(long, value_name = "ADDRESS")]
+    pub test_mailbox: Option<String>,
+    /// Store the settings without testing them.
+    #[arg(long)]
+    pub skip_verification: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetCommand {
+    /// Set the target server and its admin (tests the connection first).
+    Set(ServerArgs),
+    /// Show the target settings.
+    Get,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// Create a migration endpoint (New-MigrationEndpoint); tests the connection and
+    /// the admin's impersonation unless --skip-verification.
+    New {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Mailboxes migrated at the same time (initial sync).
+        #[arg(long, default_value_t = 100)]
+        max_concurrent_migrations: u32,
+        /// Mailboxes in incremental sync at the same time (at most the above).
+        #[arg(long, default_value_t = 20)]
+        max_concurrent_incremental_syncs: u32,
+    },
+    /// Show one endpoint or all of them.
+    Get { name: Option<String> },
+    /// Change an endpoint's settings (Set-MigrationEndpoint).
+    Set {
+        name: String,
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long)]
+        security: Option<String>,
+        #[arg(long)]
+        admin: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+        #[arg(long)]
+        impersonation: Option<String>,
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+        #[arg(long)]
+        max_concurrent_migrations: Option<u32>,
+        #[arg(long)]
+        max_concurrent_incremental_syncs: Option<u32>,
+        #[arg(long, value_name = "ADDRESS")]
+        test_mailbox: Option<String>,
+        #[arg(long)]
+        skip_verification: bool,
+    },
+    /// Remove an endpoint no batch uses.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Create the cutover batch (New-MigrationBatch). Only one may exist at a time.
+    New {
+        #[arg(long)]
+        name: String,
+        /// The endpoint of the source system.
+        #[arg(long)]
+        source_endpoint: String,
+        /// The users CSV: header EmailAddress,UserName,Password.
+        #[arg(long, value_name = "FILE")]
+        users_csv: PathBuf,
+        /// Start the batch right away.
+        #[arg(long)]
+        auto_start: bool,
+        /// Bad items a user may skip before failing.
+        #[arg(long, default_value_t = 0)]
+        bad_item_limit: u32,
+        /// Large items a user may skip before failing.
+        #[arg(long, default_value_t = 0)]
+        large_item_limit: u32,
+        /// Source folders to leave out, comma-separated (subfolders go with them).
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        exclude_folders: Vec<String>,
+        /// Hours between incremental syncs once the initial sync is done.
+        #[arg(long, default_value_t = 24, value_name = "HOURS")]
+        incremental_interval: u32,
+    },
+    /// Show one batch or all (Get-MigrationBatch).
+    Get { name: Option<String> },
+    /// Start the batch; on a Synced batch, ask for an incremental sync now.
+    Start { name: String },
+    /// Stop the batch's users.
+    Stop { name: String },
+    /// Remove the batch and its users from the state (mail on the target stays).
+    Remove {
+        name: String,
+        /// Remove even while the initial sync is not finished.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List migration users (Get-MigrationUser).
+    Get {
+        /// A user's address, to show just that user.
+        email: Option<String>,
+        #[arg(long)]
+        batch: Option<String>,
+        /// Only users in this status (Queued, Syncing, Synced, Failed, ...).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// A user's statistics (Get-MigrationUserStatistics).
+    Stats {
+        email: String,
+        /// List the messages that were skipped, with the reason.
+        #[arg(long)]
+        include_skipped_items: bool,
+    },
+}

@@ -1,0 +1,175 @@
+//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets).
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{Duration, Utc};
+use cutover_model::{Batch, BatchStatus, Name, UserStatus, parse_users_csv};
+use cutover_store::NewUser;
+
+use crate::args::BatchCommand;
+use crate::{Ctx, views};
+
+async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
+    ctx.store
+        .batch(name)
+        .await?
+        .with_context(|| format!("batch '{name}' was not found; `cutover batch get` lists them"))
+}
+
+async fn show(ctx: &Ctx, batches: &[Batch], single: bool) -> anyhow::Result<()> {
+    let mut records = Vec::with_capacity(batches.len());
+    for b in batches {
+        let users = ctx.store.users(Some(b.name.as_str()), None).await?;
+        records.push(views::batch(b, &users));
+    }
+    ctx.print(&records, single)
+}
+
+/// Moves a batch (and its users) to running, as Start-MigrationBatch does.
+async fn start(ctx: &Ctx, batch: &mut Batch) -> anyhow::Result<()> {
+    batch
+        .status
+        .check_start()
+        .map_err(|why| anyhow!("batch '{}' cannot be started: {why}", batch.name))?;
+    let now = Utc::now();
+    batch.started_at.get_or_insert(now);
+    if batch.initial_sync_at.is_some() {
+        // Synced (or stopped after its initial sync): an incremental pass, now.
+        if !matches!(batch.status, BatchStatus::SyncedWithErrors) {
+            batch.status = BatchStatus::Synced;
+        }
+        batch.next_sync_at = Some(now);
+    } else {
+        batch.status = BatchStatus::Syncing;
+    }
+    for mut u in ctx.store.users(Some(batch.name.as_str()), None).await? {
+        if matches!(u.status, UserStatus::Stopped | UserStatus::Failed) {
+            u.status = UserStatus::Queued;
+            ctx.store.update_user(&u).await?;
+        }
+    }
+    ctx.store.update_batch(batch).await?;
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
+    match command {
+        BatchCommand::New {
+            name,
+            source_endpoint,
+            users_csv,
+            auto_start,
+            bad_item_limit,
+            large_item_limit,
+            exclude_folders,
+            incremental_interval,
+        } => {
+            let name = Name::parse("batch", &name)?;
+            let endpoint = ctx
+                .store
+                .endpoint(&source_endpoint)
+                .await?
+                .with_context(|| {
+                    format!("--source-endpoint: endpoint '{source_endpoint}' was not found; create it with `cutover endpoint new`")
+                })?;
+            if incremental_interval == 0 {
+                bail!("--incremental-interval must be at least 1 hour");
+            }
+            let text = std::fs::read_to_string(&users_csv)
+                .with_context(|| format!("--users-csv {}: cannot read it", users_csv.display()))?;
+            let rows = parse_users_csv(&text)
+                .with_context(|| format!("--users-csv {}", users_csv.display()))?;
+            let users: Vec<NewUser> = rows
+                .into_iter()
+                .map(|r| NewUser {
+                    email: r.email,
+                    source_login: r.user_name,
+                    password: r.password,
+                })
+                .collect();
+            let mut batch = Batch {
+                name,
+                source_endpoint: endpoint.name.clone(),
+                status: BatchStatus::Created,
+                created_at: Utc::now(),
+                started_at: None,
+                initial_sync_at: None,
+                last_synced_at: None,
+                next_sync_at: None,
+                incremental_interval: Duration::hours(i64::from(incremental_interval)),
+                bad_item_limit,
+                large_item_limit,
+                excluded_folders: exclude_folders
+                    .into_iter()
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+            };
+            ctx.store.create_batch(&batch, &users).await?;
+            if auto_start {
+                start(ctx, &mut batch).await?;
+            }
+            eprintln!(
+                "batch '{}' created with {} users{}",
+                batch.name,
+                users.len(),
+                if auto_start {
+                    " and started; `cutover run` does the work"
+                } else {
+                    "; start it with `cutover batch start`"
+                }
+            );
+            show(ctx, &[batch], true).await
+        }
+        BatchCommand::Get { name: Some(name) } => {
+            let b = load(ctx, &name).await?;
+            show(ctx, &[b], true).await
+        }
+        BatchCommand::Get { name: None } => {
+            let all = ctx.store.batches().await?;
+            show(ctx, &all, false).await
+        }
+        BatchCommand::Start { name } => {
+            let mut b = load(ctx, &name).await?;
+            start(ctx, &mut b).await?;
+            show(ctx, &[b], true).await
+        }
+        BatchCommand::Stop { name } => {
+            let mut b = load(ctx, &name).await?;
+            b.status
+                .check_stop()
+                .map_err(|why| anyhow!("batch '{name}' cannot be stopped: {why}"))?;
+            let mut running = false;
+            for mut u in ctx.store.users(Some(b.name.as_str()), None).await? {
+                match u.status {
+                    UserStatus::Syncing
+                    | UserStatus::IncrementalSyncing
+                    | UserStatus::Provisioning => running = true,
+                    UserStatus::Queued => {
+                        u.status = UserStatus::Stopped;
+                        ctx.store.update_user(&u).await?;
+                    }
+                    _ => {}
+                }
+            }
+            b.status = if running {
+                BatchStatus::Stopping
+            } else {
+                BatchStatus::Stopped
+            };
+            ctx.store.update_batch(&b).await?;
+            show(ctx, &[b], true).await
+        }
+        BatchCommand::Remove { name, force } => {
+            let b = load(ctx, &name).await?;
+            if b.initial_sync_at.is_none() && b.status == BatchStatus::Syncing && !force {
+                bail!(
+                    "batch '{name}' is still in its initial sync; removing it now leaves mailboxes half copied. \
+                     Stop it first, or use --force"
+                );
+            }
+            ctx.store.remove_batch(b.name.as_str()).await?;
+            eprintln!("batch '{name}' removed; the migrated mail stays on the target");
+            Ok(())
+        }
+    }
+}

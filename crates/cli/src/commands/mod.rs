@@ -1,0 +1,8 @@
+//! One module per noun of the command line.
+
+pub mod batch;
+pub mod endpoint;
+pub mod run;
+pub mod target;
+pub mod user;
+mod verify;

@@ -1,0 +1,37 @@
+//! `cutover target set|get`.
+
+use anyhow::Context;
+use chrono::Utc;
+use cutover_model::Target;
+
+use super::verify;
+use crate::args::TargetCommand;
+use crate::{Ctx, password, views};
+
+pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
+    match command {
+        TargetCommand::Set(args) => {
+            let connection = verify::connection(&args)?;
+            let pw = password::require(&args.password, "Target admin password: ")?;
+            if !args.skip_verification {
+                let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())
+                    .await
+                    .context("the target server did not pass the test (use --skip-verification to store it anyway)")?;
+                eprintln!("target verified: {summary}");
+            }
+            let target = Target {
+                connection,
+                updated_at: Utc::now(),
+            };
+            ctx.store.set_target(&target, &pw).await?;
+            ctx.print(&[views::target(&target)], true)
+        }
+        TargetCommand::Get => {
+            let target =
+                ctx.store.target().await?.context(
+                    "no target is set; run `cutover target set --server ... --admin ...`",
+                )?;
+            ctx.print(&[views::target(&target)], true)
+        }
+    }
+}

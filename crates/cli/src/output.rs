@@ -1,0 +1,263 @@
+//! Output of objects the way PowerShell shows them: `list` (Format-List's
+//! `Name : Value` blocks), `table` (Format-Table), or `json`; `--select` picks
+//! properties by name with `*` wildcards, like `Format-List Status,Max*`.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, Table, presets};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    List,
+    Table,
+    Json,
+}
+
+/// An object to show: named properties in a fixed order.
+#[derive(Debug, Clone, Default)]
+pub struct Record(Vec<(&'static str, Value)>);
+
+impl Record {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<Value>) -> Self {
+        self.0.push((name, value.into()));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Keeps the properties `select` names, in the order of the patterns.
+    fn select(&self, select: &[String]) -> Vec<(&'static str, &Value)> {
+        if select.is_empty() {
+            return self.0.iter().map(|(n, v)| (*n, v)).collect();
+        }
+        let mut out: Vec<(&'static str, &Value)> = Vec::new();
+        for pattern in select {
+            for (n, v) in &self.0 {
+                if wildcard_match(pattern, n) && !out.iter().any(|(o, _)| o == n) {
+                    out.push((*n, v));
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// A duration as .NET prints a TimeSpan (`d.hh:mm:ss.fff`), as Exchange shows them.
+pub fn duration(d: Option<chrono::Duration>) -> Value {
+    let Some(d) = d else { return Value::Null };
+    let ms = d.num_milliseconds().max(0);
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, m, s, f) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    let day = if days > 0 {
+        format!("{days}.")
+    } else {
+        String::new()
+    };
+    Value::String(format!("{day}{h:02}:{m:02}:{s:02}.{f:03}"))
+}
+
+/// Case-insensitive match with `*` (any run) and `?` (one character).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b) && go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.trim().chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(plain).collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Object(_) => v.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Checks `--select` against the properties an object has, so a typo is an error
+/// rather than an empty output.
+pub fn check_select(select: &[String], sample: &Record) -> anyhow::Result<()> {
+    for pattern in select {
+        if !sample.0.iter().any(|(n, _)| wildcard_match(pattern, n)) {
+            let names: Vec<&str> = sample.0.iter().map(|(n, _)| *n).collect();
+            anyhow::bail!(
+                "--select '{pattern}' matches no property; the properties are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints one object (`single`) or a list of them.
+pub fn print(
+    out: &mut dyn Write,
+    format: Format,
+    select: &[String],
+    records: &[Record],
+    single: bool,
+) -> anyhow::Result<()> {
+    if let Some(first) = records.first() {
+        check_select(select, first)?;
+    }
+    match format {
+        Format::Json => {
+            let objects: Vec<Value> = records
+                .iter()
+                .map(|r| {
+                    let map: Map<String, Value> = r
+                        .select(select)
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), v.clone()))
+                        .collect();
+                    Value::Object(map)
+                })
+                .collect();
+            let doc = if single && objects.len() == 1 {
+                objects.into_iter().next().unwrap_or(Value::Null)
+            } else {
+                Value::Array(objects)
+            };
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::List => {
+            for r in records {
+                let props = r.select(select);
+                let width = props.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+                writeln!(out)?;
+                for (n, v) in props {
+                    writeln!(out, "{n:<width$} : {}", plain(v))?;
+                }
+            }
+            if !records.is_empty() {
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            let Some(first) = records.first() else {
+                return Ok(());
+            };
+            let header: Vec<&str> = first.select(select).iter().map(|(n, _)| *n).collect();
+            let mut table = Table::new();
+            table
+                .load_style(presets::ASCII_MARKDOWN)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(header);
+            for r in records {
+                table.add_row(r.select(select).iter().map(|(_, v)| plain(v)));
+            }
+            writeln!(out, "{table}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record::new()
+            .with("EndpointType", "IMAP")
+            .with("MaxConcurrentMigrations", 100)
+            .with("MaxConcurrentIncrementalSyncs", 20)
+            .with("Port", 143)
+            .with("LastSyncedDateTime", Value::Null)
+    }
+
+    fn render(format: Format, select: &[&str], single: bool) -> String {
+        let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        print(&mut out, format, &select, &[record()], single).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("Max*", "MaxConcurrentMigrations"));
+        assert!(wildcard_match("max*", "MaxConcurrentMigrations"));
+        assert!(wildcard_match("*Count", "TotalCount"));
+        assert!(wildcard_match("P?rt", "Port"));
+        assert!(!wildcard_match("Max", "MaxConcurrentMigrations"));
+    }
+
+    #[test]
+    fn format_list_aligns_and_selects_in_pattern_order() {
+        let s = render(Format::List, &["EndpointType", "Max*"], true);
+        assert_eq!(
+            s,
+            "\nEndpointType                  : IMAP\n\
+             MaxConcurrentMigrations       : 100\n\
+             MaxConcurrentIncrementalSyncs : 20\n\n"
+        );
+    }
+
+    #[test]
+    fn json_single_is_an_object_and_lists_are_arrays() {
+        let v: Value = serde_json::from_str(&render(Format::Json, &["Port"], true)).unwrap();
+        assert_eq!(v, serde_json::json!({"Port": 143}));
+        let v: Value = serde_json::from_str(&render(Format::Json, &[], false)).unwrap();
+        assert!(v.is_array());
+        assert_eq!(v[0]["LastSyncedDateTime"], Value::Null);
+    }
+
+    #[test]
+    fn table_has_a_header_row() {
+        let s = render(Format::Table, &["EndpointType", "Port"], false);
+        assert!(
+            s.contains("EndpointType") && s.contains("IMAP") && s.contains("143"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn unknown_select_is_an_error() {
+        let mut out = Vec::new();
+        let err = print(&mut out, Format::List, &["Nope*".into()], &[record()], true).unwrap_err();
+        assert!(err.to_string().contains("matches no property"), "{err}");
+    }
+
+    #[test]
+    fn durations_print_like_timespans() {
+        assert_eq!(
+            duration(Some(chrono::Duration::milliseconds(83_456))),
+            "00:01:23.456"
+        );
+        assert_eq!(
+            duration(Some(chrono::Duration::hours(25))),
+            "1.01:00:00.000"
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! The first real cutover: the seed's flow with our CLI between two real Dovecot servers,
+//! checked from the target side by the fixture (doveadm), independently of our IMAP code.
+
+use std::thread;
+
+use serde_json::Value;
+
+use crate::support::{Cutover, Dovecot, DovecotOptions, diff, fill_realistic_mailbox};
+
+fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
+    let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let src_users = users.clone();
+    let src = thread::spawn(move || {
+        Dovecot::start(
+            "src",
+            DovecotOptions {
+                users: src_users,
+                ..DovecotOptions::default()
+            },
+        )
+    });
+    let dst = thread::spawn(move || {
+        Dovecot::start(
+            "dst",
+            DovecotOptions {
+                users,
+                separator: target_separator,
+                ..DovecotOptions::default()
+            },
+        )
+    });
+    (src.join().expect("source"), dst.join().expect("target"))
+}
+
+fn users_csv(rows: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("EmailAddress,UserName,Password\n");
+    for (email, login, password) in rows {
+        s.push_str(&format!("{email},{login},{password}\n"));
+    }
+    s
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v.get(name).unwrap_or_else(|| panic!("no {name} in {v:#}"))
+}
+
+fn assert_same_mailbox(src: &Dovecot, dst: &Dovecot, user: &str) {
+    let (s, d) = (src.mailbox(user), dst.mailbox(user));
+    let lines = diff(&s, &d);
+    assert!(
+        lines.is_empty(),
+        "{user}: target differs from source:\n{}\ntarget log:\n{}",
+        lines.join("\n"),
+        dst.log()
+    );
+    for folder in &s.subscribed {
+        assert!(
+            d.subscribed.contains(folder),
+            "{user}: {folder} not subscribed on the target"
+        );
+    }
+    for folder in &s.selectable {
+        assert!(
+            d.selectable.contains(folder),
+            "{user}: {folder} missing on the target"
+        );
+    }
+}
+
+#[test]
+fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {
+    let users = [
+        "alice@contoso.test",
+        "bob@contoso.test",
+        "carol@contoso.test",
+    ];
+    let (src, dst) = pair(&users, '/');
+    fill_realistic_mailbox(&src, users[0], 60, 1, true);
+    fill_realistic_mailbox(&src, users[1], 40, 2, false);
+    fill_realistic_mailbox(&src, users[2], 25, 3, true);
+    for u in users {
+        src.index(u);
+    }
+    let total: usize = users.iter().map(|u| src.mailbox(u).message_count()).sum();
+
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", users[0]);
+    let csv = cutover.write("users.csv", &users_csv(&users.map(|u| (u, "", ""))));
+    let created = cutover.json(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    assert_eq!(field(&created, "Status"), "Syncing");
+    assert_eq!(field(&created, "TotalCount"), 3);
+
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    assert_eq!(field(&run[0], "ItemsCopied"), total as u64);
+    for u in users {
+        assert_same_mailbox(&src, &dst, u);
+    }
+
+    let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(field(&batch, "Status"), "Synced");
+    assert_eq!(field(&batch, "SyncedCount"), 3);
+    assert_eq!(field(&batch, "FailedCount"), 0);
+    assert_eq!(field(&batch, "ItemsSynced"), total as u64);
+    assert!(field(&batch, "InitialSyncDateTime").is_string());
+    assert!(field(&batch, "LastSyncedDateTime").is_string());
+    let listed = cutover.json(&["user", "get"]);
+    let statuses: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| field(u, "Status"))
+        .collect();
+    assert_eq!(statuses, ["Synced", "Synced", "Synced"]);
+    let stats = cutover.json(&["user", "stats", users[0], "--include-skipped-items"]);
+    assert_eq!(
+        field(&stats, "TotalItemsInSourceMailboxCount"),
+        field(&stats, "SyncedItemCount")
+    );
+    assert_eq!(field(&stats, "SkippedItems"), &Value::Array(vec![]));
+
+    // A cutover batch stays Synced; nothing is due until its interval passes...
+    let idle = cutover.run(&["run", "--once"]);
+    assert!(String::from_utf8_lossy(&idle.stderr).contains("nothing is due"));
+    // ...and `batch start` asks for an incremental pass now, which copies nothing twice.
+    let before: Vec<_> = users.iter().map(|u| dst.mailbox(u)).collect();
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let again = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
+    assert_eq!(field(&again[0], "Status"), "Synced");
+    for (u, b) in users.iter().zip(&before) {
+        assert_eq!(
+            &dst.mailbox(u),
+            b,
+            "{u}: the second pass changed the target"
+        );
+    }
+}
+
+#[test]
+fn a_failed_login_fails_that_user_only_and_names_change_separator() {
+    let users = ["alice@contoso.test", "bob@contoso.test"];
+    // The target uses '.' as its hierarchy separator; the source '/'.
+    let (src, dst) = pair(&users, '.');
+    fill_realistic_mailbox(&src, users[0], 30, 4, false);
+    fill_realistic_mailbox(&src, users[1], 20, 5, false);
+    for u in users {
+        src.index(u);
+    }
+
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "template:{user}*{admin}", users[0]);
+    // bob logs in with his own password (the CSV's Password column); the third mailbox
+    // does not exist on the source, so its login fails.
+    let csv = cutover.write(
+        "users.csv",
+        &users_csv(&[
+            (users[0], "", ""),
+            (users[1], users[1], "pass"),
+            ("ghost@contoso.test", "", ""),
+        ]),
+    );
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "SyncedWithErrors", "{run:#}");
+    assert_eq!(field(&run[0], "UsersFailed"), 1);
+    for u in users {
+        assert_same_mailbox(&src, &dst, u);
+    }
+    let ghost = cutover.json(&["user", "get", "ghost@contoso.test"]);
+    assert_eq!(field(&ghost, "Status"), "Failed");
+    let error = field(&ghost, "ErrorSummary").as_str().unwrap();
+    assert!(
+        error.contains("cannot log in to the source server")
+            && error.contains("ghost@contoso.test*admin"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("adminpass"),
+        "a password leaked into an error: {error}"
+    );
+    let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(field(&batch, "FailedCount"), 1);
+    assert_eq!(field(&batch, "SyncedCount"), 2);
+    let failed = cutover.json(&["user", "get", "--status", "Failed"]);
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_cli_guards_its_inputs_and_never_stores_a_plain_password() {
+    let cutover = Cutover::new();
+    // No Dovecot here: the endpoint is stored without a connection test.
+    cutover.ok(&[
+        "endpoint",
+        "new",
+        "--name",
+        "CutoverEndpoint",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "--security",
+        "none",
+        "--admin",
+        "admin",
+        "--password-env",
+        "SRC_ADMIN_PASSWORD",
+        "--skip-verification",
+    ]);
+    let listed = cutover.ok(&[
+        "endpoint",
+        "get",
+        "CutoverEndpoint",
+        "--select",
+        "EndpointType,Max*",
+    ]);
+    assert_eq!(
+        listed.trim(),
+        "EndpointType                  : IMAP\n\
+         MaxConcurrentMigrations       : 100\n\
+         MaxConcurrentIncrementalSyncs : 20"
+    );
+    let err = cutover.fails(&["endpoint", "get", "CutoverEndpoint", "--select", "Nope*"]);
+    assert!(err.contains("matches no property"), "{err}");
+
+    // Passwords are never plain arguments (usage error, exit 2).
+    let out = cutover.run(&[
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--admin",
+        "admin",
+        "--password",
+        "adminpass",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = cutover.fails(&[
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "--security",
+        "none",
+        "--admin",
+        "admin",
+        "--password-env",
+        "NOT_SET_ANYWHERE",
+        "--skip-verification",
+    ]);
+    assert!(err.contains("NOT_SET_ANYWHERE is not set"), "{err}");
+
+    // A broken users CSV is refused with every problem and its line.
+    let bad = cutover.write(
+        "bad.csv",
+        "EmailAddress,UserName,Password\na@contoso.test,,\nnot-an-address,,\nA@contoso.test,,\n",
+    );
+    let err = cutover.fails(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &bad,
+    ]);
+    assert!(
+        err.contains("line 3") && err.contains("line 4: a@contoso.test is listed twice"),
+        "{err}"
+    );
+    let header = cutover.write("header.csv", "Mail,Login\na@contoso.test,a\n");
+    let err = cutover.fails(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &header,
+    ]);
+    assert!(err.contains("unknown column 'Mail'"), "{err}");
+    let err = cutover.fails(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "Nowhere",
+        "--users-csv",
+        &header,
+    ]);
+    assert!(err.contains("endpoint 'Nowhere' was not found"), "{err}");
+
+    // Only one cutover batch at a time.
+    let good = cutover.write(
+        "users.csv",
+        "EmailAddress,UserName,Password\na@contoso.test,,secret-of-a\n",
+    );
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &good,
+    ]);
+    let err = cutover.fails(&[
+        "batch",
+        "new",
+        "--name",
+        "Second",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &good,
+    ]);
+    assert!(
+        err.contains("only one cutover batch may exist at a time"),
+        "{err}"
+    );
+    let err = cutover.fails(&["batch", "stop", "CutoverBatch"]);
+    assert!(err.contains("never started"), "{err}");
+    let err = cutover.fails(&["endpoint", "remove", "CutoverEndpoint"]);
+    assert!(err.contains("used by batch 'CutoverBatch'"), "{err}");
+
+    // Neither the admin's nor the user's password is in the state in plain text.
+    let mut files = 0;
+    for entry in std::fs::read_dir(cutover.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        // The CSVs are the admin's input; the state is the database, its WAL and the key.
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("state.db")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in [&b"adminpass"[..], b"secret-of-a"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{} holds a password in plain text",
+                path.display()
+            );
+        }
+        files += 1;
+    }
+    assert!(files >= 2, "state and key file expected");
+    let key = cutover.state_path().with_extension("db.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    cutover.ok(&["batch", "remove", "CutoverBatch"]);
+    assert_eq!(cutover.json(&["batch", "get"]), Value::Array(vec![]));
+    cutover.ok(&["endpoint", "remove", "CutoverEndpoint"]);
+}

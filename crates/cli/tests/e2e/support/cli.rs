@@ -1,0 +1,125 @@
+//! Running the real `cutover` binary against a private state directory.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::Dovecot;
+
+/// One installation of cutover: its own state database and key file.
+pub struct Cutover {
+    pub dir: TempDir,
+}
+
+impl Cutover {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
+        cmd.args(args)
+            .env(
+                "CUTOVER_STATE",
+                format!("sqlite://{}", self.state_path().display()),
+            )
+            .env_remove("CUTOVER_KEY_FILE")
+            .env_remove("CUTOVER_LOG")
+            .env("SRC_ADMIN_PASSWORD", "adminpass")
+            .env("DST_ADMIN_PASSWORD", "adminpass");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run cutover")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cutover {args:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs a command that must fail with exit code 1; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "cutover {args:?} should fail with 1:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("JSON output")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path.display().to_string()
+    }
+
+    /// `target set` to `dst` and `endpoint new --name CutoverEndpoint` to `src`, both as the
+    /// Dovecot master user `admin`, with the given impersonation.
+    pub fn connect(&self, src: &Dovecot, dst: &Dovecot, impersonation: &str, test_mailbox: &str) {
+        let (sp, dp) = (src.port().to_string(), dst.port().to_string());
+        self.ok(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &dp,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--impersonation",
+            impersonation,
+            "--test-mailbox",
+            test_mailbox,
+        ]);
+        self.ok(&[
+            "endpoint",
+            "new",
+            "--name",
+            "CutoverEndpoint",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &sp,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "SRC_ADMIN_PASSWORD",
+            "--impersonation",
+            impersonation,
+            "--test-mailbox",
+            test_mailbox,
+        ]);
+    }
+}

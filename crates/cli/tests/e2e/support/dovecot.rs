@@ -1,0 +1,558 @@
+//! A private Dovecot instance per test, rendered from `fixtures/dovecot/dovecot.conf.in`.
+//!
+//! Everything the fixture knows about mail it learns from `doveadm` or writes as maildir
+//! files itself, never over IMAP, so tests of our IMAP code do not check themselves.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::maildir;
+use super::{MailboxSnapshot, StoredMessage};
+
+const TEMPLATE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/dovecot/dovecot.conf.in"
+));
+const DOVECOT: &str = "/usr/sbin/dovecot";
+const DOVEADM: &str = "/usr/bin/doveadm";
+const MAIL_USER: &str = "cutover-mail";
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+pub struct DovecotOptions {
+    /// Hierarchy separator of the one namespace. Folder names in this API always use '/'.
+    pub separator: char,
+    /// Full addresses, e.g. "alice@contoso.test"; each has password "pass".
+    pub users: Vec<String>,
+    pub master_user: String,
+    pub master_password: String,
+    /// `imap_capability`: "" keeps Dovecot's list, "+X" adds to it, a full list replaces it.
+    pub imap_capability: String,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            separator: '/',
+            users: vec!["alice@contoso.test".into(), "bob@contoso.test".into()],
+            master_user: "admin".into(),
+            master_password: "adminpass".into(),
+            imap_capability: String::new(),
+        }
+    }
+}
+
+pub struct Dovecot {
+    dir: tempfile::TempDir,
+    port: u16,
+    separator: char,
+    owner: (u32, u32),
+    master_pid: Option<u32>,
+    /// (user, folder) -> maildir directory, so writing many messages costs no doveadm calls.
+    folder_dirs: Mutex<HashMap<(String, String), PathBuf>>,
+}
+
+impl Dovecot {
+    /// Starts a private Dovecot on a free 127.0.0.1 port and waits for its greeting.
+    pub fn start(name: &str, opts: DovecotOptions) -> Dovecot {
+        assert!(
+            Path::new(DOVECOT).exists() && Path::new(DOVEADM).exists(),
+            "dovecot-imapd is not installed: apt-get install dovecot-core dovecot-imapd"
+        );
+        assert!(
+            opts.separator == '/' || opts.separator == '.',
+            "separator must be '/' or '.'"
+        );
+        let (owner, internal_user, login_user) = mail_identity();
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cutover-dovecot-{safe}-"))
+            .tempdir()
+            .expect("create temp dir for dovecot");
+        // Dovecot's unprivileged processes must reach their files inside.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let root = dir.path().to_path_buf();
+        let root = root.as_path();
+        for sub in ["run", "state", "log", "mail"] {
+            fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        chown(root.join("mail"), Some(owner.0), Some(owner.1)).unwrap();
+        let passwd: String = opts
+            .users
+            .iter()
+            .map(|u| format!("{u}:{{PLAIN}}pass::::::\n"))
+            .collect();
+        write_file(&root.join("users.passwd"), &passwd);
+        write_file(
+            &root.join("master-users"),
+            &format!("{}:{{PLAIN}}{}\n", opts.master_user, opts.master_password),
+        );
+        let instance = format!(
+            "cutover-{safe}-{}-{}",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed)
+        );
+
+        let mut dovecot = Dovecot {
+            dir,
+            port: 0,
+            separator: opts.separator,
+            owner,
+            master_pid: None,
+            folder_dirs: Mutex::new(HashMap::new()),
+        };
+        // A port found free can be taken before Dovecot binds it: try again with another.
+        for attempt in 1..=5 {
+            let port = free_port();
+            let conf = render(&[
+                ("INSTANCE", instance.as_str()),
+                ("BASE_DIR", &path_str(&root.join("run"))),
+                ("STATE_DIR", &path_str(&root.join("state"))),
+                ("LOG_PATH", &path_str(&root.join("log/dovecot.log"))),
+                ("MAIL_ROOT", &path_str(&root.join("mail"))),
+                ("PASSWD_FILE", &path_str(&root.join("users.passwd"))),
+                ("MASTER_USERS", &path_str(&root.join("master-users"))),
+                ("UID", &owner.0.to_string()),
+                ("GID", &owner.1.to_string()),
+                ("INTERNAL_USER", &internal_user),
+                ("LOGIN_USER", &login_user),
+                ("SEPARATOR", &opts.separator.to_string()),
+                ("IMAP_PORT", &port.to_string()),
+                ("SSL", "no"),
+                ("IMAPS", "#"),
+                ("IMAPS_PORT", "0"),
+                ("SSL_CERT", ""),
+                ("SSL_KEY", ""),
+                ("IMAP_CAPABILITY", &opts.imap_capability),
+            ]);
+            write_file(&dovecot.conf(), &conf);
+            let startup_log = fs::File::create(root.join("log/startup.log")).unwrap();
+            let status = Command::new(DOVECOT)
+                .arg("-c")
+                .arg(dovecot.conf())
+                .stdin(Stdio::null())
+                .stdout(startup_log.try_clone().unwrap())
+                .stderr(startup_log)
+                .status()
+                .expect("run /usr/sbin/dovecot");
+            if status.success() {
+                dovecot.port = port;
+                dovecot.master_pid = Some(dovecot.read_master_pid());
+                if dovecot.wait_for_greeting(Duration::from_secs(20)) {
+                    return dovecot;
+                }
+                panic!(
+                    "dovecot {name} did not greet on 127.0.0.1:{port}:\n{}",
+                    dovecot.log()
+                );
+            }
+            let log = dovecot.log();
+            if attempt < 5 && log.contains("Address already in use") {
+                let _ = fs::remove_file(root.join("log/dovecot.log"));
+                continue;
+            }
+            panic!("dovecot {name} failed to start ({status}):\n{log}");
+        }
+        unreachable!()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The rendered config, for `doveadm -c` by hand while debugging.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("dovecot.conf")
+    }
+
+    /// Startup output and the Dovecot log, for failure messages.
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for f in ["log/startup.log", "log/dovecot.log"] {
+            if let Ok(text) = fs::read(self.dir.path().join(f)) {
+                out.push_str(&String::from_utf8_lossy(&text));
+            }
+        }
+        out
+    }
+
+    /// Creates a folder (UTF-8 display name, '/' hierarchy); an existing one is fine.
+    pub fn create_folder(&self, user: &str, folder: &str) {
+        let name = self.native(folder);
+        let out = self.doveadm_raw(&["mailbox", "create", "-u", user, &name]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !stderr.contains("already exists") {
+            panic!("doveadm mailbox create {user} {folder:?} failed: {stderr}");
+        }
+    }
+
+    pub fn subscribe(&self, user: &str, folder: &str) {
+        self.doveadm(&["mailbox", "subscribe", "-u", user, &self.native(folder)]);
+    }
+
+    /// Puts one message into a folder as a maildir file (not through IMAP): `body` may use
+    /// CRLF or LF; it is stored with LF as Dovecot would store an APPEND. Creates the folder
+    /// if needed. Call [`Dovecot::index`] before reading the folder over IMAP.
+    pub fn write_message(
+        &self,
+        user: &str,
+        folder: &str,
+        body: &[u8],
+        flags: &[&str],
+        internal_date: i64,
+    ) {
+        let dir = self.folder_dir(user, folder);
+        let mut letters = String::new();
+        let mut keywords = Vec::new();
+        for flag in flags {
+            match maildir::system_flag_letter(flag) {
+                Some(c) => letters.push(c),
+                None => keywords.push(maildir::keyword_letter(&dir, flag, self.owner)),
+            }
+        }
+        letters.extend(keywords);
+        let mut letters: Vec<char> = letters.chars().collect();
+        letters.sort_unstable();
+        letters.dedup();
+        let letters: String = letters.into_iter().collect();
+        let unique = UNIQUE.fetch_add(1, Ordering::Relaxed);
+        maildir::deliver(
+            &dir,
+            &maildir::to_disk_form(body),
+            &letters,
+            internal_date,
+            unique,
+            self.owner,
+        );
+    }
+
+    /// Makes Dovecot index everything written so far.
+    pub fn index(&self, user: &str) {
+        self.doveadm(&["mailbox", "status", "-u", user, "messages", "*"]);
+    }
+
+    /// Everything the server holds for `user`, read through doveadm, bodies as IMAP serves them.
+    pub fn mailbox(&self, user: &str) -> MailboxSnapshot {
+        let lines = |args: &[&str]| -> Vec<String> {
+            String::from_utf8(self.doveadm(args))
+                .expect("doveadm prints UTF-8 names")
+                .lines()
+                .map(|l| self.display(l))
+                .collect()
+        };
+        let mut snapshot = MailboxSnapshot::default();
+        for folder in lines(&["mailbox", "list", "-u", user]) {
+            snapshot.folders.insert(folder, Vec::new());
+        }
+        snapshot.subscribed = lines(&["mailbox", "list", "-s", "-u", user])
+            .into_iter()
+            .collect();
+        for line in lines(&["mailbox", "status", "-u", user, "messages", "*"]) {
+            let (name, _) = line
+                .rsplit_once(" messages=")
+                .unwrap_or_else(|| panic!("unexpected doveadm status line {line:?}"));
+            snapshot.selectable.insert(name.to_string());
+            snapshot.folders.entry(name.to_string()).or_default();
+        }
+        let out = self.doveadm(&[
+            "-f",
+            "pager",
+            "fetch",
+            "-u",
+            user,
+            "mailbox uid flags date.received.unixtime size.physical text",
+            "ALL",
+        ]);
+        for (folder, message) in parse_pager_fetch(&out) {
+            let folder = self.display(&folder);
+            snapshot.folders.entry(folder).or_default().push(message);
+        }
+        snapshot
+    }
+
+    /// TERMs the master, waits for it and its children; also done on drop.
+    pub fn stop(&mut self) {
+        let Some(pid) = self.master_pid.take() else {
+            return;
+        };
+        let children = children_of(pid);
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        if !wait_gone(&[pid], Duration::from_secs(10)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            wait_gone(&[pid], Duration::from_secs(5));
+        }
+        if !wait_gone(&children, Duration::from_secs(5)) {
+            for child in children {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &child.to_string()])
+                    .status();
+            }
+        }
+    }
+
+    fn read_master_pid(&self) -> u32 {
+        let file = self.dir.path().join("run/master.pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = fs::read_to_string(&file)
+                && let Ok(pid) = text.trim().parse()
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {} after start:\n{}",
+                file.display(),
+                self.log()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_for_greeting(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 5];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"* OK " {
+                    return true;
+                }
+            }
+            sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The maildir directory of a folder, creating the folder on first use.
+    fn folder_dir(&self, user: &str, folder: &str) -> PathBuf {
+        let key = (user.to_string(), folder.to_string());
+        if let Some(dir) = self.folder_dirs.lock().unwrap().get(&key) {
+            return dir.clone();
+        }
+        if folder.eq_ignore_ascii_case("INBOX") {
+            // opening INBOX makes Dovecot create the home and Maildir as the mail user
+            self.doveadm(&["mailbox", "status", "-u", user, "messages", "INBOX"]);
+        } else {
+            self.create_folder(user, folder);
+        }
+        let out = self.doveadm(&["mailbox", "path", "-u", user, &self.native(folder)]);
+        let dir = PathBuf::from(String::from_utf8(out).unwrap().trim());
+        maildir::ensure_maildir(&dir, self.owner);
+        self.folder_dirs.lock().unwrap().insert(key, dir.clone());
+        dir
+    }
+
+    fn native(&self, folder: &str) -> String {
+        folder.replace('/', &self.separator.to_string())
+    }
+
+    fn display(&self, folder: &str) -> String {
+        folder.replace(self.separator, "/")
+    }
+
+    fn doveadm_raw(&self, args: &[&str]) -> Output {
+        Command::new(DOVEADM)
+            .arg("-c")
+            .arg(self.conf())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run doveadm")
+    }
+
+    fn doveadm(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.doveadm_raw(args);
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed ({}): {}\n--- log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        out.stdout
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Parses `doveadm -f pager fetch "mailbox uid flags date.received.unixtime size.physical text"`:
+/// records separated by "\f\n", one `name: value` line per field, then "text:\n" and the raw
+/// stored bytes. The text is cut by `size.physical` (exact for maildir: the `S=` we wrote) and
+/// the cut is checked against the next record separator.
+fn parse_pager_fetch(out: &[u8]) -> Vec<(String, StoredMessage)> {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while pos < out.len() {
+        let mut field = |name: &str| -> String {
+            let end = pos
+                + out[pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .expect("field line");
+            let line = std::str::from_utf8(&out[pos..end]).expect("UTF-8 field line");
+            let value = line
+                .strip_prefix(name)
+                .and_then(|v| v.strip_prefix(':'))
+                .unwrap_or_else(|| panic!("doveadm fetch: expected {name:?}, got {line:?}"));
+            pos = end + 1;
+            value.strip_prefix(' ').unwrap_or(value).to_string()
+        };
+        let folder = field("mailbox");
+        let _uid = field("uid");
+        let flags = field("flags");
+        let date = field("date.received.unixtime");
+        let size: usize = field("size.physical").parse().expect("size.physical");
+        let text = field("text");
+        assert!(text.is_empty(), "doveadm fetch: text not on its own line");
+        let end = pos + size;
+        assert!(
+            end == out.len() || out[end..].starts_with(b"\x0c\nmailbox: "),
+            "doveadm fetch: size.physical {size} of a message in {folder} does not match its text"
+        );
+        let mut flags: Vec<String> = flags
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .filter(|f| f != "\\recent")
+            .collect();
+        flags.sort();
+        records.push((
+            folder,
+            StoredMessage {
+                body: maildir::to_wire_form(&out[pos..end]),
+                flags,
+                internal_date: date.parse().expect("date.received.unixtime"),
+            },
+        ));
+        pos = (end + 2).min(out.len());
+    }
+    records
+}
+
+/// uid/gid for mail and the internal/login users: a system user as root, else ourselves.
+fn mail_identity() -> ((u32, u32), String, String) {
+    static IDENTITY: OnceLock<((u32, u32), String, String)> = OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let me = fs::metadata("/proc/self").expect("/proc/self").uid();
+            if me == 0 {
+                if !id_ok(MAIL_USER) {
+                    let _ = Command::new("useradd")
+                        .args(["--system", "--no-create-home", "--home-dir", "/nonexistent"])
+                        .args(["--shell", "/usr/sbin/nologin", MAIL_USER])
+                        .status();
+                    assert!(id_ok(MAIL_USER), "could not create system user {MAIL_USER}");
+                }
+                let uid = id_of(&["-u", MAIL_USER]).parse().unwrap();
+                let gid = id_of(&["-g", MAIL_USER]).parse().unwrap();
+                ((uid, gid), "dovecot".into(), "dovenull".into())
+            } else {
+                let uid = id_of(&["-u"]).parse().unwrap();
+                let gid = id_of(&["-g"]).parse().unwrap();
+                let name = id_of(&["-un"]);
+                ((uid, gid), name.clone(), name)
+            }
+        })
+        .clone()
+}
+
+fn id_ok(user: &str) -> bool {
+    Command::new("id")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn id_of(args: &[&str]) -> String {
+    let out = Command::new("id").args(args).output().expect("run id");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn render(values: &[(&str, &str)]) -> String {
+    let mut conf = TEMPLATE.to_string();
+    for (key, value) in values {
+        conf = conf.replace(&format!("@{key}@"), value);
+    }
+    for line in conf.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let mut parts = line.split('@');
+        parts.next();
+        for word in parts {
+            assert!(
+                word.is_empty() || !word.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "dovecot.conf.in: placeholder @{word}@ left unrendered"
+            );
+        }
+    }
+    conf
+}
+
+fn write_file(path: &Path, text: &str) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("UTF-8 temp path").to_string()
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so cut at ')'.
+        if let Ok(stat) = fs::read_to_string(entry.path().join("stat"))
+            && let Some((_, rest)) = stat.rsplit_once(')')
+            && rest.split_whitespace().nth(1) == Some(&pid.to_string())
+        {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn wait_gone(pids: &[u32], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if pids
+            .iter()
+            .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}

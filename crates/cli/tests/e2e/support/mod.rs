@@ -1,0 +1,149 @@
+//! Test support for end-to-end tests: private Dovecot servers, mail written straight into
+//! their maildirs, snapshots read back through doveadm, and a readable diff of two snapshots.
+#![allow(dead_code)] // each test uses a different part of the fixture
+
+mod cli;
+mod corpus;
+mod dovecot;
+mod maildir;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+pub use cli::Cutover;
+pub use corpus::fill_realistic_mailbox;
+pub use dovecot::{Dovecot, DovecotOptions};
+
+/// What one server holds for one user. Folder names are UTF-8 display names with '/' as
+/// the hierarchy separator whatever the server's separator is.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MailboxSnapshot {
+    /// Every listed folder (\Noselect parents too, with no messages), messages in UID order.
+    pub folders: BTreeMap<String, Vec<StoredMessage>>,
+    pub subscribed: BTreeSet<String>,
+    pub selectable: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The full message as an IMAP client receives it for BODY[] (CRLF line ends).
+    pub body: Vec<u8>,
+    /// Sorted, lower-cased, without `\recent`.
+    pub flags: Vec<String>,
+    /// INTERNALDATE, unix seconds.
+    pub internal_date: i64,
+}
+
+impl StoredMessage {
+    pub fn sha256(&self) -> String {
+        hex(&Sha256::digest(&self.body))
+    }
+
+    /// The Subject header as stored (possibly RFC 2047), for messages in diffs.
+    pub fn subject(&self) -> String {
+        let head_end = find(&self.body, b"\r\n\r\n").unwrap_or(self.body.len());
+        String::from_utf8_lossy(&self.body[..head_end])
+            .split("\r\n")
+            .find_map(|l| {
+                l.strip_prefix("Subject:")
+                    .or_else(|| l.strip_prefix("subject:"))
+            })
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl MailboxSnapshot {
+    pub fn message_count(&self) -> usize {
+        self.folders.values().map(Vec::len).sum()
+    }
+}
+
+/// Differences between a source and a target snapshot, one readable line each; empty when
+/// every selectable source folder exists on the target with the same multiset of
+/// (sha256 of body, flags, internal date). Empty extra target folders and subscriptions
+/// are not compared (compare `subscribed` yourself where it matters).
+pub fn diff(src: &MailboxSnapshot, dst: &MailboxSnapshot) -> Vec<String> {
+    type Key = (String, Vec<String>, i64);
+    let keys = |msgs: &[StoredMessage]| -> BTreeMap<Key, (usize, String)> {
+        let mut out = BTreeMap::new();
+        for m in msgs {
+            let entry = out
+                .entry((m.sha256(), m.flags.clone(), m.internal_date))
+                .or_insert((0, m.subject()));
+            entry.0 += 1;
+        }
+        out
+    };
+    let mut lines = Vec::new();
+    for folder in &src.selectable {
+        let src_msgs = &src.folders[folder];
+        if !dst.selectable.contains(folder) {
+            lines.push(format!(
+                "{folder:?}: folder missing on target ({} messages)",
+                src_msgs.len()
+            ));
+            continue;
+        }
+        let (s, d) = (keys(src_msgs), keys(&dst.folders[folder]));
+        for (key @ (sha, flags, date), (n, subject)) in &s {
+            let have = d.get(key).map_or(0, |e| e.0);
+            if have >= *n {
+                continue;
+            }
+            let short = &sha[..12];
+            let twins: Vec<&Key> = d
+                .keys()
+                .filter(|k| &k.0 == sha && !s.contains_key(*k))
+                .collect();
+            let what = match twins.first() {
+                None => "missing on target".to_string(),
+                Some((_, f, _)) if f != flags => {
+                    format!("flags {flags:?} on source, {f:?} on target")
+                }
+                Some((_, _, t)) => format!("internal date {date} on source, {t} on target"),
+            };
+            lines.push(format!(
+                "{folder:?}: {} message(s) {short} {subject:?}: {what}",
+                n - have
+            ));
+        }
+        let per_sha = |m: &BTreeMap<Key, (usize, String)>| {
+            let mut out: BTreeMap<String, (usize, String)> = BTreeMap::new();
+            for ((sha, _, _), (n, subject)) in m {
+                out.entry(sha.clone()).or_insert((0, subject.clone())).0 += n;
+            }
+            out
+        };
+        let src_shas = per_sha(&s);
+        for (sha, (n, subject)) in per_sha(&d) {
+            let had = src_shas.get(&sha).map_or(0, |e| e.0);
+            if n > had {
+                let what = if had == 0 { "extra" } else { "duplicate" };
+                lines.push(format!(
+                    "{folder:?}: {} {what} message(s) {} {subject:?} on target",
+                    n - had,
+                    &sha[..12]
+                ));
+            }
+        }
+    }
+    for (folder, msgs) in &dst.folders {
+        if !src.folders.contains_key(folder) && !msgs.is_empty() {
+            lines.push(format!(
+                "{folder:?}: extra folder on target with {} messages",
+                msgs.len()
+            ));
+        }
+    }
+    lines
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

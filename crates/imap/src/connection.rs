@@ -1,0 +1,382 @@
+//! One socket: framing, decoding, writing commands fragment by fragment, and routing
+//! responses by tag.
+//!
+//! Framing is imap-codec's `Fragmentizer`, which keeps the stream in sync even when a
+//! message cannot be decoded or is too long. Every decoded message is converted at once
+//! into the owned types of `response.rs`.
+
+use std::{borrow::Cow, time::Duration};
+
+use imap_codec::{
+    GreetingCodec, ResponseCodec,
+    decode::{GreetingDecodeError, ResponseDecodeError},
+    fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer},
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tracing::{debug, warn};
+
+use crate::{
+    error::ImapError,
+    response::{
+        GreetingResp, Resp, StatusKind, StatusLine, Untagged, convert_greeting, convert_response,
+        lenient_fetch_uid, lenient_status, trim_crlf,
+    },
+};
+
+/// Largest single response we hold in memory. Bigger bodies must be fetched in pieces.
+pub(crate) const MAX_MESSAGE_SIZE: u32 = 64 * 1024 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A stream we can run IMAP over: TCP, TLS, or an in-memory pipe in tests.
+pub(crate) trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+/// One piece of an outgoing command.
+pub(crate) enum Out<'a> {
+    Bytes(Cow<'a, [u8]>),
+    /// Flush and wait for a `+` continuation before sending what follows
+    /// (a synchronizing literal, or the next AUTHENTICATE step).
+    AwaitContinuation,
+}
+
+/// Everything a command produced: its untagged data and its tagged completion.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub untagged: Vec<Untagged>,
+    pub status: StatusLine,
+}
+
+impl Completion {
+    /// Turns NO/BAD into errors.
+    pub(crate) fn ok(self, command: &'static str) -> Result<Completion, ImapError> {
+        match self.status.kind {
+            StatusKind::Ok => Ok(self),
+            StatusKind::No => Err(ImapError::No {
+                command,
+                code: self.status.code.as_ref().map(|c| c.text()),
+                text: self.status.text,
+            }),
+            StatusKind::Bad => Err(ImapError::Bad {
+                command,
+                text: self.status.text,
+            }),
+        }
+    }
+}
+
+/// How much of an outgoing command may be logged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Logging {
+    FirstLine,
+    /// LOGIN/AUTHENTICATE: only tag and command name.
+    Redacted,
+}
+
+pub(crate) struct Connection<S> {
+    stream: BufWriter<S>,
+    frag: Fragmentizer,
+    read_buf: Box<[u8]>,
+    /// Line fragments of the message being read, for the lenient fallback.
+    line_fragments: Vec<FragmentInfo>,
+    next_tag: u64,
+    timeout: Duration,
+    bytes_enqueued: u64,
+    bytes_framed: u64,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub(crate) fn new(stream: S, next_tag: u64) -> Self {
+        Connection {
+            stream: BufWriter::with_capacity(READ_CHUNK, stream),
+            frag: Fragmentizer::new(MAX_MESSAGE_SIZE),
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            line_fragments: Vec::new(),
+            next_tag,
+            timeout: DEFAULT_TIMEOUT,
+            bytes_enqueued: 0,
+            bytes_framed: 0,
+        }
+    }
+
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Gives the socket back (for STARTTLS). Fails if the server sent anything after the
+    /// last complete response: that data would be plaintext injected before TLS.
+    pub(crate) fn into_inner(self) -> Result<(S, u64), ImapError> {
+        if self.bytes_enqueued != self.bytes_framed {
+            return Err(ImapError::Protocol(
+                "server sent data after the STARTTLS response; refusing to continue".into(),
+            ));
+        }
+        Ok((self.stream.into_inner(), self.next_tag))
+    }
+
+    pub(crate) fn next_tag(&mut self) -> String {
+        let tag = format!("C{}", self.next_tag);
+        self.next_tag += 1;
+        tag
+    }
+
+    async fn fill(&mut self) -> Result<(), ImapError> {
+        let n = tokio::time::timeout(self.timeout, self.stream.read(&mut self.read_buf))
+            .await
+            .map_err(|_| ImapError::Timeout)??;
+        if n == 0 {
+            return Err(ImapError::ConnectionClosed);
+        }
+        self.frag.enqueue_bytes(&self.read_buf[..n]);
+        self.bytes_enqueued += n as u64;
+        Ok(())
+    }
+
+    /// Reads until the Fragmentizer holds one complete message.
+    async fn next_message(&mut self) -> Result<(), ImapError> {
+        self.line_fragments.clear();
+        loop {
+            match self.frag.progress() {
+                Some(info) => {
+                    if let FragmentInfo::Line { .. } = info {
+                        self.line_fragments.push(info);
+                    }
+                    if self.frag.is_message_complete() {
+                        self.bytes_framed += info.range().end as u64;
+                        return Ok(());
+                    }
+                }
+                None => self.fill().await?,
+            }
+        }
+    }
+
+    fn first_line_for_log(&self) -> String {
+        let bytes = self
+            .line_fragments
+            .first()
+            .map(|&f| self.frag.fragment_bytes(f))
+            .unwrap_or_default();
+        let line = trim_crlf(bytes);
+        let shown = &line[..line.len().min(200)];
+        String::from_utf8_lossy(shown).into_owned()
+    }
+
+    pub(crate) async fn read_greeting(&mut self) -> Result<GreetingResp, ImapError> {
+        self.next_message().await?;
+        let greeting = match self.frag.decode_message(&GreetingCodec::default()) {
+            Ok(g) => convert_greeting(g),
+            Err(err) => {
+                let line = self.first_line_for_log();
+                let why = match err {
+                    DecodeMessageError::DecodingFailure(GreetingDecodeError::Failed)
+                    | DecodeMessageError::DecodingFailure(GreetingDecodeError::Incomplete) => {
+                        "unparseable"
+                    }
+                    DecodeMessageError::MessageTooLong { .. } => "too long",
+                    _ => "unparseable",
+                };
+                warn!(greeting = %line, "{why} greeting, reading it leniently");
+                let upper = line.to_ascii_uppercase();
+                if upper.starts_with("* OK") {
+                    GreetingResp::Ok(None)
+                } else if upper.starts_with("* PREAUTH") {
+                    GreetingResp::PreAuth(None)
+                } else if upper.starts_with("* BYE") {
+                    GreetingResp::Bye(line.get(6..).unwrap_or("").to_string())
+                } else {
+                    return Err(ImapError::Protocol(format!("bad greeting: {line}")));
+                }
+            }
+        };
+        debug!(?greeting, "S: greeting");
+        Ok(greeting)
+    }
+
+    pub(crate) async fn read_response(&mut self) -> Result<Resp, ImapError> {
+        self.next_message().await?;
+        let decoded = self.frag.decode_message(&ResponseCodec::default());
+        let resp = match decoded {
+            Ok(resp) => convert_response(resp),
+            Err(err) => {
+                let too_long = matches!(err, DecodeMessageError::MessageTooLong { .. });
+                let reason = match err {
+                    DecodeMessageError::DecodingFailure(ResponseDecodeError::Failed) => {
+                        "unparseable"
+                    }
+                    DecodeMessageError::DecodingFailure(_) => "incomplete",
+                    DecodeMessageError::DecodingRemainder { .. } => "trailing data",
+                    DecodeMessageError::MessageTooLong { .. } => "longer than 64 MiB",
+                    DecodeMessageError::MessagePoisoned { .. } => "poisoned",
+                };
+                let lines: Vec<&[u8]> = self
+                    .line_fragments
+                    .iter()
+                    .map(|&f| self.frag.fragment_bytes(f))
+                    .collect();
+                let first = lines.first().copied().unwrap_or_default();
+                let lenient = lenient_status(first);
+                let fetch_uid = lenient_fetch_uid(&lines);
+                let first_line = self.first_line_for_log();
+                warn!(line = %first_line, reason, "cannot decode server response");
+                Resp::Undecodable {
+                    tag: lenient.as_ref().map(|(t, _)| t.clone()),
+                    status: lenient.map(|(_, s)| s),
+                    fetch_uid,
+                    too_long,
+                    first_line,
+                }
+            }
+        };
+        match &resp {
+            Resp::Tagged { tag, status } => {
+                debug!(tag, ?status.kind, code = ?status.code, text = %status.text, "S: completion")
+            }
+            Resp::Untagged(Untagged::Fetch(f)) => {
+                debug!(seq = f.seq, uid = ?f.uid, body_len = ?f.body.as_ref().and_then(|b| b.data.as_ref()).map(Vec::len), "S: FETCH")
+            }
+            Resp::Untagged(u) => debug!(?u, "S: untagged"),
+            Resp::Continue => debug!("S: +"),
+            Resp::Bye(text) => debug!(text, "S: BYE"),
+            Resp::Undecodable { .. } => {}
+        }
+        Ok(resp)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
+        tokio::time::timeout(self.timeout, self.stream.write_all(bytes))
+            .await
+            .map_err(|_| ImapError::Timeout)??;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ImapError> {
+        tokio::time::timeout(self.timeout, self.stream.flush())
+            .await
+            .map_err(|_| ImapError::Timeout)??;
+        Ok(())
+    }
+
+    /// Sends one command and reads until its tagged completion.
+    ///
+    /// Untagged data seen meanwhile is collected. If the server answers a synchronizing
+    /// literal with the tagged completion instead of `+`, the rest is not sent and that
+    /// completion is returned. An undecodable tagged completion for `tag` is recovered
+    /// leniently.
+    pub(crate) async fn execute(
+        &mut self,
+        command: &'static str,
+        tag: &str,
+        parts: Vec<Out<'_>>,
+        logging: Logging,
+    ) -> Result<Completion, ImapError> {
+        match logging {
+            Logging::Redacted => debug!(tag, command, "C: {tag} {command} <redacted>"),
+            Logging::FirstLine => {
+                if let Some(Out::Bytes(first)) = parts.first() {
+                    let line = trim_crlf(first.split(|&b| b == b'\n').next().unwrap_or_default());
+                    let shown = &line[..line.len().min(300)];
+                    debug!(tag, command, "C: {}", String::from_utf8_lossy(shown));
+                }
+            }
+        }
+        let mut untagged = Vec::new();
+        let mut bye = None;
+        for part in parts {
+            match part {
+                Out::Bytes(bytes) => self.write(&bytes).await?,
+                Out::AwaitContinuation => {
+                    self.flush().await?;
+                    loop {
+                        match self.route(tag, &mut untagged, &mut bye).await? {
+                            Routed::Continue => break,
+                            Routed::Done(status) => return Ok(Completion { untagged, status }),
+                            Routed::More => {}
+                        }
+                    }
+                }
+            }
+        }
+        self.flush().await?;
+        loop {
+            match self.route(tag, &mut untagged, &mut bye).await? {
+                Routed::Done(status) => return Ok(Completion { untagged, status }),
+                Routed::Continue => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected continuation request during {command}"
+                    )));
+                }
+                Routed::More => {}
+            }
+        }
+    }
+
+    async fn route(
+        &mut self,
+        tag: &str,
+        untagged: &mut Vec<Untagged>,
+        bye: &mut Option<String>,
+    ) -> Result<Routed, ImapError> {
+        let resp = match self.read_response().await {
+            Ok(resp) => resp,
+            Err(ImapError::ConnectionClosed) if bye.is_some() => {
+                return Err(ImapError::Bye {
+                    text: bye.take().unwrap_or_default(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match resp {
+            Resp::Continue => Routed::Continue,
+            Resp::Tagged { tag: t, status } if t == tag => Routed::Done(status),
+            Resp::Tagged { tag: t, .. } => {
+                warn!(tag = t, "completion for a command we did not send; ignored");
+                Routed::More
+            }
+            // A BYE is fatal unless the command completes anyway (LOGOUT).
+            Resp::Bye(text) => {
+                *bye = Some(text);
+                Routed::More
+            }
+            Resp::Untagged(u) => {
+                untagged.push(u);
+                Routed::More
+            }
+            Resp::Undecodable {
+                tag: Some(t),
+                status: Some(status),
+                ..
+            } if t == tag => Routed::Done(status),
+            Resp::Undecodable {
+                fetch_uid,
+                too_long,
+                first_line,
+                ..
+            } => {
+                if first_line.starts_with("* ") && first_line.len() > 2 {
+                    let is_fetch = first_line
+                        .split(' ')
+                        .nth(2)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("FETCH"));
+                    if is_fetch {
+                        untagged.push(Untagged::FetchFailed {
+                            uid: fetch_uid,
+                            reason: if too_long {
+                                format!("FETCH response longer than {MAX_MESSAGE_SIZE} bytes")
+                            } else {
+                                "FETCH response could not be parsed".into()
+                            },
+                        });
+                    }
+                }
+                Routed::More
+            }
+        })
+    }
+}
+
+enum Routed {
+    Continue,
+    Done(StatusLine),
+    More,
+}

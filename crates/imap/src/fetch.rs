@@ -1,0 +1,340 @@
+//! UID FETCH of message metadata and bodies.
+//!
+//! Responses are keyed by UID, never by arrival order: Dovecot may answer out of order
+//! (and interleave pipelined commands). Bodies are requested with `BODY.PEEK[]` so the
+//! source's `\Seen` flags stay as they are.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    num::NonZeroU32,
+};
+
+use chrono::{DateTime, FixedOffset};
+use imap_types::{command::CommandBody, fetch::MessageDataItemName, sequence::SequenceSet};
+use tracing::warn;
+
+use crate::{
+    error::ImapError,
+    response::{FetchItems, Untagged},
+    session::Session,
+};
+
+/// What `fetch_meta` returns for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: u32,
+    /// As sent, without `\Recent`.
+    pub flags: Vec<String>,
+    pub internal_date: DateTime<FixedOffset>,
+    pub size: u32,
+}
+
+/// Outcome of one message in [`Session::fetch_bodies`].
+pub type BodyResult = Result<Vec<u8>, ImapError>;
+
+impl Session {
+    /// `UID FETCH <uid_set> (UID FLAGS INTERNALDATE RFC822.SIZE)` on the selected
+    /// mailbox; `uid_set` like `"1:*"`. Sorted by UID. A message whose response cannot
+    /// be decoded is logged and left out.
+    pub async fn fetch_meta(&mut self, uid_set: &str) -> Result<Vec<MessageMeta>, ImapError> {
+        let sequence_set = SequenceSet::try_from(uid_set)
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set {uid_set:?}: {e}")))?;
+        let body = CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names: vec![
+                MessageDataItemName::Uid,
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+            ]
+            .into(),
+            uid: true,
+            modifiers: Vec::new(),
+        };
+        let done = self.run("UID FETCH", body).await?;
+        // A server may split one message's items over several FETCH responses.
+        let mut merged: BTreeMap<u32, FetchItems> = BTreeMap::new();
+        for u in done.untagged {
+            match u {
+                Untagged::Fetch(items) => {
+                    let Some(uid) = items.uid else { continue };
+                    let entry = merged.entry(uid).or_default();
+                    entry.uid = Some(uid);
+                    if items.flags.is_some() {
+                        entry.flags = items.flags;
+                    }
+                    if items.internal_date.is_some() {
+                        entry.internal_date = items.internal_date;
+                    }
+                    if items.size.is_some() {
+                        entry.size = items.size;
+                    }
+                }
+                Untagged::FetchFailed { uid, reason } => {
+                    warn!(
+                        ?uid,
+                        reason, "skipping message whose metadata could not be read"
+                    );
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::with_capacity(merged.len());
+        for (uid, items) in merged {
+            match (items.internal_date, items.size) {
+                (Some(internal_date), Some(size)) => out.push(MessageMeta {
+                    uid,
+                    flags: items.flags.unwrap_or_default(),
+                    internal_date,
+                    size,
+                }),
+                // Typically an unsolicited flag update for a UID outside our set.
+                _ => warn!(
+                    uid,
+                    "FETCH response without INTERNALDATE/RFC822.SIZE; skipped"
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `UID FETCH <uids> (UID BODY.PEEK[])` on the selected mailbox.
+    ///
+    /// Returns `(uid, result)` for every requested UID the server answered for, in the
+    /// order of `uids`; UIDs it did not answer for (expunged) are absent. A message whose
+    /// response imap-codec cannot decode (a NUL byte in the literal, or longer than
+    /// 64 MiB) does not fail the batch: it is retried alone with `BINARY.PEEK[]` when the
+    /// server has BINARY (RFC 3516), and reported as an `Err` for that UID otherwise.
+    /// Keep each call's total small (e.g. <= 8 MB).
+    pub async fn fetch_bodies(
+        &mut self,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, BodyResult)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set_string(uids)?;
+        let done = self
+            .fetch_items(
+                &set,
+                MessageDataItemName::BodyExt {
+                    section: None,
+                    partial: None,
+                    peek: true,
+                },
+            )
+            .await?;
+        let mut bodies: HashMap<u32, BodyResult> = HashMap::new();
+        let mut failed = Vec::new();
+        for u in done.untagged {
+            match u {
+                Untagged::Fetch(FetchItems {
+                    uid: Some(uid),
+                    body: Some(body),
+                    ..
+                }) => {
+                    let result = body.data.ok_or_else(|| {
+                        ImapError::Protocol(format!("server sent NIL as the body of UID {uid}"))
+                    });
+                    bodies.insert(uid, result);
+                }
+                Untagged::FetchFailed {
+                    uid: Some(uid),
+                    reason,
+                } => failed.push((uid, reason)),
+                Untagged::FetchFailed { uid: None, reason } => {
+                    warn!(
+                        reason,
+                        "undecodable FETCH response without a UID; that message will be missing"
+                    );
+                }
+                _ => {}
+            }
+        }
+        for (uid, reason) in failed {
+            if !uids.contains(&uid) {
+                continue;
+            }
+            let result = if self.caps.has("BINARY") {
+                warn!(uid, reason, "retrying with BINARY.PEEK[]");
+                self.fetch_binary(uid, None).await?
+            } else {
+                Err(ImapError::Protocol(format!("UID {uid}: {reason}")))
+            };
+            bodies.insert(uid, result);
+        }
+        let mut out = Vec::with_capacity(bodies.len());
+        for &uid in uids {
+            if let Some(result) = bodies.remove(&uid) {
+                out.push((uid, result));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `UID FETCH <uid> (UID BODY.PEEK[]<offset.len>)`: one piece of a large message.
+    /// The piece is shorter than `len` at the end of the message (empty past it).
+    /// Falls back to `BINARY.PEEK[]<offset.len>` like [`Session::fetch_bodies`].
+    pub async fn fetch_body_piece(
+        &mut self,
+        uid: u32,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ImapError> {
+        let offset = u32::try_from(offset).map_err(|_| {
+            ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
+        })?;
+        let Some(len) = NonZeroU32::new(len) else {
+            return Ok(Vec::new());
+        };
+        let set = uid_set_string(&[uid])?;
+        let done = self
+            .fetch_items(
+                &set,
+                MessageDataItemName::BodyExt {
+                    section: None,
+                    partial: Some((offset, len)),
+                    peek: true,
+                },
+            )
+            .await?;
+        let mut failure = None;
+        for u in done.untagged {
+            match u {
+                Untagged::Fetch(FetchItems {
+                    uid: Some(got),
+                    body: Some(body),
+                    ..
+                }) if got == uid => {
+                    if body.origin.is_some_and(|o| o != offset) {
+                        return Err(ImapError::Protocol(format!(
+                            "UID {uid}: asked for offset {offset}, got {:?}",
+                            body.origin
+                        )));
+                    }
+                    return body.data.ok_or_else(|| {
+                        ImapError::Protocol(format!("server sent NIL as the body of UID {uid}"))
+                    });
+                }
+                Untagged::FetchFailed {
+                    uid: Some(got),
+                    reason,
+                } if got == uid => failure = Some(reason),
+                _ => {}
+            }
+        }
+        match failure {
+            Some(reason) if self.caps.has("BINARY") => {
+                warn!(uid, reason, "retrying piece with BINARY.PEEK[]");
+                self.fetch_binary(uid, Some((offset, len))).await?
+            }
+            Some(reason) => Err(ImapError::Protocol(format!("UID {uid}: {reason}"))),
+            None => Err(ImapError::NotFound { uid }),
+        }
+    }
+
+    async fn fetch_items(
+        &mut self,
+        set: &str,
+        item: MessageDataItemName<'static>,
+    ) -> Result<crate::connection::Completion, ImapError> {
+        let sequence_set = SequenceSet::try_from(set)
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
+        let body = CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names: vec![MessageDataItemName::Uid, item].into(),
+            uid: true,
+            modifiers: Vec::new(),
+        };
+        self.run("UID FETCH", body).await
+    }
+
+    /// The outer result is a connection-level failure; the inner one is this message's.
+    async fn fetch_binary(
+        &mut self,
+        uid: u32,
+        partial: Option<(u32, NonZeroU32)>,
+    ) -> Result<BodyResult, ImapError> {
+        let set = uid_set_string(&[uid])?;
+        let done = match self
+            .fetch_items(
+                &set,
+                MessageDataItemName::Binary {
+                    section: Vec::new(),
+                    partial,
+                    peek: true,
+                },
+            )
+            .await
+        {
+            Ok(done) => done,
+            Err(e @ (ImapError::No { .. } | ImapError::Bad { .. })) => return Ok(Err(e)),
+            Err(e) => return Err(e),
+        };
+        for u in done.untagged {
+            match u {
+                Untagged::Fetch(FetchItems {
+                    uid: Some(got),
+                    body: Some(body),
+                    ..
+                }) if got == uid => {
+                    return Ok(body.data.ok_or_else(|| {
+                        ImapError::Protocol(format!("server sent NIL as BINARY of UID {uid}"))
+                    }));
+                }
+                Untagged::FetchFailed {
+                    uid: Some(got),
+                    reason,
+                } if got == uid => {
+                    return Ok(Err(ImapError::Protocol(format!(
+                        "UID {uid}: BINARY fallback failed too: {reason}"
+                    ))));
+                }
+                _ => {}
+            }
+        }
+        Ok(Err(ImapError::NotFound { uid }))
+    }
+}
+
+/// `3,5:7` from UIDs in any order.
+pub(crate) fn uid_set_string(uids: &[u32]) -> Result<String, ImapError> {
+    if uids.contains(&0) {
+        return Err(ImapError::InvalidArgument("UID 0 does not exist".into()));
+    }
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set_string(&[7, 3, 5, 6, 6]).unwrap(), "3,5:7");
+        assert_eq!(uid_set_string(&[1]).unwrap(), "1");
+        assert!(uid_set_string(&[0]).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! cutover-imap: the IMAP client cutover copies mailboxes with.
+//!
+//! It speaks just what a byte-exact migration needs (login or admin PLAIN, LIST/LSUB,
+//! SELECT/EXAMINE/STATUS, UID FETCH of metadata and bodies, APPEND/MULTIAPPEND with
+//! APPENDUID) on tokio, with imap-codec doing the grammar. The layering:
+//!
+//! * `connection` owns the socket: framing with imap-codec's Fragmentizer, decoding into
+//!   our own owned types (`response`), sending commands fragment by fragment (waiting for
+//!   `+` before synchronizing literals) and routing completions by tag.
+//! * `session` connects (TCP, TLS or STARTTLS via `tls`) and runs mailbox commands;
+//!   `auth`, `fetch` and `append` add the other commands to [`Session`].
+//! * `mailbox` keeps mailbox names as wire bytes (modified UTF-7), decoded only for display.
+//!
+//! Real servers send things imap-codec rejects (O365 `OK [Error="..."]`, NUL bytes in
+//! bodies). Those are recovered per message, never by losing the stream's framing.
+
+mod append;
+mod auth;
+mod connection;
+mod error;
+mod fetch;
+mod mailbox;
+mod response;
+mod session;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use append::{AppendMessage, AppendResult};
+pub use auth::Credentials;
+pub use error::ImapError;
+pub use fetch::{BodyResult, MessageMeta};
+pub use mailbox::{ListedMailbox, MailboxName};
+pub use session::{
+    Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
+};
+pub use tls::TlsOptions;

@@ -1,0 +1,542 @@
+//! Our own owned view of server responses.
+//!
+//! Every message decoded by imap-codec is converted here right away, so nothing
+//! borrows the Fragmentizer's buffer beyond one call. When imap-codec cannot decode a
+//! message, the small lenient tokenizer at the end recovers what we must not lose:
+//! the status of a tagged completion (O365 sends `OK [Error="..." ...]`) and the UID of
+//! a FETCH response we could not read (a NUL byte in a `BODY[]` literal).
+
+use chrono::{DateTime, FixedOffset};
+use imap_types::{
+    core::{IString, NString},
+    fetch::MessageDataItem,
+    flag::FlagFetch,
+    mailbox::Mailbox,
+    response::{
+        self, CommandContinuationRequest, Data, Greeting, GreetingKind, Response, Status,
+        StatusBody,
+    },
+    status::StatusDataItem,
+};
+
+use crate::mailbox::{ListedMailbox, MailboxName};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusKind {
+    Ok,
+    No,
+    Bad,
+}
+
+/// A response code, e.g. `[UIDVALIDITY 3]` or `[TOOBIG]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Code {
+    Capability(Vec<String>),
+    UidValidity(u32),
+    UidNext(u32),
+    HighestModSeq(u64),
+    /// RFC 4315. `uids` is the uid-set as sent: one UID, or a set after MULTIAPPEND.
+    AppendUid {
+        uid_validity: u32,
+        uids: String,
+    },
+    /// Any other code, as its full text (`ALREADYEXISTS`, `OVERQUOTA`, `Error="x" y`).
+    Other(String),
+}
+
+impl Code {
+    /// The code as it would appear between the brackets.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Code::Capability(caps) => format!("CAPABILITY {}", caps.join(" ")),
+            Code::UidValidity(n) => format!("UIDVALIDITY {n}"),
+            Code::UidNext(n) => format!("UIDNEXT {n}"),
+            Code::HighestModSeq(n) => format!("HIGHESTMODSEQ {n}"),
+            Code::AppendUid { uid_validity, uids } => format!("APPENDUID {uid_validity} {uids}"),
+            Code::Other(text) => text.clone(),
+        }
+    }
+
+    /// Whether the code's name (first atom) is `name`, case-insensitively.
+    pub(crate) fn is(&self, name: &str) -> bool {
+        self.text()
+            .split_ascii_whitespace()
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The interesting part of an OK/NO/BAD response, tagged or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatusLine {
+    pub kind: StatusKind,
+    pub code: Option<Code>,
+    pub text: String,
+}
+
+/// Items of one FETCH response that we ask for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FetchItems {
+    pub seq: u32,
+    pub uid: Option<u32>,
+    pub flags: Option<Vec<String>>,
+    pub internal_date: Option<DateTime<FixedOffset>>,
+    pub size: Option<u32>,
+    pub modseq: Option<u64>,
+    /// `BODY[]` or `BINARY[]` of the whole message (or a piece of it).
+    pub body: Option<BodyData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BodyData {
+    /// The `<origin>` of a partial fetch.
+    pub origin: Option<u32>,
+    /// `None` when the server sent NIL.
+    pub data: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Untagged {
+    Capability(Vec<String>),
+    List(ListedMailbox),
+    Status {
+        name: MailboxName,
+        items: Vec<StatusItem>,
+    },
+    Exists(u32),
+    Fetch(FetchItems),
+    /// `* OK [UIDVALIDITY 3] ...` and friends.
+    Info(StatusLine),
+    /// A FETCH response imap-codec could not decode; the UID if we could find it.
+    FetchFailed {
+        uid: Option<u32>,
+        reason: String,
+    },
+    /// Anything else (FLAGS, RECENT, EXPUNGE, VANISHED...): harmless to us.
+    Other(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusItem {
+    Messages(u32),
+    UidNext(u32),
+    UidValidity(u32),
+    HighestModSeq(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resp {
+    /// `+ ...`, in either form (text, or base64 which includes the empty `+ `).
+    Continue,
+    Tagged {
+        tag: String,
+        status: StatusLine,
+    },
+    Untagged(Untagged),
+    Bye(String),
+    /// imap-codec could not decode the message. `status` is set when the lenient
+    /// tokenizer found `tag SP (OK|NO|BAD) ...`.
+    Undecodable {
+        tag: Option<String>,
+        status: Option<StatusLine>,
+        fetch_uid: Option<u32>,
+        too_long: bool,
+        first_line: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GreetingResp {
+    Ok(Option<Vec<String>>),
+    PreAuth(Option<Vec<String>>),
+    Bye(String),
+}
+
+pub(crate) fn convert_greeting(g: Greeting<'_>) -> GreetingResp {
+    let caps = match g.code.map(convert_code) {
+        Some(Code::Capability(c)) => Some(c),
+        _ => None,
+    };
+    match g.kind {
+        GreetingKind::Ok => GreetingResp::Ok(caps),
+        GreetingKind::PreAuth => GreetingResp::PreAuth(caps),
+        GreetingKind::Bye => GreetingResp::Bye(g.text.to_string()),
+    }
+}
+
+pub(crate) fn convert_response(r: Response<'_>) -> Resp {
+    match r {
+        Response::CommandContinuationRequest(
+            CommandContinuationRequest::Basic(_) | CommandContinuationRequest::Base64(_),
+        ) => Resp::Continue,
+        Response::Status(Status::Tagged(t)) => Resp::Tagged {
+            tag: t.tag.as_ref().to_string(),
+            status: convert_status_body(t.body),
+        },
+        Response::Status(Status::Untagged(body)) => {
+            Resp::Untagged(Untagged::Info(convert_status_body(body)))
+        }
+        Response::Status(Status::Bye(bye)) => Resp::Bye(bye.text.to_string()),
+        Response::Data(data) => Resp::Untagged(convert_data(data)),
+    }
+}
+
+fn convert_status_body(body: StatusBody<'_>) -> StatusLine {
+    StatusLine {
+        kind: match body.kind {
+            response::StatusKind::Ok => StatusKind::Ok,
+            response::StatusKind::No => StatusKind::No,
+            response::StatusKind::Bad => StatusKind::Bad,
+        },
+        code: body.code.map(convert_code),
+        text: body.text.to_string(),
+    }
+}
+
+fn convert_code(code: response::Code<'_>) -> Code {
+    use response::Code as C;
+    match code {
+        C::Capability(caps) => {
+            Code::Capability(caps.as_ref().iter().map(|c| c.to_string()).collect())
+        }
+        C::UidValidity(n) => Code::UidValidity(n.get()),
+        C::UidNext(n) => Code::UidNext(n.get()),
+        C::HighestModSeq(n) => Code::HighestModSeq(n.get()),
+        C::AppendUid { uid_validity, uid } => Code::AppendUid {
+            uid_validity: uid_validity.get(),
+            uids: uid.get().to_string(),
+        },
+        C::Other(other) => {
+            let text = String::from_utf8_lossy(other.inner()).into_owned();
+            parse_appenduid_text(&text).unwrap_or(Code::Other(text))
+        }
+        C::Alert => Code::Other("ALERT".into()),
+        C::Parse => Code::Other("PARSE".into()),
+        C::ReadOnly => Code::Other("READ-ONLY".into()),
+        C::ReadWrite => Code::Other("READ-WRITE".into()),
+        C::TryCreate => Code::Other("TRYCREATE".into()),
+        C::OverQuota => Code::Other("OVERQUOTA".into()),
+        C::TooBig => Code::Other("TOOBIG".into()),
+        C::UnknownCte => Code::Other("UNKNOWN-CTE".into()),
+        C::UidNotSticky => Code::Other("UIDNOTSTICKY".into()),
+        C::NoModSeq => Code::Other("NOMODSEQ".into()),
+        C::Closed => Code::Other("CLOSED".into()),
+        // The remaining variants carry data we never act on; their name is enough
+        // for logs and error messages.
+        other => {
+            let debug = format!("{other:?}");
+            let name: String = debug
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            Code::Other(name.to_ascii_uppercase())
+        }
+    }
+}
+
+/// `APPENDUID <uidvalidity> <uid-set>`: imap-codec only types the single-UID form.
+fn parse_appenduid_text(text: &str) -> Option<Code> {
+    let mut parts = text.split_ascii_whitespace();
+    if !parts.next()?.eq_ignore_ascii_case("APPENDUID") {
+        return None;
+    }
+    let uid_validity = parts.next()?.parse().ok()?;
+    let uids = parts.next()?.to_string();
+    if parts.next().is_some() {
+        return None;
+    }
+    parse_uid_set(&uids)?;
+    Some(Code::AppendUid { uid_validity, uids })
+}
+
+/// Expands an RFC 4315 uid-set (`5,7:8`, `3957:3955`) in order. `None` if malformed
+/// or absurdly large.
+pub(crate) fn parse_uid_set(set: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            None => out.push(parse_nz(part)?),
+            Some((a, b)) => {
+                let (a, b) = (parse_nz(a)?, parse_nz(b)?);
+                let (lo, hi) = (a.min(b), a.max(b));
+                if (hi - lo) as usize > 1_000_000 {
+                    return None;
+                }
+                out.extend(lo..=hi);
+            }
+        }
+    }
+    Some(out)
+}
+
+fn parse_nz(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|&n| n != 0)
+}
+
+pub(crate) fn mailbox_bytes(mailbox: &Mailbox<'_>) -> Vec<u8> {
+    match mailbox {
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(other) => other.as_ref().to_vec(),
+    }
+}
+
+fn convert_data(data: Data<'_>) -> Untagged {
+    match data {
+        Data::Capability(caps) => {
+            Untagged::Capability(caps.as_ref().iter().map(|c| c.to_string()).collect())
+        }
+        Data::List {
+            items,
+            delimiter,
+            mailbox,
+        }
+        | Data::Lsub {
+            items,
+            delimiter,
+            mailbox,
+        } => Untagged::List(ListedMailbox {
+            name: MailboxName::from_wire(mailbox_bytes(&mailbox)),
+            delimiter: delimiter.map(|d| d.inner()),
+            attributes: items.iter().map(|a| a.to_string()).collect(),
+        }),
+        Data::Status { mailbox, items } => Untagged::Status {
+            name: MailboxName::from_wire(mailbox_bytes(&mailbox)),
+            items: items
+                .iter()
+                .filter_map(|item| match item {
+                    StatusDataItem::Messages(n) => Some(StatusItem::Messages(*n)),
+                    StatusDataItem::UidNext(n) => Some(StatusItem::UidNext(n.get())),
+                    StatusDataItem::UidValidity(n) => Some(StatusItem::UidValidity(n.get())),
+                    StatusDataItem::HighestModSeq(n) => Some(StatusItem::HighestModSeq(*n)),
+                    _ => None,
+                })
+                .collect(),
+        },
+        Data::Exists(n) => Untagged::Exists(n),
+        Data::Fetch { seq, items } => Untagged::Fetch(convert_fetch(seq.get(), items.as_ref())),
+        Data::Flags(_) => Untagged::Other("FLAGS"),
+        Data::Recent(_) => Untagged::Other("RECENT"),
+        Data::Expunge(_) => Untagged::Other("EXPUNGE"),
+        Data::Vanished { .. } => Untagged::Other("VANISHED"),
+        _ => Untagged::Other("other"),
+    }
+}
+
+fn nstring_bytes(n: &NString<'_>) -> Option<Vec<u8>> {
+    n.0.as_ref().map(|s: &IString<'_>| s.as_ref().to_vec())
+}
+
+fn convert_fetch(seq: u32, items: &[MessageDataItem<'_>]) -> FetchItems {
+    let mut out = FetchItems {
+        seq,
+        ..FetchItems::default()
+    };
+    for item in items {
+        match item {
+            MessageDataItem::Uid(uid) => out.uid = Some(uid.get()),
+            MessageDataItem::Flags(flags) => {
+                out.flags = Some(
+                    flags
+                        .iter()
+                        .filter_map(|f| match f {
+                            FlagFetch::Flag(flag) => Some(flag.to_string()),
+                            FlagFetch::Recent => None,
+                        })
+                        .collect(),
+                )
+            }
+            MessageDataItem::InternalDate(date) => out.internal_date = Some(*date.as_ref()),
+            MessageDataItem::Rfc822Size(size) => out.size = Some(*size),
+            MessageDataItem::ModSeq(m) => out.modseq = Some(m.get()),
+            // Only the whole message (no section) is ever requested.
+            MessageDataItem::BodyExt {
+                section: None,
+                origin,
+                data,
+            } => {
+                out.body = Some(BodyData {
+                    origin: *origin,
+                    data: nstring_bytes(data),
+                })
+            }
+            MessageDataItem::Rfc822(data) => {
+                out.body = Some(BodyData {
+                    origin: None,
+                    data: nstring_bytes(data),
+                })
+            }
+            MessageDataItem::Binary { section, value } if section.is_empty() => {
+                let data = match value {
+                    imap_types::core::NString8::NString(n) => nstring_bytes(n),
+                    imap_types::core::NString8::Literal8(l) => Some(l.data.to_vec()),
+                };
+                out.body = Some(BodyData { origin: None, data });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// Lenient tokenizer for messages imap-codec rejects.
+
+/// `tag SP status SP [ "[" code "]" SP ] text` from the first line of a message.
+pub(crate) fn lenient_status(first_line: &[u8]) -> Option<(String, StatusLine)> {
+    let line = trim_crlf(first_line);
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let tag = std::str::from_utf8(&line[..sp]).ok()?.to_string();
+    let rest = &line[sp + 1..];
+    let (word, rest) = match rest.iter().position(|&b| b == b' ') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let kind = if word.eq_ignore_ascii_case(b"OK") {
+        StatusKind::Ok
+    } else if word.eq_ignore_ascii_case(b"NO") {
+        StatusKind::No
+    } else if word.eq_ignore_ascii_case(b"BAD") {
+        StatusKind::Bad
+    } else {
+        return None;
+    };
+    let (code, text) = if rest.first() == Some(&b'[') {
+        match closing_bracket(rest) {
+            Some(end) => {
+                let code = String::from_utf8_lossy(&rest[1..end]).into_owned();
+                let text = rest[end + 1..]
+                    .strip_prefix(b" ")
+                    .unwrap_or(&rest[end + 1..]);
+                (Some(Code::Other(code)), text)
+            }
+            None => (None, rest),
+        }
+    } else {
+        (None, rest)
+    };
+    Some((
+        tag,
+        StatusLine {
+            kind,
+            code,
+            text: String::from_utf8_lossy(text).into_owned(),
+        },
+    ))
+}
+
+/// Index of the `]` closing the code that starts at `s[0] == b'['`, skipping quoted strings.
+fn closing_bracket(s: &[u8]) -> Option<usize> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, &b) in s.iter().enumerate().skip(1) {
+        if in_quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_quote = false;
+            }
+        } else if b == b'"' {
+            in_quote = true;
+        } else if b == b']' {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// For `* n FETCH (...)` whose literal broke decoding: the `UID n` item from the
+/// message's line fragments (never from literal contents).
+pub(crate) fn lenient_fetch_uid(lines: &[&[u8]]) -> Option<u32> {
+    let first = lines.first()?;
+    let mut words = first.split(|&b| b == b' ');
+    if words.next()? != b"*" {
+        return None;
+    }
+    parse_nz(std::str::from_utf8(words.next()?).ok()?)?;
+    if !words.next()?.eq_ignore_ascii_case(b"FETCH") {
+        return None;
+    }
+    for line in lines {
+        let tokens: Vec<&[u8]> = line
+            .split(|&b| b == b' ' || b == b'(' || b == b')')
+            .filter(|t| !t.is_empty())
+            .collect();
+        for pair in tokens.windows(2) {
+            if pair[0].eq_ignore_ascii_case(b"UID")
+                && let Some(uid) = std::str::from_utf8(trim_crlf(pair[1]))
+                    .ok()
+                    .and_then(parse_nz)
+            {
+                return Some(uid);
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn trim_crlf(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets() {
+        assert_eq!(parse_uid_set("3955:3957"), Some(vec![3955, 3956, 3957]));
+        assert_eq!(parse_uid_set("5,7:8"), Some(vec![5, 7, 8]));
+        assert_eq!(parse_uid_set("9:8"), Some(vec![8, 9]));
+        assert_eq!(parse_uid_set("0"), None);
+        assert_eq!(parse_uid_set("a"), None);
+        assert_eq!(parse_uid_set(""), None);
+    }
+
+    #[test]
+    fn lenient_tagged_with_broken_code() {
+        let (tag, st) = lenient_status(b"C7 OK [Error=\"x\" y] done\r\n").unwrap();
+        assert_eq!(tag, "C7");
+        assert_eq!(st.kind, StatusKind::Ok);
+        assert_eq!(st.code, Some(Code::Other("Error=\"x\" y".into())));
+        assert_eq!(st.text, "done");
+        let (_, st) = lenient_status(b"C8 no [A \"]\" B] nope\r\n").unwrap();
+        assert_eq!(st.kind, StatusKind::No);
+        assert_eq!(st.code, Some(Code::Other("A \"]\" B".into())));
+        assert_eq!(st.text, "nope");
+        assert!(lenient_status(b"* 3 FETCH (UID 4)\r\n").is_none());
+    }
+
+    #[test]
+    fn lenient_handles_what_imap_codec_rejects() {
+        use imap_codec::{ResponseCodec, decode::Decoder};
+        let bracket_in_quotes = b"C7 OK [Error=\"a]b\" c] done\r\n";
+        let eight_bit_text = "C8 NO fehlgeschlagen \u{e4}\r\n".as_bytes();
+        for line in [&bracket_in_quotes[..], eight_bit_text] {
+            assert!(ResponseCodec::default().decode(line).is_err());
+        }
+        let (_, st) = lenient_status(bracket_in_quotes).unwrap();
+        assert_eq!(st.code, Some(Code::Other("Error=\"a]b\" c".into())));
+        assert_eq!(st.text, "done");
+        let (_, st) = lenient_status(eight_bit_text).unwrap();
+        assert_eq!(
+            (st.kind, st.text.as_str()),
+            (StatusKind::No, "fehlgeschlagen \u{e4}")
+        );
+    }
+
+    #[test]
+    fn lenient_uid() {
+        let lines: [&[u8]; 2] = [b"* 3 FETCH (FLAGS (\\Seen) BODY[] {5}\r\n", b" UID 42)\r\n"];
+        assert_eq!(lenient_fetch_uid(&lines), Some(42));
+        let lines: [&[u8]; 1] = [b"* 3 FETCH (UID 7 BODY[] {5}\r\n"];
+        assert_eq!(lenient_fetch_uid(&lines), Some(7));
+        let lines: [&[u8]; 1] = [b"* 3 EXISTS\r\n"];
+        assert_eq!(lenient_fetch_uid(&lines), None);
+    }
+}

@@ -1,0 +1,498 @@
+//! Connecting, and the mailbox-level commands (LIST, LSUB, SELECT/EXAMINE, CREATE,
+//! SUBSCRIBE, STATUS, NOOP, LOGOUT).
+
+use std::{borrow::Cow, fmt, str::FromStr, sync::Arc, time::Duration};
+
+use imap_codec::{
+    CommandCodec,
+    encode::{Encoder, Fragment},
+};
+use imap_types::{
+    command::{Command, CommandBody},
+    core::LiteralMode,
+    status::StatusDataItemName,
+};
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::{
+    connection::{AsyncStream, Completion, Connection, Logging, Out},
+    error::ImapError,
+    mailbox::{ListedMailbox, MailboxName},
+    response::{Code, GreetingResp, StatusItem, StatusKind, Untagged},
+    tls::{self, TlsOptions},
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Security {
+    /// Plain text. Only sensible on loopback or trusted networks.
+    None,
+    /// Plain connect, then STARTTLS (RFC 3501 6.2.1) before anything else.
+    StartTls,
+    /// TLS from the first byte (usually port 993).
+    Tls,
+}
+
+impl FromStr for Security {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Security::None),
+            "starttls" => Ok(Security::StartTls),
+            "tls" => Ok(Security::Tls),
+            _ => Err(format!(
+                "unknown security {s:?} (expected none, starttls or tls)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Security::None => "none",
+            Security::StartTls => "starttls",
+            Security::Tls => "tls",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerAddr {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
+impl fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// What the server advertised, as sent (upper/lower case kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities(Vec<String>);
+
+impl Capabilities {
+    pub fn new(caps: Vec<String>) -> Self {
+        Capabilities(caps)
+    }
+
+    /// Case-insensitive, e.g. `has("LITERAL+")`, `has("AUTH=PLAIN")`.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Result of SELECT or EXAMINE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedMailbox {
+    pub uid_validity: u32,
+    pub uid_next: Option<u32>,
+    pub exists: u32,
+    pub highest_modseq: Option<u64>,
+}
+
+/// Result of STATUS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    pub uid_next: Option<u32>,
+    pub uid_validity: Option<u32>,
+    pub highest_modseq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    AlreadyExists,
+}
+
+/// One IMAP connection, authenticated or not. Commands run one at a time.
+pub struct Session {
+    pub(crate) conn: Connection<Box<dyn AsyncStream>>,
+    pub(crate) caps: Capabilities,
+    pub(crate) authenticated: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("authenticated", &self.authenticated)
+            .field("capabilities", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// TCP (10 s connect timeout), then TLS or STARTTLS as asked, the greeting, and the
+    /// capabilities (from the greeting's code, else a CAPABILITY command).
+    pub async fn connect(addr: &ServerAddr, tls: &TlsOptions) -> Result<Session, ImapError> {
+        let config = match addr.security {
+            Security::None => None,
+            Security::StartTls | Security::Tls => Some(tls.client_config()?),
+        };
+        Self::connect_with(addr, config).await
+    }
+
+    /// Like [`Session::connect`] with a prebuilt TLS configuration (required unless
+    /// `addr.security` is `None`).
+    pub async fn connect_with(
+        addr: &ServerAddr,
+        tls_config: Option<Arc<ClientConfig>>,
+    ) -> Result<Session, ImapError> {
+        let addr_text = addr.to_string();
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((addr.host.as_str(), addr.port)),
+        )
+        .await
+        .map_err(|_| ImapError::Connect {
+            addr: addr_text.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            ),
+        })?
+        .map_err(|source| ImapError::Connect {
+            addr: addr_text.clone(),
+            source,
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let need_config = || ImapError::Tls {
+            addr: addr_text.clone(),
+            reason: "no TLS configuration given".into(),
+        };
+        match addr.security {
+            Security::None => Session::from_stream(tcp).await,
+            Security::Tls => {
+                let config = tls_config.ok_or_else(need_config)?;
+                let stream = tls::handshake(tcp, &addr.host, &addr_text, config).await?;
+                debug!(addr = %addr_text, "TLS established");
+                Session::from_stream(stream).await
+            }
+            Security::StartTls => {
+                let config = tls_config.ok_or_else(need_config)?;
+                let mut conn = Connection::new(tcp, 1);
+                match conn.read_greeting().await? {
+                    GreetingResp::Ok(_) => {}
+                    GreetingResp::PreAuth(_) => {
+                        return Err(ImapError::Tls {
+                            addr: addr_text,
+                            reason: "server greeted with PREAUTH, so STARTTLS is impossible".into(),
+                        });
+                    }
+                    GreetingResp::Bye(text) => return Err(ImapError::Bye { text }),
+                }
+                let tag = conn.next_tag();
+                let line = format!("{tag} STARTTLS\r\n").into_bytes();
+                let done = conn
+                    .execute(
+                        "STARTTLS",
+                        &tag,
+                        vec![Out::Bytes(line.into())],
+                        Logging::FirstLine,
+                    )
+                    .await?;
+                if done.status.kind != StatusKind::Ok {
+                    return Err(ImapError::Tls {
+                        addr: addr_text,
+                        reason: format!("server refused STARTTLS: {}", done.status.text),
+                    });
+                }
+                let (tcp, next_tag) = conn.into_inner()?;
+                let stream = tls::handshake(tcp, &addr.host, &addr_text, config).await?;
+                debug!(addr = %addr_text, "STARTTLS established");
+                let mut session = Session {
+                    conn: Connection::new(Box::new(stream), next_tag),
+                    caps: Capabilities::default(),
+                    authenticated: false,
+                };
+                // Capabilities seen before TLS cannot be trusted (RFC 3501 6.2.1).
+                session.refresh_capabilities().await?;
+                Ok(session)
+            }
+        }
+    }
+
+    /// Runs IMAP over an already connected stream, starting with the greeting. Useful for
+    /// tunnels and tests.
+    pub async fn from_stream<S>(stream: S) -> Result<Session, ImapError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut conn: Connection<Box<dyn AsyncStream>> = Connection::new(Box::new(stream), 1);
+        let (caps, authenticated) = match conn.read_greeting().await? {
+            GreetingResp::Ok(caps) => (caps, false),
+            GreetingResp::PreAuth(caps) => (caps, true),
+            GreetingResp::Bye(text) => return Err(ImapError::Bye { text }),
+        };
+        let mut session = Session {
+            conn,
+            caps: Capabilities::default(),
+            authenticated,
+        };
+        match caps {
+            Some(caps) => session.caps = Capabilities(caps),
+            None => session.refresh_capabilities().await?,
+        }
+        Ok(session)
+    }
+
+    /// Silence longer than this on a command fails it with [`ImapError::Timeout`]
+    /// (default 120 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.conn.set_timeout(timeout);
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    pub(crate) async fn refresh_capabilities(&mut self) -> Result<(), ImapError> {
+        let done = self.run("CAPABILITY", CommandBody::Capability).await?;
+        let caps = done
+            .untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::Capability(c) => Some(c),
+                _ => None,
+            })
+            .next_back()
+            .ok_or_else(|| ImapError::Protocol("no CAPABILITY data in reply".into()))?;
+        self.caps = Capabilities(caps);
+        Ok(())
+    }
+
+    /// Encodes `body` with `CommandCodec` and runs it; NO/BAD become errors.
+    pub(crate) async fn run(
+        &mut self,
+        command: &'static str,
+        body: CommandBody<'_>,
+    ) -> Result<Completion, ImapError> {
+        self.run_raw(command, body, Logging::FirstLine)
+            .await?
+            .ok(command)
+    }
+
+    /// Like `run`, but NO/BAD are returned in the completion.
+    pub(crate) async fn run_raw(
+        &mut self,
+        command: &'static str,
+        body: CommandBody<'_>,
+        logging: Logging,
+    ) -> Result<Completion, ImapError> {
+        let tag = self.conn.next_tag();
+        let parts = encode_command(&tag, body)?;
+        self.conn.execute(command, &tag, parts, logging).await
+    }
+
+    /// LIST "" "*".
+    pub async fn list(&mut self) -> Result<Vec<ListedMailbox>, ImapError> {
+        let body = CommandBody::list("", "*")
+            .map_err(|e| ImapError::InvalidArgument(format!("LIST: {e:?}")))?;
+        Ok(listed(self.run("LIST", body).await?))
+    }
+
+    /// LSUB "" "*": the subscribed mailboxes.
+    pub async fn lsub(&mut self) -> Result<Vec<ListedMailbox>, ImapError> {
+        let body = CommandBody::lsub("", "*")
+            .map_err(|e| ImapError::InvalidArgument(format!("LSUB: {e:?}")))?;
+        Ok(listed(self.run("LSUB", body).await?))
+    }
+
+    /// Read-only select.
+    pub async fn examine(&mut self, name: &MailboxName) -> Result<SelectedMailbox, ImapError> {
+        let body = CommandBody::Examine {
+            mailbox: name.to_imap()?,
+            parameters: Vec::new(),
+        };
+        selected(self.run("EXAMINE", body).await?)
+    }
+
+    pub async fn select(&mut self, name: &MailboxName) -> Result<SelectedMailbox, ImapError> {
+        let body = CommandBody::Select {
+            mailbox: name.to_imap()?,
+            parameters: Vec::new(),
+        };
+        selected(self.run("SELECT", body).await?)
+    }
+
+    /// CREATE. A NO with `[ALREADYEXISTS]` (RFC 5530), or whose text says the mailbox
+    /// exists (Dovecot: "Mailbox already exists"), is [`CreateOutcome::AlreadyExists`].
+    pub async fn create(&mut self, name: &MailboxName) -> Result<CreateOutcome, ImapError> {
+        let body = CommandBody::Create {
+            mailbox: name.to_imap()?,
+        };
+        let done = self.run_raw("CREATE", body, Logging::FirstLine).await?;
+        if done.status.kind == StatusKind::No {
+            let by_code = done
+                .status
+                .code
+                .as_ref()
+                .is_some_and(|c| c.is("ALREADYEXISTS"));
+            let by_text = done
+                .status
+                .text
+                .to_ascii_lowercase()
+                .contains("already exist");
+            if by_code || by_text {
+                return Ok(CreateOutcome::AlreadyExists);
+            }
+        }
+        done.ok("CREATE")?;
+        Ok(CreateOutcome::Created)
+    }
+
+    pub async fn subscribe(&mut self, name: &MailboxName) -> Result<(), ImapError> {
+        let body = CommandBody::Subscribe {
+            mailbox: name.to_imap()?,
+        };
+        self.run("SUBSCRIBE", body).await?;
+        Ok(())
+    }
+
+    /// STATUS (MESSAGES UIDNEXT UIDVALIDITY), plus HIGHESTMODSEQ when CONDSTORE is
+    /// advertised.
+    pub async fn status(&mut self, name: &MailboxName) -> Result<MailboxStatus, ImapError> {
+        let mut items = vec![
+            StatusDataItemName::Messages,
+            StatusDataItemName::UidNext,
+            StatusDataItemName::UidValidity,
+        ];
+        if self.caps.has("CONDSTORE") {
+            items.push(StatusDataItemName::HighestModSeq);
+        }
+        let body = CommandBody::Status {
+            mailbox: name.to_imap()?,
+            item_names: Cow::Owned(items),
+        };
+        let done = self.run("STATUS", body).await?;
+        let mut status = MailboxStatus {
+            messages: 0,
+            uid_next: None,
+            uid_validity: None,
+            highest_modseq: None,
+        };
+        let mut seen = false;
+        for u in done.untagged {
+            // Servers answer with the name as they spell it; INBOX may differ in case.
+            if let Untagged::Status { name: got, items } = u {
+                if got != *name && !(got.is_inbox() && name.is_inbox()) {
+                    continue;
+                }
+                seen = true;
+                for item in items {
+                    match item {
+                        StatusItem::Messages(n) => status.messages = n,
+                        StatusItem::UidNext(n) => status.uid_next = Some(n),
+                        StatusItem::UidValidity(n) => status.uid_validity = Some(n),
+                        StatusItem::HighestModSeq(n) => status.highest_modseq = Some(n),
+                    }
+                }
+            }
+        }
+        if !seen {
+            return Err(ImapError::Protocol(format!(
+                "no STATUS data for {}",
+                name.to_display()
+            )));
+        }
+        Ok(status)
+    }
+
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        self.run("NOOP", CommandBody::Noop).await?;
+        Ok(())
+    }
+
+    /// LOGOUT; the server's BYE is expected and not an error.
+    pub async fn logout(mut self) -> Result<(), ImapError> {
+        match self.run("LOGOUT", CommandBody::Logout).await {
+            Ok(_) | Err(ImapError::Bye { .. }) | Err(ImapError::ConnectionClosed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Splits a `CommandCodec` encoding into our parts, waiting for `+` before each
+/// synchronizing literal.
+pub(crate) fn encode_command(
+    tag: &str,
+    body: CommandBody<'_>,
+) -> Result<Vec<Out<'static>>, ImapError> {
+    let command = Command::new(tag, body)
+        .map_err(|e| ImapError::InvalidArgument(format!("tag {tag:?}: {e}")))?;
+    let mut parts = Vec::new();
+    for fragment in CommandCodec::default().encode(&command) {
+        match fragment {
+            Fragment::Line { data } => parts.push(Out::Bytes(data.into())),
+            Fragment::Literal { data, mode } => {
+                if mode == LiteralMode::Sync {
+                    parts.push(Out::AwaitContinuation);
+                }
+                parts.push(Out::Bytes(data.into()));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+fn listed(done: Completion) -> Vec<ListedMailbox> {
+    done.untagged
+        .into_iter()
+        .filter_map(|u| match u {
+            Untagged::List(l) => Some(l),
+            _ => None,
+        })
+        .collect()
+}
+
+fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
+    let mut uid_validity = None;
+    let mut uid_next = None;
+    let mut exists = 0;
+    let mut highest_modseq = None;
+    let mut apply = |code: &Code| match code {
+        Code::UidValidity(n) => uid_validity = Some(*n),
+        Code::UidNext(n) => uid_next = Some(*n),
+        Code::HighestModSeq(n) => highest_modseq = Some(*n),
+        _ => {}
+    };
+    for u in &done.untagged {
+        match u {
+            Untagged::Exists(n) => exists = *n,
+            Untagged::Info(status) => {
+                if let Some(code) = &status.code {
+                    apply(code);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(code) = &done.status.code {
+        apply(code);
+    }
+    let uid_validity = uid_validity
+        .ok_or_else(|| ImapError::Protocol("SELECT/EXAMINE reply lacks UIDVALIDITY".into()))?;
+    Ok(SelectedMailbox {
+        uid_validity,
+        uid_next,
+        exists,
+        highest_modseq,
+    })
+}

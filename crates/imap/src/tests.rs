@@ -1,0 +1,755 @@
+//! Flow tests against canned server bytes. Every reply is also fed split in two at
+//! every byte offset, so framing never depends on how reads happen to fall.
+
+use std::{
+    collections::VecDeque,
+    io,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use chrono::DateTime;
+use secrecy::SecretString;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::*;
+
+/// An in-memory server: hands out the scripted chunks in order, records all writes.
+struct Mock {
+    reads: VecDeque<Vec<u8>>,
+    written: Arc<Mutex<Vec<u8>>>,
+    /// After the script: block forever instead of EOF.
+    hang: bool,
+}
+
+impl AsyncRead for Mock {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.reads.pop_front() {
+            Some(mut chunk) => {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.reads.push_front(chunk.split_off(n));
+                }
+                Poll::Ready(Ok(()))
+            }
+            None if self.hang => Poll::Pending,
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncWrite for Mock {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.written.lock().unwrap().extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+type Written = Arc<Mutex<Vec<u8>>>;
+
+/// The script whole, then split in two at every offset.
+fn splits(script: &[u8]) -> Vec<(Mock, Written)> {
+    let mut out = Vec::new();
+    for i in 0..=script.len() {
+        let reads: VecDeque<Vec<u8>> = [&script[..i], &script[i..]]
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let written = Written::default();
+        out.push((
+            Mock {
+                reads,
+                written: written.clone(),
+                hang: false,
+            },
+            written,
+        ));
+    }
+    out
+}
+
+fn text(w: &Written) -> String {
+    String::from_utf8_lossy(&w.lock().unwrap()).into_owned()
+}
+
+const GREETING: &str = "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ UIDPLUS] Dovecot ready.\r\n";
+
+fn name(wire: &str) -> MailboxName {
+    MailboxName::from_wire(wire.as_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn greeting_then_capability_command() {
+    let script = "* OK Dovecot ready.\r\n* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR MULTIAPPEND\r\nC1 OK Pre-login capabilities listed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let s = Session::from_stream(mock).await.unwrap();
+        assert!(s.capabilities().has("literal+"));
+        assert!(s.capabilities().has("MULTIAPPEND"));
+        assert!(!s.capabilities().has("CONDSTORE"));
+        assert_eq!(text(&written), "C1 CAPABILITY\r\n");
+    }
+}
+
+#[tokio::test]
+async fn greeting_with_capability_code_and_bye() {
+    for (mock, written) in splits(GREETING.as_bytes()) {
+        let s = Session::from_stream(mock).await.unwrap();
+        assert!(s.capabilities().has("UIDPLUS"));
+        assert_eq!(text(&written), "");
+    }
+    for (mock, _) in splits(b"* BYE Too many connections\r\n") {
+        match Session::from_stream(mock).await {
+            Err(ImapError::Bye { text }) => assert_eq!(text, "Too many connections"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_with_quoted_mutf7_literal_and_nil_delimiter() {
+    let script = format!(
+        "{GREETING}* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * LIST (\\Noselect \\HasChildren) \"/\" \"Archive\"\r\n\
+         * LIST (\\HasNoChildren \\Sent) \"/\" \"&AMk-l&AOk-ments envoy&AOk-s\"\r\n\
+         * EXISTS 3\r\n\
+         * LIST () NIL \"Flat name\"\r\n\
+         * LIST (\\HasNoChildren) \".\" {{4}}\r\nR&-D\r\n\
+         C1 OK List completed (0.001 + 0.000 secs).\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let list = s.list().await.unwrap();
+        assert_eq!(text(&written), "C1 LIST \"\" *\r\n");
+        let names: Vec<String> = list.iter().map(|l| l.name.to_display()).collect();
+        assert_eq!(
+            names,
+            ["INBOX", "Archive", "Éléments envoyés", "Flat name", "R&D"]
+        );
+        assert_eq!(list[2].name.as_bytes(), b"&AMk-l&AOk-ments envoy&AOk-s");
+        assert_eq!(list[0].delimiter, Some('/'));
+        assert_eq!(list[3].delimiter, None);
+        assert_eq!(list[4].delimiter, Some('.'));
+        assert!(!list[1].is_selectable());
+        assert!(list[2].is_selectable());
+        assert!(list[2].has_attribute("\\sent"));
+        assert_eq!(list[1].attributes, ["\\Noselect", "\\HasChildren"]);
+    }
+}
+
+#[tokio::test]
+async fn lsub() {
+    let script = format!("{GREETING}* LSUB () \"/\" Sent\r\nC1 OK Lsub completed.\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let list = s.lsub().await.unwrap();
+        assert_eq!(text(&written), "C1 LSUB \"\" *\r\n");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, name("Sent"));
+    }
+}
+
+#[tokio::test]
+async fn examine_reads_uidvalidity_uidnext_highestmodseq() {
+    let script = format!(
+        "{GREETING}* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n\
+         * OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n\
+         * 3 EXISTS\r\n\
+         * 0 RECENT\r\n\
+         * OK [UIDVALIDITY 1700000000] UIDs valid\r\n\
+         * OK [UIDNEXT 4] Predicted next UID\r\n\
+         * OK [HIGHESTMODSEQ 12] Highest\r\n\
+         C1 OK [READ-ONLY] Examine completed (0.001 + 0.000 secs).\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let sel = s
+            .examine(&name("&AMk-l&AOk-ments envoy&AOk-s"))
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 EXAMINE \"&AMk-l&AOk-ments envoy&AOk-s\"\r\n"
+        );
+        assert_eq!(
+            sel,
+            SelectedMailbox {
+                uid_validity: 1_700_000_000,
+                uid_next: Some(4),
+                exists: 3,
+                highest_modseq: Some(12),
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn select_inbox_any_case_and_missing_uidvalidity() {
+    let script = format!("{GREETING}* 0 EXISTS\r\nC1 OK [READ-WRITE] Select completed.\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.select(&name("inbox")).await.unwrap_err();
+        assert!(matches!(err, ImapError::Protocol(_)), "{err:?}");
+        assert_eq!(text(&written), "C1 SELECT INBOX\r\n");
+    }
+}
+
+#[tokio::test]
+async fn status_with_highestmodseq() {
+    let script = "* OK [CAPABILITY IMAP4rev1 CONDSTORE] ready\r\n\
+                  * STATUS \"Sent Items\" (MESSAGES 7 UIDNEXT 20 UIDVALIDITY 99 HIGHESTMODSEQ 31)\r\n\
+                  C1 OK Status completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let st = s.status(&name("Sent Items")).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 STATUS \"Sent Items\" (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)\r\n"
+        );
+        assert_eq!(
+            st,
+            MailboxStatus {
+                messages: 7,
+                uid_next: Some(20),
+                uid_validity: Some(99),
+                highest_modseq: Some(31),
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn fetch_meta_drops_recent() {
+    let script = format!(
+        "{GREETING}* 1 FETCH (UID 10 FLAGS (\\Seen \\Recent $Forwarded) INTERNALDATE \"05-Mar-2024 10:11:12 +0100\" RFC822.SIZE 1234)\r\n\
+         * 2 FETCH (UID 11 FLAGS () INTERNALDATE \" 1-Jan-2020 00:00:00 -0500\" RFC822.SIZE 5)\r\n\
+         C1 OK Fetch completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let meta = s.fetch_meta("1:*").await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"
+        );
+        assert_eq!(meta.len(), 2);
+        assert_eq!(meta[0].uid, 10);
+        assert_eq!(meta[0].flags, ["\\Seen", "$Forwarded"]);
+        assert_eq!(
+            meta[0].internal_date,
+            DateTime::parse_from_rfc3339("2024-03-05T10:11:12+01:00").unwrap()
+        );
+        assert_eq!(meta[0].size, 1234);
+        assert!(meta[1].flags.is_empty());
+        assert_eq!(meta[1].internal_date.offset().local_minus_utc(), -5 * 3600);
+    }
+}
+
+#[tokio::test]
+async fn fetch_bodies_keyed_by_uid_not_order() {
+    let script = format!(
+        "{GREETING}* 3 FETCH (UID 12 BODY[] {{12}}\r\nhello\r\nworld)\r\n\
+         * 5 EXISTS\r\n\
+         * 1 FETCH (BODY[] {{3}}\r\nabc UID 10)\r\n\
+         * 1 FETCH (FLAGS (\\Seen))\r\n\
+         * 4 EXPUNGE\r\n\
+         C1 OK Fetch completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s.fetch_bodies(&[12, 10, 11]).await.unwrap();
+        assert_eq!(text(&written), "C1 UID FETCH 10:12 (UID BODY.PEEK[])\r\n");
+        let got: Vec<(u32, Vec<u8>)> = got.into_iter().map(|(u, b)| (u, b.unwrap())).collect();
+        assert_eq!(
+            got,
+            [(12, b"hello\r\nworld".to_vec()), (10, b"abc".to_vec())]
+        );
+    }
+}
+
+#[tokio::test]
+async fn nul_body_falls_back_to_binary_without_failing_the_batch() {
+    let script = "* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n\
+                  * 1 FETCH (UID 10 BODY[] {3}\r\na\0c)\r\n\
+                  * 2 FETCH (UID 11 BODY[] {2}\r\nok)\r\n\
+                  C1 OK Fetch completed.\r\n\
+                  * 1 FETCH (UID 10 BINARY[] ~{3}\r\na\0c)\r\n\
+                  C2 OK Fetch completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s.fetch_bodies(&[10, 11]).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 UID FETCH 10:11 (UID BODY.PEEK[])\r\nC2 UID FETCH 10 (UID BINARY.PEEK[])\r\n"
+        );
+        let got: Vec<(u32, Vec<u8>)> = got.into_iter().map(|(u, b)| (u, b.unwrap())).collect();
+        assert_eq!(got, [(10, b"a\0c".to_vec()), (11, b"ok".to_vec())]);
+    }
+    // Without BINARY the message is reported as failed, the rest still arrives.
+    let script = "* OK [CAPABILITY IMAP4rev1] ready\r\n\
+                  * 1 FETCH (UID 10 BODY[] {3}\r\na\0c)\r\n\
+                  * 2 FETCH (UID 11 BODY[] {2}\r\nok)\r\n\
+                  C1 OK Fetch completed.\r\n";
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s.fetch_bodies(&[10, 11]).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].1.is_err());
+        assert_eq!(got[1].1.as_ref().unwrap(), b"ok");
+        s.noop().await.unwrap_err(); // script exhausted: connection closed
+    }
+}
+
+#[tokio::test]
+async fn fetch_body_piece_with_origin() {
+    let script = format!(
+        "{GREETING}* 7 FETCH (UID 70 BODY[]<4> {{3}}\r\nxyz)\r\nC1 OK Fetch completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let piece = s.fetch_body_piece(70, 4, 8).await.unwrap();
+        assert_eq!(text(&written), "C1 UID FETCH 70 (UID BODY.PEEK[]<4.8>)\r\n");
+        assert_eq!(piece, b"xyz");
+    }
+}
+
+fn date() -> chrono::DateTime<chrono::FixedOffset> {
+    DateTime::parse_from_rfc3339("2024-03-05T10:11:12+01:00").unwrap()
+}
+
+#[tokio::test]
+async fn multiappend_literal_plus_with_appenduid_range() {
+    let seen = vec!["\\Seen".to_string(), "\\Recent".to_string()];
+    let labels = vec!["\\Flagged".to_string(), "$Label1".to_string()];
+    let messages = [
+        AppendMessage {
+            flags: &seen,
+            internal_date: Some(date()),
+            body: b"abc",
+        },
+        AppendMessage {
+            flags: &[],
+            internal_date: None,
+            body: b"de",
+        },
+        AppendMessage {
+            flags: &labels,
+            internal_date: None,
+            body: b"f",
+        },
+    ];
+    let script = "* OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS] ready\r\n\
+                  C1 OK [APPENDUID 1700000000 3955:3957] Append completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let res = s.append(&name("Sent Items"), &messages).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 APPEND \"Sent Items\" (\\Seen) \"05-Mar-2024 10:11:12 +0100\" {3+}\r\nabc {2+}\r\nde (\\Flagged $Label1) {1+}\r\nf\r\n"
+        );
+        assert_eq!(res.uid_validity, Some(1_700_000_000));
+        assert_eq!(res.uids, [Some(3955), Some(3956), Some(3957)]);
+    }
+}
+
+#[tokio::test]
+async fn multiappend_synchronizing_literals() {
+    let messages = [
+        AppendMessage {
+            flags: &[],
+            internal_date: None,
+            body: b"abc",
+        },
+        AppendMessage {
+            flags: &[],
+            internal_date: None,
+            body: b"de",
+        },
+        AppendMessage {
+            flags: &[],
+            internal_date: None,
+            body: b"f",
+        },
+    ];
+    // Three continuation forms: with text, empty after SP (decodes as base64), bare.
+    let script = "* OK [CAPABILITY IMAP4rev1 MULTIAPPEND UIDPLUS] ready\r\n\
+                  + Ready for literal data\r\n+ \r\n+ OK\r\n\
+                  C1 OK [APPENDUID 5 5,7:8] Append completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let res = s.append(&name("INBOX"), &messages).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 APPEND INBOX {3}\r\nabc {2}\r\nde {1}\r\nf\r\n"
+        );
+        assert_eq!(res.uid_validity, Some(5));
+        assert_eq!(res.uids, [Some(5), Some(7), Some(8)]);
+    }
+}
+
+#[tokio::test]
+async fn append_no_carries_code() {
+    let messages = [AppendMessage {
+        flags: &[],
+        internal_date: None,
+        body: b"abc",
+    }];
+    let script =
+        format!("{GREETING}C1 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n");
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.append(&name("INBOX"), &messages).await.unwrap_err();
+        assert_eq!(err.code_name().as_deref(), Some("OVERQUOTA"));
+        assert!(!err.is_transient());
+        assert!(
+            matches!(
+                err,
+                ImapError::No {
+                    command: "APPEND",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_append_per_message_without_multiappend() {
+    let bodies: Vec<AppendMessage<'_>> = [&b"one"[..], b"two"]
+        .into_iter()
+        .map(|body| AppendMessage {
+            flags: &[],
+            internal_date: None,
+            body,
+        })
+        .collect();
+    let script = format!(
+        "{GREETING}C1 OK [APPENDUID 9 100] Append completed.\r\nC2 NO [TOOBIG] Message too large\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        match s.append(&name("INBOX"), &bodies).await.unwrap_err() {
+            ImapError::PartialAppend {
+                appended,
+                uid_validity,
+                uids,
+                source,
+            } => {
+                assert_eq!(appended, 1);
+                assert_eq!(uid_validity, Some(9));
+                assert_eq!(uids, [Some(100)]);
+                assert_eq!(source.code_name().as_deref(), Some("TOOBIG"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            text(&written),
+            "C1 APPEND INBOX {3+}\r\none\r\nC2 APPEND INBOX {3+}\r\ntwo\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tagged_ok_with_broken_code_is_recovered() {
+    // imap-codec parses `[Error="x" y]` itself; these two it rejects, so the lenient
+    // tokenizer has to recover the status.
+    let script = format!(
+        "{GREETING}C1 OK [Error=\"x\" y] done\r\nC2 OK [Error=\"a]b\" c] done\r\nC3 NO [Error=\"a]b\"] fehlgeschlagen \u{e4}\r\n"
+    );
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.noop().await.unwrap();
+        s.noop().await.unwrap();
+        match s.subscribe(&name("Junk")).await.unwrap_err() {
+            ImapError::No {
+                command,
+                code,
+                text,
+            } => {
+                assert_eq!(command, "SUBSCRIBE");
+                assert_eq!(code.as_deref(), Some("Error=\"a]b\""));
+                assert_eq!(text, "fehlgeschlagen \u{e4}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn create_already_exists() {
+    let script = format!(
+        "{GREETING}C1 NO [ALREADYEXISTS] Mailbox exists\r\n\
+         C2 NO Mailbox already exists\r\n\
+         C3 OK Create completed.\r\n\
+         C4 NO [CANNOT] Invalid mailbox name\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        assert_eq!(
+            s.create(&name("A")).await.unwrap(),
+            CreateOutcome::AlreadyExists
+        );
+        assert_eq!(
+            s.create(&name("B")).await.unwrap(),
+            CreateOutcome::AlreadyExists
+        );
+        assert_eq!(
+            s.create(&name("R&-D")).await.unwrap(),
+            CreateOutcome::Created
+        );
+        let err = s.create(&name("x")).await.unwrap_err();
+        assert_eq!(err.code_name().as_deref(), Some("CANNOT"));
+        assert_eq!(
+            text(&written),
+            "C1 CREATE A\r\nC2 CREATE B\r\nC3 CREATE R&-D\r\nC4 CREATE x\r\n"
+        );
+    }
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+#[tokio::test]
+async fn plain_with_sasl_ir_and_capability_refresh() {
+    let creds = Credentials::Plain {
+        authzid: Some("user1@example.test".into()),
+        authcid: "admin".into(),
+        password: secret("adminpass"),
+    };
+    let script =
+        format!("{GREETING}C1 OK [CAPABILITY IMAP4rev1 MULTIAPPEND CONDSTORE] Logged in\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.authenticate(&creds).await.unwrap();
+        assert!(s.capabilities().has("CONDSTORE"));
+        assert!(!s.capabilities().has("SASL-IR"));
+        // base64("user1@example.test\0admin\0adminpass")
+        assert_eq!(
+            text(&written),
+            "C1 AUTHENTICATE PLAIN dXNlcjFAZXhhbXBsZS50ZXN0AGFkbWluAGFkbWlucGFzcw==\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plain_without_sasl_ir_waits_for_empty_continuation() {
+    let creds = Credentials::Plain {
+        authzid: None,
+        authcid: "u".into(),
+        password: secret("p"),
+    };
+    let script = "* OK [CAPABILITY IMAP4rev1] ready\r\n+ \r\nC1 OK Logged in\r\n\
+                  * CAPABILITY IMAP4rev1 IDLE\r\nC2 OK Capability completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.authenticate(&creds).await.unwrap();
+        assert!(s.capabilities().has("IDLE"));
+        assert_eq!(
+            text(&written),
+            "C1 AUTHENTICATE PLAIN\r\nAHUAcA==\r\nC2 CAPABILITY\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_with_odd_password_uses_literal() {
+    let creds = Credentials::Login {
+        username: "user1@example.test*admin".into(),
+        password: secret("pä\"ss"),
+    };
+    let script = format!("{GREETING}+ OK\r\nC1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.authenticate(&creds).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LOGIN \"user1@example.test*admin\" {6}\r\npä\"ss\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_login_and_debug_never_show_password() {
+    let creds = Credentials::Login {
+        username: "alice".into(),
+        password: secret("hunter2-secret"),
+    };
+    let shown = format!("{creds:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("alice"));
+    let plain = Credentials::Plain {
+        authzid: Some("bob".into()),
+        authcid: "admin".into(),
+        password: secret("hunter2-secret"),
+    };
+    assert!(!format!("{plain:?}").contains("hunter2"));
+
+    let script = format!("{GREETING}C1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.authenticate(&creds).await.unwrap_err();
+        assert!(
+            matches!(err, ImapError::AuthenticationFailed { .. }),
+            "{err:?}"
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("Authentication failed."));
+        assert!(!err.is_transient());
+    }
+
+    let script = format!("{GREETING}C1 NO [UNAVAILABLE] Temporary failure\r\n");
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.authenticate(&creds).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn logout_accepts_bye() {
+    let script = format!("{GREETING}* BYE Logging out\r\nC1 OK Logout completed.\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let s = Session::from_stream(mock).await.unwrap();
+        s.logout().await.unwrap();
+        assert_eq!(text(&written), "C1 LOGOUT\r\n");
+    }
+}
+
+#[tokio::test]
+async fn bye_then_close_is_reported_as_bye() {
+    let script = format!("{GREETING}* BYE Server shutting down.\r\n");
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        match s.noop().await.unwrap_err() {
+            ImapError::Bye { text } => assert_eq!(text, "Server shutting down."),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    let mock = Mock {
+        reads: VecDeque::from([GREETING.as_bytes().to_vec()]),
+        written: Written::default(),
+        hang: true,
+    };
+    let mut s = Session::from_stream(mock).await.unwrap();
+    s.set_timeout(Duration::from_millis(50));
+    let err = s.noop().await.unwrap_err();
+    assert!(matches!(err, ImapError::Timeout), "{err:?}");
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn synchronizing_literal_waits_for_continuation() {
+    let (client, mut server) = tokio::io::duplex(1 << 16);
+    let server_task = tokio::spawn(async move {
+        server
+            .write_all(b"* OK [CAPABILITY IMAP4rev1 UIDPLUS] ready\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !got.ends_with(b"{5}\r\n") {
+            let n = server.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"C1 APPEND Drafts {5}\r\n");
+        // Nothing more may arrive before the continuation.
+        let early = tokio::time::timeout(Duration::from_millis(100), server.read(&mut buf)).await;
+        assert!(early.is_err(), "client sent literal data before '+'");
+        server.write_all(b"+ go ahead\r\n").await.unwrap();
+        got.clear();
+        while !got.ends_with(b"\r\n") {
+            let n = server.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"hello\r\n");
+        server
+            .write_all(b"C1 OK [APPENDUID 4 17] Append completed.\r\n")
+            .await
+            .unwrap();
+        server
+    });
+    let mut s = Session::from_stream(client).await.unwrap();
+    let res = s
+        .append(
+            &name("Drafts"),
+            &[AppendMessage {
+                flags: &[],
+                internal_date: None,
+                body: b"hello",
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.uids, [Some(17)]);
+    assert_eq!(res.uid_validity, Some(4));
+    server_task.await.unwrap();
+}
+
+#[tokio::test]
+async fn rejected_synchronizing_literal_stops_the_command() {
+    let script = "* OK [CAPABILITY IMAP4rev1] ready\r\nC1 NO [TOOBIG] Message too big\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s
+            .append(
+                &name("INBOX"),
+                &[AppendMessage {
+                    flags: &[],
+                    internal_date: None,
+                    body: b"huge",
+                }],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code_name().as_deref(), Some("TOOBIG"));
+        assert_eq!(text(&written), "C1 APPEND INBOX {4}\r\n");
+    }
+}
+
+#[test]
+fn security_parse_and_display() {
+    for (text, sec) in [
+        ("none", Security::None),
+        ("STARTTLS", Security::StartTls),
+        ("Tls", Security::Tls),
+    ] {
+        let parsed: Security = text.parse().unwrap();
+        assert_eq!(parsed, sec);
+        assert_eq!(parsed.to_string(), text.to_ascii_lowercase());
+    }
+    assert!("ssl".parse::<Security>().is_err());
+}
+
+#[test]
+fn tls_config_builds_and_reports_bad_ca_file() {
+    TlsOptions::default().client_config().unwrap();
+    let missing = TlsOptions {
+        ca_file: Some("/nonexistent/ca.pem".into()),
+    };
+    let err = missing.client_config().unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}

@@ -1,0 +1,162 @@
+//! The cutover batch and its migration users.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::names::{EmailAddress, Name};
+use crate::status::{BatchStatus, UserStatus};
+
+/// A cutover batch (New-MigrationBatch): every mailbox of the organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub name: Name,
+    pub source_endpoint: Name,
+    pub status: BatchStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// When every user first finished its initial sync (InitialSyncDateTime).
+    pub initial_sync_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// When the next incremental pass is due.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    pub incremental_interval: Duration,
+    pub bad_item_limit: u32,
+    pub large_item_limit: u32,
+    /// Source folder names (display form) left out of the migration.
+    pub excluded_folders: Vec<String>,
+}
+
+impl Batch {
+    pub const DEFAULT_INCREMENTAL_INTERVAL_HOURS: i64 = 24;
+
+    /// Time from start to the end of the initial sync (InitialSyncDuration).
+    pub fn initial_sync_duration(&self) -> Option<Duration> {
+        Some(self.initial_sync_at? - self.started_at?)
+    }
+
+    /// Whether workers should run a pass for this batch now.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        match self.status {
+            BatchStatus::Syncing => true,
+            BatchStatus::Synced | BatchStatus::SyncedWithErrors => {
+                self.next_sync_at.is_some_and(|due| due <= now)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Counters of one user's migration (Get-MigrationUserStatistics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStats {
+    /// Messages in the source mailbox at the last pass (folders included in the batch).
+    pub source_items: u64,
+    /// Messages copied to the target, over all passes.
+    pub items_synced: u64,
+    /// Messages skipped (bad or large items), over all passes.
+    pub items_skipped: u64,
+    /// Bytes of message data copied, over all passes.
+    pub bytes_synced: u64,
+    /// Folders seen in the source at the last pass.
+    pub folders: u64,
+    /// Messages copied by the last pass.
+    pub last_pass_items: u64,
+    /// How long the last pass took, in milliseconds.
+    pub last_pass_millis: u64,
+}
+
+/// One mailbox of a batch (Get-MigrationUser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationUser {
+    pub email: EmailAddress,
+    pub batch: Name,
+    /// The source login when it differs from the address (the CSV's UserName).
+    pub source_login: Option<String>,
+    /// Whether the CSV gave this user's own password (kept encrypted in the store).
+    pub has_password: bool,
+    pub status: UserStatus,
+    /// The last error, readable by an admin, with its cause.
+    pub error: Option<String>,
+    pub initial_sync_done: bool,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub stats: UserStats,
+}
+
+impl MigrationUser {
+    /// The login to use on the source: the CSV's UserName, else the address.
+    pub fn source_login(&self) -> &str {
+        self.source_login.as_deref().unwrap_or(self.email.as_str())
+    }
+}
+
+/// How many users of a batch are where (Get-MigrationBatch's counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCounts {
+    pub total: u64,
+    pub queued: u64,
+    pub syncing: u64,
+    pub synced: u64,
+    pub stopped: u64,
+    pub failed: u64,
+}
+
+impl BatchCounts {
+    pub fn from_statuses(statuses: impl IntoIterator<Item = UserStatus>) -> Self {
+        let mut c = BatchCounts::default();
+        for s in statuses {
+            c.total += 1;
+            match s {
+                UserStatus::Queued => c.queued += 1,
+                UserStatus::Provisioning | UserStatus::Syncing | UserStatus::IncrementalSyncing => {
+                    c.syncing += 1
+                }
+                UserStatus::Synced => c.synced += 1,
+                UserStatus::Stopped => c.stopped += 1,
+                UserStatus::Failed => c.failed += 1,
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(status: BatchStatus, next: Option<DateTime<Utc>>) -> Batch {
+        Batch {
+            name: Name::parse("batch", "B").unwrap(),
+            source_endpoint: Name::parse("endpoint", "E").unwrap(),
+            status,
+            created_at: Utc::now(),
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: next,
+            incremental_interval: Duration::hours(24),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: vec![],
+        }
+    }
+
+    #[test]
+    fn due_batches() {
+        let now = Utc::now();
+        assert!(batch(BatchStatus::Syncing, None).is_due(now));
+        assert!(!batch(BatchStatus::Synced, None).is_due(now));
+        assert!(batch(BatchStatus::Synced, Some(now - Duration::seconds(1))).is_due(now));
+        assert!(!batch(BatchStatus::Synced, Some(now + Duration::hours(1))).is_due(now));
+        assert!(!batch(BatchStatus::Stopped, Some(now)).is_due(now));
+    }
+
+    #[test]
+    fn counts() {
+        use UserStatus::*;
+        let c = BatchCounts::from_statuses([Queued, Syncing, IncrementalSyncing, Synced, Failed]);
+        assert_eq!(
+            (c.total, c.queued, c.syncing, c.synced, c.failed),
+            (5, 1, 2, 1, 1)
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Domain types of a cutover migration, with no IO.
+//!
+//! The words are the seed's (Exchange Online's cutover migration): a migration
+//! *endpoint* holds the connection to the source system, a cutover *batch* holds every
+//! *migration user* (mailbox), and their statuses move through the state machines in
+//! [`status`]. Values that come from admins (addresses, names, the users CSV) are
+//! validated here once, so the rest of the code can trust them.
+
+pub mod batch;
+pub mod endpoint;
+pub mod names;
+pub mod status;
+pub mod users_csv;
+
+pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
+pub use endpoint::{Connection, Endpoint, Impersonation, Security, Target};
+pub use names::{EmailAddress, Name, NameError};
+pub use status::{BatchStatus, UserStatus};
+pub use users_csv::{CsvError, UserRow, parse_users_csv};

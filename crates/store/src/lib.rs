@@ -1,0 +1,160 @@
+//! Persistence of the control plane behind one trait, [`Store`].
+//!
+//! The store is the single source of truth: the CLI (and later the HTTP API) write
+//! desired state into it, workers write progress and the message map. SQLite
+//! ([`SqliteStore`]) is the embedded default; PostgreSQL will implement the same
+//! trait. Secrets are sealed by [`secrets::Sealer`] before they reach a table.
+
+pub mod secrets;
+mod sqlite;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use cutover_model::{Batch, EmailAddress, Endpoint, MigrationUser, Target, UserStatus};
+use secrecy::SecretString;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot upgrade the state database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported state URL '{0}': use sqlite://PATH (PostgreSQL comes later)")]
+    UnsupportedUrl(String),
+    #[error("{what} '{name}' already exists")]
+    AlreadyExists { what: &'static str, name: String },
+    #[error("{what} '{name}' was not found")]
+    NotFound { what: &'static str, name: String },
+    #[error("endpoint '{endpoint}' is used by batch '{batch}'; remove the batch first")]
+    EndpointInUse { endpoint: String, batch: String },
+    #[error(
+        "a cutover batch already exists ('{existing}'): only one cutover batch may exist at a time; \
+         remove it with `cutover batch remove {existing}` first"
+    )]
+    OneCutoverBatch { existing: String },
+    #[error("cannot use the secrets key file {}: {source}", path.display())]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the secrets key file {} is not a valid key (32 bytes, base64)", path.display())]
+    KeyFileInvalid { path: PathBuf },
+    #[error("cannot seal the secret of {owner}")]
+    Seal { owner: String },
+    #[error(
+        "cannot open the secret of {owner} with the key in {}: the key file does not match \
+         this database; use the key file it was created with, or set the password again",
+        key_file.display()
+    )]
+    Unseal { owner: String, key_file: PathBuf },
+    #[error("the state database holds an invalid value: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A user to add to a new batch, from the users CSV.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub source_login: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+/// What a pass saw of one source folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderState {
+    /// Wire name (modified UTF-7) on the source.
+    pub src_name: Vec<u8>,
+    pub src_uidvalidity: u32,
+    /// Wire name on the target.
+    pub dst_name: Vec<u8>,
+    pub uidnext: Option<u32>,
+    pub highest_modseq: Option<u64>,
+    pub messages: u32,
+}
+
+/// One message copied to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopiedMessage {
+    pub src_uid: u32,
+    pub dst_uidvalidity: Option<u32>,
+    pub dst_uid: Option<u32>,
+    pub size: u32,
+}
+
+/// A message a pass could not copy, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedItem {
+    /// Source folder, display form.
+    pub folder: String,
+    pub src_uid: u32,
+    pub size: u32,
+    pub reason: String,
+    pub skipped_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The state of every migration, behind one interface so backends can differ.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
+    async fn target(&self) -> Result<Option<Target>>;
+    async fn target_password(&self) -> Result<SecretString>;
+
+    async fn insert_endpoint(&self, endpoint: &Endpoint, password: &SecretString) -> Result<()>;
+    /// Replaces the endpoint's settings; the password only when one is given.
+    async fn update_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        password: Option<&SecretString>,
+    ) -> Result<()>;
+    async fn endpoint(&self, name: &str) -> Result<Option<Endpoint>>;
+    async fn endpoint_password(&self, name: &str) -> Result<SecretString>;
+    async fn endpoints(&self) -> Result<Vec<Endpoint>>;
+    async fn remove_endpoint(&self, name: &str) -> Result<()>;
+
+    /// Creates the cutover batch and its users in one transaction; fails if any
+    /// cutover batch exists already.
+    async fn create_batch(&self, batch: &Batch, users: &[NewUser]) -> Result<()>;
+    async fn batch(&self, name: &str) -> Result<Option<Batch>>;
+    async fn batches(&self) -> Result<Vec<Batch>>;
+    async fn update_batch(&self, batch: &Batch) -> Result<()>;
+    /// Removes the batch, its users and their sync state (mail on the target stays).
+    async fn remove_batch(&self, name: &str) -> Result<()>;
+
+    /// Users in CSV order, optionally of one batch and/or one status.
+    async fn users(
+        &self,
+        batch: Option<&str>,
+        status: Option<UserStatus>,
+    ) -> Result<Vec<MigrationUser>>;
+    async fn user(&self, email: &str) -> Result<Option<MigrationUser>>;
+    async fn user_password(&self, email: &str) -> Result<Option<SecretString>>;
+    /// Saves status, error, timestamps and statistics of a user.
+    async fn update_user(&self, user: &MigrationUser) -> Result<()>;
+
+    async fn folder_states(&self, email: &str) -> Result<Vec<FolderState>>;
+    async fn save_folder_state(&self, email: &str, state: &FolderState) -> Result<()>;
+    /// Source UIDs of a folder (at one UIDVALIDITY) already on the target.
+    async fn copied_uids(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+    ) -> Result<Vec<u32>>;
+    /// Records copied messages, all in one transaction.
+    async fn record_copies(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        copies: &[CopiedMessage],
+    ) -> Result<()>;
+
+    /// Records (or updates) a skipped message.
+    async fn record_skipped(&self, email: &str, item: &SkippedItem) -> Result<()>;
+    async fn skipped_items(&self, email: &str) -> Result<Vec<SkippedItem>>;
+}

@@ -1,0 +1,861 @@
+//! The embedded SQLite backend (one file, WAL, versioned migrations).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cutover_model::{
+    Batch, BatchStatus, Connection, EmailAddress, Endpoint, Impersonation, MigrationUser, Name,
+    Security, Target, UserStats, UserStatus,
+};
+use secrecy::SecretString;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use crate::secrets::Sealer;
+use crate::{CopiedMessage, FolderState, NewUser, Result, SkippedItem, Store, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    sealer: Sealer,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
+    /// `sqlite:PATH`), upgrades its schema, and loads the secrets key from
+    /// `key_file` (default: the database path with `.key` appended).
+    pub async fn open(url: &str, key_file: Option<&Path>) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::KeyFile {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let key_path = key_file.map(Path::to_path_buf).unwrap_or_else(|| {
+            let mut p = path.clone().into_os_string();
+            p.push(".key");
+            PathBuf::from(p)
+        });
+        let sealer = Sealer::load_or_create(&key_path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, sealer, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn parse<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw: String = row.try_get(col)?;
+    raw.parse::<T>()
+        .map_err(|e| corrupt(format!("column {col}: {e}")))
+}
+
+fn u32_col(row: &SqliteRow, col: &str) -> Result<u32> {
+    let v: i64 = row.try_get(col)?;
+    u32::try_from(v).map_err(|_| corrupt(format!("column {col}: {v} out of range")))
+}
+
+fn opt_u32(row: &SqliteRow, col: &str) -> Result<Option<u32>> {
+    let v: Option<i64> = row.try_get(col)?;
+    v.map(|v| u32::try_from(v).map_err(|_| corrupt(format!("column {col}: {v} out of range"))))
+        .transpose()
+}
+
+fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
+    let v: i64 = row.try_get(col)?;
+    Ok(v.max(0) as u64)
+}
+
+fn name(row: &SqliteRow, col: &str, what: &'static str) -> Result<Name> {
+    let raw: String = row.try_get(col)?;
+    Name::parse(what, &raw).map_err(corrupt)
+}
+
+fn connection(row: &SqliteRow) -> Result<Connection> {
+    Ok(Connection {
+        server: row.try_get("server")?,
+        port: u16::try_from(u32_col(row, "port")?).map_err(|_| corrupt("port out of range"))?,
+        security: parse::<Security>(row, "security")?,
+        admin: row.try_get("admin")?,
+        impersonation: parse::<Impersonation>(row, "impersonation")?,
+        ca_file: row.try_get("ca_file")?,
+    })
+}
+
+fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint> {
+    Ok(Endpoint {
+        name: name(row, "name", "endpoint")?,
+        connection: connection(row)?,
+        max_concurrent_migrations: u32_col(row, "max_concurrent_migrations")?,
+        max_concurrent_incremental_syncs: u32_col(row, "max_concurrent_incremental_syncs")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
+    let excluded: String = row.try_get("excluded_folders")?;
+    Ok(Batch {
+        name: name(row, "name", "batch")?,
+        source_endpoint: name(row, "source_endpoint", "endpoint")?,
+        status: parse::<BatchStatus>(row, "status")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        initial_sync_at: row.try_get("initial_sync_at")?,
+        last_synced_at: row.try_get("last_synced_at")?,
+        next_sync_at: row.try_get("next_sync_at")?,
+        incremental_interval: chrono::Duration::seconds(row.try_get("incremental_interval")?),
+        bad_item_limit: u32_col(row, "bad_item_limit")?,
+        large_item_limit: u32_col(row, "large_item_limit")?,
+        excluded_folders: serde_json::from_str(&excluded).map_err(corrupt)?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
+    let email: String = row.try_get("email")?;
+    let sealed: Option<String> = row.try_get("password_sealed")?;
+    let done: i64 = row.try_get("initial_sync_done")?;
+    Ok(MigrationUser {
+        email: EmailAddress::from_str(&email).map_err(corrupt)?,
+        batch: name(row, "batch", "batch")?,
+        source_login: row.try_get("source_login")?,
+        has_password: sealed.is_some(),
+        status: parse::<UserStatus>(row, "status")?,
+        error: row.try_get("error")?,
+        initial_sync_done: done != 0,
+        last_synced_at: row.try_get("last_synced_at")?,
+        stats: UserStats {
+            source_items: u64_col(row, "source_items")?,
+            items_synced: u64_col(row, "items_synced")?,
+            items_skipped: u64_col(row, "items_skipped")?,
+            bytes_synced: u64_col(row, "bytes_synced")?,
+            folders: u64_col(row, "folders")?,
+            last_pass_items: u64_col(row, "last_pass_items")?,
+            last_pass_millis: u64_col(row, "last_pass_millis")?,
+        },
+    })
+}
+
+fn endpoint_owner(name: &str) -> String {
+    format!("endpoint:{}", name.to_lowercase())
+}
+
+fn user_owner(email: &str) -> String {
+    format!("user:{email}")
+}
+
+const TARGET_OWNER: &str = "target";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()> {
+        let c = &target.connection;
+        let sealed = self.sealer.seal(password, TARGET_OWNER)?;
+        sqlx::query(
+            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET server = excluded.server, port = excluded.port,
+               security = excluded.security, admin = excluded.admin, impersonation = excluded.impersonation,
+               ca_file = excluded.ca_file, password_sealed = excluded.password_sealed, updated_at = excluded.updated_at",
+        )
+        .bind(&c.server)
+        .bind(c.port as i64)
+        .bind(c.security.as_str())
+        .bind(&c.admin)
+        .bind(c.impersonation.to_string())
+        .bind(&c.ca_file)
+        .bind(sealed)
+        .bind(target.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn target(&self) -> Result<Option<Target>> {
+        let row = sqlx::query("SELECT * FROM target WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Target {
+                connection: connection(&row)?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn target_password(&self) -> Result<SecretString> {
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT password_sealed FROM target WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        let sealed = sealed.ok_or(StoreError::NotFound {
+            what: "target",
+            name: "(not set; run `cutover target set`)".into(),
+        })?;
+        self.sealer.open(&sealed, TARGET_OWNER)
+    }
+
+    async fn insert_endpoint(&self, e: &Endpoint, password: &SecretString) -> Result<()> {
+        let c = &e.connection;
+        let sealed = self
+            .sealer
+            .seal(password, &endpoint_owner(e.name.as_str()))?;
+        let done = sqlx::query(
+            "INSERT INTO endpoints (name, server, port, security, admin, impersonation, ca_file, password_sealed,
+               max_concurrent_migrations, max_concurrent_incremental_syncs, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(e.name.as_str())
+        .bind(&c.server)
+        .bind(c.port as i64)
+        .bind(c.security.as_str())
+        .bind(&c.admin)
+        .bind(c.impersonation.to_string())
+        .bind(&c.ca_file)
+        .bind(sealed)
+        .bind(e.max_concurrent_migrations as i64)
+        .bind(e.max_concurrent_incremental_syncs as i64)
+        .bind(e.created_at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "endpoint",
+                name: e.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint, password: Option<&SecretString>) -> Result<()> {
+        let c = &e.connection;
+        let sealed = password
+            .map(|p| self.sealer.seal(p, &endpoint_owner(e.name.as_str())))
+            .transpose()?;
+        let done = sqlx::query(
+            "UPDATE endpoints SET server = ?, port = ?, security = ?, admin = ?, impersonation = ?, ca_file = ?,
+               password_sealed = COALESCE(?, password_sealed), max_concurrent_migrations = ?,
+               max_concurrent_incremental_syncs = ?
+             WHERE name = ?",
+        )
+        .bind(&c.server)
+        .bind(c.port as i64)
+        .bind(c.security.as_str())
+        .bind(&c.admin)
+        .bind(c.impersonation.to_string())
+        .bind(&c.ca_file)
+        .bind(sealed)
+        .bind(e.max_concurrent_migrations as i64)
+        .bind(e.max_concurrent_incremental_syncs as i64)
+        .bind(e.name.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "endpoint",
+                name: e.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn endpoint(&self, name: &str) -> Result<Option<Endpoint>> {
+        sqlx::query("SELECT * FROM endpoints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| endpoint_from_row(&r))
+            .transpose()
+    }
+
+    async fn endpoint_password(&self, name: &str) -> Result<SecretString> {
+        let row = sqlx::query("SELECT name, password_sealed FROM endpoints WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "endpoint",
+                name: name.to_string(),
+            })?;
+        let stored_name: String = row.try_get("name")?;
+        let sealed: String = row.try_get("password_sealed")?;
+        self.sealer.open(&sealed, &endpoint_owner(&stored_name))
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        sqlx::query("SELECT * FROM endpoints ORDER BY created_at, name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(endpoint_from_row)
+            .collect()
+    }
+
+    async fn remove_endpoint(&self, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let user: Option<String> =
+            sqlx::query_scalar("SELECT name FROM batches WHERE source_endpoint = ? LIMIT 1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(batch) = user {
+            return Err(StoreError::EndpointInUse {
+                endpoint: name.to_string(),
+                batch,
+            });
+        }
+        let done = sqlx::query("DELETE FROM endpoints WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "endpoint",
+                name: name.to_string(),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_batch(&self, b: &Batch, users: &[NewUser]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT name FROM batches LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(existing) = existing {
+            return Err(StoreError::OneCutoverBatch { existing });
+        }
+        sqlx::query(
+            "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
+               last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(b.name.as_str())
+        .bind(b.source_endpoint.as_str())
+        .bind(b.status.as_str())
+        .bind(b.created_at)
+        .bind(b.started_at)
+        .bind(b.initial_sync_at)
+        .bind(b.last_synced_at)
+        .bind(b.next_sync_at)
+        .bind(b.incremental_interval.num_seconds())
+        .bind(b.bad_item_limit as i64)
+        .bind(b.large_item_limit as i64)
+        .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
+        .execute(&mut *tx)
+        .await?;
+        for (position, u) in users.iter().enumerate() {
+            let sealed = u
+                .password
+                .as_ref()
+                .map(|p| self.sealer.seal(p, &user_owner(u.email.as_str())))
+                .transpose()?;
+            sqlx::query(
+                "INSERT INTO users (email, batch, source_login, password_sealed, status, position)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(u.email.as_str())
+            .bind(b.name.as_str())
+            .bind(&u.source_login)
+            .bind(sealed)
+            .bind(UserStatus::Queued.as_str())
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn batch(&self, name: &str) -> Result<Option<Batch>> {
+        sqlx::query("SELECT * FROM batches WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| batch_from_row(&r))
+            .transpose()
+    }
+
+    async fn batches(&self) -> Result<Vec<Batch>> {
+        sqlx::query("SELECT * FROM batches ORDER BY created_at, name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(batch_from_row)
+            .collect()
+    }
+
+    async fn update_batch(&self, b: &Batch) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE batches SET status = ?, started_at = ?, initial_sync_at = ?, last_synced_at = ?,
+               next_sync_at = ?, incremental_interval = ?, bad_item_limit = ?, large_item_limit = ?,
+               excluded_folders = ?
+             WHERE name = ?",
+        )
+        .bind(b.status.as_str())
+        .bind(b.started_at)
+        .bind(b.initial_sync_at)
+        .bind(b.last_synced_at)
+        .bind(b.next_sync_at)
+        .bind(b.incremental_interval.num_seconds())
+        .bind(b.bad_item_limit as i64)
+        .bind(b.large_item_limit as i64)
+        .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
+        .bind(b.name.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "batch",
+                name: b.name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn remove_batch(&self, name: &str) -> Result<()> {
+        // users, folders and messages go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM batches WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "batch",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn users(
+        &self,
+        batch: Option<&str>,
+        status: Option<UserStatus>,
+    ) -> Result<Vec<MigrationUser>> {
+        sqlx::query(
+            "SELECT * FROM users WHERE (?1 IS NULL OR batch = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY batch, position",
+        )
+        .bind(batch)
+        .bind(status.map(UserStatus::as_str))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn user(&self, email: &str) -> Result<Option<MigrationUser>> {
+        sqlx::query("SELECT * FROM users WHERE email = ?")
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| user_from_row(&r))
+            .transpose()
+    }
+
+    async fn user_password(&self, email: &str) -> Result<Option<SecretString>> {
+        let sealed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT password_sealed FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        sealed
+            .flatten()
+            .map(|s| self.sealer.open(&s, &user_owner(email)))
+            .transpose()
+    }
+
+    async fn update_user(&self, u: &MigrationUser) -> Result<()> {
+        let s = &u.stats;
+        sqlx::query(
+            "UPDATE users SET status = ?, error = ?, initial_sync_done = ?, last_synced_at = ?,
+               source_items = ?, items_synced = ?, items_skipped = ?, bytes_synced = ?, folders = ?,
+               last_pass_items = ?, last_pass_millis = ?
+             WHERE email = ?",
+        )
+        .bind(u.status.as_str())
+        .bind(&u.error)
+        .bind(u.initial_sync_done as i64)
+        .bind(u.last_synced_at)
+        .bind(s.source_items as i64)
+        .bind(s.items_synced as i64)
+        .bind(s.items_skipped as i64)
+        .bind(s.bytes_synced as i64)
+        .bind(s.folders as i64)
+        .bind(s.last_pass_items as i64)
+        .bind(s.last_pass_millis as i64)
+        .bind(u.email.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn folder_states(&self, email: &str) -> Result<Vec<FolderState>> {
+        sqlx::query("SELECT * FROM folders WHERE email = ? ORDER BY src_name")
+            .bind(email)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let modseq: Option<i64> = row.try_get("highest_modseq")?;
+                Ok(FolderState {
+                    src_name: row.try_get("src_name")?,
+                    src_uidvalidity: u32_col(row, "src_uidvalidity")?,
+                    dst_name: row.try_get("dst_name")?,
+                    uidnext: opt_u32(row, "uidnext")?,
+                    highest_modseq: modseq.map(|m| m as u64),
+                    messages: u32_col(row, "messages")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_folder_state(&self, email: &str, f: &FolderState) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO folders (email, src_name, src_uidvalidity, dst_name, uidnext, highest_modseq, messages)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(email, src_name) DO UPDATE SET src_uidvalidity = excluded.src_uidvalidity,
+               dst_name = excluded.dst_name, uidnext = excluded.uidnext,
+               highest_modseq = excluded.highest_modseq, messages = excluded.messages",
+        )
+        .bind(email)
+        .bind(&f.src_name)
+        .bind(f.src_uidvalidity as i64)
+        .bind(&f.dst_name)
+        .bind(f.uidnext.map(|v| v as i64))
+        .bind(f.highest_modseq.map(|v| v as i64))
+        .bind(f.messages as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn copied_uids(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+    ) -> Result<Vec<u32>> {
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT src_uid FROM messages WHERE email = ? AND src_name = ? AND src_uidvalidity = ?
+             ORDER BY src_uid",
+        )
+        .bind(email)
+        .bind(src_folder)
+        .bind(src_uidvalidity as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        uids.into_iter()
+            .map(|u| u32::try_from(u).map_err(|_| corrupt(format!("uid {u} out of range"))))
+            .collect()
+    }
+
+    async fn record_copies(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        copies: &[CopiedMessage],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for c in copies {
+            sqlx::query(
+                "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO UPDATE SET dst_uidvalidity = excluded.dst_uidvalidity,
+                   dst_uid = excluded.dst_uid, size = excluded.size",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(c.src_uid as i64)
+            .bind(c.dst_uidvalidity.map(|v| v as i64))
+            .bind(c.dst_uid.map(|v| v as i64))
+            .bind(c.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_skipped(&self, email: &str, item: &SkippedItem) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO skipped_items (email, folder, src_uid, size, reason, skipped_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET size = excluded.size, reason = excluded.reason,
+               skipped_at = excluded.skipped_at",
+        )
+        .bind(email)
+        .bind(&item.folder)
+        .bind(item.src_uid as i64)
+        .bind(item.size as i64)
+        .bind(&item.reason)
+        .bind(item.skipped_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn skipped_items(&self, email: &str) -> Result<Vec<SkippedItem>> {
+        sqlx::query("SELECT * FROM skipped_items WHERE email = ? ORDER BY folder, src_uid")
+            .bind(email)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SkippedItem {
+                    folder: row.try_get("folder")?,
+                    src_uid: u32_col(row, "src_uid")?,
+                    size: u32_col(row, "size")?,
+                    reason: row.try_get("reason")?,
+                    skipped_at: row.try_get("skipped_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use secrecy::ExposeSecret;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let store = SqliteStore::open(&url, None).await.unwrap();
+        (dir, store)
+    }
+
+    fn endpoint(name: &str) -> Endpoint {
+        Endpoint {
+            name: Name::parse("endpoint", name).unwrap(),
+            connection: Connection {
+                server: "127.0.0.1".into(),
+                port: 143,
+                security: Security::None,
+                admin: "admin".into(),
+                impersonation: Impersonation::Template("{user}*{admin}".into()),
+                ca_file: None,
+            },
+            max_concurrent_migrations: 100,
+            max_concurrent_incremental_syncs: 20,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn batch(name: &str, endpoint: &str) -> Batch {
+        Batch {
+            name: Name::parse("batch", name).unwrap(),
+            source_endpoint: Name::parse("endpoint", endpoint).unwrap(),
+            status: BatchStatus::Created,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: Duration::hours(24),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: vec!["Junk".into()],
+        }
+    }
+
+    fn new_user(email: &str, password: Option<&str>) -> NewUser {
+        NewUser {
+            email: email.parse().unwrap(),
+            source_login: None,
+            password: password.map(|p| SecretString::from(p.to_string())),
+        }
+    }
+
+    #[tokio::test]
+    async fn endpoints_round_trip_with_sealed_passwords() {
+        let (dir, store) = store().await;
+        let e = endpoint("CutoverEndpoint");
+        store
+            .insert_endpoint(&e, &SecretString::from("adminpass".to_string()))
+            .await
+            .unwrap();
+        let err = store
+            .insert_endpoint(&e, &SecretString::from("x".to_string()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        let got = store.endpoint("cutoverendpoint").await.unwrap().unwrap();
+        assert_eq!(got.connection, e.connection);
+        assert_eq!(
+            store
+                .endpoint_password("CutoverEndpoint")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "adminpass"
+        );
+        // The password is nowhere in the database file in plain text.
+        drop(store);
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            assert!(!bytes.windows(9).any(|w| w == b"adminpass"));
+        }
+    }
+
+    #[tokio::test]
+    async fn only_one_cutover_batch_and_cascade_on_remove() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        let users = [
+            new_user("a@b.test", Some("pw-a")),
+            new_user("c@b.test", None),
+        ];
+        store.create_batch(&batch("B1", "E"), &users).await.unwrap();
+        let err = store
+            .create_batch(&batch("B2", "E"), &[])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("only one cutover batch"), "{err}");
+        assert!(matches!(
+            store.remove_endpoint("E").await.unwrap_err(),
+            StoreError::EndpointInUse { .. }
+        ));
+
+        let listed = store.users(Some("B1"), None).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].email.as_str(), "a@b.test");
+        assert!(listed[0].has_password && !listed[1].has_password);
+        assert_eq!(
+            store
+                .user_password("a@b.test")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "pw-a"
+        );
+        assert!(store.user_password("c@b.test").await.unwrap().is_none());
+        assert_eq!(
+            store.batch("B1").await.unwrap().unwrap().excluded_folders,
+            vec!["Junk".to_string()]
+        );
+
+        store
+            .record_copies(
+                "a@b.test",
+                b"INBOX",
+                7,
+                &[CopiedMessage {
+                    src_uid: 3,
+                    dst_uidvalidity: Some(9),
+                    dst_uid: Some(1),
+                    size: 10,
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.copied_uids("a@b.test", b"INBOX", 7).await.unwrap(),
+            vec![3]
+        );
+        assert!(
+            store
+                .copied_uids("a@b.test", b"INBOX", 8)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        store.remove_batch("B1").await.unwrap();
+        assert!(store.users(None, None).await.unwrap().is_empty());
+        assert!(
+            store
+                .copied_uids("a@b.test", b"INBOX", 7)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store.create_batch(&batch("B2", "E"), &users).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn user_progress_is_saved() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        store
+            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
+            .await
+            .unwrap();
+        let mut u = store.user("A@b.test").await.unwrap().unwrap();
+        u.status = UserStatus::Failed;
+        u.error = Some("login failed".into());
+        u.stats.items_synced = 42;
+        store.update_user(&u).await.unwrap();
+        let again = store.user("a@b.test").await.unwrap().unwrap();
+        assert_eq!(again, u);
+        assert_eq!(
+            store
+                .users(None, Some(UserStatus::Failed))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .users(None, Some(UserStatus::Synced))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! How the stored connection settings become IMAP logins for one user.
+
+use cutover_imap::{Credentials, Security as ImapSecurity, ServerAddr, TlsOptions};
+use cutover_model::{Connection, Impersonation, Security};
+use secrecy::SecretString;
+
+/// One side of a mailbox pass: where to connect and how to log in as the user.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub addr: ServerAddr,
+    pub tls: TlsOptions,
+    pub credentials: Credentials,
+}
+
+pub fn server_addr(c: &Connection) -> ServerAddr {
+    ServerAddr {
+        host: c.server.clone(),
+        port: c.port,
+        security: match c.security {
+            Security::None => ImapSecurity::None,
+            Security::StartTls => ImapSecurity::StartTls,
+            Security::Tls => ImapSecurity::Tls,
+        },
+    }
+}
+
+pub fn tls_options(c: &Connection) -> TlsOptions {
+    TlsOptions {
+        ca_file: c.ca_file.as_ref().map(Into::into),
+    }
+}
+
+/// The login that opens `user`'s mailbox: the user's own password when the CSV gave
+/// one, else the admin acting for the user as the connection's impersonation says.
+pub fn credentials_for(
+    c: &Connection,
+    admin_password: &SecretString,
+    user: &str,
+    user_password: Option<&SecretString>,
+) -> Result<Credentials, String> {
+    if let Some(password) = user_password {
+        return Ok(Credentials::Login {
+            username: user.to_string(),
+            password: password.clone(),
+        });
+    }
+    match &c.impersonation {
+        Impersonation::Authzid => Ok(Credentials::Plain {
+            authzid: Some(user.to_string()),
+            authcid: c.admin.clone(),
+            password: admin_password.clone(),
+        }),
+        Impersonation::Template(_) => Ok(Credentials::Login {
+            username: c
+                .impersonation
+                .login_for(user, &c.admin)
+                .unwrap_or_default(),
+            password: admin_password.clone(),
+        }),
+        Impersonation::PerUser => Err(format!(
+            "the connection uses per-user logins, but the users CSV gives no Password for {user}"
+        )),
+    }
+}
+
+/// The side for a user on a connection.
+pub fn side(
+    c: &Connection,
+    admin_password: &SecretString,
+    user: &str,
+    user_password: Option<&SecretString>,
+) -> Result<Side, String> {
+    Ok(Side {
+        addr: server_addr(c),
+        tls: tls_options(c),
+        credentials: credentials_for(c, admin_password, user, user_password)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(imp: Impersonation) -> Connection {
+        Connection {
+            server: "127.0.0.1".into(),
+            port: 143,
+            security: Security::None,
+            admin: "admin".into(),
+            impersonation: imp,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn each_impersonation_gives_its_login() {
+        let pw = SecretString::from("adminpass".to_string());
+        match credentials_for(&conn(Impersonation::Authzid), &pw, "a@b.test", None).unwrap() {
+            Credentials::Plain {
+                authzid, authcid, ..
+            } => {
+                assert_eq!(
+                    (authzid.as_deref(), authcid.as_str()),
+                    (Some("a@b.test"), "admin")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = Impersonation::Template("{user}*{admin}".into());
+        match credentials_for(&conn(t), &pw, "a@b.test", None).unwrap() {
+            Credentials::Login { username, .. } => assert_eq!(username, "a@b.test*admin"),
+            other => panic!("{other:?}"),
+        }
+        let own = SecretString::from("own".to_string());
+        match credentials_for(&conn(Impersonation::Authzid), &pw, "a@b.test", Some(&own)).unwrap() {
+            Credentials::Login { username, .. } => assert_eq!(username, "a@b.test"),
+            other => panic!("{other:?}"),
+        }
+        let err =
+            credentials_for(&conn(Impersonation::PerUser), &pw, "a@b.test", None).unwrap_err();
+        assert!(err.contains("no Password for a@b.test"), "{err}");
+    }
+}

@@ -1,0 +1,622 @@
+//! One pass over one mailbox: list both sides, plan, then copy folder by folder with
+//! the source fetching while the target appends.
+//!
+//! Every copied message is recorded in the store (source folder, UIDVALIDITY, UID ->
+//! target UID) in the same transaction for a whole appended chunk, so a later pass
+//! never copies it again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageMeta, Session};
+use cutover_store::{CopiedMessage, FolderState, SkippedItem, Store, StoreError};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::credentials::Side;
+use crate::events::{EventSink, SyncEvent};
+use crate::planner::{self, ChunkLimits, FolderMapping, ListedFolder, Separators, SourceMessage};
+
+/// Messages per UID FETCH / APPEND, and bytes per chunk.
+const CHUNK: ChunkLimits = ChunkLimits {
+    max_messages: 50,
+    max_bytes: 8 * 1024 * 1024,
+};
+/// Messages above this are fetched in pieces of this size.
+const PIECE: u32 = 4 * 1024 * 1024;
+/// Chunks fetched ahead of the appender.
+const AHEAD: usize = 2;
+
+/// Which server an error came from, for the admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Target,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Source => "source",
+            Role::Target => "target",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot connect to the {role} server {addr}: {source}")]
+    Connect {
+        role: Role,
+        addr: String,
+        source: ImapError,
+    },
+    #[error("cannot log in to the {role} server {addr} as {identity}: {source}")]
+    Login {
+        role: Role,
+        addr: String,
+        identity: String,
+        source: ImapError,
+    },
+    #[error("{role} server, folder '{folder}': {source}")]
+    Folder {
+        role: Role,
+        folder: String,
+        source: ImapError,
+    },
+    #[error("{role} server: {source}")]
+    Imap { role: Role, source: ImapError },
+    #[error("state database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    /// Whether trying the pass again later may help (dropped connection, timeout,
+    /// server busy), as opposed to a wrong password or a missing mailbox.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Connect { source, .. }
+            | SyncError::Folder { source, .. }
+            | SyncError::Imap { source, .. } => source.is_transient(),
+            SyncError::Login { source, .. } => {
+                !matches!(source, ImapError::AuthenticationFailed { .. }) && source.is_transient()
+            }
+            SyncError::Store(_) => false,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassOutcome {
+    pub folders: u64,
+    pub source_items: u64,
+    pub copied: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+    pub millis: u64,
+}
+
+/// Everything a pass needs to know about one mailbox.
+#[derive(Debug, Clone)]
+pub struct MailboxJob {
+    pub email: String,
+    pub source: Side,
+    pub target: Side,
+    pub excluded_folders: Vec<String>,
+}
+
+async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
+    let addr = side.addr.to_string();
+    let mut session = Session::connect(&side.addr, &side.tls)
+        .await
+        .map_err(|source| SyncError::Connect {
+            role,
+            addr: addr.clone(),
+            source,
+        })?;
+    session
+        .authenticate(&side.credentials)
+        .await
+        .map_err(|source| SyncError::Login {
+            role,
+            addr,
+            identity: side.credentials.identity().to_string(),
+            source,
+        })?;
+    Ok(session)
+}
+
+fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
+    listed.iter().find_map(|m| m.delimiter)
+}
+
+/// The work found for one folder by the scan.
+struct FolderWork {
+    mapping: FolderMapping,
+    uid_validity: u32,
+    uid_next: Option<u32>,
+    highest_modseq: Option<u64>,
+    messages: u32,
+    metas: HashMap<u32, MessageMeta>,
+    copies: Vec<SourceMessage>,
+}
+
+/// Runs one pass for one mailbox.
+pub async fn sync_mailbox(
+    job: &MailboxJob,
+    store: &dyn Store,
+    events: &EventSink,
+) -> Result<PassOutcome, SyncError> {
+    let started = Instant::now();
+    let email = job.email.as_str();
+    let mut src = open(&job.source, Role::Source).await?;
+    let mut dst = open(&job.target, Role::Target).await?;
+    let src_err = |source| SyncError::Imap {
+        role: Role::Source,
+        source,
+    };
+    let dst_err = |source| SyncError::Imap {
+        role: Role::Target,
+        source,
+    };
+
+    let src_list = src.list().await.map_err(src_err)?;
+    let src_subscribed: BTreeSet<Vec<u8>> = src
+        .lsub()
+        .await
+        .map_err(src_err)?
+        .into_iter()
+        .map(|m| m.name.as_bytes().to_vec())
+        .collect();
+    let dst_list = dst.list().await.map_err(dst_err)?;
+    let dst_subscribed: BTreeSet<Vec<u8>> = dst
+        .lsub()
+        .await
+        .map_err(dst_err)?
+        .into_iter()
+        .map(|m| m.name.as_bytes().to_vec())
+        .collect();
+    let seps = Separators {
+        source: separator(&src_list),
+        target: separator(&dst_list),
+    };
+    let listed =
+        |l: &[cutover_imap::ListedMailbox], subs: &BTreeSet<Vec<u8>>| -> Vec<ListedFolder> {
+            l.iter()
+                .map(|m| ListedFolder {
+                    name: m.name.as_bytes().to_vec(),
+                    selectable: m.is_selectable(),
+                    subscribed: subs.contains(m.name.as_bytes()),
+                })
+                .collect()
+        };
+    let mappings = planner::plan_folders(
+        &listed(&src_list, &src_subscribed),
+        &listed(&dst_list, &dst_subscribed),
+        seps,
+        &job.excluded_folders,
+        |b| MailboxName::from_wire(b.to_vec()).to_display(),
+    );
+
+    // Folders first, so the hierarchy exists even where no message goes.
+    for m in &mappings {
+        let dst_name = MailboxName::from_wire(m.dst.clone());
+        if m.create {
+            dst.create(&dst_name)
+                .await
+                .map_err(|source| SyncError::Folder {
+                    role: Role::Target,
+                    folder: dst_name.to_display(),
+                    source,
+                })?;
+        }
+        if m.subscribe && !dst_subscribed.contains(&m.dst) {
+            dst.subscribe(&dst_name)
+                .await
+                .map_err(|source| SyncError::Folder {
+                    role: Role::Target,
+                    folder: dst_name.to_display(),
+                    source,
+                })?;
+        }
+    }
+
+    // Scan: what each source folder holds and what is still to copy.
+    let mut work = Vec::new();
+    let mut outcome = PassOutcome::default();
+    for m in mappings.into_iter().filter(|m| m.selectable) {
+        let name = MailboxName::from_wire(m.src.clone());
+        let folder_err = |source| SyncError::Folder {
+            role: Role::Source,
+            folder: name.to_display(),
+            source,
+        };
+        let selected = src.examine(&name).await.map_err(folder_err)?;
+        let metas = if selected.exists > 0 {
+            src.fetch_meta("1:*").await.map_err(folder_err)?
+        } else {
+            Vec::new()
+        };
+        let copied: BTreeSet<u32> = store
+            .copied_uids(email, &m.src, selected.uid_validity)
+            .await?
+            .into_iter()
+            .collect();
+        let listing: Vec<SourceMessage> = metas
+            .iter()
+            .map(|meta| SourceMessage {
+                uid: meta.uid,
+                size: meta.size,
+                internal_date: meta.internal_date.timestamp(),
+            })
+            .collect();
+        let copies = planner::plan_copies(&listing, &copied);
+        outcome.folders += 1;
+        outcome.source_items += metas.len() as u64;
+        work.push(FolderWork {
+            mapping: m,
+            uid_validity: selected.uid_validity,
+            uid_next: selected.uid_next,
+            highest_modseq: selected.highest_modseq,
+            messages: selected.exists,
+            metas: metas.into_iter().map(|meta| (meta.uid, meta)).collect(),
+            copies,
+        });
+    }
+    events.send(SyncEvent::UserPlanned {
+        email: email.to_string(),
+        folders: outcome.folders,
+        messages: work.iter().map(|w| w.copies.len() as u64).sum(),
+        bytes: work
+            .iter()
+            .flat_map(|w| &w.copies)
+            .map(|c| u64::from(c.size))
+            .sum(),
+    });
+
+    for folder in &work {
+        copy_folder(&mut src, &mut dst, folder, job, store, events, &mut outcome).await?;
+        store
+            .save_folder_state(
+                email,
+                &FolderState {
+                    src_name: folder.mapping.src.clone(),
+                    src_uidvalidity: folder.uid_validity,
+                    dst_name: folder.mapping.dst.clone(),
+                    uidnext: folder.uid_next,
+                    highest_modseq: folder.highest_modseq,
+                    messages: folder.messages,
+                },
+            )
+            .await?;
+    }
+
+    // A failed LOGOUT after a complete pass changes nothing that matters.
+    let _ = src.logout().await;
+    let _ = dst.logout().await;
+    outcome.millis = started.elapsed().as_millis() as u64;
+    info!(
+        user = email,
+        folders = outcome.folders,
+        copied = outcome.copied,
+        bytes = outcome.bytes,
+        skipped = outcome.skipped,
+        millis = outcome.millis,
+        "mailbox pass finished"
+    );
+    Ok(outcome)
+}
+
+/// A message on its way from the source to the target, or why the source could not
+/// give it.
+struct Fetched {
+    uid: u32,
+    body: Result<Vec<u8>, ImapError>,
+}
+
+async fn fetch_chunk(
+    src: &mut Session,
+    chunk: &[SourceMessage],
+) -> Result<Vec<Fetched>, ImapError> {
+    if let [single] = chunk
+        && single.size > PIECE
+    {
+        let mut body = Vec::with_capacity(single.size as usize);
+        loop {
+            let piece = src
+                .fetch_body_piece(single.uid, body.len() as u64, PIECE)
+                .await?;
+            let done = piece.len() < PIECE as usize;
+            body.extend_from_slice(&piece);
+            if done {
+                break;
+            }
+        }
+        return Ok(vec![Fetched {
+            uid: single.uid,
+            body: Ok(body),
+        }]);
+    }
+    let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+    let fetched = src.fetch_bodies(&uids).await?;
+    Ok(fetched
+        .into_iter()
+        .map(|(uid, body)| Fetched { uid, body })
+        .collect())
+}
+
+async fn copy_folder(
+    src: &mut Session,
+    dst: &mut Session,
+    folder: &FolderWork,
+    job: &MailboxJob,
+    store: &dyn Store,
+    events: &EventSink,
+    outcome: &mut PassOutcome,
+) -> Result<(), SyncError> {
+    if folder.copies.is_empty() {
+        return Ok(());
+    }
+    let src_name = MailboxName::from_wire(folder.mapping.src.clone());
+    let dst_name = MailboxName::from_wire(folder.mapping.dst.clone());
+    let src_folder_err = |source| SyncError::Folder {
+        role: Role::Source,
+        folder: src_name.to_display(),
+        source,
+    };
+    let selected = src.examine(&src_name).await.map_err(src_folder_err)?;
+    if selected.uid_validity != folder.uid_validity {
+        warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
+        return Ok(());
+    }
+    let chunks = planner::chunk(&folder.copies, CHUNK);
+    debug!(user = job.email, folder = %src_name, messages = folder.copies.len(), chunks = chunks.len(), "copying");
+
+    let (tx, mut rx) = mpsc::channel::<Vec<Fetched>>(AHEAD);
+    let fetcher = async {
+        for chunk in &chunks {
+            let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
+            if tx.send(fetched).await.is_err() {
+                break; // the appender stopped; its error is reported
+            }
+        }
+        drop(tx);
+        Ok::<(), SyncError>(())
+    };
+    let ctx = AppendContext {
+        dst_name: &dst_name,
+        folder,
+        job,
+        store,
+        events,
+    };
+    let appender = async {
+        let mut stats = PassOutcome::default();
+        while let Some(fetched) = rx.recv().await {
+            append_chunk(dst, &ctx, &fetched, &mut stats).await?;
+        }
+        Ok::<PassOutcome, SyncError>(stats)
+    };
+    let (fetched, appended) = tokio::join!(fetcher, appender);
+    // The appender's error is the cause when both fail (the fetcher then saw a closed channel).
+    let stats = appended?;
+    fetched?;
+    outcome.copied += stats.copied;
+    outcome.bytes += stats.bytes;
+    outcome.skipped += stats.skipped;
+    Ok(())
+}
+
+async fn append_chunk(
+    dst: &mut Session,
+    ctx: &AppendContext<'_>,
+    fetched: &[Fetched],
+    stats: &mut PassOutcome,
+) -> Result<(), SyncError> {
+    let AppendContext {
+        dst_name,
+        folder,
+        job,
+        store,
+        events,
+    } = *ctx;
+    let dst_err = |source| SyncError::Folder {
+        role: Role::Target,
+        folder: dst_name.to_display(),
+        source,
+    };
+    let no_flags: Vec<String> = Vec::new();
+    let mut readable = Vec::with_capacity(fetched.len());
+    for f in fetched {
+        match &f.body {
+            Ok(body) => readable.push((f.uid, body)),
+            Err(e) => {
+                skip(
+                    ctx,
+                    stats,
+                    f.uid,
+                    format!("cannot read it from the source: {e}"),
+                )
+                .await?
+            }
+        }
+    }
+    let messages: Vec<AppendMessage<'_>> = readable
+        .iter()
+        .map(|(uid, body)| {
+            let meta = folder.metas.get(uid);
+            AppendMessage {
+                flags: meta.map(|m| &m.flags).unwrap_or(&no_flags),
+                internal_date: meta.map(|m| m.internal_date),
+                body,
+            }
+        })
+        .collect();
+    let results = append_all(dst, dst_name, &messages).await;
+
+    let mut copies = Vec::new();
+    for (i, result) in results {
+        match result {
+            Ok((dst_uidvalidity, dst_uid)) => {
+                let (uid, body) = readable[i];
+                copies.push(CopiedMessage {
+                    src_uid: uid,
+                    dst_uidvalidity,
+                    dst_uid,
+                    size: body.len() as u32,
+                });
+            }
+            Err(e @ ImapError::No { .. }) => {
+                skip(
+                    ctx,
+                    stats,
+                    readable[i].0,
+                    format!("the target refused it: {e}"),
+                )
+                .await?;
+            }
+            Err(e) => {
+                // Record what did make it before failing the pass.
+                if !copies.is_empty() {
+                    store
+                        .record_copies(
+                            &job.email,
+                            &folder.mapping.src,
+                            folder.uid_validity,
+                            &copies,
+                        )
+                        .await?;
+                }
+                return Err(dst_err(e));
+            }
+        }
+    }
+    if !copies.is_empty() {
+        store
+            .record_copies(
+                &job.email,
+                &folder.mapping.src,
+                folder.uid_validity,
+                &copies,
+            )
+            .await?;
+        let bytes: u64 = copies.iter().map(|c| u64::from(c.size)).sum();
+        stats.copied += copies.len() as u64;
+        stats.bytes += bytes;
+        events.send(SyncEvent::Copied {
+            email: job.email.clone(),
+            messages: copies.len() as u64,
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Records a message the pass could not copy; it is tried again next pass.
+async fn skip(
+    ctx: &AppendContext<'_>,
+    stats: &mut PassOutcome,
+    uid: u32,
+    reason: String,
+) -> Result<(), SyncError> {
+    let folder = MailboxName::from_wire(ctx.folder.mapping.src.clone()).to_display();
+    warn!(user = ctx.job.email, folder, uid, reason, "message skipped");
+    let size = ctx.folder.metas.get(&uid).map(|m| m.size).unwrap_or(0);
+    ctx.store
+        .record_skipped(
+            &ctx.job.email,
+            &SkippedItem {
+                folder: folder.clone(),
+                src_uid: uid,
+                size,
+                reason: reason.clone(),
+                skipped_at: chrono::Utc::now(),
+            },
+        )
+        .await?;
+    stats.skipped += 1;
+    ctx.events.send(SyncEvent::Skipped {
+        email: ctx.job.email.clone(),
+        folder,
+        uid,
+        reason,
+    });
+    Ok(())
+}
+
+/// What appending a chunk needs besides the chunk.
+struct AppendContext<'a> {
+    dst_name: &'a MailboxName,
+    folder: &'a FolderWork,
+    job: &'a MailboxJob,
+    store: &'a dyn Store,
+    events: &'a EventSink,
+}
+
+type AppendOutcome = Result<(Option<u32>, Option<u32>), ImapError>;
+
+/// Appends `messages` in order and says, per message index, whether it landed (with
+/// the target UIDVALIDITY and UID when the server gave them). Stops at the first error
+/// that is not a refusal of one message (NO): later messages are then not tried.
+async fn append_all(
+    dst: &mut Session,
+    dst_name: &MailboxName,
+    messages: &[AppendMessage<'_>],
+) -> Vec<(usize, AppendOutcome)> {
+    let mut results = Vec::with_capacity(messages.len());
+    let mut start = 0;
+    while start < messages.len() {
+        match dst.append(dst_name, &messages[start..]).await {
+            Ok(r) => {
+                for i in start..messages.len() {
+                    let uid = r.uids.get(i - start).copied().flatten();
+                    results.push((i, Ok((r.uid_validity, uid))));
+                }
+                break;
+            }
+            // One APPEND per message: those before the failure are in.
+            Err(ImapError::PartialAppend {
+                appended,
+                uid_validity,
+                uids,
+                source,
+            }) => {
+                for i in 0..appended {
+                    results.push((
+                        start + i,
+                        Ok((uid_validity, uids.get(i).copied().flatten())),
+                    ));
+                }
+                let failed = start + appended;
+                let refused = matches!(*source, ImapError::No { .. });
+                results.push((failed, Err(*source)));
+                if !refused {
+                    break;
+                }
+                start = failed + 1;
+            }
+            // One refused message refuses a whole MULTIAPPEND: find it by going one by one.
+            Err(e @ ImapError::No { .. }) if messages.len() - start > 1 => {
+                debug!(error = %e, "chunk refused; appending its messages one by one");
+                for (i, m) in messages.iter().enumerate().skip(start) {
+                    let r = dst
+                        .append(dst_name, std::slice::from_ref(m))
+                        .await
+                        .map(|r| (r.uid_validity, r.uids.first().copied().flatten()));
+                    let stop = matches!(&r, Err(e) if !matches!(e, ImapError::No { .. }));
+                    results.push((i, r));
+                    if stop {
+                        break;
+                    }
+                }
+                break;
+            }
+            Err(e) => {
+                results.push((start, Err(e)));
+                break;
+            }
+        }
+    }
+    results
+}

@@ -1,0 +1,18 @@
+//! The mailbox sync engine.
+//!
+//! [`planner`] decides, as pure functions over listings and checkpoints, what a pass
+//! must do; [`executor`] carries one mailbox's pass out against the two IMAP servers
+//! and records every copied message in the store; [`runner`] runs the passes that are
+//! due for a batch, mailboxes in parallel within the endpoint's limits, and moves
+//! batch and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing
+//! here prints.
+
+pub mod credentials;
+pub mod events;
+pub mod executor;
+pub mod planner;
+pub mod runner;
+
+pub use events::{EventSink, SyncEvent};
+pub use executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
+pub use runner::{BatchRun, RunError, run_batch, run_due};

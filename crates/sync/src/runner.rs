@@ -1,0 +1,249 @@
+//! Runs the passes that are due: every user of every due batch, in parallel up to the
+//! endpoint's limits, and moves batch and user statuses as Exchange does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus};
+use cutover_store::{Store, StoreError};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::credentials;
+use crate::events::{EventSink, SyncEvent};
+use crate::executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
+
+/// Attempts of one mailbox pass when the failure is transient.
+const ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no target is set; run `cutover target set --server ... --admin ...` first")]
+    NoTarget,
+    #[error("batch '{batch}' uses endpoint '{endpoint}', which does not exist any more")]
+    MissingEndpoint { batch: String, endpoint: String },
+}
+
+/// What a run did, per batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRun {
+    pub batch: String,
+    pub status: BatchStatus,
+    pub users: u64,
+    pub failed: u64,
+    pub copied: u64,
+    pub bytes: u64,
+}
+
+/// Runs one pass of every batch that is due now.
+pub async fn run_due(store: Arc<dyn Store>, events: EventSink) -> Result<Vec<BatchRun>, RunError> {
+    let now = Utc::now();
+    let mut runs = Vec::new();
+    for batch in store.batches().await? {
+        if batch.is_due(now) {
+            runs.push(run_batch(store.clone(), batch, events.clone()).await?);
+        }
+    }
+    Ok(runs)
+}
+
+/// One pass over every user of a batch.
+pub async fn run_batch(
+    store: Arc<dyn Store>,
+    mut batch: Batch,
+    events: EventSink,
+) -> Result<BatchRun, RunError> {
+    let target = store.target().await?.ok_or(RunError::NoTarget)?;
+    let target_password = store.target_password().await?;
+    let endpoint = store
+        .endpoint(batch.source_endpoint.as_str())
+        .await?
+        .ok_or_else(|| RunError::MissingEndpoint {
+            batch: batch.name.to_string(),
+            endpoint: batch.source_endpoint.to_string(),
+        })?;
+    let source_password = store.endpoint_password(endpoint.name.as_str()).await?;
+
+    let incremental = batch.status != BatchStatus::Syncing;
+    let limit = if incremental {
+        endpoint.max_concurrent_incremental_syncs
+    } else {
+        endpoint.max_concurrent_migrations
+    };
+    if batch.started_at.is_none() {
+        batch.started_at = Some(Utc::now());
+        store.update_batch(&batch).await?;
+    }
+    let users: Vec<MigrationUser> = store
+        .users(Some(batch.name.as_str()), None)
+        .await?
+        .into_iter()
+        .filter(|u| u.status != UserStatus::Stopped)
+        .collect();
+    info!(batch = %batch.name, users = users.len(), incremental, limit, "pass starting");
+    events.send(SyncEvent::BatchStarted {
+        batch: batch.name.to_string(),
+        users: users.len() as u64,
+        incremental,
+    });
+
+    let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    let mut tasks = JoinSet::new();
+    for user in users {
+        let user_password = store.user_password(user.email.as_str()).await?;
+        let job = credentials::side(
+            &endpoint.connection,
+            &source_password,
+            user.source_login(),
+            user_password.as_ref(),
+        )
+        .and_then(|source| {
+            Ok(MailboxJob {
+                email: user.email.to_string(),
+                source,
+                target: credentials::side(
+                    &target.connection,
+                    &target_password,
+                    user.email.as_str(),
+                    None,
+                )?,
+                excluded_folders: batch.excluded_folders.clone(),
+            })
+        });
+        let store = store.clone();
+        let events = events.clone();
+        let slots = slots.clone();
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            run_user(store, user, job, events).await
+        });
+    }
+
+    let mut run = BatchRun {
+        batch: batch.name.to_string(),
+        status: batch.status,
+        users: 0,
+        failed: 0,
+        copied: 0,
+        bytes: 0,
+    };
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok((status, outcome))) => {
+                run.users += 1;
+                run.failed += u64::from(status == UserStatus::Failed);
+                run.copied += outcome.copied;
+                run.bytes += outcome.bytes;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => warn!(error = %join, "a mailbox task ended abnormally"),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e.into());
+    }
+
+    // The batch may have been stopped or removed while the pass ran.
+    let Some(mut current) = store.batch(batch.name.as_str()).await? else {
+        return Ok(run);
+    };
+    let now = Utc::now();
+    let statuses: Vec<UserStatus> = store
+        .users(Some(batch.name.as_str()), None)
+        .await?
+        .iter()
+        .map(|u| u.status)
+        .collect();
+    current.status = match current.status {
+        BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
+        BatchStatus::Removing => BatchStatus::Removing,
+        _ => BatchStatus::after_pass(&statuses),
+    };
+    if current.status != BatchStatus::Stopped && current.status != BatchStatus::Removing {
+        current.initial_sync_at.get_or_insert(now);
+        current.last_synced_at = Some(now);
+        current.next_sync_at = Some(now + current.incremental_interval);
+    }
+    store.update_batch(&current).await?;
+    run.status = current.status;
+    info!(batch = %current.name, status = %current.status, users = run.users, failed = run.failed, copied = run.copied, "pass finished");
+    events.send(SyncEvent::BatchFinished {
+        batch: current.name.to_string(),
+        status: current.status,
+    });
+    Ok(run)
+}
+
+/// One user's pass with retries of transient failures; the user's status and
+/// statistics are saved whatever happens.
+async fn run_user(
+    store: Arc<dyn Store>,
+    mut user: MigrationUser,
+    job: Result<MailboxJob, String>,
+    events: EventSink,
+) -> Result<(UserStatus, PassOutcome), StoreError> {
+    let email = user.email.to_string();
+    user.status = UserStatus::running(user.initial_sync_done);
+    user.error = None;
+    store.update_user(&user).await?;
+    events.send(SyncEvent::UserStarted {
+        email: email.clone(),
+    });
+
+    let result = match job {
+        Err(reason) => Err(reason),
+        Ok(job) => {
+            let mut attempt = 1;
+            loop {
+                match sync_mailbox(&job, store.as_ref(), &events).await {
+                    Ok(outcome) => break Ok(outcome),
+                    Err(SyncError::Store(e)) => return Err(e),
+                    Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                        warn!(user = email, attempt, error = %e, "transient failure; retrying the pass");
+                        tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                        attempt += 1;
+                    }
+                    Err(e) => break Err(e.to_string()),
+                }
+            }
+        }
+    };
+
+    let outcome = match result {
+        Ok(outcome) => {
+            user.status = UserStatus::Synced;
+            user.initial_sync_done = true;
+            user.last_synced_at = Some(Utc::now());
+            user.stats.source_items = outcome.source_items;
+            user.stats.folders = outcome.folders;
+            user.stats.items_synced += outcome.copied;
+            user.stats.items_skipped += outcome.skipped;
+            user.stats.bytes_synced += outcome.bytes;
+            user.stats.last_pass_items = outcome.copied;
+            user.stats.last_pass_millis = outcome.millis;
+            outcome
+        }
+        Err(reason) => {
+            warn!(user = email, error = reason, "mailbox failed");
+            user.status = UserStatus::Failed;
+            user.error = Some(reason);
+            PassOutcome::default()
+        }
+    };
+    // What was copied before a failure is in the message map; count it from there next time.
+    store.update_user(&user).await?;
+    events.send(SyncEvent::UserFinished {
+        email,
+        status: user.status,
+        copied: outcome.copied,
+        error: user.error.clone(),
+    });
+    Ok((user.status, outcome))
+}

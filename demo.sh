@@ -1,0 +1,188 @@
+#!/bin/bash
+# cutover demo: two private Dovecot servers on this machine, a realistic source organization,
+# and one cutover migration of all its mailboxes with the `cutover` CLI, checked independently.
+#
+#   sudo ./demo.sh                 # everything, then stop the servers
+#   ./demo.sh --keep               # leave both servers running at the end
+#   ./demo.sh --servers-only       # servers + corpus + self-check, no build, no migration
+#
+# Env: CUTOVER_DEMO_DIR (work dir, default /tmp/cutover-demo), CARGO_TARGET_DIR.
+# Talks to 127.0.0.1 only: source IMAP on :20143, target IMAP on :21143.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="${CUTOVER_DEMO_DIR:-/tmp/cutover-demo}"
+SRC_PORT=20143
+DST_PORT=21143
+NUSERS=3
+MAIL_USER=cutover-mail
+KEEP=no
+SERVERS_ONLY=no
+for arg in "$@"; do
+  case "$arg" in
+    --keep) KEEP=yes ;;
+    --servers-only) SERVERS_ONLY=yes ;;
+    *) echo "usage: $0 [--keep] [--servers-only]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
+run() { printf '+ %s\n' "$*"; "$@"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (Dovecot runs mail as system user $MAIL_USER): sudo $0"
+
+install_packages() {
+  local missing=() p
+  for p in dovecot-core dovecot-imapd python3; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    step "Installing ${missing[*]}"
+    run apt-get update
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    echo "  (Debian may also have started its own system Dovecot on port 143; the demo does not use it:"
+    echo "   'systemctl disable --now dovecot' turns it off)"
+  fi
+  id "$MAIL_USER" >/dev/null 2>&1 ||
+    run useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
+}
+
+# --- servers -------------------------------------------------------------------------------
+conf() { echo "$WORK/conf/$1.conf"; }
+pidfile() { echo "$WORK/$1/run/master.pid"; }
+
+render_conf() { # NAME PORT
+  local n="$1" port="$2"
+  mkdir -p "$WORK/conf" "$WORK/$n/run" "$WORK/$n/state" "$WORK/$n/log" "$WORK/$n/mail"
+  chown "$MAIL_USER:" "$WORK/$n/mail"
+  sed -e "s|@INSTANCE@|cutover-demo-$n|g" -e "s|@BASE_DIR@|$WORK/$n/run|g" \
+      -e "s|@STATE_DIR@|$WORK/$n/state|g" -e "s|@LOG_PATH@|$WORK/$n/log/dovecot.log|g" \
+      -e "s|@MAIL_ROOT@|$WORK/$n/mail|g" -e "s|@PASSWD_FILE@|$WORK/users.passwd|g" \
+      -e "s|@MASTER_USERS@|$WORK/master-users|g" \
+      -e "s|@UID@|$(id -u "$MAIL_USER")|g" -e "s|@GID@|$(id -g "$MAIL_USER")|g" \
+      -e "s|@INTERNAL_USER@|dovecot|g" -e "s|@LOGIN_USER@|dovenull|g" -e "s|@SEPARATOR@|/|g" \
+      -e "s|@IMAP_PORT@|$port|g" -e "s|@SSL@|no|g" -e "s|@IMAPS@|#|g" -e "s|@IMAP_CAPABILITY@||g" \
+      "$REPO/fixtures/dovecot/dovecot.conf.in" > "$(conf "$n")"
+}
+
+stop_server() { # NAME: TERM the master from its pidfile, wait for it and its children
+  local pf pid kids
+  pf="$(pidfile "$1")"
+  [[ -s "$pf" ]] || return 0
+  pid="$(cat "$pf")"
+  if [[ -d /proc/$pid ]] && grep -q dovecot "/proc/$pid/comm" 2>/dev/null; then
+    # its children, from /proc (procps may not be installed)
+    kids="$(awk -v p="$pid" '{ sub(/.*\) /, ""); if ($2 == p) { split(FILENAME, f, "/"); print f[3] } }' \
+      /proc/[0-9]*/stat 2>/dev/null || true)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+    [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null || true
+    for k in $kids; do for _ in $(seq 30); do [[ -d /proc/$k ]] || break; sleep 0.1; done; done
+    echo "  $1 stopped (pid $pid)"
+  fi
+  rm -f "$pf"
+}
+
+start_server() { # NAME PORT
+  local n="$1" port="$2"
+  render_conf "$n" "$port"
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+    die "127.0.0.1:$port is already in use (another demo still running? see ss -ltnp)"
+  # Dovecot keeps the caller's stdio open after daemonising: detach it.
+  dovecot -c "$(conf "$n")" </dev/null >>"$WORK/$n/log/startup.log" 2>&1 ||
+    { tail -5 "$WORK/$n/log/startup.log" >&2; die "$n: dovecot failed to start"; }
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "  $n: pid $(cat "$(pidfile "$n")"), imap://127.0.0.1:$port, log $WORK/$n/log/dovecot.log"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -5 "$WORK/$n/log/dovecot.log" >&2
+  die "$n: not listening on 127.0.0.1:$port"
+}
+
+cleanup() {
+  local rc=$?
+  if [[ $KEEP == yes && $rc -eq 0 ]]; then
+    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst))"
+  else
+    step "Stopping both servers"
+    stop_server src
+    stop_server dst
+  fi
+  ((rc == 0)) || echo "demo: FAILED (exit $rc); logs are under $WORK" >&2
+}
+
+# --- the demo ------------------------------------------------------------------------------
+install_packages
+command -v doveadm >/dev/null || die "doveadm not found after installing dovecot-core"
+
+if [[ $SERVERS_ONLY == no ]]; then
+  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs), then rerun"
+  step "Building cutover (release)"
+  (cd "$REPO" && run cargo build --release -p cutover)
+fi
+CUTOVER="${CARGO_TARGET_DIR:-$REPO/target}/release/cutover"
+
+step "Preparing a fresh work dir $WORK"
+mkdir -p "$WORK"
+trap cleanup EXIT
+stop_server src
+stop_server dst
+rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db*
+for i in $(seq "$NUSERS"); do echo "user$i@example.test:{PLAIN}pass::::::"; done > "$WORK/users.passwd"
+echo 'admin:{PLAIN}adminpass' > "$WORK/master-users"
+chmod 644 "$WORK/users.passwd" "$WORK/master-users"
+{
+  echo "EmailAddress,UserName,Password"
+  for i in $(seq "$NUSERS"); do echo "user$i@example.test,,"; done
+} > "$WORK/users.csv"
+echo "  users user1..user$NUSERS@example.test / pass, master user admin / adminpass"
+
+step "Starting the source (old system) and target (new system) Dovecot servers"
+start_server src "$SRC_PORT"
+start_server dst "$DST_PORT"
+
+step "Filling the source with $NUSERS realistic mailboxes"
+run python3 "$REPO/demo/make_corpus.py" --conf "$(conf src)" --users "$NUSERS" --messages 120
+
+VERIFY="$REPO/../shared/bench/verify.py"
+if [[ $SERVERS_ONLY == yes ]]; then
+  if [[ -f $VERIFY ]]; then
+    step "Checking the checker: source against itself"
+    run python3 "$VERIFY" "$SRC_PORT" "$SRC_PORT" --users "$NUSERS" --quiet
+  fi
+  exit 0
+fi
+
+step "Migrating with cutover (the seed's cutover flow)"
+export CUTOVER_STATE="sqlite://$WORK/state.db"
+export SRC_ADMIN_PASSWORD=adminpass DST_ADMIN_PASSWORD=adminpass
+run "$CUTOVER" target set --server 127.0.0.1 --port "$DST_PORT" --security none --admin admin \
+  --password-env DST_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
+run "$CUTOVER" endpoint new --name CutoverEndpoint --server 127.0.0.1 --port "$SRC_PORT" --security none \
+  --admin admin --password-env SRC_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
+run "$CUTOVER" endpoint get CutoverEndpoint --format list --select 'EndpointType,RemoteServer,Max*'
+run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint --users-csv "$WORK/users.csv" --auto-start
+run "$CUTOVER" run --once
+run "$CUTOVER" batch get CutoverBatch --format list
+run "$CUTOVER" user get --format table
+
+if [[ -f $VERIFY ]]; then
+  step "Independent check: every message, flag and date of the source on the target"
+  run python3 "$VERIFY" "$SRC_PORT" "$DST_PORT" --users "$NUSERS"
+else
+  echo "(no ../shared/bench/verify.py beside the repo: independent check skipped)"
+fi
+
+step "Done"
+cat <<EOF
+  work dir     $WORK
+  state        $CUTOVER_STATE
+  source       imap://127.0.0.1:$SRC_PORT  mail $WORK/src/mail  log $WORK/src/log/dovecot.log
+  target       imap://127.0.0.1:$DST_PORT  mail $WORK/dst/mail  log $WORK/dst/log/dovecot.log
+  try          CUTOVER_STATE=$CUTOVER_STATE $CUTOVER user stats user1@example.test
+EOF
