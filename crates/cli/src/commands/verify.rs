@@ -2,7 +2,7 @@
 //! as the admin acting for a test mailbox), open INBOX.
 
 use anyhow::{Context, anyhow};
-use cutover_imap::{Credentials, MailboxName, Session};
+use cutover_imap::{MailboxName, Session};
 use cutover_model::{Connection, Impersonation, Security};
 use cutover_sync::credentials;
 use secrecy::SecretString;
@@ -46,7 +46,8 @@ pub fn ca_file(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>>
     .transpose()
 }
 
-/// Connects and logs in; returns a one-line summary of what was proven.
+/// Connects (TLS checked strictly) and, given a test mailbox, opens it as the admin
+/// acting for its owner; returns a one-line summary of what was proven.
 pub async fn check(
     c: &Connection,
     admin_password: &SecretString,
@@ -57,46 +58,41 @@ pub async fn check(
     let mut session = Session::connect(&addr, &tls)
         .await
         .with_context(|| format!("cannot connect to {}:{} ({})", c.server, c.port, c.security))?;
-    let (creds, what) = match test_mailbox {
-        Some(mailbox) => (
-            credentials::credentials_for(c, admin_password, mailbox, None)
-                .map_err(|e| anyhow!(e))?,
-            format!("{} opened the mailbox {mailbox}", c.admin),
-        ),
-        None => (
-            match c.impersonation {
-                Impersonation::Authzid => Credentials::Plain {
-                    authzid: None,
-                    authcid: c.admin.clone(),
-                    password: admin_password.clone(),
-                },
-                _ => Credentials::Login {
-                    username: c.admin.clone(),
-                    password: admin_password.clone(),
-                },
-            },
-            format!("{} logged in", c.admin),
-        ),
+    let connected = format!("connected to {}:{} ({})", c.server, c.port, c.security);
+    // Logging in needs a mailbox to act for: an account that only acts for others (a
+    // Dovecot master user) cannot log in as itself, and a failed attempt would only cost
+    // the server's failure delay.
+    let mailbox = match (test_mailbox, &c.impersonation) {
+        (_, Impersonation::PerUser) => {
+            let _ = session.logout().await;
+            return Ok(format!(
+                "{connected}; logins are per user, so they are tested when each mailbox syncs"
+            ));
+        }
+        (None, _) => {
+            let _ = session.logout().await;
+            return Ok(format!(
+                "{connected}; the admin's impersonation is not tested: give --test-mailbox ADDRESS to test it"
+            ));
+        }
+        (Some(m), _) => m,
     };
-    session
-        .authenticate(&creds)
-        .await
-        .with_context(|| match test_mailbox {
-            Some(m) => format!(
-                "the admin {} cannot open the mailbox {m} with impersonation {} \
+    let creds =
+        credentials::credentials_for(c, admin_password, mailbox, None).map_err(|e| anyhow!(e))?;
+    session.authenticate(&creds).await.with_context(|| {
+        format!(
+            "the admin {} cannot open the mailbox {mailbox} with impersonation {} \
              (check the password and the admin's right on that mailbox)",
-                c.admin, c.impersonation
-            ),
-            None => format!(
-                "the admin {} cannot log in; if this account can only act for others \
-             (a Dovecot master user), give --test-mailbox ADDRESS to test it on a mailbox",
-                c.admin
-            ),
-        })?;
+            c.admin, c.impersonation
+        )
+    })?;
     let inbox = session
         .examine(&MailboxName::from_wire(b"INBOX".to_vec()))
         .await
         .context("logged in, but INBOX cannot be opened")?;
     let _ = session.logout().await;
-    Ok(format!("{what}; INBOX holds {} messages", inbox.exists))
+    Ok(format!(
+        "{connected}; {} opened the mailbox {mailbox}, whose INBOX holds {} messages",
+        c.admin, inbox.exists
+    ))
 }
