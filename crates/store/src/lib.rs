@@ -97,6 +97,20 @@ pub struct SkippedItem {
     pub skipped_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A message about to be appended to the target (written before the APPEND).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub src_uidvalidity: u32,
+    pub src_uid: u32,
+    /// Target folder, wire name.
+    pub dst_name: Vec<u8>,
+    /// The message, if it landed, has a target UID at or above this.
+    pub dst_uid_floor: u32,
+    pub size: u32,
+    /// INTERNALDATE as unix seconds.
+    pub internal_date: i64,
+}
+
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -145,7 +159,31 @@ pub trait Store: Send + Sync {
         src_folder: &[u8],
         src_uidvalidity: u32,
     ) -> Result<Vec<u32>>;
-    /// Records copied messages, all in one transaction.
+    /// Records intents (messages about to be appended), in one transaction.
+    async fn record_intents(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        intents: &[Intent],
+    ) -> Result<()>;
+    /// The intents left for a source folder (by a crash or a failed APPEND).
+    async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>>;
+    /// Forgets intents whose message did not land on the target.
+    async fn drop_intents(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        src_uids: &[u32],
+    ) -> Result<()>;
+    /// Target UIDs (at one target UIDVALIDITY) that hold messages of a source folder.
+    async fn copied_dst_uids(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        dst_uidvalidity: u32,
+    ) -> Result<Vec<u32>>;
+    /// Records copied messages and removes their intents, all in one transaction.
     async fn record_copies(
         &self,
         email: &str,

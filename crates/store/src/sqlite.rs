@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::secrets::Sealer;
-use crate::{CopiedMessage, FolderState, NewUser, Result, SkippedItem, Store, StoreError};
+use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -64,8 +64,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        // One connection: SQLite has one writer at a time anyway, and concurrent writers
+        // in one process would wait in SQLite's busy handler, which sleeps in coarse steps.
+        // Queries queue on the pool instead.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(1)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -617,9 +620,116 @@ impl Store for SqliteStore {
             .bind(c.size as i64)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "DELETE FROM intents WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(c.src_uid as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_intents(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        intents: &[Intent],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = chrono::Utc::now();
+        for i in intents {
+            sqlx::query(
+                "INSERT INTO intents (email, src_name, src_uidvalidity, src_uid, dst_name, dst_uid_floor,
+                   size, internal_date, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO UPDATE SET dst_name = excluded.dst_name,
+                   dst_uid_floor = MIN(dst_uid_floor, excluded.dst_uid_floor),
+                   size = excluded.size, internal_date = excluded.internal_date",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(i.src_uidvalidity as i64)
+            .bind(i.src_uid as i64)
+            .bind(&i.dst_name)
+            .bind(i.dst_uid_floor as i64)
+            .bind(i.size as i64)
+            .bind(i.internal_date)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>> {
+        sqlx::query(
+            "SELECT * FROM intents WHERE email = ? AND src_name = ? ORDER BY src_uidvalidity, src_uid",
+        )
+        .bind(email)
+        .bind(src_folder)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Intent {
+                src_uidvalidity: u32_col(row, "src_uidvalidity")?,
+                src_uid: u32_col(row, "src_uid")?,
+                dst_name: row.try_get("dst_name")?,
+                dst_uid_floor: u32_col(row, "dst_uid_floor")?,
+                size: u32_col(row, "size")?,
+                internal_date: row.try_get("internal_date")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn drop_intents(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        src_uids: &[u32],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for uid in src_uids {
+            sqlx::query(
+                "DELETE FROM intents WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(*uid as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn copied_dst_uids(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        dst_uidvalidity: u32,
+    ) -> Result<Vec<u32>> {
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT dst_uid FROM messages WHERE email = ? AND src_name = ? AND dst_uidvalidity = ?
+               AND dst_uid IS NOT NULL ORDER BY dst_uid",
+        )
+        .bind(email)
+        .bind(src_folder)
+        .bind(dst_uidvalidity as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        uids.into_iter()
+            .map(|u| u32::try_from(u).map_err(|_| corrupt(format!("uid {u} out of range"))))
+            .collect()
     }
 
     async fn record_skipped(&self, email: &str, item: &SkippedItem) -> Result<()> {

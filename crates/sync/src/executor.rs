@@ -9,13 +9,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageMeta, Session};
-use cutover_store::{CopiedMessage, FolderState, SkippedItem, Store, StoreError};
+use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
 use crate::planner::{self, ChunkLimits, FolderMapping, ListedFolder, Separators, SourceMessage};
+use crate::recovery;
+use crate::test_hooks::{self, PausePoint};
 
 /// Messages per UID FETCH / APPEND, and bytes per chunk.
 const CHUNK: ChunkLimits = ChunkLimits {
@@ -238,11 +240,26 @@ pub async fn sync_mailbox(
         } else {
             Vec::new()
         };
-        let copied: BTreeSet<u32> = store
+        let mut copied: BTreeSet<u32> = store
             .copied_uids(email, &m.src, selected.uid_validity)
             .await?
             .into_iter()
             .collect();
+        // Messages an interrupted pass may have left on the target without a record.
+        let intents = store.intents(email, &m.src).await?;
+        if !intents.is_empty() {
+            let found = recovery::resolve_intents(
+                &mut src,
+                &mut dst,
+                email,
+                &m.src,
+                selected.uid_validity,
+                intents,
+                store,
+            )
+            .await?;
+            copied.extend(found);
+        }
         let listing: Vec<SourceMessage> = metas
             .iter()
             .map(|meta| SourceMessage {
@@ -370,6 +387,18 @@ async fn copy_folder(
         warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
         return Ok(());
     }
+    // Where messages appended from now on will land: recorded with each intent, so
+    // that recovery looks only at what arrived after it.
+    let mut floor = dst
+        .status(&dst_name)
+        .await
+        .map_err(|source| SyncError::Folder {
+            role: Role::Target,
+            folder: dst_name.to_display(),
+            source,
+        })?
+        .uid_next
+        .unwrap_or(1);
     let chunks = planner::chunk(&folder.copies, CHUNK);
     debug!(user = job.email, folder = %src_name, messages = folder.copies.len(), chunks = chunks.len(), "copying");
 
@@ -394,7 +423,7 @@ async fn copy_folder(
     let appender = async {
         let mut stats = PassOutcome::default();
         while let Some(fetched) = rx.recv().await {
-            append_chunk(dst, &ctx, &fetched, &mut stats).await?;
+            append_chunk(dst, &ctx, &fetched, &mut floor, &mut stats).await?;
         }
         Ok::<PassOutcome, SyncError>(stats)
     };
@@ -412,6 +441,7 @@ async fn append_chunk(
     dst: &mut Session,
     ctx: &AppendContext<'_>,
     fetched: &[Fetched],
+    floor: &mut u32,
     stats: &mut PassOutcome,
 ) -> Result<(), SyncError> {
     let AppendContext {
@@ -453,7 +483,31 @@ async fn append_chunk(
             }
         })
         .collect();
+    let intents: Vec<Intent> = readable
+        .iter()
+        .zip(&messages)
+        .map(|((uid, body), m)| Intent {
+            src_uidvalidity: folder.uid_validity,
+            src_uid: *uid,
+            dst_name: folder.mapping.dst.clone(),
+            dst_uid_floor: *floor,
+            size: body.len() as u32,
+            internal_date: m.internal_date.map(|d| d.timestamp()).unwrap_or(0),
+        })
+        .collect();
+    store
+        .record_intents(&job.email, &folder.mapping.src, &intents)
+        .await?;
+    test_hooks::reached(PausePoint::AfterIntents);
     let results = append_all(dst, dst_name, &messages).await;
+    test_hooks::reached(PausePoint::AfterAppend);
+    if let Some(max) = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().and_then(|(_, uid)| *uid))
+        .max()
+    {
+        *floor = (*floor).max(max.saturating_add(1));
+    }
 
     let mut copies = Vec::new();
     for (i, result) in results {
@@ -468,6 +522,15 @@ async fn append_chunk(
                 });
             }
             Err(e @ ImapError::No { .. }) => {
+                // Refused, so not on the target: its intent goes.
+                store
+                    .drop_intents(
+                        &job.email,
+                        &folder.mapping.src,
+                        folder.uid_validity,
+                        &[readable[i].0],
+                    )
+                    .await?;
                 skip(
                     ctx,
                     stats,
@@ -501,6 +564,7 @@ async fn append_chunk(
                 &copies,
             )
             .await?;
+        test_hooks::reached(PausePoint::AfterRecord);
         let bytes: u64 = copies.iter().map(|c| u64::from(c.size)).sum();
         stats.copied += copies.len() as u64;
         stats.bytes += bytes;

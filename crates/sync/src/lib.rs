@@ -11,7 +11,9 @@ pub mod credentials;
 pub mod events;
 pub mod executor;
 pub mod planner;
+pub mod recovery;
 pub mod runner;
+pub mod test_hooks;
 
 pub use events::{EventSink, SyncEvent};
 pub use executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};

@@ -336,3 +336,105 @@ mod tests {
         }
     }
 }
+
+/// A target message that may be the landed copy of an intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub uid: u32,
+    pub size: u32,
+    pub internal_date: i64,
+}
+
+/// For each intent, the target messages with its size and date, in UID order: the
+/// only ones that can be its copy (APPEND keeps both). The caller compares bytes.
+pub fn pair_intents<'a>(
+    intents: &'a [cutover_store::Intent],
+    candidates: &[Candidate],
+) -> Vec<(&'a cutover_store::Intent, Vec<u32>)> {
+    let mut by_key: BTreeMap<(u32, i64), Vec<u32>> = BTreeMap::new();
+    for c in candidates {
+        by_key
+            .entry((c.size, c.internal_date))
+            .or_default()
+            .push(c.uid);
+    }
+    for uids in by_key.values_mut() {
+        uids.sort_unstable();
+    }
+    intents
+        .iter()
+        .map(|i| {
+            let uids = by_key
+                .get(&(i.size, i.internal_date))
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|u| *u >= i.dst_uid_floor)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (i, uids)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod intent_tests {
+    use super::*;
+    use cutover_store::Intent;
+
+    fn intent(uid: u32, size: u32, date: i64, floor: u32) -> Intent {
+        Intent {
+            src_uidvalidity: 1,
+            src_uid: uid,
+            dst_name: b"INBOX".to_vec(),
+            dst_uid_floor: floor,
+            size,
+            internal_date: date,
+        }
+    }
+
+    #[test]
+    fn intents_pair_with_same_size_and_date_above_their_floor() {
+        let intents = [
+            intent(1, 100, 5, 10),
+            intent(2, 200, 6, 10),
+            intent(3, 100, 5, 12),
+        ];
+        let cands = [
+            Candidate {
+                uid: 9,
+                size: 100,
+                internal_date: 5,
+            },
+            Candidate {
+                uid: 11,
+                size: 100,
+                internal_date: 5,
+            },
+            Candidate {
+                uid: 12,
+                size: 100,
+                internal_date: 5,
+            },
+            Candidate {
+                uid: 13,
+                size: 300,
+                internal_date: 6,
+            },
+        ];
+        let pairs = pair_intents(&intents, &cands);
+        let got: Vec<(u32, Vec<u32>)> = pairs.iter().map(|(i, c)| (i.src_uid, c.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    1,
+                    vec![9, 11, 12].into_iter().filter(|u| *u >= 10).collect()
+                ),
+                (2, vec![]),
+                (3, vec![12])
+            ]
+        );
+    }
+}

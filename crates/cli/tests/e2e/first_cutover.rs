@@ -1,71 +1,11 @@
 //! The first real cutover: the seed's flow with our CLI between two real Dovecot servers,
 //! checked from the target side by the fixture (doveadm), independently of our IMAP code.
 
-use std::thread;
-
 use serde_json::Value;
 
-use crate::support::{Cutover, Dovecot, DovecotOptions, diff, fill_realistic_mailbox};
-
-fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
-    let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
-    let src_users = users.clone();
-    let src = thread::spawn(move || {
-        Dovecot::start(
-            "src",
-            DovecotOptions {
-                users: src_users,
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let dst = thread::spawn(move || {
-        Dovecot::start(
-            "dst",
-            DovecotOptions {
-                users,
-                separator: target_separator,
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    (src.join().expect("source"), dst.join().expect("target"))
-}
-
-fn users_csv(rows: &[(&str, &str, &str)]) -> String {
-    let mut s = String::from("EmailAddress,UserName,Password\n");
-    for (email, login, password) in rows {
-        s.push_str(&format!("{email},{login},{password}\n"));
-    }
-    s
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v.get(name).unwrap_or_else(|| panic!("no {name} in {v:#}"))
-}
-
-fn assert_same_mailbox(src: &Dovecot, dst: &Dovecot, user: &str) {
-    let (s, d) = (src.mailbox(user), dst.mailbox(user));
-    let lines = diff(&s, &d);
-    assert!(
-        lines.is_empty(),
-        "{user}: target differs from source:\n{}\ntarget log:\n{}",
-        lines.join("\n"),
-        dst.log()
-    );
-    for folder in &s.subscribed {
-        assert!(
-            d.subscribed.contains(folder),
-            "{user}: {folder} not subscribed on the target"
-        );
-    }
-    for folder in &s.selectable {
-        assert!(
-            d.selectable.contains(folder),
-            "{user}: {folder} missing on the target"
-        );
-    }
-}
+use crate::support::{
+    Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, users_csv,
+};
 
 #[test]
 fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {

@@ -82,7 +82,12 @@ impl Cutover {
     /// `target set` to `dst` and `endpoint new --name CutoverEndpoint` to `src`, both as the
     /// Dovecot master user `admin`, with the given impersonation.
     pub fn connect(&self, src: &Dovecot, dst: &Dovecot, impersonation: &str, test_mailbox: &str) {
-        let (sp, dp) = (src.port().to_string(), dst.port().to_string());
+        self.connect_ports(src.port(), dst.port(), impersonation, test_mailbox);
+    }
+
+    /// As [`Cutover::connect`], to any loopback ports (a proxy in front of a server).
+    pub fn connect_ports(&self, src: u16, dst: u16, impersonation: &str, test_mailbox: &str) {
+        let (sp, dp) = (src.to_string(), dst.to_string());
         self.ok(&[
             "target",
             "set",

@@ -6,6 +6,8 @@ mod cli;
 mod corpus;
 mod dovecot;
 mod maildir;
+mod proxy;
+mod scenario;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +16,8 @@ use sha2::{Digest, Sha256};
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
 pub use dovecot::{Dovecot, DovecotOptions};
+pub use proxy::{Cut, CuttingProxy, Direction};
+pub use scenario::{assert_same_mailbox, field, pair, users_csv};
 
 /// What one server holds for one user. Folder names are UTF-8 display names with '/' as
 /// the hierarchy separator whatever the server's separator is.

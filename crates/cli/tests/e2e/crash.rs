@@ -1,0 +1,222 @@
+//! No loss, no duplicate, whatever happens: the process killed with SIGKILL at named
+//! points inside a mailbox's pass (not only between mailboxes), and connections cut in
+//! the middle of a literal. After a restart the target must hold exactly the source.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Cut, Cutover, CuttingProxy, Direction, Dovecot, assert_same_mailbox, field,
+    fill_realistic_mailbox, pair, users_csv,
+};
+
+const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
+
+/// A source with two realistic mailboxes (one with a multi-megabyte message), an empty
+/// target, and a started cutover batch.
+fn started_batch(src_port: Option<u16>, dst_port: Option<u16>) -> (Dovecot, Dovecot, Cutover) {
+    let (src, dst) = pair(&USERS, '/');
+    fill_realistic_mailbox(&src, USERS[0], 120, 11, true);
+    fill_realistic_mailbox(&src, USERS[1], 80, 12, false);
+    for u in USERS {
+        src.index(u);
+    }
+    let cutover = Cutover::new();
+    cutover.connect_ports(
+        src_port.unwrap_or(src.port()),
+        dst_port.unwrap_or(dst.port()),
+        "authzid",
+        USERS[0],
+    );
+    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    (src, dst, cutover)
+}
+
+/// Runs `run --once` until the pass reaches `point` for the `nth` time, then kills it
+/// with SIGKILL. Returns what the killed process had written to stderr.
+fn kill_at(cutover: &Cutover, point: &str, nth: u32) -> String {
+    let marker = cutover.dir.path().join("paused");
+    let log = cutover.dir.path().join("killed.log");
+    let mut child = cutover
+        .command(&["run", "--once"])
+        .env("CUTOVER_TEST_PAUSE_AT", format!("{point}:{nth}"))
+        .env("CUTOVER_TEST_PAUSE_FILE", &marker)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn cutover");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !Path::new(&marker).exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "cutover ended ({status}) before reaching {point}:{nth}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "{point}:{nth} never reached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    std::fs::read_to_string(&log).unwrap_or_default()
+}
+
+fn resume_and_check(src: &Dovecot, dst: &Dovecot, cutover: &Cutover) -> String {
+    let out = cutover.run(&["run", "--once", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "resume failed:\n{stderr}");
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{stderr}");
+    for u in USERS {
+        assert_same_mailbox(src, dst, u);
+    }
+    // And nothing is left to do: a further pass copies nothing.
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let again = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
+    for u in USERS {
+        assert_same_mailbox(src, dst, u);
+    }
+    stderr
+}
+
+fn crash_case(point: &str, nth: u32) -> String {
+    let (src, dst, cutover) = started_batch(None, None);
+    kill_at(&cutover, point, nth);
+    // The killed pass left users in Syncing; the store still says what was done.
+    let user = cutover.json(&["user", "get", USERS[0]]);
+    assert_ne!(field(&user, "Status"), "Synced");
+    resume_and_check(&src, &dst, &cutover)
+}
+
+#[test]
+fn killed_after_the_intents_are_written() {
+    let log = crash_case("after-intents", 2);
+    assert!(
+        log.contains("to_copy_again"),
+        "no intent was resolved:\n{log}"
+    );
+}
+
+#[test]
+fn killed_after_the_target_took_a_chunk_but_before_it_was_recorded() {
+    let log = crash_case("after-append", 2);
+    // The chunk is on the target: found there, not copied twice.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("resolved messages left in flight")
+                && !l.contains("found_on_target=0")),
+        "nothing was found on the target:\n{log}"
+    );
+}
+
+#[test]
+fn killed_late_in_a_pass_after_a_record() {
+    crash_case("after-record", 5);
+}
+
+#[test]
+fn killed_twice_in_a_row() {
+    let (src, dst, cutover) = started_batch(None, None);
+    kill_at(&cutover, "after-append", 1);
+    kill_at(&cutover, "after-append", 3);
+    resume_and_check(&src, &dst, &cutover);
+}
+
+#[test]
+fn a_source_connection_cut_mid_literal_is_retried_without_loss() {
+    let (src, dst) = pair(&USERS, '/');
+    fill_realistic_mailbox(&src, USERS[0], 60, 21, true);
+    fill_realistic_mailbox(&src, USERS[1], 40, 22, true);
+    for u in USERS {
+        src.index(u);
+    }
+    // Connection 0 is the endpoint's test; 1 and 2 the first pass's source connections.
+    // 2.5 MB into a session is inside a message literal (the mailboxes hold 3-6 MB ones).
+    let proxy = CuttingProxy::start(
+        src.port(),
+        vec![
+            Cut {
+                connection: 1,
+                direction: Direction::ServerToClient,
+                after_bytes: 2_500_000,
+            },
+            Cut {
+                connection: 2,
+                direction: Direction::ServerToClient,
+                after_bytes: 700_000,
+            },
+        ],
+    );
+    let cutover = Cutover::new();
+    cutover.connect_ports(proxy.port(), dst.port(), "authzid", USERS[0]);
+    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    let log = resume_and_check(&src, &dst, &cutover);
+    assert_eq!(proxy.cuts_done(), 2, "the proxy did not cut:\n{log}");
+    assert!(log.contains("retrying"), "no retry logged:\n{log}");
+}
+
+#[test]
+fn a_target_connection_cut_mid_append_is_retried_without_loss() {
+    let (src, dst) = pair(&USERS, '/');
+    fill_realistic_mailbox(&src, USERS[0], 60, 31, true);
+    fill_realistic_mailbox(&src, USERS[1], 40, 32, true);
+    for u in USERS {
+        src.index(u);
+    }
+    // Connection 0 is `target set`'s test; then the pass's target connections.
+    let proxy = CuttingProxy::start(
+        dst.port(),
+        vec![
+            Cut {
+                connection: 1,
+                direction: Direction::ClientToServer,
+                after_bytes: 3_000_000,
+            },
+            Cut {
+                connection: 2,
+                direction: Direction::ClientToServer,
+                after_bytes: 1_200_000,
+            },
+        ],
+    );
+    let cutover = Cutover::new();
+    cutover.connect_ports(src.port(), proxy.port(), "authzid", USERS[0]);
+    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    let log = resume_and_check(&src, &dst, &cutover);
+    assert_eq!(proxy.cuts_done(), 2, "the proxy did not cut:\n{log}");
+}

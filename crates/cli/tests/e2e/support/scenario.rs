@@ -1,0 +1,69 @@
+//! Building blocks of migration scenarios: a source/target pair, a users CSV, JSON
+//! fields, and the check that a target holds exactly what the source holds.
+
+use std::thread;
+
+use serde_json::Value;
+
+use super::{Dovecot, DovecotOptions, diff};
+
+/// Starts a source ('/' separator) and a target (given separator) with the same users.
+pub fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
+    let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let src_users = users.clone();
+    let src = thread::spawn(move || {
+        Dovecot::start(
+            "src",
+            DovecotOptions {
+                users: src_users,
+                ..DovecotOptions::default()
+            },
+        )
+    });
+    let dst = thread::spawn(move || {
+        Dovecot::start(
+            "dst",
+            DovecotOptions {
+                users,
+                separator: target_separator,
+                ..DovecotOptions::default()
+            },
+        )
+    });
+    (src.join().expect("source"), dst.join().expect("target"))
+}
+
+pub fn users_csv(rows: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("EmailAddress,UserName,Password\n");
+    for (email, login, password) in rows {
+        s.push_str(&format!("{email},{login},{password}\n"));
+    }
+    s
+}
+
+pub fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v.get(name).unwrap_or_else(|| panic!("no {name} in {v:#}"))
+}
+
+pub fn assert_same_mailbox(src: &Dovecot, dst: &Dovecot, user: &str) {
+    let (s, d) = (src.mailbox(user), dst.mailbox(user));
+    let lines = diff(&s, &d);
+    assert!(
+        lines.is_empty(),
+        "{user}: target differs from source:\n{}\ntarget log:\n{}",
+        lines.join("\n"),
+        dst.log()
+    );
+    for folder in &s.subscribed {
+        assert!(
+            d.subscribed.contains(folder),
+            "{user}: {folder} not subscribed on the target"
+        );
+    }
+    for folder in &s.selectable {
+        assert!(
+            d.selectable.contains(folder),
+            "{user}: {folder} missing on the target"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Recovery after a crash: intents left in the store name messages that may have
+//! reached the target without their copy being recorded (the process died between the
+//! APPEND and the record). Before a folder is copied again, each such message is looked
+//! for on the target among the messages that arrived after its intent, and counted as
+//! copied only when the bytes are the same; the others are copied again.
+
+use cutover_imap::{ImapError, MailboxName, Session};
+use cutover_store::{CopiedMessage, Intent, Store};
+use tracing::{info, warn};
+
+use crate::executor::{Role, SyncError};
+use crate::planner::{self, Candidate};
+
+fn folder_err(role: Role, name: &MailboxName) -> impl Fn(ImapError) -> SyncError + '_ {
+    move |source| SyncError::Folder {
+        role,
+        folder: name.to_display(),
+        source,
+    }
+}
+
+/// Resolves the intents of one source folder (currently EXAMINEd on `src`). Returns the
+/// source UIDs found on the target (now recorded as copied).
+pub async fn resolve_intents(
+    src: &mut Session,
+    dst: &mut Session,
+    email: &str,
+    src_folder: &[u8],
+    src_uidvalidity: u32,
+    intents: Vec<Intent>,
+    store: &dyn Store,
+) -> Result<Vec<u32>, SyncError> {
+    let (current, stale): (Vec<Intent>, Vec<Intent>) = intents
+        .into_iter()
+        .partition(|i| i.src_uidvalidity == src_uidvalidity);
+    for (validity, uids) in group_by_validity(&stale) {
+        // The source folder was recreated since: these UIDs mean nothing any more.
+        store
+            .drop_intents(email, src_folder, validity, &uids)
+            .await?;
+    }
+    let mut found = Vec::new();
+    let mut by_dst: std::collections::BTreeMap<Vec<u8>, Vec<Intent>> = Default::default();
+    for i in current {
+        by_dst.entry(i.dst_name.clone()).or_default().push(i);
+    }
+    for (dst_folder, intents) in by_dst {
+        found.extend(
+            resolve_in(
+                src,
+                dst,
+                email,
+                src_folder,
+                src_uidvalidity,
+                &dst_folder,
+                &intents,
+                store,
+            )
+            .await?,
+        );
+    }
+    Ok(found)
+}
+
+fn group_by_validity(intents: &[Intent]) -> Vec<(u32, Vec<u32>)> {
+    let mut out: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for i in intents {
+        out.entry(i.src_uidvalidity).or_default().push(i.src_uid);
+    }
+    out.into_iter().collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resolve_in(
+    src: &mut Session,
+    dst: &mut Session,
+    email: &str,
+    src_folder: &[u8],
+    src_uidvalidity: u32,
+    dst_folder: &[u8],
+    intents: &[Intent],
+    store: &dyn Store,
+) -> Result<Vec<u32>, SyncError> {
+    let dst_name = MailboxName::from_wire(dst_folder.to_vec());
+    let src_name = MailboxName::from_wire(src_folder.to_vec());
+    let all: Vec<u32> = intents.iter().map(|i| i.src_uid).collect();
+    let selected = match dst.examine(&dst_name).await {
+        Ok(s) => s,
+        // The target folder does not exist: nothing landed.
+        Err(ImapError::No { .. }) => {
+            store
+                .drop_intents(email, src_folder, src_uidvalidity, &all)
+                .await?;
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(folder_err(Role::Target, &dst_name)(e)),
+    };
+    let floor = intents
+        .iter()
+        .map(|i| i.dst_uid_floor)
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    let arrived = if selected.exists == 0 {
+        Vec::new()
+    } else {
+        dst.fetch_meta(&format!("{floor}:*"))
+            .await
+            .map_err(folder_err(Role::Target, &dst_name))?
+    };
+    let taken: std::collections::BTreeSet<u32> = store
+        .copied_dst_uids(email, src_folder, selected.uid_validity)
+        .await?
+        .into_iter()
+        .collect();
+    let candidates: Vec<Candidate> = arrived
+        .iter()
+        // "N:*" returns the last message even when its UID is below N.
+        .filter(|m| m.uid >= floor && !taken.contains(&m.uid))
+        .map(|m| Candidate {
+            uid: m.uid,
+            size: m.size,
+            internal_date: m.internal_date.timestamp(),
+        })
+        .collect();
+    let pairs = planner::pair_intents(intents, &candidates);
+
+    let mut used = std::collections::BTreeSet::new();
+    let mut copies = Vec::new();
+    for (intent, cands) in pairs {
+        let cands: Vec<u32> = cands.into_iter().filter(|u| !used.contains(u)).collect();
+        if cands.is_empty() {
+            continue;
+        }
+        // Same size and date is not proof: compare the bytes.
+        let Some((_, Ok(original))) = src
+            .fetch_bodies(&[intent.src_uid])
+            .await
+            .map_err(folder_err(Role::Source, &src_name))?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let landed = dst
+            .fetch_bodies(&cands)
+            .await
+            .map_err(folder_err(Role::Target, &dst_name))?;
+        if let Some((dst_uid, _)) = landed
+            .iter()
+            .find(|(_, body)| body.as_ref().is_ok_and(|b| *b == original))
+        {
+            used.insert(*dst_uid);
+            copies.push(CopiedMessage {
+                src_uid: intent.src_uid,
+                dst_uidvalidity: Some(selected.uid_validity),
+                dst_uid: Some(*dst_uid),
+                size: intent.size,
+            });
+        }
+    }
+    store
+        .record_copies(email, src_folder, src_uidvalidity, &copies)
+        .await?;
+    let found: Vec<u32> = copies.iter().map(|c| c.src_uid).collect();
+    let lost: Vec<u32> = all.iter().copied().filter(|u| !found.contains(u)).collect();
+    store
+        .drop_intents(email, src_folder, src_uidvalidity, &lost)
+        .await?;
+    if !found.is_empty() || !lost.is_empty() {
+        info!(
+            user = email,
+            folder = %src_name,
+            found_on_target = found.len(),
+            to_copy_again = lost.len(),
+            "resolved messages left in flight by an interrupted pass"
+        );
+    }
+    if found.len() + lost.len() != all.len() {
+        warn!(user = email, "intent accounting mismatch");
+    }
+    Ok(found)
+}
