@@ -16,6 +16,7 @@
 
 mod append;
 mod auth;
+mod condstore;
 mod connection;
 mod error;
 mod fetch;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use append::{AppendMessage, AppendResult};
 pub use auth::Credentials;
+pub use condstore::{Changes, FlagChange};
 pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta};
 pub use mailbox::{ListedMailbox, MailboxName};

@@ -112,7 +112,14 @@ pub(crate) enum Untagged {
         uid: Option<u32>,
         reason: String,
     },
-    /// Anything else (FLAGS, RECENT, EXPUNGE, VANISHED...): harmless to us.
+    /// `* VANISHED [(EARLIER)] uids` (RFC 7162 QRESYNC).
+    Vanished {
+        earlier: bool,
+        uids: Vec<u32>,
+    },
+    /// `* SEARCH uids` (answer to UID SEARCH).
+    Search(Vec<u32>),
+    /// Anything else (FLAGS, RECENT, EXPUNGE...): harmless to us.
     Other(&'static str),
 }
 
@@ -320,7 +327,18 @@ fn convert_data(data: Data<'_>) -> Untagged {
         Data::Flags(_) => Untagged::Other("FLAGS"),
         Data::Recent(_) => Untagged::Other("RECENT"),
         Data::Expunge(_) => Untagged::Other("EXPUNGE"),
-        Data::Vanished { .. } => Untagged::Other("VANISHED"),
+        Data::Vanished {
+            earlier,
+            known_uids,
+        } => Untagged::Vanished {
+            earlier,
+            // VANISHED never carries "*"; the bound only matters for it.
+            uids: known_uids
+                .iter(std::num::NonZeroU32::MAX)
+                .map(|u| u.get())
+                .collect(),
+        },
+        Data::Search(uids, _) => Untagged::Search(uids.iter().map(|u| u.get()).collect()),
         _ => Untagged::Other("other"),
     }
 }

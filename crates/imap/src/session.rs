@@ -358,6 +358,31 @@ impl Session {
         Ok(CreateOutcome::Created)
     }
 
+    pub async fn rename(&mut self, from: &MailboxName, to: &MailboxName) -> Result<(), ImapError> {
+        let body = CommandBody::Rename {
+            from: from.to_imap()?,
+            to: to.to_imap()?,
+        };
+        self.run("RENAME", body).await?;
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, name: &MailboxName) -> Result<(), ImapError> {
+        let body = CommandBody::Delete {
+            mailbox: name.to_imap()?,
+        };
+        self.run("DELETE", body).await?;
+        Ok(())
+    }
+
+    pub async fn unsubscribe(&mut self, name: &MailboxName) -> Result<(), ImapError> {
+        let body = CommandBody::Unsubscribe {
+            mailbox: name.to_imap()?,
+        };
+        self.run("UNSUBSCRIBE", body).await?;
+        Ok(())
+    }
+
     pub async fn subscribe(&mut self, name: &MailboxName) -> Result<(), ImapError> {
         let body = CommandBody::Subscribe {
             mailbox: name.to_imap()?,

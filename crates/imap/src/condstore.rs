@@ -1,0 +1,180 @@
+//! CONDSTORE and QRESYNC (RFC 7162): what changed in a mailbox since a mod-sequence,
+//! without listing every message. Also the commands that apply changes on a target:
+//! UID STORE of flags, UID EXPUNGE (RFC 4315), UID SEARCH for the UIDs that exist.
+
+use std::num::NonZeroU64;
+
+use imap_types::{
+    command::{CommandBody, FetchModifier},
+    core::Vec1,
+    extensions::enable::CapabilityEnable,
+    fetch::MessageDataItemName,
+    flag::{Flag, StoreResponse, StoreType},
+    search::SearchKey,
+    sequence::SequenceSet,
+};
+
+use crate::{
+    error::ImapError,
+    fetch::uid_set_string,
+    response::{FetchItems, Untagged},
+    session::Session,
+};
+
+/// What changed in the selected mailbox since a mod-sequence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// (UID, flags as sent without `\Recent`) of every message whose flags changed,
+    /// new messages included.
+    pub flags: Vec<(u32, Vec<String>)>,
+    /// UIDs expunged since (only with QRESYNC's VANISHED).
+    pub vanished: Vec<u32>,
+}
+
+/// How a flag change applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Add,
+    Remove,
+}
+
+fn flags_of(flags: &[String]) -> Result<Vec<Flag<'_>>, ImapError> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| {
+            Flag::try_from(f.as_str())
+                .map_err(|e| ImapError::InvalidArgument(format!("flag {f:?}: {e:?}")))
+        })
+        .collect()
+}
+
+impl Session {
+    /// ENABLE (RFC 5161) the given extensions, e.g. "QRESYNC". Returns what the server
+    /// enabled; an empty list when it has no ENABLE.
+    pub async fn enable(&mut self, extensions: &[&str]) -> Result<Vec<String>, ImapError> {
+        if !self.caps.has("ENABLE") || extensions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let caps: Vec<CapabilityEnable<'_>> = extensions
+            .iter()
+            .map(|e| {
+                CapabilityEnable::try_from(*e)
+                    .map_err(|err| ImapError::InvalidArgument(format!("ENABLE {e}: {err:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let capabilities = Vec1::try_from(caps)
+            .map_err(|_| ImapError::InvalidArgument("ENABLE needs a capability".into()))?;
+        self.run("ENABLE", CommandBody::Enable { capabilities })
+            .await?;
+        // A server enables what it advertises and ignores the rest (RFC 5161).
+        Ok(extensions
+            .iter()
+            .filter(|e| self.caps.has(e))
+            .map(|e| e.to_string())
+            .collect())
+    }
+
+    /// `UID FETCH <set> (UID FLAGS) (CHANGEDSINCE <modseq> [VANISHED])` on the selected
+    /// mailbox. `vanished` needs QRESYNC enabled.
+    pub async fn fetch_changed(
+        &mut self,
+        uid_set: &str,
+        changed_since: u64,
+        vanished: bool,
+    ) -> Result<Changes, ImapError> {
+        let sequence_set = SequenceSet::try_from(uid_set)
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set {uid_set:?}: {e}")))?;
+        let since = NonZeroU64::new(changed_since).unwrap_or(NonZeroU64::MIN);
+        let mut modifiers = vec![FetchModifier::ChangedSince(since)];
+        if vanished {
+            modifiers.push(FetchModifier::Vanished);
+        }
+        let body = CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names: vec![MessageDataItemName::Uid, MessageDataItemName::Flags].into(),
+            uid: true,
+            modifiers,
+        };
+        let done = self.run("UID FETCH", body).await?;
+        let mut changes = Changes::default();
+        for u in done.untagged {
+            match u {
+                Untagged::Fetch(FetchItems {
+                    uid: Some(uid),
+                    flags: Some(flags),
+                    ..
+                }) => changes.flags.push((uid, flags)),
+                Untagged::Vanished { uids, .. } => changes.vanished.extend(uids),
+                _ => {}
+            }
+        }
+        changes.flags.sort_by_key(|(uid, _)| *uid);
+        changes.vanished.sort_unstable();
+        Ok(changes)
+    }
+
+    /// `UID SEARCH ALL`: every UID of the selected mailbox, sorted.
+    pub async fn search_all_uids(&mut self) -> Result<Vec<u32>, ImapError> {
+        let body = CommandBody::search(None, Vec1::from(SearchKey::All), true);
+        let done = self.run("UID SEARCH", body).await?;
+        let mut uids: Vec<u32> = done
+            .untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::Search(uids) => Some(uids),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// `UID STORE <uids> +FLAGS.SILENT (..)` or `-FLAGS.SILENT`, on the selected mailbox.
+    pub async fn store_flags(
+        &mut self,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &[String],
+    ) -> Result<(), ImapError> {
+        let flags = flags_of(flags)?;
+        if uids.is_empty() || flags.is_empty() {
+            return Ok(());
+        }
+        let sequence_set = SequenceSet::try_from(uid_set_string(uids)?.as_str())
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set: {e}")))?;
+        let body = CommandBody::Store {
+            sequence_set,
+            kind: match change {
+                FlagChange::Add => StoreType::Add,
+                FlagChange::Remove => StoreType::Remove,
+            },
+            response: StoreResponse::Silent,
+            flags,
+            uid: true,
+            modifiers: Vec::new(),
+        };
+        self.run("UID STORE", body).await?;
+        Ok(())
+    }
+
+    /// Removes exactly these messages: `\Deleted` then `UID EXPUNGE` (UIDPLUS), so that
+    /// other messages marked `\Deleted` by someone else stay. Without UIDPLUS nothing
+    /// is expunged and the messages stay marked; the caller is told.
+    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<bool, ImapError> {
+        if uids.is_empty() {
+            return Ok(true);
+        }
+        self.store_flags(uids, FlagChange::Add, &["\\Deleted".to_string()])
+            .await?;
+        if !self.caps.has("UIDPLUS") {
+            return Ok(false);
+        }
+        let sequence_set = SequenceSet::try_from(uid_set_string(uids)?.as_str())
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set: {e}")))?;
+        self.run("UID EXPUNGE", CommandBody::ExpungeUid { sequence_set })
+            .await?;
+        Ok(true)
+    }
+}
