@@ -78,12 +78,14 @@ pub struct FolderState {
 }
 
 /// One message copied to the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopiedMessage {
     pub src_uid: u32,
     pub dst_uidvalidity: Option<u32>,
     pub dst_uid: Option<u32>,
     pub size: u32,
+    /// Source flags when it was copied.
+    pub flags: Vec<String>,
 }
 
 /// A message a pass could not copy, and why.
@@ -183,6 +185,39 @@ pub trait Store: Send + Sync {
         src_folder: &[u8],
         dst_uidvalidity: u32,
     ) -> Result<Vec<u32>>;
+    /// The copied messages of a source folder at one UIDVALIDITY.
+    async fn copied_messages(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+    ) -> Result<Vec<CopiedMessage>>;
+    /// Records the source flags of copied messages after their change was applied.
+    async fn update_flags(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        flags: &[(u32, Vec<String>)],
+    ) -> Result<()>;
+    /// Forgets copied messages (expunged on the source and removed from the target).
+    async fn forget_messages(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        src_uids: &[u32],
+    ) -> Result<()>;
+    /// Everything recorded about a source folder: state, messages, intents, skipped.
+    async fn forget_folder(&self, email: &str, src_folder: &[u8]) -> Result<()>;
+    /// A source folder was renamed: its records follow it.
+    async fn rename_folder(
+        &self,
+        email: &str,
+        from: &[u8],
+        to: &[u8],
+        dst_name: &[u8],
+    ) -> Result<()>;
     /// Records copied messages and removes their intents, all in one transaction.
     async fn record_copies(
         &self,

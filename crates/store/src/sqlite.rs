@@ -606,10 +606,10 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         for c in copies {
             sqlx::query(
-                "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size, flags)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT DO UPDATE SET dst_uidvalidity = excluded.dst_uidvalidity,
-                   dst_uid = excluded.dst_uid, size = excluded.size",
+                   dst_uid = excluded.dst_uid, size = excluded.size, flags = excluded.flags",
             )
             .bind(email)
             .bind(src_folder)
@@ -618,6 +618,7 @@ impl Store for SqliteStore {
             .bind(c.dst_uidvalidity.map(|v| v as i64))
             .bind(c.dst_uid.map(|v| v as i64))
             .bind(c.size as i64)
+            .bind(c.flags.join(" "))
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -630,6 +631,137 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn copied_messages(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+    ) -> Result<Vec<CopiedMessage>> {
+        sqlx::query(
+            "SELECT * FROM messages WHERE email = ? AND src_name = ? AND src_uidvalidity = ?
+             ORDER BY src_uid",
+        )
+        .bind(email)
+        .bind(src_folder)
+        .bind(src_uidvalidity as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let flags: String = row.try_get("flags")?;
+            Ok(CopiedMessage {
+                src_uid: u32_col(row, "src_uid")?,
+                dst_uidvalidity: opt_u32(row, "dst_uidvalidity")?,
+                dst_uid: opt_u32(row, "dst_uid")?,
+                size: u32_col(row, "size")?,
+                flags: flags.split_whitespace().map(str::to_string).collect(),
+            })
+        })
+        .collect()
+    }
+
+    async fn update_flags(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        flags: &[(u32, Vec<String>)],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (uid, f) in flags {
+            sqlx::query(
+                "UPDATE messages SET flags = ? WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            )
+            .bind(f.join(" "))
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(*uid as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget_messages(
+        &self,
+        email: &str,
+        src_folder: &[u8],
+        src_uidvalidity: u32,
+        src_uids: &[u32],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for uid in src_uids {
+            sqlx::query(
+                "DELETE FROM messages WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(*uid as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget_folder(&self, email: &str, src_folder: &[u8]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM folders WHERE email = ? AND src_name = ?",
+            "DELETE FROM messages WHERE email = ? AND src_name = ?",
+            "DELETE FROM intents WHERE email = ? AND src_name = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(email)
+                .bind(src_folder)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rename_folder(
+        &self,
+        email: &str,
+        from: &[u8],
+        to: &[u8],
+        dst_name: &[u8],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE folders SET src_name = ?, dst_name = ? WHERE email = ? AND src_name = ?",
+        )
+        .bind(to)
+        .bind(dst_name)
+        .bind(email)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        for sql in [
+            "UPDATE messages SET src_name = ? WHERE email = ? AND src_name = ?",
+            "UPDATE intents SET src_name = ? WHERE email = ? AND src_name = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(to)
+                .bind(email)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE intents SET dst_name = ? WHERE email = ? AND src_name = ?")
+            .bind(dst_name)
+            .bind(email)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -906,10 +1038,31 @@ mod tests {
                     dst_uidvalidity: Some(9),
                     dst_uid: Some(1),
                     size: 10,
+                    flags: vec!["\\Seen".into(), "$Label1".into()],
                 }],
             )
             .await
             .unwrap();
+        let copied = store
+            .copied_messages("a@b.test", b"INBOX", 7)
+            .await
+            .unwrap();
+        assert_eq!(
+            copied[0].flags,
+            vec!["\\Seen".to_string(), "$Label1".to_string()]
+        );
+        store
+            .update_flags("a@b.test", b"INBOX", 7, &[(3, vec![])])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .copied_messages("a@b.test", b"INBOX", 7)
+                .await
+                .unwrap()[0]
+                .flags
+                .is_empty()
+        );
         assert_eq!(
             store.copied_uids("a@b.test", b"INBOX", 7).await.unwrap(),
             vec![3]

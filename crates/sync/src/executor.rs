@@ -8,15 +8,17 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageMeta, Session};
+use cutover_imap::{AppendMessage, ImapError, MailboxName, Session};
 use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::apply;
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
+use crate::lifecycle;
 use crate::planner::{self, ChunkLimits, FolderMapping, ListedFolder, Separators, SourceMessage};
-use crate::recovery;
+use crate::scan::{self, FolderScan, SourceModes};
 use crate::test_hooks::{self, PausePoint};
 
 /// Messages per UID FETCH / APPEND, and bytes per chunk.
@@ -96,6 +98,13 @@ pub struct PassOutcome {
     pub copied: u64,
     pub bytes: u64,
     pub skipped: u64,
+    /// Messages whose flags changed on the target.
+    pub flags_changed: u64,
+    /// Messages removed from the target because they were expunged on the source.
+    pub removed: u64,
+    /// Folders renamed or deleted on the target after the source.
+    pub folders_renamed: u64,
+    pub folders_deleted: u64,
     pub millis: u64,
 }
 
@@ -133,15 +142,32 @@ fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
     listed.iter().find_map(|m| m.delimiter)
 }
 
+/// Asks the source for change tracking: QRESYNC (which includes CONDSTORE) when it
+/// has it, else CONDSTORE.
+async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncError> {
+    let caps = src.capabilities().clone();
+    let wanted: &[&str] = if caps.has("QRESYNC") {
+        &["QRESYNC"]
+    } else if caps.has("CONDSTORE") {
+        &["CONDSTORE"]
+    } else {
+        &[]
+    };
+    let enabled = src.enable(wanted).await.map_err(|source| SyncError::Imap {
+        role: Role::Source,
+        source,
+    })?;
+    let qresync = enabled.iter().any(|e| e == "QRESYNC");
+    Ok(SourceModes {
+        condstore: qresync || caps.has("CONDSTORE"),
+        qresync,
+    })
+}
+
 /// The work found for one folder by the scan.
 struct FolderWork {
     mapping: FolderMapping,
-    uid_validity: u32,
-    uid_next: Option<u32>,
-    highest_modseq: Option<u64>,
-    messages: u32,
-    metas: HashMap<u32, MessageMeta>,
-    copies: Vec<SourceMessage>,
+    scan: FolderScan,
 }
 
 /// Runs one pass for one mailbox.
@@ -154,6 +180,13 @@ pub async fn sync_mailbox(
     let email = job.email.as_str();
     let mut src = open(&job.source, Role::Source).await?;
     let mut dst = open(&job.target, Role::Target).await?;
+    let modes = enable_change_tracking(&mut src).await?;
+    let mut states: HashMap<Vec<u8>, FolderState> = store
+        .folder_states(email)
+        .await?
+        .into_iter()
+        .map(|s| (s.src_name.clone(), s))
+        .collect();
     let src_err = |source| SyncError::Imap {
         role: Role::Source,
         source,
@@ -201,10 +234,17 @@ pub async fn sync_mailbox(
         |b| MailboxName::from_wire(b.to_vec()).to_display(),
     );
 
-    // Folders first, so the hierarchy exists even where no message goes.
+    let mut outcome = PassOutcome::default();
+    // Renames and deletions first: a renamed folder must not be created anew.
+    let folder_changes =
+        lifecycle::follow(&mut src, &mut dst, store, email, &mappings, &mut states).await?;
+    outcome.folders_renamed = folder_changes.renamed.len() as u64;
+    outcome.folders_deleted = folder_changes.deleted.len() as u64;
+
+    // Folders next, so the hierarchy exists even where no message goes.
     for m in &mappings {
         let dst_name = MailboxName::from_wire(m.dst.clone());
-        if m.create {
+        if m.create && !states.contains_key(&m.src) {
             dst.create(&dst_name)
                 .await
                 .map_err(|source| SyncError::Folder {
@@ -224,86 +264,71 @@ pub async fn sync_mailbox(
         }
     }
 
-    // Scan: what each source folder holds and what is still to copy.
+    // Scan: what changed in each source folder, and the plan for it.
+    let skipped_folders: BTreeSet<String> = store
+        .skipped_items(email)
+        .await?
+        .into_iter()
+        .map(|i| i.folder)
+        .collect();
     let mut work = Vec::new();
-    let mut outcome = PassOutcome::default();
     for m in mappings.into_iter().filter(|m| m.selectable) {
-        let name = MailboxName::from_wire(m.src.clone());
-        let folder_err = |source| SyncError::Folder {
-            role: Role::Source,
-            folder: name.to_display(),
-            source,
-        };
-        let selected = src.examine(&name).await.map_err(folder_err)?;
-        let metas = if selected.exists > 0 {
-            src.fetch_meta("1:*").await.map_err(folder_err)?
-        } else {
-            Vec::new()
-        };
-        let mut copied: BTreeSet<u32> = store
-            .copied_uids(email, &m.src, selected.uid_validity)
-            .await?
-            .into_iter()
-            .collect();
-        // Messages an interrupted pass may have left on the target without a record.
-        let intents = store.intents(email, &m.src).await?;
-        if !intents.is_empty() {
-            let found = recovery::resolve_intents(
-                &mut src,
-                &mut dst,
-                email,
-                &m.src,
-                selected.uid_validity,
-                intents,
-                store,
-            )
-            .await?;
-            copied.extend(found);
-        }
-        let listing: Vec<SourceMessage> = metas
-            .iter()
-            .map(|meta| SourceMessage {
-                uid: meta.uid,
-                size: meta.size,
-                internal_date: meta.internal_date.timestamp(),
-            })
-            .collect();
-        let copies = planner::plan_copies(&listing, &copied);
+        let retry_skipped =
+            skipped_folders.contains(&MailboxName::from_wire(m.src.clone()).to_display());
+        let scan = scan::scan_folder(
+            &mut src,
+            &mut dst,
+            store,
+            email,
+            &m.src,
+            &m.dst,
+            states.get(&m.src),
+            modes,
+            retry_skipped,
+        )
+        .await?;
         outcome.folders += 1;
-        outcome.source_items += metas.len() as u64;
-        work.push(FolderWork {
-            mapping: m,
-            uid_validity: selected.uid_validity,
-            uid_next: selected.uid_next,
-            highest_modseq: selected.highest_modseq,
-            messages: selected.exists,
-            metas: metas.into_iter().map(|meta| (meta.uid, meta)).collect(),
-            copies,
-        });
+        outcome.source_items += u64::from(scan.messages);
+        work.push(FolderWork { mapping: m, scan });
     }
     events.send(SyncEvent::UserPlanned {
         email: email.to_string(),
         folders: outcome.folders,
-        messages: work.iter().map(|w| w.copies.len() as u64).sum(),
+        messages: work.iter().map(|w| w.scan.plan.copies.len() as u64).sum(),
         bytes: work
             .iter()
-            .flat_map(|w| &w.copies)
+            .flat_map(|w| &w.scan.plan.copies)
             .map(|c| u64::from(c.size))
             .sum(),
     });
 
     for folder in &work {
+        if folder.scan.unchanged {
+            continue;
+        }
+        let applied = apply::apply_changes(
+            &mut dst,
+            store,
+            email,
+            &folder.mapping.src,
+            folder.scan.uid_validity,
+            &folder.mapping.dst,
+            &folder.scan.plan,
+        )
+        .await?;
+        outcome.flags_changed += applied.flags_changed;
+        outcome.removed += applied.removed;
         copy_folder(&mut src, &mut dst, folder, job, store, events, &mut outcome).await?;
         store
             .save_folder_state(
                 email,
                 &FolderState {
                     src_name: folder.mapping.src.clone(),
-                    src_uidvalidity: folder.uid_validity,
+                    src_uidvalidity: folder.scan.uid_validity,
                     dst_name: folder.mapping.dst.clone(),
-                    uidnext: folder.uid_next,
-                    highest_modseq: folder.highest_modseq,
-                    messages: folder.messages,
+                    uidnext: folder.scan.uid_next,
+                    highest_modseq: folder.scan.highest_modseq,
+                    messages: folder.scan.messages,
                 },
             )
             .await?;
@@ -319,6 +344,8 @@ pub async fn sync_mailbox(
         copied = outcome.copied,
         bytes = outcome.bytes,
         skipped = outcome.skipped,
+        flags_changed = outcome.flags_changed,
+        removed = outcome.removed,
         millis = outcome.millis,
         "mailbox pass finished"
     );
@@ -372,7 +399,7 @@ async fn copy_folder(
     events: &EventSink,
     outcome: &mut PassOutcome,
 ) -> Result<(), SyncError> {
-    if folder.copies.is_empty() {
+    if folder.scan.plan.copies.is_empty() {
         return Ok(());
     }
     let src_name = MailboxName::from_wire(folder.mapping.src.clone());
@@ -383,7 +410,7 @@ async fn copy_folder(
         source,
     };
     let selected = src.examine(&src_name).await.map_err(src_folder_err)?;
-    if selected.uid_validity != folder.uid_validity {
+    if selected.uid_validity != folder.scan.uid_validity {
         warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
         return Ok(());
     }
@@ -399,8 +426,8 @@ async fn copy_folder(
         })?
         .uid_next
         .unwrap_or(1);
-    let chunks = planner::chunk(&folder.copies, CHUNK);
-    debug!(user = job.email, folder = %src_name, messages = folder.copies.len(), chunks = chunks.len(), "copying");
+    let chunks = planner::chunk(&folder.scan.plan.copies, CHUNK);
+    debug!(user = job.email, folder = %src_name, messages = folder.scan.plan.copies.len(), chunks = chunks.len(), "copying");
 
     let (tx, mut rx) = mpsc::channel::<Vec<Fetched>>(AHEAD);
     let fetcher = async {
@@ -475,7 +502,7 @@ async fn append_chunk(
     let messages: Vec<AppendMessage<'_>> = readable
         .iter()
         .map(|(uid, body)| {
-            let meta = folder.metas.get(uid);
+            let meta = folder.scan.metas.get(uid);
             AppendMessage {
                 flags: meta.map(|m| &m.flags).unwrap_or(&no_flags),
                 internal_date: meta.map(|m| m.internal_date),
@@ -487,7 +514,7 @@ async fn append_chunk(
         .iter()
         .zip(&messages)
         .map(|((uid, body), m)| Intent {
-            src_uidvalidity: folder.uid_validity,
+            src_uidvalidity: folder.scan.uid_validity,
             src_uid: *uid,
             dst_name: folder.mapping.dst.clone(),
             dst_uid_floor: *floor,
@@ -519,6 +546,7 @@ async fn append_chunk(
                     dst_uidvalidity,
                     dst_uid,
                     size: body.len() as u32,
+                    flags: messages[i].flags.to_vec(),
                 });
             }
             Err(e @ ImapError::No { .. }) => {
@@ -527,7 +555,7 @@ async fn append_chunk(
                     .drop_intents(
                         &job.email,
                         &folder.mapping.src,
-                        folder.uid_validity,
+                        folder.scan.uid_validity,
                         &[readable[i].0],
                     )
                     .await?;
@@ -546,7 +574,7 @@ async fn append_chunk(
                         .record_copies(
                             &job.email,
                             &folder.mapping.src,
-                            folder.uid_validity,
+                            folder.scan.uid_validity,
                             &copies,
                         )
                         .await?;
@@ -560,7 +588,7 @@ async fn append_chunk(
             .record_copies(
                 &job.email,
                 &folder.mapping.src,
-                folder.uid_validity,
+                folder.scan.uid_validity,
                 &copies,
             )
             .await?;
@@ -586,7 +614,7 @@ async fn skip(
 ) -> Result<(), SyncError> {
     let folder = MailboxName::from_wire(ctx.folder.mapping.src.clone()).to_display();
     warn!(user = ctx.job.email, folder, uid, reason, "message skipped");
-    let size = ctx.folder.metas.get(&uid).map(|m| m.size).unwrap_or(0);
+    let size = ctx.folder.scan.metas.get(&uid).map(|m| m.size).unwrap_or(0);
     ctx.store
         .record_skipped(
             &ctx.job.email,

@@ -7,12 +7,16 @@
 //! batch and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing
 //! here prints.
 
+pub mod apply;
 pub mod credentials;
 pub mod events;
 pub mod executor;
+pub mod incremental;
+pub mod lifecycle;
 pub mod planner;
 pub mod recovery;
 pub mod runner;
+pub mod scan;
 pub mod test_hooks;
 
 pub use events::{EventSink, SyncEvent};

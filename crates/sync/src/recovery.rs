@@ -151,11 +151,18 @@ async fn resolve_in(
             .find(|(_, body)| body.as_ref().is_ok_and(|b| *b == original))
         {
             used.insert(*dst_uid);
+            let flags = arrived
+                .iter()
+                .find(|m| m.uid == *dst_uid)
+                .map(|m| m.flags.clone())
+                .unwrap_or_default();
             copies.push(CopiedMessage {
                 src_uid: intent.src_uid,
                 dst_uidvalidity: Some(selected.uid_validity),
                 dst_uid: Some(*dst_uid),
                 size: intent.size,
+                // As appended: the flags the source had then.
+                flags,
             });
         }
     }
@@ -180,4 +187,106 @@ async fn resolve_in(
         warn!(user = email, "intent accounting mismatch");
     }
     Ok(found)
+}
+
+/// Bytes compared to tell two messages of the same size and date apart after a
+/// UIDVALIDITY change: the header and the start of the body.
+const REMATCH_PREFIX: u32 = 64 * 1024;
+
+/// The source folder got a new UIDVALIDITY (recreated, or its index rebuilt): every
+/// recorded UID is void. Finds which of its messages are already on the target (same
+/// size, date and first bytes as a message copied before) and records them under the
+/// new UIDVALIDITY, so that only the others are copied again.
+#[allow(clippy::too_many_arguments)]
+pub async fn rematch_folder(
+    src: &mut Session,
+    dst: &mut Session,
+    store: &dyn Store,
+    email: &str,
+    src_folder: &[u8],
+    dst_folder: &[u8],
+    old_validity: u32,
+    new_validity: u32,
+    source: &[cutover_imap::MessageMeta],
+) -> Result<(), SyncError> {
+    let old = store
+        .copied_messages(email, src_folder, old_validity)
+        .await?;
+    let old_uids: Vec<u32> = old.iter().map(|c| c.src_uid).collect();
+    let dst_name = MailboxName::from_wire(dst_folder.to_vec());
+    let src_name = MailboxName::from_wire(src_folder.to_vec());
+    let mut copies = Vec::new();
+    match dst.examine(&dst_name).await {
+        Ok(selected) => {
+            let dst_uids: Vec<u32> = old
+                .iter()
+                .filter(|c| c.dst_uidvalidity == Some(selected.uid_validity))
+                .filter_map(|c| c.dst_uid)
+                .collect();
+            let on_target = if dst_uids.is_empty() {
+                Vec::new()
+            } else {
+                dst.fetch_meta(&planner::uid_set(&dst_uids))
+                    .await
+                    .map_err(folder_err(Role::Target, &dst_name))?
+            };
+            let mut by_key: std::collections::BTreeMap<
+                (u32, i64),
+                Vec<&cutover_imap::MessageMeta>,
+            > = Default::default();
+            for m in &on_target {
+                by_key
+                    .entry((m.size, m.internal_date.timestamp()))
+                    .or_default()
+                    .push(m);
+            }
+            let mut used = std::collections::BTreeSet::new();
+            for m in source {
+                let Some(cands) = by_key.get(&(m.size, m.internal_date.timestamp())) else {
+                    continue;
+                };
+                let mut mine: Option<Vec<u8>> = None;
+                for cand in cands.iter().filter(|c| !used.contains(&c.uid)) {
+                    let ours = match &mine {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b = src
+                                .fetch_body_piece(m.uid, 0, REMATCH_PREFIX)
+                                .await
+                                .map_err(folder_err(Role::Source, &src_name))?;
+                            mine = Some(b.clone());
+                            b
+                        }
+                    };
+                    let theirs = dst
+                        .fetch_body_piece(cand.uid, 0, REMATCH_PREFIX)
+                        .await
+                        .map_err(folder_err(Role::Target, &dst_name))?;
+                    if theirs == ours {
+                        used.insert(cand.uid);
+                        copies.push(CopiedMessage {
+                            src_uid: m.uid,
+                            dst_uidvalidity: Some(selected.uid_validity),
+                            dst_uid: Some(cand.uid),
+                            size: m.size,
+                            // What the target has: the next plan moves it to the source's flags.
+                            flags: cand.flags.clone(),
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        Err(ImapError::No { .. }) => {}
+        Err(e) => return Err(folder_err(Role::Target, &dst_name)(e)),
+    }
+    store
+        .forget_messages(email, src_folder, old_validity, &old_uids)
+        .await?;
+    store
+        .record_copies(email, src_folder, new_validity, &copies)
+        .await?;
+    info!(user = email, folder = %src_name, already_on_target = copies.len(), recorded_before = old_uids.len(),
+        "re-identified the folder's messages under the new UIDVALIDITY");
+    Ok(())
 }

@@ -15,3 +15,7 @@ CREATE TABLE intents (
     created_at      TEXT NOT NULL,
     PRIMARY KEY (email, src_name, src_uidvalidity, src_uid)
 ) WITHOUT ROWID;
+
+-- The source flags of each copied message at the last pass, so that a pass applies
+-- to the target only what changed on the source (space-separated, as the server sent).
+ALTER TABLE messages ADD COLUMN flags TEXT NOT NULL DEFAULT '';

@@ -1,0 +1,92 @@
+//! Applying a pass's flag changes and removals to the target, then recording them.
+
+use std::collections::BTreeMap;
+
+use cutover_imap::{FlagChange, ImapError, MailboxName, Session};
+use cutover_store::Store;
+use tracing::warn;
+
+use crate::executor::{Role, SyncError};
+use crate::incremental::MessagePlan;
+
+/// What was applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub flags_changed: u64,
+    pub removed: u64,
+}
+
+/// Applies `plan`'s flag updates and removals to `dst_folder` and records them.
+pub async fn apply_changes(
+    dst: &mut Session,
+    store: &dyn Store,
+    email: &str,
+    src_folder: &[u8],
+    src_uidvalidity: u32,
+    dst_folder: &[u8],
+    plan: &MessagePlan,
+) -> Result<Applied, SyncError> {
+    if plan.flag_updates.is_empty() && plan.removals.is_empty() {
+        return Ok(Applied::default());
+    }
+    let name = MailboxName::from_wire(dst_folder.to_vec());
+    let err = |source: ImapError| SyncError::Folder {
+        role: Role::Target,
+        folder: name.to_display(),
+        source,
+    };
+    let selected = dst.select(&name).await.map_err(err)?;
+    // Messages copied into an earlier incarnation of the target folder are not there.
+    let copied = store
+        .copied_messages(email, src_folder, src_uidvalidity)
+        .await?;
+    let here = |dst_uid: Option<u32>, src_uid: u32| -> Option<u32> {
+        let row = copied.iter().find(|c| c.src_uid == src_uid)?;
+        (row.dst_uidvalidity == Some(selected.uid_validity)).then_some(dst_uid?)
+    };
+
+    // One STORE per distinct change, not one per message.
+    let mut groups: BTreeMap<(Vec<String>, Vec<String>), Vec<u32>> = BTreeMap::new();
+    for u in &plan.flag_updates {
+        if let Some(uid) = here(u.dst_uid, u.src_uid) {
+            groups
+                .entry((u.add.clone(), u.remove.clone()))
+                .or_default()
+                .push(uid);
+        }
+    }
+    for ((add, remove), uids) in &groups {
+        dst.store_flags(uids, FlagChange::Add, add)
+            .await
+            .map_err(err)?;
+        dst.store_flags(uids, FlagChange::Remove, remove)
+            .await
+            .map_err(err)?;
+    }
+    let flags: Vec<(u32, Vec<String>)> = plan
+        .flag_updates
+        .iter()
+        .map(|u| (u.src_uid, u.flags.clone()))
+        .collect();
+    store
+        .update_flags(email, src_folder, src_uidvalidity, &flags)
+        .await?;
+
+    let doomed: Vec<u32> = plan
+        .removals
+        .iter()
+        .filter_map(|(src_uid, dst_uid)| here(*dst_uid, *src_uid))
+        .collect();
+    if !doomed.is_empty() && !dst.expunge_uids(&doomed).await.map_err(err)? {
+        warn!(user = email, folder = %name, count = doomed.len(),
+            "the target has no UIDPLUS: messages expunged on the source are only marked \\Deleted");
+    }
+    let gone: Vec<u32> = plan.removals.iter().map(|(src, _)| *src).collect();
+    store
+        .forget_messages(email, src_folder, src_uidvalidity, &gone)
+        .await?;
+    Ok(Applied {
+        flags_changed: flags.len() as u64,
+        removed: gone.len() as u64,
+    })
+}
