@@ -358,6 +358,17 @@ impl Session {
         Ok(CreateOutcome::Created)
     }
 
+    /// Leaves the selected mailbox without expunging anything: UNSELECT (RFC 3691) when
+    /// offered, else CLOSE, which expunges nothing after EXAMINE (read-only).
+    pub async fn unselect(&mut self) -> Result<(), ImapError> {
+        if self.caps.has("UNSELECT") {
+            self.run("UNSELECT", CommandBody::Unselect).await?;
+        } else {
+            self.run("CLOSE", CommandBody::Close).await?;
+        }
+        Ok(())
+    }
+
     pub async fn rename(&mut self, from: &MailboxName, to: &MailboxName) -> Result<(), ImapError> {
         let body = CommandBody::Rename {
             from: from.to_imap()?,

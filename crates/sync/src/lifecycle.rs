@@ -135,6 +135,8 @@ pub async fn follow(
                     .filter_map(|c| c.dst_uid)
                     .collect();
                 let there = dst.search_all_uids().await.map_err(err)?;
+                // Deleting the selected (EXAMINEd) mailbox makes servers hang up.
+                dst.unselect().await.map_err(err)?;
                 let foreign = there.iter().filter(|u| !ours.contains(u)).count();
                 if foreign == 0 {
                     match dst.delete(&target).await {

@@ -4,4 +4,5 @@
 mod crash;
 mod first_cutover;
 mod fixture;
+mod incremental;
 mod support;

@@ -238,8 +238,11 @@ impl Dovecot {
         );
     }
 
-    /// Makes Dovecot index everything written so far.
+    /// Makes Dovecot index everything written so far. A rescan is forced: files added
+    /// to `cur/` within the second of an earlier scan would otherwise go unseen
+    /// (`maildir_very_dirty_syncs`, mtime granularity).
     pub fn index(&self, user: &str) {
+        self.doveadm(&["force-resync", "-u", user, "*"]);
         self.doveadm(&["mailbox", "status", "-u", user, "messages", "*"]);
     }
 
@@ -365,6 +368,52 @@ impl Dovecot {
 
     fn display(&self, folder: &str) -> String {
         folder.replace(self.separator, "/")
+    }
+
+    /// Adds or removes flags of one message, as a mail client on the server would.
+    pub fn change_flags(&self, user: &str, folder: &str, uid: u32, add: bool, flags: &[&str]) {
+        let op = if add { "add" } else { "remove" };
+        let (folder, uid) = (self.native(folder), uid.to_string());
+        self.doveadm(&[
+            "flags",
+            op,
+            "-u",
+            user,
+            &flags.join(" "),
+            "mailbox",
+            &folder,
+            "uid",
+            &uid,
+        ]);
+    }
+
+    /// Expunges one message.
+    pub fn expunge(&self, user: &str, folder: &str, uid: u32) {
+        let (folder, uid) = (self.native(folder), uid.to_string());
+        self.doveadm(&["expunge", "-u", user, "mailbox", &folder, "uid", &uid]);
+    }
+
+    /// The UIDs of a folder, ascending.
+    pub fn uids(&self, user: &str, folder: &str) -> Vec<u32> {
+        let folder = self.native(folder);
+        let out = self.doveadm(&["search", "-u", user, "mailbox", &folder, "all"]);
+        let mut uids: Vec<u32> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .collect();
+        uids.sort_unstable();
+        uids
+    }
+
+    pub fn rename_folder(&self, user: &str, from: &str, to: &str) {
+        let (from, to) = (self.native(from), self.native(to));
+        self.doveadm(&["mailbox", "rename", "-u", user, &from, &to]);
+    }
+
+    /// Deletes a folder with its messages.
+    pub fn delete_folder(&self, user: &str, folder: &str) {
+        let folder = self.native(folder);
+        self.doveadm(&["mailbox", "delete", "-u", user, &folder]);
     }
 
     fn doveadm_raw(&self, args: &[&str]) -> Output {

@@ -9,13 +9,25 @@ use super::{Dovecot, DovecotOptions, diff};
 
 /// Starts a source ('/' separator) and a target (given separator) with the same users.
 pub fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
+    pair_with_source_capability(users, target_separator, "")
+}
+
+/// As [`pair`], with the source's post-login CAPABILITY replaced (to switch extensions
+/// such as CONDSTORE off); "" keeps Dovecot's.
+pub fn pair_with_source_capability(
+    users: &[&str],
+    target_separator: char,
+    capability: &str,
+) -> (Dovecot, Dovecot) {
     let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
     let src_users = users.clone();
+    let capability = capability.to_string();
     let src = thread::spawn(move || {
         Dovecot::start(
             "src",
             DovecotOptions {
                 users: src_users,
+                imap_capability: capability,
                 ..DovecotOptions::default()
             },
         )

@@ -1,0 +1,232 @@
+//! Incremental sync: after the initial copy, the source changes (new mail in several
+//! folders, flag changes, expunges, folders created, renamed and deleted, a folder
+//! recreated with a new UIDVALIDITY) and one pass brings the target along, with and
+//! without CONDSTORE/QRESYNC on the source. Checked from the target side by doveadm.
+
+use crate::support::{
+    Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox,
+    pair_with_source_capability, users_csv,
+};
+
+const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
+
+/// Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC.
+const NO_CONDSTORE: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT MULTIAPPEND \
+    UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH SEARCHRES WITHIN \
+    LIST-STATUS BINARY MOVE LITERAL+ SPECIAL-USE";
+
+fn synced_pair(capability: &str) -> (Dovecot, Dovecot, Cutover) {
+    let (src, dst) = pair_with_source_capability(&USERS, '/', capability);
+    fill_realistic_mailbox(&src, USERS[0], 50, 41, false);
+    fill_realistic_mailbox(&src, USERS[1], 30, 42, false);
+    for u in USERS {
+        src.index(u);
+    }
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", USERS[0]);
+    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--users-csv",
+        &csv,
+        "--auto-start",
+    ]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+    (src, dst, cutover)
+}
+
+fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Zoe <zoe@partner.test>\r\nTo: alice@contoso.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@partner.test>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
+         Body of {subject}, d\u{e9}j\u{e0} vu.\r\n"
+    )
+    .into_bytes()
+}
+
+/// An incremental pass now; returns its JSON summary and its log.
+fn pass(cutover: &Cutover, log: &str) -> (serde_json::Value, String) {
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let out = cutover
+        .command(&["run", "--once", "--format", "json"])
+        .env("CUTOVER_LOG", log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "pass failed:\n{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn mutate(src: &Dovecot) {
+    let a = USERS[0];
+    // New mail in several folders, and a new folder with mail.
+    src.write_message(
+        a,
+        "INBOX",
+        &message("new-in-inbox"),
+        &["$Label2"],
+        1_790_000_000,
+    );
+    src.write_message(
+        a,
+        "Archive/2024",
+        &message("new-in-archive"),
+        &["\\Seen"],
+        1_720_000_000,
+    );
+    src.write_message(
+        a,
+        "Brand New/Sub",
+        &message("new-folder"),
+        &[],
+        1_790_000_100,
+    );
+    src.subscribe(a, "Brand New/Sub");
+    src.write_message(
+        USERS[1],
+        "Sent",
+        &message("bob-sent"),
+        &["\\Seen"],
+        1_790_000_200,
+    );
+    src.index(a);
+    src.index(USERS[1]);
+    // Flags changed both ways.
+    let inbox = src.uids(a, "INBOX");
+    src.change_flags(a, "INBOX", inbox[0], true, &["\\Flagged", "$Label1"]);
+    src.change_flags(a, "INBOX", inbox[1], false, &["\\Seen"]);
+    src.change_flags(a, "Sent", src.uids(a, "Sent")[0], true, &["\\Answered"]);
+    // Expunges.
+    src.expunge(a, "INBOX", inbox[2]);
+    src.expunge(a, "Sent", src.uids(a, "Sent")[1]);
+    // A rename of a folder with mail, of a nested one, and a deletion.
+    src.rename_folder(a, "R&D", "Research");
+    src.rename_folder(a, "Projects/a/b", "Projects/b");
+    src.delete_folder(a, "Archive/2025");
+}
+
+fn follows_the_source(capability: &str) -> String {
+    let (src, dst, cutover) = synced_pair(capability);
+    mutate(&src);
+    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    std::fs::write("/tmp/incr.log", &log).unwrap();
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_eq!(field(&run[0], "ItemsCopied"), 4, "{run:#}\n{log}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+    let target = dst.mailbox(USERS[0]);
+    for gone in ["R&D", "Projects/a/b", "Archive/2025"] {
+        assert!(
+            !target.selectable.contains(gone),
+            "{gone} is still on the target"
+        );
+    }
+    assert!(target.subscribed.contains("Brand New/Sub"));
+    assert!(log.contains("folder renamed on the source"), "{log}");
+
+    // Nothing changed since: the pass copies nothing and leaves the target as it is.
+    let before: Vec<_> = USERS.iter().map(|u| dst.mailbox(u)).collect();
+    let (again, quiet_log) = pass(&cutover, "debug,sqlx=warn");
+    assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
+    for (u, b) in USERS.iter().zip(&before) {
+        assert_eq!(
+            &dst.mailbox(u),
+            b,
+            "{u}: a no-change pass changed the target"
+        );
+    }
+    quiet_log
+}
+
+fn commands_sent(log: &str, command: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("C: ") && l.contains(&format!(" {command} ")))
+        .count()
+}
+
+#[test]
+fn a_pass_follows_every_change_with_condstore_and_qresync() {
+    let log = follows_the_source("");
+    // With CONDSTORE a folder where nothing changed costs one STATUS: no EXAMINE, no FETCH.
+    assert_eq!(commands_sent(&log, "EXAMINE"), 0, "{log}");
+    assert_eq!(commands_sent(&log, "UID FETCH"), 0, "{log}");
+    assert!(commands_sent(&log, "STATUS") > 0, "{log}");
+}
+
+#[test]
+fn a_pass_follows_every_change_without_condstore() {
+    let log = follows_the_source(NO_CONDSTORE);
+    assert!(!log.contains("CHANGEDSINCE"), "{log}");
+}
+
+#[test]
+fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
+    let (src, dst, cutover) = synced_pair("");
+    let a = USERS[0];
+    let sent = src.mailbox(a).folders["Sent"].clone();
+    src.delete_folder(a, "Sent");
+    src.create_folder(a, "Sent");
+    for m in &sent {
+        let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
+        src.write_message(a, "Sent", &m.body, &flags, m.internal_date);
+    }
+    src.write_message(
+        a,
+        "Sent",
+        &message("after-recreate"),
+        &["\\Seen"],
+        1_790_000_300,
+    );
+    src.subscribe(a, "Sent");
+    src.index(a);
+    let (run, log) = pass(&cutover, "info");
+    assert_eq!(field(&run[0], "ItemsCopied"), 1, "{run:#}\n{log}");
+    assert!(log.contains("new UIDVALIDITY"), "{log}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+}
+
+#[test]
+fn flags_a_user_set_on_the_target_survive_unless_the_source_changes_them() {
+    let (src, dst, cutover) = synced_pair("");
+    let a = USERS[0];
+    // The same message on both sides (the initial copy went newest first, so UIDs differ).
+    let src_uid = src.uids(a, "INBOX")[0];
+    let body = src.mailbox(a).folders["INBOX"][0].body.clone();
+    let dst_uids = dst.uids(a, "INBOX");
+    let position = dst.mailbox(a).folders["INBOX"]
+        .iter()
+        .position(|m| m.body == body)
+        .expect("the message is on the target");
+    // After the MX switch the user works on the target...
+    dst.change_flags(a, "INBOX", dst_uids[position], true, &["ProjectZ"]);
+    // ...while the source still changes another flag of the same message.
+    src.change_flags(a, "INBOX", src_uid, true, &["\\Flagged"]);
+    let (_, log) = pass(&cutover, "info");
+    let on_target = dst.mailbox(a).folders["INBOX"]
+        .iter()
+        .find(|m| m.body == body)
+        .cloned()
+        .expect("still on the target");
+    assert!(
+        on_target.flags.iter().any(|f| f == "projectz"),
+        "the target lost the user's flag: {:?}\n{log}",
+        on_target.flags
+    );
+    assert!(
+        on_target.flags.iter().any(|f| f == "\\flagged"),
+        "the source's change did not arrive: {:?}\n{log}",
+        on_target.flags
+    );
+}
