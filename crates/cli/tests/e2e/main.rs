@@ -1,6 +1,8 @@
 //! End-to-end tests: the `cutover` binary against real Dovecot servers started by the
 //! tests themselves on loopback ports (see `support`). One binary, a module per area.
 
+mod bad_items;
 mod first_cutover;
 mod fixture;
+mod folders;
 mod support;
