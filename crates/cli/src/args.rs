@@ -177,8 +177,18 @@ pub enum BatchCommand {
         #[arg(long, default_value_t = 0)]
         large_item_limit: u32,
         /// Source folders to leave out, comma-separated (subfolders go with them).
+        /// Folders the source flags \All (Gmail's "All Mail") or \Flagged (virtual
+        /// "Starred") are always left out, as they repeat messages of other folders;
+        /// name one in --folder-map to copy it anyway.
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         exclude_folders: Vec<String>,
+        /// Where a source folder goes on the target, 'Source Name=Target Name', with '/'
+        /// between levels on both sides; repeat it or separate entries with commas.
+        /// Subfolders follow. Applied before the automatic mapping of special folders
+        /// (the source's Sent, Drafts, Trash, Junk and Archive go to the target's, found
+        /// by RFC 6154 attribute or by common English, French, German or Spanish name).
+        #[arg(long, value_delimiter = ',', value_name = "SOURCE=TARGET")]
+        folder_map: Vec<cutover_model::FolderMapEntry>,
         /// Hours between incremental syncs once the initial sync is done.
         #[arg(long, default_value_t = 24, value_name = "HOURS")]
         incremental_interval: u32,
@@ -189,6 +199,20 @@ pub enum BatchCommand {
     Start { name: String },
     /// Stop the batch's users.
     Stop { name: String },
+    /// Change a batch's settings (Set-MigrationBatch); they apply from the next pass.
+    Set {
+        name: String,
+        /// Bad items a user may skip before failing (counted over every pass).
+        #[arg(long)]
+        bad_item_limit: Option<u32>,
+        /// Large items a user may skip before failing (counted over every pass).
+        #[arg(long)]
+        large_item_limit: Option<u32>,
+    },
+    /// Approve every item the batch's users skipped so far (Set-MigrationBatch
+    /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer
+    /// count against the limits. Items skipped later need a new approval.
+    ApproveSkippedItems { name: String },
     /// Remove the batch and its users from the state (mail on the target stays).
     Remove {
         name: String,

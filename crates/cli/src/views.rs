@@ -2,7 +2,8 @@
 //! someone who knows Get-MigrationBatch reads ours at once. Secrets never appear.
 
 use cutover_model::{
-    Batch, BatchCounts, Connection, Endpoint, Impersonation, MigrationUser, Target,
+    Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
+    Target,
 };
 use cutover_store::SkippedItem;
 use serde_json::{Value, json};
@@ -81,7 +82,24 @@ pub fn batch(b: &Batch, users: &[MigrationUser]) -> Record {
         )
         .with("BadItemLimit", b.bad_item_limit)
         .with("LargeItemLimit", b.large_item_limit)
+        .with(
+            "DataConsistencyScore",
+            DataConsistencyScore::worst(users.iter().map(MigrationUser::data_consistency)).as_str(),
+        )
+        .with(
+            "SkippedItemApprovalTime",
+            time(b.skipped_item_approval_time),
+        )
         .with("ExcludedFolders", json!(b.excluded_folders))
+        .with(
+            "FolderMap",
+            json!(
+                b.folder_map
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            ),
+        )
 }
 
 pub fn user(u: &MigrationUser) -> Record {
@@ -91,6 +109,7 @@ pub fn user(u: &MigrationUser) -> Record {
         .with("Status", u.status.as_str())
         .with("ItemsSynced", u.stats.items_synced)
         .with("ItemsSkipped", u.stats.items_skipped)
+        .with("DataConsistencyScore", u.data_consistency().as_str())
         .with("LastSyncedDateTime", time(u.last_synced_at))
         .with("ErrorSummary", u.error.clone())
 }
@@ -105,6 +124,13 @@ pub fn user_stats(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Record 
         .with("TotalItemsInSourceMailboxCount", s.source_items)
         .with("SyncedItemCount", s.items_synced)
         .with("SkippedItemCount", s.items_skipped)
+        .with("BadItemCount", s.bad_items)
+        .with("LargeItemCount", s.large_items)
+        .with("DataConsistencyScore", u.data_consistency().as_str())
+        .with(
+            "SkippedItemsApprovedDateTime",
+            time(u.skipped_items_approved_at),
+        )
         .with("BytesTransferred", s.bytes_synced)
         .with("FolderCount", s.folders)
         .with("LastPassItemCount", s.last_pass_items)
@@ -122,11 +148,14 @@ pub fn user_stats(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Record 
             .iter()
             .map(|i| {
                 json!({
+                    "Kind": i.kind.as_str(),
                     "Folder": i.folder,
                     "SourceUid": i.src_uid,
+                    "Subject": i.subject,
                     "Size": i.size,
                     "Reason": i.reason,
                     "DateSkipped": time(Some(i.skipped_at)),
+                    "ApprovedDateTime": time(i.approved_at),
                 })
             })
             .collect();

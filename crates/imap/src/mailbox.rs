@@ -31,6 +31,9 @@ impl MailboxName {
     /// they are (lossily if they are not UTF-8 either).
     pub fn to_display(&self) -> String {
         match std::str::from_utf8(&self.0) {
+            // Without '&' the name is its own decoding; utf7-imap builds a regex per call,
+            // which folder mapping would otherwise pay for every name it compares.
+            Ok(s) if s.is_ascii() && !s.contains('&') => s.to_string(),
             Ok(s) if s.is_ascii() && is_valid_mutf7(s) => {
                 utf7_imap::decode_utf7_imap(s.to_string())
             }

@@ -308,6 +308,36 @@ impl Session {
         Ok(listed(self.run("LIST", body).await?))
     }
 
+    /// LIST "" "*" with RFC 6154 special-use attributes (`\Sent`, `\Trash`, ...).
+    ///
+    /// `RETURN (SPECIAL-USE)` is only valid where the server has SPECIAL-USE or
+    /// LIST-EXTENDED; elsewhere a plain LIST is sent, whose attributes may still carry them
+    /// (XLIST-era servers, Dovecot). A server that advertises but rejects the extended
+    /// form (BAD) gets the plain form too: folder mapping is worse without the attributes,
+    /// but a migration must not fail over them.
+    pub async fn list_special_use(&mut self) -> Result<Vec<ListedMailbox>, ImapError> {
+        if !(self.caps.has("SPECIAL-USE") || self.caps.has("LIST-EXTENDED")) {
+            return self.list().await;
+        }
+        // imap-codec has no type for LIST return options, so this one line is ours.
+        let tag = self.conn.next_tag();
+        let line = format!("{tag} LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n").into_bytes();
+        let done = self
+            .conn
+            .execute(
+                "LIST",
+                &tag,
+                vec![Out::Bytes(line.into())],
+                Logging::FirstLine,
+            )
+            .await?;
+        if done.status.kind == StatusKind::Bad {
+            debug!("LIST RETURN (SPECIAL-USE) refused; listing without it");
+            return self.list().await;
+        }
+        Ok(listed(done.ok("LIST")?))
+    }
+
     /// LSUB "" "*": the subscribed mailboxes.
     pub async fn lsub(&mut self) -> Result<Vec<ListedMailbox>, ImapError> {
         let body = CommandBody::lsub("", "*")

@@ -167,6 +167,51 @@ async fn lsub() {
 }
 
 #[tokio::test]
+async fn list_special_use_asks_for_attributes_where_advertised() {
+    let greeting = "* OK [CAPABILITY IMAP4rev1 LIST-EXTENDED SPECIAL-USE] ready.\r\n";
+    let script = format!(
+        "{greeting}* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n\
+         * LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         C1 OK List completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let list = s.list_special_use().await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+        );
+        assert_eq!(list[0].name, name("Sent Items"));
+        assert!(list[0].has_attribute("\\Sent"));
+    }
+}
+
+#[tokio::test]
+async fn list_special_use_falls_back_to_plain_list() {
+    // Not advertised: plain LIST, attributes as the server sends them.
+    let script = format!("{GREETING}* LIST (\\Trash) \"/\" Trash\r\nC1 OK List completed.\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let list = s.list_special_use().await.unwrap();
+        assert_eq!(text(&written), "C1 LIST \"\" *\r\n");
+        assert!(list[0].has_attribute("\\trash"));
+    }
+    // Advertised but refused: the plain form follows.
+    let script = "* OK [CAPABILITY IMAP4rev1 LIST-EXTENDED] ready.\r\n\
+         C1 BAD Error in IMAP command LIST: unknown return option\r\n\
+         * LIST () \"/\" Sent\r\nC2 OK List completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let list = s.list_special_use().await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\nC2 LIST \"\" *\r\n"
+        );
+        assert_eq!(list[0].name, name("Sent"));
+    }
+}
+
+#[tokio::test]
 async fn examine_reads_uidvalidity_uidnext_highestmodseq() {
     let script = format!(
         "{GREETING}* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n\

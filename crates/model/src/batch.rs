@@ -3,7 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::folder_map::FolderMapEntry;
 use crate::names::{EmailAddress, Name};
+use crate::skipped::DataConsistencyScore;
 use crate::status::{BatchStatus, UserStatus};
 
 /// A cutover batch (New-MigrationBatch): every mailbox of the organization.
@@ -24,6 +26,12 @@ pub struct Batch {
     pub large_item_limit: u32,
     /// Source folder names (display form) left out of the migration.
     pub excluded_folders: Vec<String>,
+    /// The admin's explicit source -> target folder names, applied before special-use
+    /// mapping.
+    #[serde(default)]
+    pub folder_map: Vec<FolderMapEntry>,
+    /// When the admin last approved the skipped items (SkippedItemApprovalTime).
+    pub skipped_item_approval_time: Option<DateTime<Utc>>,
 }
 
 impl Batch {
@@ -53,8 +61,13 @@ pub struct UserStats {
     pub source_items: u64,
     /// Messages copied to the target, over all passes.
     pub items_synced: u64,
-    /// Messages skipped (bad or large items), over all passes.
+    /// Messages skipped now (bad plus large items): skipped by some pass and not
+    /// copied since.
     pub items_skipped: u64,
+    /// Of those, bad items (malformed, unreadable, refused for another reason).
+    pub bad_items: u64,
+    /// Of those, large items (refused by the target for their size).
+    pub large_items: u64,
     /// Bytes of message data copied, over all passes.
     pub bytes_synced: u64,
     /// Folders seen in the source at the last pass.
@@ -80,12 +93,19 @@ pub struct MigrationUser {
     pub initial_sync_done: bool,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub stats: UserStats,
+    /// When the admin last approved this user's skipped items.
+    pub skipped_items_approved_at: Option<DateTime<Utc>>,
 }
 
 impl MigrationUser {
     /// The login to use on the source: the CSV's UserName, else the address.
     pub fn source_login(&self) -> &str {
         self.source_login.as_deref().unwrap_or(self.email.as_str())
+    }
+
+    /// Exchange's DataConsistencyScore of this user, from what is skipped now.
+    pub fn data_consistency(&self) -> DataConsistencyScore {
+        DataConsistencyScore::grade(self.stats.items_skipped, self.stats.source_items)
     }
 }
 
@@ -137,6 +157,8 @@ mod tests {
             bad_item_limit: 0,
             large_item_limit: 0,
             excluded_folders: vec![],
+            folder_map: vec![],
+            skipped_item_approval_time: None,
         }
     }
 

@@ -8,12 +8,18 @@
 
 pub mod batch;
 pub mod endpoint;
+pub mod folder_map;
 pub mod names;
+pub mod skipped;
 pub mod status;
 pub mod users_csv;
 
 pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
 pub use endpoint::{Connection, Endpoint, Impersonation, Security, Target};
+pub use folder_map::{FolderMapEntry, FolderMapError};
 pub use names::{EmailAddress, Name, NameError};
+pub use skipped::{
+    DataConsistencyScore, ItemLimitExceeded, SkippedCounts, SkippedKind, check_item_limits,
+};
 pub use status::{BatchStatus, UserStatus};
 pub use users_csv::{CsvError, UserRow, parse_users_csv};

@@ -114,6 +114,19 @@ impl BatchStatus {
             BatchStatus::Synced
         }
     }
+
+    /// The status after a pass when users skipped items: as [`BatchStatus::after_pass`],
+    /// but SyncedWithErrors while any skipped item waits for the admin's approval
+    /// (`batch approve-skipped-items`, Exchange's Set-MigrationBatch -ApproveSkippedItems).
+    pub fn after_pass_with_skipped(
+        users: &[UserStatus],
+        unapproved_skipped_items: u64,
+    ) -> BatchStatus {
+        match BatchStatus::after_pass(users) {
+            BatchStatus::Synced if unapproved_skipped_items > 0 => BatchStatus::SyncedWithErrors,
+            status => status,
+        }
+    }
 }
 
 impl UserStatus {
@@ -164,6 +177,23 @@ mod tests {
         );
         assert_eq!(
             BatchStatus::after_pass(&[Synced, Failed]),
+            BatchStatus::SyncedWithErrors
+        );
+    }
+
+    #[test]
+    fn skipped_items_wait_for_approval() {
+        use UserStatus::*;
+        assert_eq!(
+            BatchStatus::after_pass_with_skipped(&[Synced, Synced], 2),
+            BatchStatus::SyncedWithErrors
+        );
+        assert_eq!(
+            BatchStatus::after_pass_with_skipped(&[Synced, Synced], 0),
+            BatchStatus::Synced
+        );
+        assert_eq!(
+            BatchStatus::after_pass_with_skipped(&[Synced, Failed], 0),
             BatchStatus::SyncedWithErrors
         );
     }

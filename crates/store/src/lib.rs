@@ -11,7 +11,9 @@ mod sqlite;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use cutover_model::{Batch, EmailAddress, Endpoint, MigrationUser, Target, UserStatus};
+use cutover_model::{
+    Batch, EmailAddress, Endpoint, MigrationUser, SkippedCounts, SkippedKind, Target, UserStatus,
+};
 use secrecy::SecretString;
 
 pub use sqlite::SqliteStore;
@@ -91,12 +93,22 @@ pub struct CopiedMessage {
 /// A message a pass could not copy, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedItem {
+    /// Source folder, wire name (modified UTF-7), as in the message map.
+    pub src_name: Vec<u8>,
     /// Source folder, display form.
     pub folder: String,
+    pub src_uidvalidity: u32,
     pub src_uid: u32,
     pub size: u32,
+    pub kind: SkippedKind,
+    /// The decoded Subject header; empty when the message could not be read.
+    pub subject: String,
+    /// What went wrong, with the server's answer.
     pub reason: String,
+    /// When it was first skipped.
     pub skipped_at: chrono::DateTime<chrono::Utc>,
+    /// When the admin approved it (`batch approve-skipped-items`).
+    pub approved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A message about to be appended to the target (written before the APPEND).
@@ -200,7 +212,7 @@ pub trait Store: Send + Sync {
         src_uidvalidity: u32,
         flags: &[(u32, Vec<String>)],
     ) -> Result<()>;
-    /// Forgets copied messages (expunged on the source and removed from the target).
+    /// Forgets messages expunged on the source: their copy records and skipped items.
     async fn forget_messages(
         &self,
         email: &str,
@@ -219,6 +231,8 @@ pub trait Store: Send + Sync {
         dst_name: &[u8],
     ) -> Result<()>;
     /// Records copied messages and removes their intents, all in one transaction.
+    /// Records copied messages, all in one transaction; a copied message that an
+    /// earlier pass skipped is no longer skipped.
     async fn record_copies(
         &self,
         email: &str,
@@ -227,7 +241,18 @@ pub trait Store: Send + Sync {
         copies: &[CopiedMessage],
     ) -> Result<()>;
 
-    /// Records (or updates) a skipped message.
+    /// Records a skipped message; skipped again, it keeps its first time and approval.
     async fn record_skipped(&self, email: &str, item: &SkippedItem) -> Result<()>;
     async fn skipped_items(&self, email: &str) -> Result<Vec<SkippedItem>>;
+    /// What a user has skipped now, by kind and approval.
+    async fn skipped_counts(&self, email: &str) -> Result<SkippedCounts>;
+    /// Skipped items of a batch's users that wait for the admin's approval.
+    async fn unapproved_skipped_items(&self, batch: &str) -> Result<u64>;
+    /// Approves every item skipped so far by the batch's users, and records the time on
+    /// the batch and on each user; returns how many items were newly approved.
+    async fn approve_skipped_items(
+        &self,
+        batch: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cutover_model::{
     Batch, BatchStatus, Connection, EmailAddress, Endpoint, Impersonation, MigrationUser, Name,
-    Security, Target, UserStats, UserStatus,
+    Security, SkippedCounts, SkippedKind, Target, UserStats, UserStatus,
 };
 use secrecy::SecretString;
 use sqlx::sqlite::{
@@ -137,6 +137,7 @@ fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint> {
 
 fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
     let excluded: String = row.try_get("excluded_folders")?;
+    let folder_map: String = row.try_get("folder_map")?;
     Ok(Batch {
         name: name(row, "name", "batch")?,
         source_endpoint: name(row, "source_endpoint", "endpoint")?,
@@ -150,6 +151,8 @@ fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
         bad_item_limit: u32_col(row, "bad_item_limit")?,
         large_item_limit: u32_col(row, "large_item_limit")?,
         excluded_folders: serde_json::from_str(&excluded).map_err(corrupt)?,
+        folder_map: serde_json::from_str(&folder_map).map_err(corrupt)?,
+        skipped_item_approval_time: row.try_get("skipped_item_approval_time")?,
     })
 }
 
@@ -170,11 +173,14 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
             source_items: u64_col(row, "source_items")?,
             items_synced: u64_col(row, "items_synced")?,
             items_skipped: u64_col(row, "items_skipped")?,
+            bad_items: u64_col(row, "bad_items")?,
+            large_items: u64_col(row, "large_items")?,
             bytes_synced: u64_col(row, "bytes_synced")?,
             folders: u64_col(row, "folders")?,
             last_pass_items: u64_col(row, "last_pass_items")?,
             last_pass_millis: u64_col(row, "last_pass_millis")?,
         },
+        skipped_items_approved_at: row.try_get("skipped_items_approved_at")?,
     })
 }
 
@@ -371,8 +377,9 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
-               last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
+               folder_map)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -386,6 +393,7 @@ impl Store for SqliteStore {
         .bind(b.bad_item_limit as i64)
         .bind(b.large_item_limit as i64)
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
+        .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -433,7 +441,7 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE batches SET status = ?, started_at = ?, initial_sync_at = ?, last_synced_at = ?,
                next_sync_at = ?, incremental_interval = ?, bad_item_limit = ?, large_item_limit = ?,
-               excluded_folders = ?
+               excluded_folders = ?, folder_map = ?, skipped_item_approval_time = ?
              WHERE name = ?",
         )
         .bind(b.status.as_str())
@@ -445,6 +453,8 @@ impl Store for SqliteStore {
         .bind(b.bad_item_limit as i64)
         .bind(b.large_item_limit as i64)
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
+        .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
+        .bind(b.skipped_item_approval_time)
         .bind(b.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -516,7 +526,7 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE users SET status = ?, error = ?, initial_sync_done = ?, last_synced_at = ?,
                source_items = ?, items_synced = ?, items_skipped = ?, bytes_synced = ?, folders = ?,
-               last_pass_items = ?, last_pass_millis = ?
+               last_pass_items = ?, last_pass_millis = ?, bad_items = ?, large_items = ?
              WHERE email = ?",
         )
         .bind(u.status.as_str())
@@ -530,6 +540,8 @@ impl Store for SqliteStore {
         .bind(s.folders as i64)
         .bind(s.last_pass_items as i64)
         .bind(s.last_pass_millis as i64)
+        .bind(s.bad_items as i64)
+        .bind(s.large_items as i64)
         .bind(u.email.as_str())
         .execute(&self.pool)
         .await?;
@@ -630,6 +642,16 @@ impl Store for SqliteStore {
             .bind(c.src_uid as i64)
             .execute(&mut *tx)
             .await?;
+            // Copied now, so no longer skipped (whatever UIDVALIDITY the skip saw: a
+            // skip of an older UIDVALIDITY names a message that is gone).
+            sqlx::query(
+                "DELETE FROM skipped_items WHERE email = ? AND src_name = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(c.src_uid as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -706,6 +728,15 @@ impl Store for SqliteStore {
             .bind(*uid as i64)
             .execute(&mut *tx)
             .await?;
+            // A message gone from the source is no longer a skipped item either.
+            sqlx::query(
+                "DELETE FROM skipped_items WHERE email = ? AND src_name = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(*uid as i64)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -717,6 +748,7 @@ impl Store for SqliteStore {
             "DELETE FROM folders WHERE email = ? AND src_name = ?",
             "DELETE FROM messages WHERE email = ? AND src_name = ?",
             "DELETE FROM intents WHERE email = ? AND src_name = ?",
+            "DELETE FROM skipped_items WHERE email = ? AND src_name = ?",
         ] {
             sqlx::query(sql)
                 .bind(email)
@@ -748,6 +780,7 @@ impl Store for SqliteStore {
         for sql in [
             "UPDATE messages SET src_name = ? WHERE email = ? AND src_name = ?",
             "UPDATE intents SET src_name = ? WHERE email = ? AND src_name = ?",
+            "UPDATE skipped_items SET src_name = ? WHERE email = ? AND src_name = ?",
         ] {
             sqlx::query(sql)
                 .bind(to)
@@ -865,18 +898,31 @@ impl Store for SqliteStore {
     }
 
     async fn record_skipped(&self, email: &str, item: &SkippedItem) -> Result<()> {
+        // Skipped again: keep when it was first skipped and whether it was approved,
+        // unless the UID now names another message (UIDVALIDITY changed).
         sqlx::query(
-            "INSERT INTO skipped_items (email, folder, src_uid, size, reason, skipped_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT DO UPDATE SET size = excluded.size, reason = excluded.reason,
-               skipped_at = excluded.skipped_at",
+            "INSERT INTO skipped_items (email, src_name, folder, src_uidvalidity, src_uid, size, kind,
+               subject, reason, skipped_at, approved_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET folder = excluded.folder, size = excluded.size,
+               kind = excluded.kind, subject = excluded.subject, reason = excluded.reason,
+               skipped_at = CASE WHEN src_uidvalidity = excluded.src_uidvalidity
+                 THEN skipped_at ELSE excluded.skipped_at END,
+               approved_at = CASE WHEN src_uidvalidity = excluded.src_uidvalidity
+                 THEN approved_at ELSE excluded.approved_at END,
+               src_uidvalidity = excluded.src_uidvalidity",
         )
         .bind(email)
+        .bind(&item.src_name)
         .bind(&item.folder)
+        .bind(item.src_uidvalidity as i64)
         .bind(item.src_uid as i64)
         .bind(item.size as i64)
+        .bind(item.kind.as_str())
+        .bind(&item.subject)
         .bind(&item.reason)
         .bind(item.skipped_at)
+        .bind(item.approved_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -890,14 +936,84 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| {
                 Ok(SkippedItem {
+                    src_name: row.try_get("src_name")?,
                     folder: row.try_get("folder")?,
+                    src_uidvalidity: u32_col(row, "src_uidvalidity")?,
                     src_uid: u32_col(row, "src_uid")?,
                     size: u32_col(row, "size")?,
+                    kind: parse::<SkippedKind>(row, "kind")?,
+                    subject: row.try_get("subject")?,
                     reason: row.try_get("reason")?,
                     skipped_at: row.try_get("skipped_at")?,
+                    approved_at: row.try_get("approved_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn skipped_counts(&self, email: &str) -> Result<SkippedCounts> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(kind = 'BadItem'), 0) AS bad,
+                    COALESCE(SUM(kind = 'LargeItem'), 0) AS large,
+                    COALESCE(SUM(kind = 'BadItem' AND approved_at IS NULL), 0) AS unapproved_bad,
+                    COALESCE(SUM(kind = 'LargeItem' AND approved_at IS NULL), 0) AS unapproved_large
+             FROM skipped_items WHERE email = ?",
+        )
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SkippedCounts {
+            bad: u64_col(&row, "bad")?,
+            large: u64_col(&row, "large")?,
+            unapproved_bad: u64_col(&row, "unapproved_bad")?,
+            unapproved_large: u64_col(&row, "unapproved_large")?,
+        })
+    }
+
+    async fn unapproved_skipped_items(&self, batch: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM skipped_items s JOIN users u ON u.email = s.email
+             WHERE u.batch = ? AND s.approved_at IS NULL",
+        )
+        .bind(batch)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn approve_skipped_items(
+        &self,
+        batch: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE batches SET skipped_item_approval_time = ? WHERE name = ?")
+            .bind(at)
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "batch",
+                name: batch.to_string(),
+            });
+        }
+        sqlx::query("UPDATE users SET skipped_items_approved_at = ? WHERE batch = ?")
+            .bind(at)
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?;
+        let approved = sqlx::query(
+            "UPDATE skipped_items SET approved_at = ?
+             WHERE approved_at IS NULL AND email IN (SELECT email FROM users WHERE batch = ?)",
+        )
+        .bind(at)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(approved)
     }
 }
 
@@ -945,6 +1061,8 @@ mod tests {
             bad_item_limit: 0,
             large_item_limit: 0,
             excluded_folders: vec!["Junk".into()],
+            folder_map: vec!["Sent Items=Sent".parse().unwrap()],
+            skipped_item_approval_time: None,
         }
     }
 
@@ -1023,10 +1141,9 @@ mod tests {
             "pw-a"
         );
         assert!(store.user_password("c@b.test").await.unwrap().is_none());
-        assert_eq!(
-            store.batch("B1").await.unwrap().unwrap().excluded_folders,
-            vec!["Junk".to_string()]
-        );
+        let stored = store.batch("B1").await.unwrap().unwrap();
+        assert_eq!(stored.excluded_folders, vec!["Junk".to_string()]);
+        assert_eq!(stored.folder_map[0].to_string(), "Sent Items=Sent");
 
         store
             .record_copies(
@@ -1119,6 +1236,169 @@ mod tests {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+    }
+    fn skipped(folder: &[u8], uid: u32, kind: SkippedKind) -> SkippedItem {
+        SkippedItem {
+            src_name: folder.to_vec(),
+            folder: String::from_utf8_lossy(folder).into_owned(),
+            src_uidvalidity: 7,
+            src_uid: uid,
+            size: 100,
+            kind,
+            subject: "Big one".into(),
+            reason: "the target refused it: [TOOBIG] too big".into(),
+            skipped_at: chrono::Utc::now(),
+            approved_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn skipped_items_are_counted_approved_and_forgotten_once_copied() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        store
+            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
+            .await
+            .unwrap();
+        let first = skipped(b"INBOX", 1, SkippedKind::LargeItem);
+        store.record_skipped("a@b.test", &first).await.unwrap();
+        store
+            .record_skipped("a@b.test", &skipped(b"R&-D", 2, SkippedKind::BadItem))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.skipped_counts("a@b.test").await.unwrap(),
+            SkippedCounts {
+                bad: 1,
+                large: 1,
+                unapproved_bad: 1,
+                unapproved_large: 1
+            }
+        );
+        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 2);
+
+        let at = chrono::Utc::now();
+        assert_eq!(store.approve_skipped_items("B", at).await.unwrap(), 2);
+        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 0);
+        let b = store.batch("B").await.unwrap().unwrap();
+        assert_eq!(b.skipped_item_approval_time, Some(at));
+        let u = store.user("a@b.test").await.unwrap().unwrap();
+        assert_eq!(u.skipped_items_approved_at, Some(at));
+        assert!(matches!(
+            store.approve_skipped_items("Nope", at).await.unwrap_err(),
+            StoreError::NotFound { .. }
+        ));
+
+        // Refused again: still the first time, still approved; a new skip waits.
+        let mut again = first.clone();
+        again.skipped_at = at + Duration::hours(1);
+        store.record_skipped("a@b.test", &again).await.unwrap();
+        store
+            .record_skipped("a@b.test", &skipped(b"INBOX", 3, SkippedKind::BadItem))
+            .await
+            .unwrap();
+        let items = store.skipped_items("a@b.test").await.unwrap();
+        assert_eq!(items.len(), 3);
+        let inbox1 = items.iter().find(|i| i.src_uid == 1).unwrap();
+        assert_eq!(inbox1.skipped_at, first.skipped_at);
+        assert_eq!(inbox1.approved_at, Some(at));
+        assert_eq!(inbox1.subject, "Big one");
+        assert_eq!(inbox1.kind, SkippedKind::LargeItem);
+        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 1);
+
+        // Copied by a later pass: no longer skipped.
+        store
+            .record_copies(
+                "a@b.test",
+                b"INBOX",
+                7,
+                &[CopiedMessage {
+                    src_uid: 1,
+                    dst_uidvalidity: Some(1),
+                    dst_uid: Some(1),
+                    size: 100,
+                    flags: vec![],
+                }],
+            )
+            .await
+            .unwrap();
+        let left: Vec<(Vec<u8>, u32)> = store
+            .skipped_items("a@b.test")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.src_name, i.src_uid))
+            .collect();
+        assert_eq!(left, vec![(b"INBOX".to_vec(), 3), (b"R&-D".to_vec(), 2)]);
+    }
+    #[tokio::test]
+    async fn skipped_rows_of_the_first_schema_get_wire_names_and_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        // A database at the first schema, with the skips it could hold.
+        let v1 = dir.path().join("v1");
+        std::fs::create_dir(&v1).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/0001_initial.sql"
+            ),
+            v1.join("0001_initial.sql"),
+        )
+        .unwrap();
+        let pool = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&db)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::migrate::Migrator::new(v1.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO endpoints VALUES ('E', 'h', 143, 'None', 'admin', 'authzid', NULL, 'x', 1, 1, '2025-01-01T00:00:00Z')",
+            "INSERT INTO batches (name, source_endpoint, status, created_at, incremental_interval, bad_item_limit,
+               large_item_limit, excluded_folders) VALUES ('B', 'E', 'Synced', '2025-01-01T00:00:00Z', 86400, 0, 0, '[]')",
+            "INSERT INTO users (email, batch, status, items_skipped, position) VALUES ('a@b.test', 'B', 'Synced', 5, 0)",
+            "INSERT INTO folders (email, src_name, src_uidvalidity, dst_name, messages) VALUES ('a@b.test', X'52262D44', 42, X'52262D44', 3)",
+            "INSERT INTO skipped_items VALUES ('a@b.test', 'R&D', 7, 10, 'the target refused it: APPEND failed: [TOOBIG] too big', '2025-01-02T00:00:00Z')",
+            "INSERT INTO skipped_items VALUES ('a@b.test', 'INBOX', 8, 10, 'cannot read it from the source: gone', '2025-01-02T00:00:00Z')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display()), None)
+            .await
+            .unwrap();
+        let items = store.skipped_items("a@b.test").await.unwrap();
+        let got: Vec<(&[u8], u32, u32, SkippedKind)> = items
+            .iter()
+            .map(|i| (i.src_name.as_slice(), i.src_uidvalidity, i.src_uid, i.kind))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"INBOX"[..], 0, 8, SkippedKind::BadItem),
+                (&b"R&-D"[..], 42, 7, SkippedKind::LargeItem),
+            ]
+        );
+        let u = store.user("a@b.test").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                u.stats.items_skipped,
+                u.stats.bad_items,
+                u.stats.large_items
+            ),
+            (2, 1, 1)
         );
     }
 }

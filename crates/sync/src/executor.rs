@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use cutover_imap::{AppendMessage, ImapError, MailboxName, Session};
+use cutover_model::SkippedKind;
 use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -16,9 +17,13 @@ use tracing::{debug, info, warn};
 use crate::apply;
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
+use crate::folder_map::{
+    self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
+};
 use crate::lifecycle;
-use crate::planner::{self, ChunkLimits, FolderMapping, ListedFolder, Separators, SourceMessage};
+use crate::planner::{self, ChunkLimits, SourceMessage};
 use crate::scan::{self, FolderScan, SourceModes};
+use crate::subject::subject;
 use crate::test_hooks::{self, PausePoint};
 
 /// Messages per UID FETCH / APPEND, and bytes per chunk.
@@ -115,6 +120,8 @@ pub struct MailboxJob {
     pub source: Side,
     pub target: Side,
     pub excluded_folders: Vec<String>,
+    /// The batch's `--folder-map`.
+    pub folder_map: Vec<cutover_model::FolderMapEntry>,
 }
 
 async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
@@ -196,7 +203,8 @@ pub async fn sync_mailbox(
         source,
     };
 
-    let src_list = src.list().await.map_err(src_err)?;
+    // With special-use attributes, so Sent goes to Sent whatever each side calls it.
+    let src_list = src.list_special_use().await.map_err(src_err)?;
     let src_subscribed: BTreeSet<Vec<u8>> = src
         .lsub()
         .await
@@ -204,7 +212,7 @@ pub async fn sync_mailbox(
         .into_iter()
         .map(|m| m.name.as_bytes().to_vec())
         .collect();
-    let dst_list = dst.list().await.map_err(dst_err)?;
+    let dst_list = dst.list_special_use().await.map_err(dst_err)?;
     let dst_subscribed: BTreeSet<Vec<u8>> = dst
         .lsub()
         .await
@@ -216,23 +224,40 @@ pub async fn sync_mailbox(
         source: separator(&src_list),
         target: separator(&dst_list),
     };
-    let listed =
-        |l: &[cutover_imap::ListedMailbox], subs: &BTreeSet<Vec<u8>>| -> Vec<ListedFolder> {
-            l.iter()
-                .map(|m| ListedFolder {
-                    name: m.name.as_bytes().to_vec(),
-                    selectable: m.is_selectable(),
-                    subscribed: subs.contains(m.name.as_bytes()),
-                })
-                .collect()
-        };
-    let mappings = planner::plan_folders(
+    let listed = |l: &[cutover_imap::ListedMailbox],
+                  subs: &BTreeSet<Vec<u8>>|
+     -> Vec<ListedFolder> {
+        l.iter()
+            .map(|m| ListedFolder {
+                name: m.name.as_bytes().to_vec(),
+                selectable: m.is_selectable(),
+                subscribed: subs.contains(m.name.as_bytes()),
+                special_use: SpecialUse::from_attributes(m.attributes.iter().map(String::as_str)),
+            })
+            .collect()
+    };
+    let mappings = folder_map::plan_folders(
         &listed(&src_list, &src_subscribed),
         &listed(&dst_list, &dst_subscribed),
         seps,
-        &job.excluded_folders,
-        |b| MailboxName::from_wire(b.to_vec()).to_display(),
+        FolderRules {
+            excluded: &job.excluded_folders,
+            folder_map: &job.folder_map,
+        },
     );
+    for m in &mappings {
+        let (src_name, dst_name) = (
+            MailboxName::from_wire(m.src.clone()),
+            MailboxName::from_wire(m.dst.clone()),
+        );
+        if let Some(wanted) = &m.renamed_from {
+            let wanted = MailboxName::from_wire(wanted.clone());
+            warn!(user = email, folder = %src_name, target = %dst_name, taken = %wanted,
+                "another source folder already goes to the target folder; this one gets its own");
+        } else if m.mapped_by != MappedBy::Name {
+            debug!(user = email, folder = %src_name, target = %dst_name, by = ?m.mapped_by, "folder mapped");
+        }
+    }
 
     let mut outcome = PassOutcome::default();
     // Renames and deletions first: a renamed folder must not be created anew.
@@ -265,16 +290,14 @@ pub async fn sync_mailbox(
     }
 
     // Scan: what changed in each source folder, and the plan for it.
-    let skipped_folders: BTreeSet<String> = store
-        .skipped_items(email)
-        .await?
-        .into_iter()
-        .map(|i| i.folder)
-        .collect();
+    let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
     let mut work = Vec::new();
     for m in mappings.into_iter().filter(|m| m.selectable) {
-        let retry_skipped =
-            skipped_folders.contains(&MailboxName::from_wire(m.src.clone()).to_display());
+        let skipped_here: Vec<u32> = skipped
+            .iter()
+            .filter(|i| i.src_name == m.src)
+            .map(|i| i.src_uid)
+            .collect();
         let scan = scan::scan_folder(
             &mut src,
             &mut dst,
@@ -284,7 +307,7 @@ pub async fn sync_mailbox(
             &m.dst,
             states.get(&m.src),
             modes,
-            retry_skipped,
+            &skipped_here,
         )
         .await?;
         outcome.folders += 1;
@@ -489,13 +512,8 @@ async fn append_chunk(
         match &f.body {
             Ok(body) => readable.push((f.uid, body)),
             Err(e) => {
-                skip(
-                    ctx,
-                    stats,
-                    f.uid,
-                    format!("cannot read it from the source: {e}"),
-                )
-                .await?
+                let reason = format!("cannot read it from the source: {e}");
+                skip(ctx, stats, f.uid, None, SkippedKind::BadItem, reason).await?
             }
         }
     }
@@ -559,13 +577,15 @@ async fn append_chunk(
                         &[readable[i].0],
                     )
                     .await?;
-                skip(
-                    ctx,
-                    stats,
-                    readable[i].0,
-                    format!("the target refused it: {e}"),
-                )
-                .await?;
+                let kind = match &e {
+                    ImapError::No { code, text, .. } => {
+                        SkippedKind::of_refusal(code.as_deref(), text)
+                    }
+                    _ => SkippedKind::BadItem,
+                };
+                let (uid, body) = readable[i];
+                let reason = format!("the target refused it: {e}");
+                skip(ctx, stats, uid, Some(body), kind, reason).await?;
             }
             Err(e) => {
                 // Record what did make it before failing the pass.
@@ -605,25 +625,40 @@ async fn append_chunk(
     Ok(())
 }
 
-/// Records a message the pass could not copy; it is tried again next pass.
+/// Records a message the pass could not copy (a bad or large item); it is tried again
+/// next pass. `body` is the message when the source gave it, for its subject.
 async fn skip(
     ctx: &AppendContext<'_>,
     stats: &mut PassOutcome,
     uid: u32,
+    body: Option<&[u8]>,
+    kind: SkippedKind,
     reason: String,
 ) -> Result<(), SyncError> {
     let folder = MailboxName::from_wire(ctx.folder.mapping.src.clone()).to_display();
-    warn!(user = ctx.job.email, folder, uid, reason, "message skipped");
-    let size = ctx.folder.scan.metas.get(&uid).map(|m| m.size).unwrap_or(0);
+    warn!(user = ctx.job.email, folder, uid, %kind, reason, "message skipped");
+    let size = ctx
+        .folder
+        .scan
+        .metas
+        .get(&uid)
+        .map(|m| m.size)
+        .or_else(|| body.map(|b| b.len() as u32))
+        .unwrap_or(0);
     ctx.store
         .record_skipped(
             &ctx.job.email,
             &SkippedItem {
+                src_name: ctx.folder.mapping.src.clone(),
                 folder: folder.clone(),
+                src_uidvalidity: ctx.folder.scan.uid_validity,
                 src_uid: uid,
                 size,
+                kind,
+                subject: body.map(subject).unwrap_or_default(),
                 reason: reason.clone(),
                 skipped_at: chrono::Utc::now(),
+                approved_at: None,
             },
         )
         .await?;

@@ -13,7 +13,7 @@ use cutover_store::{FolderState, Store};
 use tracing::{info, warn};
 
 use crate::executor::{Role, SyncError};
-use crate::planner::FolderMapping;
+use crate::folder_map::FolderMapping;
 
 /// What happened to folders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,126 +1,10 @@
 //! The sync planner: pure decisions over plain data, tested without servers.
 //!
-//! Given what the source holds, what the target holds and what earlier passes copied,
-//! it says which folders to create and subscribe on the target, and which messages
-//! to copy, in which order. It never touches a socket or the store.
+//! Given what the source holds and what earlier passes copied, it says which messages
+//! to copy, in which order, and in which chunks; where folders go is
+//! [`crate::folder_map`]'s. It never touches a socket or the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-
-/// A folder as listed by a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedFolder {
-    /// Wire name (modified UTF-7).
-    pub name: Vec<u8>,
-    pub selectable: bool,
-    pub subscribed: bool,
-}
-
-/// Where a source folder goes on the target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FolderMapping {
-    pub src: Vec<u8>,
-    pub dst: Vec<u8>,
-    /// Whether messages can be in it (false for `\Noselect` parents).
-    pub selectable: bool,
-    pub subscribe: bool,
-    /// Whether the target lacks it and it must be created.
-    pub create: bool,
-}
-
-/// The hierarchy separators of both sides (None: flat namespace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Separators {
-    pub source: Option<char>,
-    pub target: Option<char>,
-}
-
-/// Character that replaces the target's separator inside a source name component,
-/// so that "Reports.2024" does not become a "2024" child of "Reports" on a '.' server.
-const SEPARATOR_STAND_IN: u8 = b'_';
-
-/// Translates a source wire name to the target's hierarchy.
-pub fn map_name(src: &[u8], seps: Separators) -> Vec<u8> {
-    if is_inbox(src) {
-        return b"INBOX".to_vec();
-    }
-    let parts: Vec<&[u8]> = match seps.source {
-        Some(s) if s.is_ascii() => src.split(|b| *b == s as u8).collect(),
-        _ => vec![src],
-    };
-    let target_sep = seps.target.filter(|c| c.is_ascii()).map(|c| c as u8);
-    let mut out = Vec::with_capacity(src.len());
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            // Without a target separator, the hierarchy is flattened with the stand-in.
-            out.push(target_sep.unwrap_or(SEPARATOR_STAND_IN));
-        }
-        out.extend(part.iter().map(|b| {
-            if Some(*b) == target_sep {
-                SEPARATOR_STAND_IN
-            } else {
-                *b
-            }
-        }));
-    }
-    out
-}
-
-pub fn is_inbox(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"INBOX")
-}
-
-/// Whether a folder is excluded: by display name, case-insensitively, with its
-/// subfolders. Admins write '/' between levels whatever the server's separator is.
-pub fn is_excluded(display: &str, separator: Option<char>, excluded: &[String]) -> bool {
-    let name = match separator {
-        Some(sep) if sep != '/' => display.replace(sep, "/"),
-        _ => display.to_string(),
-    }
-    .to_lowercase();
-    excluded.iter().any(|ex| {
-        let ex = ex.trim().trim_matches('/').to_lowercase();
-        !ex.is_empty() && (name == ex || name.starts_with(&format!("{ex}/")))
-    })
-}
-
-/// Maps every source folder to the target. `display` turns a wire name into the
-/// name an admin writes in `--exclude-folders`.
-pub fn plan_folders(
-    source: &[ListedFolder],
-    target: &[ListedFolder],
-    seps: Separators,
-    excluded: &[String],
-    display: impl Fn(&[u8]) -> String,
-) -> Vec<FolderMapping> {
-    let existing: HashSet<Vec<u8>> = target
-        .iter()
-        .map(|f| {
-            if is_inbox(&f.name) {
-                b"INBOX".to_vec()
-            } else {
-                f.name.clone()
-            }
-        })
-        .collect();
-    let mut out = Vec::new();
-    // INBOX always exists; sort so parents come before children.
-    let mut sorted: Vec<&ListedFolder> = source.iter().collect();
-    sorted.sort_by(|a, b| (!is_inbox(&a.name), &a.name).cmp(&(!is_inbox(&b.name), &b.name)));
-    for f in sorted {
-        if is_excluded(&display(&f.name), seps.source, excluded) {
-            continue;
-        }
-        let dst = map_name(&f.name, seps);
-        out.push(FolderMapping {
-            create: !existing.contains(&dst) && !is_inbox(&dst),
-            src: f.name.clone(),
-            dst,
-            selectable: f.selectable,
-            subscribe: f.subscribed,
-        });
-    }
-    out
-}
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One source message as listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,84 +64,6 @@ pub fn chunk(messages: &[SourceMessage], limits: ChunkLimits) -> Vec<Vec<SourceM
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    const SLASH: Separators = Separators {
-        source: Some('/'),
-        target: Some('/'),
-    };
-
-    fn folder(name: &str, selectable: bool) -> ListedFolder {
-        ListedFolder {
-            name: name.as_bytes().to_vec(),
-            selectable,
-            subscribed: true,
-        }
-    }
-
-    fn display(b: &[u8]) -> String {
-        String::from_utf8_lossy(b).into_owned()
-    }
-
-    #[test]
-    fn names_follow_the_target_separator() {
-        let to_dot = Separators {
-            source: Some('/'),
-            target: Some('.'),
-        };
-        assert_eq!(map_name(b"Archive/2024", to_dot), b"Archive.2024");
-        // The target's separator inside a component must not create a level.
-        assert_eq!(map_name(b"Reports.2024", to_dot), b"Reports_2024");
-        assert_eq!(map_name(b"Reports.2024", SLASH), b"Reports.2024");
-        let to_slash = Separators {
-            source: Some('.'),
-            target: Some('/'),
-        };
-        assert_eq!(map_name(b"a/b.c", to_slash), b"a_b/c");
-        assert_eq!(map_name(b"inbox", to_slash), b"INBOX");
-        // mUTF-7 is carried as it is.
-        assert_eq!(
-            map_name(b"&AMk-l&AOk-ments envoy&AOk-s", SLASH),
-            b"&AMk-l&AOk-ments envoy&AOk-s"
-        );
-    }
-
-    #[test]
-    fn folders_to_create_and_exclusions() {
-        let source = [
-            folder("INBOX", true),
-            folder("Archive", false),
-            folder("Archive/2024", true),
-            folder("Junk", true),
-            folder("Junk/Old", true),
-            folder("Sent", true),
-        ];
-        let target = [folder("INBOX", true), folder("Sent", true)];
-        let plan = plan_folders(&source, &target, SLASH, &["junk".into()], display);
-        let names: Vec<(&[u8], bool)> = plan.iter().map(|m| (&m.dst[..], m.create)).collect();
-        assert_eq!(
-            names,
-            vec![
-                (&b"INBOX"[..], false),
-                (&b"Archive"[..], true),
-                (&b"Archive/2024"[..], true),
-                (&b"Sent"[..], false)
-            ]
-        );
-        assert!(!plan[1].selectable);
-    }
-
-    #[test]
-    fn exclusion_matches_subfolders_only_at_a_separator() {
-        let ex = vec!["Archive".to_string()];
-        assert!(is_excluded("Archive", Some('/'), &ex));
-        assert!(is_excluded("archive/2024", Some('/'), &ex));
-        assert!(!is_excluded("Archives", Some('/'), &ex));
-        assert!(is_excluded(
-            "Archive.2024",
-            Some('.'),
-            &["Archive/2024".into()]
-        ));
-    }
 
     #[test]
     fn copies_are_newest_first_and_skip_what_was_copied() {
@@ -324,15 +130,6 @@ mod tests {
             }
             let after: BTreeSet<u32> = copied.union(&planned).copied().collect();
             prop_assert!(plan_copies(&source, &after).is_empty());
-        }
-
-        /// Mapping names never loses the hierarchy and never invents a level.
-        #[test]
-        fn mapped_names_keep_their_levels(parts in proptest::collection::vec("[a-zA-Z0-9 ._&-]{1,8}", 1..5)) {
-            let src = parts.join("/");
-            prop_assume!(!is_inbox(src.as_bytes()));
-            let dst = map_name(src.as_bytes(), Separators { source: Some('/'), target: Some('.') });
-            prop_assert_eq!(dst.iter().filter(|b| **b == b'.').count(), parts.len() - 1);
         }
     }
 }

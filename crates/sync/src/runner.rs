@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus};
+use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus, check_item_limits};
 use cutover_store::{Store, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -92,6 +92,7 @@ pub async fn run_batch(
     });
 
     let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    let shared = Arc::new(batch.clone());
     let mut tasks = JoinSet::new();
     for user in users {
         let user_password = store.user_password(user.email.as_str()).await?;
@@ -112,14 +113,16 @@ pub async fn run_batch(
                     None,
                 )?,
                 excluded_folders: batch.excluded_folders.clone(),
+                folder_map: batch.folder_map.clone(),
             })
         });
         let store = store.clone();
         let events = events.clone();
         let slots = slots.clone();
+        let batch = shared.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            run_user(store, user, job, events).await
+            run_user(store, &batch, user, job, events).await
         });
     }
 
@@ -164,7 +167,10 @@ pub async fn run_batch(
     current.status = match current.status {
         BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
         BatchStatus::Removing => BatchStatus::Removing,
-        _ => BatchStatus::after_pass(&statuses),
+        _ => BatchStatus::after_pass_with_skipped(
+            &statuses,
+            store.unapproved_skipped_items(batch.name.as_str()).await?,
+        ),
     };
     if current.status != BatchStatus::Stopped && current.status != BatchStatus::Removing {
         current.initial_sync_at.get_or_insert(now);
@@ -182,9 +188,11 @@ pub async fn run_batch(
 }
 
 /// One user's pass with retries of transient failures; the user's status and
-/// statistics are saved whatever happens.
+/// statistics are saved whatever happens. A pass that skipped more items than the
+/// batch allows (BadItemLimit, LargeItemLimit) fails the user.
 async fn run_user(
     store: Arc<dyn Store>,
+    batch: &Batch,
     mut user: MigrationUser,
     job: Result<MailboxJob, String>,
     events: EventSink,
@@ -224,7 +232,6 @@ async fn run_user(
             user.stats.source_items = outcome.source_items;
             user.stats.folders = outcome.folders;
             user.stats.items_synced += outcome.copied;
-            user.stats.items_skipped += outcome.skipped;
             user.stats.bytes_synced += outcome.bytes;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
@@ -237,6 +244,25 @@ async fn run_user(
             PassOutcome::default()
         }
     };
+    // Skipped items are counted from the store: a message skipped by several passes is
+    // one item, and one copied since is none.
+    let counts = store.skipped_counts(&email).await?;
+    user.stats.items_skipped = counts.total();
+    user.stats.bad_items = counts.bad;
+    user.stats.large_items = counts.large;
+    if user.status == UserStatus::Synced
+        && let Err(over) = check_item_limits(
+            &email,
+            batch.name.as_str(),
+            batch.bad_item_limit,
+            batch.large_item_limit,
+            &counts,
+        )
+    {
+        warn!(user = email, error = %over, "skipped items over the batch's limits");
+        user.status = UserStatus::Failed;
+        user.error = Some(over.to_string());
+    }
     // What was copied before a failure is in the message map; count it from there next time.
     store.update_user(&user).await?;
     events.send(SyncEvent::UserFinished {

@@ -59,8 +59,10 @@ pub async fn scan_folder(
     dst_folder: &[u8],
     state: Option<&FolderState>,
     modes: SourceModes,
-    retry_skipped: bool,
+    skipped: &[u32],
 ) -> Result<FolderScan, SyncError> {
+    // Skipped messages sit below UIDNEXT: only a full listing offers them again.
+    let retry_skipped = !skipped.is_empty();
     let name = MailboxName::from_wire(src_folder.to_vec());
     let err = |source: ImapError| SyncError::Folder {
         role: Role::Source,
@@ -198,6 +200,19 @@ pub async fn scan_folder(
             )
         }
     };
+    // Skipped messages gone from the source are no longer skipped.
+    let gone: Vec<u32> = skipped
+        .iter()
+        .copied()
+        .filter(|u| {
+            view.vanished.contains(u) || view.present.as_ref().is_some_and(|p| !p.contains(u))
+        })
+        .collect();
+    if !gone.is_empty() {
+        store
+            .forget_messages(email, src_folder, validity, &gone)
+            .await?;
+    }
     Ok(FolderScan {
         uid_validity: validity,
         uid_next: selected.uid_next,

@@ -51,6 +51,22 @@ async fn start(ctx: &Ctx, batch: &mut Batch) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Users failed over the item limits stay Failed until they sync again.
+async fn hint_failed_users(ctx: &Ctx, batch: &Batch) -> anyhow::Result<()> {
+    let failed = ctx
+        .store
+        .users(Some(batch.name.as_str()), Some(UserStatus::Failed))
+        .await?
+        .len();
+    if failed > 0 {
+        eprintln!(
+            "{failed} user(s) of batch '{name}' are Failed; `cutover batch start {name}` syncs them again",
+            name = batch.name
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
     match command {
         BatchCommand::New {
@@ -61,6 +77,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             bad_item_limit,
             large_item_limit,
             exclude_folders,
+            folder_map,
             incremental_interval,
         } => {
             let name = Name::parse("batch", &name)?;
@@ -103,6 +120,8 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     .map(|f| f.trim().to_string())
                     .filter(|f| !f.is_empty())
                     .collect(),
+                folder_map,
+                skipped_item_approval_time: None,
             };
             ctx.store.create_batch(&batch, &users).await?;
             if auto_start {
@@ -157,6 +176,53 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                 BatchStatus::Stopped
             };
             ctx.store.update_batch(&b).await?;
+            show(ctx, &[b], true).await
+        }
+        BatchCommand::Set {
+            name,
+            bad_item_limit,
+            large_item_limit,
+        } => {
+            if bad_item_limit.is_none() && large_item_limit.is_none() {
+                bail!(
+                    "nothing to change for batch '{name}': give --bad-item-limit N and/or --large-item-limit N"
+                );
+            }
+            let mut b = load(ctx, &name).await?;
+            if let Some(n) = bad_item_limit {
+                b.bad_item_limit = n;
+            }
+            if let Some(n) = large_item_limit {
+                b.large_item_limit = n;
+            }
+            ctx.store.update_batch(&b).await?;
+            hint_failed_users(ctx, &b).await?;
+            show(ctx, &[b], true).await
+        }
+        BatchCommand::ApproveSkippedItems { name } => {
+            let b = load(ctx, &name).await?;
+            let approved = ctx
+                .store
+                .approve_skipped_items(b.name.as_str(), Utc::now())
+                .await?;
+            // Reloaded: the store recorded the approval time on it.
+            let mut b = load(ctx, b.name.as_str()).await?;
+            if b.status == BatchStatus::SyncedWithErrors {
+                let statuses: Vec<UserStatus> = ctx
+                    .store
+                    .users(Some(b.name.as_str()), None)
+                    .await?
+                    .iter()
+                    .map(|u| u.status)
+                    .collect();
+                b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
+                ctx.store.update_batch(&b).await?;
+            }
+            eprintln!(
+                "{approved} skipped item(s) of batch '{}' approved; items skipped from now on need a new approval",
+                b.name
+            );
+            hint_failed_users(ctx, &b).await?;
             show(ctx, &[b], true).await
         }
         BatchCommand::Remove { name, force } => {

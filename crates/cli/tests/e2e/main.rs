@@ -1,8 +1,10 @@
 //! End-to-end tests: the `cutover` binary against real Dovecot servers started by the
 //! tests themselves on loopback ports (see `support`). One binary, a module per area.
 
+mod bad_items;
 mod crash;
 mod first_cutover;
 mod fixture;
+mod folders;
 mod incremental;
 mod support;

@@ -37,6 +37,12 @@ pub struct DovecotOptions {
     pub master_password: String,
     /// `imap_capability`: "" keeps Dovecot's list, "+X" adds to it, a full list replaces it.
     pub imap_capability: String,
+    /// RFC 6154 attributes the server lists folders with: (folder, e.g. "\\Sent"). The
+    /// folders still have to be created.
+    pub special_use: Vec<(String, String)>,
+    /// Lines appended to the rendered config (plugins, limits), for tests that need a
+    /// server that behaves differently; later settings override earlier ones.
+    pub extra_config: String,
 }
 
 impl Default for DovecotOptions {
@@ -47,6 +53,8 @@ impl Default for DovecotOptions {
             master_user: "admin".into(),
             master_password: "adminpass".into(),
             imap_capability: String::new(),
+            special_use: Vec::new(),
+            extra_config: String::new(),
         }
     }
 }
@@ -105,6 +113,15 @@ impl Dovecot {
             UNIQUE.fetch_add(1, Ordering::Relaxed)
         );
 
+        let mailboxes: String = opts
+            .special_use
+            .iter()
+            .map(|(folder, attribute)| {
+                let name = folder.replace('/', &opts.separator.to_string());
+                format!("mailbox \"{name}\" {{\n    special_use = {attribute}\n  }}\n  ")
+            })
+            .collect();
+
         let mut dovecot = Dovecot {
             dir,
             port: 0,
@@ -136,7 +153,10 @@ impl Dovecot {
                 ("SSL_CERT", ""),
                 ("SSL_KEY", ""),
                 ("IMAP_CAPABILITY", &opts.imap_capability),
-            ]);
+                ("MAILBOXES", &mailboxes),
+            ]) + "\n"
+                + &opts.extra_config
+                + "\n";
             write_file(&dovecot.conf(), &conf);
             let startup_log = fs::File::create(root.join("log/startup.log")).unwrap();
             let status = Command::new(DOVECOT)
