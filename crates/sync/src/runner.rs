@@ -218,6 +218,11 @@ async fn run_user(
                         tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
                         attempt += 1;
                     }
+                    Err(e) if e.is_transient() => {
+                        break Err(format!(
+                            "{e} (a transient failure: gave up after {ATTEMPTS} attempts; the next pass tries again)"
+                        ));
+                    }
                     Err(e) => break Err(e.to_string()),
                 }
             }

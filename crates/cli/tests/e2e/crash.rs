@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Cut, Cutover, CuttingProxy, Direction, Dovecot, assert_same_mailbox, field,
-    fill_realistic_mailbox, pair, users_csv,
+    fill_realistic_mailbox, pair, users_csv, verify_independently,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -82,6 +82,7 @@ fn resume_and_check(src: &Dovecot, dst: &Dovecot, cutover: &Cutover) -> String {
     for u in USERS {
         assert_same_mailbox(src, dst, u);
     }
+    verify_independently(src, dst, &USERS);
     // And nothing is left to do: a further pass copies nothing.
     cutover.ok(&["batch", "start", "CutoverBatch"]);
     let again = cutover.json(&["run", "--once"]);

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::support::{
     Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, users_csv,
+    verify_independently,
 };
 
 #[test]
@@ -46,6 +47,7 @@ fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {
     for u in users {
         assert_same_mailbox(&src, &dst, u);
     }
+    verify_independently(&src, &dst, &users);
 
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
     assert_eq!(field(&batch, "Status"), "Synced");

@@ -5,7 +5,7 @@
 
 use crate::support::{
     Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox,
-    pair_with_source_capability, users_csv,
+    pair_with_source_capability, users_csv, verify_independently,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -133,6 +133,7 @@ fn follows_the_source(capability: &str) -> String {
     }
     assert!(target.subscribed.contains("Brand New/Sub"));
     assert!(log.contains("folder renamed on the source"), "{log}");
+    verify_independently(&src, &dst, &USERS);
 
     // Nothing changed since: the pass copies nothing and leaves the target as it is.
     let before: Vec<_> = USERS.iter().map(|u| dst.mailbox(u)).collect();
@@ -195,6 +196,7 @@ fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
     for u in USERS {
         assert_same_mailbox(&src, &dst, u);
     }
+    verify_independently(&src, &dst, &USERS);
 }
 
 #[test]

@@ -79,3 +79,33 @@ pub fn assert_same_mailbox(src: &Dovecot, dst: &Dovecot, user: &str) {
         );
     }
 }
+
+/// The benchmark kit's independent checker (`../shared/bench/verify.py` beside the
+/// repository, Python's imaplib), as a second opinion on source and target: every
+/// message of every folder, by SHA-256, flags and INTERNALDATE. Folder names must be
+/// the same on both sides. Where the kit is not beside the repository (a lone clone),
+/// this says so and leaves the check to `assert_same_mailbox`.
+pub fn verify_independently(src: &Dovecot, dst: &Dovecot, users: &[&str]) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/verify.py");
+    if !script.exists() {
+        eprintln!(
+            "note: {} not found; independent check not run",
+            script.display()
+        );
+        return;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(src.port().to_string())
+        .arg(dst.port().to_string())
+        .args(["--user-list", &users.join(",")])
+        .output()
+        .expect("run python3 verify.py (apt-get install python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" 0 mismatches"),
+        "verify.py disagrees:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
