@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|(meta, body)| AppendMessage {
                     flags: &meta.flags,
                     internal_date: Some(meta.internal_date),
-                    body,
+                    body: body.into(),
                 })
                 .collect();
             let result = dst.append(&mailbox.name, &messages).await?;

@@ -17,13 +17,14 @@ use crate::{
     mailbox::MailboxName,
     response::{Code, parse_uid_set},
     session::Session,
+    spool::MessageBody,
 };
 
 /// Non-synchronizing literals are used up to this size; bigger ones wait for `+` so that
 /// a rejection does not cost the upload.
-const LITERAL_PLUS_MAX: usize = 1024 * 1024;
+const LITERAL_PLUS_MAX: u64 = 1024 * 1024;
 /// RFC 7888 LITERAL- allows non-synchronizing literals up to 4096 bytes.
-const LITERAL_MINUS_MAX: usize = 4096;
+const LITERAL_MINUS_MAX: u64 = 4096;
 
 /// One message to append.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,7 @@ pub struct AppendMessage<'a> {
     /// As received from the source; `\Recent` is dropped.
     pub flags: &'a [String],
     pub internal_date: Option<DateTime<FixedOffset>>,
-    pub body: &'a [u8],
+    pub body: MessageBody<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -187,7 +188,7 @@ fn build_append<'a>(
         let non_sync =
             (policy.plus && len <= LITERAL_PLUS_MAX) || (policy.minus && len <= LITERAL_MINUS_MAX);
         // A NUL byte is only allowed in a literal8 (RFC 3516).
-        let tilde = if policy.binary && m.body.contains(&0) {
+        let tilde = if policy.binary && m.body.has_nul() {
             "~"
         } else {
             ""
@@ -198,7 +199,10 @@ fn build_append<'a>(
         if !non_sync {
             parts.push(Out::AwaitContinuation);
         }
-        parts.push(Out::Bytes(Cow::Borrowed(m.body)));
+        parts.push(match m.body {
+            MessageBody::Bytes(b) => Out::Bytes(Cow::Borrowed(b)),
+            MessageBody::Spool(s) => Out::Spool(s),
+        });
     }
     line.extend_from_slice(b"\r\n");
     parts.push(Out::Bytes(Cow::Owned(line)));

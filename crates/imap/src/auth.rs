@@ -130,7 +130,7 @@ impl Session {
             .into_iter()
             .map(|p| match p {
                 Out::Bytes(b) => Some(Zeroizing::new(b.into_owned())),
-                Out::AwaitContinuation => None,
+                Out::AwaitContinuation | Out::Spool(_) => None,
             })
             .collect();
         let parts: Vec<Out<'_>> = owned

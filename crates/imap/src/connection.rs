@@ -38,6 +38,8 @@ pub(crate) enum Out<'a> {
     /// Flush and wait for a `+` continuation before sending what follows
     /// (a synchronizing literal, or the next AUTHENTICATE step).
     AwaitContinuation,
+    /// The content of a spooled message, streamed from its file.
+    Spool(&'a crate::spool::Spool),
 }
 
 /// Everything a command produced: its untagged data and its tagged completion.
@@ -285,6 +287,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         for part in parts {
             match part {
                 Out::Bytes(bytes) => self.write(&bytes).await?,
+                Out::Spool(spool) => {
+                    let mut blocks = spool.blocks()?;
+                    while let Some(block) = blocks.next_block()? {
+                        self.write(block).await?;
+                    }
+                }
                 Out::AwaitContinuation => {
                     self.flush().await?;
                     loop {

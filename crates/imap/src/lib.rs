@@ -23,6 +23,7 @@ mod fetch;
 mod mailbox;
 mod response;
 mod session;
+mod spool;
 mod tls;
 
 #[cfg(test)]
@@ -37,4 +38,5 @@ pub use mailbox::{ListedMailbox, MailboxName};
 pub use session::{
     Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
 };
+pub use spool::{MessageBody, Spool};
 pub use tls::TlsOptions;

@@ -387,17 +387,17 @@ async fn multiappend_literal_plus_with_appenduid_range() {
         AppendMessage {
             flags: &seen,
             internal_date: Some(date()),
-            body: b"abc",
+            body: b"abc".into(),
         },
         AppendMessage {
             flags: &[],
             internal_date: None,
-            body: b"de",
+            body: b"de".into(),
         },
         AppendMessage {
             flags: &labels,
             internal_date: None,
-            body: b"f",
+            body: b"f".into(),
         },
     ];
     let script = "* OK [CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND UIDPLUS] ready\r\n\
@@ -420,17 +420,17 @@ async fn multiappend_synchronizing_literals() {
         AppendMessage {
             flags: &[],
             internal_date: None,
-            body: b"abc",
+            body: b"abc".into(),
         },
         AppendMessage {
             flags: &[],
             internal_date: None,
-            body: b"de",
+            body: b"de".into(),
         },
         AppendMessage {
             flags: &[],
             internal_date: None,
-            body: b"f",
+            body: b"f".into(),
         },
     ];
     // Three continuation forms: with text, empty after SP (decodes as base64), bare.
@@ -454,7 +454,7 @@ async fn append_no_carries_code() {
     let messages = [AppendMessage {
         flags: &[],
         internal_date: None,
-        body: b"abc",
+        body: b"abc".into(),
     }];
     let script =
         format!("{GREETING}C1 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n");
@@ -483,7 +483,7 @@ async fn one_append_per_message_without_multiappend() {
         .map(|body| AppendMessage {
             flags: &[],
             internal_date: None,
-            body,
+            body: body.into(),
         })
         .collect();
     let script = format!(
@@ -744,7 +744,7 @@ async fn synchronizing_literal_waits_for_continuation() {
             &[AppendMessage {
                 flags: &[],
                 internal_date: None,
-                body: b"hello",
+                body: b"hello".into(),
             }],
         )
         .await
@@ -765,7 +765,7 @@ async fn rejected_synchronizing_literal_stops_the_command() {
                 &[AppendMessage {
                     flags: &[],
                     internal_date: None,
-                    body: b"huge",
+                    body: b"huge".into(),
                 }],
             )
             .await

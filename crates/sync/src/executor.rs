@@ -8,13 +8,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use cutover_imap::{AppendMessage, ImapError, MailboxName, Session};
+use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageBody, Session, Spool};
 use cutover_model::SkippedKind;
 use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::apply;
+use crate::budget::{MemoryBudget, MemoryPermit};
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
 use crate::folder_map::{
@@ -31,10 +32,13 @@ const CHUNK: ChunkLimits = ChunkLimits {
     max_messages: 50,
     max_bytes: 8 * 1024 * 1024,
 };
-/// Messages above this are fetched in pieces of this size.
-const PIECE: u32 = 4 * 1024 * 1024;
+/// Messages above this are fetched in pieces of this size into a temporary file, and
+/// appended from it: memory holds a piece, not the message.
+const PIECE: u32 = 1024 * 1024;
 /// Chunks fetched ahead of the appender.
 const AHEAD: usize = 2;
+/// Bytes read from a spooled message to find its subject.
+const HEAD_BYTES: usize = 64 * 1024;
 
 /// Which server an error came from, for the admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +121,8 @@ pub struct PassOutcome {
 #[derive(Debug, Clone)]
 pub struct MailboxJob {
     pub email: String,
+    /// Message bytes in flight, shared by every mailbox of the run.
+    pub memory: MemoryBudget,
     pub source: Side,
     pub target: Side,
     pub excluded_folders: Vec<String>,
@@ -375,42 +381,101 @@ pub async fn sync_mailbox(
     Ok(outcome)
 }
 
+/// A message body on its way from the source to the target.
+enum Body {
+    Memory(Vec<u8>),
+    /// Large messages wait in a temporary file.
+    Spooled(Spool),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Memory(b) => b.len() as u64,
+            Body::Spooled(s) => s.len(),
+        }
+    }
+
+    fn for_append(&self) -> MessageBody<'_> {
+        match self {
+            Body::Memory(b) => MessageBody::Bytes(b),
+            Body::Spooled(s) => MessageBody::Spool(s),
+        }
+    }
+
+    /// The first bytes (the header, for the subject of a skipped item).
+    fn head(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Body::Memory(b) => std::borrow::Cow::Borrowed(&b[..b.len().min(HEAD_BYTES)]),
+            Body::Spooled(s) => {
+                let mut all = s.read_head(HEAD_BYTES).unwrap_or_default();
+                all.truncate(HEAD_BYTES);
+                std::borrow::Cow::Owned(all)
+            }
+        }
+    }
+}
+
 /// A message on its way from the source to the target, or why the source could not
 /// give it.
 struct Fetched {
     uid: u32,
-    body: Result<Vec<u8>, ImapError>,
+    body: Result<Body, ImapError>,
+}
+
+/// The bytes a chunk holds in memory while in flight, in KiB (the unit of the budget).
+fn memory_cost(chunk: &[SourceMessage]) -> u32 {
+    let bytes: u64 = chunk.iter().map(|m| u64::from(m.size.min(PIECE))).sum();
+    bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
+}
+
+/// Fetches a large message piece by piece into a temporary file.
+async fn spool(src: &mut Session, uid: u32) -> Result<Body, ImapError> {
+    let mut spool = Spool::new()?;
+    loop {
+        let piece = src.fetch_body_piece(uid, spool.len(), PIECE).await?;
+        spool.append(&piece)?;
+        if piece.len() < PIECE as usize {
+            return Ok(Body::Spooled(spool));
+        }
+    }
 }
 
 async fn fetch_chunk(
     src: &mut Session,
     chunk: &[SourceMessage],
 ) -> Result<Vec<Fetched>, ImapError> {
-    if let [single] = chunk
-        && single.size > PIECE
-    {
-        let mut body = Vec::with_capacity(single.size as usize);
-        loop {
-            let piece = src
-                .fetch_body_piece(single.uid, body.len() as u64, PIECE)
-                .await?;
-            let done = piece.len() < PIECE as usize;
-            body.extend_from_slice(&piece);
-            if done {
-                break;
-            }
-        }
-        return Ok(vec![Fetched {
-            uid: single.uid,
-            body: Ok(body),
-        }]);
+    let (large, small): (Vec<&SourceMessage>, Vec<&SourceMessage>) =
+        chunk.iter().partition(|m| m.size > PIECE);
+    let mut out = Vec::with_capacity(chunk.len());
+    if !small.is_empty() {
+        let uids: Vec<u32> = small.iter().map(|m| m.uid).collect();
+        out.extend(
+            src.fetch_bodies(&uids)
+                .await?
+                .into_iter()
+                .map(|(uid, body)| Fetched {
+                    uid,
+                    body: body.map(Body::Memory),
+                }),
+        );
     }
-    let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-    let fetched = src.fetch_bodies(&uids).await?;
-    Ok(fetched
-        .into_iter()
-        .map(|(uid, body)| Fetched { uid, body })
-        .collect())
+    for m in large {
+        match spool(src, m.uid).await {
+            Ok(body) => out.push(Fetched {
+                uid: m.uid,
+                body: Ok(body),
+            }),
+            // Expunged since the listing: nothing to copy.
+            Err(ImapError::NotFound { .. }) => {}
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => out.push(Fetched {
+                uid: m.uid,
+                body: Err(e),
+            }),
+        }
+    }
+    Ok(out)
 }
 
 async fn copy_folder(
@@ -452,11 +517,13 @@ async fn copy_folder(
     let chunks = planner::chunk(&folder.scan.plan.copies, CHUNK);
     debug!(user = job.email, folder = %src_name, messages = folder.scan.plan.copies.len(), chunks = chunks.len(), "copying");
 
-    let (tx, mut rx) = mpsc::channel::<Vec<Fetched>>(AHEAD);
+    let (tx, mut rx) = mpsc::channel::<(MemoryPermit, Vec<Fetched>)>(AHEAD);
     let fetcher = async {
         for chunk in &chunks {
+            // Wait for room in the budget shared by every mailbox of the run.
+            let permit = job.memory.reserve(memory_cost(chunk)).await;
             let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
-            if tx.send(fetched).await.is_err() {
+            if tx.send((permit, fetched)).await.is_err() {
                 break; // the appender stopped; its error is reported
             }
         }
@@ -472,8 +539,9 @@ async fn copy_folder(
     };
     let appender = async {
         let mut stats = PassOutcome::default();
-        while let Some(fetched) = rx.recv().await {
+        while let Some((permit, fetched)) = rx.recv().await {
             append_chunk(dst, &ctx, &fetched, &mut floor, &mut stats).await?;
+            drop(permit);
         }
         Ok::<PassOutcome, SyncError>(stats)
     };
@@ -524,7 +592,7 @@ async fn append_chunk(
             AppendMessage {
                 flags: meta.map(|m| &m.flags).unwrap_or(&no_flags),
                 internal_date: meta.map(|m| m.internal_date),
-                body,
+                body: body.for_append(),
             }
         })
         .collect();
@@ -585,7 +653,7 @@ async fn append_chunk(
                 };
                 let (uid, body) = readable[i];
                 let reason = format!("the target refused it: {e}");
-                skip(ctx, stats, uid, Some(body), kind, reason).await?;
+                skip(ctx, stats, uid, Some(&body.head()), kind, reason).await?;
             }
             Err(e) => {
                 // Record what did make it before failing the pass.

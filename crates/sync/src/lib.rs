@@ -9,6 +9,7 @@
 //! here prints.
 
 pub mod apply;
+pub mod budget;
 pub mod credentials;
 pub mod events;
 pub mod executor;

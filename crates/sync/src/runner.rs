@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::budget::MemoryBudget;
 use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
@@ -92,6 +93,7 @@ pub async fn run_batch(
     });
 
     let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    let memory = MemoryBudget::from_env();
     let shared = Arc::new(batch.clone());
     let mut tasks = JoinSet::new();
     for user in users {
@@ -105,6 +107,7 @@ pub async fn run_batch(
         .and_then(|source| {
             Ok(MailboxJob {
                 email: user.email.to_string(),
+                memory: memory.clone(),
                 source,
                 target: credentials::side(
                     &target.connection,
