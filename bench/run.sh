@@ -28,6 +28,9 @@ if [[ -n $CORPUS ]]; then
   echo "==> corpus $CORPUS"
   "$KIT/corpus.py" --users "${CORPUS%x*}" --messages "${CORPUS#*x}" | tail -1
 fi
+# The servers' user list must cover the corpus (servers.sh rewrites it to CB_USERS).
+CB_USERS="$(python3 -c "import json;print(json.load(open('$WORK/corpus.json'))['users'])")"
+export CB_USERS
 "$KIT/servers.sh" start >/dev/null
 if [[ -n $BIG ]]; then
   echo "==> adding a ${BIG} MB message to user1@example.test's INBOX"

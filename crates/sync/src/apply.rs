@@ -36,19 +36,20 @@ pub async fn apply_changes(
         source,
     };
     let selected = dst.select(&name).await.map_err(err)?;
-    // Messages copied into an earlier incarnation of the target folder are not there.
-    let copied = store
+    // Target UIDs of this folder's messages; those copied into an earlier incarnation of
+    // the target folder (another UIDVALIDITY) are not there.
+    let here: std::collections::HashMap<u32, u32> = store
         .copied_messages(email, src_folder, src_uidvalidity)
-        .await?;
-    let here = |dst_uid: Option<u32>, src_uid: u32| -> Option<u32> {
-        let row = copied.iter().find(|c| c.src_uid == src_uid)?;
-        (row.dst_uidvalidity == Some(selected.uid_validity)).then_some(dst_uid?)
-    };
+        .await?
+        .into_iter()
+        .filter(|c| c.dst_uidvalidity == Some(selected.uid_validity))
+        .filter_map(|c| Some((c.src_uid, c.dst_uid?)))
+        .collect();
 
     // One STORE per distinct change, not one per message.
     let mut groups: BTreeMap<(Vec<String>, Vec<String>), Vec<u32>> = BTreeMap::new();
     for u in &plan.flag_updates {
-        if let Some(uid) = here(u.dst_uid, u.src_uid) {
+        if let Some(uid) = here.get(&u.src_uid).copied() {
             groups
                 .entry((u.add.clone(), u.remove.clone()))
                 .or_default()
@@ -75,7 +76,7 @@ pub async fn apply_changes(
     let doomed: Vec<u32> = plan
         .removals
         .iter()
-        .filter_map(|(src_uid, dst_uid)| here(*dst_uid, *src_uid))
+        .filter_map(|(src_uid, _)| here.get(src_uid).copied())
         .collect();
     if !doomed.is_empty() && !dst.expunge_uids(&doomed).await.map_err(err)? {
         warn!(user = email, folder = %name, count = doomed.len(),

@@ -623,6 +623,7 @@ async fn append_chunk(
     }
 
     let mut copies = Vec::new();
+    let mut failure = None;
     for (i, result) in results {
         match result {
             Ok((dst_uidvalidity, dst_uid)) => {
@@ -656,21 +657,12 @@ async fn append_chunk(
                 skip(ctx, stats, uid, Some(&body.head()), kind, reason).await?;
             }
             Err(e) => {
-                // Record what did make it before failing the pass.
-                if !copies.is_empty() {
-                    store
-                        .record_copies(
-                            &job.email,
-                            &folder.mapping.src,
-                            folder.scan.uid_validity,
-                            &copies,
-                        )
-                        .await?;
-                }
-                return Err(dst_err(e));
+                failure = Some(e);
+                break;
             }
         }
     }
+    // What did make it is recorded, also before a failure ends the pass.
     if !copies.is_empty() {
         store
             .record_copies(
@@ -690,7 +682,10 @@ async fn append_chunk(
             bytes,
         });
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(dst_err(e)),
+        None => Ok(()),
+    }
 }
 
 /// Records a message the pass could not copy (a bad or large item); it is tried again

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Cut, Cutover, CuttingProxy, Direction, Dovecot, assert_same_mailbox, field,
-    fill_realistic_mailbox, pair, users_csv, verify_independently,
+    fill_realistic_mailbox, pair, verify_independently,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -29,18 +29,7 @@ fn started_batch(src_port: Option<u16>, dst_port: Option<u16>) -> (Dovecot, Dove
         "authzid",
         USERS[0],
     );
-    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
     (src, dst, cutover)
 }
 
@@ -136,88 +125,53 @@ fn killed_twice_in_a_row() {
     resume_and_check(&src, &dst, &cutover);
 }
 
-#[test]
-fn a_source_connection_cut_mid_literal_is_retried_without_loss() {
+/// A migration through a proxy in front of the source or the target that cuts two of the
+/// pass's connections, `after` bytes into each in `direction`. Connection 0 is the
+/// `target set` / `endpoint new` test; 1 and 2 are the first pass's.
+fn through_a_cutting_proxy(direction: Direction, after: [u64; 2], seed: u64) -> String {
     let (src, dst) = pair(&USERS, '/');
-    fill_realistic_mailbox(&src, USERS[0], 60, 21, true);
-    fill_realistic_mailbox(&src, USERS[1], 40, 22, true);
+    fill_realistic_mailbox(&src, USERS[0], 60, seed, true);
+    fill_realistic_mailbox(&src, USERS[1], 40, seed + 1, true);
     for u in USERS {
         src.index(u);
     }
-    // Connection 0 is the endpoint's test; 1 and 2 the first pass's source connections.
-    // 2.5 MB into a session is inside a message literal (the mailboxes hold 3-6 MB ones).
-    let proxy = CuttingProxy::start(
-        src.port(),
-        vec![
-            Cut {
-                connection: 1,
-                direction: Direction::ServerToClient,
-                after_bytes: 2_500_000,
-            },
-            Cut {
-                connection: 2,
-                direction: Direction::ServerToClient,
-                after_bytes: 700_000,
-            },
-        ],
-    );
+    let upstream = match direction {
+        Direction::ServerToClient => src.port(),
+        Direction::ClientToServer => dst.port(),
+    };
+    let cuts = after
+        .iter()
+        .enumerate()
+        .map(|(i, after_bytes)| Cut {
+            connection: i + 1,
+            direction,
+            after_bytes: *after_bytes,
+        })
+        .collect();
+    let proxy = CuttingProxy::start(upstream, cuts);
     let cutover = Cutover::new();
-    cutover.connect_ports(proxy.port(), dst.port(), "authzid", USERS[0]);
-    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
+    match direction {
+        Direction::ServerToClient => {
+            cutover.connect_ports(proxy.port(), dst.port(), "authzid", USERS[0])
+        }
+        Direction::ClientToServer => {
+            cutover.connect_ports(src.port(), proxy.port(), "authzid", USERS[0])
+        }
+    }
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
     let log = resume_and_check(&src, &dst, &cutover);
     assert_eq!(proxy.cuts_done(), 2, "the proxy did not cut:\n{log}");
     assert!(log.contains("retrying"), "no retry logged:\n{log}");
+    log
+}
+
+#[test]
+fn a_source_connection_cut_mid_literal_is_retried_without_loss() {
+    // 2.5 MB into a session is inside a message literal (the mailboxes hold 3-6 MB ones).
+    through_a_cutting_proxy(Direction::ServerToClient, [2_500_000, 700_000], 21);
 }
 
 #[test]
 fn a_target_connection_cut_mid_append_is_retried_without_loss() {
-    let (src, dst) = pair(&USERS, '/');
-    fill_realistic_mailbox(&src, USERS[0], 60, 31, true);
-    fill_realistic_mailbox(&src, USERS[1], 40, 32, true);
-    for u in USERS {
-        src.index(u);
-    }
-    // Connection 0 is `target set`'s test; then the pass's target connections.
-    let proxy = CuttingProxy::start(
-        dst.port(),
-        vec![
-            Cut {
-                connection: 1,
-                direction: Direction::ClientToServer,
-                after_bytes: 3_000_000,
-            },
-            Cut {
-                connection: 2,
-                direction: Direction::ClientToServer,
-                after_bytes: 1_200_000,
-            },
-        ],
-    );
-    let cutover = Cutover::new();
-    cutover.connect_ports(src.port(), proxy.port(), "authzid", USERS[0]);
-    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
-    let log = resume_and_check(&src, &dst, &cutover);
-    assert_eq!(proxy.cuts_done(), 2, "the proxy did not cut:\n{log}");
+    through_a_cutting_proxy(Direction::ClientToServer, [3_000_000, 1_200_000], 31);
 }

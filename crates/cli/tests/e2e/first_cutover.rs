@@ -4,8 +4,7 @@
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, users_csv,
-    verify_independently,
+    Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, verify_independently,
 };
 
 #[test]
@@ -26,18 +25,7 @@ fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {
 
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", users[0]);
-    let csv = cutover.write("users.csv", &users_csv(&users.map(|u| (u, "", ""))));
-    let created = cutover.json(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
+    let created = cutover.start_batch(&users.map(|u| (u, "", "")), &[]);
     assert_eq!(field(&created, "Status"), "Syncing");
     assert_eq!(field(&created, "TotalCount"), 3);
 
@@ -104,25 +92,14 @@ fn a_failed_login_fails_that_user_only_and_names_change_separator() {
     cutover.connect(&src, &dst, "template:{user}*{admin}", users[0]);
     // bob logs in with his own password (the CSV's Password column); the third mailbox
     // does not exist on the source, so its login fails.
-    let csv = cutover.write(
-        "users.csv",
-        &users_csv(&[
+    cutover.start_batch(
+        &[
             (users[0], "", ""),
             (users[1], users[1], "pass"),
             ("ghost@contoso.test", "", ""),
-        ]),
+        ],
+        &[],
     );
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
     let run = cutover.json(&["run", "--once"]);
     assert_eq!(field(&run[0], "Status"), "SyncedWithErrors", "{run:#}");
     assert_eq!(field(&run[0], "UsersFailed"), 1);

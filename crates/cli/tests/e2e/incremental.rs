@@ -5,7 +5,7 @@
 
 use crate::support::{
     Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox,
-    pair_with_source_capability, users_csv, verify_independently,
+    pair_with_source_capability, verify_independently,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -24,18 +24,7 @@ fn synced_pair(capability: &str) -> (Dovecot, Dovecot, Cutover) {
     }
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", USERS[0]);
-    let csv = cutover.write("users.csv", &users_csv(&USERS.map(|u| (u, "", ""))));
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--auto-start",
-    ]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
     let run = cutover.json(&["run", "--once"]);
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     for u in USERS {

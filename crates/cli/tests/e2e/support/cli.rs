@@ -79,6 +79,26 @@ impl Cutover {
         path.display().to_string()
     }
 
+    /// Writes a users CSV of `rows` (EmailAddress, UserName, Password) and creates the
+    /// cutover batch `CutoverBatch` from it, started; `extra` are more `batch new` options.
+    /// Returns `batch new`'s JSON.
+    pub fn start_batch(&self, rows: &[(&str, &str, &str)], extra: &[&str]) -> Value {
+        let csv = self.write("users.csv", &super::users_csv(rows));
+        let mut args = vec![
+            "batch",
+            "new",
+            "--name",
+            "CutoverBatch",
+            "--source-endpoint",
+            "CutoverEndpoint",
+            "--users-csv",
+            &csv,
+            "--auto-start",
+        ];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
     /// `target set` to `dst` and `endpoint new --name CutoverEndpoint` to `src`, both as the
     /// Dovecot master user `admin`, with the given impersonation.
     pub fn connect(&self, src: &Dovecot, dst: &Dovecot, impersonation: &str, test_mailbox: &str) {
