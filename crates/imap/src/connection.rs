@@ -1,22 +1,19 @@
 //! One socket: framing, decoding, writing commands fragment by fragment, and routing
 //! responses by tag.
 //!
-//! Framing is imap-codec's `Fragmentizer`, which keeps the stream in sync even when a
-//! message cannot be decoded or is too long. Every decoded message is converted at once
+//! Framing is `framing.rs`, which keeps the stream in sync even when a message cannot
+//! be decoded or is too long; imap-codec decodes each framed message. Every decoded message is converted at once
 //! into the owned types of `response.rs`.
 
 use std::{borrow::Cow, time::Duration};
 
-use imap_codec::{
-    GreetingCodec, ResponseCodec,
-    decode::{GreetingDecodeError, ResponseDecodeError},
-    fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer},
-};
+use imap_codec::{GreetingCodec, ResponseCodec, decode::Decoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tracing::{debug, warn};
 
 use crate::{
     error::ImapError,
+    framing::Framer,
     response::{
         GreetingResp, Resp, StatusKind, StatusLine, Untagged, convert_greeting, convert_response,
         lenient_fetch_uid, lenient_status, trim_crlf,
@@ -77,27 +74,20 @@ pub(crate) enum Logging {
 
 pub(crate) struct Connection<S> {
     stream: BufWriter<S>,
-    frag: Fragmentizer,
+    framer: Framer,
     read_buf: Box<[u8]>,
-    /// Line fragments of the message being read, for the lenient fallback.
-    line_fragments: Vec<FragmentInfo>,
     next_tag: u64,
     timeout: Duration,
-    bytes_enqueued: u64,
-    bytes_framed: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub(crate) fn new(stream: S, next_tag: u64) -> Self {
         Connection {
             stream: BufWriter::with_capacity(READ_CHUNK, stream),
-            frag: Fragmentizer::new(MAX_MESSAGE_SIZE),
+            framer: Framer::new(MAX_MESSAGE_SIZE as usize),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            line_fragments: Vec::new(),
             next_tag,
             timeout: DEFAULT_TIMEOUT,
-            bytes_enqueued: 0,
-            bytes_framed: 0,
         }
     }
 
@@ -108,7 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Gives the socket back (for STARTTLS). Fails if the server sent anything after the
     /// last complete response: that data would be plaintext injected before TLS.
     pub(crate) fn into_inner(self) -> Result<(S, u64), ImapError> {
-        if self.bytes_enqueued != self.bytes_framed {
+        if self.framer.has_unframed() {
             return Err(ImapError::Protocol(
                 "server sent data after the STARTTLS response; refusing to continue".into(),
             ));
@@ -129,55 +119,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if n == 0 {
             return Err(ImapError::ConnectionClosed);
         }
-        self.frag.enqueue_bytes(&self.read_buf[..n]);
-        self.bytes_enqueued += n as u64;
+        self.framer.enqueue(&self.read_buf[..n]);
         Ok(())
     }
 
-    /// Reads until the Fragmentizer holds one complete message.
+    /// Reads until the framer holds one complete message.
     async fn next_message(&mut self) -> Result<(), ImapError> {
-        self.line_fragments.clear();
-        loop {
-            match self.frag.progress() {
-                Some(info) => {
-                    if let FragmentInfo::Line { .. } = info {
-                        self.line_fragments.push(info);
-                    }
-                    if self.frag.is_message_complete() {
-                        self.bytes_framed += info.range().end as u64;
-                        return Ok(());
-                    }
-                }
-                None => self.fill().await?,
-            }
+        while !self.framer.frame() {
+            self.fill().await?;
         }
+        Ok(())
     }
 
     fn first_line_for_log(&self) -> String {
-        let bytes = self
-            .line_fragments
-            .first()
-            .map(|&f| self.frag.fragment_bytes(f))
-            .unwrap_or_default();
-        let line = trim_crlf(bytes);
+        let line = trim_crlf(self.framer.lines().next().unwrap_or_default());
         let shown = &line[..line.len().min(200)];
         String::from_utf8_lossy(shown).into_owned()
     }
 
+    /// Decodes the framed message as a whole (no bytes may be left over).
+    fn decode<'a, C: Decoder>(&'a self, codec: &C) -> Result<C::Message<'a>, &'static str> {
+        if self.framer.too_long() {
+            return Err("longer than 64 MiB");
+        }
+        match codec.decode(self.framer.message()) {
+            Ok(([], message)) => Ok(message),
+            Ok(_) => Err("trailing data"),
+            Err(_) => Err("unparseable"),
+        }
+    }
+
     pub(crate) async fn read_greeting(&mut self) -> Result<GreetingResp, ImapError> {
         self.next_message().await?;
-        let greeting = match self.frag.decode_message(&GreetingCodec::default()) {
+        let greeting = match self.decode(&GreetingCodec::default()) {
             Ok(g) => convert_greeting(g),
-            Err(err) => {
+            Err(why) => {
                 let line = self.first_line_for_log();
-                let why = match err {
-                    DecodeMessageError::DecodingFailure(GreetingDecodeError::Failed)
-                    | DecodeMessageError::DecodingFailure(GreetingDecodeError::Incomplete) => {
-                        "unparseable"
-                    }
-                    DecodeMessageError::MessageTooLong { .. } => "too long",
-                    _ => "unparseable",
-                };
                 warn!(greeting = %line, "{why} greeting, reading it leniently");
                 let upper = line.to_ascii_uppercase();
                 if upper.starts_with("* OK") {
@@ -197,25 +174,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub(crate) async fn read_response(&mut self) -> Result<Resp, ImapError> {
         self.next_message().await?;
-        let decoded = self.frag.decode_message(&ResponseCodec::default());
+        let decoded = self.decode(&ResponseCodec::default());
         let resp = match decoded {
             Ok(resp) => convert_response(resp),
-            Err(err) => {
-                let too_long = matches!(err, DecodeMessageError::MessageTooLong { .. });
-                let reason = match err {
-                    DecodeMessageError::DecodingFailure(ResponseDecodeError::Failed) => {
-                        "unparseable"
-                    }
-                    DecodeMessageError::DecodingFailure(_) => "incomplete",
-                    DecodeMessageError::DecodingRemainder { .. } => "trailing data",
-                    DecodeMessageError::MessageTooLong { .. } => "longer than 64 MiB",
-                    DecodeMessageError::MessagePoisoned { .. } => "poisoned",
-                };
-                let lines: Vec<&[u8]> = self
-                    .line_fragments
-                    .iter()
-                    .map(|&f| self.frag.fragment_bytes(f))
-                    .collect();
+            Err(reason) => {
+                let too_long = self.framer.too_long();
+                let lines: Vec<&[u8]> = self.framer.lines().collect();
                 let first = lines.first().copied().unwrap_or_default();
                 let lenient = lenient_status(first);
                 let fetch_uid = lenient_fetch_uid(&lines);

@@ -4,7 +4,7 @@
 //! SELECT/EXAMINE/STATUS, UID FETCH of metadata and bodies, APPEND/MULTIAPPEND with
 //! APPENDUID) on tokio, with imap-codec doing the grammar. The layering:
 //!
-//! * `connection` owns the socket: framing with imap-codec's Fragmentizer, decoding into
+//! * `connection` owns the socket: framing (`framing`), decoding with imap-codec into
 //!   our own owned types (`response`), sending commands fragment by fragment (waiting for
 //!   `+` before synchronizing literals) and routing completions by tag.
 //! * `session` connects (TCP, TLS or STARTTLS via `tls`) and runs mailbox commands;
@@ -20,6 +20,7 @@ mod condstore;
 mod connection;
 mod error;
 mod fetch;
+mod framing;
 mod mailbox;
 mod response;
 mod session;

@@ -1,7 +1,7 @@
 //! Our own owned view of server responses.
 //!
 //! Every message decoded by imap-codec is converted here right away, so nothing
-//! borrows the Fragmentizer's buffer beyond one call. When imap-codec cannot decode a
+//! borrows the framer's buffer beyond one call. When imap-codec cannot decode a
 //! message, the small lenient tokenizer at the end recovers what we must not lose:
 //! the status of a tagged completion (O365 sends `OK [Error="..." ...]`) and the UID of
 //! a FETCH response we could not read (a NUL byte in a `BODY[]` literal).
