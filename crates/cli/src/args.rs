@@ -91,6 +91,9 @@ pub struct ServerArgs {
     /// PEM file of a private CA to trust besides the public ones.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// COMPRESS=DEFLATE: auto (on unless the server is on loopback), on or off.
+    #[arg(long, default_value = "auto")]
+    pub compression: String,
     /// A mailbox to open as a test of the admin's impersonation right.
     #[arg(long, value_name = "ADDRESS")]
     pub test_mailbox: Option<String>,
@@ -102,7 +105,7 @@ pub struct ServerArgs {
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
     /// Set the target server and its admin (tests the connection first).
-    Set(ServerArgs),
+    Set(Box<ServerArgs>),
     /// Show the target settings.
     Get,
 }
@@ -142,6 +145,9 @@ pub enum EndpointCommand {
         impersonation: Option<String>,
         #[arg(long, value_name = "PEM")]
         ca_file: Option<PathBuf>,
+        /// COMPRESS=DEFLATE: auto, on or off.
+        #[arg(long)]
+        compression: Option<String>,
         #[arg(long)]
         max_concurrent_migrations: Option<u32>,
         #[arg(long)]

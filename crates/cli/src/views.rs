@@ -29,6 +29,7 @@ pub fn endpoint(e: &Endpoint) -> Record {
         .with("Username", c.admin.as_str())
         .with("Impersonation", c.impersonation.to_string())
         .with("CaFile", c.ca_file.clone())
+        .with("Compression", c.compression.as_str())
         .with("UseAutoDiscover", false)
         .with("MaxConcurrentMigrations", e.max_concurrent_migrations)
         .with(
@@ -48,6 +49,7 @@ pub fn target(t: &Target) -> Record {
         .with("Username", c.admin.as_str())
         .with("Impersonation", c.impersonation.to_string())
         .with("CaFile", c.ca_file.clone())
+        .with("Compression", c.compression.as_str())
         .with("LastModifiedDateTime", time(Some(t.updated_at)))
 }
 

@@ -106,6 +106,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok((self.stream.into_inner(), self.next_tag))
     }
 
+    /// Gives the socket back with the bytes read but not framed yet (for COMPRESS,
+    /// whose compressed stream may start in them).
+    pub(crate) fn into_parts(self) -> (S, Vec<u8>, u64) {
+        let unframed = self.framer.unframed().to_vec();
+        (self.stream.into_inner(), unframed, self.next_tag)
+    }
+
     pub(crate) fn next_tag(&mut self) -> String {
         let tag = format!("C{}", self.next_tag);
         self.next_tag += 1;

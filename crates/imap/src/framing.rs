@@ -60,6 +60,11 @@ impl Framer {
         self.start < self.pending.len()
     }
 
+    /// The bytes received after the last framed message.
+    pub(crate) fn unframed(&self) -> &[u8] {
+        &self.pending[self.start..]
+    }
+
     fn keep(&mut self, range: Range<usize>) {
         if self.message.len() + range.len() > self.max {
             self.too_long = true;

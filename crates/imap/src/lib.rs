@@ -16,6 +16,7 @@
 
 mod append;
 mod auth;
+mod compress;
 mod condstore;
 mod connection;
 mod error;

@@ -103,6 +103,62 @@ impl FromStr for Impersonation {
     }
 }
 
+/// Whether to ask the server for COMPRESS=DEFLATE (RFC 4978).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Compression {
+    /// On for servers reached over a network, off on loopback (where it only costs CPU).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Auto => "auto",
+            Compression::On => "on",
+            Compression::Off => "off",
+        }
+    }
+
+    /// Whether to compress with this server.
+    pub fn wanted(self, server: &str) -> bool {
+        match self {
+            Compression::On => true,
+            Compression::Off => false,
+            Compression::Auto => {
+                let host = server.trim_start_matches('[').trim_end_matches(']');
+                let loopback = host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                !loopback
+            }
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Compression::Auto),
+            "on" | "yes" | "true" => Ok(Compression::On),
+            "off" | "no" | "false" => Ok(Compression::Off),
+            _ => Err(format!(
+                "unknown compression '{s}'; expected auto, on or off"
+            )),
+        }
+    }
+}
+
 /// A server, how to reach it, and the admin who acts for the users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -113,6 +169,7 @@ pub struct Connection {
     pub impersonation: Impersonation,
     /// PEM file with extra CA certificates to trust (a private CA).
     pub ca_file: Option<String>,
+    pub compression: Compression,
 }
 
 /// A named, stored connection to the source system (New-MigrationEndpoint).
@@ -179,6 +236,18 @@ mod tests {
         assert!(Endpoint::check_limits(100, 20).is_ok());
         assert!(Endpoint::check_limits(10, 20).is_err());
         assert!(Endpoint::check_limits(0, 0).is_err());
+    }
+
+    #[test]
+    fn compression_is_off_on_loopback_by_default() {
+        assert!(!Compression::Auto.wanted("127.0.0.1"));
+        assert!(!Compression::Auto.wanted("localhost"));
+        assert!(!Compression::Auto.wanted("[::1]"));
+        assert!(Compression::Auto.wanted("mail.contoso.com"));
+        assert!(Compression::On.wanted("127.0.0.1"));
+        assert!(!Compression::Off.wanted("mail.contoso.com"));
+        assert_eq!("ON".parse::<Compression>().unwrap(), Compression::On);
+        assert!("zip".parse::<Compression>().is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod status;
 pub mod users_csv;
 
 pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
-pub use endpoint::{Connection, Endpoint, Impersonation, Security, Target};
+pub use endpoint::{Compression, Connection, Endpoint, Impersonation, Security, Target};
 pub use folder_map::{FolderMapEntry, FolderMapError};
 pub use names::{EmailAddress, Name, NameError};
 pub use skipped::{

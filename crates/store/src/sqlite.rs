@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cutover_model::{
-    Batch, BatchStatus, Connection, EmailAddress, Endpoint, Impersonation, MigrationUser, Name,
-    Security, SkippedCounts, SkippedKind, Target, UserStats, UserStatus,
+    Batch, BatchStatus, Compression, Connection, EmailAddress, Endpoint, Impersonation,
+    MigrationUser, Name, Security, SkippedCounts, SkippedKind, Target, UserStats, UserStatus,
 };
 use secrecy::SecretString;
 use sqlx::sqlite::{
@@ -122,6 +122,7 @@ fn connection(row: &SqliteRow) -> Result<Connection> {
         admin: row.try_get("admin")?,
         impersonation: parse::<Impersonation>(row, "impersonation")?,
         ca_file: row.try_get("ca_file")?,
+        compression: parse::<Compression>(row, "compression")?,
     })
 }
 
@@ -200,11 +201,12 @@ impl Store for SqliteStore {
         let c = &target.connection;
         let sealed = self.sealer.seal(password, TARGET_OWNER)?;
         sqlx::query(
-            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at, compression)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET server = excluded.server, port = excluded.port,
                security = excluded.security, admin = excluded.admin, impersonation = excluded.impersonation,
-               ca_file = excluded.ca_file, password_sealed = excluded.password_sealed, updated_at = excluded.updated_at",
+               ca_file = excluded.ca_file, password_sealed = excluded.password_sealed, updated_at = excluded.updated_at,
+               compression = excluded.compression",
         )
         .bind(&c.server)
         .bind(c.port as i64)
@@ -214,6 +216,7 @@ impl Store for SqliteStore {
         .bind(&c.ca_file)
         .bind(sealed)
         .bind(target.updated_at)
+        .bind(c.compression.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -251,8 +254,8 @@ impl Store for SqliteStore {
             .seal(password, &endpoint_owner(e.name.as_str()))?;
         let done = sqlx::query(
             "INSERT INTO endpoints (name, server, port, security, admin, impersonation, ca_file, password_sealed,
-               max_concurrent_migrations, max_concurrent_incremental_syncs, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+               max_concurrent_migrations, max_concurrent_incremental_syncs, created_at, compression)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
         )
         .bind(e.name.as_str())
         .bind(&c.server)
@@ -265,6 +268,7 @@ impl Store for SqliteStore {
         .bind(e.max_concurrent_migrations as i64)
         .bind(e.max_concurrent_incremental_syncs as i64)
         .bind(e.created_at)
+        .bind(c.compression.as_str())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -284,7 +288,7 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE endpoints SET server = ?, port = ?, security = ?, admin = ?, impersonation = ?, ca_file = ?,
                password_sealed = COALESCE(?, password_sealed), max_concurrent_migrations = ?,
-               max_concurrent_incremental_syncs = ?
+               max_concurrent_incremental_syncs = ?, compression = ?
              WHERE name = ?",
         )
         .bind(&c.server)
@@ -296,6 +300,7 @@ impl Store for SqliteStore {
         .bind(sealed)
         .bind(e.max_concurrent_migrations as i64)
         .bind(e.max_concurrent_incremental_syncs as i64)
+        .bind(c.compression.as_str())
         .bind(e.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -1040,6 +1045,7 @@ mod tests {
                 admin: "admin".into(),
                 impersonation: Impersonation::Template("{user}*{admin}".into()),
                 ca_file: None,
+                compression: Compression::Auto,
             },
             max_concurrent_migrations: 100,
             max_concurrent_incremental_syncs: 20,

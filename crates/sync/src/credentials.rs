@@ -10,6 +10,8 @@ pub struct Side {
     pub addr: ServerAddr,
     pub tls: TlsOptions,
     pub credentials: Credentials,
+    /// Ask for COMPRESS=DEFLATE after login.
+    pub compress: bool,
 }
 
 pub fn server_addr(c: &Connection) -> ServerAddr {
@@ -74,6 +76,7 @@ pub fn side(
         addr: server_addr(c),
         tls: tls_options(c),
         credentials: credentials_for(c, admin_password, user, user_password)?,
+        compress: c.compression.wanted(&c.server),
     })
 }
 
@@ -89,6 +92,7 @@ mod tests {
             admin: "admin".into(),
             impersonation: imp,
             ca_file: None,
+            compression: Default::default(),
         }
     }
 

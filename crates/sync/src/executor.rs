@@ -148,6 +148,12 @@ async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
             identity: side.credentials.identity().to_string(),
             source,
         })?;
+    if side.compress {
+        session
+            .compress()
+            .await
+            .map_err(|source| SyncError::Imap { role, source })?;
+    }
     Ok(session)
 }
 

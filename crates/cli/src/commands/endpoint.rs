@@ -69,6 +69,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             password: password_args,
             impersonation,
             ca_file,
+            compression,
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
             test_mailbox,
@@ -86,6 +87,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 || admin.is_some()
                 || impersonation.is_some()
                 || ca_file.is_some()
+                || compression.is_some()
                 || password_args.password_env.is_some()
                 || password_args.password_file.is_some();
             if let Some(v) = server {
@@ -107,6 +109,11 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             }
             if let Some(p) = ca_file {
                 c.ca_file = verify::ca_file(Some(&p))?;
+            }
+            if let Some(v) = compression {
+                c.compression = v
+                    .parse()
+                    .map_err(|e: String| anyhow!("--compression: {e}"))?;
             }
             if let Some(v) = max_concurrent_migrations {
                 e.max_concurrent_migrations = v;

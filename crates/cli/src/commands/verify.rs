@@ -26,6 +26,10 @@ pub fn connection(args: &ServerArgs) -> anyhow::Result<Connection> {
         admin: args.admin.clone(),
         impersonation,
         ca_file: ca_file(args.ca_file.as_deref())?,
+        compression: args
+            .compression
+            .parse()
+            .map_err(|e: String| anyhow!("--compression: {e}"))?,
     })
 }
 

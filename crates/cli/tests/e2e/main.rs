@@ -2,6 +2,7 @@
 //! tests themselves on loopback ports (see `support`). One binary, a module per area.
 
 mod bad_items;
+mod compression;
 mod crash;
 mod first_cutover;
 mod fixture;

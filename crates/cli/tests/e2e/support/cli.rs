@@ -107,8 +107,21 @@ impl Cutover {
 
     /// As [`Cutover::connect`], to any loopback ports (a proxy in front of a server).
     pub fn connect_ports(&self, src: u16, dst: u16, impersonation: &str, test_mailbox: &str) {
+        self.connect_with(src, dst, impersonation, test_mailbox, &[]);
+    }
+
+    /// As [`Cutover::connect_ports`], with more options for both `target set` and
+    /// `endpoint new` (e.g. `--compression on`).
+    pub fn connect_with(
+        &self,
+        src: u16,
+        dst: u16,
+        impersonation: &str,
+        test_mailbox: &str,
+        extra: &[&str],
+    ) {
         let (sp, dp) = (src.to_string(), dst.to_string());
-        self.ok(&[
+        let mut target = vec![
             "target",
             "set",
             "--server",
@@ -125,8 +138,10 @@ impl Cutover {
             impersonation,
             "--test-mailbox",
             test_mailbox,
-        ]);
-        self.ok(&[
+        ];
+        target.extend_from_slice(extra);
+        self.ok(&target);
+        let mut endpoint = vec![
             "endpoint",
             "new",
             "--name",
@@ -145,6 +160,8 @@ impl Cutover {
             impersonation,
             "--test-mailbox",
             test_mailbox,
-        ]);
+        ];
+        endpoint.extend_from_slice(extra);
+        self.ok(&endpoint);
     }
 }
