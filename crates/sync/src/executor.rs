@@ -161,6 +161,23 @@ fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
     listed.iter().find_map(|m| m.delimiter)
 }
 
+/// A server's folders (with special-use attributes) and its subscriptions.
+async fn list_folders(
+    session: &mut Session,
+    role: Role,
+) -> Result<(Vec<cutover_imap::ListedMailbox>, BTreeSet<Vec<u8>>), SyncError> {
+    let err = |source| SyncError::Imap { role, source };
+    let listed = session.list_special_use().await.map_err(err)?;
+    let subscribed = session
+        .lsub()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|m| m.name.as_bytes().to_vec())
+        .collect();
+    Ok((listed, subscribed))
+}
+
 /// Asks the source for change tracking: QRESYNC (which includes CONDSTORE) when it
 /// has it, else CONDSTORE.
 async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncError> {
@@ -206,32 +223,10 @@ pub async fn sync_mailbox(
         .into_iter()
         .map(|s| (s.src_name.clone(), s))
         .collect();
-    let src_err = |source| SyncError::Imap {
-        role: Role::Source,
-        source,
-    };
-    let dst_err = |source| SyncError::Imap {
-        role: Role::Target,
-        source,
-    };
 
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
-    let src_list = src.list_special_use().await.map_err(src_err)?;
-    let src_subscribed: BTreeSet<Vec<u8>> = src
-        .lsub()
-        .await
-        .map_err(src_err)?
-        .into_iter()
-        .map(|m| m.name.as_bytes().to_vec())
-        .collect();
-    let dst_list = dst.list_special_use().await.map_err(dst_err)?;
-    let dst_subscribed: BTreeSet<Vec<u8>> = dst
-        .lsub()
-        .await
-        .map_err(dst_err)?
-        .into_iter()
-        .map(|m| m.name.as_bytes().to_vec())
-        .collect();
+    let (src_list, src_subscribed) = list_folders(&mut src, Role::Source).await?;
+    let (dst_list, dst_subscribed) = list_folders(&mut dst, Role::Target).await?;
     let seps = Separators {
         source: separator(&src_list),
         target: separator(&dst_list),

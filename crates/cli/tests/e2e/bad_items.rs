@@ -3,12 +3,11 @@
 //! grade, and the admin's approval of skipped items.
 
 use std::process::Command;
-use std::thread;
 
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, diff, fill_realistic_mailbox,
+    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, diff, fill_realistic_mailbox, start_pair,
 };
 
 /// The target refuses messages over 1 MiB; the corpus's ordinary messages are far
@@ -83,27 +82,17 @@ fn skipped_items(cutover: &Cutover, user: &str) -> (Value, Vec<Value>) {
 #[test]
 fn large_items_are_skipped_limited_graded_and_approved() {
     let users = vec![ALICE.to_string(), BOB.to_string()];
-    let src_users = users.clone();
-    let src = thread::spawn(move || {
-        Dovecot::start(
-            "src",
-            DovecotOptions {
-                users: src_users,
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let dst = thread::spawn(move || {
-        Dovecot::start(
-            "dst",
-            DovecotOptions {
-                users,
-                extra_config: LIMIT_CONFIG.to_string(),
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let (src, dst) = (src.join().expect("source"), dst.join().expect("target"));
+    let (src, dst) = start_pair(
+        DovecotOptions {
+            users: users.clone(),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users,
+            extra_config: LIMIT_CONFIG.to_string(),
+            ..DovecotOptions::default()
+        },
+    );
 
     // alice: one big corpus message and one of ours (2 large items); bob: one.
     fill_realistic_mailbox(&src, ALICE, 30, 11, true);
@@ -122,23 +111,10 @@ fn large_items_are_skipped_limited_graded_and_approved() {
 
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", ALICE);
-    let csv = cutover.write(
-        "users.csv",
-        &format!("EmailAddress,UserName,Password\n{ALICE},,\n{BOB},,\n"),
+    let created = cutover.start_batch(
+        &[(ALICE, "", ""), (BOB, "", "")],
+        &["--large-item-limit", "1"],
     );
-    let created = cutover.json(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--large-item-limit",
-        "1",
-        "--auto-start",
-    ]);
     assert_eq!(field(&created, "LargeItemLimit"), 1);
     assert_eq!(field(&created, "DataConsistencyScore"), "Perfect");
     assert_eq!(field(&created, "SkippedItemApprovalTime"), &Value::Null);

@@ -4,11 +4,12 @@
 //! and Gmail-style \All left out. Checked from the target side through doveadm.
 
 use std::collections::BTreeSet;
-use std::thread;
 
 use serde_json::Value;
 
-use crate::support::{Cutover, Dovecot, DovecotOptions, MailboxSnapshot, StoredMessage};
+use crate::support::{
+    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, StoredMessage, start_pair,
+};
 
 const USER: &str = "alice@contoso.test";
 
@@ -80,33 +81,24 @@ fn folder<'a>(snap: &'a MailboxSnapshot, name: &str, server: &Dovecot) -> &'a [S
 
 #[test]
 fn special_folders_land_in_the_targets_own_and_nothing_merges() {
-    let src = thread::spawn(|| {
-        Dovecot::start(
-            "src",
-            DovecotOptions {
-                users: vec![USER.into()],
-                // Gmail's "All Mail" holds a copy of every message.
-                special_use: vec![("All Mail".into(), "\\All".into())],
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let dst = thread::spawn(|| {
-        Dovecot::start(
-            "dst",
-            DovecotOptions {
-                users: vec![USER.into()],
-                separator: '.',
-                special_use: vec![
-                    ("Sent".into(), "\\Sent".into()),
-                    ("Trash".into(), "\\Trash".into()),
-                    ("Junk".into(), "\\Junk".into()),
-                ],
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let (src, dst) = (src.join().expect("source"), dst.join().expect("target"));
+    let (src, dst) = start_pair(
+        DovecotOptions {
+            users: vec![USER.into()],
+            // Gmail's "All Mail" holds a copy of every message.
+            special_use: vec![("All Mail".into(), "\\All".into())],
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users: vec![USER.into()],
+            separator: '.',
+            special_use: vec![
+                ("Sent".into(), "\\Sent".into()),
+                ("Trash".into(), "\\Trash".into()),
+                ("Junk".into(), "\\Junk".into()),
+            ],
+            ..DovecotOptions::default()
+        },
+    );
 
     let mut n = 0;
     for (folder, _, count) in EXPECTED {
@@ -158,23 +150,7 @@ fn special_folders_land_in_the_targets_own_and_nothing_merges() {
 
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", USER);
-    let csv = cutover.write(
-        "users.csv",
-        &format!("EmailAddress,UserName,Password\n{USER},,\n"),
-    );
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        "CutoverEndpoint",
-        "--users-csv",
-        &csv,
-        "--folder-map",
-        "Old Stuff=Legacy",
-        "--auto-start",
-    ]);
+    cutover.start_batch(&[(USER, "", "")], &["--folder-map", "Old Stuff=Legacy"]);
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
     assert_eq!(
         field(&batch, "FolderMap"),

@@ -18,7 +18,8 @@ pub use corpus::fill_realistic_mailbox;
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use scenario::{
-    assert_same_mailbox, field, pair, pair_with_source_capability, users_csv, verify_independently,
+    assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
+    verify_independently,
 };
 
 /// What one server holds for one user. Folder names are UTF-8 display names with '/' as

@@ -20,28 +20,24 @@ pub fn pair_with_source_capability(
     capability: &str,
 ) -> (Dovecot, Dovecot) {
     let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
-    let src_users = users.clone();
-    let capability = capability.to_string();
-    let src = thread::spawn(move || {
-        Dovecot::start(
-            "src",
-            DovecotOptions {
-                users: src_users,
-                imap_capability: capability,
-                ..DovecotOptions::default()
-            },
-        )
-    });
-    let dst = thread::spawn(move || {
-        Dovecot::start(
-            "dst",
-            DovecotOptions {
-                users,
-                separator: target_separator,
-                ..DovecotOptions::default()
-            },
-        )
-    });
+    start_pair(
+        DovecotOptions {
+            users: users.clone(),
+            imap_capability: capability.to_string(),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users,
+            separator: target_separator,
+            ..DovecotOptions::default()
+        },
+    )
+}
+
+/// Starts a source and a target with these options, side by side.
+pub fn start_pair(source: DovecotOptions, target: DovecotOptions) -> (Dovecot, Dovecot) {
+    let src = thread::spawn(move || Dovecot::start("src", source));
+    let dst = thread::spawn(move || Dovecot::start("dst", target));
     (src.join().expect("source"), dst.join().expect("target"))
 }
 
