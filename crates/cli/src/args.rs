@@ -47,6 +47,9 @@ pub enum Command {
     /// Migration users: one mailbox each.
     #[command(subcommand)]
     User(UserCommand),
+    /// Test a source server (Test-MigrationServerAvailability): connect with strict TLS,
+    /// and open a mailbox as the admin acting for its owner.
+    TestServer(Box<TestServerArgs>),
     /// Do the due work in the foreground, with progress bars on a terminal.
     Run {
         /// Run the passes that are due now, then exit.
@@ -100,6 +103,15 @@ pub struct ServerArgs {
     /// Store the settings without testing them.
     #[arg(long)]
     pub skip_verification: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TestServerArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The mailbox to open as the admin (the FullAccess / impersonation right).
+    #[arg(long, value_name = "ADDRESS")]
+    pub mailbox: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

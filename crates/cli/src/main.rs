@@ -33,9 +33,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn print(&self, records: &[output::Record], single: bool) -> anyhow::Result<()> {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        output::print(&mut out, self.format, &self.select, records, single)
+        output::Printer {
+            format: self.format,
+            select: self.select.clone(),
+        }
+        .print(records, single)
     }
 }
 
@@ -70,6 +72,14 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = output::Printer {
+        format: cli.format.unwrap_or_default(),
+        select: cli.select.clone(),
+    };
+    // Testing a server stores nothing: no state is opened (or created) for it.
+    if let Command::TestServer(args) = cli.command {
+        return commands::test_server::run(&out, *args).await;
+    }
     let url = cli.state.clone().unwrap_or_else(default_state);
     let store = SqliteStore::open(&url, cli.key_file.as_deref())
         .await
@@ -85,6 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
+        Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }
 

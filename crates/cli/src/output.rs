@@ -120,6 +120,20 @@ pub fn check_select(select: &[String], sample: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a command's objects go: stdout, in the chosen format.
+pub struct Printer {
+    pub format: Format,
+    pub select: Vec<String>,
+}
+
+impl Printer {
+    pub fn print(&self, records: &[Record], single: bool) -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        print(&mut out, self.format, &self.select, records, single)
+    }
+}
+
 /// Prints one object (`single`) or a list of them.
 pub fn print(
     out: &mut dyn Write,

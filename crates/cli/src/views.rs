@@ -39,6 +39,20 @@ pub fn endpoint(e: &Endpoint) -> Record {
         .with("CreationDateTime", time(Some(e.created_at)))
 }
 
+/// How to reach a server, as Test-MigrationServerAvailability's ConnectionSettings.
+pub fn connection_settings(c: &Connection) -> Value {
+    json!({
+        "RemoteServer": c.server,
+        "Port": c.port,
+        "Security": c.security.as_str(),
+        "Authentication": authentication(c),
+        "Username": c.admin,
+        "Impersonation": c.impersonation.to_string(),
+        "CaFile": c.ca_file,
+        "Compression": c.compression.as_str(),
+    })
+}
+
 pub fn target(t: &Target) -> Record {
     let c = &t.connection;
     Record::new()

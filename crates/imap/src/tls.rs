@@ -106,7 +106,14 @@ fn describe(err: &std::io::Error, host: &str) -> String {
                 format!("the server certificate does not match the host name {host:?} ({cert})")
             }
             CertificateError::Revoked => "the server certificate has been revoked".to_string(),
-            other => format!("invalid server certificate: {other}"),
+            // webpki's error comes wrapped as `Other`; its name is all rustls exposes of it.
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "the server certificate is not trusted: it is self-signed (a CA certificate \
+                 used as the server's own); give the server a certificate issued by a CA, and \
+                 pass that CA with --ca-file if it is a private one"
+                    .to_string()
+            }
+            other => format!("the server certificate is not trusted: {other}"),
         },
         other => other.to_string(),
     }

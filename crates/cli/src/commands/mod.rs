@@ -4,5 +4,6 @@ pub mod batch;
 pub mod endpoint;
 pub mod run;
 pub mod target;
+pub mod test_server;
 pub mod user;
-mod verify;
+pub mod verify;

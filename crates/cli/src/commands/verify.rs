@@ -50,18 +50,66 @@ pub fn ca_file(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>>
     .transpose()
 }
 
+/// The step of a connection test that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// TCP, TLS (or STARTTLS) and the greeting.
+    Connect,
+    /// The admin acting for the test mailbox.
+    Login,
+    /// Opening the mailbox's INBOX.
+    OpenMailbox,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Connect => "Connect",
+            Step::Login => "Login",
+            Step::OpenMailbox => "OpenMailbox",
+        }
+    }
+}
+
+/// What a connection test proved, or where it stopped.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub failed: Option<(Step, String)>,
+    /// What the server advertised (after login when there was one).
+    pub capabilities: Vec<String>,
+    pub inbox_messages: Option<u32>,
+    pub summary: String,
+}
+
 /// Connects (TLS checked strictly) and, given a test mailbox, opens it as the admin
-/// acting for its owner; returns a one-line summary of what was proven.
-pub async fn check(
+/// acting for its owner. Never fails: the failed step and why are in the result.
+pub async fn probe(
     c: &Connection,
     admin_password: &SecretString,
     test_mailbox: Option<&str>,
-) -> anyhow::Result<String> {
+) -> Probe {
+    let mut probe = Probe {
+        failed: None,
+        capabilities: Vec::new(),
+        inbox_messages: None,
+        summary: String::new(),
+    };
     let addr = credentials::server_addr(c);
     let tls = credentials::tls_options(c);
-    let mut session = Session::connect(&addr, &tls)
-        .await
-        .with_context(|| format!("cannot connect to {}:{} ({})", c.server, c.port, c.security))?;
+    let mut session = match Session::connect(&addr, &tls).await {
+        Ok(s) => s,
+        Err(e) => {
+            probe.failed = Some((
+                Step::Connect,
+                format!(
+                    "cannot connect to {}:{} ({}): {e}",
+                    c.server, c.port, c.security
+                ),
+            ));
+            return probe;
+        }
+    };
+    probe.capabilities = session.capabilities().iter().map(str::to_string).collect();
     let connected = format!("connected to {}:{} ({})", c.server, c.port, c.security);
     // Logging in needs a mailbox to act for: an account that only acts for others (a
     // Dovecot master user) cannot log in as itself, and a failed attempt would only cost
@@ -69,34 +117,70 @@ pub async fn check(
     let mailbox = match (test_mailbox, &c.impersonation) {
         (_, Impersonation::PerUser) => {
             let _ = session.logout().await;
-            return Ok(format!(
+            probe.summary = format!(
                 "{connected}; logins are per user, so they are tested when each mailbox syncs"
-            ));
+            );
+            return probe;
         }
         (None, _) => {
             let _ = session.logout().await;
-            return Ok(format!(
-                "{connected}; the admin's impersonation is not tested: give --test-mailbox ADDRESS to test it"
-            ));
+            probe.summary = format!(
+                "{connected}; the admin's impersonation is not tested: give a test mailbox to test it"
+            );
+            return probe;
         }
         (Some(m), _) => m,
     };
-    let creds =
-        credentials::credentials_for(c, admin_password, mailbox, None).map_err(|e| anyhow!(e))?;
-    session.authenticate(&creds).await.with_context(|| {
-        format!(
-            "the admin {} cannot open the mailbox {mailbox} with impersonation {} \
-             (check the password and the admin's right on that mailbox)",
-            c.admin, c.impersonation
-        )
-    })?;
-    let inbox = session
+    let login = match credentials::credentials_for(c, admin_password, mailbox, None) {
+        Ok(creds) => session
+            .authenticate(&creds)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = login {
+        probe.failed = Some((
+            Step::Login,
+            format!(
+                "the admin {} cannot open the mailbox {mailbox} with impersonation {} \
+                 (check the password and the admin's right on that mailbox): {e}",
+                c.admin, c.impersonation
+            ),
+        ));
+        return probe;
+    }
+    probe.capabilities = session.capabilities().iter().map(str::to_string).collect();
+    match session
         .examine(&MailboxName::from_wire(b"INBOX".to_vec()))
         .await
-        .context("logged in, but INBOX cannot be opened")?;
+    {
+        Ok(inbox) => {
+            probe.inbox_messages = Some(inbox.exists);
+            probe.summary = format!(
+                "{connected}; {} opened the mailbox {mailbox}, whose INBOX holds {} messages",
+                c.admin, inbox.exists
+            );
+        }
+        Err(e) => {
+            probe.failed = Some((
+                Step::OpenMailbox,
+                format!("logged in as {mailbox}, but its INBOX cannot be opened: {e}"),
+            ));
+        }
+    }
     let _ = session.logout().await;
-    Ok(format!(
-        "{connected}; {} opened the mailbox {mailbox}, whose INBOX holds {} messages",
-        c.admin, inbox.exists
-    ))
+    probe
+}
+
+/// [`probe`] as an error for the commands that store settings.
+pub async fn check(
+    c: &Connection,
+    admin_password: &SecretString,
+    test_mailbox: Option<&str>,
+) -> anyhow::Result<String> {
+    let p = probe(c, admin_password, test_mailbox).await;
+    match p.failed {
+        Some((_, why)) => Err(anyhow!(why)),
+        None => Ok(p.summary),
+    }
 }

@@ -9,3 +9,4 @@ mod fixture;
 mod folders;
 mod incremental;
 mod support;
+mod test_server;

@@ -43,6 +43,8 @@ pub struct DovecotOptions {
     /// Lines appended to the rendered config (plugins, limits), for tests that need a
     /// server that behaves differently; later settings override earlier ones.
     pub extra_config: String,
+    /// A certificate and key (PEM) to serve IMAPS and STARTTLS with.
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 impl Default for DovecotOptions {
@@ -55,6 +57,7 @@ impl Default for DovecotOptions {
             imap_capability: String::new(),
             special_use: Vec::new(),
             extra_config: String::new(),
+            tls: None,
         }
     }
 }
@@ -62,6 +65,7 @@ impl Default for DovecotOptions {
 pub struct Dovecot {
     dir: tempfile::TempDir,
     port: u16,
+    imaps_port: Option<u16>,
     separator: char,
     owner: (u32, u32),
     master_pid: Option<u32>,
@@ -125,6 +129,7 @@ impl Dovecot {
         let mut dovecot = Dovecot {
             dir,
             port: 0,
+            imaps_port: None,
             separator: opts.separator,
             owner,
             master_pid: None,
@@ -133,6 +138,12 @@ impl Dovecot {
         // A port found free can be taken before Dovecot binds it: try again with another.
         for attempt in 1..=5 {
             let port = free_port();
+            let imaps_port = opts.tls.as_ref().map(|_| free_port());
+            let (ssl, imaps, cert, key) = match &opts.tls {
+                Some(t) => ("yes", "", path_str(&t.cert), path_str(&t.key)),
+                None => ("no", "#", String::new(), String::new()),
+            };
+            let imaps_port_text = imaps_port.unwrap_or(0).to_string();
             let conf = render(&[
                 ("INSTANCE", instance.as_str()),
                 ("BASE_DIR", &path_str(&root.join("run"))),
@@ -147,11 +158,11 @@ impl Dovecot {
                 ("LOGIN_USER", &login_user),
                 ("SEPARATOR", &opts.separator.to_string()),
                 ("IMAP_PORT", &port.to_string()),
-                ("SSL", "no"),
-                ("IMAPS", "#"),
-                ("IMAPS_PORT", "0"),
-                ("SSL_CERT", ""),
-                ("SSL_KEY", ""),
+                ("SSL", ssl),
+                ("IMAPS", imaps),
+                ("IMAPS_PORT", &imaps_port_text),
+                ("SSL_CERT", &cert),
+                ("SSL_KEY", &key),
                 ("IMAP_CAPABILITY", &opts.imap_capability),
                 ("MAILBOXES", &mailboxes),
             ]) + "\n"
@@ -169,6 +180,7 @@ impl Dovecot {
                 .expect("run /usr/sbin/dovecot");
             if status.success() {
                 dovecot.port = port;
+                dovecot.imaps_port = imaps_port;
                 dovecot.master_pid = Some(dovecot.read_master_pid());
                 if dovecot.wait_for_greeting(Duration::from_secs(20)) {
                     return dovecot;
@@ -186,6 +198,11 @@ impl Dovecot {
             panic!("dovecot {name} failed to start ({status}):\n{log}");
         }
         unreachable!()
+    }
+
+    /// The IMAPS (TLS from the first byte) port, when started with `tls`.
+    pub fn imaps_port(&self) -> u16 {
+        self.imaps_port.expect("started without tls")
     }
 
     pub fn port(&self) -> u16 {

@@ -8,6 +8,7 @@ mod dovecot;
 mod maildir;
 mod proxy;
 mod scenario;
+mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,7 @@ pub use scenario::{
     assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
     verify_independently,
 };
+pub use tls::{TestCa, TlsFiles};
 
 /// What one server holds for one user. Folder names are UTF-8 display names with '/' as
 /// the hierarchy separator whatever the server's separator is.
