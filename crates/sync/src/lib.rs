@@ -1,15 +1,21 @@
 //! The mailbox sync engine.
 //!
-//! [`folder_map`] decides where each source folder goes on the target and [`planner`]
-//! which messages a pass copies, both as pure functions over listings and checkpoints;
-//! [`executor`] carries one mailbox's pass out against the two IMAP servers and
-//! records every copied message in the store; [`runner`] runs the passes that are
-//! due for a batch, mailboxes in parallel within the endpoint's limits, and moves
-//! batch and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing
-//! here prints.
+//! Pure decisions: [`folder_map`] says where each source folder goes on the target,
+//! [`planner`] which messages to copy and in what chunks, [`incremental`] what a pass
+//! does to a folder's messages (copies, flag changes, removals).
+//!
+//! One mailbox's pass, [`executor::sync_mailbox`], runs the steps against the two IMAP
+//! servers: [`lifecycle`] follows renamed and deleted folders, [`scan`] looks at each
+//! source folder as cheaply as the server allows (after [`recovery`] from a crash or a
+//! new UIDVALIDITY), [`apply`] applies flag changes and removals, and `copy` moves the
+//! messages within the shared memory [`budget`]. [`runner`] runs the passes that are due,
+//! mailboxes in parallel within the endpoint's limits, and moves batch and user
+//! statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here prints.
+//! [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
 pub mod budget;
+mod copy;
 pub mod credentials;
 pub mod events;
 pub mod executor;

@@ -1,0 +1,460 @@
+//! Copying the messages a pass planned for one folder: the source fetches chunks
+//! (large messages into spool files) while the target appends the previous ones, each
+//! chunk written down as intents before its APPEND and recorded as copies after it, in
+//! one transaction. Messages the target refuses become skipped items.
+
+use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageBody, Session, Spool};
+use cutover_model::SkippedKind;
+use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::budget::MemoryPermit;
+use crate::events::{EventSink, SyncEvent};
+use crate::executor::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
+use crate::planner::{self, ChunkLimits, SourceMessage};
+use crate::subject::subject;
+use crate::test_hooks::{self, PausePoint};
+
+/// Messages per UID FETCH / APPEND, and bytes per chunk.
+const CHUNK: ChunkLimits = ChunkLimits {
+    max_messages: 50,
+    max_bytes: 8 * 1024 * 1024,
+};
+/// Messages above this are fetched in pieces of this size into a temporary file, and
+/// appended from it: memory holds a piece, not the message.
+const PIECE: u32 = 1024 * 1024;
+/// Chunks fetched ahead of the appender.
+const AHEAD: usize = 2;
+/// Bytes read from a spooled message to find its subject.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// A message body on its way from the source to the target.
+enum Body {
+    Memory(Vec<u8>),
+    /// Large messages wait in a temporary file.
+    Spooled(Spool),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Memory(b) => b.len() as u64,
+            Body::Spooled(s) => s.len(),
+        }
+    }
+
+    fn for_append(&self) -> MessageBody<'_> {
+        match self {
+            Body::Memory(b) => MessageBody::Bytes(b),
+            Body::Spooled(s) => MessageBody::Spool(s),
+        }
+    }
+
+    /// The first bytes (the header, for the subject of a skipped item).
+    fn head(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Body::Memory(b) => std::borrow::Cow::Borrowed(&b[..b.len().min(HEAD_BYTES)]),
+            Body::Spooled(s) => {
+                let mut all = s.read_head(HEAD_BYTES).unwrap_or_default();
+                all.truncate(HEAD_BYTES);
+                std::borrow::Cow::Owned(all)
+            }
+        }
+    }
+}
+
+/// A message on its way from the source to the target, or why the source could not
+/// give it.
+struct Fetched {
+    uid: u32,
+    body: Result<Body, ImapError>,
+}
+
+/// The bytes a chunk holds in memory while in flight, in KiB (the unit of the budget).
+fn memory_cost(chunk: &[SourceMessage]) -> u32 {
+    let bytes: u64 = chunk.iter().map(|m| u64::from(m.size.min(PIECE))).sum();
+    bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
+}
+
+/// Fetches a large message piece by piece into a temporary file.
+async fn spool(src: &mut Session, uid: u32) -> Result<Body, ImapError> {
+    let mut spool = Spool::new()?;
+    loop {
+        let piece = src.fetch_body_piece(uid, spool.len(), PIECE).await?;
+        spool.append(&piece)?;
+        if piece.len() < PIECE as usize {
+            return Ok(Body::Spooled(spool));
+        }
+    }
+}
+
+async fn fetch_chunk(
+    src: &mut Session,
+    chunk: &[SourceMessage],
+) -> Result<Vec<Fetched>, ImapError> {
+    let (large, small): (Vec<&SourceMessage>, Vec<&SourceMessage>) =
+        chunk.iter().partition(|m| m.size > PIECE);
+    let mut out = Vec::with_capacity(chunk.len());
+    if !small.is_empty() {
+        let uids: Vec<u32> = small.iter().map(|m| m.uid).collect();
+        out.extend(
+            src.fetch_bodies(&uids)
+                .await?
+                .into_iter()
+                .map(|(uid, body)| Fetched {
+                    uid,
+                    body: body.map(Body::Memory),
+                }),
+        );
+    }
+    for m in large {
+        match spool(src, m.uid).await {
+            Ok(body) => out.push(Fetched {
+                uid: m.uid,
+                body: Ok(body),
+            }),
+            // Expunged since the listing: nothing to copy.
+            Err(ImapError::NotFound { .. }) => {}
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => out.push(Fetched {
+                uid: m.uid,
+                body: Err(e),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn copy_folder(
+    src: &mut Session,
+    dst: &mut Session,
+    folder: &FolderWork,
+    job: &MailboxJob,
+    store: &dyn Store,
+    events: &EventSink,
+    outcome: &mut PassOutcome,
+) -> Result<(), SyncError> {
+    if folder.scan.plan.copies.is_empty() {
+        return Ok(());
+    }
+    let src_name = MailboxName::from_wire(folder.mapping.src.clone());
+    let dst_name = MailboxName::from_wire(folder.mapping.dst.clone());
+    let src_folder_err = |source| SyncError::Folder {
+        role: Role::Source,
+        folder: src_name.to_display(),
+        source,
+    };
+    let selected = src.examine(&src_name).await.map_err(src_folder_err)?;
+    if selected.uid_validity != folder.scan.uid_validity {
+        warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
+        return Ok(());
+    }
+    // Where messages appended from now on will land: recorded with each intent, so
+    // that recovery looks only at what arrived after it.
+    let mut floor = dst
+        .status(&dst_name)
+        .await
+        .map_err(|source| SyncError::Folder {
+            role: Role::Target,
+            folder: dst_name.to_display(),
+            source,
+        })?
+        .uid_next
+        .unwrap_or(1);
+    let chunks = planner::chunk(&folder.scan.plan.copies, CHUNK);
+    debug!(user = job.email, folder = %src_name, messages = folder.scan.plan.copies.len(), chunks = chunks.len(), "copying");
+
+    let (tx, mut rx) = mpsc::channel::<(MemoryPermit, Vec<Fetched>)>(AHEAD);
+    let fetcher = async {
+        for chunk in &chunks {
+            // Wait for room in the budget shared by every mailbox of the run.
+            let permit = job.memory.reserve(memory_cost(chunk)).await;
+            let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
+            if tx.send((permit, fetched)).await.is_err() {
+                break; // the appender stopped; its error is reported
+            }
+        }
+        drop(tx);
+        Ok::<(), SyncError>(())
+    };
+    let ctx = AppendContext {
+        dst_name: &dst_name,
+        folder,
+        job,
+        store,
+        events,
+    };
+    let appender = async {
+        let mut stats = PassOutcome::default();
+        while let Some((permit, fetched)) = rx.recv().await {
+            append_chunk(dst, &ctx, &fetched, &mut floor, &mut stats).await?;
+            drop(permit);
+        }
+        Ok::<PassOutcome, SyncError>(stats)
+    };
+    let (fetched, appended) = tokio::join!(fetcher, appender);
+    // The appender's error is the cause when both fail (the fetcher then saw a closed channel).
+    let stats = appended?;
+    fetched?;
+    outcome.copied += stats.copied;
+    outcome.bytes += stats.bytes;
+    outcome.skipped += stats.skipped;
+    Ok(())
+}
+
+async fn append_chunk(
+    dst: &mut Session,
+    ctx: &AppendContext<'_>,
+    fetched: &[Fetched],
+    floor: &mut u32,
+    stats: &mut PassOutcome,
+) -> Result<(), SyncError> {
+    let AppendContext {
+        dst_name,
+        folder,
+        job,
+        store,
+        events,
+    } = *ctx;
+    let dst_err = |source| SyncError::Folder {
+        role: Role::Target,
+        folder: dst_name.to_display(),
+        source,
+    };
+    let no_flags: Vec<String> = Vec::new();
+    let mut readable = Vec::with_capacity(fetched.len());
+    for f in fetched {
+        match &f.body {
+            Ok(body) => readable.push((f.uid, body)),
+            Err(e) => {
+                let reason = format!("cannot read it from the source: {e}");
+                skip(ctx, stats, f.uid, None, SkippedKind::BadItem, reason).await?
+            }
+        }
+    }
+    let messages: Vec<AppendMessage<'_>> = readable
+        .iter()
+        .map(|(uid, body)| {
+            let meta = folder.scan.metas.get(uid);
+            AppendMessage {
+                flags: meta.map(|m| &m.flags).unwrap_or(&no_flags),
+                internal_date: meta.map(|m| m.internal_date),
+                body: body.for_append(),
+            }
+        })
+        .collect();
+    let intents: Vec<Intent> = readable
+        .iter()
+        .zip(&messages)
+        .map(|((uid, body), m)| Intent {
+            src_uidvalidity: folder.scan.uid_validity,
+            src_uid: *uid,
+            dst_name: folder.mapping.dst.clone(),
+            dst_uid_floor: *floor,
+            size: body.len() as u32,
+            internal_date: m.internal_date.map(|d| d.timestamp()).unwrap_or(0),
+        })
+        .collect();
+    store
+        .record_intents(&job.email, &folder.mapping.src, &intents)
+        .await?;
+    test_hooks::reached(PausePoint::AfterIntents);
+    let results = append_all(dst, dst_name, &messages).await;
+    test_hooks::reached(PausePoint::AfterAppend);
+    if let Some(max) = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().and_then(|(_, uid)| *uid))
+        .max()
+    {
+        *floor = (*floor).max(max.saturating_add(1));
+    }
+
+    let mut copies = Vec::new();
+    let mut failure = None;
+    for (i, result) in results {
+        match result {
+            Ok((dst_uidvalidity, dst_uid)) => {
+                let (uid, body) = readable[i];
+                copies.push(CopiedMessage {
+                    src_uid: uid,
+                    dst_uidvalidity,
+                    dst_uid,
+                    size: body.len() as u32,
+                    flags: messages[i].flags.to_vec(),
+                });
+            }
+            Err(e @ ImapError::No { .. }) => {
+                // Refused, so not on the target: its intent goes.
+                store
+                    .drop_intents(
+                        &job.email,
+                        &folder.mapping.src,
+                        folder.scan.uid_validity,
+                        &[readable[i].0],
+                    )
+                    .await?;
+                let kind = match &e {
+                    ImapError::No { code, text, .. } => {
+                        SkippedKind::of_refusal(code.as_deref(), text)
+                    }
+                    _ => SkippedKind::BadItem,
+                };
+                let (uid, body) = readable[i];
+                let reason = format!("the target refused it: {e}");
+                skip(ctx, stats, uid, Some(&body.head()), kind, reason).await?;
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // What did make it is recorded, also before a failure ends the pass.
+    if !copies.is_empty() {
+        store
+            .record_copies(
+                &job.email,
+                &folder.mapping.src,
+                folder.scan.uid_validity,
+                &copies,
+            )
+            .await?;
+        test_hooks::reached(PausePoint::AfterRecord);
+        let bytes: u64 = copies.iter().map(|c| u64::from(c.size)).sum();
+        stats.copied += copies.len() as u64;
+        stats.bytes += bytes;
+        events.send(SyncEvent::Copied {
+            email: job.email.clone(),
+            messages: copies.len() as u64,
+            bytes,
+        });
+    }
+    match failure {
+        Some(e) => Err(dst_err(e)),
+        None => Ok(()),
+    }
+}
+
+/// Records a message the pass could not copy (a bad or large item); it is tried again
+/// next pass. `body` is the message when the source gave it, for its subject.
+async fn skip(
+    ctx: &AppendContext<'_>,
+    stats: &mut PassOutcome,
+    uid: u32,
+    body: Option<&[u8]>,
+    kind: SkippedKind,
+    reason: String,
+) -> Result<(), SyncError> {
+    let folder = MailboxName::from_wire(ctx.folder.mapping.src.clone()).to_display();
+    warn!(user = ctx.job.email, folder, uid, %kind, reason, "message skipped");
+    let size = ctx
+        .folder
+        .scan
+        .metas
+        .get(&uid)
+        .map(|m| m.size)
+        .or_else(|| body.map(|b| b.len() as u32))
+        .unwrap_or(0);
+    ctx.store
+        .record_skipped(
+            &ctx.job.email,
+            &SkippedItem {
+                src_name: ctx.folder.mapping.src.clone(),
+                folder: folder.clone(),
+                src_uidvalidity: ctx.folder.scan.uid_validity,
+                src_uid: uid,
+                size,
+                kind,
+                subject: body.map(subject).unwrap_or_default(),
+                reason: reason.clone(),
+                skipped_at: chrono::Utc::now(),
+                approved_at: None,
+            },
+        )
+        .await?;
+    stats.skipped += 1;
+    ctx.events.send(SyncEvent::Skipped {
+        email: ctx.job.email.clone(),
+        folder,
+        uid,
+        reason,
+    });
+    Ok(())
+}
+
+/// What appending a chunk needs besides the chunk.
+struct AppendContext<'a> {
+    dst_name: &'a MailboxName,
+    folder: &'a FolderWork,
+    job: &'a MailboxJob,
+    store: &'a dyn Store,
+    events: &'a EventSink,
+}
+
+type AppendOutcome = Result<(Option<u32>, Option<u32>), ImapError>;
+
+/// Appends `messages` in order and says, per message index, whether it landed (with
+/// the target UIDVALIDITY and UID when the server gave them). Stops at the first error
+/// that is not a refusal of one message (NO): later messages are then not tried.
+async fn append_all(
+    dst: &mut Session,
+    dst_name: &MailboxName,
+    messages: &[AppendMessage<'_>],
+) -> Vec<(usize, AppendOutcome)> {
+    let mut results = Vec::with_capacity(messages.len());
+    let mut start = 0;
+    while start < messages.len() {
+        match dst.append(dst_name, &messages[start..]).await {
+            Ok(r) => {
+                for i in start..messages.len() {
+                    let uid = r.uids.get(i - start).copied().flatten();
+                    results.push((i, Ok((r.uid_validity, uid))));
+                }
+                break;
+            }
+            // One APPEND per message: those before the failure are in.
+            Err(ImapError::PartialAppend {
+                appended,
+                uid_validity,
+                uids,
+                source,
+            }) => {
+                for i in 0..appended {
+                    results.push((
+                        start + i,
+                        Ok((uid_validity, uids.get(i).copied().flatten())),
+                    ));
+                }
+                let failed = start + appended;
+                let refused = matches!(*source, ImapError::No { .. });
+                results.push((failed, Err(*source)));
+                if !refused {
+                    break;
+                }
+                start = failed + 1;
+            }
+            // One refused message refuses a whole MULTIAPPEND: find it by going one by one.
+            Err(e @ ImapError::No { .. }) if messages.len() - start > 1 => {
+                debug!(error = %e, "chunk refused; appending its messages one by one");
+                for (i, m) in messages.iter().enumerate().skip(start) {
+                    let r = dst
+                        .append(dst_name, std::slice::from_ref(m))
+                        .await
+                        .map(|r| (r.uid_validity, r.uids.first().copied().flatten()));
+                    let stop = matches!(&r, Err(e) if !matches!(e, ImapError::No { .. }));
+                    results.push((i, r));
+                    if stop {
+                        break;
+                    }
+                }
+                break;
+            }
+            Err(e) => {
+                results.push((start, Err(e)));
+                break;
+            }
+        }
+    }
+    results
+}
