@@ -168,6 +168,10 @@ pub(crate) async fn copy_folder(
     let (tx, mut rx) = mpsc::channel::<(MemoryPermit, Vec<Fetched>)>(AHEAD);
     let fetcher = async {
         for chunk in &chunks {
+            if let Some(reason) = job.stop.reason() {
+                return Err(SyncError::Stopped(reason));
+            }
+            test_hooks::chunk_delay().await;
             // Wait for room in the budget shared by every mailbox of the run.
             let permit = job.memory.reserve(memory_cost(chunk)).await;
             let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
@@ -194,12 +198,14 @@ pub(crate) async fn copy_folder(
         Ok::<PassOutcome, SyncError>(stats)
     };
     let (fetched, appended) = tokio::join!(fetcher, appender);
-    // The appender's error is the cause when both fail (the fetcher then saw a closed channel).
+    // The appender's error is the cause when both fail (the fetcher then saw a closed
+    // channel). A stop ends the fetcher, after the appender recorded the chunks in flight:
+    // the folder is not done, so the caller does not save its state.
     let stats = appended?;
-    fetched?;
     outcome.copied += stats.copied;
     outcome.bytes += stats.bytes;
     outcome.skipped += stats.skipped;
+    fetched?;
     Ok(())
 }
 

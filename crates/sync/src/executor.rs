@@ -23,6 +23,7 @@ use crate::folder_map::{
 };
 use crate::lifecycle;
 use crate::scan::{self, FolderScan, SourceModes};
+use crate::stop::{StopReason, StopSignal};
 
 /// Which server an error came from, for the admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,9 @@ pub enum SyncError {
     Imap { role: Role, source: ImapError },
     #[error("state database: {0}")]
     Store(#[from] StoreError),
+    /// The pass was asked to stop; what it finished is recorded.
+    #[error("stopped ({0:?})")]
+    Stopped(StopReason),
 }
 
 impl SyncError {
@@ -78,7 +82,7 @@ impl SyncError {
             SyncError::Login { source, .. } => {
                 !matches!(source, ImapError::AuthenticationFailed { .. }) && source.is_transient()
             }
-            SyncError::Store(_) => false,
+            SyncError::Store(_) | SyncError::Stopped(_) => false,
         }
     }
 }
@@ -105,6 +109,8 @@ pub struct PassOutcome {
 #[derive(Debug, Clone)]
 pub struct MailboxJob {
     pub email: String,
+    /// Checked between chunks and folders.
+    pub stop: StopSignal,
     /// Message bytes in flight, shared by every mailbox of the run.
     pub memory: MemoryBudget,
     pub source: Side,
@@ -284,6 +290,9 @@ pub async fn sync_mailbox(
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
     let mut work = Vec::new();
     for m in mappings.into_iter().filter(|m| m.selectable) {
+        if let Some(reason) = job.stop.reason() {
+            return Err(SyncError::Stopped(reason));
+        }
         let skipped_here: Vec<u32> = skipped
             .iter()
             .filter(|i| i.src_name == m.src)
@@ -319,6 +328,9 @@ pub async fn sync_mailbox(
     for folder in &work {
         if folder.scan.unchanged {
             continue;
+        }
+        if let Some(reason) = job.stop.reason() {
+            return Err(SyncError::Stopped(reason));
         }
         let applied = apply::apply_changes(
             &mut dst,

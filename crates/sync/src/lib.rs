@@ -26,9 +26,11 @@ pub mod planner;
 pub mod recovery;
 pub mod runner;
 pub mod scan;
+pub mod stop;
 mod subject;
 pub mod test_hooks;
 
 pub use events::{EventSink, SyncEvent};
 pub use executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
 pub use runner::{BatchRun, RunError, run_batch, run_due};
+pub use stop::{StopReason, StopSignal};

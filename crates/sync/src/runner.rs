@@ -15,6 +15,7 @@ use crate::budget::MemoryBudget;
 use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
+use crate::stop::{StopReason, StopSignal};
 
 /// Attempts of one mailbox pass when the failure is transient.
 const ATTEMPTS: u32 = 3;
@@ -41,15 +42,59 @@ pub struct BatchRun {
 }
 
 /// Runs one pass of every batch that is due now.
-pub async fn run_due(store: Arc<dyn Store>, events: EventSink) -> Result<Vec<BatchRun>, RunError> {
+/// `shutdown` stops every pass (SIGTERM, Ctrl-C); users resume on the next run.
+pub async fn run_due(
+    store: Arc<dyn Store>,
+    events: EventSink,
+    shutdown: StopSignal,
+) -> Result<Vec<BatchRun>, RunError> {
     let now = Utc::now();
     let mut runs = Vec::new();
     for batch in store.batches().await? {
+        if shutdown.reason().is_some() {
+            break;
+        }
         if batch.is_due(now) {
-            runs.push(run_batch(store.clone(), batch, events.clone()).await?);
+            runs.push(run_batch(store.clone(), batch, events.clone(), shutdown.clone()).await?);
         }
     }
     Ok(runs)
+}
+
+/// How often a running pass looks whether its batch was stopped or removed.
+const STOP_POLL: Duration = Duration::from_millis(500);
+
+/// Stops the batch's passes when the admin stops or removes the batch, or when the
+/// process shuts down. Ends when `done` is set.
+async fn watch_for_stop(
+    store: Arc<dyn Store>,
+    batch: String,
+    stop: StopSignal,
+    shutdown: StopSignal,
+) {
+    loop {
+        tokio::time::sleep(STOP_POLL).await;
+        if let Some(reason) = shutdown.reason() {
+            stop.stop(reason);
+            return;
+        }
+        match store.batch(&batch).await {
+            Ok(Some(b))
+                if !matches!(
+                    b.status,
+                    BatchStatus::Stopping | BatchStatus::Stopped | BatchStatus::Removing
+                ) => {}
+            // Stopped, removed, or the state cannot be read: stop rather than run blind.
+            _ => {
+                info!(
+                    batch,
+                    "the batch was stopped or removed; stopping its passes"
+                );
+                stop.stop(StopReason::BatchStopped);
+                return;
+            }
+        }
+    }
 }
 
 /// One pass over every user of a batch.
@@ -57,6 +102,7 @@ pub async fn run_batch(
     store: Arc<dyn Store>,
     mut batch: Batch,
     events: EventSink,
+    shutdown: StopSignal,
 ) -> Result<BatchRun, RunError> {
     let target = store.target().await?.ok_or(RunError::NoTarget)?;
     let target_password = store.target_password().await?;
@@ -94,6 +140,13 @@ pub async fn run_batch(
 
     let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
     let memory = MemoryBudget::from_env();
+    let stop = StopSignal::default();
+    let watcher = tokio::spawn(watch_for_stop(
+        store.clone(),
+        batch.name.to_string(),
+        stop.clone(),
+        shutdown,
+    ));
     let shared = Arc::new(batch.clone());
     let mut tasks = JoinSet::new();
     for user in users {
@@ -107,6 +160,7 @@ pub async fn run_batch(
         .and_then(|source| {
             Ok(MailboxJob {
                 email: user.email.to_string(),
+                stop: stop.clone(),
                 memory: memory.clone(),
                 source,
                 target: credentials::side(
@@ -152,8 +206,13 @@ pub async fn run_batch(
             Err(join) => warn!(error = %join, "a mailbox task ended abnormally"),
         }
     }
+    watcher.abort();
     if let Some(e) = first_error {
         return Err(e.into());
+    }
+    // Shut down mid-pass: the pass is not over, the batch stays as it was (and due).
+    if stop.reason() == Some(StopReason::Shutdown) {
+        return Ok(run);
     }
 
     // The batch may have been stopped or removed while the pass ran.
@@ -190,6 +249,32 @@ pub async fn run_batch(
     Ok(run)
 }
 
+/// A user whose pass was stopped: Stopped when the admin stopped the batch; as before the
+/// pass when the process shuts down, so that the next run resumes it. What the pass
+/// copied is in the message map either way.
+async fn stopped(
+    store: &dyn Store,
+    mut user: MigrationUser,
+    reason: StopReason,
+    events: &EventSink,
+) -> Result<(UserStatus, PassOutcome), StoreError> {
+    user.status = match reason {
+        StopReason::BatchStopped => UserStatus::Stopped,
+        StopReason::Shutdown if user.initial_sync_done => UserStatus::Synced,
+        StopReason::Shutdown => UserStatus::Queued,
+    };
+    user.error = None;
+    store.update_user(&user).await?;
+    info!(user = %user.email, status = %user.status, "pass stopped");
+    events.send(SyncEvent::UserFinished {
+        email: user.email.to_string(),
+        status: user.status,
+        copied: 0,
+        error: None,
+    });
+    Ok((user.status, PassOutcome::default()))
+}
+
 /// One user's pass with retries of transient failures; the user's status and
 /// statistics are saved whatever happens. A pass that skipped more items than the
 /// batch allows (BadItemLimit, LargeItemLimit) fails the user.
@@ -201,6 +286,12 @@ async fn run_user(
     events: EventSink,
 ) -> Result<(UserStatus, PassOutcome), StoreError> {
     let email = user.email.to_string();
+    // Asked to stop while waiting for a slot: never started.
+    if let Ok(job) = &job
+        && let Some(reason) = job.stop.reason()
+    {
+        return stopped(store.as_ref(), user, reason, &events).await;
+    }
     user.status = UserStatus::running(user.initial_sync_done);
     user.error = None;
     store.update_user(&user).await?;
@@ -216,6 +307,9 @@ async fn run_user(
                 match sync_mailbox(&job, store.as_ref(), &events).await {
                     Ok(outcome) => break Ok(outcome),
                     Err(SyncError::Store(e)) => return Err(e),
+                    Err(SyncError::Stopped(reason)) => {
+                        return stopped(store.as_ref(), user, reason, &events).await;
+                    }
                     Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                         warn!(user = email, attempt, error = %e, "transient failure; retrying the pass");
                         tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;

@@ -65,3 +65,15 @@ pub fn reached(point: PausePoint) {
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn reached(_point: PausePoint) {}
+
+/// Slows each chunk down by `CUTOVER_TEST_CHUNK_DELAY_MS`, so that a test can act while
+/// a pass runs. Debug builds only.
+pub async fn chunk_delay() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("CUTOVER_TEST_CHUNK_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use chrono::Utc;
-use cutover_sync::{EventSink, run_due};
+use cutover_sync::{EventSink, StopReason, StopSignal, run_due};
 
 use crate::output::Record;
 use crate::{Ctx, progress};
@@ -12,12 +12,37 @@ use crate::{Ctx, progress};
 /// How often a long-running `run` looks for due work.
 const POLL: Duration = Duration::from_secs(60);
 
+/// Sets `shutdown` on SIGTERM or Ctrl-C: passes finish the chunk in flight and stop.
+fn on_termination(shutdown: StopSignal) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::warn!("stopping: the passes finish their chunk in flight, then exit");
+        shutdown.stop(StopReason::Shutdown);
+    });
+}
+
 pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
+    let shutdown = StopSignal::default();
+    on_termination(shutdown.clone());
     let (sink, events) = EventSink::channel();
     let drawer = tokio::spawn(progress::draw(events, std::io::stderr().is_terminal()));
     let mut records = Vec::new();
     let result = loop {
-        match run_due(ctx.store.clone(), sink.clone()).await {
+        match run_due(ctx.store.clone(), sink.clone(), shutdown.clone()).await {
             Ok(runs) => {
                 for r in runs {
                     records.push(
@@ -34,12 +59,17 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
             }
             Err(e) => break Err(e),
         }
-        if once {
+        if once || shutdown.reason().is_some() {
             break Ok(());
         }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+        // Look for due work every POLL, and stop within a second when asked to.
+        let mut waited = Duration::ZERO;
+        while waited < POLL && shutdown.reason().is_none() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            waited += Duration::from_secs(1);
+        }
+        if shutdown.reason().is_some() {
+            break Ok(());
         }
     };
     drop(sink);

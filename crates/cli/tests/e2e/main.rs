@@ -8,5 +8,6 @@ mod first_cutover;
 mod fixture;
 mod folders;
 mod incremental;
+mod stopping;
 mod support;
 mod test_server;

@@ -1,0 +1,145 @@
+//! Stopping a running pass: `batch stop` (users end Stopped, `batch start` resumes) and
+//! SIGTERM (the process exits, the next run resumes). Either way the chunk in flight is
+//! recorded, nothing is lost and nothing is copied twice.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Cutover, Dovecot, assert_same_mailbox, diff, field, fill_realistic_mailbox, pair,
+};
+
+const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
+
+fn started() -> (Dovecot, Dovecot, Cutover) {
+    let (src, dst) = pair(&USERS, '/');
+    fill_realistic_mailbox(&src, USERS[0], 120, 61, true);
+    fill_realistic_mailbox(&src, USERS[1], 80, 62, false);
+    for u in USERS {
+        src.index(u);
+    }
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", USERS[0]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
+    (src, dst, cutover)
+}
+
+/// `run --once`, slowed down to 300 ms a chunk, until it copies.
+fn slow_run(cutover: &Cutover) -> (Child, std::path::PathBuf) {
+    let log = cutover.dir.path().join("run.log");
+    let child = cutover
+        .command(&["run", "--once"])
+        .env("CUTOVER_TEST_CHUNK_DELAY_MS", "300")
+        .env("CUTOVER_LOG", "debug,sqlx=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("copying")
+    {
+        assert!(Instant::now() < deadline, "the pass never started copying");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, log)
+}
+
+fn wait_exit(mut child: Child, log: &Path, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the run did not stop within {within:?}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The target holds part of the source and nothing else.
+fn assert_partial(src: &Dovecot, dst: &Dovecot) {
+    let mut copied = 0;
+    for u in USERS {
+        let (s, d) = (src.mailbox(u), dst.mailbox(u));
+        copied += d.message_count();
+        let wrong: Vec<String> = diff(&s, &d)
+            .into_iter()
+            .filter(|l| l.contains("extra") || l.contains("duplicate"))
+            .collect();
+        assert!(wrong.is_empty(), "{u}: {wrong:#?}");
+    }
+    let total: usize = USERS.iter().map(|u| src.mailbox(u).message_count()).sum();
+    assert!(
+        copied < total,
+        "the pass was not stopped: all {total} messages were copied"
+    );
+}
+
+#[test]
+fn batch_stop_stops_a_running_pass_and_batch_start_resumes_it() {
+    let (src, dst, cutover) = started();
+    let (child, log) = slow_run(&cutover);
+    let stopping = cutover.json(&["batch", "stop", "CutoverBatch"]);
+    assert_eq!(field(&stopping, "Status"), "Stopping", "{stopping:#}");
+    let status = wait_exit(child, &log, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(field(&batch, "Status"), "Stopped", "{batch:#}");
+    let users = cutover.json(&["user", "get"]);
+    for u in users.as_array().unwrap() {
+        assert_eq!(field(u, "Status"), "Stopped", "{u:#}");
+    }
+    assert_partial(&src, &dst);
+
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+}
+
+#[test]
+fn sigterm_stops_a_running_pass_and_the_next_run_resumes_it() {
+    let (src, dst, cutover) = started();
+    let (child, log) = slow_run(&cutover);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_exit(child, &log, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    // Not stopped by the admin: the batch is still in its initial sync, users queued.
+    let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(field(&batch, "Status"), "Syncing", "{batch:#}");
+    let users = cutover.json(&["user", "get"]);
+    for u in users.as_array().unwrap() {
+        assert_eq!(field(u, "Status"), "Queued", "{u:#}");
+    }
+    assert_partial(&src, &dst);
+
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+}
