@@ -59,7 +59,8 @@ impl Batch {
 pub struct UserStats {
     /// Messages in the source mailbox at the last pass (folders included in the batch).
     pub source_items: u64,
-    /// Messages copied to the target, over all passes.
+    /// Messages of the source on the target through this migration now (copied by any
+    /// pass, not expunged on the source since).
     pub items_synced: u64,
     /// Messages skipped now (bad plus large items): skipped by some pass and not
     /// copied since.
@@ -68,7 +69,7 @@ pub struct UserStats {
     pub bad_items: u64,
     /// Of those, large items (refused by the target for their size).
     pub large_items: u64,
-    /// Bytes of message data copied, over all passes.
+    /// Bytes of those messages.
     pub bytes_synced: u64,
     /// Folders seen in the source at the last pass.
     pub folders: u64,

@@ -230,6 +230,9 @@ pub trait Store: Send + Sync {
         to: &[u8],
         dst_name: &[u8],
     ) -> Result<()>;
+    /// How many messages of a user are on the target through this migration, and their
+    /// bytes (the message map, so exact whatever passes were interrupted).
+    async fn copied_totals(&self, email: &str) -> Result<(u64, u64)>;
     /// Records copied messages and removes their intents, all in one transaction.
     /// Records copied messages, all in one transaction; a copied message that an
     /// earlier pass skipped is no longer skipped.

@@ -662,6 +662,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn copied_totals(&self, email: &str) -> Result<(u64, u64)> {
+        let (count, bytes): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM messages WHERE email = ?")
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
+    }
+
     async fn copied_messages(
         &self,
         email: &str,

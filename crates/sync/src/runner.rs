@@ -264,6 +264,9 @@ async fn stopped(
         StopReason::Shutdown => UserStatus::Queued,
     };
     user.error = None;
+    let (copied, bytes) = store.copied_totals(user.email.as_str()).await?;
+    user.stats.items_synced = copied;
+    user.stats.bytes_synced = bytes;
     store.update_user(&user).await?;
     info!(user = %user.email, status = %user.status, "pass stopped");
     events.send(SyncEvent::UserFinished {
@@ -333,8 +336,6 @@ async fn run_user(
             user.last_synced_at = Some(Utc::now());
             user.stats.source_items = outcome.source_items;
             user.stats.folders = outcome.folders;
-            user.stats.items_synced += outcome.copied;
-            user.stats.bytes_synced += outcome.bytes;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
             outcome
@@ -346,8 +347,12 @@ async fn run_user(
             PassOutcome::default()
         }
     };
-    // Skipped items are counted from the store: a message skipped by several passes is
-    // one item, and one copied since is none.
+    // Counted from the store, exact whatever passes failed or stopped: messages on the
+    // target through this migration, and skipped items (a message skipped by several
+    // passes is one item, and one copied since is none).
+    let (copied, bytes) = store.copied_totals(&email).await?;
+    user.stats.items_synced = copied;
+    user.stats.bytes_synced = bytes;
     let counts = store.skipped_counts(&email).await?;
     user.stats.items_skipped = counts.total();
     user.stats.bad_items = counts.bad;
@@ -365,7 +370,6 @@ async fn run_user(
         user.status = UserStatus::Failed;
         user.error = Some(over.to_string());
     }
-    // What was copied before a failure is in the message map; count it from there next time.
     store.update_user(&user).await?;
     events.send(SyncEvent::UserFinished {
         email,

@@ -103,6 +103,15 @@ fn batch_stop_stops_a_running_pass_and_batch_start_resumes_it() {
         assert_eq!(field(u, "Status"), "Stopped", "{u:#}");
     }
     assert_partial(&src, &dst);
+    // The counters say what is on the target, also after an interrupted pass.
+    for u in USERS {
+        let stats = cutover.json(&["user", "stats", u]);
+        assert_eq!(
+            field(&stats, "SyncedItemCount"),
+            dst.mailbox(u).message_count() as u64,
+            "{stats:#}"
+        );
+    }
 
     cutover.ok(&["batch", "start", "CutoverBatch"]);
     let run = cutover.json(&["run", "--once"]);
