@@ -239,7 +239,11 @@ pub async fn run_batch(
         current.last_synced_at = Some(now);
         current.next_sync_at = Some(now + current.incremental_interval);
     }
-    store.update_batch(&current).await?;
+    match store.update_batch(&current).await {
+        // Removed meanwhile (`batch remove` waits for the users, not for this).
+        Err(StoreError::NotFound { .. }) => return Ok(run),
+        other => other?,
+    }
     run.status = current.status;
     info!(batch = %current.name, status = %current.status, users = run.users, failed = run.failed, copied = run.copied, "pass finished");
     events.send(SyncEvent::BatchFinished {

@@ -8,6 +8,36 @@ use cutover_store::NewUser;
 use crate::args::BatchCommand;
 use crate::{Ctx, views};
 
+/// How long `batch remove` waits for running passes to stop, and with --force.
+const REMOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const FORCED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until no user of the batch is in a pass (they stop when they see the batch
+/// Stopping or Removing), at most `limit`; returns how many still were, if any.
+async fn wait_for_passes_to_stop(
+    ctx: &Ctx,
+    batch: &Batch,
+    limit: std::time::Duration,
+) -> anyhow::Result<Option<usize>> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let running = ctx
+            .store
+            .users(Some(batch.name.as_str()), None)
+            .await?
+            .iter()
+            .filter(|u| !u.status.is_settled() && u.status != UserStatus::Queued)
+            .count();
+        if running == 0 {
+            return Ok(None);
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(Some(running));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
     ctx.store
         .batch(name)
@@ -231,6 +261,23 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                 bail!(
                     "batch '{name}' is still in its initial sync; removing it now leaves mailboxes half copied. \
                      Stop it first, or use --force"
+                );
+            }
+            // Passes still running stop when they see Removing; their last records must
+            // land before the rows go. With --force a pass that does not stop (a killed
+            // run leaves its users saying Syncing) is not waited for long.
+            let mut b = b;
+            b.status = BatchStatus::Removing;
+            ctx.store.update_batch(&b).await?;
+            let stopped =
+                wait_for_passes_to_stop(ctx, &b, if force { FORCED_WAIT } else { REMOVE_WAIT })
+                    .await?;
+            if let Some(running) = stopped.filter(|_| !force) {
+                bail!(
+                    "batch '{name}' is Removing, but {running} mailbox pass(es) have not stopped after \
+                     {}s; if no `cutover run` is running any more (it was killed), use \
+                     `cutover batch remove {name} --force`",
+                    REMOVE_WAIT.as_secs()
                 );
             }
             ctx.store.remove_batch(b.name.as_str()).await?;

@@ -152,3 +152,20 @@ fn sigterm_stops_a_running_pass_and_the_next_run_resumes_it() {
         assert_same_mailbox(&src, &dst, u);
     }
 }
+
+#[test]
+fn batch_remove_during_a_pass_stops_it_first() {
+    let (src, dst, cutover) = started();
+    let (child, log) = slow_run(&cutover);
+    // In its initial sync, so --force; the running pass still stops before the rows go.
+    cutover.ok(&["batch", "remove", "CutoverBatch", "--force"]);
+    let status = wait_exit(child, &log, Duration::from_secs(20));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(!text.contains("FOREIGN KEY"), "{text}");
+    assert_eq!(
+        cutover.json(&["batch", "get"]),
+        serde_json::Value::Array(vec![])
+    );
+    assert_partial(&src, &dst);
+}
