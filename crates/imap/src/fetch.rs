@@ -297,8 +297,8 @@ impl Session {
     }
 }
 
-/// `3,5:7` from UIDs in any order.
-pub(crate) fn uid_set_string(uids: &[u32]) -> Result<String, ImapError> {
+/// An IMAP UID set (`3,5:7`) from UIDs in any order.
+pub fn uid_set_string(uids: &[u32]) -> Result<String, ImapError> {
     if uids.contains(&0) {
         return Err(ImapError::InvalidArgument("UID 0 does not exist".into()));
     }

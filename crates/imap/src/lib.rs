@@ -35,7 +35,7 @@ pub use append::{AppendMessage, AppendResult};
 pub use auth::Credentials;
 pub use condstore::{Changes, FlagChange};
 pub use error::ImapError;
-pub use fetch::{BodyResult, MessageMeta};
+pub use fetch::{BodyResult, MessageMeta, uid_set_string};
 pub use mailbox::{ListedMailbox, MailboxName};
 pub use session::{
     Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,

@@ -134,31 +134,6 @@ mod tests {
     }
 }
 
-/// An IMAP UID set (`3,5:7`) of the given UIDs, in any order.
-pub fn uid_set(uids: &[u32]) -> String {
-    let mut sorted: Vec<u32> = uids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
-            i += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if sorted[i] == start {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{}", sorted[i]));
-        }
-        i += 1;
-    }
-    out
-}
-
 /// A target message that may be the landed copy of an intent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
@@ -214,13 +189,6 @@ mod intent_tests {
             size,
             internal_date: date,
         }
-    }
-
-    #[test]
-    fn uid_sets_are_compact() {
-        assert_eq!(uid_set(&[7, 3, 5, 6, 3]), "3,5:7");
-        assert_eq!(uid_set(&[1]), "1");
-        assert_eq!(uid_set(&[]), "");
     }
 
     #[test]

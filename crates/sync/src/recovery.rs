@@ -4,7 +4,7 @@
 //! for on the target among the messages that arrived after its intent, and counted as
 //! copied only when the bytes are the same; the others are copied again.
 
-use cutover_imap::{ImapError, MailboxName, Session};
+use cutover_imap::{ImapError, MailboxName, Session, uid_set_string};
 use cutover_store::{CopiedMessage, Intent, Store};
 use tracing::{info, warn};
 
@@ -226,7 +226,8 @@ pub async fn rematch_folder(
             let on_target = if dst_uids.is_empty() {
                 Vec::new()
             } else {
-                dst.fetch_meta(&planner::uid_set(&dst_uids))
+                let set = uid_set_string(&dst_uids).map_err(folder_err(Role::Target, &dst_name))?;
+                dst.fetch_meta(&set)
                     .await
                     .map_err(folder_err(Role::Target, &dst_name))?
             };
