@@ -190,6 +190,17 @@ async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncEr
     })
 }
 
+/// What the steps of a pass need for one folder: both sessions, the records, and the
+/// folder's wire names on each side.
+pub(crate) struct FolderPass<'a> {
+    pub(crate) src: &'a mut Session,
+    pub(crate) dst: &'a mut Session,
+    pub(crate) store: &'a dyn Store,
+    pub(crate) email: &'a str,
+    pub(crate) src_folder: &'a [u8],
+    pub(crate) dst_folder: &'a [u8],
+}
+
 /// The work found for one folder by the scan.
 pub(crate) struct FolderWork {
     pub(crate) mapping: FolderMapping,
@@ -298,18 +309,15 @@ pub async fn sync_mailbox(
             .filter(|i| i.src_name == m.src)
             .map(|i| i.src_uid)
             .collect();
-        let scan = scan::scan_folder(
-            &mut src,
-            &mut dst,
+        let mut pass = FolderPass {
+            src: &mut src,
+            dst: &mut dst,
             store,
             email,
-            &m.src,
-            &m.dst,
-            states.get(&m.src),
-            modes,
-            &skipped_here,
-        )
-        .await?;
+            src_folder: &m.src,
+            dst_folder: &m.dst,
+        };
+        let scan = scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here).await?;
         outcome.folders += 1;
         outcome.source_items += u64::from(scan.messages);
         work.push(FolderWork { mapping: m, scan });

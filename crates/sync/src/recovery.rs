@@ -4,11 +4,11 @@
 //! for on the target among the messages that arrived after its intent, and counted as
 //! copied only when the bytes are the same; the others are copied again.
 
-use cutover_imap::{ImapError, MailboxName, Session, uid_set_string};
-use cutover_store::{CopiedMessage, Intent, Store};
+use cutover_imap::{ImapError, MailboxName, uid_set_string};
+use cutover_store::{CopiedMessage, Intent};
 use tracing::{info, warn};
 
-use crate::executor::{Role, SyncError};
+use crate::executor::{FolderPass, Role, SyncError};
 use crate::planner::{self, Candidate};
 
 fn folder_err(role: Role, name: &MailboxName) -> impl Fn(ImapError) -> SyncError + '_ {
@@ -21,15 +21,12 @@ fn folder_err(role: Role, name: &MailboxName) -> impl Fn(ImapError) -> SyncError
 
 /// Resolves the intents of one source folder (currently EXAMINEd on `src`). Returns the
 /// source UIDs found on the target (now recorded as copied).
-pub async fn resolve_intents(
-    src: &mut Session,
-    dst: &mut Session,
-    email: &str,
-    src_folder: &[u8],
+pub(crate) async fn resolve_intents(
+    p: &mut FolderPass<'_>,
     src_uidvalidity: u32,
     intents: Vec<Intent>,
-    store: &dyn Store,
 ) -> Result<Vec<u32>, SyncError> {
+    let (store, email, src_folder) = (p.store, p.email, p.src_folder);
     let (current, stale): (Vec<Intent>, Vec<Intent>) = intents
         .into_iter()
         .partition(|i| i.src_uidvalidity == src_uidvalidity);
@@ -45,19 +42,7 @@ pub async fn resolve_intents(
         by_dst.entry(i.dst_name.clone()).or_default().push(i);
     }
     for (dst_folder, intents) in by_dst {
-        found.extend(
-            resolve_in(
-                src,
-                dst,
-                email,
-                src_folder,
-                src_uidvalidity,
-                &dst_folder,
-                &intents,
-                store,
-            )
-            .await?,
-        );
+        found.extend(resolve_in(p, src_uidvalidity, &dst_folder, &intents).await?);
     }
     Ok(found)
 }
@@ -70,17 +55,16 @@ fn group_by_validity(intents: &[Intent]) -> Vec<(u32, Vec<u32>)> {
     out.into_iter().collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The intents whose messages went to `dst_folder` (not always the folder's target
+/// now: an earlier pass may have mapped it elsewhere).
 async fn resolve_in(
-    src: &mut Session,
-    dst: &mut Session,
-    email: &str,
-    src_folder: &[u8],
+    p: &mut FolderPass<'_>,
     src_uidvalidity: u32,
     dst_folder: &[u8],
     intents: &[Intent],
-    store: &dyn Store,
 ) -> Result<Vec<u32>, SyncError> {
+    let (src, dst) = (&mut *p.src, &mut *p.dst);
+    let (store, email, src_folder) = (p.store, p.email, p.src_folder);
     let dst_name = MailboxName::from_wire(dst_folder.to_vec());
     let src_name = MailboxName::from_wire(src_folder.to_vec());
     let all: Vec<u32> = intents.iter().map(|i| i.src_uid).collect();
@@ -197,18 +181,15 @@ const REMATCH_PREFIX: u32 = 64 * 1024;
 /// recorded UID is void. Finds which of its messages are already on the target (same
 /// size, date and first bytes as a message copied before) and records them under the
 /// new UIDVALIDITY, so that only the others are copied again.
-#[allow(clippy::too_many_arguments)]
-pub async fn rematch_folder(
-    src: &mut Session,
-    dst: &mut Session,
-    store: &dyn Store,
-    email: &str,
-    src_folder: &[u8],
-    dst_folder: &[u8],
+pub(crate) async fn rematch_folder(
+    p: &mut FolderPass<'_>,
     old_validity: u32,
     new_validity: u32,
     source: &[cutover_imap::MessageMeta],
 ) -> Result<(), SyncError> {
+    let (src, dst) = (&mut *p.src, &mut *p.dst);
+    let (store, email) = (p.store, p.email);
+    let (src_folder, dst_folder) = (p.src_folder, p.dst_folder);
     let old = store
         .copied_messages(email, src_folder, old_validity)
         .await?;

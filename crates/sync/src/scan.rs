@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use cutover_imap::{ImapError, MailboxName, MessageMeta, Session};
-use cutover_store::{FolderState, Store};
+use cutover_imap::{ImapError, MailboxName, MessageMeta};
+use cutover_store::FolderState;
 use tracing::{debug, info};
 
-use crate::executor::{Role, SyncError};
+use crate::executor::{FolderPass, Role, SyncError};
 use crate::incremental::{self, KnownMessage, ListedMessage, MessagePlan, SourceView};
 use crate::recovery;
 
@@ -48,19 +48,15 @@ fn listed(metas: &[MessageMeta]) -> Vec<ListedMessage> {
         .collect()
 }
 
-/// Scans one source folder. `dst_folder` is where its messages go on the target.
-#[allow(clippy::too_many_arguments)]
-pub async fn scan_folder(
-    src: &mut Session,
-    dst: &mut Session,
-    store: &dyn Store,
-    email: &str,
-    src_folder: &[u8],
-    dst_folder: &[u8],
+/// Scans one source folder (`p.dst_folder` is where its messages go on the target).
+/// `state` is what the last pass saw of it; `skipped` the UIDs of its skipped items.
+pub(crate) async fn scan_folder(
+    p: &mut FolderPass<'_>,
     state: Option<&FolderState>,
     modes: SourceModes,
     skipped: &[u32],
 ) -> Result<FolderScan, SyncError> {
+    let (store, email, src_folder) = (p.store, p.email, p.src_folder);
     // Skipped messages sit below UIDNEXT: only a full listing offers them again.
     let retry_skipped = !skipped.is_empty();
     let name = MailboxName::from_wire(src_folder.to_vec());
@@ -79,7 +75,7 @@ pub async fn scan_folder(
         && modes.condstore
         && st.highest_modseq.is_some()
     {
-        let status = src.status(&name).await.map_err(err)?;
+        let status = p.src.status(&name).await.map_err(err)?;
         if status.uid_validity == Some(st.src_uidvalidity)
             && status.uid_next == st.uidnext
             && status.messages == st.messages
@@ -96,7 +92,7 @@ pub async fn scan_folder(
         }
     }
 
-    let selected = src.examine(&name).await.map_err(err)?;
+    let selected = p.src.examine(&name).await.map_err(err)?;
     let validity = selected.uid_validity;
     let mut recovered = false;
     if let Some(st) = state
@@ -105,26 +101,15 @@ pub async fn scan_folder(
         info!(user = email, folder = %name, old = st.src_uidvalidity, new = validity,
             "UIDVALIDITY changed on the source; matching its messages against the target");
         let all = if selected.exists > 0 {
-            src.fetch_meta("1:*").await.map_err(err)?
+            p.src.fetch_meta("1:*").await.map_err(err)?
         } else {
             Vec::new()
         };
-        recovery::rematch_folder(
-            src,
-            dst,
-            store,
-            email,
-            src_folder,
-            dst_folder,
-            st.src_uidvalidity,
-            validity,
-            &all,
-        )
-        .await?;
+        recovery::rematch_folder(p, st.src_uidvalidity, validity, &all).await?;
         recovered = true;
     }
     if !intents.is_empty() {
-        recovery::resolve_intents(src, dst, email, src_folder, validity, intents, store).await?;
+        recovery::resolve_intents(p, validity, intents).await?;
         recovered = true;
     }
     let known: Vec<KnownMessage> = store
@@ -146,7 +131,8 @@ pub async fn scan_folder(
         .filter(|_| modes.condstore && selected.highest_modseq.is_some());
     let (view, metas) = match delta_from {
         Some((uid_next, modseq)) if selected.exists > 0 => {
-            let changes = src
+            let changes = p
+                .src
                 .fetch_changed(
                     &format!("1:{}", uid_next.saturating_sub(1).max(1)),
                     modseq,
@@ -154,7 +140,8 @@ pub async fn scan_folder(
                 )
                 .await
                 .map_err(err)?;
-            let new: Vec<MessageMeta> = src
+            let new: Vec<MessageMeta> = p
+                .src
                 .fetch_meta(&format!("{uid_next}:*"))
                 .await
                 .map_err(err)?
@@ -166,7 +153,8 @@ pub async fn scan_folder(
                 None
             } else {
                 Some(
-                    src.search_all_uids()
+                    p.src
+                        .search_all_uids()
                         .await
                         .map_err(err)?
                         .into_iter()
@@ -186,7 +174,7 @@ pub async fn scan_folder(
         }
         _ => {
             let all = if selected.exists > 0 {
-                src.fetch_meta("1:*").await.map_err(err)?
+                p.src.fetch_meta("1:*").await.map_err(err)?
             } else {
                 Vec::new()
             };
