@@ -4,7 +4,7 @@
 //! for on the target among the messages that arrived after its intent, and counted as
 //! copied only when the bytes are the same; the others are copied again.
 
-use cutover_imap::{ImapError, MailboxName, uid_set_string};
+use cutover_imap::{ImapError, MailboxName, Session, uid_set_string};
 use cutover_store::{CopiedMessage, Intent};
 use tracing::{info, warn};
 
@@ -116,24 +116,22 @@ async fn resolve_in(
         if cands.is_empty() {
             continue;
         }
-        // Same size and date is not proof: compare the bytes.
-        let Some((_, Ok(original))) = src
-            .fetch_bodies(&[intent.src_uid])
-            .await
-            .map_err(folder_err(Role::Source, &src_name))?
-            .into_iter()
-            .next()
-        else {
-            continue;
-        };
-        let landed = dst
-            .fetch_bodies(&cands)
-            .await
-            .map_err(folder_err(Role::Target, &dst_name))?;
-        if let Some((dst_uid, _)) = landed
-            .iter()
-            .find(|(_, body)| body.as_ref().is_ok_and(|b| *b == original))
-        {
+        // Same size and date is not proof: compare the bytes, piece by piece so that a
+        // large message does not have to fit in memory.
+        let mut matched = None;
+        for cand in cands {
+            if same_bytes(src, intent.src_uid, dst, cand, intent.size)
+                .await
+                .map_err(|(role, e)| match role {
+                    Role::Source => folder_err(Role::Source, &src_name)(e),
+                    Role::Target => folder_err(Role::Target, &dst_name)(e),
+                })?
+            {
+                matched = Some(cand);
+                break;
+            }
+        }
+        if let Some(dst_uid) = matched.as_ref() {
             used.insert(*dst_uid);
             let flags = arrived
                 .iter()
@@ -171,6 +169,41 @@ async fn resolve_in(
         warn!(user = email, "intent accounting mismatch");
     }
     Ok(found)
+}
+
+/// Pieces in which two messages are compared.
+const COMPARE_PIECE: u32 = 1024 * 1024;
+
+/// Whether source message `src_uid` and target message `dst_uid` (both of `size` bytes)
+/// have the same bytes. Errors say which side failed.
+async fn same_bytes(
+    src: &mut Session,
+    src_uid: u32,
+    dst: &mut Session,
+    dst_uid: u32,
+    size: u32,
+) -> Result<bool, (Role, ImapError)> {
+    let mut offset = 0u64;
+    loop {
+        let ours = match src.fetch_body_piece(src_uid, offset, COMPARE_PIECE).await {
+            Ok(b) => b,
+            // Gone from the source since: nothing to match.
+            Err(ImapError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err((Role::Source, e)),
+        };
+        let theirs = match dst.fetch_body_piece(dst_uid, offset, COMPARE_PIECE).await {
+            Ok(b) => b,
+            Err(ImapError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err((Role::Target, e)),
+        };
+        if ours != theirs {
+            return Ok(false);
+        }
+        offset += ours.len() as u64;
+        if ours.len() < COMPARE_PIECE as usize || offset >= u64::from(size) {
+            return Ok(true);
+        }
+    }
 }
 
 /// Bytes compared to tell two messages of the same size and date apart after a
