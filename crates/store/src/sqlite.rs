@@ -185,6 +185,26 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
     })
 }
 
+/// Runs a `DELETE ... WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND
+/// src_uid = ?` once per UID, inside the caller's transaction.
+async fn delete_each_uid(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sql: &'static str,
+    (email, src_folder, src_uidvalidity): (&str, &[u8], u32),
+    uids: &[u32],
+) -> Result<()> {
+    for uid in uids {
+        sqlx::query(sql)
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(*uid as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 fn endpoint_owner(name: &str) -> String {
     format!("endpoint:{}", name.to_lowercase())
 }
@@ -732,16 +752,14 @@ impl Store for SqliteStore {
         src_uids: &[u32],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        delete_each_uid(
+            &mut tx,
+            "DELETE FROM messages WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            (email, src_folder, src_uidvalidity),
+            src_uids,
+        )
+        .await?;
         for uid in src_uids {
-            sqlx::query(
-                "DELETE FROM messages WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(src_uidvalidity as i64)
-            .bind(*uid as i64)
-            .execute(&mut *tx)
-            .await?;
             // A message gone from the source is no longer a skipped item either.
             sqlx::query(
                 "DELETE FROM skipped_items WHERE email = ? AND src_name = ? AND src_uid = ?",
@@ -876,17 +894,13 @@ impl Store for SqliteStore {
         src_uids: &[u32],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for uid in src_uids {
-            sqlx::query(
-                "DELETE FROM intents WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(src_uidvalidity as i64)
-            .bind(*uid as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
+        delete_each_uid(
+            &mut tx,
+            "DELETE FROM intents WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            (email, src_folder, src_uidvalidity),
+            src_uids,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
