@@ -50,12 +50,33 @@ pub enum Command {
     /// Test a source server (Test-MigrationServerAvailability): connect with strict TLS,
     /// and open a mailbox as the admin acting for its owner.
     TestServer(Box<TestServerArgs>),
+    /// The cmdlet shell: New-MigrationEndpoint, Get-MigrationBatch | Format-List, ... in
+    /// the subset of PowerShell the migration walkthrough uses. Interactive on a terminal;
+    /// `-c 'COMMANDS'` or a FILE.ps1 runs non-interactively.
+    Ps(PsArgs),
     /// Do the due work in the foreground, with progress bars on a terminal.
     Run {
         /// Run the passes that are due now, then exit.
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PsArgs {
+    /// Run these commands, then exit.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMANDS",
+        conflicts_with = "file"
+    )]
+    pub command: Option<String>,
+    /// A script to run (Get-Credential reads CUTOVER_CREDENTIAL_USER and
+    /// CUTOVER_CREDENTIAL_PASSWORD or CUTOVER_CREDENTIAL_PASSWORD_FILE when there is no
+    /// terminal to prompt on).
+    #[arg(value_name = "FILE.ps1")]
+    pub file: Option<PathBuf>,
 }
 
 /// Where a password comes from. Never a plain argument: it would show in `ps` and

@@ -4,13 +4,15 @@
 //! batch) and shows it; `run` does the work, with the engine in `cutover-sync`.
 //! `args` is the command line, `commands/` one module per noun, `views` how objects
 //! are named for admins (Exchange's property names), `output` how they print,
-//! `progress` the bars that `run` draws from the engine's events.
+//! `progress` the bars that `run` draws from the engine's events, `ps` the cmdlet
+//! shell (a second front end over the same `commands` functions).
 
 mod args;
 mod commands;
 mod output;
 mod password;
 mod progress;
+mod ps;
 mod views;
 
 use std::io::IsTerminal;
@@ -95,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
+        Command::Ps(args) => ps::run(&ctx, args).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }
@@ -125,6 +128,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `cutover batch get | head`: the reader left; nothing is wrong.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // The cmdlet shell printed its errors the way PowerShell does.
+        Err(e) if e.downcast_ref::<ps::Reported>().is_some() => {
+            ExitCode::from(e.downcast_ref::<ps::Reported>().map_or(1, |r| r.0))
+        }
         Err(e) => {
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {

@@ -31,6 +31,11 @@ impl Record {
         self
     }
 
+    /// Every property, in order.
+    pub fn fields(&self) -> &[(&'static str, Value)] {
+        &self.0
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }

@@ -130,6 +130,20 @@ pub fn user(u: &MigrationUser) -> Record {
         .with("ErrorSummary", u.error.clone())
 }
 
+/// Get-MigrationStatistics: counts over every migration user of the organization.
+pub fn migration_statistics(users: &[MigrationUser]) -> Record {
+    let counts = BatchCounts::from_statuses(users.iter().map(|u| u.status));
+    Record::new()
+        .with("Identity", "MigrationStatistics")
+        .with("MigrationType", "Cutover (IMAP)")
+        .with("TotalCount", counts.total)
+        .with("ActiveCount", counts.syncing)
+        .with("PendingCount", counts.queued)
+        .with("SyncedCount", counts.synced)
+        .with("StoppedCount", counts.stopped)
+        .with("FailedCount", counts.failed)
+}
+
 pub fn user_stats(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Record {
     let s = &u.stats;
     let mut r = Record::new()

@@ -1,13 +1,167 @@
 //! `cutover endpoint new|get|set|remove` (New-/Get-/Set-/Remove-MigrationEndpoint).
+//!
+//! The functions below take typed parameters and return the objects to show; the clap
+//! command (`run`) and the cmdlet shell (`crate::ps`) only differ in how they read
+//! their parameters and print the result.
 
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
-use cutover_model::{Endpoint, Name};
+use cutover_model::{Compression, Connection, Endpoint, Impersonation, Name, Security};
+use secrecy::SecretString;
 
 use super::verify;
 use crate::args::EndpointCommand;
+use crate::output::Record;
 use crate::{Ctx, password, views};
 
+/// What New-MigrationEndpoint needs, parsed.
+pub struct NewEndpoint {
+    pub name: String,
+    pub connection: Connection,
+    pub password: SecretString,
+    pub max_concurrent_migrations: u32,
+    pub max_concurrent_incremental_syncs: u32,
+    pub test_mailbox: Option<String>,
+    pub skip_verification: bool,
+}
+
+/// Set-MigrationEndpoint's changes; `None` keeps the stored value.
+#[derive(Default)]
+pub struct EndpointChanges {
+    pub server: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<Security>,
+    pub admin: Option<String>,
+    pub password: Option<SecretString>,
+    pub impersonation: Option<Impersonation>,
+    pub ca_file: Option<String>,
+    pub compression: Option<Compression>,
+    pub max_concurrent_migrations: Option<u32>,
+    pub max_concurrent_incremental_syncs: Option<u32>,
+    pub test_mailbox: Option<String>,
+    pub skip_verification: bool,
+}
+
+/// Tests the settings (unless told not to) and stores the endpoint.
+pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
+    let name = Name::parse("endpoint", &p.name)?;
+    Endpoint::check_limits(
+        p.max_concurrent_migrations,
+        p.max_concurrent_incremental_syncs,
+    )
+    .map_err(|e| anyhow!(e))?;
+    if ctx.store.endpoint(name.as_str()).await?.is_some() {
+        bail!("endpoint '{name}' already exists; change it with `cutover endpoint set {name} ...`");
+    }
+    if !p.skip_verification {
+        let summary = verify::check(&p.connection, &p.password, p.test_mailbox.as_deref())
+            .await
+            .with_context(|| {
+                format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
+            })?;
+        eprintln!("endpoint verified: {summary}");
+    }
+    let endpoint = Endpoint {
+        name,
+        connection: p.connection,
+        max_concurrent_migrations: p.max_concurrent_migrations,
+        max_concurrent_incremental_syncs: p.max_concurrent_incremental_syncs,
+        created_at: Utc::now(),
+    };
+    ctx.store.insert_endpoint(&endpoint, &p.password).await?;
+    Ok(views::endpoint(&endpoint))
+}
+
+/// One endpoint by name, or all of them.
+pub async fn get(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<Vec<Record>> {
+    match name {
+        Some(name) => {
+            let e = ctx.store.endpoint(name).await?.with_context(|| {
+                format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
+            })?;
+            Ok(vec![views::endpoint(&e)])
+        }
+        None => Ok(ctx
+            .store
+            .endpoints()
+            .await?
+            .iter()
+            .map(views::endpoint)
+            .collect()),
+    }
+}
+
+/// Applies the changes; new connection settings are tested before they are stored.
+pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<Record> {
+    let mut e = ctx
+        .store
+        .endpoint(name)
+        .await?
+        .with_context(|| format!("endpoint '{name}' was not found"))?;
+    let c = &mut e.connection;
+    let connection_changed = ch.server.is_some()
+        || ch.port.is_some()
+        || ch.security.is_some()
+        || ch.admin.is_some()
+        || ch.impersonation.is_some()
+        || ch.ca_file.is_some()
+        || ch.compression.is_some()
+        || ch.password.is_some();
+    if let Some(v) = ch.server {
+        c.server = v;
+    }
+    if let Some(v) = ch.security {
+        c.security = v;
+    }
+    if let Some(v) = ch.port {
+        c.port = v;
+    }
+    if let Some(v) = ch.admin {
+        c.admin = v;
+    }
+    if let Some(v) = ch.impersonation {
+        c.impersonation = v;
+    }
+    if let Some(v) = ch.ca_file {
+        c.ca_file = Some(v);
+    }
+    if let Some(v) = ch.compression {
+        c.compression = v;
+    }
+    if let Some(v) = ch.max_concurrent_migrations {
+        e.max_concurrent_migrations = v;
+    }
+    if let Some(v) = ch.max_concurrent_incremental_syncs {
+        e.max_concurrent_incremental_syncs = v;
+    }
+    Endpoint::check_limits(
+        e.max_concurrent_migrations,
+        e.max_concurrent_incremental_syncs,
+    )
+    .map_err(|e| anyhow!(e))?;
+    if connection_changed && !ch.skip_verification {
+        let pw = match &ch.password {
+            Some(p) => p.clone(),
+            None => ctx.store.endpoint_password(e.name.as_str()).await?,
+        };
+        let summary = verify::check(&e.connection, &pw, ch.test_mailbox.as_deref())
+            .await
+            .with_context(|| {
+                format!("the new settings of endpoint '{name}' did not pass the test")
+            })?;
+        eprintln!("endpoint verified: {summary}");
+    }
+    ctx.store.update_endpoint(&e, ch.password.as_ref()).await?;
+    Ok(views::endpoint(&e))
+}
+
+pub async fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    ctx.store.remove_endpoint(name).await?;
+    eprintln!("endpoint '{name}' removed");
+    Ok(())
+}
+
+/// The clap front end.
 pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
     match command {
         EndpointCommand::New {
@@ -16,49 +170,26 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
-            let name = Name::parse("endpoint", &name)?;
-            Endpoint::check_limits(max_concurrent_migrations, max_concurrent_incremental_syncs)
-                .map_err(|e| anyhow!(e))?;
-            if ctx.store.endpoint(name.as_str()).await?.is_some() {
-                bail!(
-                    "endpoint '{name}' already exists; change it with `cutover endpoint set {name} ...`"
-                );
-            }
             let connection = verify::connection(&server)?;
-            let pw = password::require(&server.password, "Source admin password: ")?;
-            if !server.skip_verification {
-                let summary = verify::check(&connection, &pw, server.test_mailbox.as_deref())
-                    .await
-                    .with_context(|| {
-                        format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
-                    })?;
-                eprintln!("endpoint verified: {summary}");
-            }
-            let endpoint = Endpoint {
-                name,
-                connection,
-                max_concurrent_migrations,
-                max_concurrent_incremental_syncs,
-                created_at: Utc::now(),
-            };
-            ctx.store.insert_endpoint(&endpoint, &pw).await?;
-            ctx.print(&[views::endpoint(&endpoint)], true)
+            let password = password::require(&server.password, "Source admin password: ")?;
+            let record = new(
+                ctx,
+                NewEndpoint {
+                    name,
+                    connection,
+                    password,
+                    max_concurrent_migrations,
+                    max_concurrent_incremental_syncs,
+                    test_mailbox: server.test_mailbox,
+                    skip_verification: server.skip_verification,
+                },
+            )
+            .await?;
+            ctx.print(&[record], true)
         }
-        EndpointCommand::Get { name: Some(name) } => {
-            let e = ctx.store.endpoint(&name).await?.with_context(|| {
-                format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
-            })?;
-            ctx.print(&[views::endpoint(&e)], true)
-        }
-        EndpointCommand::Get { name: None } => {
-            let all: Vec<_> = ctx
-                .store
-                .endpoints()
-                .await?
-                .iter()
-                .map(views::endpoint)
-                .collect();
-            ctx.print(&all, false)
+        EndpointCommand::Get { name } => {
+            let single = name.is_some();
+            ctx.print(&get(ctx, name.as_deref()).await?, single)
         }
         EndpointCommand::Set {
             name,
@@ -75,83 +206,39 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             test_mailbox,
             skip_verification,
         } => {
-            let mut e = ctx
-                .store
-                .endpoint(&name)
-                .await?
-                .with_context(|| format!("endpoint '{name}' was not found"))?;
-            let c = &mut e.connection;
-            let connection_changed = server.is_some()
-                || port.is_some()
-                || security.is_some()
-                || admin.is_some()
-                || impersonation.is_some()
-                || ca_file.is_some()
-                || compression.is_some()
-                || password_args.password_env.is_some()
-                || password_args.password_file.is_some();
-            if let Some(v) = server {
-                c.server = v;
-            }
-            if let Some(v) = security {
-                c.security = v.parse().map_err(|e: String| anyhow!("--security: {e}"))?;
-            }
-            if let Some(v) = port {
-                c.port = v;
-            }
-            if let Some(v) = admin {
-                c.admin = v;
-            }
-            if let Some(v) = impersonation {
-                c.impersonation = v
-                    .parse()
-                    .map_err(|e: String| anyhow!("--impersonation: {e}"))?;
-            }
-            if let Some(p) = ca_file {
-                c.ca_file = verify::ca_file(Some(&p))?;
-            }
-            if let Some(v) = compression {
-                c.compression = v
-                    .parse()
-                    .map_err(|e: String| anyhow!("--compression: {e}"))?;
-            }
-            if let Some(v) = max_concurrent_migrations {
-                e.max_concurrent_migrations = v;
-            }
-            if let Some(v) = max_concurrent_incremental_syncs {
-                e.max_concurrent_incremental_syncs = v;
-            }
-            Endpoint::check_limits(
-                e.max_concurrent_migrations,
-                e.max_concurrent_incremental_syncs,
-            )
-            .map_err(|e| anyhow!(e))?;
-            // Only prompt when a password was asked for; otherwise keep the stored one.
-            let new_pw =
-                if password_args.password_env.is_some() || password_args.password_file.is_some() {
+            let changes = EndpointChanges {
+                server,
+                port,
+                security: security
+                    .map(|v| v.parse().map_err(|e: String| anyhow!("--security: {e}")))
+                    .transpose()?,
+                admin,
+                // Only prompt when a password was asked for; otherwise keep the stored one.
+                password: if password_args.password_env.is_some()
+                    || password_args.password_file.is_some()
+                {
                     password::read(&password_args, "Source admin password: ")?
                 } else {
                     None
-                };
-            if connection_changed && !skip_verification {
-                let pw = match &new_pw {
-                    Some(p) => p.clone(),
-                    None => ctx.store.endpoint_password(e.name.as_str()).await?,
-                };
-                let summary = verify::check(&e.connection, &pw, test_mailbox.as_deref())
-                    .await
-                    .with_context(|| {
-                        format!("the new settings of endpoint '{name}' did not pass the test")
-                    })?;
-                eprintln!("endpoint verified: {summary}");
-            }
-            ctx.store.update_endpoint(&e, new_pw.as_ref()).await?;
-            ctx.print(&[views::endpoint(&e)], true)
+                },
+                impersonation: impersonation
+                    .map(|v| {
+                        v.parse()
+                            .map_err(|e: String| anyhow!("--impersonation: {e}"))
+                    })
+                    .transpose()?,
+                ca_file: verify::ca_file(ca_file.as_deref())?,
+                compression: compression
+                    .map(|v| v.parse().map_err(|e: String| anyhow!("--compression: {e}")))
+                    .transpose()?,
+                max_concurrent_migrations,
+                max_concurrent_incremental_syncs,
+                test_mailbox,
+                skip_verification,
+            };
+            let record = set(ctx, &name, changes).await?;
+            ctx.print(&[record], true)
         }
-        EndpointCommand::Remove { name } => {
-            ctx.store.remove_endpoint(&name).await?;
-            eprintln!("endpoint '{name}' removed");
-            Ok(())
-        }
+        EndpointCommand::Remove { name } => remove(ctx, &name).await,
     }
 }

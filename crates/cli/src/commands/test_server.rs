@@ -2,6 +2,8 @@
 //! trust its certificate, and open a user's mailbox as the admin?
 
 use anyhow::bail;
+use cutover_model::Connection;
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::verify::{self, Step};
@@ -10,6 +12,30 @@ use crate::output::{Printer, Record};
 use crate::password;
 use crate::views;
 
+/// Tests the server; the record says Success or Failed, with the step that failed.
+pub async fn test(
+    connection: &Connection,
+    password: &SecretString,
+    mailbox: Option<&str>,
+) -> (Record, Option<Step>) {
+    let probe = verify::probe(connection, password, mailbox).await;
+    let (result, step, message) = match &probe.failed {
+        None => ("Success", Value::Null, probe.summary.clone()),
+        Some((step, why)) => ("Failed", Value::from(step.as_str()), why.clone()),
+    };
+    let record = Record::new()
+        .with("Result", result)
+        .with("FailedStep", step)
+        .with("Message", message)
+        .with("TestedMailbox", mailbox.map(str::to_string))
+        .with("InboxMessageCount", probe.inbox_messages)
+        .with("Capabilities", Value::from(probe.capabilities.clone()))
+        // The settings an endpoint would store (ConnectionSettings), flattened.
+        .with("ConnectionSettings", views::connection_settings(connection));
+    (record, probe.failed.map(|(step, _)| step))
+}
+
+/// The clap front end.
 pub async fn run(out: &Printer, args: TestServerArgs) -> anyhow::Result<()> {
     let connection = verify::connection(&args.server)?;
     let pw = password::require(&args.server.password, "Admin password: ")?;
@@ -17,23 +43,9 @@ pub async fn run(out: &Printer, args: TestServerArgs) -> anyhow::Result<()> {
         .mailbox
         .as_deref()
         .or(args.server.test_mailbox.as_deref());
-    let probe = verify::probe(&connection, &pw, mailbox).await;
-    let (result, step, message) = match &probe.failed {
-        None => ("Success", Value::Null, probe.summary.clone()),
-        Some((step, why)) => ("Failed", Value::from(step.as_str()), why.clone()),
-    };
-    let mut record = Record::new()
-        .with("Result", result)
-        .with("FailedStep", step)
-        .with("Message", message)
-        .with("TestedMailbox", mailbox.map(str::to_string))
-        .with("InboxMessageCount", probe.inbox_messages)
-        .with("Capabilities", Value::from(probe.capabilities.clone()));
-    // The settings an endpoint would store (ConnectionSettings), flattened.
-    let settings = views::connection_settings(&connection);
-    record = record.with("ConnectionSettings", settings);
+    let (record, failed) = test(&connection, &pw, mailbox).await;
     out.print(&[record], true)?;
-    if let Some((step, _)) = probe.failed {
+    if let Some(step) = failed {
         bail!(
             "the server test failed at step {}{}",
             step.as_str(),

@@ -1,0 +1,1306 @@
+//! The cmdlets, bound onto the same functions as the command line (`crate::commands`):
+//! only the reading of parameters and the shape of the output differ.
+
+use std::io::IsTerminal;
+use std::rc::Rc;
+
+use cutover_model::{Compression, Connection, Impersonation, Security, UserStatus};
+use secrecy::SecretString;
+
+use super::eval::{PsError, PsResult, Shell};
+use super::format;
+use super::lexer::Pos;
+use super::value::{Credential, PsObject, Value};
+use crate::commands::{batch, endpoint, test_server, user, verify};
+use crate::output::Record;
+
+/// An argument as written: `-Name` (with its `-Name:value`) or a value.
+pub enum ArgValue {
+    Param {
+        name: String,
+        value: Option<Value>,
+        pos: Pos,
+    },
+    Value(Value),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Switch,
+    Value,
+}
+
+struct Param {
+    name: &'static str,
+    kind: Kind,
+    /// Bound from the n-th positional argument.
+    position: Option<usize>,
+    mandatory: bool,
+}
+
+const fn sw(name: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Switch,
+        position: None,
+        mandatory: false,
+    }
+}
+
+const fn val(name: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Value,
+        position: None,
+        mandatory: false,
+    }
+}
+
+const fn pos0(name: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Value,
+        position: Some(0),
+        mandatory: false,
+    }
+}
+
+const fn req(name: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Value,
+        position: None,
+        mandatory: true,
+    }
+}
+
+type Run = fn(&mut Shell<'_>, &Bound, Vec<Value>) -> PsResult<Vec<Value>>;
+
+struct Cmdlet {
+    name: &'static str,
+    params: &'static [Param],
+    run: Run,
+    /// Reads its pipeline input itself (formatters, filters); otherwise input objects
+    /// bind to -Identity, one call each.
+    takes_input: bool,
+}
+
+/// The parameters of one call, bound by name and position.
+pub struct Bound {
+    cmdlet: &'static str,
+    values: Vec<(&'static str, Value)>,
+    switches: Vec<(&'static str, bool)>,
+    /// Where each named parameter was written, for errors.
+    positions: Vec<(&'static str, Pos)>,
+}
+
+impl Bound {
+    fn err(&self, category: &'static str, message: impl Into<String>) -> PsError {
+        PsError::new(category, message).in_cmdlet(self.cmdlet)
+    }
+
+    fn param_err(&self, param: &str, reason: impl std::fmt::Display) -> PsError {
+        let e = self.err(
+            "InvalidArgument",
+            format!("Cannot process parameter '{param}'. {reason}"),
+        );
+        match self.positions.iter().find(|(n, _)| *n == param) {
+            Some((_, pos)) => e.at(*pos),
+            None => e,
+        }
+    }
+
+    fn value(&self, name: &str) -> Option<&Value> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    fn switch(&self, name: &str) -> bool {
+        self.switches.iter().any(|(n, on)| *n == name && *on)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.value(name).is_some() || self.switches.iter().any(|(n, _)| *n == name)
+    }
+
+    fn string(&self, name: &str) -> PsResult<Option<String>> {
+        let Some(v) = self.value(name) else {
+            return Ok(None);
+        };
+        match v {
+            Value::Null => Err(self.param_err(
+                name,
+                "Cannot bind argument to parameter because it is null.",
+            )),
+            Value::Str(s) => Ok(Some(s.clone())),
+            Value::Int(n) => Ok(Some(n.to_string())),
+            // An object given as -Identity stands for its identity.
+            Value::Object(o) if o.get("Identity").is_some() => {
+                Ok(o.get("Identity").map(Value::display))
+            }
+            Value::Array(items) if items.len() == 1 => Ok(Some(items[0].display())),
+            other => Err(self.param_err(
+                name,
+                format!("A string is expected, not {}.", describe(other)),
+            )),
+        }
+    }
+
+    fn required(&self, name: &str) -> PsResult<String> {
+        self.string(name)?.ok_or_else(|| {
+            self.err(
+                "InvalidArgument",
+                format!("Cannot process command because of one or more missing mandatory parameters: {name}."),
+            )
+        })
+    }
+
+    fn number<T: TryFrom<i64>>(&self, name: &str) -> PsResult<Option<T>> {
+        let Some(v) = self.value(name) else {
+            return Ok(None);
+        };
+        let n = match v {
+            Value::Int(n) => Some(*n),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        n.and_then(|n| T::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                self.param_err(
+                    name,
+                    format!(
+                        "Cannot convert value \"{}\" to a non-negative number in range.",
+                        v.display()
+                    ),
+                )
+            })
+    }
+
+    fn strings(&self, name: &str) -> PsResult<Vec<String>> {
+        match self.value(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.iter().map(Value::display).collect()),
+            Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => Ok(vec![v.display()]),
+        }
+    }
+
+    fn credential(&self, name: &str) -> PsResult<Option<Rc<Credential>>> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Credential(c)) => Ok(Some(c.clone())),
+            Some(other) => Err(self.param_err(
+                name,
+                format!(
+                    "A PSCredential is expected, not {}: use $Credentials = Get-Credential, then -{name} $Credentials.",
+                    describe(other)
+                ),
+            )),
+        }
+    }
+
+    /// `-Security`: Exchange's names. `Tls` is refused: Exchange's IMAP endpoints mean
+    /// STARTTLS by it, while cutover's objects show `Tls` for TLS from the first byte.
+    fn security(&self) -> PsResult<Option<Security>> {
+        let Some(s) = self.string("Security")? else {
+            return Ok(None);
+        };
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Some(Security::None)),
+            "ssl" => Ok(Some(Security::Tls)),
+            "starttls" => Ok(Some(Security::StartTls)),
+            "tls" => Err(self.param_err(
+                "Security",
+                "'Tls' is ambiguous: Exchange's IMAP endpoints mean STARTTLS by it, cutover's output \
+                 means TLS from the first byte. Write StartTls (STARTTLS, port 143) or Ssl (TLS, port 993).",
+            )),
+            _ => Err(self.param_err(
+                "Security",
+                format!("'{s}' is not one of None, Ssl (TLS, port 993) or StartTls (port 143)."),
+            )),
+        }
+    }
+
+    fn parsed<T: std::str::FromStr<Err = String>>(&self, name: &str) -> PsResult<Option<T>> {
+        self.string(name)?
+            .map(|s| s.parse::<T>().map_err(|e| self.param_err(name, e)))
+            .transpose()
+    }
+
+    fn anyhow(&self, e: anyhow::Error) -> PsError {
+        PsError::from_anyhow(&e).in_cmdlet(self.cmdlet)
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "$null",
+        Value::Bool(_) => "a boolean",
+        Value::Int(_) => "a number",
+        Value::Str(_) | Value::Formatted(_) => "a string",
+        Value::Bytes(_) => "a byte array",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        Value::Credential(_) => "a PSCredential",
+        Value::Block(_) => "a script block",
+    }
+}
+
+fn bind(c: &Cmdlet, args: Vec<ArgValue>) -> PsResult<Bound> {
+    let mut b = Bound {
+        cmdlet: c.name,
+        values: Vec::new(),
+        switches: Vec::new(),
+        positions: Vec::new(),
+    };
+    let mut positional = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(a) = args.next() {
+        match a {
+            ArgValue::Value(v) => positional.push(v),
+            ArgValue::Param { name, value, pos } => {
+                let p = resolve(c, &name).map_err(|e| e.at(pos))?;
+                if b.has(p.name) {
+                    return Err(b
+                        .err(
+                            "InvalidArgument",
+                            format!("Cannot bind parameter because parameter '{}' is specified more than once.", p.name),
+                        )
+                        .at(pos));
+                }
+                b.positions.push((p.name, pos));
+                match (p.kind, value) {
+                    (Kind::Switch, None) => b.switches.push((p.name, true)),
+                    (Kind::Switch, Some(v)) => b.switches.push((p.name, v.truthy())),
+                    (Kind::Value, Some(v)) => b.values.push((p.name, v)),
+                    (Kind::Value, None) => {
+                        match args.next_if(|a| matches!(a, ArgValue::Value(_))) {
+                            Some(ArgValue::Value(v)) => b.values.push((p.name, v)),
+                            _ => {
+                                return Err(b
+                                .err(
+                                    "InvalidArgument",
+                                    format!("Missing an argument for parameter '{}'. Specify a value and try again.", p.name),
+                                )
+                                .at(pos));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let free: Vec<&Param> = c
+        .params
+        .iter()
+        .filter(|p| p.position.is_some() && !b.has(p.name))
+        .collect();
+    let mut free = free.into_iter();
+    for v in positional {
+        match free.next() {
+            Some(p) => b.values.push((p.name, v)),
+            None => {
+                return Err(b.err(
+                    "InvalidArgument",
+                    format!(
+                        "A positional parameter cannot be found that accepts argument '{}'.",
+                        v.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// A parameter by name: exact, or an unambiguous prefix (PowerShell accepts `-Id`).
+fn resolve<'c>(c: &'c Cmdlet, name: &str) -> PsResult<&'c Param> {
+    if let Some(p) = c.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        return Ok(p);
+    }
+    let lower = name.to_ascii_lowercase();
+    let matches: Vec<&Param> = c
+        .params
+        .iter()
+        .filter(|p| p.name.to_ascii_lowercase().starts_with(&lower))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(PsError::new(
+            "InvalidArgument",
+            format!("A parameter cannot be found that matches parameter name '{name}'."),
+        )
+        .in_cmdlet(c.name)),
+        many => Err(PsError::new(
+            "InvalidArgument",
+            format!(
+                "Parameter cannot be processed because the parameter name '{name}' is ambiguous. Possible matches include: {}.",
+                many.iter().map(|p| format!("-{}", p.name)).collect::<Vec<_>>().join(" ")
+            ),
+        )
+        .in_cmdlet(c.name)),
+    }
+}
+
+/// Runs a command of the pipeline.
+pub fn invoke(
+    shell: &mut Shell<'_>,
+    name: &str,
+    pos: Pos,
+    args: Vec<ArgValue>,
+    input: Vec<Value>,
+) -> PsResult<Vec<Value>> {
+    let wanted = alias(name).unwrap_or(name);
+    let Some(c) = CMDLETS.iter().find(|c| c.name.eq_ignore_ascii_case(wanted)) else {
+        return Err(PsError::new(
+            "ObjectNotFound",
+            format!(
+                "The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. Get-Command lists the cmdlets of this shell."
+            ),
+        )
+        .at(pos));
+    };
+    let bound = bind(c, args).map_err(|e| e.at(pos))?;
+    for p in c.params.iter().filter(|p| p.mandatory) {
+        let piped_identity = p.name == "Identity" && !input.is_empty();
+        if !bound.has(p.name) && !piped_identity {
+            return Err(bound
+                .err(
+                    "InvalidArgument",
+                    format!("Cannot process command because of one or more missing mandatory parameters: {}.", p.name),
+                )
+                .at(pos));
+        }
+    }
+    if c.takes_input || input.is_empty() {
+        return (c.run)(shell, &bound, input).map_err(|e| e.in_cmdlet(c.name).at(pos));
+    }
+    // Objects piped into a migration cmdlet bind to -Identity, as in Exchange.
+    if !c.params.iter().any(|p| p.name == "Identity") || bound.has("Identity") {
+        return Err(bound
+            .err(
+                "InvalidArgument",
+                "The input object cannot be bound to any parameters for the command.",
+            )
+            .at(pos));
+    }
+    let mut out = Vec::new();
+    for item in input {
+        let mut one = Bound {
+            cmdlet: bound.cmdlet,
+            values: bound.values.clone(),
+            switches: bound.switches.clone(),
+            positions: bound.positions.clone(),
+        };
+        one.values.push(("Identity", item));
+        out.extend((c.run)(shell, &one, Vec::new()).map_err(|e| e.in_cmdlet(c.name).at(pos))?);
+    }
+    Ok(out)
+}
+
+// The default views: the columns Exchange shows for these objects.
+const BATCH_VIEW: &[&str] = &[
+    "Identity",
+    "Status",
+    "TotalCount",
+    "SyncedCount",
+    "FailedCount",
+];
+const USER_VIEW: &[&str] = &["Identity", "BatchId", "Status", "LastSyncedDateTime"];
+const USER_STATS_VIEW: &[&str] = &[
+    "Identity",
+    "BatchId",
+    "Status",
+    "SyncedItemCount",
+    "SkippedItemCount",
+];
+const ENDPOINT_VIEW: &[&str] = &[
+    "Identity",
+    "EndpointType",
+    "RemoteServer",
+    "MaxConcurrentMigrations",
+];
+
+fn objects(type_name: &str, records: &[Record], view: &'static [&'static str]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| Value::object(type_name, r, Some(view)))
+        .collect()
+}
+
+/// Where the connection goes: explicit -RemoteServer/-Port/-Security, or the
+/// ConnectionSettings of Test-MigrationServerAvailability. Returns the connection, the
+/// admin's password and the mailbox to test with.
+fn connection(
+    b: &Bound,
+    settings: Option<&Value>,
+) -> PsResult<(Connection, SecretString, Option<String>)> {
+    let email = b.string("EmailAddress")?;
+    if let Some(v) = settings {
+        let Value::Object(o) = v else {
+            return Err(b.param_err(
+                "ConnectionSettings",
+                format!(
+                    "The ConnectionSettings of Test-MigrationServerAvailability are expected, not {}.",
+                    describe(v)
+                ),
+            ));
+        };
+        let field = |n: &str| o.get(n).map(Value::display).unwrap_or_default();
+        let bad = |n: &str, e: String| b.param_err("ConnectionSettings", format!("{n}: {e}"));
+        let Some(Value::Credential(cred)) = o.get("Credentials") else {
+            return Err(b.param_err(
+                "ConnectionSettings",
+                "These settings carry no credentials: they must come from Test-MigrationServerAvailability -Credentials.",
+            ));
+        };
+        let c = Connection {
+            server: field("RemoteServer"),
+            port: field("Port")
+                .parse()
+                .map_err(|_| bad("Port", field("Port")))?,
+            security: field("Security").parse().map_err(|e| bad("Security", e))?,
+            admin: cred.user.clone(),
+            impersonation: field("Impersonation")
+                .parse()
+                .map_err(|e| bad("Impersonation", e))?,
+            ca_file: o
+                .get("CaFile")
+                .filter(|v| !matches!(v, Value::Null))
+                .map(Value::display),
+            compression: field("Compression")
+                .parse()
+                .map_err(|e| bad("Compression", e))?,
+        };
+        let tested = o
+            .get("EmailAddress")
+            .filter(|v| !matches!(v, Value::Null))
+            .map(Value::display);
+        return Ok((c, cred.password.clone(), email.or(tested)));
+    }
+    let server = b.required("RemoteServer")?;
+    let cred = b.credential("Credentials")?.ok_or_else(|| {
+        b.err(
+            "InvalidArgument",
+            "Cannot process command because of one or more missing mandatory parameters: Credentials. \
+             Use $Credentials = Get-Credential, then -Credentials $Credentials.",
+        )
+    })?;
+    let security = b.security()?.unwrap_or(Security::Tls);
+    let ca_file = b
+        .string("CaFile")?
+        .map(|p| verify::ca_file(Some(std::path::Path::new(&p))))
+        .transpose()
+        .map_err(|e| b.anyhow(e))?
+        .flatten();
+    let c = Connection {
+        server: server.trim().to_string(),
+        port: b
+            .number("Port")?
+            .unwrap_or_else(|| verify::default_port(security)),
+        security,
+        admin: cred.user.clone(),
+        impersonation: b.parsed("Impersonation")?.unwrap_or(Impersonation::Authzid),
+        ca_file,
+        compression: b.parsed("Compression")?.unwrap_or(Compression::Auto),
+    };
+    Ok((c, cred.password.clone(), email))
+}
+
+/// `-ExchangeOutlookAnywhere`: we speak IMAP, not MAPI over RPC/HTTP, and do not pretend.
+fn refuse_outlook_anywhere(b: &Bound) -> PsResult<()> {
+    if b.switch("ExchangeOutlookAnywhere") {
+        return Err(b.param_err(
+            "ExchangeOutlookAnywhere",
+            "cutover does not speak Outlook Anywhere (MAPI over RPC/HTTP); it migrates over IMAP. \
+             Use -IMAP -RemoteServer HOST -Port 993 -Security Ssl -Credentials $Credentials \
+             (Exchange's own IMAP4 service works as a source), see the README's \"PowerShell front end\".",
+        ));
+    }
+    if b.switch("Autodiscover") {
+        return Err(not_yet(
+            b,
+            "-Autodiscover is not available yet in this build (it comes with `cutover test-server --autodiscover`); give -RemoteServer, -Port and -Security",
+        ));
+    }
+    Ok(())
+}
+
+fn not_yet(b: &Bound, what: &str) -> PsError {
+    b.err("NotImplemented", what.to_string())
+}
+
+fn test_migration_server_availability(
+    shell: &mut Shell<'_>,
+    b: &Bound,
+    _: Vec<Value>,
+) -> PsResult<Vec<Value>> {
+    refuse_outlook_anywhere(b)?;
+    let (c, password, mailbox) = connection(b, None)?;
+    let (record, _) = shell.block(test_server::test(&c, &password, mailbox.as_deref()));
+    let Value::Object(o) = Value::object("MigrationServerAvailability", &record, None) else {
+        unreachable!("a record is an object")
+    };
+    let mut o = (*o).clone();
+    // The settings carry the credential (never shown) so that New-MigrationEndpoint
+    // -ConnectionSettings $TSMA.ConnectionSettings can use them, as in Exchange.
+    for (name, value) in &mut o.props {
+        if name == "ConnectionSettings"
+            && let Value::Object(s) = value
+        {
+            let mut s = (**s).clone();
+            s.type_name = "ConnectionSettings".into();
+            s.props.push((
+                "EmailAddress".into(),
+                mailbox.clone().map(Value::Str).unwrap_or(Value::Null),
+            ));
+            s.props.push((
+                "Credentials".into(),
+                Value::Credential(Rc::new(Credential {
+                    user: c.admin.clone(),
+                    password: password.clone(),
+                })),
+            ));
+            *value = Value::Object(Rc::new(s));
+        }
+    }
+    Ok(vec![Value::Object(Rc::new(o))])
+}
+
+fn new_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    refuse_outlook_anywhere(b)?;
+    let name = b.required("Name")?;
+    let (connection, password, test_mailbox) = connection(b, b.value("ConnectionSettings"))?;
+    let p = endpoint::NewEndpoint {
+        name,
+        connection,
+        password,
+        max_concurrent_migrations: b.number("MaxConcurrentMigrations")?.unwrap_or(100),
+        max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?.unwrap_or(20),
+        test_mailbox,
+        skip_verification: b.switch("SkipVerification"),
+    };
+    let r = shell
+        .block(endpoint::new(shell.ctx, p))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationEndpoint", &[r], ENDPOINT_VIEW))
+}
+
+fn get_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.string("Identity")?;
+    let r = shell
+        .block(endpoint::get(shell.ctx, name.as_deref()))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationEndpoint", &r, ENDPOINT_VIEW))
+}
+
+fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    let cred = b.credential("Credentials")?;
+    let changes = endpoint::EndpointChanges {
+        server: b.string("RemoteServer")?,
+        port: b.number("Port")?,
+        security: b.security()?,
+        admin: cred.as_ref().map(|c| c.user.clone()),
+        password: cred.as_ref().map(|c| c.password.clone()),
+        impersonation: b.parsed("Impersonation")?,
+        ca_file: b
+            .string("CaFile")?
+            .map(|p| verify::ca_file(Some(std::path::Path::new(&p))))
+            .transpose()
+            .map_err(|e| b.anyhow(e))?
+            .flatten(),
+        compression: b.parsed("Compression")?,
+        max_concurrent_migrations: b.number("MaxConcurrentMigrations")?,
+        max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?,
+        test_mailbox: b.string("EmailAddress")?,
+        skip_verification: b.switch("SkipVerification"),
+    };
+    let r = shell
+        .block(endpoint::set(shell.ctx, &name, changes))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationEndpoint", &[r], ENDPOINT_VIEW))
+}
+
+fn remove_migration_endpoint(
+    shell: &mut Shell<'_>,
+    b: &Bound,
+    _: Vec<Value>,
+) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    shell
+        .block(endpoint::remove(shell.ctx, &name))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(Vec::new())
+}
+
+/// -CSVData: bytes ([System.IO.File]::ReadAllBytes), text, or lines (Get-Content).
+fn csv_data(b: &Bound) -> PsResult<String> {
+    let text = match b.value("CSVData") {
+        None => {
+            return Err(b.err(
+                "InvalidArgument",
+                "Cannot process command because of one or more missing mandatory parameters: CSVData. \
+                 Over IMAP the source's mailboxes cannot be listed (Outlook Anywhere reads them from \
+                 Active Directory), so a cutover batch takes the users CSV (EmailAddress,UserName,Password): \
+                 -CSVData ([System.IO.File]::ReadAllBytes(\"users.csv\"))",
+            ));
+        }
+        Some(Value::Bytes(bytes)) => String::from_utf8(bytes.to_vec())
+            .map_err(|e| b.param_err("CSVData", format!("The CSV is not UTF-8: {e}")))?,
+        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Array(lines)) => lines
+            .iter()
+            .map(Value::display)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(other) => {
+            return Err(b.param_err(
+                "CSVData",
+                format!(
+                    "The CSV's bytes or text are expected, not {}.",
+                    describe(other)
+                ),
+            ));
+        }
+    };
+    Ok(text.trim_start_matches('\u{feff}').to_string())
+}
+
+fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Name")?;
+    let source_endpoint = b.required("SourceEndpoint")?;
+    let text = csv_data(b)?;
+    let folder_map = b
+        .strings("FolderMap")?
+        .iter()
+        .map(|s| {
+            s.parse::<cutover_model::FolderMapEntry>()
+                .map_err(|e| b.param_err("FolderMap", e))
+        })
+        .collect::<PsResult<Vec<_>>>()?;
+    let p = batch::NewBatch {
+        name,
+        source_endpoint,
+        users: batch::UsersCsv::Text {
+            text,
+            origin: "-CSVData".into(),
+        },
+        auto_start: b.switch("AutoStart"),
+        bad_item_limit: b.number("BadItemLimit")?.unwrap_or(0),
+        large_item_limit: b.number("LargeItemLimit")?.unwrap_or(0),
+        exclude_folders: b.strings("ExcludeFolders")?,
+        folder_map,
+        incremental_interval: b.number("IncrementalSyncInterval")?.unwrap_or(24),
+    };
+    let r = shell
+        .block(batch::new(shell.ctx, p))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationBatch", &[r], BATCH_VIEW))
+}
+
+fn get_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.string("Identity")?;
+    let r = shell
+        .block(batch::get(shell.ctx, name.as_deref()))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationBatch", &r, BATCH_VIEW))
+}
+
+fn start_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    shell
+        .block(batch::start_named(shell.ctx, &name))
+        .map_err(|e| b.anyhow(e))?;
+    // Like Exchange's, the cmdlet outputs nothing; Get-MigrationBatch shows the status.
+    Ok(Vec::new())
+}
+
+fn stop_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    shell
+        .block(batch::stop(shell.ctx, &name))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(Vec::new())
+}
+
+fn set_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    let bad = b.number("BadItemLimit")?;
+    let large = b.number("LargeItemLimit")?;
+    let approve = b.switch("ApproveSkippedItems");
+    let sync_now = b.switch("SyncNow");
+    if bad.is_none() && large.is_none() && !approve && !sync_now {
+        return Err(b.err(
+            "InvalidArgument",
+            format!("Nothing to change for batch '{name}': give -BadItemLimit, -LargeItemLimit, -ApproveSkippedItems or -SyncNow."),
+        ));
+    }
+    let ctx = shell.ctx;
+    if bad.is_some() || large.is_some() {
+        shell
+            .block(batch::set(ctx, &name, bad, large))
+            .map_err(|e| b.anyhow(e))?;
+    }
+    if approve {
+        shell
+            .block(batch::approve_skipped_items(ctx, &name))
+            .map_err(|e| b.anyhow(e))?;
+    }
+    if sync_now {
+        shell
+            .block(batch::start_named(ctx, &name))
+            .map_err(|e| b.anyhow(e))?;
+    }
+    Ok(Vec::new())
+}
+
+fn remove_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    shell
+        .block(batch::remove(shell.ctx, &name, b.switch("Force")))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(Vec::new())
+}
+
+fn complete_migration_batch(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    Err(b.err(
+        "InvalidOperation",
+        "A cutover batch is never completed: it stays Synced, re-syncing every 24 hours, until you \
+         move MX and remove it with Remove-MigrationBatch (the mail stays on the target).",
+    ))
+}
+
+fn get_migration_user(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let email = b.string("Identity")?;
+    let batch_id = b.string("BatchId")?;
+    let status: Option<UserStatus> = b.parsed("Status")?;
+    let r = shell
+        .block(user::get(
+            shell.ctx,
+            email.as_deref(),
+            batch_id.as_deref(),
+            status,
+        ))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationUser", &r, USER_VIEW))
+}
+
+fn get_migration_user_statistics(
+    shell: &mut Shell<'_>,
+    b: &Bound,
+    _: Vec<Value>,
+) -> PsResult<Vec<Value>> {
+    let email = b.required("Identity")?;
+    let r = shell
+        .block(user::stats(
+            shell.ctx,
+            &email,
+            b.switch("IncludeSkippedItems"),
+        ))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("MigrationUserStatistics", &[r], USER_STATS_VIEW))
+}
+
+fn get_migration_statistics(
+    shell: &mut Shell<'_>,
+    b: &Bound,
+    _: Vec<Value>,
+) -> PsResult<Vec<Value>> {
+    let r = shell
+        .block(user::statistics(shell.ctx))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(vec![Value::object("MigrationStatistics", &r, None)])
+}
+
+fn accepted_domain(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    Err(not_yet(
+        b,
+        &format!(
+            "{} is not available yet in this build: accepted domains come with `cutover domain add|get|verify|remove`",
+            b.cmdlet
+        ),
+    ))
+}
+
+/// Get-Credential: a prompt on a terminal; in scripts CUTOVER_CREDENTIAL_USER with
+/// CUTOVER_CREDENTIAL_PASSWORD or CUTOVER_CREDENTIAL_PASSWORD_FILE.
+fn get_credential(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let given = b.string("UserName")?.or(b.string("Credential")?);
+    let env_user = std::env::var("CUTOVER_CREDENTIAL_USER")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let env_password = match (
+        std::env::var("CUTOVER_CREDENTIAL_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        std::env::var_os("CUTOVER_CREDENTIAL_PASSWORD_FILE"),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                let mut err = b.param_err(
+                    "Credential",
+                    format!(
+                        "CUTOVER_CREDENTIAL_PASSWORD_FILE {}: cannot read it",
+                        std::path::Path::new(&path).display()
+                    ),
+                );
+                err.causes.push(e.to_string());
+                err
+            })?;
+            Some(text.lines().next().unwrap_or("").to_string()).filter(|p| !p.is_empty())
+        }
+        (None, None) => None,
+    };
+    let tty = std::io::stdin().is_terminal();
+    let user = match given.or(env_user) {
+        Some(u) => u,
+        None if tty => {
+            eprint!("User: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(|e| {
+                let mut err = b.err("ReadError", "cannot read the user name");
+                err.causes.push(e.to_string());
+                err
+            })?;
+            line.trim().to_string()
+        }
+        None => {
+            return Err(b.err(
+                "InvalidOperation",
+                "No terminal to prompt on: set CUTOVER_CREDENTIAL_USER and CUTOVER_CREDENTIAL_PASSWORD \
+                 (or CUTOVER_CREDENTIAL_PASSWORD_FILE, a file whose first line is the password).",
+            ));
+        }
+    };
+    let password = match env_password {
+        Some(p) => p,
+        None if tty => {
+            rpassword::prompt_password(format!("Password for user {user}: ")).map_err(|e| {
+                let mut err = b.err("ReadError", "cannot read the password");
+                err.causes.push(e.to_string());
+                err
+            })?
+        }
+        None => {
+            return Err(b.err(
+                "InvalidOperation",
+                "No terminal to prompt on: set CUTOVER_CREDENTIAL_PASSWORD or CUTOVER_CREDENTIAL_PASSWORD_FILE.",
+            ));
+        }
+    };
+    if user.is_empty() || password.is_empty() {
+        return Err(b.err(
+            "InvalidArgument",
+            "The user name and the password may not be empty.",
+        ));
+    }
+    Ok(vec![Value::Credential(Rc::new(Credential {
+        user,
+        password: SecretString::from(password),
+    }))])
+}
+
+fn property_patterns(b: &Bound) -> Vec<String> {
+    b.strings("Property").unwrap_or_default()
+}
+
+fn format_list(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    Ok(vec![Value::Formatted(format::list(
+        &input,
+        &property_patterns(b),
+    ))])
+}
+
+fn format_table(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    Ok(vec![Value::Formatted(format::table(
+        &input,
+        &property_patterns(b),
+    ))])
+}
+
+fn select_object(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    let mut items = input;
+    if let Some(n) = b.number::<usize>("First")? {
+        items.truncate(n);
+    }
+    if let Some(n) = b.number::<usize>("Last")? {
+        let skip = items.len().saturating_sub(n);
+        items.drain(..skip);
+    }
+    if let Some(name) = b.string("ExpandProperty")? {
+        return Ok(items
+            .iter()
+            .flat_map(|i| i.member(&name).into_items())
+            .collect());
+    }
+    let patterns = property_patterns(b);
+    if patterns.is_empty() {
+        return Ok(items);
+    }
+    Ok(items
+        .into_iter()
+        .map(|i| match &i {
+            Value::Object(o) => {
+                let mut props = Vec::new();
+                for p in &patterns {
+                    for (n, v) in &o.props {
+                        if crate::output::wildcard_match(p, n)
+                            && !props.iter().any(|(m, _): &(String, Value)| m == n)
+                        {
+                            props.push((n.clone(), v.clone()));
+                        }
+                    }
+                }
+                Value::Object(Rc::new(PsObject {
+                    type_name: "Selected.".to_string() + &o.type_name,
+                    props,
+                    default_view: None,
+                }))
+            }
+            _ => i,
+        })
+        .collect())
+}
+
+fn where_object(shell: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    let Some(Value::Block(block)) = b.value("FilterScript").cloned() else {
+        return Err(b.param_err(
+            "FilterScript",
+            "A script block is expected: Where-Object {$_.Status -eq 'Failed'}",
+        ));
+    };
+    let mut out = Vec::new();
+    for item in input {
+        if shell.run_block(&block, &item)?.truthy() {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+fn foreach_object(shell: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    let Some(Value::Block(block)) = b.value("Process").cloned() else {
+        return Err(b.param_err(
+            "Process",
+            "A script block is expected: ForEach-Object {$_.Identity}",
+        ));
+    };
+    let mut out = Vec::new();
+    for item in input {
+        out.extend(shell.run_block(&block, &item)?.into_items());
+    }
+    Ok(out)
+}
+
+fn write_output(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
+    let mut out = input;
+    if let Some(v) = b.value("InputObject") {
+        out.extend(v.clone().into_items());
+    }
+    Ok(out)
+}
+
+fn write_host(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let text = match b.value("Object") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::display)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Some(v) => v.display(),
+        None => String::new(),
+    };
+    println!("{text}");
+    Ok(Vec::new())
+}
+
+fn get_content(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let path = b.required("Path")?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        let mut err = b.err(
+            "ObjectNotFound",
+            format!("Cannot find or read path '{path}'."),
+        );
+        err.causes.push(e.to_string());
+        err
+    })?;
+    if b.string("Encoding")?
+        .is_some_and(|e| e.eq_ignore_ascii_case("Byte"))
+        || b.switch("AsByteStream")
+    {
+        return Ok(vec![Value::Bytes(Rc::new(bytes))]);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if b.switch("Raw") {
+        return Ok(vec![Value::Str(text)]);
+    }
+    Ok(text.lines().map(|l| Value::Str(l.to_string())).collect())
+}
+
+fn get_command(_: &mut Shell<'_>, _: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let mut names: Vec<&str> = CMDLETS.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            Value::Object(Rc::new(PsObject {
+                type_name: "CmdletInfo".into(),
+                props: vec![
+                    ("CommandType".into(), Value::Str("Cmdlet".into())),
+                    ("Name".into(), Value::Str(n.into())),
+                ],
+                default_view: None,
+            }))
+        })
+        .collect())
+}
+
+/// Connection parameters shared by Test-MigrationServerAvailability and
+/// New-/Set-MigrationEndpoint.
+macro_rules! connection_params {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            sw("IMAP"),
+            sw("ExchangeOutlookAnywhere"),
+            sw("Autodiscover"),
+            val("RemoteServer"),
+            val("Port"),
+            val("Security"),
+            val("Credentials"),
+            val("EmailAddress"),
+            val("Impersonation"),
+            val("CaFile"),
+            val("Compression"),
+            $($extra),*
+        ]
+    };
+}
+
+const IDENTITY: Param = Param {
+    name: "Identity",
+    kind: Kind::Value,
+    position: Some(0),
+    mandatory: true,
+};
+
+static CMDLETS: &[Cmdlet] = &[
+    Cmdlet {
+        name: "Test-MigrationServerAvailability",
+        params: connection_params!(),
+        run: test_migration_server_availability,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "New-MigrationEndpoint",
+        params: connection_params!(
+            req("Name"),
+            val("ConnectionSettings"),
+            val("MaxConcurrentMigrations"),
+            val("MaxConcurrentIncrementalSyncs"),
+            sw("SkipVerification"),
+        ),
+        run: new_migration_endpoint,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-MigrationEndpoint",
+        params: &[pos0("Identity")],
+        run: get_migration_endpoint,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Set-MigrationEndpoint",
+        params: &[
+            IDENTITY,
+            val("RemoteServer"),
+            val("Port"),
+            val("Security"),
+            val("Credentials"),
+            val("EmailAddress"),
+            val("Impersonation"),
+            val("CaFile"),
+            val("Compression"),
+            val("MaxConcurrentMigrations"),
+            val("MaxConcurrentIncrementalSyncs"),
+            sw("SkipVerification"),
+        ],
+        run: set_migration_endpoint,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Remove-MigrationEndpoint",
+        params: &[IDENTITY, sw("Confirm")],
+        run: remove_migration_endpoint,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "New-MigrationBatch",
+        params: &[
+            req("Name"),
+            req("SourceEndpoint"),
+            val("CSVData"),
+            sw("AutoStart"),
+            val("BadItemLimit"),
+            val("LargeItemLimit"),
+            val("ExcludeFolders"),
+            val("FolderMap"),
+            val("IncrementalSyncInterval"),
+        ],
+        run: new_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-MigrationBatch",
+        params: &[pos0("Identity")],
+        run: get_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Start-MigrationBatch",
+        params: &[IDENTITY],
+        run: start_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Stop-MigrationBatch",
+        params: &[IDENTITY, sw("Confirm")],
+        run: stop_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Set-MigrationBatch",
+        params: &[
+            IDENTITY,
+            val("BadItemLimit"),
+            val("LargeItemLimit"),
+            sw("ApproveSkippedItems"),
+            sw("SyncNow"),
+        ],
+        run: set_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Remove-MigrationBatch",
+        params: &[IDENTITY, sw("Force"), sw("Confirm")],
+        run: remove_migration_batch,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Complete-MigrationBatch",
+        params: &[pos0("Identity"), sw("Confirm")],
+        run: complete_migration_batch,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Get-MigrationUser",
+        params: &[pos0("Identity"), val("BatchId"), val("Status")],
+        run: get_migration_user,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-MigrationUserStatistics",
+        params: &[IDENTITY, sw("IncludeSkippedItems")],
+        run: get_migration_user_statistics,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-MigrationStatistics",
+        params: &[],
+        run: get_migration_statistics,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-AcceptedDomain",
+        params: &[pos0("Identity")],
+        run: accepted_domain,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "New-AcceptedDomain",
+        params: &[val("Name"), val("DomainName"), val("DomainType")],
+        run: accepted_domain,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Get-Credential",
+        params: &[pos0("Credential"), val("UserName"), val("Message")],
+        run: get_credential,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Format-List",
+        params: &[pos0("Property")],
+        run: format_list,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Format-Table",
+        params: &[pos0("Property"), sw("AutoSize"), sw("Wrap")],
+        run: format_table,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Select-Object",
+        params: &[
+            pos0("Property"),
+            val("First"),
+            val("Last"),
+            val("ExpandProperty"),
+        ],
+        run: select_object,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Where-Object",
+        params: &[pos0("FilterScript")],
+        run: where_object,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "ForEach-Object",
+        params: &[pos0("Process")],
+        run: foreach_object,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Write-Output",
+        params: &[pos0("InputObject")],
+        run: write_output,
+        takes_input: true,
+    },
+    Cmdlet {
+        name: "Write-Host",
+        params: &[pos0("Object")],
+        run: write_host,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-Content",
+        params: &[pos0("Path"), sw("Raw"), val("Encoding"), sw("AsByteStream")],
+        run: get_content,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-Command",
+        params: &[],
+        run: get_command,
+        takes_input: false,
+    },
+];
+
+/// Short names PowerShell users type.
+pub fn alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "fl" => "Format-List",
+        "ft" => "Format-Table",
+        "select" => "Select-Object",
+        "where" | "?" => "Where-Object",
+        "foreach" | "%" => "ForEach-Object",
+        "echo" | "write" => "Write-Output",
+        "gc" | "cat" | "type" => "Get-Content",
+        "gcm" => "Get-Command",
+        _ => return None,
+    })
+}
