@@ -342,6 +342,28 @@ fn resolve<'c>(c: &'c Cmdlet, name: &str) -> PsResult<&'c Param> {
     }
 }
 
+/// The cmdlet a command names (or its alias).
+fn find(name: &str, pos: Pos) -> PsResult<&'static Cmdlet> {
+    let wanted = alias(name).unwrap_or(name);
+    CMDLETS
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(wanted))
+        .ok_or_else(|| {
+            PsError::new(
+                "ObjectNotFound",
+                format!(
+                    "The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. Get-Command lists the cmdlets of this shell."
+                ),
+            )
+            .at(pos)
+        })
+}
+
+/// Fails if the command is unknown: a pipeline checks its commands before it runs any.
+pub fn check_exists(name: &str, pos: Pos) -> PsResult<()> {
+    find(name, pos).map(|_| ())
+}
+
 /// Runs a command of the pipeline.
 pub fn invoke(
     shell: &mut Shell<'_>,
@@ -350,16 +372,7 @@ pub fn invoke(
     args: Vec<ArgValue>,
     input: Vec<Value>,
 ) -> PsResult<Vec<Value>> {
-    let wanted = alias(name).unwrap_or(name);
-    let Some(c) = CMDLETS.iter().find(|c| c.name.eq_ignore_ascii_case(wanted)) else {
-        return Err(PsError::new(
-            "ObjectNotFound",
-            format!(
-                "The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. Get-Command lists the cmdlets of this shell."
-            ),
-        )
-        .at(pos));
-    };
+    let c = find(name, pos)?;
     let bound = bind(c, args).map_err(|e| e.at(pos))?;
     for p in c.params.iter().filter(|p| p.mandatory) {
         let piped_identity = p.name == "Identity" && !input.is_empty();
@@ -1039,6 +1052,10 @@ fn get_content(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Valu
     Ok(text.lines().map(|l| Value::Str(l.to_string())).collect())
 }
 
+fn out_null(_: &mut Shell<'_>, _: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    Ok(Vec::new())
+}
+
 fn get_command(_: &mut Shell<'_>, _: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     let mut names: Vec<&str> = CMDLETS.iter().map(|c| c.name).collect();
     names.sort_unstable();
@@ -1281,6 +1298,12 @@ static CMDLETS: &[Cmdlet] = &[
         params: &[pos0("Path"), sw("Raw"), val("Encoding"), sw("AsByteStream")],
         run: get_content,
         takes_input: false,
+    },
+    Cmdlet {
+        name: "Out-Null",
+        params: &[],
+        run: out_null,
+        takes_input: true,
     },
     Cmdlet {
         name: "Get-Command",

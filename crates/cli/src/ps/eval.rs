@@ -171,6 +171,11 @@ impl<'a> Shell<'a> {
     }
 
     pub fn pipeline(&mut self, p: &Pipeline, input: Vec<Value>) -> PsResult<Vec<Value>> {
+        for element in &p.elements {
+            if let Element::Command(c) = element {
+                cmdlets::check_exists(&c.name, c.pos)?;
+            }
+        }
         let mut items = input;
         for element in &p.elements {
             items = match element {

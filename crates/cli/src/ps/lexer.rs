@@ -469,6 +469,13 @@ impl Lexer {
                     self.bump();
                     self.push(Tok::Assign, pos);
                 }
+                '>' => {
+                    return Err(Self::err(
+                        pos,
+                        "Redirection ('>') is not supported by this shell; pipe into Out-Null to discard output.",
+                        false,
+                    ));
+                }
                 '-' if self.peek(1).is_some_and(|c| c.is_alphabetic()) => {
                     self.bump();
                     let mut name = String::new();
@@ -613,6 +620,9 @@ mod tests {
         assert!(e.message.contains("terminator"), "{e}");
         let e = tokenize("x \"abc").unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (1, 3));
+        let e = tokenize("Get-MigrationBatch > $null").unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (1, 20));
+        assert!(e.message.contains("Out-Null"), "{e}");
         let e = tokenize("x $ y").unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (1, 3));
         assert!(!e.incomplete);
