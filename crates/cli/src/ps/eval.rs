@@ -385,3 +385,135 @@ fn static_call(type_name: &str, method: &str, args: &[Value]) -> PsResult<Value>
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::output::Format;
+    use crate::ps::parser::parse;
+
+    /// Runs `src` in a shell over an empty state; the output of each statement as text.
+    fn run(src: &str) -> Result<Vec<String>, PsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let store = rt
+            .block_on(cutover_store::SqliteStore::open(&url, None))
+            .unwrap();
+        let ctx = Ctx {
+            store: Arc::new(store),
+            format: Format::List,
+            select: Vec::new(),
+        };
+        let mut shell = Shell::new(&ctx, rt.handle().clone());
+        let mut out = Vec::new();
+        for s in parse(src).expect("parses") {
+            let items = shell.statement(&s)?;
+            out.extend(items.iter().map(Value::display));
+        }
+        Ok(out)
+    }
+
+    fn error(src: &str) -> PsError {
+        run(src).expect_err("should fail")
+    }
+
+    #[test]
+    fn variables_are_case_insensitive_and_strings_expand_them() {
+        assert_eq!(
+            run("$Items = 'a','b'\n$items.Count\n\"v=$ITEMS\"\n$unset").unwrap(),
+            // An unset variable is $null, which outputs nothing.
+            ["2", "v=a b"]
+        );
+        assert!(error("$true = 1").message.contains("read-only"));
+    }
+
+    #[test]
+    fn comparisons_follow_powershell() {
+        assert_eq!(
+            run(
+                "5 -gt 10; '5' -eq 5; 'Failed' -eq 'FAILED'; 'alice@contoso.test' -like 'A*.test'; \
+                 $null -eq $null; -not $null; $true -and $null; 1,2,3 -gt 1"
+            )
+            .unwrap(),
+            [
+                "False", "True", "True", "True", "True", "True", "False", "2", "3"
+            ]
+        );
+        assert!(error("'a' -match 'a'").message.contains("-like"));
+    }
+
+    #[test]
+    fn pipelines_filter_select_and_expand() {
+        assert_eq!(
+            run("Get-Command | Where-Object {$_.Name -like 'Format-*'} | Select-Object -ExpandProperty Name")
+                .unwrap(),
+            ["Format-List", "Format-Table"]
+        );
+        assert_eq!(
+            run("Get-Command | Select-Object Name -First 1 | ForEach-Object {$_.Name}").unwrap(),
+            ["Complete-MigrationBatch"]
+        );
+        assert_eq!(run("(Get-Command).Count -gt 20").unwrap(), ["True"]);
+    }
+
+    #[test]
+    fn binding_errors_name_the_cmdlet_and_the_parameter() {
+        let e = error("Get-MigrationBatch -Identity");
+        assert_eq!(e.cmdlet.as_deref(), Some("Get-MigrationBatch"));
+        assert!(
+            e.message
+                .contains("Missing an argument for parameter 'Identity'"),
+            "{e:?}"
+        );
+        assert_eq!(e.pos, Some(Pos { line: 1, col: 20 }));
+
+        let e = error("New-MigrationEndpoint -Max 3");
+        assert!(
+            e.message.contains("ambiguous") && e.message.contains("-MaxConcurrentMigrations"),
+            "{e:?}"
+        );
+
+        let e = error("Get-MigrationBatch a b");
+        assert!(
+            e.message
+                .contains("positional parameter cannot be found that accepts argument 'b'"),
+            "{e:?}"
+        );
+
+        let e = error("Get-MigrationBatch -Identity a -Id b");
+        assert!(e.message.contains("more than once"), "{e:?}");
+
+        let e = error("New-MigrationBatch -Name B");
+        assert!(
+            e.message
+                .contains("missing mandatory parameters: SourceEndpoint"),
+            "{e:?}"
+        );
+
+        let e = error("Set-MigrationEndpoint E -Port nope");
+        assert!(
+            e.message.contains("Cannot process parameter 'Port'"),
+            "{e:?}"
+        );
+        assert_eq!(e.pos, Some(Pos { line: 1, col: 25 }));
+    }
+
+    #[test]
+    fn command_failures_keep_their_causes() {
+        let e = error(
+            "New-MigrationBatch -Name B -SourceEndpoint E -CSVData ([System.IO.File]::ReadAllBytes('/nonexistent/users.csv'))",
+        );
+        assert!(e.message.contains("ReadAllBytes"), "{e:?}");
+        assert!(e.causes.iter().any(|c| c.contains("No such file")), "{e:?}");
+        let e = error("Get-MigrationUser nobody@contoso.test");
+        assert!(
+            e.message
+                .contains("no migration user 'nobody@contoso.test'"),
+            "{e:?}"
+        );
+        assert_eq!(e.category, "InvalidOperation");
+    }
+}
