@@ -228,8 +228,42 @@ impl Bound {
     }
 
     fn anyhow(&self, e: anyhow::Error) -> PsError {
-        PsError::from_anyhow(&e).in_cmdlet(self.cmdlet)
+        let mut err = PsError::from_anyhow(&e).in_cmdlet(self.cmdlet);
+        err.message = in_cmdlet_terms(&err.message);
+        err.causes = err.causes.iter().map(|c| in_cmdlet_terms(c)).collect();
+        err
     }
+}
+
+/// The shared command code names the command line's options and commands in its hints;
+/// in the shell they read as the cmdlets' parameters and cmdlets.
+fn in_cmdlet_terms(message: &str) -> String {
+    const TERMS: &[(&str, &str)] = &[
+        ("`cutover batch get`", "Get-MigrationBatch"),
+        ("`cutover batch start`", "Start-MigrationBatch"),
+        ("`cutover batch start ", "`Start-MigrationBatch "),
+        ("`cutover batch remove ", "`Remove-MigrationBatch "),
+        ("`cutover endpoint get`", "Get-MigrationEndpoint"),
+        ("`cutover endpoint new`", "New-MigrationEndpoint"),
+        ("`cutover endpoint set ", "`Set-MigrationEndpoint "),
+        ("--skip-verification", "-SkipVerification"),
+        ("--source-endpoint", "-SourceEndpoint"),
+        ("--bad-item-limit", "-BadItemLimit"),
+        ("--large-item-limit", "-LargeItemLimit"),
+        ("--incremental-interval", "-IncrementalSyncInterval"),
+        ("--impersonation", "-Impersonation"),
+        ("--compression", "-Compression"),
+        ("--security", "-Security"),
+        ("--ca-file", "-CaFile"),
+        ("--force", "-Force"),
+        ("--batch", "-BatchId"),
+        ("--status", "-Status"),
+    ];
+    let mut out = message.to_string();
+    for (cli, cmdlet) in TERMS {
+        out = out.replace(cli, cmdlet);
+    }
+    out
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -1326,4 +1360,25 @@ pub fn alias(name: &str) -> Option<&'static str> {
         "gcm" => "Get-Command",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_cmdlet_terms;
+
+    #[test]
+    fn hints_of_the_shared_code_name_cmdlets_and_their_parameters() {
+        assert_eq!(
+            in_cmdlet_terms(
+                "batch 'B' was not found; `cutover batch get` lists them; or use `cutover batch remove B --force`"
+            ),
+            "batch 'B' was not found; Get-MigrationBatch lists them; or use `Remove-MigrationBatch B -Force`"
+        );
+        assert_eq!(
+            in_cmdlet_terms(
+                "--source-endpoint: endpoint 'E' was not found; create it with `cutover endpoint new`"
+            ),
+            "-SourceEndpoint: endpoint 'E' was not found; create it with New-MigrationEndpoint"
+        );
+    }
 }
