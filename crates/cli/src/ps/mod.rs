@@ -16,7 +16,7 @@ mod parser;
 mod value;
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 
@@ -90,31 +90,30 @@ fn run_script(shell: &mut Shell<'_>, source: &str, origin: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// The interactive shell: one statement (or more lines, while it is incomplete) at a time.
+/// The interactive shell (stdin is a terminal): one statement at a time, more lines
+/// while it is incomplete, with line editing and history. Ctrl-C drops the statement
+/// being typed; Ctrl-D or `exit` leaves.
 fn interactive(shell: &mut Shell<'_>) -> anyhow::Result<()> {
-    let tty = std::io::stdin().is_terminal();
-    if tty {
-        println!(
-            "cutover PowerShell front end: the migration cmdlets (Get-Command lists them); exit to leave."
-        );
-    }
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+    use rustyline::error::ReadlineError;
+    println!(
+        "cutover PowerShell front end: the migration cmdlets (Get-Command lists them); exit to leave."
+    );
+    let mut editor = rustyline::DefaultEditor::new().context("cannot open the terminal")?;
     let mut pending = String::new();
     loop {
-        if tty {
-            print!(
-                "{}",
-                if pending.is_empty() {
-                    "PS cutover> "
-                } else {
-                    ">> "
-                }
-            );
-            std::io::stdout().flush()?;
-        }
-        let Some(line) = lines.next().transpose().context("cannot read the input")? else {
-            break;
+        let prompt = if pending.is_empty() {
+            "PS cutover> "
+        } else {
+            ">> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                pending.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e).context("cannot read the input"),
         };
         if pending.is_empty() && line.trim().eq_ignore_ascii_case("exit") {
             break;
@@ -126,10 +125,12 @@ fn interactive(shell: &mut Shell<'_>) -> anyhow::Result<()> {
             Err(e) if e.incomplete && !line.trim().is_empty() => continue,
             Err(e) => {
                 eprint!("{}", render_parse_error(&e, "line", &pending));
+                let _ = editor.add_history_entry(pending.trim_end());
                 pending.clear();
                 continue;
             }
         };
+        let _ = editor.add_history_entry(pending.trim_end());
         for s in &statements {
             match shell.statement(s) {
                 Ok(items) => print_output(&items)?,
