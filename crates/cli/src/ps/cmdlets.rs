@@ -1,380 +1,18 @@
 //! The cmdlets, bound onto the same functions as the command line (`crate::commands`):
 //! only the reading of parameters and the shape of the output differ.
 
-use std::io::IsTerminal;
 use std::rc::Rc;
 
 use cutover_model::{Compression, Connection, Impersonation, Security, UserStatus};
 use secrecy::SecretString;
 
+use super::binding::{ArgValue, Bound, Cmdlet, Kind, Param, bind, describe, pos0, req, sw, val};
+use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
-use super::format;
 use super::lexer::Pos;
-use super::value::{Credential, PsObject, Value};
+use super::value::{Credential, Value};
 use crate::commands::{batch, endpoint, test_server, user, verify};
 use crate::output::Record;
-
-/// An argument as written: `-Name` (with its `-Name:value`) or a value.
-pub enum ArgValue {
-    Param {
-        name: String,
-        value: Option<Value>,
-        pos: Pos,
-    },
-    Value(Value),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Switch,
-    Value,
-}
-
-struct Param {
-    name: &'static str,
-    kind: Kind,
-    /// Bound from the n-th positional argument.
-    position: Option<usize>,
-    mandatory: bool,
-}
-
-const fn sw(name: &'static str) -> Param {
-    Param {
-        name,
-        kind: Kind::Switch,
-        position: None,
-        mandatory: false,
-    }
-}
-
-const fn val(name: &'static str) -> Param {
-    Param {
-        name,
-        kind: Kind::Value,
-        position: None,
-        mandatory: false,
-    }
-}
-
-const fn pos0(name: &'static str) -> Param {
-    Param {
-        name,
-        kind: Kind::Value,
-        position: Some(0),
-        mandatory: false,
-    }
-}
-
-const fn req(name: &'static str) -> Param {
-    Param {
-        name,
-        kind: Kind::Value,
-        position: None,
-        mandatory: true,
-    }
-}
-
-type Run = fn(&mut Shell<'_>, &Bound, Vec<Value>) -> PsResult<Vec<Value>>;
-
-struct Cmdlet {
-    name: &'static str,
-    params: &'static [Param],
-    run: Run,
-    /// Reads its pipeline input itself (formatters, filters); otherwise input objects
-    /// bind to -Identity, one call each.
-    takes_input: bool,
-}
-
-/// The parameters of one call, bound by name and position.
-pub struct Bound {
-    cmdlet: &'static str,
-    values: Vec<(&'static str, Value)>,
-    switches: Vec<(&'static str, bool)>,
-    /// Where each named parameter was written, for errors.
-    positions: Vec<(&'static str, Pos)>,
-}
-
-impl Bound {
-    fn err(&self, category: &'static str, message: impl Into<String>) -> PsError {
-        PsError::new(category, message).in_cmdlet(self.cmdlet)
-    }
-
-    fn param_err(&self, param: &str, reason: impl std::fmt::Display) -> PsError {
-        let e = self.err(
-            "InvalidArgument",
-            format!("Cannot process parameter '{param}'. {reason}"),
-        );
-        match self.positions.iter().find(|(n, _)| *n == param) {
-            Some((_, pos)) => e.at(*pos),
-            None => e,
-        }
-    }
-
-    fn value(&self, name: &str) -> Option<&Value> {
-        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
-    fn switch(&self, name: &str) -> bool {
-        self.switches.iter().any(|(n, on)| *n == name && *on)
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.value(name).is_some() || self.switches.iter().any(|(n, _)| *n == name)
-    }
-
-    fn string(&self, name: &str) -> PsResult<Option<String>> {
-        let Some(v) = self.value(name) else {
-            return Ok(None);
-        };
-        match v {
-            Value::Null => Err(self.param_err(
-                name,
-                "Cannot bind argument to parameter because it is null.",
-            )),
-            Value::Str(s) => Ok(Some(s.clone())),
-            Value::Int(n) => Ok(Some(n.to_string())),
-            // An object given as -Identity stands for its identity.
-            Value::Object(o) if o.get("Identity").is_some() => {
-                Ok(o.get("Identity").map(Value::display))
-            }
-            Value::Array(items) if items.len() == 1 => Ok(Some(items[0].display())),
-            other => Err(self.param_err(
-                name,
-                format!("A string is expected, not {}.", describe(other)),
-            )),
-        }
-    }
-
-    fn required(&self, name: &str) -> PsResult<String> {
-        self.string(name)?.ok_or_else(|| {
-            self.err(
-                "InvalidArgument",
-                format!("Cannot process command because of one or more missing mandatory parameters: {name}."),
-            )
-        })
-    }
-
-    fn number<T: TryFrom<i64>>(&self, name: &str) -> PsResult<Option<T>> {
-        let Some(v) = self.value(name) else {
-            return Ok(None);
-        };
-        let n = match v {
-            Value::Int(n) => Some(*n),
-            Value::Str(s) => s.trim().parse().ok(),
-            _ => None,
-        };
-        n.and_then(|n| T::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                self.param_err(
-                    name,
-                    format!(
-                        "Cannot convert value \"{}\" to a non-negative number in range.",
-                        v.display()
-                    ),
-                )
-            })
-    }
-
-    fn strings(&self, name: &str) -> PsResult<Vec<String>> {
-        match self.value(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => Ok(items.iter().map(Value::display).collect()),
-            Some(Value::Null) => Ok(Vec::new()),
-            Some(v) => Ok(vec![v.display()]),
-        }
-    }
-
-    fn credential(&self, name: &str) -> PsResult<Option<Rc<Credential>>> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(Value::Credential(c)) => Ok(Some(c.clone())),
-            Some(other) => Err(self.param_err(
-                name,
-                format!(
-                    "A PSCredential is expected, not {}: use $Credentials = Get-Credential, then -{name} $Credentials.",
-                    describe(other)
-                ),
-            )),
-        }
-    }
-
-    /// `-Security`: Exchange's names. `Tls` is refused: Exchange's IMAP endpoints mean
-    /// STARTTLS by it, while cutover's objects show `Tls` for TLS from the first byte.
-    fn security(&self) -> PsResult<Option<Security>> {
-        let Some(s) = self.string("Security")? else {
-            return Ok(None);
-        };
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(Some(Security::None)),
-            "ssl" => Ok(Some(Security::Tls)),
-            "starttls" => Ok(Some(Security::StartTls)),
-            "tls" => Err(self.param_err(
-                "Security",
-                "'Tls' is ambiguous: Exchange's IMAP endpoints mean STARTTLS by it, cutover's output \
-                 means TLS from the first byte. Write StartTls (STARTTLS, port 143) or Ssl (TLS, port 993).",
-            )),
-            _ => Err(self.param_err(
-                "Security",
-                format!("'{s}' is not one of None, Ssl (TLS, port 993) or StartTls (port 143)."),
-            )),
-        }
-    }
-
-    fn parsed<T: std::str::FromStr<Err = String>>(&self, name: &str) -> PsResult<Option<T>> {
-        self.string(name)?
-            .map(|s| s.parse::<T>().map_err(|e| self.param_err(name, e)))
-            .transpose()
-    }
-
-    fn anyhow(&self, e: anyhow::Error) -> PsError {
-        let mut err = PsError::from_anyhow(&e).in_cmdlet(self.cmdlet);
-        err.message = in_cmdlet_terms(&err.message);
-        err.causes = err.causes.iter().map(|c| in_cmdlet_terms(c)).collect();
-        err
-    }
-}
-
-/// The shared command code names the command line's options and commands in its hints;
-/// in the shell they read as the cmdlets' parameters and cmdlets.
-fn in_cmdlet_terms(message: &str) -> String {
-    const TERMS: &[(&str, &str)] = &[
-        ("`cutover batch get`", "Get-MigrationBatch"),
-        ("`cutover batch start`", "Start-MigrationBatch"),
-        ("`cutover batch start ", "`Start-MigrationBatch "),
-        ("`cutover batch remove ", "`Remove-MigrationBatch "),
-        ("`cutover endpoint get`", "Get-MigrationEndpoint"),
-        ("`cutover endpoint new`", "New-MigrationEndpoint"),
-        ("`cutover endpoint set ", "`Set-MigrationEndpoint "),
-        ("--skip-verification", "-SkipVerification"),
-        ("--source-endpoint", "-SourceEndpoint"),
-        ("--bad-item-limit", "-BadItemLimit"),
-        ("--large-item-limit", "-LargeItemLimit"),
-        ("--incremental-interval", "-IncrementalSyncInterval"),
-        ("--impersonation", "-Impersonation"),
-        ("--compression", "-Compression"),
-        ("--security", "-Security"),
-        ("--ca-file", "-CaFile"),
-        ("--force", "-Force"),
-        ("--batch", "-BatchId"),
-        ("--status", "-Status"),
-    ];
-    let mut out = message.to_string();
-    for (cli, cmdlet) in TERMS {
-        out = out.replace(cli, cmdlet);
-    }
-    out
-}
-
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "$null",
-        Value::Bool(_) => "a boolean",
-        Value::Int(_) => "a number",
-        Value::Str(_) | Value::Formatted(_) => "a string",
-        Value::Bytes(_) => "a byte array",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-        Value::Credential(_) => "a PSCredential",
-        Value::Block(_) => "a script block",
-    }
-}
-
-fn bind(c: &Cmdlet, args: Vec<ArgValue>) -> PsResult<Bound> {
-    let mut b = Bound {
-        cmdlet: c.name,
-        values: Vec::new(),
-        switches: Vec::new(),
-        positions: Vec::new(),
-    };
-    let mut positional = Vec::new();
-    let mut args = args.into_iter().peekable();
-    while let Some(a) = args.next() {
-        match a {
-            ArgValue::Value(v) => positional.push(v),
-            ArgValue::Param { name, value, pos } => {
-                let p = resolve(c, &name).map_err(|e| e.at(pos))?;
-                if b.has(p.name) {
-                    return Err(b
-                        .err(
-                            "InvalidArgument",
-                            format!("Cannot bind parameter because parameter '{}' is specified more than once.", p.name),
-                        )
-                        .at(pos));
-                }
-                b.positions.push((p.name, pos));
-                match (p.kind, value) {
-                    (Kind::Switch, None) => b.switches.push((p.name, true)),
-                    (Kind::Switch, Some(v)) => b.switches.push((p.name, v.truthy())),
-                    (Kind::Value, Some(v)) => b.values.push((p.name, v)),
-                    (Kind::Value, None) => {
-                        match args.next_if(|a| matches!(a, ArgValue::Value(_))) {
-                            Some(ArgValue::Value(v)) => b.values.push((p.name, v)),
-                            _ => {
-                                return Err(b
-                                .err(
-                                    "InvalidArgument",
-                                    format!("Missing an argument for parameter '{}'. Specify a value and try again.", p.name),
-                                )
-                                .at(pos));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let free: Vec<&Param> = c
-        .params
-        .iter()
-        .filter(|p| p.position.is_some() && !b.has(p.name))
-        .collect();
-    let mut free = free.into_iter();
-    for v in positional {
-        match free.next() {
-            Some(p) => b.values.push((p.name, v)),
-            None => {
-                return Err(b.err(
-                    "InvalidArgument",
-                    format!(
-                        "A positional parameter cannot be found that accepts argument '{}'.",
-                        v.display()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(b)
-}
-
-/// A parameter by name: exact, or an unambiguous prefix (PowerShell accepts `-Id`).
-fn resolve<'c>(c: &'c Cmdlet, name: &str) -> PsResult<&'c Param> {
-    if let Some(p) = c.params.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
-        return Ok(p);
-    }
-    let lower = name.to_ascii_lowercase();
-    let matches: Vec<&Param> = c
-        .params
-        .iter()
-        .filter(|p| p.name.to_ascii_lowercase().starts_with(&lower))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(PsError::new(
-            "InvalidArgument",
-            format!("A parameter cannot be found that matches parameter name '{name}'."),
-        )
-        .in_cmdlet(c.name)),
-        many => Err(PsError::new(
-            "InvalidArgument",
-            format!(
-                "Parameter cannot be processed because the parameter name '{name}' is ambiguous. Possible matches include: {}.",
-                many.iter().map(|p| format!("-{}", p.name)).collect::<Vec<_>>().join(" ")
-            ),
-        )
-        .in_cmdlet(c.name)),
-    }
-}
 
 /// The cmdlet a command names (or its alias).
 fn find(name: &str, pos: Pos) -> PsResult<&'static Cmdlet> {
@@ -870,244 +508,6 @@ fn accepted_domain(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<
     ))
 }
 
-/// Get-Credential: a prompt on a terminal; in scripts CUTOVER_CREDENTIAL_USER with
-/// CUTOVER_CREDENTIAL_PASSWORD or CUTOVER_CREDENTIAL_PASSWORD_FILE.
-fn get_credential(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    let given = b.string("UserName")?.or(b.string("Credential")?);
-    let env_user = std::env::var("CUTOVER_CREDENTIAL_USER")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let env_password = match (
-        std::env::var("CUTOVER_CREDENTIAL_PASSWORD")
-            .ok()
-            .filter(|p| !p.is_empty()),
-        std::env::var_os("CUTOVER_CREDENTIAL_PASSWORD_FILE"),
-    ) {
-        (Some(p), _) => Some(p),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                let mut err = b.param_err(
-                    "Credential",
-                    format!(
-                        "CUTOVER_CREDENTIAL_PASSWORD_FILE {}: cannot read it",
-                        std::path::Path::new(&path).display()
-                    ),
-                );
-                err.causes.push(e.to_string());
-                err
-            })?;
-            Some(text.lines().next().unwrap_or("").to_string()).filter(|p| !p.is_empty())
-        }
-        (None, None) => None,
-    };
-    let tty = std::io::stdin().is_terminal();
-    let user = match given.or(env_user) {
-        Some(u) => u,
-        None if tty => {
-            eprint!("User: ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map_err(|e| {
-                let mut err = b.err("ReadError", "cannot read the user name");
-                err.causes.push(e.to_string());
-                err
-            })?;
-            line.trim().to_string()
-        }
-        None => {
-            return Err(b.err(
-                "InvalidOperation",
-                "No terminal to prompt on: set CUTOVER_CREDENTIAL_USER and CUTOVER_CREDENTIAL_PASSWORD \
-                 (or CUTOVER_CREDENTIAL_PASSWORD_FILE, a file whose first line is the password).",
-            ));
-        }
-    };
-    let password = match env_password {
-        Some(p) => p,
-        None if tty => {
-            rpassword::prompt_password(format!("Password for user {user}: ")).map_err(|e| {
-                let mut err = b.err("ReadError", "cannot read the password");
-                err.causes.push(e.to_string());
-                err
-            })?
-        }
-        None => {
-            return Err(b.err(
-                "InvalidOperation",
-                "No terminal to prompt on: set CUTOVER_CREDENTIAL_PASSWORD or CUTOVER_CREDENTIAL_PASSWORD_FILE.",
-            ));
-        }
-    };
-    if user.is_empty() || password.is_empty() {
-        return Err(b.err(
-            "InvalidArgument",
-            "The user name and the password may not be empty.",
-        ));
-    }
-    Ok(vec![Value::Credential(Rc::new(Credential {
-        user,
-        password: SecretString::from(password),
-    }))])
-}
-
-fn property_patterns(b: &Bound) -> Vec<String> {
-    b.strings("Property").unwrap_or_default()
-}
-
-fn format_list(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    Ok(vec![Value::Formatted(format::list(
-        &input,
-        &property_patterns(b),
-    ))])
-}
-
-fn format_table(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    Ok(vec![Value::Formatted(format::table(
-        &input,
-        &property_patterns(b),
-    ))])
-}
-
-fn select_object(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    let mut items = input;
-    if let Some(n) = b.number::<usize>("First")? {
-        items.truncate(n);
-    }
-    if let Some(n) = b.number::<usize>("Last")? {
-        let skip = items.len().saturating_sub(n);
-        items.drain(..skip);
-    }
-    if let Some(name) = b.string("ExpandProperty")? {
-        return Ok(items
-            .iter()
-            .flat_map(|i| i.member(&name).into_items())
-            .collect());
-    }
-    let patterns = property_patterns(b);
-    if patterns.is_empty() {
-        return Ok(items);
-    }
-    Ok(items
-        .into_iter()
-        .map(|i| match &i {
-            Value::Object(o) => {
-                let mut props = Vec::new();
-                for p in &patterns {
-                    for (n, v) in &o.props {
-                        if crate::output::wildcard_match(p, n)
-                            && !props.iter().any(|(m, _): &(String, Value)| m == n)
-                        {
-                            props.push((n.clone(), v.clone()));
-                        }
-                    }
-                }
-                Value::Object(Rc::new(PsObject {
-                    type_name: "Selected.".to_string() + &o.type_name,
-                    props,
-                    default_view: None,
-                }))
-            }
-            _ => i,
-        })
-        .collect())
-}
-
-fn where_object(shell: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    let Some(Value::Block(block)) = b.value("FilterScript").cloned() else {
-        return Err(b.param_err(
-            "FilterScript",
-            "A script block is expected: Where-Object {$_.Status -eq 'Failed'}",
-        ));
-    };
-    let mut out = Vec::new();
-    for item in input {
-        if shell.run_block(&block, &item)?.truthy() {
-            out.push(item);
-        }
-    }
-    Ok(out)
-}
-
-fn foreach_object(shell: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    let Some(Value::Block(block)) = b.value("Process").cloned() else {
-        return Err(b.param_err(
-            "Process",
-            "A script block is expected: ForEach-Object {$_.Identity}",
-        ));
-    };
-    let mut out = Vec::new();
-    for item in input {
-        out.extend(shell.run_block(&block, &item)?.into_items());
-    }
-    Ok(out)
-}
-
-fn write_output(_: &mut Shell<'_>, b: &Bound, input: Vec<Value>) -> PsResult<Vec<Value>> {
-    let mut out = input;
-    if let Some(v) = b.value("InputObject") {
-        out.extend(v.clone().into_items());
-    }
-    Ok(out)
-}
-
-fn write_host(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    let text = match b.value("Object") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(Value::display)
-            .collect::<Vec<_>>()
-            .join(" "),
-        Some(v) => v.display(),
-        None => String::new(),
-    };
-    println!("{text}");
-    Ok(Vec::new())
-}
-
-fn get_content(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    let path = b.required("Path")?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        let mut err = b.err(
-            "ObjectNotFound",
-            format!("Cannot find or read path '{path}'."),
-        );
-        err.causes.push(e.to_string());
-        err
-    })?;
-    if b.string("Encoding")?
-        .is_some_and(|e| e.eq_ignore_ascii_case("Byte"))
-        || b.switch("AsByteStream")
-    {
-        return Ok(vec![Value::Bytes(Rc::new(bytes))]);
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if b.switch("Raw") {
-        return Ok(vec![Value::Str(text)]);
-    }
-    Ok(text.lines().map(|l| Value::Str(l.to_string())).collect())
-}
-
-fn out_null(_: &mut Shell<'_>, _: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    Ok(Vec::new())
-}
-
-fn get_command(_: &mut Shell<'_>, _: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    let mut names: Vec<&str> = CMDLETS.iter().map(|c| c.name).collect();
-    names.sort_unstable();
-    Ok(names
-        .into_iter()
-        .map(|n| {
-            Value::Object(Rc::new(PsObject {
-                type_name: "CmdletInfo".into(),
-                props: vec![
-                    ("CommandType".into(), Value::Str("Cmdlet".into())),
-                    ("Name".into(), Value::Str(n.into())),
-                ],
-                default_view: None,
-            }))
-        })
-        .collect())
-}
-
 /// Connection parameters shared by Test-MigrationServerAvailability and
 /// New-/Set-MigrationEndpoint.
 macro_rules! connection_params {
@@ -1277,19 +677,19 @@ static CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "Get-Credential",
         params: &[pos0("Credential"), val("UserName"), val("Message")],
-        run: get_credential,
+        run: builtins::get_credential,
         takes_input: false,
     },
     Cmdlet {
         name: "Format-List",
         params: &[pos0("Property")],
-        run: format_list,
+        run: builtins::format_list,
         takes_input: true,
     },
     Cmdlet {
         name: "Format-Table",
         params: &[pos0("Property"), sw("AutoSize"), sw("Wrap")],
-        run: format_table,
+        run: builtins::format_table,
         takes_input: true,
     },
     Cmdlet {
@@ -1300,49 +700,49 @@ static CMDLETS: &[Cmdlet] = &[
             val("Last"),
             val("ExpandProperty"),
         ],
-        run: select_object,
+        run: builtins::select_object,
         takes_input: true,
     },
     Cmdlet {
         name: "Where-Object",
         params: &[pos0("FilterScript")],
-        run: where_object,
+        run: builtins::where_object,
         takes_input: true,
     },
     Cmdlet {
         name: "ForEach-Object",
         params: &[pos0("Process")],
-        run: foreach_object,
+        run: builtins::foreach_object,
         takes_input: true,
     },
     Cmdlet {
         name: "Write-Output",
         params: &[pos0("InputObject")],
-        run: write_output,
+        run: builtins::write_output,
         takes_input: true,
     },
     Cmdlet {
         name: "Write-Host",
         params: &[pos0("Object")],
-        run: write_host,
+        run: builtins::write_host,
         takes_input: false,
     },
     Cmdlet {
         name: "Get-Content",
         params: &[pos0("Path"), sw("Raw"), val("Encoding"), sw("AsByteStream")],
-        run: get_content,
+        run: builtins::get_content,
         takes_input: false,
     },
     Cmdlet {
         name: "Out-Null",
         params: &[],
-        run: out_null,
+        run: builtins::out_null,
         takes_input: true,
     },
     Cmdlet {
         name: "Get-Command",
         params: &[],
-        run: get_command,
+        run: builtins::get_command,
         takes_input: false,
     },
 ];
@@ -1362,23 +762,7 @@ pub fn alias(name: &str) -> Option<&'static str> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::in_cmdlet_terms;
-
-    #[test]
-    fn hints_of_the_shared_code_name_cmdlets_and_their_parameters() {
-        assert_eq!(
-            in_cmdlet_terms(
-                "batch 'B' was not found; `cutover batch get` lists them; or use `cutover batch remove B --force`"
-            ),
-            "batch 'B' was not found; Get-MigrationBatch lists them; or use `Remove-MigrationBatch B -Force`"
-        );
-        assert_eq!(
-            in_cmdlet_terms(
-                "--source-endpoint: endpoint 'E' was not found; create it with `cutover endpoint new`"
-            ),
-            "-SourceEndpoint: endpoint 'E' was not found; create it with New-MigrationEndpoint"
-        );
-    }
+/// Every cmdlet's name (Get-Command).
+pub fn names() -> Vec<&'static str> {
+    CMDLETS.iter().map(|c| c.name).collect()
 }

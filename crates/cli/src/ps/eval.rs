@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::cmdlets;
 use super::lexer::Pos;
 use super::parser::{Arg, BinOp, Element, Expr, Pipeline, Statement};
 use super::value::Value;
+use super::{binding, cmdlets};
 use crate::Ctx;
 use crate::output::wildcard_match;
 
@@ -184,12 +184,12 @@ impl<'a> Shell<'a> {
                     let mut args = Vec::with_capacity(c.args.len());
                     for a in &c.args {
                         args.push(match a {
-                            Arg::Param { name, value, pos } => cmdlets::ArgValue::Param {
+                            Arg::Param { name, value, pos } => binding::ArgValue::Param {
                                 name: name.clone(),
                                 value: value.as_ref().map(|e| self.eval(e)).transpose()?,
                                 pos: *pos,
                             },
-                            Arg::Value(e) => cmdlets::ArgValue::Value(self.eval(e)?),
+                            Arg::Value(e) => binding::ArgValue::Value(self.eval(e)?),
                         });
                     }
                     cmdlets::invoke(self, &c.name, c.pos, args, items)?

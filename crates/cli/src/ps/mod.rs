@@ -4,10 +4,14 @@
 //! differs (README, "PowerShell front end").
 //!
 //! `lexer` turns text into tokens, `parser` tokens into statements (errors carry line
-//! and column), `eval` runs them (variables, pipelines, expressions), `cmdlets` maps
-//! each cmdlet onto the same functions as the command line (`crate::commands`), and
-//! `format` prints objects the way PowerShell's default formatting does.
+//! and column), `eval` runs them (variables, pipelines, expressions), `binding` pairs a
+//! command's arguments with a cmdlet's parameters, `cmdlets` maps each migration cmdlet
+//! onto the same functions as the command line (`crate::commands`), `builtins` holds the
+//! language's own cmdlets (Get-Credential, Format-List, Where-Object, ...), and `format`
+//! prints objects the way PowerShell's default formatting does.
 
+mod binding;
+mod builtins;
 mod cmdlets;
 mod eval;
 mod format;
