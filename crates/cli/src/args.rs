@@ -95,7 +95,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// COMPRESS=DEFLATE: auto (on unless the server is on loopback), on or off.
-    #[arg(long, default_value = "auto")]
+    /// CUTOVER_COMPRESSION sets it for every new endpoint and target (benchmarks).
+    #[arg(long, default_value = "auto", env = "CUTOVER_COMPRESSION")]
     pub compression: String,
     /// A mailbox to open as a test of the admin's impersonation right.
     #[arg(long, value_name = "ADDRESS")]

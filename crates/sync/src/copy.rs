@@ -24,6 +24,9 @@ const CHUNK: ChunkLimits = ChunkLimits {
 /// Messages above this are fetched in pieces of this size into a temporary file, and
 /// appended from it: memory holds a piece, not the message.
 const PIECE: u32 = 1024 * 1024;
+/// Pieces of a large message asked for in one round trip: on a link with latency
+/// that is what keeps it full.
+const PIECES_IN_FLIGHT: u64 = 4;
 /// Chunks fetched ahead of the appender.
 const AHEAD: usize = 2;
 /// Bytes read from a spooled message to find its subject.
@@ -73,18 +76,27 @@ struct Fetched {
 
 /// The bytes a chunk holds in memory while in flight, in KiB (the unit of the budget).
 fn memory_cost(chunk: &[SourceMessage]) -> u32 {
-    let bytes: u64 = chunk.iter().map(|m| u64::from(m.size.min(PIECE))).sum();
+    let window = PIECE as u64 * PIECES_IN_FLIGHT;
+    let bytes: u64 = chunk.iter().map(|m| u64::from(m.size).min(window)).sum();
     bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
 }
 
-/// Fetches a large message piece by piece into a temporary file.
-async fn spool(src: &mut Session, uid: u32) -> Result<Body, ImapError> {
+/// Fetches a large message into a temporary file, [`PIECES_IN_FLIGHT`] pieces per
+/// round trip. `size` (the source's RFC822.SIZE) only sizes the last window: the end is
+/// where a piece comes back short.
+async fn spool(src: &mut Session, uid: u32, size: u32) -> Result<Body, ImapError> {
     let mut spool = Spool::new()?;
     loop {
-        let piece = src.fetch_body_piece(uid, spool.len(), PIECE).await?;
-        spool.append(&piece)?;
-        if piece.len() < PIECE as usize {
-            return Ok(Body::Spooled(spool));
+        let left = u64::from(size).saturating_sub(spool.len());
+        let count = left.div_ceil(u64::from(PIECE)).clamp(1, PIECES_IN_FLIGHT) as u32;
+        let pieces = src
+            .fetch_body_pieces(uid, spool.len(), PIECE, count)
+            .await?;
+        for piece in pieces {
+            spool.append(&piece)?;
+            if piece.len() < PIECE as usize {
+                return Ok(Body::Spooled(spool));
+            }
         }
     }
 }
@@ -109,7 +121,7 @@ async fn fetch_chunk(
         );
     }
     for m in large {
-        match spool(src, m.uid).await {
+        match spool(src, m.uid, m.size).await {
             Ok(body) => out.push(Fetched {
                 uid: m.uid,
                 body: Ok(body),
