@@ -233,37 +233,30 @@ impl Session {
         }
     }
 
-    /// `count` pieces of `len` bytes from `offset` on, asked for in one round trip
-    /// (pipelined UID FETCHes): a large message streams at the link's speed instead of
-    /// waiting a round trip per piece. Pieces come back in order; those past the end
-    /// are empty. Falls back to [`Session::fetch_body_piece`] one by one when the server
-    /// cannot give a piece this way (BINARY, or no origin in its answer).
-    pub async fn fetch_body_pieces(
+    /// Pieces of `len` bytes, each a `(uid, offset)`, asked for in one round trip
+    /// (pipelined UID FETCHes): large messages stream at the link's speed instead of
+    /// waiting a round trip per piece. One result per piece, in the order asked: the
+    /// bytes (empty past the end of the message), `NotFound` when the message is gone, or
+    /// why the server would not give it. A piece the server cannot give this way
+    /// (undecodable, no origin in the answer) is asked for again alone, with
+    /// [`Session::fetch_body_piece`] and its BINARY fallback. The outer error is the
+    /// connection's.
+    pub async fn fetch_pieces(
         &mut self,
-        uid: u32,
-        offset: u64,
+        pieces: &[(u32, u64)],
         len: u32,
-        count: u32,
-    ) -> Result<Vec<Vec<u8>>, ImapError> {
-        let origins: Vec<u32> = (0..u64::from(count))
-            .map(|i| {
-                u32::try_from(offset + i * u64::from(len)).map_err(|_| {
-                    ImapError::InvalidArgument(format!(
-                        "offset {} exceeds what IMAP can express",
-                        offset + i * u64::from(len)
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+    ) -> Result<Vec<BodyResult>, ImapError> {
         let Some(nonzero) = NonZeroU32::new(len) else {
-            return Ok(origins.iter().map(|_| Vec::new()).collect());
+            return Ok(pieces.iter().map(|_| Ok(Vec::new())).collect());
         };
-        if count <= 1 {
-            return Ok(vec![self.fetch_body_piece(uid, offset, len).await?]);
-        }
-        let set = uid_set_string(&[uid])?;
-        let mut commands = Vec::with_capacity(origins.len());
-        for &origin in &origins {
+        let mut origins = Vec::with_capacity(pieces.len());
+        let mut commands = Vec::with_capacity(pieces.len());
+        for &(uid, offset) in pieces {
+            let origin = u32::try_from(offset).map_err(|_| {
+                ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
+            })?;
+            origins.push(origin);
+            let set = uid_set_string(&[uid])?;
             let sequence_set = SequenceSet::try_from(set.as_str())
                 .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
             let body = CommandBody::Fetch {
@@ -285,53 +278,49 @@ impl Session {
             commands.push((tag, parts));
         }
         let (untagged, statuses) = self.conn.execute_pipelined("UID FETCH", commands).await?;
-        for status in statuses {
-            crate::connection::Completion {
-                untagged: Vec::new(),
-                status,
-            }
-            .ok("UID FETCH")?;
-        }
-        let mut pieces: HashMap<u32, Vec<u8>> = HashMap::new();
-        let mut answered = false;
-        let mut unsure = false;
+        // What came back, by (uid, origin); messages the server said something about.
+        let mut got: HashMap<(u32, u32), Vec<u8>> = HashMap::new();
+        let mut answered: Vec<u32> = Vec::new();
+        let mut unclear: Vec<u32> = Vec::new();
         for u in untagged {
             match u {
                 Untagged::Fetch(FetchItems {
-                    uid: Some(got),
+                    uid: Some(uid),
                     body: Some(body),
                     ..
-                }) if got == uid => {
-                    answered = true;
+                }) => {
+                    answered.push(uid);
                     match (body.origin, body.data) {
-                        (Some(origin), Some(data)) if origins.contains(&origin) => {
-                            pieces.insert(origin, data);
+                        (Some(origin), Some(data)) => {
+                            got.insert((uid, origin), data);
                         }
-                        _ => unsure = true,
+                        _ => unclear.push(uid),
                     }
                 }
-                Untagged::FetchFailed { uid: Some(got), .. } if got == uid => {
-                    answered = true;
-                    unsure = true;
+                Untagged::FetchFailed { uid: Some(uid), .. } => {
+                    answered.push(uid);
+                    unclear.push(uid);
                 }
                 _ => {}
             }
         }
-        if !answered {
-            return Err(ImapError::NotFound { uid });
-        }
-        let mut out = Vec::with_capacity(origins.len());
-        for (&origin, i) in origins.iter().zip(0u64..) {
-            match pieces.remove(&origin) {
-                Some(piece) if !unsure => out.push(piece),
-                // Without a clear answer per origin, ask again one piece at a time.
-                _ => {
-                    out.push(
-                        self.fetch_body_piece(uid, offset + i * u64::from(len), len)
-                            .await?,
-                    );
-                }
+        let mut out = Vec::with_capacity(pieces.len());
+        for ((&(uid, offset), origin), status) in pieces.iter().zip(origins).zip(statuses) {
+            let result = crate::connection::Completion {
+                untagged: Vec::new(),
+                status,
             }
+            .ok("UID FETCH");
+            out.push(match (result, got.remove(&(uid, origin))) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(piece)) if !unclear.contains(&uid) => Ok(piece),
+                (Ok(_), _) if !answered.contains(&uid) => Err(ImapError::NotFound { uid }),
+                // Without a clear answer for this origin, ask again for this piece alone.
+                (Ok(_), _) => match self.fetch_body_piece(uid, offset, len).await {
+                    Err(e) if e.is_transient() => return Err(e),
+                    other => other,
+                },
+            });
         }
         Ok(out)
     }

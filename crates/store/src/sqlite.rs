@@ -1371,12 +1371,10 @@ mod tests {
         // A database at the first schema, with the skips it could hold.
         let v1 = dir.path().join("v1");
         std::fs::create_dir(&v1).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/sqlite/0001_initial.sql"
-            ),
+        // Compiled in, not read at run time: the binary may outlive its checkout's path.
+        std::fs::write(
             v1.join("0001_initial.sql"),
+            include_str!("../migrations/sqlite/0001_initial.sql"),
         )
         .unwrap();
         let pool = SqlitePool::connect_with(

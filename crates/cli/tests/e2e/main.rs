@@ -8,6 +8,7 @@ mod first_cutover;
 mod fixture;
 mod folders;
 mod incremental;
+mod large_messages;
 mod stopping;
 mod support;
 mod test_server;
