@@ -5,6 +5,7 @@
 mod cli;
 mod corpus;
 mod dovecot;
+mod http;
 mod maildir;
 mod proxy;
 mod scenario;
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
 pub use dovecot::{Dovecot, DovecotOptions};
+pub use http::{EventStream, request, request_tls};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use scenario::{
     assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
