@@ -8,6 +8,7 @@ mod first_cutover;
 mod fixture;
 mod folders;
 mod incremental;
+mod leases;
 mod serve;
 mod stopping;
 mod support;

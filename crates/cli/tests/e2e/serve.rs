@@ -461,24 +461,6 @@ fn serve_wants_tls_off_loopback_and_speaks_it_when_given() {
     assert!(serve.terminate(Duration::from_secs(30)).success());
 }
 
-/// How many leases the state holds (read with Python's sqlite3, beside the binary).
-fn leases_in(cutover: &Cutover) -> u64 {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM leases').fetchone()[0])",
-        ])
-        .arg(cutover.state_path())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
 #[test]
 fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases() {
     let (src, dst) = pair(&USERS, '/');
@@ -493,7 +475,7 @@ fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases()
     let mut events = EventStream::open(&serve);
     cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
     events.next_named("Copied");
-    assert!(leases_in(&cutover) > 0);
+    assert!(cutover.leases() > 0);
 
     // A `run` at the same time finds both mailboxes leased by the service: it copies
     // nothing and leaves the batch to it.
@@ -505,7 +487,7 @@ fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases()
     // and the process exits 0.
     let status = serve.terminate(Duration::from_secs(40));
     assert!(status.success(), "{status}");
-    assert_eq!(leases_in(&cutover), 0);
+    assert_eq!(cutover.leases(), 0);
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
     assert_eq!(field(&batch, "Status"), "Syncing", "{batch:#}");
 

@@ -9,6 +9,7 @@ mod http;
 mod maildir;
 mod proxy;
 mod scenario;
+mod state;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
