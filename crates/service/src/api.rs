@@ -389,6 +389,21 @@ async fn stop_batch(
     Ok(Json(batch_view(&s, &b).await?))
 }
 
+/// Approves every item the batch's users skipped so far (Set-MigrationBatch
+/// -ApproveSkippedItems): the batch is Synced again unless users failed, and approved
+/// items no longer count against BadItemLimit / LargeItemLimit.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/approve-skipped-items", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)))]
+async fn approve_skipped_items(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    let (b, _) = control::approve_skipped_items(s.store.as_ref(), &name).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -594,6 +609,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_batch, remove_batch))
         .routes(routes!(start_batch))
         .routes(routes!(stop_batch))
+        .routes(routes!(approve_skipped_items))
         .routes(routes!(batch_users))
         .routes(routes!(list_users))
         .routes(routes!(get_user))

@@ -186,6 +186,30 @@ pub async fn stop_batch(store: &dyn Store, name: &str) -> Result<Batch> {
     Ok(b)
 }
 
+/// Approves every item the batch's users skipped so far (Set-MigrationBatch
+/// -ApproveSkippedItems): a SyncedWithErrors batch is Synced again unless users failed,
+/// and approved items no longer count against the limits. Returns the batch and how
+/// many items were newly approved.
+pub async fn approve_skipped_items(store: &dyn Store, name: &str) -> Result<(Batch, u64)> {
+    let b = load_batch(store, name).await?;
+    let approved = store
+        .approve_skipped_items(b.name.as_str(), Utc::now())
+        .await?;
+    // Reloaded: the store recorded the approval time on it.
+    let mut b = load_batch(store, b.name.as_str()).await?;
+    if b.status == BatchStatus::SyncedWithErrors {
+        let statuses: Vec<UserStatus> = store
+            .users(Some(b.name.as_str()), None)
+            .await?
+            .iter()
+            .map(|u| u.status)
+            .collect();
+        b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
+        store.update_batch(&b).await?;
+    }
+    Ok((b, approved))
+}
+
 /// Waits until no user of the batch is in a pass (they stop when they see the batch
 /// Stopping or Removing), at most `limit`; returns how many still were, if any.
 async fn wait_for_passes_to_stop(

@@ -2,8 +2,7 @@
 //! operations themselves are `cutover_service::control`'s, shared with the HTTP API.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::Utc;
-use cutover_model::{Batch, BatchStatus, Name, UserStatus, parse_users_csv};
+use cutover_model::{Batch, Name, UserStatus, parse_users_csv};
 use cutover_service::control::{self, ControlError, NewBatch};
 use cutover_store::NewUser;
 
@@ -152,24 +151,8 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             show(ctx, &[b], true).await
         }
         BatchCommand::ApproveSkippedItems { name } => {
-            let b = load(ctx, &name).await?;
-            let approved = ctx
-                .store
-                .approve_skipped_items(b.name.as_str(), Utc::now())
-                .await?;
-            // Reloaded: the store recorded the approval time on it.
-            let mut b = load(ctx, b.name.as_str()).await?;
-            if b.status == BatchStatus::SyncedWithErrors {
-                let statuses: Vec<UserStatus> = ctx
-                    .store
-                    .users(Some(b.name.as_str()), None)
-                    .await?
-                    .iter()
-                    .map(|u| u.status)
-                    .collect();
-                b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
-                ctx.store.update_batch(&b).await?;
-            }
+            load(ctx, &name).await?;
+            let (b, approved) = control::approve_skipped_items(ctx.store.as_ref(), &name).await?;
             eprintln!(
                 "{approved} skipped item(s) of batch '{}' approved; items skipped from now on need a new approval",
                 b.name

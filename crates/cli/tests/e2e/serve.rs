@@ -378,6 +378,13 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
             );
         }
     }
+    let approved = serve.call(
+        "POST",
+        "/api/v1/batches/CutoverBatch/approve-skipped-items",
+        None,
+    );
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert!(approved.json()["SkippedItemApprovalTime"].is_string());
     let user = serve.get("/api/v1/users/alice@contoso.test");
     assert_eq!(field(&user, "Status"), "Queued");
     assert_eq!(field(&user, "BatchId"), "CutoverBatch");
@@ -407,6 +414,7 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         "/api/v1/batches/{name}",
         "/api/v1/batches/{name}/start",
         "/api/v1/batches/{name}/stop",
+        "/api/v1/batches/{name}/approve-skipped-items",
         "/api/v1/batches/{name}/users",
         "/api/v1/users",
         "/api/v1/users/{email}/statistics",
