@@ -656,3 +656,148 @@ pub async fn no_such_route(uri: axum::http::Uri) -> ApiError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_model::{Batch, BatchStatus, MigrationUser, Name, UserStats};
+    use serde_json::Value;
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    fn doc() -> Value {
+        serde_json::to_value(routes().1).unwrap()
+    }
+
+    fn sample_batch() -> Batch {
+        Batch {
+            name: Name::parse("batch", "B").unwrap(),
+            source_endpoint: Name::parse("endpoint", "E").unwrap(),
+            status: BatchStatus::Syncing,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: chrono::Duration::hours(24),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: vec![],
+            folder_map: vec![],
+            skipped_item_approval_time: None,
+        }
+    }
+
+    fn sample_user() -> MigrationUser {
+        MigrationUser {
+            email: "a@contoso.test".parse().unwrap(),
+            batch: Name::parse("batch", "B").unwrap(),
+            source_login: None,
+            has_password: false,
+            status: cutover_model::UserStatus::Queued,
+            error: None,
+            initial_sync_done: false,
+            last_synced_at: None,
+            stats: UserStats::default(),
+            skipped_items_approved_at: None,
+        }
+    }
+
+    #[test]
+    fn the_document_names_the_properties_the_api_sends() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let mut batch = BatchView::new(&sample_batch(), &[sample_user()]);
+        batch.throughput_bytes_per_second = Some(1);
+        let user = sample_user();
+        for (name, sent) in [
+            ("BatchView", serde_json::to_value(&batch).unwrap()),
+            (
+                "UserView",
+                serde_json::to_value(UserView::new(&user)).unwrap(),
+            ),
+            (
+                "UserStatsView",
+                serde_json::to_value(UserStatsView::new(&user, Some(&[]))).unwrap(),
+            ),
+        ] {
+            assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_event_is_documented_with_its_properties() {
+        let doc = doc();
+        let variants = doc["components"]["schemas"]["EventView"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let samples = [
+            EventView::BatchStarted {
+                batch: "B".into(),
+                users: 1,
+                incremental: false,
+            },
+            EventView::UserStarted { email: "a".into() },
+            EventView::UserPlanned {
+                email: "a".into(),
+                folders: 1,
+                messages: 1,
+                bytes: 1,
+            },
+            EventView::Copied {
+                email: "a".into(),
+                messages: 1,
+                bytes: 1,
+            },
+            EventView::Skipped {
+                email: "a".into(),
+                folder: "f".into(),
+                uid: 1,
+                reason: "r".into(),
+            },
+            EventView::UserFinished {
+                email: "a".into(),
+                status: "Synced".into(),
+                copied: 1,
+                error: None,
+            },
+            EventView::BatchFinished {
+                batch: "B".into(),
+                status: "Synced".into(),
+            },
+            EventView::BatchChanged {
+                batch: "B".into(),
+                status: "Synced".into(),
+            },
+        ];
+        assert_eq!(variants.len(), samples.len());
+        for sample in samples {
+            let sent = serde_json::to_value(&sample).unwrap();
+            let documented = variants
+                .iter()
+                .find(|v| v["properties"]["Type"]["enum"][0] == sample.kind())
+                .unwrap_or_else(|| panic!("{} is not documented", sample.kind()));
+            assert_eq!(
+                keys(&documented["properties"]),
+                keys(&sent),
+                "{}",
+                sample.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_asks_for_the_bearer_token() {
+        let doc = doc();
+        assert_eq!(doc["security"][0]["bearer"], serde_json::json!([]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+}

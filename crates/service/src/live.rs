@@ -12,18 +12,19 @@ use utoipa::ToSchema;
 
 /// One event of the stream, as JSON: `Type` says which, the other properties depend on it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(tag = "Type", rename_all_fields = "PascalCase")]
+#[serde(tag = "Type")]
 pub enum EventView {
     /// A batch's pass began.
+    #[serde(rename_all = "PascalCase")]
     BatchStarted {
         batch: String,
         users: u64,
         incremental: bool,
     },
-    UserStarted {
-        email: String,
-    },
+    #[serde(rename_all = "PascalCase")]
+    UserStarted { email: String },
     /// A user's pass knows what it has to copy.
+    #[serde(rename_all = "PascalCase")]
     UserPlanned {
         email: String,
         folders: u64,
@@ -31,33 +32,32 @@ pub enum EventView {
         bytes: u64,
     },
     /// Messages landed on the target.
+    #[serde(rename_all = "PascalCase")]
     Copied {
         email: String,
         messages: u64,
         bytes: u64,
     },
     /// A message the target refused; the pass goes on without it.
+    #[serde(rename_all = "PascalCase")]
     Skipped {
         email: String,
         folder: String,
         uid: u32,
         reason: String,
     },
+    #[serde(rename_all = "PascalCase")]
     UserFinished {
         email: String,
         status: String,
         copied: u64,
         error: Option<String>,
     },
-    BatchFinished {
-        batch: String,
-        status: String,
-    },
+    #[serde(rename_all = "PascalCase")]
+    BatchFinished { batch: String, status: String },
     /// The admin changed a batch (created, started, stopped, removed) through the API.
-    BatchChanged {
-        batch: String,
-        status: String,
-    },
+    #[serde(rename_all = "PascalCase")]
+    BatchChanged { batch: String, status: String },
 }
 
 impl From<SyncEvent> for EventView {
