@@ -2,11 +2,13 @@
 //! shared by the CLI and the HTTP API. They only change desired state in the store;
 //! workers see it and act (a stop or remove reaches a running pass within a second).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use cutover_model::{Batch, BatchStatus, FolderMapEntry, Name, UserStatus};
-use cutover_store::{NewUser, Store, StoreError};
+use cutover_model::{Batch, BatchStatus, FolderMapEntry, MigrationUser, Name, UserStatus};
+use cutover_store::{NewUser, Store, StoreError, mailbox_job};
+use cutover_sync::worker::is_dead_local_owner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -24,8 +26,7 @@ pub enum ControlError {
     Invalid(String),
     #[error(
         "batch '{batch}' is Removing, but {running} mailbox pass(es) have not stopped after \
-         {secs}s; if no worker (`cutover run`, `cutover serve`) is running any more (it was \
-         killed), remove it with force"
+         {secs}s; if their worker hangs, remove it with force"
     )]
     StillRunning {
         batch: String,
@@ -153,8 +154,31 @@ pub async fn start_batch(store: &dyn Store, name: &str) -> Result<Batch> {
     Ok(batch)
 }
 
-/// Stops the batch's users (Stop-MigrationBatch): queued ones at once, running ones
-/// when their worker sees the batch Stopping (within a second).
+/// The mailboxes a live worker holds now: leases not expired, and not of a process of
+/// this machine that is gone.
+async fn held_by_live_workers(store: &dyn Store) -> Result<HashSet<String>> {
+    let now = Utc::now();
+    Ok(store
+        .leases()
+        .await?
+        .into_iter()
+        .filter(|l| !l.is_expired(now) && !is_dead_local_owner(&l.owner))
+        .map(|l| l.job)
+        .collect())
+}
+
+/// Whether a user's pass is running now: its status says so and a live worker holds
+/// its mailbox (a worker that was killed leaves the status behind, not a live lease).
+fn in_a_live_pass(u: &MigrationUser, live: &HashSet<String>) -> bool {
+    matches!(
+        u.status,
+        UserStatus::Syncing | UserStatus::IncrementalSyncing | UserStatus::Provisioning
+    ) && live.contains(&mailbox_job(u.email.as_str()))
+}
+
+/// Stops the batch's users (Stop-MigrationBatch): queued ones, and ones whose worker
+/// is gone, at once; running ones when their worker sees the batch Stopping (within a
+/// second).
 pub async fn stop_batch(store: &dyn Store, name: &str) -> Result<Batch> {
     let mut b = load_batch(store, name).await?;
     b.status
@@ -164,11 +188,16 @@ pub async fn stop_batch(store: &dyn Store, name: &str) -> Result<Batch> {
             action: "stopped",
             why,
         })?;
+    // Leases before users: a pass that ends in between is then seen settled, not dead.
+    let live = held_by_live_workers(store).await?;
     let mut running = false;
     for mut u in store.users(Some(b.name.as_str()), None).await? {
         match u.status {
+            _ if in_a_live_pass(&u, &live) => running = true,
             UserStatus::Syncing | UserStatus::IncrementalSyncing | UserStatus::Provisioning => {
-                running = true
+                // Its worker died mid-pass; what it copied is in the message map.
+                u.status = UserStatus::Stopped;
+                store.update_user(&u).await?;
             }
             UserStatus::Queued => {
                 u.status = UserStatus::Stopped;
@@ -210,8 +239,8 @@ pub async fn approve_skipped_items(store: &dyn Store, name: &str) -> Result<(Bat
     Ok((b, approved))
 }
 
-/// Waits until no user of the batch is in a pass (they stop when they see the batch
-/// Stopping or Removing), at most `limit`; returns how many still were, if any.
+/// Waits until no user of the batch is in a live pass (they stop when they see the
+/// batch Stopping or Removing), at most `limit`; returns how many still were, if any.
 async fn wait_for_passes_to_stop(
     store: &dyn Store,
     batch: &Batch,
@@ -219,11 +248,12 @@ async fn wait_for_passes_to_stop(
 ) -> Result<Option<usize>> {
     let deadline = std::time::Instant::now() + limit;
     loop {
+        let live = held_by_live_workers(store).await?;
         let running = store
             .users(Some(batch.name.as_str()), None)
             .await?
             .iter()
-            .filter(|u| !u.status.is_settled() && u.status != UserStatus::Queued)
+            .filter(|u| in_a_live_pass(u, &live))
             .count();
         if running == 0 {
             return Ok(None);

@@ -58,3 +58,45 @@ fn a_mailbox_leased_elsewhere_waits_for_the_lease_to_expire_then_is_taken_over()
     }
     assert_eq!(cutover.leases(), 0);
 }
+
+#[test]
+fn a_batch_whose_worker_was_killed_stops_at_once_and_resumes_without_loss() {
+    let (src, dst) = pair(&USERS, '/');
+    fill_realistic_mailbox(&src, USERS[0], 120, 83, true);
+    fill_realistic_mailbox(&src, USERS[1], 80, 84, false);
+    for u in USERS {
+        src.index(u);
+    }
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", USERS[0]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
+    crate::crash::kill_at(&cutover, "after-record", 3);
+    // The killed run left its users saying they sync, and its leases behind.
+    let users = cutover.json(&["user", "get"]);
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["Status"] == "Syncing"),
+        "{users:#}"
+    );
+    assert!(cutover.leases() > 0);
+
+    // No live worker holds them: the stop is immediate, not Stopping for ever.
+    let stopped = cutover.json(&["batch", "stop", "CutoverBatch"]);
+    assert_eq!(field(&stopped, "Status"), "Stopped", "{stopped:#}");
+    for u in cutover.json(&["user", "get"]).as_array().unwrap() {
+        assert_eq!(field(u, "Status"), "Stopped", "{u:#}");
+    }
+
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+    assert_eq!(cutover.leases(), 0);
+    // Removed, with nothing left running to wait for.
+    cutover.ok(&["batch", "remove", "CutoverBatch"]);
+}
