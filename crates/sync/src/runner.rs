@@ -111,11 +111,22 @@ pub async fn work(
     }: Rounds,
     mut on_run: impl FnMut(BatchRun),
 ) -> Result<(), RunError> {
+    // A failure that lasts (no target set yet) is logged once, not every round.
+    let mut last_error: Option<String> = None;
     let result = loop {
         match run_due(store.clone(), events.clone(), shutdown.clone(), worker).await {
-            Ok(runs) => runs.into_iter().for_each(&mut on_run),
+            Ok(runs) => {
+                if last_error.take().is_some() {
+                    info!("rounds work again");
+                }
+                runs.into_iter().for_each(&mut on_run)
+            }
             Err(e) if on_error == OnError::Retry && !once => {
-                warn!(error = %e, "the round failed; trying again");
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    warn!(error = text, "the round failed; trying again every round");
+                    last_error = Some(text);
+                }
             }
             Err(e) => break Err(e),
         }
