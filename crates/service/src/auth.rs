@@ -30,6 +30,16 @@ pub fn load_or_create(path: &Path) -> Result<(SecretString, bool), TokenError> {
     };
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %path.display(),
+                        "the API token file can be read by others; chmod 600 it"
+                    );
+                }
+            }
             let token = text.trim();
             if token.is_empty() {
                 return Err(TokenError::Empty {
