@@ -56,6 +56,31 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run as a service: the workers (as `run` does) and the HTTP API with the dashboard,
+    /// until SIGTERM or Ctrl-C. The API needs a bearer token, made on first start into
+    /// a 0600 file beside the state (STATE.api-token) unless --token-file names one.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address and port of the HTTP API and dashboard; anything but loopback needs
+    /// --tls-cert and --tls-key (or --insecure-http).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The file holding the API's bearer token (created, 0600, if missing).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address anyway (the token and the data cross
+    /// the network in clear).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// Where a password comes from. Never a plain argument: it would show in `ps` and

@@ -4,7 +4,8 @@
 //! batch) and shows it; `run` does the work, with the engine in `cutover-sync`.
 //! `args` is the command line, `commands/` one module per noun, `views` how objects
 //! are named for admins (Exchange's property names), `output` how they print,
-//! `progress` the bars that `run` draws from the engine's events.
+//! `progress` the bars that `run` draws from the engine's events. `serve` runs the
+//! service of `cutover-service` (workers and HTTP API).
 
 mod args;
 mod commands;
@@ -55,7 +56,9 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     // `run` on a terminal draws progress bars; logs would tear them, so only warnings.
     let running = matches!(cli.command, Command::Run { .. });
+    let serving = matches!(cli.command, Command::Serve(_));
     let default = match cli.verbose {
+        0 if serving => "info",
         0 if running && !std::io::stderr().is_terminal() => "info",
         0 => "warn",
         1 => "info",
@@ -84,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = SqliteStore::open(&url, cli.key_file.as_deref())
         .await
         .with_context(|| format!("cannot open the state at {url}"))?;
+    let state_path = store.path().to_path_buf();
     let ctx = Ctx {
         store: Arc::new(store),
         format: cli.format.unwrap_or_default(),
@@ -95,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
+        Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }

@@ -78,6 +78,10 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {

@@ -1,42 +1,13 @@
-//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets).
+//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets); the
+//! operations themselves are `cutover_service::control`'s, shared with the HTTP API.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{Duration, Utc};
-use cutover_model::{Batch, BatchStatus, Name, UserStatus, parse_users_csv};
+use cutover_model::{Batch, Name, UserStatus, parse_users_csv};
+use cutover_service::control::{self, ControlError, NewBatch};
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
 use crate::{Ctx, views};
-
-/// How long `batch remove` waits for running passes to stop, and with --force.
-const REMOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-const FORCED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Waits until no user of the batch is in a pass (they stop when they see the batch
-/// Stopping or Removing), at most `limit`; returns how many still were, if any.
-async fn wait_for_passes_to_stop(
-    ctx: &Ctx,
-    batch: &Batch,
-    limit: std::time::Duration,
-) -> anyhow::Result<Option<usize>> {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let running = ctx
-            .store
-            .users(Some(batch.name.as_str()), None)
-            .await?
-            .iter()
-            .filter(|u| !u.status.is_settled() && u.status != UserStatus::Queued)
-            .count();
-        if running == 0 {
-            return Ok(None);
-        }
-        if std::time::Instant::now() > deadline {
-            return Ok(Some(running));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-}
 
 async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
     ctx.store
@@ -52,33 +23,6 @@ async fn show(ctx: &Ctx, batches: &[Batch], single: bool) -> anyhow::Result<()> 
         records.push(views::batch(b, &users));
     }
     ctx.print(&records, single)
-}
-
-/// Moves a batch (and its users) to running, as Start-MigrationBatch does.
-async fn start(ctx: &Ctx, batch: &mut Batch) -> anyhow::Result<()> {
-    batch
-        .status
-        .check_start()
-        .map_err(|why| anyhow!("batch '{}' cannot be started: {why}", batch.name))?;
-    let now = Utc::now();
-    batch.started_at.get_or_insert(now);
-    if batch.initial_sync_at.is_some() {
-        // Synced (or stopped after its initial sync): an incremental pass, now.
-        if !matches!(batch.status, BatchStatus::SyncedWithErrors) {
-            batch.status = BatchStatus::Synced;
-        }
-        batch.next_sync_at = Some(now);
-    } else {
-        batch.status = BatchStatus::Syncing;
-    }
-    for mut u in ctx.store.users(Some(batch.name.as_str()), None).await? {
-        if matches!(u.status, UserStatus::Stopped | UserStatus::Failed) {
-            u.status = UserStatus::Queued;
-            ctx.store.update_user(&u).await?;
-        }
-    }
-    ctx.store.update_batch(batch).await?;
-    Ok(())
 }
 
 /// Users failed over the item limits stay Failed until they sync again.
@@ -110,9 +54,9 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             folder_map,
             incremental_interval,
         } => {
-            let name = Name::parse("batch", &name)?;
-            let endpoint = ctx
-                .store
+            // The name and the endpoint first, before the CSV is read.
+            Name::parse("batch", &name)?;
+            ctx.store
                 .endpoint(&source_endpoint)
                 .await?
                 .with_context(|| {
@@ -133,34 +77,32 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     password: r.password,
                 })
                 .collect();
-            let mut batch = Batch {
-                name,
-                source_endpoint: endpoint.name.clone(),
-                status: BatchStatus::Created,
-                created_at: Utc::now(),
-                started_at: None,
-                initial_sync_at: None,
-                last_synced_at: None,
-                next_sync_at: None,
-                incremental_interval: Duration::hours(i64::from(incremental_interval)),
-                bad_item_limit,
-                large_item_limit,
-                excluded_folders: exclude_folders
-                    .into_iter()
-                    .map(|f| f.trim().to_string())
-                    .filter(|f| !f.is_empty())
-                    .collect(),
-                folder_map,
-                skipped_item_approval_time: None,
-            };
-            ctx.store.create_batch(&batch, &users).await?;
-            if auto_start {
-                start(ctx, &mut batch).await?;
-            }
+            let count = users.len();
+            let batch = control::create_batch(
+                ctx.store.as_ref(),
+                NewBatch {
+                    name,
+                    source_endpoint: source_endpoint.clone(),
+                    users,
+                    bad_item_limit,
+                    large_item_limit,
+                    excluded_folders: exclude_folders,
+                    folder_map,
+                    incremental_interval_hours: incremental_interval,
+                    auto_start,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                ControlError::NotFound {
+                    what: "endpoint", ..
+                } => anyhow!("--source-endpoint: {e}; create it with `cutover endpoint new`"),
+                e => e.into(),
+            })?;
             eprintln!(
                 "batch '{}' created with {} users{}",
                 batch.name,
-                users.len(),
+                count,
                 if auto_start {
                     " and started; `cutover run` does the work"
                 } else {
@@ -178,34 +120,13 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             show(ctx, &all, false).await
         }
         BatchCommand::Start { name } => {
-            let mut b = load(ctx, &name).await?;
-            start(ctx, &mut b).await?;
+            load(ctx, &name).await?;
+            let b = control::start_batch(ctx.store.as_ref(), &name).await?;
             show(ctx, &[b], true).await
         }
         BatchCommand::Stop { name } => {
-            let mut b = load(ctx, &name).await?;
-            b.status
-                .check_stop()
-                .map_err(|why| anyhow!("batch '{name}' cannot be stopped: {why}"))?;
-            let mut running = false;
-            for mut u in ctx.store.users(Some(b.name.as_str()), None).await? {
-                match u.status {
-                    UserStatus::Syncing
-                    | UserStatus::IncrementalSyncing
-                    | UserStatus::Provisioning => running = true,
-                    UserStatus::Queued => {
-                        u.status = UserStatus::Stopped;
-                        ctx.store.update_user(&u).await?;
-                    }
-                    _ => {}
-                }
-            }
-            b.status = if running {
-                BatchStatus::Stopping
-            } else {
-                BatchStatus::Stopped
-            };
-            ctx.store.update_batch(&b).await?;
+            load(ctx, &name).await?;
+            let b = control::stop_batch(ctx.store.as_ref(), &name).await?;
             show(ctx, &[b], true).await
         }
         BatchCommand::Set {
@@ -230,24 +151,8 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             show(ctx, &[b], true).await
         }
         BatchCommand::ApproveSkippedItems { name } => {
-            let b = load(ctx, &name).await?;
-            let approved = ctx
-                .store
-                .approve_skipped_items(b.name.as_str(), Utc::now())
-                .await?;
-            // Reloaded: the store recorded the approval time on it.
-            let mut b = load(ctx, b.name.as_str()).await?;
-            if b.status == BatchStatus::SyncedWithErrors {
-                let statuses: Vec<UserStatus> = ctx
-                    .store
-                    .users(Some(b.name.as_str()), None)
-                    .await?
-                    .iter()
-                    .map(|u| u.status)
-                    .collect();
-                b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
-                ctx.store.update_batch(&b).await?;
-            }
+            load(ctx, &name).await?;
+            let (b, approved) = control::approve_skipped_items(ctx.store.as_ref(), &name).await?;
             eprintln!(
                 "{approved} skipped item(s) of batch '{}' approved; items skipped from now on need a new approval",
                 b.name
@@ -256,31 +161,15 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             show(ctx, &[b], true).await
         }
         BatchCommand::Remove { name, force } => {
-            let b = load(ctx, &name).await?;
-            if b.initial_sync_at.is_none() && b.status == BatchStatus::Syncing && !force {
-                bail!(
-                    "batch '{name}' is still in its initial sync; removing it now leaves mailboxes half copied. \
-                     Stop it first, or use --force"
-                );
-            }
-            // Passes still running stop when they see Removing; their last records must
-            // land before the rows go. With --force a pass that does not stop (a killed
-            // run leaves its users saying Syncing) is not waited for long.
-            let mut b = b;
-            b.status = BatchStatus::Removing;
-            ctx.store.update_batch(&b).await?;
-            let stopped =
-                wait_for_passes_to_stop(ctx, &b, if force { FORCED_WAIT } else { REMOVE_WAIT })
-                    .await?;
-            if let Some(running) = stopped.filter(|_| !force) {
-                bail!(
-                    "batch '{name}' is Removing, but {running} mailbox pass(es) have not stopped after \
-                     {}s; if no `cutover run` is running any more (it was killed), use \
-                     `cutover batch remove {name} --force`",
-                    REMOVE_WAIT.as_secs()
-                );
-            }
-            ctx.store.remove_batch(b.name.as_str()).await?;
+            load(ctx, &name).await?;
+            control::remove_batch(ctx.store.as_ref(), &name, force)
+                .await
+                .map_err(|e| match e {
+                    ControlError::IllegalState { .. } | ControlError::StillRunning { .. } => {
+                        anyhow!("{e} (`cutover batch remove {name} --force`)")
+                    }
+                    e => e.into(),
+                })?;
             eprintln!("batch '{name}' removed; the migrated mail stays on the target");
             Ok(())
         }

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod endpoint;
 pub mod run;
+pub mod serve;
 pub mod target;
 pub mod test_server;
 pub mod user;

@@ -9,6 +9,8 @@ mod fixture;
 mod folders;
 mod incremental;
 mod large_messages;
+mod leases;
+mod serve;
 mod stopping;
 mod support;
 mod test_server;

@@ -5,9 +5,11 @@
 mod cli;
 mod corpus;
 mod dovecot;
+mod http;
 mod maildir;
 mod proxy;
 mod scenario;
+mod state;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +19,7 @@ use sha2::{Digest, Sha256};
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
 pub use dovecot::{Dovecot, DovecotOptions};
+pub use http::{EventStream, request, request_tls};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use scenario::{
     assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
