@@ -72,15 +72,16 @@ pub struct PasswordArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// Host name or address of the IMAP server.
+    /// Host name or address of the IMAP server (not with --autodiscover).
     #[arg(long)]
-    pub server: String,
-    /// IMAP port (143 for none/starttls, 993 for tls by default).
+    pub server: Option<String>,
+    /// IMAP port (143 for none/starttls, 993 for tls by default). With --autodiscover:
+    /// the port to try on guessed host names instead of 993 and 143.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Connection security: none, starttls or tls.
-    #[arg(long, default_value = "tls")]
-    pub security: String,
+    /// Connection security: none, starttls or tls (default tls).
+    #[arg(long)]
+    pub security: Option<String>,
     /// The admin account that acts for every user.
     #[arg(long)]
     pub admin: String,
@@ -105,10 +106,48 @@ pub struct ServerArgs {
     pub skip_verification: bool,
 }
 
+/// Which DNS server answers: the system's resolver unless one is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DnsArgs {
+    /// Ask this DNS server (IP or IP:PORT; port 53 by default) instead of the system's
+    /// resolver, for every name: SRV/MX/TXT/CNAME records, the HTTPS autodiscover hosts
+    /// and the IMAP host found.
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_server)]
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not IP or IP:PORT (e.g. 192.0.2.53 or 127.0.0.1:5353)"))
+}
+
+/// Finding the server from an address (Test-MigrationServerAvailability -Autodiscover).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AutodiscoverArgs {
+    /// Find the server's IMAP settings from --email: RFC 6186 SRV records, Mozilla
+    /// autoconfig, Microsoft Autodiscover (POX), then host names guessed from MX.
+    #[arg(long, requires = "email", conflicts_with = "server")]
+    pub autodiscover: bool,
+    /// The address to discover the settings for (usually the admin's).
+    #[arg(long, value_name = "ADDRESS", requires = "autodiscover")]
+    pub email: Option<String>,
+    /// HTTPS port of autoconfig.DOMAIN, DOMAIN and autodiscover.DOMAIN (the
+    /// _autodiscover._tcp SRV record brings its own port).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub autodiscover_port: u16,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct TestServerArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub discover: AutodiscoverArgs,
     /// The mailbox to open as the admin (the FullAccess / impersonation right).
     #[arg(long, value_name = "ADDRESS")]
     pub mailbox: Option<String>,
@@ -131,6 +170,8 @@ pub enum EndpointCommand {
         name: String,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        discover: AutodiscoverArgs,
         /// Mailboxes migrated at the same time (initial sync).
         #[arg(long, default_value_t = 100)]
         max_concurrent_migrations: u32,

@@ -4,7 +4,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
 use cutover_model::{Endpoint, Name};
 
-use super::verify;
+use super::{autodiscover, verify};
 use crate::args::EndpointCommand;
 use crate::{Ctx, password, views};
 
@@ -13,6 +13,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
         EndpointCommand::New {
             name,
             server,
+            discover,
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
@@ -24,10 +25,17 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     "endpoint '{name}' already exists; change it with `cutover endpoint set {name} ...`"
                 );
             }
-            let connection = verify::connection(&server)?;
             let pw = password::require(&server.password, "Source admin password: ")?;
+            let (connection, ips) = if discover.autodiscover {
+                let (found, connection) = autodiscover::discover(&server, &discover, &pw).await?;
+                let connection = connection.with_context(|| autodiscover::outcome(&found))?;
+                eprintln!("{}", autodiscover::outcome(&found));
+                (connection, found.addresses)
+            } else {
+                (verify::connection(&server)?, Vec::new())
+            };
             if !server.skip_verification {
-                let summary = verify::check(&connection, &pw, server.test_mailbox.as_deref())
+                let summary = verify::check_at(&connection, &ips, &pw, server.test_mailbox.as_deref())
                     .await
                     .with_context(|| {
                         format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")

@@ -1,5 +1,6 @@
 //! One module per noun of the command line.
 
+pub mod autodiscover;
 pub mod batch;
 pub mod endpoint;
 pub mod run;
