@@ -50,6 +50,14 @@ pub enum Command {
     /// Test a source server (Test-MigrationServerAvailability): connect with strict TLS,
     /// and open a mailbox as the admin acting for its owner.
     TestServer(Box<TestServerArgs>),
+    /// Accepted domains (New-/Get-/Remove-AcceptedDomain): a mailbox migrates only when
+    /// its primary SMTP domain is accepted and verified by a TXT record.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// DNS during the cutover: MX (has it moved to the target?), Autodiscover, the
+    /// verification TXT records.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Do the due work in the foreground, with progress bars on a terminal.
     Run {
         /// Run the passes that are due now, then exit.
@@ -272,10 +280,12 @@ pub enum BatchCommand {
     /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer
     /// count against the limits. Items skipped later need a new approval.
     ApproveSkippedItems { name: String },
-    /// Remove the batch and its users from the state (mail on the target stays).
+    /// Remove the batch and its users from the state (mail on the target stays). Refused
+    /// until `cutover dns check` has seen MX point at the target and a sync ran after
+    /// that; warns during the 72 hours after the switch.
     Remove {
         name: String,
-        /// Remove even while the initial sync is not finished.
+        /// Remove even while the initial sync is not finished, or before the MX switch.
         #[arg(long)]
         force: bool,
     },
@@ -299,5 +309,41 @@ pub enum UserCommand {
         /// List the messages that were skipped, with the reason.
         #[arg(long)]
         include_skipped_items: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add an accepted domain; prints the TXT record to publish at the domain.
+    Add { name: String },
+    /// Show one accepted domain or all of them.
+    Get { name: Option<String> },
+    /// Look for the domain's TXT record and mark the domain verified when it is there.
+    Verify {
+        name: String,
+        #[command(flatten)]
+        dns: DnsArgs,
+    },
+    /// Remove an accepted domain.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Report a domain's MX records (and whether they point to the target), its
+    /// autodiscover CNAME, and, for an accepted domain, its verification TXT record.
+    /// Remembers when MX was first seen pointing to the target (the MX switch).
+    Check {
+        #[arg(long)]
+        domain: String,
+        /// The target's MX host(s); remembered for the domain. Without it: the hosts
+        /// given before, else the target server's host name.
+        #[arg(long, value_name = "HOST", num_args = 1.., value_delimiter = ',')]
+        expect_mx: Vec<String>,
+        /// Where autodiscover.DOMAIN should point (a CNAME target).
+        #[arg(long, value_name = "HOST")]
+        expect_autodiscover: Option<String>,
+        #[command(flatten)]
+        dns: DnsArgs,
     },
 }

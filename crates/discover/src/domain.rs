@@ -35,9 +35,67 @@ pub fn normalize(domain: &str) -> Result<String, String> {
     }
 }
 
+/// Users whose domain cannot migrate yet, grouped by domain: (domain, accepted but not
+/// verified, users). `accepted` gives each accepted domain and whether it is verified.
+pub fn unaccepted<'a>(
+    users: impl IntoIterator<Item = &'a str>,
+    accepted: &[(String, bool)],
+) -> Vec<(String, bool, Vec<String>)> {
+    let mut out: Vec<(String, bool, Vec<String>)> = Vec::new();
+    for email in users {
+        let domain = email
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_default();
+        let state = accepted.iter().find(|(name, _)| *name == domain);
+        if matches!(state, Some((_, true))) {
+            continue;
+        }
+        let known = state.is_some();
+        match out.iter_mut().find(|(d, _, _)| *d == domain) {
+            Some((_, _, list)) => list.push(email.to_string()),
+            None => out.push((domain, known, vec![email.to_string()])),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_of_unaccepted_or_unverified_domains_are_grouped() {
+        let accepted = vec![
+            ("contoso.test".to_string(), true),
+            ("fabrikam.test".to_string(), false),
+        ];
+        let got = unaccepted(
+            [
+                "a@Contoso.Test",
+                "b@fabrikam.test",
+                "c@tailspin.test",
+                "d@fabrikam.test",
+            ],
+            &accepted,
+        );
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "fabrikam.test".to_string(),
+                    true,
+                    vec!["b@fabrikam.test".to_string(), "d@fabrikam.test".to_string()]
+                ),
+                (
+                    "tailspin.test".to_string(),
+                    false,
+                    vec!["c@tailspin.test".to_string()]
+                ),
+            ]
+        );
+        assert!(unaccepted(["a@contoso.test"], &accepted).is_empty());
+    }
 
     #[test]
     fn tokens_are_found_among_other_txt_values() {

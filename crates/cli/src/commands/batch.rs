@@ -133,6 +133,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     password: r.password,
                 })
                 .collect();
+            check_accepted_domains(ctx, &users).await?;
             let mut batch = Batch {
                 name,
                 source_endpoint: endpoint.name.clone(),
@@ -263,6 +264,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                      Stop it first, or use --force"
                 );
             }
+            check_mx_switch(ctx, &b, force).await?;
             // Passes still running stop when they see Removing; their last records must
             // land before the rows go. With --force a pass that does not stop (a killed
             // run leaves its users saying Syncing) is not waited for long.
@@ -284,5 +286,97 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             eprintln!("batch '{name}' removed; the migrated mail stays on the target");
             Ok(())
         }
+    }
+}
+
+/// The seed's step 1: every user's primary SMTP domain must be an accepted, verified
+/// domain. Names every user and domain that is not.
+async fn check_accepted_domains(ctx: &Ctx, users: &[NewUser]) -> anyhow::Result<()> {
+    let accepted: Vec<(String, bool)> = ctx
+        .store
+        .accepted_domains()
+        .await?
+        .into_iter()
+        .map(|d| (d.name, d.verified_at.is_some()))
+        .collect();
+    let problems =
+        cutover_discover::domain::unaccepted(users.iter().map(|u| u.email.as_str()), &accepted);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|(domain, known, users)| {
+            let (what, fix) = if *known {
+                (
+                    "is accepted but not verified",
+                    format!("publish its TXT record (`cutover domain get {domain}`), then `cutover domain verify {domain}`"),
+                )
+            } else {
+                (
+                    "is not an accepted domain",
+                    format!("`cutover domain add {domain}`, publish the TXT record it prints, then `cutover domain verify {domain}`"),
+                )
+            };
+            format!("  {domain} {what} ({} user(s): {}); {fix}", users.len(), users.join(", "))
+        })
+        .collect();
+    bail!(
+        "the batch cannot be created: a mailbox migrates only to an accepted, verified domain of \
+         the target, and these users' primary SMTP domains are not:\n{}",
+        lines.join("\n")
+    )
+}
+
+/// `batch remove` waits for the MX switch of every domain of the batch and a sync after
+/// it (the rule is `cutover_discover::guard::removal`).
+async fn check_mx_switch(ctx: &Ctx, batch: &Batch, force: bool) -> anyhow::Result<()> {
+    use cutover_discover::guard::{Removal, RemovalFacts, removal};
+    let mut domains: Vec<String> = ctx
+        .store
+        .users(Some(batch.name.as_str()), None)
+        .await?
+        .iter()
+        .filter_map(|u| {
+            u.email
+                .as_str()
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+        })
+        .collect();
+    domains.sort();
+    domains.dedup();
+    let mut latest = None;
+    let mut unseen = Vec::new();
+    for domain in &domains {
+        match ctx
+            .store
+            .mx_check(domain)
+            .await?
+            .and_then(|c| c.first_switch_at)
+        {
+            Some(t) => latest = latest.max(Some(t)),
+            None => unseen.push(domain.as_str()),
+        }
+    }
+    let facts = RemovalFacts {
+        started: batch.started_at.is_some(),
+        last_synced: batch.last_synced_at,
+        mx_switched: if unseen.is_empty() { latest } else { None },
+        now: Utc::now(),
+        force,
+    };
+    match removal(facts) {
+        Removal::Allow => Ok(()),
+        Removal::Warn(why) => {
+            eprintln!("warning: {why}");
+            Ok(())
+        }
+        Removal::Refuse(why) if !unseen.is_empty() => bail!(
+            "batch '{}' is not removed: {why} (domains without a seen switch: {})",
+            batch.name,
+            unseen.join(", ")
+        ),
+        Removal::Refuse(why) => bail!("batch '{}' is not removed: {why}", batch.name),
     }
 }

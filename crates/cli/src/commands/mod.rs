@@ -2,6 +2,8 @@
 
 pub mod autodiscover;
 pub mod batch;
+pub mod dns;
+pub mod domain;
 pub mod endpoint;
 pub mod run;
 pub mod target;

@@ -5,6 +5,7 @@ mod autodiscover;
 mod bad_items;
 mod compression;
 mod crash;
+mod domains;
 mod first_cutover;
 mod fixture;
 mod folders;
