@@ -5,7 +5,7 @@ use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
     Target,
 };
-use cutover_store::SkippedItem;
+use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde_json::{Value, json};
 
 use crate::output::{Record, duration, time};
@@ -17,7 +17,8 @@ fn authentication(c: &Connection) -> &'static str {
     }
 }
 
-pub fn endpoint(e: &Endpoint) -> Record {
+/// An endpoint, with how its settings were discovered when they were.
+pub fn endpoint(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Record {
     let c = &e.connection;
     Record::new()
         .with("Identity", e.name.as_str())
@@ -30,7 +31,9 @@ pub fn endpoint(e: &Endpoint) -> Record {
         .with("Impersonation", c.impersonation.to_string())
         .with("CaFile", c.ca_file.clone())
         .with("Compression", c.compression.as_str())
-        .with("UseAutoDiscover", false)
+        .with("UseAutoDiscover", discovered.is_some())
+        .with("DiscoveryMethod", discovered.map(|d| d.method.clone()))
+        .with("DiscoveryEmailAddress", discovered.map(|d| d.email.clone()))
         .with("MaxConcurrentMigrations", e.max_concurrent_migrations)
         .with(
             "MaxConcurrentIncrementalSyncs",

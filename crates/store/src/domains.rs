@@ -1,5 +1,5 @@
-//! Accepted domains and MX-switch sightings, behind their own trait so the main
-//! [`crate::Store`] stays about batches and mail.
+//! Accepted domains, MX-switch sightings and how endpoints were discovered, behind their
+//! own trait so the main [`crate::Store`] stays about batches and mail.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,6 +31,16 @@ pub struct MxCheck {
     pub last_state: Option<String>,
 }
 
+/// How an endpoint's settings were found (`endpoint new --autodiscover`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointDiscovery {
+    pub endpoint: String,
+    pub email: String,
+    /// The method that found them (`SRV`, `Autoconfig`, `Autodiscover`, `MxGuess`).
+    pub method: String,
+    pub discovered_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait DomainStore: Send + Sync {
     /// Adds a domain; fails if it exists.
@@ -44,4 +54,10 @@ pub trait DomainStore: Send + Sync {
     /// Saves a check; a first switch time already stored is kept (the first sighting
     /// is what counts), and a `None` never erases it.
     async fn save_mx_check(&self, check: &MxCheck) -> Result<()>;
+
+    /// Records (or replaces) how an existing endpoint was discovered.
+    async fn set_endpoint_discovery(&self, d: &EndpointDiscovery) -> Result<()>;
+    async fn endpoint_discovery(&self, endpoint: &str) -> Result<Option<EndpointDiscovery>>;
+    /// The endpoint no longer uses discovered settings.
+    async fn clear_endpoint_discovery(&self, endpoint: &str) -> Result<()>;
 }

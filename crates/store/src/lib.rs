@@ -17,7 +17,7 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 
-pub use domains::{AcceptedDomain, DomainStore, MxCheck};
+pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

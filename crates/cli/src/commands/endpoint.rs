@@ -3,6 +3,7 @@
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
 use cutover_model::{Endpoint, Name};
+use cutover_store::EndpointDiscovery;
 
 use super::{autodiscover, verify};
 use crate::args::EndpointCommand;
@@ -26,13 +27,19 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 );
             }
             let pw = password::require(&server.password, "Source admin password: ")?;
-            let (connection, ips) = if discover.autodiscover {
+            let (connection, ips, discovered) = if discover.autodiscover {
                 let (found, connection) = autodiscover::discover(&server, &discover, &pw).await?;
                 let connection = connection.with_context(|| autodiscover::outcome(&found))?;
                 eprintln!("{}", autodiscover::outcome(&found));
-                (connection, found.addresses)
+                let discovered = found.found().map(|(method, _)| EndpointDiscovery {
+                    endpoint: name.to_string(),
+                    email: found.email.clone(),
+                    method: method.as_str().to_string(),
+                    discovered_at: Utc::now(),
+                });
+                (connection, found.addresses, discovered)
             } else {
-                (verify::connection(&server)?, Vec::new())
+                (verify::connection(&server)?, Vec::new(), None)
             };
             if !server.skip_verification {
                 let summary = verify::check_at(&connection, &ips, &pw, server.test_mailbox.as_deref())
@@ -50,22 +57,24 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 created_at: Utc::now(),
             };
             ctx.store.insert_endpoint(&endpoint, &pw).await?;
-            ctx.print(&[views::endpoint(&endpoint)], true)
+            if let Some(d) = &discovered {
+                ctx.store.set_endpoint_discovery(d).await?;
+            }
+            ctx.print(&[views::endpoint(&endpoint, discovered.as_ref())], true)
         }
         EndpointCommand::Get { name: Some(name) } => {
             let e = ctx.store.endpoint(&name).await?.with_context(|| {
                 format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
             })?;
-            ctx.print(&[views::endpoint(&e)], true)
+            let d = ctx.store.endpoint_discovery(&name).await?;
+            ctx.print(&[views::endpoint(&e, d.as_ref())], true)
         }
         EndpointCommand::Get { name: None } => {
-            let all: Vec<_> = ctx
-                .store
-                .endpoints()
-                .await?
-                .iter()
-                .map(views::endpoint)
-                .collect();
+            let mut all = Vec::new();
+            for e in ctx.store.endpoints().await? {
+                let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+                all.push(views::endpoint(&e, d.as_ref()));
+            }
             ctx.print(&all, false)
         }
         EndpointCommand::Set {
@@ -98,6 +107,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 || compression.is_some()
                 || password_args.password_env.is_some()
                 || password_args.password_file.is_some();
+            let server_changed = server.is_some() || port.is_some() || security.is_some();
             if let Some(v) = server {
                 c.server = v;
             }
@@ -154,7 +164,12 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 eprintln!("endpoint verified: {summary}");
             }
             ctx.store.update_endpoint(&e, new_pw.as_ref()).await?;
-            ctx.print(&[views::endpoint(&e)], true)
+            // Settings typed by hand are no longer the discovered ones.
+            if server_changed {
+                ctx.store.clear_endpoint_discovery(e.name.as_str()).await?;
+            }
+            let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+            ctx.print(&[views::endpoint(&e, d.as_ref())], true)
         }
         EndpointCommand::Remove { name } => {
             ctx.store.remove_endpoint(&name).await?;

@@ -157,6 +157,23 @@ fn srv_records_find_the_server_and_tls_is_checked_against_the_name_found() {
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
     assert_eq!(field(&endpoint, "RemoteServer"), "mail.contoso.test");
     assert_eq!(field(&endpoint, "Port"), server.imaps_port());
+    assert_eq!(field(&endpoint, "UseAutoDiscover"), true);
+    assert_eq!(field(&endpoint, "DiscoveryMethod"), "SRV");
+    assert_eq!(
+        field(&endpoint, "DiscoveryEmailAddress"),
+        "admin@contoso.test"
+    );
+    // A server typed by hand replaces the discovered settings.
+    let changed = cutover.json(&[
+        "endpoint",
+        "set",
+        "CutoverEndpoint",
+        "--server",
+        "127.0.0.1",
+        "--skip-verification",
+    ]);
+    assert_eq!(field(&changed, "UseAutoDiscover"), false);
+    assert_eq!(field(&changed, "DiscoveryMethod"), &Value::Null);
 }
 
 #[test]

@@ -16,3 +16,12 @@ CREATE TABLE mx_checks (
     last_checked_at TEXT,
     last_state      TEXT
 );
+
+-- Endpoints created with --autodiscover: the address and the method that found them
+-- (UseAutoDiscover). Forgotten when the endpoint's server is changed by hand.
+CREATE TABLE endpoint_discovery (
+    endpoint      TEXT PRIMARY KEY REFERENCES endpoints (name) ON DELETE CASCADE,
+    email         TEXT NOT NULL,
+    method        TEXT NOT NULL,
+    discovered_at TEXT NOT NULL
+);

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use crate::domains::{AcceptedDomain, DomainStore, MxCheck};
+use crate::domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 use crate::{Result, StoreError};
 
 fn domain_row(row: &SqliteRow) -> Result<AcceptedDomain> {
@@ -128,6 +128,45 @@ impl DomainStore for SqliteStore {
         .bind(&c.last_state)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn set_endpoint_discovery(&self, d: &EndpointDiscovery) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoint_discovery (endpoint, email, method, discovered_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (endpoint) DO UPDATE SET email = excluded.email, method = excluded.method,
+               discovered_at = excluded.discovered_at",
+        )
+        .bind(&d.endpoint)
+        .bind(&d.email)
+        .bind(&d.method)
+        .bind(d.discovered_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn endpoint_discovery(&self, endpoint: &str) -> Result<Option<EndpointDiscovery>> {
+        let Some(row) = sqlx::query("SELECT * FROM endpoint_discovery WHERE endpoint = ?")
+            .bind(endpoint)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EndpointDiscovery {
+            endpoint: row.try_get("endpoint")?,
+            email: row.try_get("email")?,
+            method: row.try_get("method")?,
+            discovered_at: row.try_get("discovered_at")?,
+        }))
+    }
+
+    async fn clear_endpoint_discovery(&self, endpoint: &str) -> Result<()> {
+        sqlx::query("DELETE FROM endpoint_discovery WHERE endpoint = ?")
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
