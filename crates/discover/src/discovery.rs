@@ -374,7 +374,7 @@ async fn by_mx_guess(domain: &str, opts: &DiscoverOptions) -> Attempt {
             }
         };
         for (port, security) in &ports {
-            if tcp_open(&ips, *port, opts.timeout).await {
+            if tcp_open(&ips, *port, opts.timeout.min(PROBE_TIMEOUT)).await {
                 attempt
                     .steps
                     .push(format!("{host}: port {port} answers ({security})"));
@@ -395,6 +395,10 @@ async fn by_mx_guess(domain: &str, opts: &DiscoverOptions) -> Attempt {
     }
     attempt
 }
+
+/// A guessed host that does not answer within this is not the server: guesses are many,
+/// and a filtered port would otherwise cost the whole timeout each.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 async fn tcp_open(ips: &[IpAddr], port: u16, limit: Duration) -> bool {
     let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();

@@ -126,6 +126,52 @@ pub fn normalize_host(host: &str) -> String {
 mod tests {
     use super::*;
 
+    fn attempt(method: Method, step: &str, found: Option<&str>) -> Attempt {
+        Attempt {
+            method,
+            steps: vec![step.to_string()],
+            found: found.map(|host| ImapSettings {
+                host: host.into(),
+                port: 993,
+                security: Security::Tls,
+                username: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_first_method_that_found_settings_wins_and_every_attempt_is_explained() {
+        let d = Discovery {
+            email: "admin@contoso.test".into(),
+            domain: "contoso.test".into(),
+            attempts: vec![
+                attempt(Method::Srv, "_imaps._tcp.contoso.test: no record", None),
+                attempt(
+                    Method::Autoconfig,
+                    "https://autoconfig...: imap.a",
+                    Some("imap.a"),
+                ),
+                attempt(Method::Autodiscover, "POST ...: imap.b", Some("imap.b")),
+            ],
+            addresses: Vec::new(),
+        };
+        let (method, settings) = d.found().unwrap();
+        assert_eq!(
+            (method, settings.host.as_str()),
+            (Method::Autoconfig, "imap.a")
+        );
+        assert_eq!(
+            d.explanation().lines().next(),
+            Some("SRV: _imaps._tcp.contoso.test: no record")
+        );
+        let none = Discovery {
+            attempts: vec![attempt(Method::MxGuess, "contoso.test: no MX record", None)],
+            ..d
+        };
+        assert!(none.found().is_none());
+        assert_eq!(none.explanation(), "MxGuess: contoso.test: no MX record");
+    }
+
     #[test]
     fn addresses_split_into_local_part_and_lowercase_domain() {
         assert_eq!(

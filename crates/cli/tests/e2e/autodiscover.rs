@@ -403,6 +403,14 @@ fn discovery_failures_say_which_step_failed_and_why() {
         .host("mail.contoso.test")
         .host("self.tailspin.test")
         .host("autoconfig.fabrikam.test")
+        .host("other.wingtip.test")
+        // the trusted server, under a name its certificate does not hold
+        .srv(
+            "_imaps._tcp.wingtip.test",
+            "other.wingtip.test",
+            trusted.imaps_port(),
+            0,
+        )
         .srv(
             "_imaps._tcp.contoso.test",
             "mail.contoso.test",
@@ -439,6 +447,25 @@ fn discovery_failures_say_which_step_failed_and_why() {
             .unwrap()
             .contains("not trusted"),
         "{r:#}\n{stderr}"
+    );
+
+    // TLS is checked against the name found, not the address it resolved to
+    let (r, code, _) = discover(
+        &cutover,
+        &dns,
+        "admin@wingtip.test",
+        &["--ca-file", &ca_file, "--mailbox", ALICE],
+        "SRC_ADMIN_PASSWORD",
+    );
+    assert_eq!(
+        (code, field(&r, "FailedStep").as_str()),
+        (1, Some("Connect")),
+        "{r:#}"
+    );
+    let message = field(&r, "Message").as_str().unwrap();
+    assert!(
+        message.contains("does not match the host name \"other.wingtip.test\""),
+        "{message}"
     );
 
     // wrong password, and an admin without rights on the mailbox
