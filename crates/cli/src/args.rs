@@ -50,6 +50,14 @@ pub enum Command {
     /// Test a source server (Test-MigrationServerAvailability): connect with strict TLS,
     /// and open a mailbox as the admin acting for its owner.
     TestServer(Box<TestServerArgs>),
+    /// Accepted domains (New-/Get-/Remove-AcceptedDomain): a mailbox migrates only when
+    /// its primary SMTP domain is accepted and verified by a TXT record.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// DNS during the cutover: MX (has it moved to the target?), Autodiscover, the
+    /// verification TXT records.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Do the due work in the foreground, with progress bars on a terminal.
     Run {
         /// Run the passes that are due now, then exit.
@@ -97,15 +105,16 @@ pub struct PasswordArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// Host name or address of the IMAP server.
+    /// Host name or address of the IMAP server (not with --autodiscover).
     #[arg(long)]
-    pub server: String,
-    /// IMAP port (143 for none/starttls, 993 for tls by default).
+    pub server: Option<String>,
+    /// IMAP port (143 for none/starttls, 993 for tls by default). With --autodiscover:
+    /// the port to try on guessed host names instead of 993 and 143.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Connection security: none, starttls or tls.
-    #[arg(long, default_value = "tls")]
-    pub security: String,
+    /// Connection security: none, starttls or tls (default tls).
+    #[arg(long)]
+    pub security: Option<String>,
     /// The admin account that acts for every user.
     #[arg(long)]
     pub admin: String,
@@ -131,10 +140,48 @@ pub struct ServerArgs {
     pub skip_verification: bool,
 }
 
+/// Which DNS server answers: the system's resolver unless one is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DnsArgs {
+    /// Ask this DNS server (IP or IP:PORT; port 53 by default) instead of the system's
+    /// resolver, for every name: SRV/MX/TXT/CNAME records, the HTTPS autodiscover hosts
+    /// and the IMAP host found.
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_server)]
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not IP or IP:PORT (e.g. 192.0.2.53 or 127.0.0.1:5353)"))
+}
+
+/// Finding the server from an address (Test-MigrationServerAvailability -Autodiscover).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AutodiscoverArgs {
+    /// Find the server's IMAP settings from --email: RFC 6186 SRV records, Mozilla
+    /// autoconfig, Microsoft Autodiscover (POX), then host names guessed from MX.
+    #[arg(long, requires = "email", conflicts_with = "server")]
+    pub autodiscover: bool,
+    /// The address to discover the settings for (usually the admin's).
+    #[arg(long, value_name = "ADDRESS", requires = "autodiscover")]
+    pub email: Option<String>,
+    /// HTTPS port of autoconfig.DOMAIN, DOMAIN and autodiscover.DOMAIN (the
+    /// _autodiscover._tcp SRV record brings its own port).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub autodiscover_port: u16,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct TestServerArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub discover: AutodiscoverArgs,
     /// The mailbox to open as the admin (the FullAccess / impersonation right).
     #[arg(long, value_name = "ADDRESS")]
     pub mailbox: Option<String>,
@@ -157,6 +204,8 @@ pub enum EndpointCommand {
         name: String,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        discover: AutodiscoverArgs,
         /// Mailboxes migrated at the same time (initial sync).
         #[arg(long, default_value_t = 100)]
         max_concurrent_migrations: u32,
@@ -214,6 +263,11 @@ pub enum BatchCommand {
         /// Start the batch right away.
         #[arg(long)]
         auto_start: bool,
+        /// Create it even for users whose domain is not an accepted, verified domain (a
+        /// lab or a benchmark, not a real cutover; `CUTOVER_SKIP_DOMAIN_CHECK=1` too).
+        #[arg(long, env = "CUTOVER_SKIP_DOMAIN_CHECK",
+              value_parser = clap::builder::BoolishValueParser::new())]
+        skip_domain_check: bool,
         /// Bad items a user may skip before failing.
         #[arg(long, default_value_t = 0)]
         bad_item_limit: u32,
@@ -257,10 +311,12 @@ pub enum BatchCommand {
     /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer
     /// count against the limits. Items skipped later need a new approval.
     ApproveSkippedItems { name: String },
-    /// Remove the batch and its users from the state (mail on the target stays).
+    /// Remove the batch and its users from the state (mail on the target stays). Refused
+    /// until `cutover dns check` has seen MX point at the target and a sync ran after
+    /// that; warns during the 72 hours after the switch.
     Remove {
         name: String,
-        /// Remove even while the initial sync is not finished.
+        /// Remove even while the initial sync is not finished, or before the MX switch.
         #[arg(long)]
         force: bool,
     },
@@ -284,5 +340,41 @@ pub enum UserCommand {
         /// List the messages that were skipped, with the reason.
         #[arg(long)]
         include_skipped_items: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add an accepted domain; prints the TXT record to publish at the domain.
+    Add { name: String },
+    /// Show one accepted domain or all of them.
+    Get { name: Option<String> },
+    /// Look for the domain's TXT record and mark the domain verified when it is there.
+    Verify {
+        name: String,
+        #[command(flatten)]
+        dns: DnsArgs,
+    },
+    /// Remove an accepted domain.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Report a domain's MX records (and whether they point to the target), its
+    /// autodiscover CNAME, and, for an accepted domain, its verification TXT record.
+    /// Remembers when MX was first seen pointing to the target (the MX switch).
+    Check {
+        #[arg(long)]
+        domain: String,
+        /// The target's MX host(s); remembered for the domain. Without it: the hosts
+        /// given before, else the target server's host name.
+        #[arg(long, value_name = "HOST", num_args = 1.., value_delimiter = ',')]
+        expect_mx: Vec<String>,
+        /// Where autodiscover.DOMAIN should point (a CNAME target).
+        #[arg(long, value_name = "HOST")]
+        expect_autodiscover: Option<String>,
+        #[command(flatten)]
+        dns: DnsArgs,
     },
 }

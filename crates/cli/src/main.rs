@@ -98,6 +98,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Endpoint(c) => commands::endpoint::run(&ctx, c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
+        Command::Domain(c) => commands::domain::run(&ctx, c).await,
+        Command::Dns(c) => commands::dns::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
         Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),

@@ -5,7 +5,7 @@
 
 use cutover_model::{Batch, Connection, Endpoint, Impersonation, MigrationUser, Target};
 use cutover_service::views::{BatchView, EndpointView, UserStatsView, UserView};
-use cutover_store::SkippedItem;
+use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde_json::{Value, json};
 
 use crate::output::{Record, time};
@@ -17,8 +17,9 @@ fn authentication(c: &Connection) -> &'static str {
     }
 }
 
-pub fn endpoint(e: &Endpoint) -> Record {
-    Record::from_view(&EndpointView::new(e))
+/// An endpoint, with how its settings were discovered when they were.
+pub fn endpoint(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Record {
+    Record::from_view(&EndpointView::new(e, discovered))
 }
 
 /// How to reach a server, as Test-MigrationServerAvailability's ConnectionSettings.

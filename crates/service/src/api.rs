@@ -180,8 +180,12 @@ type ApiResult<T> = Result<T, ApiError>;
 #[utoipa::path(get, path = "/api/v1/endpoints", tag = "endpoints",
     responses((status = 200, body = Vec<EndpointView>), (status = 401, body = ErrorBody)))]
 async fn list_endpoints(State(s): State<AppState>) -> ApiResult<Json<Vec<EndpointView>>> {
-    let all = s.store.endpoints().await?;
-    Ok(Json(all.iter().map(EndpointView::new).collect()))
+    let mut views = Vec::new();
+    for e in s.store.endpoints().await? {
+        let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
+        views.push(EndpointView::new(&e, discovered.as_ref()));
+    }
+    Ok(Json(views))
 }
 
 /// One migration endpoint.
@@ -197,7 +201,8 @@ async fn get_endpoint(
         .endpoint(&name)
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint", &name))?;
-    Ok(Json(EndpointView::new(&e)))
+    let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
+    Ok(Json(EndpointView::new(&e, discovered.as_ref())))
 }
 
 // ---------------------------------------------------------------- batches
@@ -341,6 +346,7 @@ async fn create_batch(
                 .incremental_interval_hours
                 .unwrap_or(cutover_model::Batch::DEFAULT_INCREMENTAL_INTERVAL_HOURS as u32),
             auto_start: req.auto_start,
+            skip_domain_check: false,
         },
     )
     .await?;
@@ -418,13 +424,16 @@ pub struct RemoveParams {
 #[utoipa::path(delete, path = "/api/v1/batches/{name}", tag = "batches",
     params(("name" = String, Path, description = "The batch's name"), RemoveParams),
     responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody),
-        (status = 409, description = "In its initial sync (use force), or passes did not stop", body = ErrorBody)))]
+        (status = 409, description = "In its initial sync, the MX switch not seen or not synced after (use force), or passes did not stop", body = ErrorBody)))]
 async fn remove_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<RemoveParams>,
 ) -> ApiResult<StatusCode> {
-    control::remove_batch(s.store.as_ref(), &name, params.force).await?;
+    let removed = control::remove_batch(s.store.as_ref(), &name, params.force).await?;
+    if let Some(warning) = removed.warning {
+        tracing::warn!(batch = name, "{warning}");
+    }
     changed(&s, &name, "Removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -65,6 +65,8 @@ pub struct NewBatch {
     pub folder_map: Vec<FolderMapEntry>,
     pub incremental_interval_hours: u32,
     pub auto_start: bool,
+    /// Lets users of domains that are not accepted and verified in (labs, benchmarks).
+    pub skip_domain_check: bool,
 }
 
 /// Creates the cutover batch (and starts it when asked).
@@ -109,6 +111,14 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
         folder_map: new.folder_map,
         skipped_item_approval_time: None,
     };
+    if new.skip_domain_check {
+        tracing::warn!(
+            batch = new.name,
+            "the accepted-domain check is skipped, as asked: users of unverified domains may migrate"
+        );
+    } else {
+        check_accepted_domains(store, &new.users).await?;
+    }
     store.create_batch(&batch, &new.users).await?;
     if new.auto_start {
         start(store, &mut batch).await?;
@@ -270,7 +280,14 @@ async fn wait_for_passes_to_stop(
 /// their last records land before the rows go; `force` removes a batch still in its
 /// initial sync, and does not wait long for passes that do not stop (a killed worker
 /// leaves its users saying Syncing).
-pub async fn remove_batch(store: &dyn Store, name: &str, force: bool) -> Result<()> {
+/// What a removal has to say besides having happened.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// Removed, but early: within 72 hours of the MX switch.
+    pub warning: Option<String>,
+}
+
+pub async fn remove_batch(store: &dyn Store, name: &str, force: bool) -> Result<Removed> {
     let mut b = load_batch(store, name).await?;
     if b.initial_sync_at.is_none() && b.status == BatchStatus::Syncing && !force {
         return Err(ControlError::IllegalState {
@@ -281,6 +298,7 @@ pub async fn remove_batch(store: &dyn Store, name: &str, force: bool) -> Result<
                 .into(),
         });
     }
+    let warning = check_mx_switch(store, &b, force).await?;
     b.status = BatchStatus::Removing;
     store.update_batch(&b).await?;
     let wait = if force {
@@ -299,5 +317,109 @@ pub async fn remove_batch(store: &dyn Store, name: &str, force: bool) -> Result<
         });
     }
     store.remove_batch(b.name.as_str()).await?;
-    Ok(())
+    Ok(Removed { warning })
+}
+
+/// The seed's step 1: every user's primary SMTP domain must be an accepted, verified
+/// domain. Names every user and domain that is not.
+async fn check_accepted_domains(store: &dyn Store, users: &[NewUser]) -> Result<()> {
+    let accepted: Vec<(String, bool)> = store
+        .accepted_domains()
+        .await?
+        .into_iter()
+        .map(|d| (d.name, d.verified_at.is_some()))
+        .collect();
+    let problems =
+        cutover_discover::domain::unaccepted(users.iter().map(|u| u.email.as_str()), &accepted);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|(domain, known, users)| {
+            let (what, fix) = if *known {
+                (
+                    "is accepted but not verified",
+                    format!(
+                        "publish its TXT record (`cutover domain get {domain}`), then \
+                         `cutover domain verify {domain}`"
+                    ),
+                )
+            } else {
+                (
+                    "is not an accepted domain",
+                    format!(
+                        "`cutover domain add {domain}`, publish the TXT record it prints, then \
+                         `cutover domain verify {domain}`"
+                    ),
+                )
+            };
+            format!(
+                "  {domain} {what} ({} user(s): {}); {fix}",
+                users.len(),
+                users.join(", ")
+            )
+        })
+        .collect();
+    Err(ControlError::Invalid(format!(
+        "the batch cannot be created: a mailbox migrates only to an accepted, verified domain \
+         of the target, and these users' primary SMTP domains are not:\n{}",
+        lines.join("\n")
+    )))
+}
+
+/// `batch remove` waits for the MX switch of every domain of the batch and a sync after
+/// it (the rule is `cutover_discover::guard::removal`). Within 72 hours of the switch it
+/// removes with a warning.
+async fn check_mx_switch(store: &dyn Store, batch: &Batch, force: bool) -> Result<Option<String>> {
+    use cutover_discover::guard::{Removal, RemovalFacts, removal};
+    let mut domains: Vec<String> = store
+        .users(Some(batch.name.as_str()), None)
+        .await?
+        .iter()
+        .filter_map(|u| {
+            u.email
+                .as_str()
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+        })
+        .collect();
+    domains.sort();
+    domains.dedup();
+    let mut latest = None;
+    let mut unseen = Vec::new();
+    for domain in &domains {
+        match store
+            .mx_check(domain)
+            .await?
+            .and_then(|c| c.first_switch_at)
+        {
+            Some(t) => latest = latest.max(Some(t)),
+            None => unseen.push(domain.as_str()),
+        }
+    }
+    let facts = RemovalFacts {
+        started: batch.started_at.is_some(),
+        last_synced: batch.last_synced_at,
+        mx_switched: if unseen.is_empty() { latest } else { None },
+        now: Utc::now(),
+        force,
+    };
+    match removal(facts) {
+        Removal::Allow => Ok(None),
+        Removal::Warn(why) => Ok(Some(why)),
+        Removal::Refuse(why) if !unseen.is_empty() => Err(ControlError::IllegalState {
+            batch: batch.name.to_string(),
+            action: "removed",
+            why: format!(
+                "{why} (domains without a seen switch: {})",
+                unseen.join(", ")
+            ),
+        }),
+        Removal::Refuse(why) => Err(ControlError::IllegalState {
+            batch: batch.name.to_string(),
+            action: "removed",
+            why,
+        }),
+    }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
 };
-use cutover_store::SkippedItem;
+use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,13 +60,18 @@ pub struct EndpointView {
     pub ca_file: Option<String>,
     pub compression: String,
     pub use_auto_discover: bool,
+    /// How the settings were found (SRV, autoconfig, Autodiscover, MX guess), when they were.
+    pub discovery_method: Option<String>,
+    /// The address discovery started from.
+    pub discovery_email_address: Option<String>,
     pub max_concurrent_migrations: u32,
     pub max_concurrent_incremental_syncs: u32,
     pub creation_date_time: Option<String>,
 }
 
 impl EndpointView {
-    pub fn new(e: &Endpoint) -> Self {
+    /// `discovered`: how `endpoint new --autodiscover` found its settings.
+    pub fn new(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Self {
         let c = &e.connection;
         Self {
             identity: e.name.to_string(),
@@ -79,7 +84,9 @@ impl EndpointView {
             impersonation: c.impersonation.to_string(),
             ca_file: c.ca_file.clone(),
             compression: c.compression.as_str().into(),
-            use_auto_discover: false,
+            use_auto_discover: discovered.is_some(),
+            discovery_method: discovered.map(|d| d.method.clone()),
+            discovery_email_address: discovered.map(|d| d.email.clone()),
             max_concurrent_migrations: e.max_concurrent_migrations,
             max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
             creation_date_time: time_text(Some(e.created_at)),

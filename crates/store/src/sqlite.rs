@@ -18,6 +18,8 @@ use sqlx::{Row, SqlitePool};
 use crate::secrets::Sealer;
 use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
 
+mod domains;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {

@@ -48,6 +48,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             source_endpoint,
             users_csv,
             auto_start,
+            skip_domain_check,
             bad_item_limit,
             large_item_limit,
             exclude_folders,
@@ -90,6 +91,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     folder_map,
                     incremental_interval_hours: incremental_interval,
                     auto_start,
+                    skip_domain_check,
                 },
             )
             .await
@@ -162,7 +164,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
         }
         BatchCommand::Remove { name, force } => {
             load(ctx, &name).await?;
-            control::remove_batch(ctx.store.as_ref(), &name, force)
+            let removed = control::remove_batch(ctx.store.as_ref(), &name, force)
                 .await
                 .map_err(|e| match e {
                     ControlError::IllegalState { .. } | ControlError::StillRunning { .. } => {
@@ -170,6 +172,9 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     }
                     e => e.into(),
                 })?;
+            if let Some(warning) = removed.warning {
+                eprintln!("warning: {warning}");
+            }
             eprintln!("batch '{name}' removed; the migrated mail stays on the target");
             Ok(())
         }

@@ -3,8 +3,9 @@
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
 use cutover_model::{Endpoint, Name};
+use cutover_store::EndpointDiscovery;
 
-use super::verify;
+use super::{autodiscover, verify};
 use crate::args::EndpointCommand;
 use crate::{Ctx, password, views};
 
@@ -13,6 +14,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
         EndpointCommand::New {
             name,
             server,
+            discover,
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
@@ -24,10 +26,23 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     "endpoint '{name}' already exists; change it with `cutover endpoint set {name} ...`"
                 );
             }
-            let connection = verify::connection(&server)?;
             let pw = password::require(&server.password, "Source admin password: ")?;
+            let (connection, ips, discovered) = if discover.autodiscover {
+                let (found, connection) = autodiscover::discover(&server, &discover, &pw).await?;
+                let connection = connection.with_context(|| autodiscover::outcome(&found))?;
+                eprintln!("{}", autodiscover::outcome(&found));
+                let discovered = found.found().map(|(method, _)| EndpointDiscovery {
+                    endpoint: name.to_string(),
+                    email: found.email.clone(),
+                    method: method.as_str().to_string(),
+                    discovered_at: Utc::now(),
+                });
+                (connection, found.addresses, discovered)
+            } else {
+                (verify::connection(&server)?, Vec::new(), None)
+            };
             if !server.skip_verification {
-                let summary = verify::check(&connection, &pw, server.test_mailbox.as_deref())
+                let summary = verify::check_at(&connection, &ips, &pw, server.test_mailbox.as_deref())
                     .await
                     .with_context(|| {
                         format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
@@ -42,22 +57,24 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 created_at: Utc::now(),
             };
             ctx.store.insert_endpoint(&endpoint, &pw).await?;
-            ctx.print(&[views::endpoint(&endpoint)], true)
+            if let Some(d) = &discovered {
+                ctx.store.set_endpoint_discovery(d).await?;
+            }
+            ctx.print(&[views::endpoint(&endpoint, discovered.as_ref())], true)
         }
         EndpointCommand::Get { name: Some(name) } => {
             let e = ctx.store.endpoint(&name).await?.with_context(|| {
                 format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
             })?;
-            ctx.print(&[views::endpoint(&e)], true)
+            let d = ctx.store.endpoint_discovery(&name).await?;
+            ctx.print(&[views::endpoint(&e, d.as_ref())], true)
         }
         EndpointCommand::Get { name: None } => {
-            let all: Vec<_> = ctx
-                .store
-                .endpoints()
-                .await?
-                .iter()
-                .map(views::endpoint)
-                .collect();
+            let mut all = Vec::new();
+            for e in ctx.store.endpoints().await? {
+                let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+                all.push(views::endpoint(&e, d.as_ref()));
+            }
             ctx.print(&all, false)
         }
         EndpointCommand::Set {
@@ -90,6 +107,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 || compression.is_some()
                 || password_args.password_env.is_some()
                 || password_args.password_file.is_some();
+            let server_changed = server.is_some() || port.is_some() || security.is_some();
             if let Some(v) = server {
                 c.server = v;
             }
@@ -146,7 +164,12 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 eprintln!("endpoint verified: {summary}");
             }
             ctx.store.update_endpoint(&e, new_pw.as_ref()).await?;
-            ctx.print(&[views::endpoint(&e)], true)
+            // Settings typed by hand are no longer the discovered ones.
+            if server_changed {
+                ctx.store.clear_endpoint_discovery(e.name.as_str()).await?;
+            }
+            let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+            ctx.print(&[views::endpoint(&e, d.as_ref())], true)
         }
         EndpointCommand::Remove { name } => {
             ctx.store.remove_endpoint(&name).await?;

@@ -1,6 +1,9 @@
 //! One module per noun of the command line.
 
+pub mod autodiscover;
 pub mod batch;
+pub mod dns;
+pub mod domain;
 pub mod endpoint;
 pub mod run;
 pub mod serve;

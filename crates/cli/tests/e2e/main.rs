@@ -1,9 +1,11 @@
 //! End-to-end tests: the `cutover` binary against real Dovecot servers started by the
 //! tests themselves on loopback ports (see `support`). One binary, a module per area.
 
+mod autodiscover;
 mod bad_items;
 mod compression;
 mod crash;
+mod domains;
 mod first_cutover;
 mod fixture;
 mod folders;

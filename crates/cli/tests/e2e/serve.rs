@@ -34,6 +34,7 @@ fn a_batch_created_over_the_api_survives_a_sigkill_of_serve_and_ends_byte_exact(
     }
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", USERS[0]);
+    cutover.accept_domains(&USERS);
 
     // The first service freezes at its 4th recorded chunk (a debug-build test hook), in
     // the middle of a mailbox, and is killed there with SIGKILL.
@@ -134,6 +135,7 @@ fn serve_picks_up_a_batch_started_from_the_cli_and_stops_it_on_request() {
     }
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", USERS[0]);
+    cutover.accept_domains(&USERS);
     // Slow chunks, so that the stop lands while the passes run.
     let serve = cutover.serve(&[], &[("CUTOVER_TEST_CHUNK_DELAY_MS", "300")]);
     let mut events = EventStream::open(&serve);
@@ -166,7 +168,18 @@ fn serve_picks_up_a_batch_started_from_the_cli_and_stops_it_on_request() {
     for u in USERS {
         assert_same_mailbox(&src, &dst, u);
     }
-    let removed = serve.call("DELETE", "/api/v1/batches/CutoverBatch", None);
+    // The MX records were never seen on the target: removing would lose what still
+    // arrives at the source, so it takes force.
+    let refused = serve.call("DELETE", "/api/v1/batches/CutoverBatch", None);
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        refused.json()["Message"]
+            .as_str()
+            .unwrap()
+            .contains("MX switch was never seen"),
+        "{refused:?}"
+    );
+    let removed = serve.call("DELETE", "/api/v1/batches/CutoverBatch?force=true", None);
     assert_eq!(removed.status, 204, "{removed:?}");
     assert_eq!(serve.get("/api/v1/batches"), json!([]));
     for u in USERS {
@@ -336,13 +349,23 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
     assert_eq!(raw.status, 415, "{raw:?}");
     assert!(raw.json()["Message"].is_string());
 
-    // A batch with a user's own password: created, and the password is shown nowhere.
+    // A batch with a user's own password: created, and the password is shown nowhere;
+    // first refused while the user's domain is not an accepted, verified one.
     let secret = "hunter2-do-not-show";
     let body = json!({
         "Name": "CutoverBatch",
         "SourceEndpoint": "CutoverEndpoint",
         "Users": [{"EmailAddress": "alice@contoso.test", "UserName": "alice", "Password": secret}],
     });
+    let refused = serve.call("POST", "/api/v1/batches", Some(&body));
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let message = refused.json()["Message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("contoso.test is not an accepted domain")
+            && message.contains("alice@contoso.test"),
+        "{message}"
+    );
+    cutover.accept_domains(&["alice@contoso.test"]);
     let created = serve.call("POST", "/api/v1/batches", Some(&body));
     assert_eq!(created.status, 201, "{created:?}");
     assert_eq!(field(&created.json(), "Status"), "Created");
@@ -479,6 +502,7 @@ fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases()
     }
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", USERS[0]);
+    cutover.accept_domains(&USERS);
     let serve = cutover.serve(&[], &[("CUTOVER_TEST_CHUNK_DELAY_MS", "300")]);
     let mut events = EventStream::open(&serve);
     cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
