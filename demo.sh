@@ -7,13 +7,15 @@
 #   ./demo.sh --servers-only       # servers + corpus + self-check, no build, no migration
 #
 # Env: CUTOVER_DEMO_DIR (work dir, default /tmp/cutover-demo), CARGO_TARGET_DIR.
-# Talks to 127.0.0.1 only: source IMAP on :20143, target IMAP on :21143.
+# Talks to 127.0.0.1 only: source IMAP on :20143, target IMAP on :21143, DNS (dnsmasq,
+# the demo's zone for example.test) on :20053.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="${CUTOVER_DEMO_DIR:-/tmp/cutover-demo}"
 SRC_PORT=20143
 DST_PORT=21143
+DNS_PORT=20053
 NUSERS=3
 MAIL_USER=cutover-mail
 KEEP=no
@@ -35,7 +37,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 install_packages() {
   local missing=() p
-  for p in dovecot-core dovecot-imapd python3; do
+  for p in dovecot-core dovecot-imapd python3 dnsmasq; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -43,7 +45,7 @@ install_packages() {
     run apt-get update
     run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
     echo "  (Debian may also have started its own system Dovecot on port 143; the demo does not use it:"
-    echo "   'systemctl disable --now dovecot' turns it off)"
+    echo "   'systemctl disable --now dovecot' turns it off; the same goes for dnsmasq on port 53)"
   fi
   id "$MAIL_USER" >/dev/null 2>&1 ||
     run useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
@@ -104,14 +106,45 @@ start_server() { # NAME PORT
   die "$n: not listening on 127.0.0.1:$port"
 }
 
+# The demo's DNS zone: dnsmasq on 127.0.0.1:$DNS_PORT with only these records (no
+# upstream, no /etc/hosts). Restarted whenever the zone changes.
+DNS_RECORDS=()
+stop_dns() {
+  local pf="$WORK/dns/dnsmasq.pid" pid
+  [[ -s $pf ]] || return 0
+  pid="$(cat "$pf")"
+  if [[ -d /proc/$pid ]] && grep -q dnsmasq "/proc/$pid/comm" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+    echo "  dns stopped (pid $pid)"
+  fi
+  rm -f "$pf"
+}
+start_dns() {
+  stop_dns
+  mkdir -p "$WORK/dns"
+  (exec 3<>"/dev/tcp/127.0.0.1/$DNS_PORT") 2>/dev/null &&
+    die "127.0.0.1:$DNS_PORT is already in use (another demo still running? see ss -ltnp)"
+  dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --port="$DNS_PORT" --listen-address=127.0.0.1 \
+    --bind-interfaces --local=/test/ --user=root --pid-file="$WORK/dns/dnsmasq.pid" \
+    --log-facility="$WORK/dns/dnsmasq.log" "${DNS_RECORDS[@]}" ||
+    die "dnsmasq failed to start (see $WORK/dns/dnsmasq.log)"
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$DNS_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "  dns: pid $(cat "$WORK/dns/dnsmasq.pid"), 127.0.0.1:$DNS_PORT, records: ${DNS_RECORDS[*]}"
+}
+
 cleanup() {
   local rc=$?
   if [[ $KEEP == yes && $rc -eq 0 ]]; then
-    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst))"
+    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst) $WORK/dns/dnsmasq.pid)"
   else
-    step "Stopping both servers"
+    step "Stopping the servers"
     stop_server src
     stop_server dst
+    stop_dns
   fi
   ((rc == 0)) || echo "demo: FAILED (exit $rc); logs are under $WORK" >&2
 }
@@ -132,6 +165,7 @@ mkdir -p "$WORK"
 trap cleanup EXIT
 stop_server src
 stop_server dst
+stop_dns
 rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db*
 for i in $(seq "$NUSERS"); do echo "user$i@example.test:{PLAIN}pass::::::"; done > "$WORK/users.passwd"
 echo 'admin:{PLAIN}adminpass' > "$WORK/master-users"
@@ -161,6 +195,14 @@ fi
 step "Migrating with cutover (the seed's cutover flow)"
 export CUTOVER_STATE="sqlite://$WORK/state.db"
 export SRC_ADMIN_PASSWORD=adminpass DST_ADMIN_PASSWORD=adminpass
+# Step 1: the users' domain must be an accepted domain of the target, proven by a TXT record.
+run "$CUTOVER" domain add example.test
+TOKEN="$("$CUTOVER" domain get example.test --format json |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["TxtRecordValue"])')"
+DNS_RECORDS=("--txt-record=example.test,$TOKEN" "--mx-host=example.test,mx.old.example.test,10")
+step "Publishing the TXT record in the demo's DNS (the old MX still in place)"
+start_dns
+run "$CUTOVER" domain verify example.test --dns-server "127.0.0.1:$DNS_PORT"
 run "$CUTOVER" target set --server 127.0.0.1 --port "$DST_PORT" --security none --admin admin \
   --password-env DST_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
 run "$CUTOVER" endpoint new --name CutoverEndpoint --server 127.0.0.1 --port "$SRC_PORT" --security none \
@@ -170,6 +212,12 @@ run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint -
 run "$CUTOVER" run --once
 run "$CUTOVER" batch get CutoverBatch --format list
 run "$CUTOVER" user get --format table
+
+step "Step 5: MX moves to the target; dns check sees it (batch remove waits for this and a sync after it)"
+run "$CUTOVER" dns check --domain example.test --expect-mx mx.new.example.test --dns-server "127.0.0.1:$DNS_PORT"
+DNS_RECORDS=("--txt-record=example.test,$TOKEN" "--mx-host=example.test,mx.new.example.test,10")
+start_dns
+run "$CUTOVER" dns check --domain example.test --dns-server "127.0.0.1:$DNS_PORT" --select 'MxRecords,MxPointsToTarget,MxSwitchFirstSeen'
 
 if [[ -f $VERIFY ]]; then
   step "Independent check: every message, flag and date of the source on the target"
@@ -184,5 +232,6 @@ cat <<EOF
   state        $CUTOVER_STATE
   source       imap://127.0.0.1:$SRC_PORT  mail $WORK/src/mail  log $WORK/src/log/dovecot.log
   target       imap://127.0.0.1:$DST_PORT  mail $WORK/dst/mail  log $WORK/dst/log/dovecot.log
+  dns          127.0.0.1:$DNS_PORT (dnsmasq, zone example.test)  log $WORK/dns/dnsmasq.log
   try          CUTOVER_STATE=$CUTOVER_STATE $CUTOVER user stats user1@example.test
 EOF

@@ -54,12 +54,45 @@ pub enum Command {
     /// the subset of PowerShell the migration walkthrough uses. Interactive on a terminal;
     /// `-c 'COMMANDS'` or a FILE.ps1 runs non-interactively.
     Ps(PsArgs),
+    /// Accepted domains (New-/Get-/Remove-AcceptedDomain): a mailbox migrates only when
+    /// its primary SMTP domain is accepted and verified by a TXT record.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// DNS during the cutover: MX (has it moved to the target?), Autodiscover, the
+    /// verification TXT records.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Do the due work in the foreground, with progress bars on a terminal.
     Run {
         /// Run the passes that are due now, then exit.
         #[arg(long)]
         once: bool,
     },
+    /// Run as a service: the workers (as `run` does) and the HTTP API with the dashboard,
+    /// until SIGTERM or Ctrl-C. The API needs a bearer token, made on first start into
+    /// a 0600 file beside the state (STATE.api-token) unless --token-file names one.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address and port of the HTTP API and dashboard; anything but loopback needs
+    /// --tls-cert and --tls-key (or --insecure-http).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The file holding the API's bearer token (created, 0600, if missing).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address anyway (the token and the data cross
+    /// the network in clear).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -93,15 +126,16 @@ pub struct PasswordArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// Host name or address of the IMAP server.
+    /// Host name or address of the IMAP server (not with --autodiscover).
     #[arg(long)]
-    pub server: String,
-    /// IMAP port (143 for none/starttls, 993 for tls by default).
+    pub server: Option<String>,
+    /// IMAP port (143 for none/starttls, 993 for tls by default). With --autodiscover:
+    /// the port to try on guessed host names instead of 993 and 143.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Connection security: none, starttls or tls.
-    #[arg(long, default_value = "tls")]
-    pub security: String,
+    /// Connection security: none, starttls or tls (default tls).
+    #[arg(long)]
+    pub security: Option<String>,
     /// The admin account that acts for every user.
     #[arg(long)]
     pub admin: String,
@@ -116,7 +150,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// COMPRESS=DEFLATE: auto (on unless the server is on loopback), on or off.
-    #[arg(long, default_value = "auto")]
+    /// CUTOVER_COMPRESSION sets it for every new endpoint and target (benchmarks).
+    #[arg(long, default_value = "auto", env = "CUTOVER_COMPRESSION")]
     pub compression: String,
     /// A mailbox to open as a test of the admin's impersonation right.
     #[arg(long, value_name = "ADDRESS")]
@@ -126,10 +161,48 @@ pub struct ServerArgs {
     pub skip_verification: bool,
 }
 
+/// Which DNS server answers: the system's resolver unless one is given.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DnsArgs {
+    /// Ask this DNS server (IP or IP:PORT; port 53 by default) instead of the system's
+    /// resolver, for every name: SRV/MX/TXT/CNAME records, the HTTPS autodiscover hosts
+    /// and the IMAP host found.
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_dns_server)]
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+pub(crate) fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not IP or IP:PORT (e.g. 192.0.2.53 or 127.0.0.1:5353)"))
+}
+
+/// Finding the server from an address (Test-MigrationServerAvailability -Autodiscover).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AutodiscoverArgs {
+    /// Find the server's IMAP settings from --email: RFC 6186 SRV records, Mozilla
+    /// autoconfig, Microsoft Autodiscover (POX), then host names guessed from MX.
+    #[arg(long, requires = "email", conflicts_with = "server")]
+    pub autodiscover: bool,
+    /// The address to discover the settings for (usually the admin's).
+    #[arg(long, value_name = "ADDRESS", requires = "autodiscover")]
+    pub email: Option<String>,
+    /// HTTPS port of autoconfig.DOMAIN, DOMAIN and autodiscover.DOMAIN (the
+    /// _autodiscover._tcp SRV record brings its own port).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub autodiscover_port: u16,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct TestServerArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub discover: AutodiscoverArgs,
     /// The mailbox to open as the admin (the FullAccess / impersonation right).
     #[arg(long, value_name = "ADDRESS")]
     pub mailbox: Option<String>,
@@ -152,6 +225,8 @@ pub enum EndpointCommand {
         name: String,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        discover: AutodiscoverArgs,
         /// Mailboxes migrated at the same time (initial sync).
         #[arg(long, default_value_t = 100)]
         max_concurrent_migrations: u32,
@@ -209,6 +284,11 @@ pub enum BatchCommand {
         /// Start the batch right away.
         #[arg(long)]
         auto_start: bool,
+        /// Create it even for users whose domain is not an accepted, verified domain (a
+        /// lab or a benchmark, not a real cutover; `CUTOVER_SKIP_DOMAIN_CHECK=1` too).
+        #[arg(long, env = "CUTOVER_SKIP_DOMAIN_CHECK",
+              value_parser = clap::builder::BoolishValueParser::new())]
+        skip_domain_check: bool,
         /// Bad items a user may skip before failing.
         #[arg(long, default_value_t = 0)]
         bad_item_limit: u32,
@@ -252,10 +332,12 @@ pub enum BatchCommand {
     /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer
     /// count against the limits. Items skipped later need a new approval.
     ApproveSkippedItems { name: String },
-    /// Remove the batch and its users from the state (mail on the target stays).
+    /// Remove the batch and its users from the state (mail on the target stays). Refused
+    /// until `cutover dns check` has seen MX point at the target and a sync ran after
+    /// that; warns during the 72 hours after the switch.
     Remove {
         name: String,
-        /// Remove even while the initial sync is not finished.
+        /// Remove even while the initial sync is not finished, or before the MX switch.
         #[arg(long)]
         force: bool,
     },
@@ -279,5 +361,41 @@ pub enum UserCommand {
         /// List the messages that were skipped, with the reason.
         #[arg(long)]
         include_skipped_items: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add an accepted domain; prints the TXT record to publish at the domain.
+    Add { name: String },
+    /// Show one accepted domain or all of them.
+    Get { name: Option<String> },
+    /// Look for the domain's TXT record and mark the domain verified when it is there.
+    Verify {
+        name: String,
+        #[command(flatten)]
+        dns: DnsArgs,
+    },
+    /// Remove an accepted domain.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Report a domain's MX records (and whether they point to the target), its
+    /// autodiscover CNAME, and, for an accepted domain, its verification TXT record.
+    /// Remembers when MX was first seen pointing to the target (the MX switch).
+    Check {
+        #[arg(long)]
+        domain: String,
+        /// The target's MX host(s); remembered for the domain. Without it: the hosts
+        /// given before, else the target server's host name.
+        #[arg(long, value_name = "HOST", num_args = 1.., value_delimiter = ',')]
+        expect_mx: Vec<String>,
+        /// Where autodiscover.DOMAIN should point (a CNAME target).
+        #[arg(long, value_name = "HOST")]
+        expect_autodiscover: Option<String>,
+        #[command(flatten)]
+        dns: DnsArgs,
     },
 }

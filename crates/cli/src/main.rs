@@ -4,8 +4,9 @@
 //! batch) and shows it; `run` does the work, with the engine in `cutover-sync`.
 //! `args` is the command line, `commands/` one module per noun, `views` how objects
 //! are named for admins (Exchange's property names), `output` how they print,
-//! `progress` the bars that `run` draws from the engine's events, `ps` the cmdlet
-//! shell (a second front end over the same `commands` functions).
+//! `progress` the bars that `run` draws from the engine's events. `serve` runs the
+//! service of `cutover-service` (workers and HTTP API); `ps` is the cmdlet shell (a
+//! second front end over the same `commands` functions).
 
 mod args;
 mod commands;
@@ -57,7 +58,9 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     // `run` on a terminal draws progress bars; logs would tear them, so only warnings.
     let running = matches!(cli.command, Command::Run { .. });
+    let serving = matches!(cli.command, Command::Serve(_));
     let default = match cli.verbose {
+        0 if serving => "info",
         0 if running && !std::io::stderr().is_terminal() => "info",
         0 => "warn",
         1 => "info",
@@ -86,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = SqliteStore::open(&url, cli.key_file.as_deref())
         .await
         .with_context(|| format!("cannot open the state at {url}"))?;
+    let state_path = store.path().to_path_buf();
     let ctx = Ctx {
         store: Arc::new(store),
         format: cli.format.unwrap_or_default(),
@@ -96,8 +100,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Endpoint(c) => commands::endpoint::run(&ctx, c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
+        Command::Domain(c) => commands::domain::run(&ctx, c).await,
+        Command::Dns(c) => commands::dns::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
         Command::Ps(args) => ps::run(&ctx, args).await,
+        Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }

@@ -2,6 +2,7 @@
 //! `Name : Value` blocks), `table` (Format-Table), or `json`; `--select` picks
 //! properties by name with `*` wildcards, like `Format-List Status,Max*`.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ pub enum Format {
 
 /// An object to show: named properties in a fixed order.
 #[derive(Debug, Clone, Default)]
-pub struct Record(Vec<(&'static str, Value)>);
+pub struct Record(Vec<(Cow<'static, str>, Value)>);
 
 impl Record {
     pub fn new() -> Self {
@@ -27,29 +28,39 @@ impl Record {
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<Value>) -> Self {
-        self.0.push((name, value.into()));
+        self.0.push((Cow::Borrowed(name), value.into()));
         self
     }
 
+    /// A view of `cutover_service::views`, its properties in their declared order.
+    pub fn from_view(view: &impl serde::Serialize) -> Self {
+        match serde_json::to_value(view) {
+            Ok(Value::Object(map)) => {
+                Self(map.into_iter().map(|(n, v)| (Cow::Owned(n), v)).collect())
+            }
+            _ => Self::default(),
+        }
+    }
+
     /// Every property, in order.
-    pub fn fields(&self) -> &[(&'static str, Value)] {
+    pub fn fields(&self) -> &[(Cow<'static, str>, Value)] {
         &self.0
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// Keeps the properties `select` names, in the order of the patterns.
-    fn select(&self, select: &[String]) -> Vec<(&'static str, &Value)> {
+    fn select(&self, select: &[String]) -> Vec<(&str, &Value)> {
         if select.is_empty() {
-            return self.0.iter().map(|(n, v)| (*n, v)).collect();
+            return self.0.iter().map(|(n, v)| (n.as_ref(), v)).collect();
         }
-        let mut out: Vec<(&'static str, &Value)> = Vec::new();
+        let mut out: Vec<(&str, &Value)> = Vec::new();
         for pattern in select {
             for (n, v) in &self.0 {
                 if wildcard_match(pattern, n) && !out.iter().any(|(o, _)| o == n) {
-                    out.push((*n, v));
+                    out.push((n.as_ref(), v));
                 }
             }
         }
@@ -58,27 +69,7 @@ impl Record {
 }
 
 pub fn time(t: Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-        .unwrap_or(Value::Null)
-}
-
-/// A duration as .NET prints a TimeSpan (`d.hh:mm:ss.fff`), as Exchange shows them.
-pub fn duration(d: Option<chrono::Duration>) -> Value {
-    let Some(d) = d else { return Value::Null };
-    let ms = d.num_milliseconds().max(0);
-    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
-    let (h, m, s, f) = (
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000,
-    );
-    let day = if days > 0 {
-        format!("{days}.")
-    } else {
-        String::new()
-    };
-    Value::String(format!("{day}{h:02}:{m:02}:{s:02}.{f:03}"))
+    cutover_service::views::time_text(t).map_or(Value::Null, Value::String)
 }
 
 /// Case-insensitive match with `*` (any run) and `?` (one character).
@@ -115,7 +106,7 @@ fn plain(v: &Value) -> String {
 pub fn check_select(select: &[String], sample: &Record) -> anyhow::Result<()> {
     for pattern in select {
         if !sample.0.iter().any(|(n, _)| wildcard_match(pattern, n)) {
-            let names: Vec<&str> = sample.0.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = sample.0.iter().map(|(n, _)| n.as_ref()).collect();
             anyhow::bail!(
                 "--select '{pattern}' matches no property; the properties are: {}",
                 names.join(", ")
@@ -266,17 +257,5 @@ mod tests {
         let mut out = Vec::new();
         let err = print(&mut out, Format::List, &["Nope*".into()], &[record()], true).unwrap_err();
         assert!(err.to_string().contains("matches no property"), "{err}");
-    }
-
-    #[test]
-    fn durations_print_like_timespans() {
-        assert_eq!(
-            duration(Some(chrono::Duration::milliseconds(83_456))),
-            "00:01:23.456"
-        );
-        assert_eq!(
-            duration(Some(chrono::Duration::hours(25))),
-            "1.01:00:00.000"
-        );
     }
 }

@@ -21,8 +21,9 @@ use crate::{
 };
 
 /// Non-synchronizing literals are used up to this size; bigger ones wait for `+` so that
-/// a rejection does not cost the upload.
-const LITERAL_PLUS_MAX: u64 = 1024 * 1024;
+/// a rejection does not cost the upload. Below it, a round trip per message would cost
+/// more on a distant link than the rare refused upload does.
+const LITERAL_PLUS_MAX: u64 = 8 * 1024 * 1024;
 /// RFC 7888 LITERAL- allows non-synchronizing literals up to 4096 bytes.
 const LITERAL_MINUS_MAX: u64 = 4096;
 

@@ -267,9 +267,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Out::AwaitContinuation => {
                     self.flush().await?;
                     loop {
-                        match self.route(tag, &mut untagged, &mut bye).await? {
+                        match self.route(&[tag], &mut untagged, &mut bye).await? {
                             Routed::Continue => break,
-                            Routed::Done(status) => return Ok(Completion { untagged, status }),
+                            Routed::Done(_, status) => {
+                                return Ok(Completion { untagged, status });
+                            }
                             Routed::More => {}
                         }
                     }
@@ -278,8 +280,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         self.flush().await?;
         loop {
-            match self.route(tag, &mut untagged, &mut bye).await? {
-                Routed::Done(status) => return Ok(Completion { untagged, status }),
+            match self.route(&[tag], &mut untagged, &mut bye).await? {
+                Routed::Done(_, status) => return Ok(Completion { untagged, status }),
                 Routed::Continue => {
                     return Err(ImapError::Protocol(format!(
                         "unexpected continuation request during {command}"
@@ -290,9 +292,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Sends several commands at once and reads until every one has completed: one
+    /// round trip instead of one per command. The commands must not wait for
+    /// continuations. Untagged data of all of them comes back together (the server may
+    /// interleave it); the statuses come back in the order of `commands`.
+    pub(crate) async fn execute_pipelined(
+        &mut self,
+        command: &'static str,
+        commands: Vec<(String, Vec<Out<'_>>)>,
+    ) -> Result<(Vec<Untagged>, Vec<StatusLine>), ImapError> {
+        let mut tags = Vec::with_capacity(commands.len());
+        for (tag, parts) in commands {
+            for part in parts {
+                match part {
+                    Out::Bytes(bytes) => self.write(&bytes).await?,
+                    Out::Spool(_) | Out::AwaitContinuation => {
+                        return Err(ImapError::InvalidArgument(format!(
+                            "{command} cannot be pipelined: it waits for a continuation"
+                        )));
+                    }
+                }
+            }
+            tags.push(tag);
+        }
+        debug!(command, count = tags.len(), first = ?tags.first(), "C: pipelined");
+        self.flush().await?;
+        let mut untagged = Vec::new();
+        let mut bye = None;
+        let mut statuses: Vec<Option<StatusLine>> = tags.iter().map(|_| None).collect();
+        let mut pending = tags.len();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        while pending > 0 {
+            match self.route(&tags, &mut untagged, &mut bye).await? {
+                Routed::Done(i, status) => {
+                    if statuses[i].replace(status).is_none() {
+                        pending -= 1;
+                    }
+                }
+                Routed::Continue => {
+                    return Err(ImapError::Protocol(format!(
+                        "unexpected continuation request during {command}"
+                    )));
+                }
+                Routed::More => {}
+            }
+        }
+        Ok((untagged, statuses.into_iter().flatten().collect()))
+    }
+
     async fn route(
         &mut self,
-        tag: &str,
+        tags: &[&str],
         untagged: &mut Vec<Untagged>,
         bye: &mut Option<String>,
     ) -> Result<Routed, ImapError> {
@@ -307,11 +357,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         Ok(match resp {
             Resp::Continue => Routed::Continue,
-            Resp::Tagged { tag: t, status } if t == tag => Routed::Done(status),
-            Resp::Tagged { tag: t, .. } => {
-                warn!(tag = t, "completion for a command we did not send; ignored");
-                Routed::More
-            }
+            Resp::Tagged { tag: t, status } => match tags.iter().position(|&x| x == t) {
+                Some(i) => Routed::Done(i, status),
+                None => {
+                    warn!(tag = t, "completion for a command we did not send; ignored");
+                    Routed::More
+                }
+            },
             // A BYE is fatal unless the command completes anyway (LOGOUT).
             Resp::Bye(text) => {
                 *bye = Some(text);
@@ -325,7 +377,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 tag: Some(t),
                 status: Some(status),
                 ..
-            } if t == tag => Routed::Done(status),
+            } if tags.contains(&t.as_str()) => Routed::Done(
+                tags.iter().position(|&x| x == t).unwrap_or_default(),
+                status,
+            ),
             Resp::Undecodable {
                 fetch_uid,
                 too_long,
@@ -356,6 +411,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 enum Routed {
     Continue,
-    Done(StatusLine),
+    /// The command at this index of the pending tags completed.
+    Done(usize, StatusLine),
     More,
 }

@@ -233,6 +233,98 @@ impl Session {
         }
     }
 
+    /// Pieces of `len` bytes, each a `(uid, offset)`, asked for in one round trip
+    /// (pipelined UID FETCHes): large messages stream at the link's speed instead of
+    /// waiting a round trip per piece. One result per piece, in the order asked: the
+    /// bytes (empty past the end of the message), `NotFound` when the message is gone, or
+    /// why the server would not give it. A piece the server cannot give this way
+    /// (undecodable, no origin in the answer) is asked for again alone, with
+    /// [`Session::fetch_body_piece`] and its BINARY fallback. The outer error is the
+    /// connection's.
+    pub async fn fetch_pieces(
+        &mut self,
+        pieces: &[(u32, u64)],
+        len: u32,
+    ) -> Result<Vec<BodyResult>, ImapError> {
+        let Some(nonzero) = NonZeroU32::new(len) else {
+            return Ok(pieces.iter().map(|_| Ok(Vec::new())).collect());
+        };
+        let mut origins = Vec::with_capacity(pieces.len());
+        let mut commands = Vec::with_capacity(pieces.len());
+        for &(uid, offset) in pieces {
+            let origin = u32::try_from(offset).map_err(|_| {
+                ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
+            })?;
+            origins.push(origin);
+            let set = uid_set_string(&[uid])?;
+            let sequence_set = SequenceSet::try_from(set.as_str())
+                .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
+            let body = CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names: vec![
+                    MessageDataItemName::Uid,
+                    MessageDataItemName::BodyExt {
+                        section: None,
+                        partial: Some((origin, nonzero)),
+                        peek: true,
+                    },
+                ]
+                .into(),
+                uid: true,
+                modifiers: Vec::new(),
+            };
+            let tag = self.conn.next_tag();
+            let parts = crate::session::encode_command(&tag, body)?;
+            commands.push((tag, parts));
+        }
+        let (untagged, statuses) = self.conn.execute_pipelined("UID FETCH", commands).await?;
+        // What came back, by (uid, origin); messages the server said something about.
+        let mut got: HashMap<(u32, u32), Vec<u8>> = HashMap::new();
+        let mut answered: Vec<u32> = Vec::new();
+        let mut unclear: Vec<u32> = Vec::new();
+        for u in untagged {
+            match u {
+                Untagged::Fetch(FetchItems {
+                    uid: Some(uid),
+                    body: Some(body),
+                    ..
+                }) => {
+                    answered.push(uid);
+                    match (body.origin, body.data) {
+                        (Some(origin), Some(data)) => {
+                            got.insert((uid, origin), data);
+                        }
+                        _ => unclear.push(uid),
+                    }
+                }
+                Untagged::FetchFailed { uid: Some(uid), .. } => {
+                    answered.push(uid);
+                    unclear.push(uid);
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::with_capacity(pieces.len());
+        for ((&(uid, offset), origin), status) in pieces.iter().zip(origins).zip(statuses) {
+            let result = crate::connection::Completion {
+                untagged: Vec::new(),
+                status,
+            }
+            .ok("UID FETCH");
+            out.push(match (result, got.remove(&(uid, origin))) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(piece)) if !unclear.contains(&uid) => Ok(piece),
+                (Ok(_), _) if !answered.contains(&uid) => Err(ImapError::NotFound { uid }),
+                // Without a clear answer for this origin, ask again for this piece alone.
+                (Ok(_), _) => match self.fetch_body_piece(uid, offset, len).await {
+                    Err(e) if e.is_transient() => return Err(e),
+                    other => other,
+                },
+            });
+        }
+        Ok(out)
+    }
+
     async fn fetch_items(
         &mut self,
         set: &str,

@@ -151,11 +151,40 @@ impl Session {
         addr: &ServerAddr,
         tls_config: Option<Arc<ClientConfig>>,
     ) -> Result<Session, ImapError> {
+        Self::connect_inner(addr, &[], tls_config).await
+    }
+
+    /// Like [`Session::connect`], to addresses resolved elsewhere (a chosen DNS server):
+    /// TCP goes to `ips`, TLS is still verified against `addr.host`.
+    pub async fn connect_to(
+        addr: &ServerAddr,
+        ips: &[std::net::IpAddr],
+        tls: &TlsOptions,
+    ) -> Result<Session, ImapError> {
+        let config = match addr.security {
+            Security::None => None,
+            Security::StartTls | Security::Tls => Some(tls.client_config()?),
+        };
+        Self::connect_inner(addr, ips, config).await
+    }
+
+    async fn connect_inner(
+        addr: &ServerAddr,
+        ips: &[std::net::IpAddr],
+        tls_config: Option<Arc<ClientConfig>>,
+    ) -> Result<Session, ImapError> {
         let addr_text = addr.to_string();
-        let tcp = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((addr.host.as_str(), addr.port)),
-        )
+        let resolved: Vec<std::net::SocketAddr> = ips
+            .iter()
+            .map(|ip| std::net::SocketAddr::new(*ip, addr.port))
+            .collect();
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            if resolved.is_empty() {
+                TcpStream::connect((addr.host.as_str(), addr.port)).await
+            } else {
+                TcpStream::connect(&resolved[..]).await
+            }
+        })
         .await
         .map_err(|_| ImapError::Connect {
             addr: addr_text.clone(),

@@ -375,6 +375,62 @@ async fn fetch_body_piece_with_origin() {
     }
 }
 
+#[tokio::test]
+async fn pieces_pipelined_and_answered_out_of_order() {
+    // Three pieces of 4 bytes in one round trip, two of UID 70 and one of UID 71; the
+    // server answers out of order and completes the commands in another order again.
+    let script = format!(
+        "{GREETING}* 8 FETCH (UID 71 BODY[]<0> {{2}}\r\nij)\r\n\
+         C3 OK Fetch completed.\r\n\
+         * 7 FETCH (UID 70 BODY[]<4> {{4}}\r\nefgh)\r\n\
+         * 7 FETCH (UID 70 BODY[]<0> {{4}}\r\nabcd)\r\n\
+         C2 OK Fetch completed.\r\nC1 OK Fetch completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let pieces = s
+            .fetch_pieces(&[(70, 0), (70, 4), (71, 0)], 4)
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 UID FETCH 70 (UID BODY.PEEK[]<0.4>)\r\n\
+             C2 UID FETCH 70 (UID BODY.PEEK[]<4.4>)\r\n\
+             C3 UID FETCH 71 (UID BODY.PEEK[]<0.4>)\r\n"
+        );
+        let pieces: Vec<Vec<u8>> = pieces.into_iter().map(Result::unwrap).collect();
+        assert_eq!(pieces, [b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]);
+    }
+}
+
+#[tokio::test]
+async fn pieces_of_a_gone_or_refused_message_fail_alone() {
+    // UID 71 was expunged (no answer), UID 72's command was refused: UID 70 still comes.
+    let script = format!(
+        "{GREETING}* 7 FETCH (UID 70 BODY[]<0> {{3}}\r\nabc)\r\n\
+         C1 OK Fetch completed.\r\nC2 OK Fetch completed.\r\n\
+         C3 NO [SERVERBUG] Internal error\r\n"
+    );
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let pieces = s
+            .fetch_pieces(&[(70, 0), (71, 0), (72, 0)], 4)
+            .await
+            .unwrap();
+        assert_eq!(pieces[0].as_ref().unwrap(), b"abc");
+        assert!(
+            matches!(pieces[1], Err(ImapError::NotFound { uid: 71 })),
+            "{:?}",
+            pieces[1]
+        );
+        assert!(
+            matches!(pieces[2], Err(ImapError::No { .. })),
+            "{:?}",
+            pieces[2]
+        );
+    }
+}
+
 fn date() -> chrono::DateTime<chrono::FixedOffset> {
     DateTime::parse_from_rfc3339("2024-03-05T10:11:12+01:00").unwrap()
 }

@@ -5,6 +5,8 @@
 //! ([`SqliteStore`]) is the embedded default; PostgreSQL will implement the same
 //! trait. Secrets are sealed by [`secrets::Sealer`] before they reach a table.
 
+pub mod domains;
+mod lease;
 pub mod secrets;
 mod sqlite;
 
@@ -16,6 +18,8 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 
+pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
+pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +131,7 @@ pub struct Intent {
 
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: LeaseStore + DomainStore + Send + Sync {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     async fn target_password(&self) -> Result<SecretString>;

@@ -18,6 +18,8 @@ use sqlx::{Row, SqlitePool};
 use crate::secrets::Sealer;
 use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
 
+mod domains;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -77,6 +79,10 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -1371,12 +1377,10 @@ mod tests {
         // A database at the first schema, with the skips it could hold.
         let v1 = dir.path().join("v1");
         std::fs::create_dir(&v1).unwrap();
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/sqlite/0001_initial.sql"
-            ),
+        // Compiled in, not read at run time: the binary may outlive its checkout's path.
+        std::fs::write(
             v1.join("0001_initial.sql"),
+            include_str!("../migrations/sqlite/0001_initial.sql"),
         )
         .unwrap();
         let pool = SqlitePool::connect_with(

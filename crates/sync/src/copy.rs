@@ -1,14 +1,17 @@
-//! Copying the messages a pass planned for one folder: the source fetches chunks
-//! (large messages into spool files) while the target appends the previous ones, each
-//! chunk written down as intents before its APPEND and recorded as copies after it, in
-//! one transaction. Messages the target refuses become skipped items.
+//! Copying the messages a pass planned for a mailbox: the source fetches chunks, folder
+//! after folder (large messages into spool files), while the target appends the previous
+//! ones, each chunk written down as intents before its APPEND and recorded as copies
+//! after it, in one transaction. The target side also applies each folder's flag changes
+//! and removals and saves its state when all of it is in. Messages the target refuses
+//! become skipped items.
 
 use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageBody, Session, Spool};
 use cutover_model::SkippedKind;
-use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
+use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::apply;
 use crate::budget::MemoryPermit;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
@@ -24,6 +27,9 @@ const CHUNK: ChunkLimits = ChunkLimits {
 /// Messages above this are fetched in pieces of this size into a temporary file, and
 /// appended from it: memory holds a piece, not the message.
 const PIECE: u32 = 1024 * 1024;
+/// Pieces of a large message asked for in one round trip: on a link with latency
+/// that is what keeps it full.
+const PIECES_IN_FLIGHT: u64 = 4;
 /// Chunks fetched ahead of the appender.
 const AHEAD: usize = 2;
 /// Bytes read from a spooled message to find its subject.
@@ -72,21 +78,102 @@ struct Fetched {
 }
 
 /// The bytes a chunk holds in memory while in flight, in KiB (the unit of the budget).
+/// Small messages are held whole; large ones a window of pieces at a time, whatever
+/// their number.
 fn memory_cost(chunk: &[SourceMessage]) -> u32 {
-    let bytes: u64 = chunk.iter().map(|m| u64::from(m.size.min(PIECE))).sum();
+    let (large, small): (Vec<&SourceMessage>, Vec<&SourceMessage>) =
+        chunk.iter().partition(|m| m.size > PIECE);
+    let small: u64 = small.iter().map(|m| u64::from(m.size)).sum();
+    let large: u64 = large.iter().map(|m| u64::from(m.size)).sum();
+    let bytes = small + large.min(u64::from(PIECE) * PIECES_IN_FLIGHT);
     bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
 }
 
-/// Fetches a large message piece by piece into a temporary file.
-async fn spool(src: &mut Session, uid: u32) -> Result<Body, ImapError> {
-    let mut spool = Spool::new()?;
+/// A large message on its way into a temporary file.
+struct Spooling {
+    uid: u32,
+    /// The source's RFC822.SIZE: it plans the pieces.
+    size: u64,
+    spool: Spool,
+    /// Where the next piece to ask for starts.
+    next: u64,
+    /// Set when a piece came back short (the end), or the source would not give one.
+    outcome: Option<Result<(), ImapError>>,
+}
+
+/// Fetches the large messages of a chunk into temporary files, [`PIECES_IN_FLIGHT`]
+/// pieces per round trip across message boundaries, so that a run of medium-sized
+/// messages costs a round trip per window rather than one per message. The end of a
+/// message is where a piece comes back short: a message longer than its RFC822.SIZE
+/// gets one more piece at a time until then.
+async fn spool_all(src: &mut Session, large: &[&SourceMessage]) -> Result<Vec<Fetched>, ImapError> {
+    let mut work = Vec::with_capacity(large.len());
+    for m in large {
+        work.push(Spooling {
+            uid: m.uid,
+            size: u64::from(m.size),
+            spool: Spool::new()?,
+            next: 0,
+            outcome: None,
+        });
+    }
+    let window = PIECES_IN_FLIGHT as usize;
     loop {
-        let piece = src.fetch_body_piece(uid, spool.len(), PIECE).await?;
-        spool.append(&piece)?;
-        if piece.len() < PIECE as usize {
-            return Ok(Body::Spooled(spool));
+        let mut asked: Vec<(usize, u64)> = Vec::with_capacity(window);
+        for (i, w) in work.iter_mut().enumerate() {
+            if w.outcome.is_some() {
+                continue;
+            }
+            let more = if w.next < w.size { window } else { 1 };
+            let mut added = 0;
+            while asked.len() < window && added < more && (added == 0 || w.next < w.size) {
+                asked.push((i, w.next));
+                w.next += u64::from(PIECE);
+                added += 1;
+            }
+            if asked.len() == window {
+                break;
+            }
+        }
+        if asked.is_empty() {
+            break;
+        }
+        let request: Vec<(u32, u64)> = asked.iter().map(|&(i, at)| (work[i].uid, at)).collect();
+        let results = src.fetch_pieces(&request, PIECE).await?;
+        for (&(i, _), result) in asked.iter().zip(results) {
+            let w = &mut work[i];
+            if w.outcome.is_some() {
+                continue; // ended by an earlier piece: the later ones are empty
+            }
+            match result {
+                Ok(piece) => {
+                    w.spool.append(&piece)?;
+                    if piece.len() < PIECE as usize {
+                        w.outcome = Some(Ok(()));
+                    }
+                }
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => w.outcome = Some(Err(e)),
+            }
         }
     }
+    let mut out = Vec::with_capacity(work.len());
+    for w in work {
+        match w.outcome {
+            Some(Ok(())) => out.push(Fetched {
+                uid: w.uid,
+                body: Ok(Body::Spooled(w.spool)),
+            }),
+            // Expunged since the listing: nothing to copy.
+            Some(Err(ImapError::NotFound { .. })) => {}
+            Some(Err(e)) => out.push(Fetched {
+                uid: w.uid,
+                body: Err(e),
+            }),
+            None => unreachable!("the loop ends when every message has an outcome"),
+        }
+    }
+    Ok(out)
 }
 
 async fn fetch_chunk(
@@ -108,38 +195,158 @@ async fn fetch_chunk(
                 }),
         );
     }
-    for m in large {
-        match spool(src, m.uid).await {
-            Ok(body) => out.push(Fetched {
-                uid: m.uid,
-                body: Ok(body),
-            }),
-            // Expunged since the listing: nothing to copy.
-            Err(ImapError::NotFound { .. }) => {}
-            Err(e) if e.is_transient() => return Err(e),
-            Err(e) => out.push(Fetched {
-                uid: m.uid,
-                body: Err(e),
-            }),
-        }
+    if !large.is_empty() {
+        out.extend(spool_all(src, &large).await?);
     }
     Ok(out)
 }
 
-pub(crate) async fn copy_folder(
+/// What the fetcher hands the appender, in order.
+enum Step {
+    /// The fetcher moved on to this folder of the work.
+    Folder(usize),
+    /// Fetched messages of the current folder, and the memory they hold.
+    Chunk(MemoryPermit, Vec<Fetched>),
+    /// Everything the folder needed was fetched.
+    FolderDone(usize),
+}
+
+/// Copies what the scan planned for every folder of a mailbox, as one pipeline across
+/// folders: while the target appends the last chunks of one folder (and applies the
+/// next one's flag changes and removals), the source already opens the next folder and
+/// fetches its first chunks, so a distant link does not drain at every folder. A folder's
+/// state is saved once all of it is appended; a stop or failure leaves the unfinished
+/// folder's state as it was, for the next pass to continue.
+pub(crate) async fn copy_mailbox(
     src: &mut Session,
     dst: &mut Session,
-    folder: &FolderWork,
+    work: &[FolderWork],
     job: &MailboxJob,
     store: &dyn Store,
     events: &EventSink,
     outcome: &mut PassOutcome,
 ) -> Result<(), SyncError> {
+    let (tx, rx) = mpsc::channel::<Step>(AHEAD);
+    let fetcher = async {
+        for (i, folder) in work.iter().enumerate() {
+            if folder.scan.unchanged {
+                continue;
+            }
+            if let Some(reason) = job.stop.reason() {
+                return Err(SyncError::Stopped(reason));
+            }
+            if tx.send(Step::Folder(i)).await.is_err()
+                || !fetch_folder(src, folder, job, &tx).await?
+            {
+                break; // the appender stopped; its error is reported
+            }
+            if tx.send(Step::FolderDone(i)).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok::<(), SyncError>(())
+    };
+    let appender = async {
+        // Owned by the appender: when it ends, for whatever reason, the channel closes
+        // and the fetcher stops instead of waiting for room forever.
+        let mut rx = rx;
+        let mut stats = PassOutcome::default();
+        // The folder being appended to, and where its next message will land.
+        let mut current: Option<(usize, MailboxName, u32)> = None;
+        while let Some(step) = rx.recv().await {
+            match step {
+                Step::Folder(i) => {
+                    let folder = &work[i];
+                    let applied = apply::apply_changes(
+                        dst,
+                        store,
+                        &job.email,
+                        &folder.mapping.src,
+                        folder.scan.uid_validity,
+                        &folder.mapping.dst,
+                        &folder.scan.plan,
+                    )
+                    .await?;
+                    stats.flags_changed += applied.flags_changed;
+                    stats.removed += applied.removed;
+                    let dst_name = MailboxName::from_wire(folder.mapping.dst.clone());
+                    let floor = if folder.scan.plan.copies.is_empty() {
+                        1
+                    } else {
+                        // Where messages appended from now on will land: recorded with
+                        // each intent, so that recovery looks only at what came after.
+                        dst.status(&dst_name)
+                            .await
+                            .map_err(|source| SyncError::Folder {
+                                role: Role::Target,
+                                folder: dst_name.to_display(),
+                                source,
+                            })?
+                            .uid_next
+                            .unwrap_or(1)
+                    };
+                    current = Some((i, dst_name, floor));
+                }
+                Step::Chunk(permit, fetched) => {
+                    let Some((i, dst_name, floor)) = current.as_mut() else {
+                        unreachable!("the fetcher names the folder before its chunks");
+                    };
+                    let ctx = AppendContext {
+                        dst_name,
+                        folder: &work[*i],
+                        job,
+                        store,
+                        events,
+                    };
+                    append_chunk(dst, &ctx, &fetched, floor, &mut stats).await?;
+                    drop(permit);
+                }
+                Step::FolderDone(i) => {
+                    let folder = &work[i];
+                    store
+                        .save_folder_state(
+                            &job.email,
+                            &FolderState {
+                                src_name: folder.mapping.src.clone(),
+                                src_uidvalidity: folder.scan.uid_validity,
+                                dst_name: folder.mapping.dst.clone(),
+                                uidnext: folder.scan.uid_next,
+                                highest_modseq: folder.scan.highest_modseq,
+                                messages: folder.scan.messages,
+                            },
+                        )
+                        .await?;
+                    current = None;
+                }
+            }
+        }
+        Ok::<PassOutcome, SyncError>(stats)
+    };
+    let (fetched, appended) = tokio::join!(fetcher, appender);
+    // The appender's error is the cause when both fail (the fetcher then saw a closed
+    // channel). A stop ends the fetcher after the appender recorded the chunks in flight.
+    let stats = appended?;
+    outcome.copied += stats.copied;
+    outcome.bytes += stats.bytes;
+    outcome.skipped += stats.skipped;
+    outcome.flags_changed += stats.flags_changed;
+    outcome.removed += stats.removed;
+    fetched
+}
+
+/// Fetches the planned copies of one folder chunk by chunk into `tx`. False when the
+/// appender is gone.
+async fn fetch_folder(
+    src: &mut Session,
+    folder: &FolderWork,
+    job: &MailboxJob,
+    tx: &mpsc::Sender<Step>,
+) -> Result<bool, SyncError> {
     if folder.scan.plan.copies.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let src_name = MailboxName::from_wire(folder.mapping.src.clone());
-    let dst_name = MailboxName::from_wire(folder.mapping.dst.clone());
     let src_folder_err = |source| SyncError::Folder {
         role: Role::Source,
         folder: src_name.to_display(),
@@ -148,65 +355,23 @@ pub(crate) async fn copy_folder(
     let selected = src.examine(&src_name).await.map_err(src_folder_err)?;
     if selected.uid_validity != folder.scan.uid_validity {
         warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
-        return Ok(());
+        return Ok(true);
     }
-    // Where messages appended from now on will land: recorded with each intent, so
-    // that recovery looks only at what arrived after it.
-    let mut floor = dst
-        .status(&dst_name)
-        .await
-        .map_err(|source| SyncError::Folder {
-            role: Role::Target,
-            folder: dst_name.to_display(),
-            source,
-        })?
-        .uid_next
-        .unwrap_or(1);
     let chunks = planner::chunk(&folder.scan.plan.copies, CHUNK);
     debug!(user = job.email, folder = %src_name, messages = folder.scan.plan.copies.len(), chunks = chunks.len(), "copying");
-
-    let (tx, mut rx) = mpsc::channel::<(MemoryPermit, Vec<Fetched>)>(AHEAD);
-    let fetcher = async {
-        for chunk in &chunks {
-            if let Some(reason) = job.stop.reason() {
-                return Err(SyncError::Stopped(reason));
-            }
-            test_hooks::chunk_delay().await;
-            // Wait for room in the budget shared by every mailbox of the run.
-            let permit = job.memory.reserve(memory_cost(chunk)).await;
-            let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
-            if tx.send((permit, fetched)).await.is_err() {
-                break; // the appender stopped; its error is reported
-            }
+    for chunk in &chunks {
+        if let Some(reason) = job.stop.reason() {
+            return Err(SyncError::Stopped(reason));
         }
-        drop(tx);
-        Ok::<(), SyncError>(())
-    };
-    let ctx = AppendContext {
-        dst_name: &dst_name,
-        folder,
-        job,
-        store,
-        events,
-    };
-    let appender = async {
-        let mut stats = PassOutcome::default();
-        while let Some((permit, fetched)) = rx.recv().await {
-            append_chunk(dst, &ctx, &fetched, &mut floor, &mut stats).await?;
-            drop(permit);
+        test_hooks::chunk_delay().await;
+        // Wait for room in the budget shared by every mailbox of the run.
+        let permit = job.memory.reserve(memory_cost(chunk)).await;
+        let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
+        if tx.send(Step::Chunk(permit, fetched)).await.is_err() {
+            return Ok(false);
         }
-        Ok::<PassOutcome, SyncError>(stats)
-    };
-    let (fetched, appended) = tokio::join!(fetcher, appender);
-    // The appender's error is the cause when both fail (the fetcher then saw a closed
-    // channel). A stop ends the fetcher, after the appender recorded the chunks in flight:
-    // the folder is not done, so the caller does not save its state.
-    let stats = appended?;
-    outcome.copied += stats.copied;
-    outcome.bytes += stats.bytes;
-    outcome.skipped += stats.skipped;
-    fetched?;
-    Ok(())
+    }
+    Ok(true)
 }
 
 async fn append_chunk(

@@ -1,6 +1,6 @@
 //! One pass over one mailbox: list both sides, follow renamed and deleted folders,
-//! create the missing ones, scan each source folder, then apply its flag changes and
-//! removals and copy its new messages (`copy`).
+//! create the missing ones, scan each source folder, then apply the flag changes and
+//! removals and copy the new messages of every folder in one pipeline (`copy`).
 //!
 //! Every copied message is recorded in the store (source folder, UIDVALIDITY, UID ->
 //! target UID) in the same transaction for a whole appended chunk, so a later pass
@@ -13,7 +13,6 @@ use cutover_imap::{ImapError, MailboxName, Session};
 use cutover_store::{FolderState, SkippedItem, Store, StoreError};
 use tracing::{debug, info, warn};
 
-use crate::apply;
 use crate::budget::MemoryBudget;
 use crate::copy;
 use crate::credentials::Side;
@@ -333,40 +332,7 @@ pub async fn sync_mailbox(
             .sum(),
     });
 
-    for folder in &work {
-        if folder.scan.unchanged {
-            continue;
-        }
-        if let Some(reason) = job.stop.reason() {
-            return Err(SyncError::Stopped(reason));
-        }
-        let applied = apply::apply_changes(
-            &mut dst,
-            store,
-            email,
-            &folder.mapping.src,
-            folder.scan.uid_validity,
-            &folder.mapping.dst,
-            &folder.scan.plan,
-        )
-        .await?;
-        outcome.flags_changed += applied.flags_changed;
-        outcome.removed += applied.removed;
-        copy::copy_folder(&mut src, &mut dst, folder, job, store, events, &mut outcome).await?;
-        store
-            .save_folder_state(
-                email,
-                &FolderState {
-                    src_name: folder.mapping.src.clone(),
-                    src_uidvalidity: folder.scan.uid_validity,
-                    dst_name: folder.mapping.dst.clone(),
-                    uidnext: folder.scan.uid_next,
-                    highest_modseq: folder.scan.highest_modseq,
-                    messages: folder.scan.messages,
-                },
-            )
-            .await?;
-    }
+    copy::copy_mailbox(&mut src, &mut dst, &work, job, store, events, &mut outcome).await?;
 
     // A failed LOGOUT after a complete pass changes nothing that matters.
     let _ = src.logout().await;

@@ -11,6 +11,7 @@
 //! messages within the shared memory [`budget`]. [`runner`] runs the passes that are due,
 //! mailboxes in parallel within the endpoint's limits, and moves batch and user
 //! statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here prints.
+//! [`worker`] names the process that holds the leases on mailboxes while it runs them.
 //! [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
@@ -29,8 +30,10 @@ pub mod scan;
 pub mod stop;
 mod subject;
 pub mod test_hooks;
+pub mod worker;
 
 pub use events::{EventSink, SyncEvent};
 pub use executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
-pub use runner::{BatchRun, RunError, run_batch, run_due};
+pub use runner::{BatchRun, OnError, Rounds, RunError, run_batch, run_due, work};
 pub use stop::{StopReason, StopSignal};
+pub use worker::Worker;

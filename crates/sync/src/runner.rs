@@ -1,12 +1,15 @@
 //! Runs the passes that are due: every user of every due batch, in parallel up to the
-//! endpoint's limits, and moves batch and user statuses as Exchange does.
+//! endpoint's limits, and moves batch and user statuses as Exchange does. Each mailbox
+//! pass runs under a lease in the store ([`Worker`]), so that `cutover run` and
+//! `cutover serve` (or several workers) never work on one mailbox at once; [`work`] is
+//! the loop both run.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus, check_item_limits};
-use cutover_store::{Store, StoreError};
+use cutover_store::{Store, StoreError, mailbox_job};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -16,6 +19,7 @@ use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
 use crate::stop::{StopReason, StopSignal};
+use crate::worker::Worker;
 
 /// Attempts of one mailbox pass when the failure is transient.
 const ATTEMPTS: u32 = 3;
@@ -47,7 +51,9 @@ pub async fn run_due(
     store: Arc<dyn Store>,
     events: EventSink,
     shutdown: StopSignal,
+    worker: &Worker,
 ) -> Result<Vec<BatchRun>, RunError> {
+    worker.reap_dead_local_leases(store.as_ref()).await?;
     let now = Utc::now();
     let mut runs = Vec::new();
     for batch in store.batches().await? {
@@ -55,10 +61,96 @@ pub async fn run_due(
             break;
         }
         if batch.is_due(now) {
-            runs.push(run_batch(store.clone(), batch, events.clone(), shutdown.clone()).await?);
+            runs.push(
+                run_batch(
+                    store.clone(),
+                    batch,
+                    events.clone(),
+                    shutdown.clone(),
+                    worker,
+                )
+                .await?,
+            );
         }
     }
     Ok(runs)
+}
+
+/// What [`work`] does when a round fails (no target set, the endpoint removed, the
+/// store unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Return the error (`cutover run`).
+    Stop,
+    /// Log it and try again on the next round (`cutover serve`: the admin may fix it).
+    Retry,
+}
+
+/// How [`work`] goes round.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounds {
+    /// How often it looks for due work.
+    pub poll: Duration,
+    /// One round, then return (`cutover run --once`).
+    pub once: bool,
+    pub on_error: OnError,
+}
+
+/// The job loop of `cutover run` and `cutover serve`: runs what is due, then looks
+/// again every `poll`, until `shutdown` (or after one round when `once`). Every lease
+/// of the worker is released before it returns. `on_run` sees each batch's pass.
+pub async fn work(
+    store: Arc<dyn Store>,
+    events: EventSink,
+    shutdown: StopSignal,
+    worker: &Worker,
+    Rounds {
+        poll,
+        once,
+        on_error,
+    }: Rounds,
+    mut on_run: impl FnMut(BatchRun),
+) -> Result<(), RunError> {
+    // A failure that lasts (no target set yet) is logged once, not every round.
+    let mut last_error: Option<String> = None;
+    let result = loop {
+        match run_due(store.clone(), events.clone(), shutdown.clone(), worker).await {
+            Ok(runs) => {
+                if last_error.take().is_some() {
+                    info!("rounds work again");
+                }
+                runs.into_iter().for_each(&mut on_run)
+            }
+            Err(e) if on_error == OnError::Retry && !once => {
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    warn!(error = text, "the round failed; trying again every round");
+                    last_error = Some(text);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+        if once || shutdown.reason().is_some() {
+            break Ok(());
+        }
+        // Look for due work every `poll`, and stop quickly when asked to.
+        let step = Duration::from_millis(250).min(poll);
+        let mut waited = Duration::ZERO;
+        while waited < poll && shutdown.reason().is_none() {
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+        if shutdown.reason().is_some() {
+            break Ok(());
+        }
+    };
+    // Passes release their leases as they end; this catches any left by an error.
+    match store.release_leases_of(&worker.id).await {
+        Ok(n) if n > 0 => info!(leases = n, "released the leases left"),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot release the worker's leases; they expire"),
+    }
+    result
 }
 
 /// How often a running pass looks whether its batch was stopped or removed.
@@ -97,12 +189,30 @@ async fn watch_for_stop(
     }
 }
 
+/// What became of one user in a batch's pass.
+enum UserRun {
+    /// The pass ran (or was stopped), ending in this status.
+    Ran(UserStatus, PassOutcome),
+    /// Another worker holds the mailbox's lease.
+    Busy,
+    /// It did this round's pass already (before a restart, or under another worker).
+    Done,
+}
+
+/// Whether a user already finished the pass of the round that started at `round`:
+/// after a restart, or when several workers share a batch, it is not run again.
+fn done_this_round(user: &MigrationUser, round: Option<chrono::DateTime<Utc>>) -> bool {
+    user.status == UserStatus::Synced
+        && matches!((user.last_synced_at, round), (Some(last), Some(round)) if last >= round)
+}
+
 /// One pass over every user of a batch.
 pub async fn run_batch(
     store: Arc<dyn Store>,
     mut batch: Batch,
     events: EventSink,
     shutdown: StopSignal,
+    worker: &Worker,
 ) -> Result<BatchRun, RunError> {
     let target = store.target().await?.ok_or(RunError::NoTarget)?;
     let target_password = store.target_password().await?;
@@ -125,6 +235,13 @@ pub async fn run_batch(
         batch.started_at = Some(Utc::now());
         store.update_batch(&batch).await?;
     }
+    // When this round began: the initial sync at the start, an incremental pass when it
+    // fell due.
+    let round = if incremental {
+        batch.next_sync_at
+    } else {
+        batch.started_at
+    };
     let users: Vec<MigrationUser> = store
         .users(Some(batch.name.as_str()), None)
         .await?
@@ -177,9 +294,39 @@ pub async fn run_batch(
         let events = events.clone();
         let slots = slots.clone();
         let batch = shared.clone();
+        let worker = worker.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            run_user(store, &batch, user, job, events).await
+            let lease = mailbox_job(user.email.as_str());
+            if !worker.lease(store.as_ref(), &lease).await? {
+                return Ok(UserRun::Busy);
+            }
+            // Read again under the lease: another worker may have run it meanwhile.
+            let run = match store.user(user.email.as_str()).await? {
+                None => Ok(UserRun::Done),
+                Some(user) if done_this_round(&user, round) => Ok(UserRun::Done),
+                Some(user) => {
+                    // Its own stop, for a lost lease; it still stops with the batch.
+                    let (job, mine) = match job {
+                        Ok(mut job) => {
+                            job.stop = job.stop.child();
+                            let mine = job.stop.clone();
+                            (Ok(job), mine)
+                        }
+                        Err(e) => (Err(e), StopSignal::default()),
+                    };
+                    let beat = tokio::spawn(worker.clone().keep_lease(
+                        store.clone(),
+                        lease.clone(),
+                        mine,
+                    ));
+                    let run = run_user(store.clone(), &batch, user, job, events).await;
+                    beat.abort();
+                    run.map(|(status, outcome)| UserRun::Ran(status, outcome))
+                }
+            };
+            store.release_lease(&lease, &worker.id).await?;
+            run
         });
     }
 
@@ -192,14 +339,17 @@ pub async fn run_batch(
         bytes: 0,
     };
     let mut first_error = None;
+    let mut busy = 0u64;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok((status, outcome))) => {
+            Ok(Ok(UserRun::Ran(status, outcome))) => {
                 run.users += 1;
                 run.failed += u64::from(status == UserStatus::Failed);
                 run.copied += outcome.copied;
                 run.bytes += outcome.bytes;
             }
+            Ok(Ok(UserRun::Done)) => {}
+            Ok(Ok(UserRun::Busy)) => busy += 1,
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -212,6 +362,12 @@ pub async fn run_batch(
     }
     // Shut down mid-pass: the pass is not over, the batch stays as it was (and due).
     if stop.reason() == Some(StopReason::Shutdown) {
+        return Ok(run);
+    }
+    // Other workers still run some users: the last to finish closes the round (a round
+    // left open by a dead worker is closed by the next one, after its lease expired).
+    if busy > 0 {
+        info!(batch = %batch.name, busy, "other workers hold some mailboxes; they close the pass");
         return Ok(run);
     }
 
@@ -263,6 +419,8 @@ async fn stopped(
     events: &EventSink,
 ) -> Result<(UserStatus, PassOutcome), StoreError> {
     user.status = match reason {
+        // Another worker may have the mailbox now: its status is that worker's to set.
+        StopReason::LeaseLost => return Ok((user.status, PassOutcome::default())),
         StopReason::BatchStopped => UserStatus::Stopped,
         StopReason::Shutdown if user.initial_sync_done => UserStatus::Synced,
         StopReason::Shutdown => UserStatus::Queued,

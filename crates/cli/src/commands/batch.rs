@@ -1,47 +1,18 @@
 //! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets).
 //!
-//! The functions below take typed parameters and return the objects to show; the clap
-//! command (`run`) and the cmdlet shell (`crate::ps`) only differ in how they read
-//! their parameters and print the result.
+//! The operations themselves are `cutover_service::control`'s, shared with the HTTP
+//! API. The functions below take typed parameters, call them and return the objects to
+//! show; the clap command (`run`) and the cmdlet shell (`crate::ps`) only differ in how
+//! they read their parameters and print the result.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{Duration, Utc};
-use cutover_model::{Batch, BatchStatus, Name, UserStatus, parse_users_csv};
+use cutover_model::{Batch, Name, UserStatus, parse_users_csv};
+use cutover_service::control::{self, ControlError};
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
 use crate::output::Record;
 use crate::{Ctx, views};
-
-/// How long `batch remove` waits for running passes to stop, and with --force.
-const REMOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-const FORCED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Waits until no user of the batch is in a pass (they stop when they see the batch
-/// Stopping or Removing), at most `limit`; returns how many still were, if any.
-async fn wait_for_passes_to_stop(
-    ctx: &Ctx,
-    batch: &Batch,
-    limit: std::time::Duration,
-) -> anyhow::Result<Option<usize>> {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let running = ctx
-            .store
-            .users(Some(batch.name.as_str()), None)
-            .await?
-            .iter()
-            .filter(|u| !u.status.is_settled() && u.status != UserStatus::Queued)
-            .count();
-        if running == 0 {
-            return Ok(None);
-        }
-        if std::time::Instant::now() > deadline {
-            return Ok(Some(running));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-}
 
 async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
     ctx.store
@@ -62,33 +33,6 @@ async fn show(ctx: &Ctx, batches: &[Batch]) -> anyhow::Result<Vec<Record>> {
 async fn show_one(ctx: &Ctx, batch: Batch) -> anyhow::Result<Record> {
     let mut records = show(ctx, &[batch]).await?;
     Ok(records.remove(0))
-}
-
-/// Moves a batch (and its users) to running, as Start-MigrationBatch does.
-async fn start(ctx: &Ctx, batch: &mut Batch) -> anyhow::Result<()> {
-    batch
-        .status
-        .check_start()
-        .map_err(|why| anyhow!("batch '{}' cannot be started: {why}", batch.name))?;
-    let now = Utc::now();
-    batch.started_at.get_or_insert(now);
-    if batch.initial_sync_at.is_some() {
-        // Synced (or stopped after its initial sync): an incremental pass, now.
-        if !matches!(batch.status, BatchStatus::SyncedWithErrors) {
-            batch.status = BatchStatus::Synced;
-        }
-        batch.next_sync_at = Some(now);
-    } else {
-        batch.status = BatchStatus::Syncing;
-    }
-    for mut u in ctx.store.users(Some(batch.name.as_str()), None).await? {
-        if matches!(u.status, UserStatus::Stopped | UserStatus::Failed) {
-            u.status = UserStatus::Queued;
-            ctx.store.update_user(&u).await?;
-        }
-    }
-    ctx.store.update_batch(batch).await?;
-    Ok(())
 }
 
 /// Users failed over the item limits stay Failed until they sync again.
@@ -113,6 +57,8 @@ pub struct NewBatch {
     pub source_endpoint: String,
     pub users: UsersCsv,
     pub auto_start: bool,
+    /// Labs only: create it even if the users' domains are not accepted and verified.
+    pub skip_domain_check: bool,
     pub bad_item_limit: u32,
     pub large_item_limit: u32,
     pub exclude_folders: Vec<String>,
@@ -152,12 +98,13 @@ impl UsersCsv {
     }
 }
 
-/// Creates the cutover batch (and starts it with `auto_start`).
+/// Creates the cutover batch (and starts it with `auto_start`): `control::create_batch`,
+/// which also checks the users' domains.
 pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
-    let name = Name::parse("batch", &p.name)?;
+    // The name and the endpoint first, before the CSV is read.
+    Name::parse("batch", &p.name)?;
     let source_endpoint = &p.source_endpoint;
-    let endpoint = ctx
-        .store
+    ctx.store
         .endpoint(source_endpoint)
         .await?
         .with_context(|| {
@@ -167,35 +114,33 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
         bail!("--incremental-interval must be at least 1 hour");
     }
     let users = p.users.users()?;
-    let mut batch = Batch {
-        name,
-        source_endpoint: endpoint.name.clone(),
-        status: BatchStatus::Created,
-        created_at: Utc::now(),
-        started_at: None,
-        initial_sync_at: None,
-        last_synced_at: None,
-        next_sync_at: None,
-        incremental_interval: Duration::hours(i64::from(p.incremental_interval)),
-        bad_item_limit: p.bad_item_limit,
-        large_item_limit: p.large_item_limit,
-        excluded_folders: p
-            .exclude_folders
-            .into_iter()
-            .map(|f| f.trim().to_string())
-            .filter(|f| !f.is_empty())
-            .collect(),
-        folder_map: p.folder_map,
-        skipped_item_approval_time: None,
-    };
-    ctx.store.create_batch(&batch, &users).await?;
-    if p.auto_start {
-        start(ctx, &mut batch).await?;
-    }
+    let count = users.len();
+    let batch = control::create_batch(
+        ctx.store.as_ref(),
+        control::NewBatch {
+            name: p.name,
+            source_endpoint: source_endpoint.clone(),
+            users,
+            bad_item_limit: p.bad_item_limit,
+            large_item_limit: p.large_item_limit,
+            excluded_folders: p.exclude_folders,
+            folder_map: p.folder_map,
+            incremental_interval_hours: p.incremental_interval,
+            auto_start: p.auto_start,
+            skip_domain_check: p.skip_domain_check,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        ControlError::NotFound {
+            what: "endpoint", ..
+        } => anyhow!("--source-endpoint: {e}; create it with `cutover endpoint new`"),
+        e => e.into(),
+    })?;
     eprintln!(
         "batch '{}' created with {} users{}",
         batch.name,
-        users.len(),
+        count,
         if p.auto_start {
             " and started; `cutover run` does the work"
         } else {
@@ -221,36 +166,15 @@ pub async fn get(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<Vec<Record>> {
 
 /// Start-MigrationBatch: starts the batch, or asks a Synced one for an incremental sync now.
 pub async fn start_named(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
-    let mut b = load(ctx, name).await?;
-    start(ctx, &mut b).await?;
+    load(ctx, name).await?;
+    let b = control::start_batch(ctx.store.as_ref(), name).await?;
     show_one(ctx, b).await
 }
 
 /// Stop-MigrationBatch: queued users stop now, running passes at their next chunk.
 pub async fn stop(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
-    let mut b = load(ctx, name).await?;
-    b.status
-        .check_stop()
-        .map_err(|why| anyhow!("batch '{name}' cannot be stopped: {why}"))?;
-    let mut running = false;
-    for mut u in ctx.store.users(Some(b.name.as_str()), None).await? {
-        match u.status {
-            UserStatus::Syncing | UserStatus::IncrementalSyncing | UserStatus::Provisioning => {
-                running = true
-            }
-            UserStatus::Queued => {
-                u.status = UserStatus::Stopped;
-                ctx.store.update_user(&u).await?;
-            }
-            _ => {}
-        }
-    }
-    b.status = if running {
-        BatchStatus::Stopping
-    } else {
-        BatchStatus::Stopped
-    };
-    ctx.store.update_batch(&b).await?;
+    load(ctx, name).await?;
+    let b = control::stop_batch(ctx.store.as_ref(), name).await?;
     show_one(ctx, b).await
 }
 
@@ -280,24 +204,8 @@ pub async fn set(
 
 /// Approves every item the batch's users skipped so far.
 pub async fn approve_skipped_items(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
-    let b = load(ctx, name).await?;
-    let approved = ctx
-        .store
-        .approve_skipped_items(b.name.as_str(), Utc::now())
-        .await?;
-    // Reloaded: the store recorded the approval time on it.
-    let mut b = load(ctx, b.name.as_str()).await?;
-    if b.status == BatchStatus::SyncedWithErrors {
-        let statuses: Vec<UserStatus> = ctx
-            .store
-            .users(Some(b.name.as_str()), None)
-            .await?
-            .iter()
-            .map(|u| u.status)
-            .collect();
-        b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
-        ctx.store.update_batch(&b).await?;
-    }
+    load(ctx, name).await?;
+    let (b, approved) = control::approve_skipped_items(ctx.store.as_ref(), name).await?;
     eprintln!(
         "{approved} skipped item(s) of batch '{}' approved; items skipped from now on need a new approval",
         b.name
@@ -306,32 +214,22 @@ pub async fn approve_skipped_items(ctx: &Ctx, name: &str) -> anyhow::Result<Reco
     show_one(ctx, b).await
 }
 
-/// Remove-MigrationBatch: the batch and its users leave the state; mail stays on the target.
+/// Remove-MigrationBatch: the batch and its users leave the state; mail stays on the
+/// target. `control::remove_batch` refuses while the batch is in its initial sync or
+/// before the MX switch and a sync after it, unless `force`.
 pub async fn remove(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<()> {
-    let b = load(ctx, name).await?;
-    if b.initial_sync_at.is_none() && b.status == BatchStatus::Syncing && !force {
-        bail!(
-            "batch '{name}' is still in its initial sync; removing it now leaves mailboxes half copied. \
-             Stop it first, or use --force"
-        );
+    load(ctx, name).await?;
+    let removed = control::remove_batch(ctx.store.as_ref(), name, force)
+        .await
+        .map_err(|e| match e {
+            ControlError::IllegalState { .. } | ControlError::StillRunning { .. } => {
+                anyhow!("{e} (`cutover batch remove {name} --force`)")
+            }
+            e => e.into(),
+        })?;
+    if let Some(warning) = removed.warning {
+        eprintln!("warning: {warning}");
     }
-    // Passes still running stop when they see Removing; their last records must
-    // land before the rows go. With --force a pass that does not stop (a killed
-    // run leaves its users saying Syncing) is not waited for long.
-    let mut b = b;
-    b.status = BatchStatus::Removing;
-    ctx.store.update_batch(&b).await?;
-    let stopped =
-        wait_for_passes_to_stop(ctx, &b, if force { FORCED_WAIT } else { REMOVE_WAIT }).await?;
-    if let Some(running) = stopped.filter(|_| !force) {
-        bail!(
-            "batch '{name}' is Removing, but {running} mailbox pass(es) have not stopped after \
-             {}s; if no `cutover run` is running any more (it was killed), use \
-             `cutover batch remove {name} --force`",
-            REMOVE_WAIT.as_secs()
-        );
-    }
-    ctx.store.remove_batch(b.name.as_str()).await?;
     eprintln!("batch '{name}' removed; the migrated mail stays on the target");
     Ok(())
 }
@@ -344,6 +242,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             source_endpoint,
             users_csv,
             auto_start,
+            skip_domain_check,
             bad_item_limit,
             large_item_limit,
             exclude_folders,
@@ -357,6 +256,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     source_endpoint,
                     users: UsersCsv::File(users_csv),
                     auto_start,
+                    skip_domain_check,
                     bad_item_limit,
                     large_item_limit,
                     exclude_folders,

@@ -6,9 +6,11 @@
 
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
-use cutover_model::{Compression, Connection, Endpoint, Impersonation, Name, Security};
+use cutover_model::{Compression, Endpoint, Impersonation, Name, Security};
+use cutover_store::EndpointDiscovery;
 use secrecy::SecretString;
 
+use super::autodiscover::{self, Server};
 use super::verify;
 use crate::args::EndpointCommand;
 use crate::output::Record;
@@ -17,7 +19,8 @@ use crate::{Ctx, password, views};
 /// What New-MigrationEndpoint needs, parsed.
 pub struct NewEndpoint {
     pub name: String,
-    pub connection: Connection,
+    /// The server, given or to be found by autodiscover.
+    pub server: Server,
     pub password: SecretString,
     pub max_concurrent_migrations: u32,
     pub max_concurrent_incremental_syncs: u32,
@@ -42,7 +45,8 @@ pub struct EndpointChanges {
     pub skip_verification: bool,
 }
 
-/// Tests the settings (unless told not to) and stores the endpoint.
+/// Finds the server when asked to (autodiscover), tests the settings (unless told not
+/// to) and stores the endpoint, with how it was discovered.
 pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
     let name = Name::parse("endpoint", &p.name)?;
     Endpoint::check_limits(
@@ -53,42 +57,63 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
     if ctx.store.endpoint(name.as_str()).await?.is_some() {
         bail!("endpoint '{name}' already exists; change it with `cutover endpoint set {name} ...`");
     }
+    let located = p.server.locate(&p.password).await?;
+    let mut discovered = None;
+    if let Some(found) = &located.discovery {
+        let outcome = autodiscover::outcome(found);
+        if located.connection.is_none() {
+            bail!("{outcome}");
+        }
+        eprintln!("{outcome}");
+        discovered = found.found().map(|(method, _)| EndpointDiscovery {
+            endpoint: name.to_string(),
+            email: found.email.clone(),
+            method: method.as_str().to_string(),
+            discovered_at: Utc::now(),
+        });
+    }
+    let connection = located.connection.expect("a server, given or found");
     if !p.skip_verification {
-        let summary = verify::check(&p.connection, &p.password, p.test_mailbox.as_deref())
-            .await
-            .with_context(|| {
-                format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
-            })?;
+        let summary = verify::check_at(
+            &connection,
+            &located.ips,
+            &p.password,
+            p.test_mailbox.as_deref(),
+        )
+        .await
+        .with_context(|| {
+            format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
+        })?;
         eprintln!("endpoint verified: {summary}");
     }
     let endpoint = Endpoint {
         name,
-        connection: p.connection,
+        connection,
         max_concurrent_migrations: p.max_concurrent_migrations,
         max_concurrent_incremental_syncs: p.max_concurrent_incremental_syncs,
         created_at: Utc::now(),
     };
     ctx.store.insert_endpoint(&endpoint, &p.password).await?;
-    Ok(views::endpoint(&endpoint))
+    if let Some(d) = &discovered {
+        ctx.store.set_endpoint_discovery(d).await?;
+    }
+    Ok(views::endpoint(&endpoint, discovered.as_ref()))
 }
 
 /// One endpoint by name, or all of them.
 pub async fn get(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<Vec<Record>> {
-    match name {
-        Some(name) => {
-            let e = ctx.store.endpoint(name).await?.with_context(|| {
-                format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
-            })?;
-            Ok(vec![views::endpoint(&e)])
-        }
-        None => Ok(ctx
-            .store
-            .endpoints()
-            .await?
-            .iter()
-            .map(views::endpoint)
-            .collect()),
+    let endpoints = match name {
+        Some(name) => vec![ctx.store.endpoint(name).await?.with_context(|| {
+            format!("endpoint '{name}' was not found; `cutover endpoint get` lists them")
+        })?],
+        None => ctx.store.endpoints().await?,
+    };
+    let mut all = Vec::with_capacity(endpoints.len());
+    for e in endpoints {
+        let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+        all.push(views::endpoint(&e, d.as_ref()));
     }
+    Ok(all)
 }
 
 /// Applies the changes; new connection settings are tested before they are stored.
@@ -107,6 +132,7 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
         || ch.ca_file.is_some()
         || ch.compression.is_some()
         || ch.password.is_some();
+    let server_changed = ch.server.is_some() || ch.port.is_some() || ch.security.is_some();
     if let Some(v) = ch.server {
         c.server = v;
     }
@@ -152,7 +178,12 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
         eprintln!("endpoint verified: {summary}");
     }
     ctx.store.update_endpoint(&e, ch.password.as_ref()).await?;
-    Ok(views::endpoint(&e))
+    // Settings typed by hand are no longer the discovered ones.
+    if server_changed {
+        ctx.store.clear_endpoint_discovery(e.name.as_str()).await?;
+    }
+    let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
+    Ok(views::endpoint(&e, d.as_ref()))
 }
 
 pub async fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
@@ -167,16 +198,16 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
         EndpointCommand::New {
             name,
             server,
+            discover,
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
-            let connection = verify::connection(&server)?;
             let password = password::require(&server.password, "Source admin password: ")?;
             let record = new(
                 ctx,
                 NewEndpoint {
                     name,
-                    connection,
+                    server: Server::from_args(&server, &discover)?,
                     password,
                     max_concurrent_migrations,
                     max_concurrent_incremental_syncs,

@@ -1,8 +1,12 @@
 //! One module per noun of the command line.
 
+pub mod autodiscover;
 pub mod batch;
+pub mod dns;
+pub mod domain;
 pub mod endpoint;
 pub mod run;
+pub mod serve;
 pub mod target;
 pub mod test_server;
 pub mod user;

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use chrono::Utc;
-use cutover_sync::{EventSink, StopReason, StopSignal, run_due};
+use cutover_sync::{EventSink, OnError, Rounds, StopReason, StopSignal, Worker, work};
 
 use crate::output::Record;
 use crate::{Ctx, progress};
@@ -13,7 +13,7 @@ use crate::{Ctx, progress};
 const POLL: Duration = Duration::from_secs(60);
 
 /// Sets `shutdown` on SIGTERM or Ctrl-C: passes finish the chunk in flight and stop.
-fn on_termination(shutdown: StopSignal) {
+pub fn on_termination(shutdown: StopSignal) {
     tokio::spawn(async move {
         #[cfg(unix)]
         let terminate = async {
@@ -41,37 +41,31 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
     let (sink, events) = EventSink::channel();
     let drawer = tokio::spawn(progress::draw(events, std::io::stderr().is_terminal()));
     let mut records = Vec::new();
-    let result = loop {
-        match run_due(ctx.store.clone(), sink.clone(), shutdown.clone()).await {
-            Ok(runs) => {
-                for r in runs {
-                    records.push(
-                        Record::new()
-                            .with("Identity", r.batch)
-                            .with("Status", r.status.as_str())
-                            .with("UsersProcessed", r.users)
-                            .with("UsersFailed", r.failed)
-                            .with("ItemsCopied", r.copied)
-                            .with("BytesCopied", r.bytes)
-                            .with("FinishedDateTime", crate::output::time(Some(Utc::now()))),
-                    );
-                }
-            }
-            Err(e) => break Err(e),
-        }
-        if once || shutdown.reason().is_some() {
-            break Ok(());
-        }
-        // Look for due work every POLL, and stop within a second when asked to.
-        let mut waited = Duration::ZERO;
-        while waited < POLL && shutdown.reason().is_none() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            waited += Duration::from_secs(1);
-        }
-        if shutdown.reason().is_some() {
-            break Ok(());
-        }
-    };
+    let worker = Worker::new("run");
+    let result = work(
+        ctx.store.clone(),
+        sink.clone(),
+        shutdown.clone(),
+        &worker,
+        Rounds {
+            poll: POLL,
+            once,
+            on_error: OnError::Stop,
+        },
+        |r| {
+            records.push(
+                Record::new()
+                    .with("Identity", r.batch)
+                    .with("Status", r.status.as_str())
+                    .with("UsersProcessed", r.users)
+                    .with("UsersFailed", r.failed)
+                    .with("ItemsCopied", r.copied)
+                    .with("BytesCopied", r.bytes)
+                    .with("FinishedDateTime", crate::output::time(Some(Utc::now()))),
+            )
+        },
+    )
+    .await;
     drop(sink);
     let _ = drawer.await;
     result?;

@@ -11,17 +11,46 @@ use crate::args::ServerArgs;
 
 /// Builds a connection from command-line arguments, with clear errors.
 pub fn connection(args: &ServerArgs) -> anyhow::Result<Connection> {
-    let security: Security = args
-        .security
-        .parse()
-        .map_err(|e: String| anyhow!("--security: {e}"))?;
+    let server = args
+        .server
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            anyhow!("--server is required (test-server and endpoint new also take --autodiscover --email ADDRESS)")
+        })?;
+    let security = security(args)?.unwrap_or(Security::Tls);
+    connection_to(
+        args,
+        server,
+        args.port.unwrap_or(default_port(security)),
+        security,
+    )
+}
+
+/// `--security`, when given.
+pub fn security(args: &ServerArgs) -> anyhow::Result<Option<Security>> {
+    args.security
+        .as_deref()
+        .map(|s| s.parse().map_err(|e: String| anyhow!("--security: {e}")))
+        .transpose()
+}
+
+/// A connection to a given server with the rest (admin, impersonation, CA, compression)
+/// from the arguments: for settings found by autodiscover.
+pub fn connection_to(
+    args: &ServerArgs,
+    server: &str,
+    port: u16,
+    security: Security,
+) -> anyhow::Result<Connection> {
     let impersonation: Impersonation = args
         .impersonation
         .parse()
         .map_err(|e: String| anyhow!("--impersonation: {e}"))?;
     Ok(Connection {
-        server: args.server.trim().to_string(),
-        port: args.port.unwrap_or(default_port(security)),
+        server: server.to_string(),
+        port,
         security,
         admin: args.admin.clone(),
         impersonation,
@@ -83,8 +112,12 @@ pub struct Probe {
 
 /// Connects (TLS checked strictly) and, given a test mailbox, opens it as the admin
 /// acting for its owner. Never fails: the failed step and why are in the result.
-pub async fn probe(
+///
+/// It connects to `ips` (resolved by the resolver the command was given) when there are
+/// some, else to the host name; TLS is verified against the host name either way.
+pub async fn probe_at(
     c: &Connection,
+    ips: &[std::net::IpAddr],
     admin_password: &SecretString,
     test_mailbox: Option<&str>,
 ) -> Probe {
@@ -96,7 +129,7 @@ pub async fn probe(
     };
     let addr = credentials::server_addr(c);
     let tls = credentials::tls_options(c);
-    let mut session = match Session::connect(&addr, &tls).await {
+    let mut session = match Session::connect_to(&addr, ips, &tls).await {
         Ok(s) => s,
         Err(e) => {
             probe.failed = Some((
@@ -172,13 +205,23 @@ pub async fn probe(
     probe
 }
 
-/// [`probe`] as an error for the commands that store settings.
+/// [`probe_at`] as an error for the commands that store settings.
 pub async fn check(
     c: &Connection,
     admin_password: &SecretString,
     test_mailbox: Option<&str>,
 ) -> anyhow::Result<String> {
-    let p = probe(c, admin_password, test_mailbox).await;
+    check_at(c, &[], admin_password, test_mailbox).await
+}
+
+/// [`check`] connecting to resolved addresses (see [`probe_at`]).
+pub async fn check_at(
+    c: &Connection,
+    ips: &[std::net::IpAddr],
+    admin_password: &SecretString,
+    test_mailbox: Option<&str>,
+) -> anyhow::Result<String> {
+    let p = probe_at(c, ips, admin_password, test_mailbox).await;
     match p.failed {
         Some((_, why)) => Err(anyhow!(why)),
         None => Ok(p.summary),

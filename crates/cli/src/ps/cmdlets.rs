@@ -11,6 +11,7 @@ use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
 use super::value::{Credential, Value};
+use crate::commands::autodiscover::Server;
 use crate::commands::{batch, endpoint, test_server, user, verify};
 use crate::output::Record;
 
@@ -222,8 +223,16 @@ fn test_migration_server_availability(
 ) -> PsResult<Vec<Value>> {
     refuse_outlook_anywhere(b)?;
     let (c, password, mailbox) = connection(b, None)?;
-    let (record, _) = shell.block(test_server::test(&c, &password, mailbox.as_deref()));
-    let Value::Object(o) = Value::object("MigrationServerAvailability", &record, None) else {
+    // A failed test is a result (Result: Failed, the step and why), as in Exchange.
+    let tested = shell
+        .block(test_server::test(
+            &Server::Given(c.clone()),
+            &password,
+            mailbox.as_deref(),
+        ))
+        .map_err(|e| b.anyhow(e))?;
+    let Value::Object(o) = Value::object("MigrationServerAvailability", &tested.record, None)
+    else {
         unreachable!("a record is an object")
     };
     let mut o = (*o).clone();
@@ -258,7 +267,7 @@ fn new_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
     let (connection, password, test_mailbox) = connection(b, b.value("ConnectionSettings"))?;
     let p = endpoint::NewEndpoint {
         name,
-        connection,
+        server: Server::Given(connection),
         password,
         max_concurrent_migrations: b.number("MaxConcurrentMigrations")?.unwrap_or(100),
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?.unwrap_or(20),
@@ -367,6 +376,7 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
     let p = batch::NewBatch {
         name,
         source_endpoint,
+        skip_domain_check: false,
         users: batch::UsersCsv::Text {
             text,
             origin: "-CSVData".into(),

@@ -35,7 +35,7 @@ fn started_batch(src_port: Option<u16>, dst_port: Option<u16>) -> (Dovecot, Dove
 
 /// Runs `run --once` until the pass reaches `point` for the `nth` time, then kills it
 /// with SIGKILL. Returns what the killed process had written to stderr.
-fn kill_at(cutover: &Cutover, point: &str, nth: u32) -> String {
+pub(crate) fn kill_at(cutover: &Cutover, point: &str, nth: u32) -> String {
     let marker = cutover.dir.path().join("paused");
     let log = cutover.dir.path().join("killed.log");
     let mut child = cutover

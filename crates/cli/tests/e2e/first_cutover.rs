@@ -235,6 +235,7 @@ fn the_cli_guards_its_inputs_and_never_stores_a_plain_password() {
     assert!(err.contains("endpoint 'Nowhere' was not found"), "{err}");
 
     // Only one cutover batch at a time.
+    cutover.accept_domains(&["a@contoso.test"]);
     let good = cutover.write(
         "users.csv",
         "EmailAddress,UserName,Password\na@contoso.test,,secret-of-a\n",

@@ -1,14 +1,19 @@
 //! End-to-end tests: the `cutover` binary against real Dovecot servers started by the
 //! tests themselves on loopback ports (see `support`). One binary, a module per area.
 
+mod autodiscover;
 mod bad_items;
 mod compression;
 mod crash;
+mod domains;
 mod first_cutover;
 mod fixture;
 mod folders;
 mod incremental;
+mod large_messages;
+mod leases;
 mod powershell;
+mod serve;
 mod stopping;
 mod support;
 mod test_server;

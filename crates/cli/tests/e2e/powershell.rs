@@ -83,6 +83,8 @@ fn the_seed_walkthrough_runs_as_a_script_and_the_mailboxes_move_byte_exact() {
         ALICE,
     ]);
     let csv = cutover.write("users.csv", &users_csv(&[(ALICE, "", ""), (BOB, "", "")]));
+    // Step 1 (the users' domain accepted and verified), as the other e2e tests do it.
+    cutover.accept_domains(&users);
 
     // Steps 2 to 4, as the seed writes them; the two adapted lines keep the seed's
     // command above them as a comment.
@@ -178,7 +180,8 @@ Set-MigrationBatch -Identity CutoverBatch -SyncNow
     assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
 
     // Étape 6 : Supprimez le lot de migration à basculement
-    let step_6 = "Remove-MigrationBatch -Identity CutoverBatch\nGet-MigrationBatch\n";
+    // No MX switch was recorded in this test, so the removal guard wants -Force.
+    let step_6 = "Remove-MigrationBatch -Identity CutoverBatch -Force\nGet-MigrationBatch\n";
     let out = ok(&ps_file(&cutover, "step-6.ps1", step_6));
     assert_eq!(out.trim(), "", "{out}");
     assert_eq!(cutover.json(&["batch", "get"]), serde_json::json!([]));

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::Dovecot;
+use super::{Dnsmasq, Dovecot, Zone};
 
 /// One installation of cutover: its own state database and key file.
 pub struct Cutover {
@@ -83,6 +83,8 @@ impl Cutover {
     /// cutover batch `CutoverBatch` from it, started; `extra` are more `batch new` options.
     /// Returns `batch new`'s JSON.
     pub fn start_batch(&self, rows: &[(&str, &str, &str)], extra: &[&str]) -> Value {
+        let emails: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        self.accept_domains(&emails);
         let csv = self.write("users.csv", &super::users_csv(rows));
         let mut args = vec![
             "batch",
@@ -97,6 +99,43 @@ impl Cutover {
         ];
         args.extend_from_slice(extra);
         self.json(&args)
+    }
+
+    /// Makes the domains of these addresses accepted and verified the way an admin does
+    /// (the seed's step 1): `domain add`, its TXT token published in a private DNS server
+    /// (dnsmasq), `domain verify` against that server. Domains already verified are left.
+    pub fn accept_domains(&self, emails: &[&str]) {
+        let mut domains: Vec<String> = emails
+            .iter()
+            .filter_map(|e| e.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+            .collect();
+        domains.sort();
+        domains.dedup();
+        let known = self.json(&["domain", "get"]);
+        let verified = |d: &str| {
+            known
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["DomainName"] == d && k["Status"] == "Verified")
+        };
+        domains.retain(|d| !verified(d));
+        if domains.is_empty() {
+            return;
+        }
+        let mut zone = Zone::new();
+        for d in &domains {
+            let added = self.json(&["domain", "add", d]);
+            let token = added["TxtRecordValue"]
+                .as_str()
+                .expect("a token")
+                .to_string();
+            zone = zone.txt(d, &token);
+        }
+        let dns = Dnsmasq::start(&zone);
+        for d in &domains {
+            self.ok(&["domain", "verify", d, "--dns-server", &dns.addr()]);
+        }
     }
 
     /// `target set` to `dst` and `endpoint new --name CutoverEndpoint` to `src`, both as the

@@ -4,10 +4,14 @@
 
 mod cli;
 mod corpus;
+mod dns;
 mod dovecot;
+mod http;
+mod https;
 mod maildir;
 mod proxy;
 mod scenario;
+mod state;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +20,10 @@ use sha2::{Digest, Sha256};
 
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
+pub use dns::{Dnsmasq, Zone};
 pub use dovecot::{Dovecot, DovecotOptions};
+pub use http::{EventStream, request, request_tls};
+pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use scenario::{
     assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,

@@ -1,0 +1,110 @@
+//! `cutover domain add|get|verify|remove` (New-/Get-/Remove-AcceptedDomain, and the
+//! TXT verification of the seed's step 1).
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use cutover_discover::domain as rules;
+use cutover_store::AcceptedDomain;
+
+use super::autodiscover;
+use crate::Ctx;
+use crate::args::DomainCommand;
+use crate::output::{Record, time};
+
+fn view(d: &AcceptedDomain) -> Record {
+    Record::new()
+        .with("DomainName", d.name.as_str())
+        .with(
+            "Status",
+            if d.verified_at.is_some() {
+                "Verified"
+            } else {
+                "Unverified"
+            },
+        )
+        .with("TxtRecordName", d.name.as_str())
+        .with("TxtRecordValue", d.token.as_str())
+        .with("CreatedTime", time(Some(d.created_at)))
+        .with("VerifiedTime", time(d.verified_at))
+}
+
+fn parse(name: &str) -> anyhow::Result<String> {
+    rules::normalize(name).map_err(anyhow::Error::msg)
+}
+
+pub async fn run(ctx: &Ctx, command: DomainCommand) -> anyhow::Result<()> {
+    match command {
+        DomainCommand::Add { name } => {
+            let name = parse(&name)?;
+            let domain = AcceptedDomain {
+                token: rules::new_token(uuid::Uuid::new_v4().as_bytes()),
+                name,
+                created_at: Utc::now(),
+                verified_at: None,
+            };
+            ctx.store.add_accepted_domain(&domain).await?;
+            eprintln!(
+                "publish this TXT record, then run `cutover domain verify {}`:\n  {}. IN TXT \"{}\"",
+                domain.name, domain.name, domain.token
+            );
+            ctx.print(&[view(&domain)], true)
+        }
+        DomainCommand::Get { name: Some(name) } => {
+            let name = parse(&name)?;
+            let d = ctx.store.accepted_domain(&name).await?.with_context(|| {
+                format!("accepted domain '{name}' was not found; add it with `cutover domain add {name}`")
+            })?;
+            ctx.print(&[view(&d)], true)
+        }
+        DomainCommand::Get { name: None } => {
+            let all: Vec<Record> = ctx
+                .store
+                .accepted_domains()
+                .await?
+                .iter()
+                .map(view)
+                .collect();
+            ctx.print(&all, false)
+        }
+        DomainCommand::Verify { name, dns } => {
+            let name = parse(&name)?;
+            let d = ctx.store.accepted_domain(&name).await?.with_context(|| {
+                format!("accepted domain '{name}' was not found; add it with `cutover domain add {name}`")
+            })?;
+            let resolver = autodiscover::resolver(&dns)?;
+            let txt = resolver.txt(&name).await?;
+            if !rules::published(&txt, &d.token) {
+                let seen = if txt.is_empty() {
+                    "no TXT record".to_string()
+                } else {
+                    format!(
+                        "only {}",
+                        txt.iter()
+                            .map(|t| format!("\"{t}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                bail!(
+                    "the verification record of {name} was not found {} ({seen}): publish\n  {name}. IN TXT \"{}\"\nthen run `cutover domain verify {name}` again (DNS changes can take a while to show)",
+                    resolver.describe(),
+                    d.token
+                );
+            }
+            ctx.store.set_domain_verified(&name, Utc::now()).await?;
+            let d = ctx
+                .store
+                .accepted_domain(&name)
+                .await?
+                .context("the domain vanished while it was verified")?;
+            eprintln!("domain {name} verified");
+            ctx.print(&[view(&d)], true)
+        }
+        DomainCommand::Remove { name } => {
+            let name = parse(&name)?;
+            ctx.store.remove_accepted_domain(&name).await?;
+            eprintln!("accepted domain '{name}' removed");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! `cutover serve`: the workers and the HTTP API in one process, until SIGTERM or Ctrl-C.
+
+use std::path::Path;
+
+use anyhow::Context;
+use cutover_service::server::{POLL, default_token_file};
+use cutover_service::{ServeOptions, serve};
+use cutover_sync::StopSignal;
+
+use crate::Ctx;
+use crate::args::ServeArgs;
+use crate::commands::run::on_termination;
+
+pub async fn run(ctx: &Ctx, args: ServeArgs, state_path: &Path) -> anyhow::Result<()> {
+    let shutdown = StopSignal::default();
+    on_termination(shutdown.clone());
+    let options = ServeOptions {
+        listen: args.listen,
+        token_file: args
+            .token_file
+            .unwrap_or_else(|| default_token_file(state_path)),
+        tls: args.tls_cert.zip(args.tls_key),
+        insecure_http: args.insecure_http,
+        poll: POLL,
+    };
+    serve(ctx.store.clone(), options, shutdown, |l| {
+        // One line a script (or a test) can wait for; the token itself is never printed.
+        eprintln!(
+            "cutover serve: listening on {} (dashboard at /, API at /api/v1, OpenAPI at \
+             /api/v1/openapi.json); API token in {}{}",
+            l.url,
+            l.token_file.display(),
+            if l.token_created { " (new)" } else { "" }
+        );
+    })
+    .await
+    .context("cutover serve")?;
+    eprintln!("cutover serve: stopped");
+    Ok(())
+}

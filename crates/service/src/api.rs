@@ -1,0 +1,812 @@
+//! The HTTP API, `/api/v1/...`: JSON with the CLI's property names (see [`crate::views`]),
+//! a bearer token on every request, and errors as `{"Code": ..., "Message": ...}` with
+//! a 4xx status that says what is wrong. The OpenAPI document
+//! (`/api/v1/openapi.json`) is generated from the handlers and types below.
+
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use cutover_model::{EmailAddress, FolderMapEntry, UserStatus, parse_users_csv};
+use cutover_store::{NewUser, Store, StoreError};
+use futures::Stream;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::control::{self, ControlError, NewBatch};
+use crate::live::{EventView, Live};
+use crate::views::{BatchView, EndpointView, SkippedItemView, UserStatsView, UserView};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub live: Arc<Live>,
+    /// Turns true when the service shuts down: event streams end then.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorBody {
+    /// Unauthorized, NotFound, Conflict, InvalidRequest, StillRunning or Internal.
+    pub code: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "InvalidRequest", message)
+    }
+
+    fn not_found(what: &str, name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{what} '{name}' was not found"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "NotFound", e.to_string())
+            }
+            StoreError::AlreadyExists { .. }
+            | StoreError::OneCutoverBatch { .. }
+            | StoreError::EndpointInUse { .. } => {
+                Self::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "the state store failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal",
+                    format!("the state store failed: {other}"),
+                )
+            }
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "NotFound", e.to_string())
+            }
+            ControlError::IllegalState { .. } => {
+                Self::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+            }
+            ControlError::StillRunning { .. } => {
+                Self::new(StatusCode::CONFLICT, "StillRunning", e.to_string())
+            }
+            ControlError::Invalid(_) => Self::invalid(e.to_string()),
+            ControlError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON body whose faults (bad JSON, unknown or missing fields, wrong type) answer
+/// with an [`ErrorBody`].
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let status = r.status();
+    let code = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        "InvalidRequest"
+    } else {
+        "BadRequest"
+    };
+    ApiError::new(status, code, r.body_text())
+}
+
+/// Query parameters whose faults answer with an [`ErrorBody`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(query_rejection(r)),
+        }
+    }
+}
+
+fn query_rejection(r: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", r.body_text())
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// ---------------------------------------------------------------- endpoints
+
+/// Every migration endpoint (Get-MigrationEndpoint).
+#[utoipa::path(get, path = "/api/v1/endpoints", tag = "endpoints",
+    responses((status = 200, body = Vec<EndpointView>), (status = 401, body = ErrorBody)))]
+async fn list_endpoints(State(s): State<AppState>) -> ApiResult<Json<Vec<EndpointView>>> {
+    let mut views = Vec::new();
+    for e in s.store.endpoints().await? {
+        let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
+        views.push(EndpointView::new(&e, discovered.as_ref()));
+    }
+    Ok(Json(views))
+}
+
+/// One migration endpoint.
+#[utoipa::path(get, path = "/api/v1/endpoints/{name}", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name")),
+    responses((status = 200, body = EndpointView), (status = 404, body = ErrorBody)))]
+async fn get_endpoint(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<EndpointView>> {
+    let e = s
+        .store
+        .endpoint(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint", &name))?;
+    let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
+    Ok(Json(EndpointView::new(&e, discovered.as_ref())))
+}
+
+// ---------------------------------------------------------------- batches
+
+async fn batch_view(s: &AppState, batch: &cutover_model::Batch) -> ApiResult<BatchView> {
+    let users = s.store.users(Some(batch.name.as_str()), None).await?;
+    let mut view = BatchView::new(batch, &users);
+    view.throughput_bytes_per_second = Some(s.live.throughput());
+    Ok(view)
+}
+
+fn changed(s: &AppState, batch: &str, status: &str) {
+    s.live.publish(EventView::BatchChanged {
+        batch: batch.to_string(),
+        status: status.to_string(),
+    });
+}
+
+/// Every batch (Get-MigrationBatch); there is at most one cutover batch.
+#[utoipa::path(get, path = "/api/v1/batches", tag = "batches",
+    responses((status = 200, body = Vec<BatchView>), (status = 401, body = ErrorBody)))]
+async fn list_batches(State(s): State<AppState>) -> ApiResult<Json<Vec<BatchView>>> {
+    let mut views = Vec::new();
+    for b in s.store.batches().await? {
+        views.push(batch_view(&s, &b).await?);
+    }
+    Ok(Json(views))
+}
+
+/// One user of a new batch, as a row of Exchange's users CSV.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub email_address: String,
+    /// The source login, when it is not the address.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The user's own source password (for `per-user` impersonation); stored
+    /// encrypted, never shown again.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// A new cutover batch (New-MigrationBatch). Give the users as `Users` or as the text of
+/// a users CSV (`UsersCsv`, header `EmailAddress,UserName,Password`), not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NewBatchRequest {
+    pub name: String,
+    pub source_endpoint: String,
+    #[serde(default)]
+    pub users: Vec<NewUserRequest>,
+    #[serde(default)]
+    pub users_csv: Option<String>,
+    /// Start the batch right away.
+    #[serde(default)]
+    pub auto_start: bool,
+    #[serde(default)]
+    pub bad_item_limit: u32,
+    #[serde(default)]
+    pub large_item_limit: u32,
+    /// Source folders to leave out (display names; subfolders go with them).
+    #[serde(default)]
+    pub exclude_folders: Vec<String>,
+    /// 'Source Name=Target Name' entries, '/' between levels.
+    #[serde(default)]
+    pub folder_map: Vec<String>,
+    /// Hours between incremental syncs (24 when absent).
+    #[serde(default)]
+    pub incremental_interval_hours: Option<u32>,
+}
+
+fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
+    match (req.users_csv.take(), req.users.is_empty()) {
+        (Some(_), false) => Err(ApiError::invalid(
+            "give the users either as Users or as UsersCsv, not both",
+        )),
+        (Some(csv), true) => Ok(parse_users_csv(&csv)
+            .map_err(|e| ApiError::invalid(format!("UsersCsv: {e}")))?
+            .into_iter()
+            .map(|r| NewUser {
+                email: r.email,
+                source_login: r.user_name,
+                password: r.password,
+            })
+            .collect()),
+        (None, _) => {
+            let mut seen = std::collections::HashSet::new();
+            std::mem::take(&mut req.users)
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| {
+                    let email = EmailAddress::from_str(u.email_address.trim())
+                        .map_err(|e| ApiError::invalid(format!("Users[{i}].EmailAddress: {e}")))?;
+                    if !seen.insert(email.as_str().to_ascii_lowercase()) {
+                        return Err(ApiError::invalid(format!(
+                            "Users[{i}].EmailAddress: {email} is listed twice"
+                        )));
+                    }
+                    Ok(NewUser {
+                        email,
+                        source_login: u.user_name.filter(|n| !n.trim().is_empty()),
+                        password: u.password.filter(|p| !p.is_empty()).map(SecretString::from),
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Creates the cutover batch (New-MigrationBatch); only one may exist at a time.
+#[utoipa::path(post, path = "/api/v1/batches", tag = "batches", request_body = NewBatchRequest,
+    responses((status = 201, body = BatchView),
+        (status = 400, description = "Not JSON, or not the JSON expected", body = ErrorBody),
+        (status = 404, description = "The source endpoint does not exist", body = ErrorBody),
+        (status = 409, description = "A cutover batch exists already", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn create_batch(
+    State(s): State<AppState>,
+    ApiJson(mut req): ApiJson<NewBatchRequest>,
+) -> ApiResult<(StatusCode, Json<BatchView>)> {
+    let users = new_users(&mut req)?;
+    let folder_map = req
+        .folder_map
+        .iter()
+        .map(|f| {
+            FolderMapEntry::from_str(f).map_err(|e| ApiError::invalid(format!("FolderMap: {e}")))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let batch = control::create_batch(
+        s.store.as_ref(),
+        NewBatch {
+            name: req.name,
+            source_endpoint: req.source_endpoint,
+            users,
+            bad_item_limit: req.bad_item_limit,
+            large_item_limit: req.large_item_limit,
+            excluded_folders: req.exclude_folders,
+            folder_map,
+            incremental_interval_hours: req
+                .incremental_interval_hours
+                .unwrap_or(cutover_model::Batch::DEFAULT_INCREMENTAL_INTERVAL_HOURS as u32),
+            auto_start: req.auto_start,
+            skip_domain_check: false,
+        },
+    )
+    .await?;
+    changed(&s, batch.name.as_str(), batch.status.as_str());
+    Ok((StatusCode::CREATED, Json(batch_view(&s, &batch).await?)))
+}
+
+/// One batch with its counts (Get-MigrationBatch); cheap enough to poll.
+#[utoipa::path(get, path = "/api/v1/batches/{name}", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)))]
+async fn get_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    let b = control::load_batch(s.store.as_ref(), &name).await?;
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Starts the batch (Start-MigrationBatch); on a Synced batch, asks for an incremental
+/// sync now.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/start", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not in a state that can start", body = ErrorBody)))]
+async fn start_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    let b = control::start_batch(s.store.as_ref(), &name).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Stops the batch's users (Stop-MigrationBatch); running passes stop within seconds.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/stop", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not running", body = ErrorBody)))]
+async fn stop_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    let b = control::stop_batch(s.store.as_ref(), &name).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Approves every item the batch's users skipped so far (Set-MigrationBatch
+/// -ApproveSkippedItems): the batch is Synced again unless users failed, and approved
+/// items no longer count against BadItemLimit / LargeItemLimit.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/approve-skipped-items", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)))]
+async fn approve_skipped_items(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BatchView>> {
+    let (b, _) = control::approve_skipped_items(s.store.as_ref(), &name).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemoveParams {
+    /// Remove even while the initial sync runs, and do not wait long for passes.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Removes the batch and its users (Remove-MigrationBatch): incremental sync stops, the
+/// migrated mail stays on the target. Waits for running passes to stop.
+#[utoipa::path(delete, path = "/api/v1/batches/{name}", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name"), RemoveParams),
+    responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody),
+        (status = 409, description = "In its initial sync, the MX switch not seen or not synced after (use force), or passes did not stop", body = ErrorBody)))]
+async fn remove_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<RemoveParams>,
+) -> ApiResult<StatusCode> {
+    let removed = control::remove_batch(s.store.as_ref(), &name, params.force).await?;
+    if let Some(warning) = removed.warning {
+        tracing::warn!(batch = name, "{warning}");
+    }
+    changed(&s, &name, "Removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The users of one batch (Get-MigrationUser -BatchId).
+#[utoipa::path(get, path = "/api/v1/batches/{name}/users", tag = "users",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)))]
+async fn batch_users(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<UserView>>> {
+    let b = control::load_batch(s.store.as_ref(), &name).await?;
+    let users = s.store.users(Some(b.name.as_str()), None).await?;
+    Ok(Json(users.iter().map(UserView::new).collect()))
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only users of this batch.
+    pub batch: Option<String>,
+    /// Only users in this status (Queued, Syncing, Synced, IncrementalSyncing, Stopped, Failed).
+    pub status: Option<String>,
+}
+
+/// Migration users (Get-MigrationUser), in the order of the users CSV.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter),
+    responses((status = 200, body = Vec<UserView>), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn list_users(
+    State(s): State<AppState>,
+    ApiQuery(filter): ApiQuery<UserFilter>,
+) -> ApiResult<Json<Vec<UserView>>> {
+    let status = filter
+        .status
+        .as_deref()
+        .map(|st| {
+            st.parse::<UserStatus>().map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("status: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(b) = &filter.batch {
+        control::load_batch(s.store.as_ref(), b).await?;
+    }
+    let users = s.store.users(filter.batch.as_deref(), status).await?;
+    Ok(Json(users.iter().map(UserView::new).collect()))
+}
+
+async fn load_user(s: &AppState, email: &str) -> ApiResult<cutover_model::MigrationUser> {
+    s.store
+        .user(email)
+        .await?
+        .ok_or_else(|| ApiError::not_found("migration user", email))
+}
+
+/// One migration user (Get-MigrationUser).
+#[utoipa::path(get, path = "/api/v1/users/{email}", tag = "users",
+    params(("email" = String, Path, description = "The mailbox's address")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn get_user(
+    State(s): State<AppState>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(UserView::new(&load_user(&s, &email).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// List the skipped messages, with kind, folder, subject, size and reason.
+    #[serde(default)]
+    pub include_skipped_items: bool,
+}
+
+/// A user's statistics (Get-MigrationUserStatistics), with its skipped items when asked.
+#[utoipa::path(get, path = "/api/v1/users/{email}/statistics", tag = "users",
+    params(("email" = String, Path, description = "The mailbox's address"), StatsParams),
+    responses((status = 200, body = UserStatsView), (status = 404, body = ErrorBody)))]
+async fn user_statistics(
+    State(s): State<AppState>,
+    Path(email): Path<String>,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> ApiResult<Json<UserStatsView>> {
+    let u = load_user(&s, &email).await?;
+    let skipped = if params.include_skipped_items {
+        Some(s.store.skipped_items(u.email.as_str()).await?)
+    } else {
+        None
+    };
+    Ok(Json(UserStatsView::new(&u, skipped.as_deref())))
+}
+
+// ---------------------------------------------------------------- events
+
+/// Progress as Server-Sent Events: each event's name is its `Type`, its data the JSON
+/// of an [`EventView`]. Only what happens after the client connected is sent; read the
+/// batch and users first, then follow the stream.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    responses((status = 200, content_type = "text/event-stream", body = EventView)))]
+async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.live.subscribe();
+    let stream = futures::stream::unfold(
+        (rx, s.shutdown.clone()),
+        |(mut rx, mut shutdown)| async move {
+            loop {
+                if *shutdown.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    got = rx.recv() => match got {
+                        Ok(ev) => {
+                            let event = Event::default()
+                                .event(ev.kind())
+                                .json_data(&ev)
+                                .unwrap_or_else(|_| Event::default().comment("unserializable"));
+                            return Some((Ok(event), (rx, shutdown)));
+                        }
+                        // A slow client missed some: it goes on with the next.
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    changed = shutdown.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// ---------------------------------------------------------------- the document
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cutover API",
+        description = "Cutover migration of every mailbox of an organization over IMAP: \
+                       endpoints, the cutover batch, its users and their progress. Every \
+                       request needs `Authorization: Bearer TOKEN` (the token file of \
+                       `cutover serve`)."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody, SkippedItemView, NewUserRequest))
+)]
+struct ApiDoc;
+
+/// The API's routes and its OpenAPI document, built from the same handlers.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_endpoints))
+        .routes(routes!(get_endpoint))
+        .routes(routes!(list_batches, create_batch))
+        .routes(routes!(get_batch, remove_batch))
+        .routes(routes!(start_batch))
+        .routes(routes!(stop_batch))
+        .routes(routes!(approve_skipped_items))
+        .routes(routes!(batch_users))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(user_statistics))
+        .routes(routes!(events))
+        .split_for_parts()
+}
+
+/// Refuses every request without the token, with 401 and an [`ErrorBody`].
+pub async fn require_token(
+    State(token): State<Arc<SecretString>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if crate::auth::authorizes(header, &token) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "this API needs `Authorization: Bearer TOKEN`; the token is in the file `cutover serve` \
+         printed at start (--token-file)",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// Unknown API paths.
+pub async fn no_such_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!(
+            "no API route {}; the routes are in /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_model::{Batch, BatchStatus, MigrationUser, Name, UserStats};
+    use serde_json::Value;
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    fn doc() -> Value {
+        serde_json::to_value(routes().1).unwrap()
+    }
+
+    fn sample_batch() -> Batch {
+        Batch {
+            name: Name::parse("batch", "B").unwrap(),
+            source_endpoint: Name::parse("endpoint", "E").unwrap(),
+            status: BatchStatus::Syncing,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: chrono::Duration::hours(24),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: vec![],
+            folder_map: vec![],
+            skipped_item_approval_time: None,
+        }
+    }
+
+    fn sample_user() -> MigrationUser {
+        MigrationUser {
+            email: "a@contoso.test".parse().unwrap(),
+            batch: Name::parse("batch", "B").unwrap(),
+            source_login: None,
+            has_password: false,
+            status: cutover_model::UserStatus::Queued,
+            error: None,
+            initial_sync_done: false,
+            last_synced_at: None,
+            stats: UserStats::default(),
+            skipped_items_approved_at: None,
+        }
+    }
+
+    #[test]
+    fn the_document_names_the_properties_the_api_sends() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let mut batch = BatchView::new(&sample_batch(), &[sample_user()]);
+        batch.throughput_bytes_per_second = Some(1);
+        let user = sample_user();
+        for (name, sent) in [
+            ("BatchView", serde_json::to_value(&batch).unwrap()),
+            (
+                "UserView",
+                serde_json::to_value(UserView::new(&user)).unwrap(),
+            ),
+            (
+                "UserStatsView",
+                serde_json::to_value(UserStatsView::new(&user, Some(&[]))).unwrap(),
+            ),
+        ] {
+            assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_event_is_documented_with_its_properties() {
+        let doc = doc();
+        let variants = doc["components"]["schemas"]["EventView"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let samples = [
+            EventView::BatchStarted {
+                batch: "B".into(),
+                users: 1,
+                incremental: false,
+            },
+            EventView::UserStarted { email: "a".into() },
+            EventView::UserPlanned {
+                email: "a".into(),
+                folders: 1,
+                messages: 1,
+                bytes: 1,
+            },
+            EventView::Copied {
+                email: "a".into(),
+                messages: 1,
+                bytes: 1,
+            },
+            EventView::Skipped {
+                email: "a".into(),
+                folder: "f".into(),
+                uid: 1,
+                reason: "r".into(),
+            },
+            EventView::UserFinished {
+                email: "a".into(),
+                status: "Synced".into(),
+                copied: 1,
+                error: None,
+            },
+            EventView::BatchFinished {
+                batch: "B".into(),
+                status: "Synced".into(),
+            },
+            EventView::BatchChanged {
+                batch: "B".into(),
+                status: "Synced".into(),
+            },
+        ];
+        assert_eq!(variants.len(), samples.len());
+        for sample in samples {
+            let sent = serde_json::to_value(&sample).unwrap();
+            let documented = variants
+                .iter()
+                .find(|v| v["properties"]["Type"]["enum"][0] == sample.kind())
+                .unwrap_or_else(|| panic!("{} is not documented", sample.kind()));
+            assert_eq!(
+                keys(&documented["properties"]),
+                keys(&sent),
+                "{}",
+                sample.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_asks_for_the_bearer_token() {
+        let doc = doc();
+        assert_eq!(doc["security"][0]["bearer"], serde_json::json!([]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The dashboard's static files, embedded in the binary: `/` and `/assets/...`. They
+//! hold no data (the page reads the API with the admin's token), so they load without
+//! the token. A placeholder for now; the dashboard proper builds on the API.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// (path under /assets/, content type, bytes)
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/dashboard.css"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/dashboard.js"),
+    ),
+];
+
+const INDEX: &str = include_str!("../assets/index.html");
+
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{*path}", get(asset))
+}
+
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX,
+    )
+        .into_response()
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == path) {
+        Some((_, content_type, body)) => {
+            ([(header::CONTENT_TYPE, *content_type)], *body).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}

@@ -1,0 +1,21 @@
+//! The service: `cutover serve` runs the workers and the HTTP API in one process.
+//!
+//! [`control`] holds the admin's operations on the batch (create, start, stop, remove),
+//! shared by the CLI and the API; [`views`] how objects look to an admin in both
+//! (Exchange's property names). [`api`] is the JSON API under `/api/v1` with its
+//! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
+//! carries the workers' events to the API's event stream; [`dashboard`] serves the
+//! dashboard's embedded files; [`tls`] HTTPS; [`server`] puts it together with the
+//! workers of `cutover-sync` (the same job loop and leases as `cutover run`).
+
+pub mod api;
+pub mod auth;
+pub mod control;
+pub mod dashboard;
+pub mod live;
+pub mod server;
+pub mod tls;
+pub mod views;
+
+pub use control::ControlError;
+pub use server::{Listening, ServeError, ServeOptions, serve};

@@ -1,0 +1,312 @@
+//! How stored objects look to an admin, in the CLI and in the HTTP API alike:
+//! Exchange Online's property names (Get-MigrationBatch, Get-MigrationUser,
+//! Get-MigrationUserStatistics, Get-MigrationEndpoint), so that someone who knows the
+//! cmdlets reads ours at once. Properties serialize in declaration order. Secrets never
+//! appear: no view has a field for one.
+
+use chrono::{DateTime, Utc};
+use cutover_model::{
+    Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
+};
+use cutover_store::{EndpointDiscovery, SkippedItem};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A time as the views show it: RFC 3339, UTC, whole seconds.
+pub fn time_text(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// A duration as .NET prints a TimeSpan (`d.hh:mm:ss.fff`), as Exchange shows them.
+pub fn timespan(d: Option<chrono::Duration>) -> Option<String> {
+    let ms = d?.num_milliseconds().max(0);
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, m, s, f) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    let day = if days > 0 {
+        format!("{days}.")
+    } else {
+        String::new()
+    };
+    Some(format!("{day}{h:02}:{m:02}:{s:02}.{f:03}"))
+}
+
+fn authentication(c: &Connection) -> &'static str {
+    match c.impersonation {
+        Impersonation::Authzid => "Plain",
+        Impersonation::Template(_) | Impersonation::PerUser => "Login",
+    }
+}
+
+/// A migration endpoint (Get-MigrationEndpoint); its password is never shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointView {
+    pub identity: String,
+    pub endpoint_type: String,
+    pub remote_server: String,
+    pub port: u16,
+    /// none, starttls or tls.
+    pub security: String,
+    /// Plain (SASL PLAIN with an authorization identity) or Login.
+    pub authentication: String,
+    /// The admin account.
+    pub username: String,
+    pub impersonation: String,
+    pub ca_file: Option<String>,
+    pub compression: String,
+    pub use_auto_discover: bool,
+    /// How the settings were found (SRV, autoconfig, Autodiscover, MX guess), when they were.
+    pub discovery_method: Option<String>,
+    /// The address discovery started from.
+    pub discovery_email_address: Option<String>,
+    pub max_concurrent_migrations: u32,
+    pub max_concurrent_incremental_syncs: u32,
+    pub creation_date_time: Option<String>,
+}
+
+impl EndpointView {
+    /// `discovered`: how `endpoint new --autodiscover` found its settings.
+    pub fn new(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Self {
+        let c = &e.connection;
+        Self {
+            identity: e.name.to_string(),
+            endpoint_type: "IMAP".into(),
+            remote_server: c.server.clone(),
+            port: c.port,
+            security: c.security.as_str().into(),
+            authentication: authentication(c).into(),
+            username: c.admin.clone(),
+            impersonation: c.impersonation.to_string(),
+            ca_file: c.ca_file.clone(),
+            compression: c.compression.as_str().into(),
+            use_auto_discover: discovered.is_some(),
+            discovery_method: discovered.map(|d| d.method.clone()),
+            discovery_email_address: discovered.map(|d| d.email.clone()),
+            max_concurrent_migrations: e.max_concurrent_migrations,
+            max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
+            creation_date_time: time_text(Some(e.created_at)),
+        }
+    }
+}
+
+/// The cutover batch (Get-MigrationBatch), with counts over its users.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchView {
+    pub identity: String,
+    /// Created, Syncing, Synced, SyncedWithErrors, Stopping, Stopped, Failed, Removing.
+    pub status: String,
+    pub migration_type: String,
+    pub source_endpoint: String,
+    pub total_count: u64,
+    /// Users in a pass now (Syncing or IncrementalSyncing).
+    pub active_count: u64,
+    /// Users waiting for a pass (Queued).
+    pub pending_count: u64,
+    pub synced_count: u64,
+    pub stopped_count: u64,
+    pub failed_count: u64,
+    pub items_synced: u64,
+    pub items_skipped: u64,
+    pub bytes_transferred: u64,
+    pub creation_date_time: Option<String>,
+    pub start_date_time: Option<String>,
+    pub initial_sync_date_time: Option<String>,
+    /// From start to the end of the initial sync, as a TimeSpan (`d.hh:mm:ss.fff`).
+    pub initial_sync_duration: Option<String>,
+    pub last_synced_date_time: Option<String>,
+    pub next_sync_date_time: Option<String>,
+    pub incremental_sync_interval: Option<String>,
+    pub bad_item_limit: u32,
+    pub large_item_limit: u32,
+    /// The worst of the users' grades: Perfect, Good, Investigate, Poor.
+    pub data_consistency_score: String,
+    pub skipped_item_approval_time: Option<String>,
+    pub excluded_folders: Vec<String>,
+    /// 'Source=Target' entries.
+    pub folder_map: Vec<String>,
+    /// Bytes copied per second over the last minute by this service's workers (the
+    /// HTTP API only; absent in the CLI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput_bytes_per_second: Option<u64>,
+}
+
+impl BatchView {
+    pub fn new(b: &Batch, users: &[MigrationUser]) -> Self {
+        let counts = BatchCounts::from_statuses(users.iter().map(|u| u.status));
+        Self {
+            identity: b.name.to_string(),
+            status: b.status.as_str().into(),
+            migration_type: "Cutover (IMAP)".into(),
+            source_endpoint: b.source_endpoint.to_string(),
+            total_count: counts.total,
+            active_count: counts.syncing,
+            pending_count: counts.queued,
+            synced_count: counts.synced,
+            stopped_count: counts.stopped,
+            failed_count: counts.failed,
+            items_synced: users.iter().map(|u| u.stats.items_synced).sum(),
+            items_skipped: users.iter().map(|u| u.stats.items_skipped).sum(),
+            bytes_transferred: users.iter().map(|u| u.stats.bytes_synced).sum(),
+            creation_date_time: time_text(Some(b.created_at)),
+            start_date_time: time_text(b.started_at),
+            initial_sync_date_time: time_text(b.initial_sync_at),
+            initial_sync_duration: timespan(b.initial_sync_duration()),
+            last_synced_date_time: time_text(b.last_synced_at),
+            next_sync_date_time: time_text(b.next_sync_at),
+            incremental_sync_interval: timespan(Some(b.incremental_interval)),
+            bad_item_limit: b.bad_item_limit,
+            large_item_limit: b.large_item_limit,
+            data_consistency_score: DataConsistencyScore::worst(
+                users.iter().map(MigrationUser::data_consistency),
+            )
+            .as_str()
+            .into(),
+            skipped_item_approval_time: time_text(b.skipped_item_approval_time),
+            excluded_folders: b.excluded_folders.clone(),
+            folder_map: b.folder_map.iter().map(ToString::to_string).collect(),
+            throughput_bytes_per_second: None,
+        }
+    }
+}
+
+/// One migration user (Get-MigrationUser).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserView {
+    /// The mailbox's address.
+    pub identity: String,
+    pub batch_id: String,
+    /// Queued, Provisioning, Syncing, Synced, IncrementalSyncing, Stopped, Failed.
+    pub status: String,
+    pub items_synced: u64,
+    pub items_skipped: u64,
+    pub bytes_transferred: u64,
+    pub data_consistency_score: String,
+    pub last_synced_date_time: Option<String>,
+    pub error_summary: Option<String>,
+}
+
+impl UserView {
+    pub fn new(u: &MigrationUser) -> Self {
+        Self {
+            identity: u.email.to_string(),
+            batch_id: u.batch.to_string(),
+            status: u.status.as_str().into(),
+            items_synced: u.stats.items_synced,
+            items_skipped: u.stats.items_skipped,
+            bytes_transferred: u.stats.bytes_synced,
+            data_consistency_score: u.data_consistency().as_str().into(),
+            last_synced_date_time: time_text(u.last_synced_at),
+            error_summary: u.error.clone(),
+        }
+    }
+}
+
+/// A message a pass skipped, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct SkippedItemView {
+    /// BadItem or LargeItem.
+    pub kind: String,
+    pub folder: String,
+    pub source_uid: u32,
+    pub subject: String,
+    pub size: u32,
+    /// What went wrong, with the server's answer.
+    pub reason: String,
+    pub date_skipped: Option<String>,
+    pub approved_date_time: Option<String>,
+}
+
+impl SkippedItemView {
+    pub fn new(i: &SkippedItem) -> Self {
+        Self {
+            kind: i.kind.as_str().into(),
+            folder: i.folder.clone(),
+            source_uid: i.src_uid,
+            subject: i.subject.clone(),
+            size: i.size,
+            reason: i.reason.clone(),
+            date_skipped: time_text(Some(i.skipped_at)),
+            approved_date_time: time_text(i.approved_at),
+        }
+    }
+}
+
+/// A user's statistics (Get-MigrationUserStatistics), with the skipped items when asked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserStatsView {
+    pub identity: String,
+    pub batch_id: String,
+    pub status: String,
+    pub source_login: String,
+    pub total_items_in_source_mailbox_count: u64,
+    pub synced_item_count: u64,
+    pub skipped_item_count: u64,
+    pub bad_item_count: u64,
+    pub large_item_count: u64,
+    pub data_consistency_score: String,
+    pub skipped_items_approved_date_time: Option<String>,
+    pub bytes_transferred: u64,
+    pub folder_count: u64,
+    pub last_pass_item_count: u64,
+    pub last_pass_duration: Option<String>,
+    pub initial_sync_completed: bool,
+    pub last_synced_date_time: Option<String>,
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_items: Option<Vec<SkippedItemView>>,
+}
+
+impl UserStatsView {
+    pub fn new(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Self {
+        let s = &u.stats;
+        Self {
+            identity: u.email.to_string(),
+            batch_id: u.batch.to_string(),
+            status: u.status.as_str().into(),
+            source_login: u.source_login().into(),
+            total_items_in_source_mailbox_count: s.source_items,
+            synced_item_count: s.items_synced,
+            skipped_item_count: s.items_skipped,
+            bad_item_count: s.bad_items,
+            large_item_count: s.large_items,
+            data_consistency_score: u.data_consistency().as_str().into(),
+            skipped_items_approved_date_time: time_text(u.skipped_items_approved_at),
+            bytes_transferred: s.bytes_synced,
+            folder_count: s.folders,
+            last_pass_item_count: s.last_pass_items,
+            last_pass_duration: timespan(Some(chrono::Duration::milliseconds(
+                s.last_pass_millis as i64,
+            ))),
+            initial_sync_completed: u.initial_sync_done,
+            last_synced_date_time: time_text(u.last_synced_at),
+            error: u.error.clone(),
+            skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_timespans() {
+        assert_eq!(
+            timespan(Some(chrono::Duration::milliseconds(83_456))).as_deref(),
+            Some("00:01:23.456")
+        );
+        assert_eq!(
+            timespan(Some(chrono::Duration::hours(25))).as_deref(),
+            Some("1.01:00:00.000")
+        );
+    }
+}

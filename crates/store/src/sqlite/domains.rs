@@ -1,0 +1,237 @@
+//! [`DomainStore`] on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
+use crate::{Result, StoreError};
+
+fn domain_row(row: &SqliteRow) -> Result<AcceptedDomain> {
+    Ok(AcceptedDomain {
+        name: row.try_get("name")?,
+        token: row.try_get("token")?,
+        created_at: row.try_get("created_at")?,
+        verified_at: row.try_get("verified_at")?,
+    })
+}
+
+#[async_trait]
+impl DomainStore for SqliteStore {
+    async fn add_accepted_domain(&self, d: &AcceptedDomain) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO accepted_domains (name, token, created_at, verified_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&d.name)
+        .bind(&d.token)
+        .bind(d.created_at)
+        .bind(d.verified_at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "accepted domain",
+                name: d.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn accepted_domain(&self, name: &str) -> Result<Option<AcceptedDomain>> {
+        sqlx::query("SELECT * FROM accepted_domains WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(domain_row)
+            .transpose()
+    }
+
+    async fn accepted_domains(&self) -> Result<Vec<AcceptedDomain>> {
+        sqlx::query("SELECT * FROM accepted_domains ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(domain_row)
+            .collect()
+    }
+
+    async fn set_domain_verified(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE accepted_domains SET verified_at = COALESCE(verified_at, ?) WHERE name = ?",
+        )
+        .bind(at)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "accepted domain",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn remove_accepted_domain(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM accepted_domains WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "accepted domain",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn mx_check(&self, domain: &str) -> Result<Option<MxCheck>> {
+        let Some(row) = sqlx::query("SELECT * FROM mx_checks WHERE domain = ?")
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let expected: String = row.try_get("expected_mx")?;
+        Ok(Some(MxCheck {
+            domain: row.try_get("domain")?,
+            expected_mx: serde_json::from_str(&expected)
+                .map_err(|e| StoreError::Corrupt(format!("mx_checks.expected_mx: {e}")))?,
+            first_switch_at: row.try_get("first_switch_at")?,
+            last_checked_at: row.try_get("last_checked_at")?,
+            last_state: row.try_get("last_state")?,
+        }))
+    }
+
+    async fn save_mx_check(&self, c: &MxCheck) -> Result<()> {
+        let expected = serde_json::to_string(&c.expected_mx)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO mx_checks (domain, expected_mx, first_switch_at, last_checked_at, last_state)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (domain) DO UPDATE SET
+               expected_mx = excluded.expected_mx,
+               first_switch_at = COALESCE(mx_checks.first_switch_at, excluded.first_switch_at),
+               last_checked_at = excluded.last_checked_at,
+               last_state = excluded.last_state",
+        )
+        .bind(&c.domain)
+        .bind(expected)
+        .bind(c.first_switch_at)
+        .bind(c.last_checked_at)
+        .bind(&c.last_state)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_endpoint_discovery(&self, d: &EndpointDiscovery) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoint_discovery (endpoint, email, method, discovered_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (endpoint) DO UPDATE SET email = excluded.email, method = excluded.method,
+               discovered_at = excluded.discovered_at",
+        )
+        .bind(&d.endpoint)
+        .bind(&d.email)
+        .bind(&d.method)
+        .bind(d.discovered_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn endpoint_discovery(&self, endpoint: &str) -> Result<Option<EndpointDiscovery>> {
+        let Some(row) = sqlx::query("SELECT * FROM endpoint_discovery WHERE endpoint = ?")
+            .bind(endpoint)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EndpointDiscovery {
+            endpoint: row.try_get("endpoint")?,
+            email: row.try_get("email")?,
+            method: row.try_get("method")?,
+            discovered_at: row.try_get("discovered_at")?,
+        }))
+    }
+
+    async fn clear_endpoint_discovery(&self, endpoint: &str) -> Result<()> {
+        sqlx::query("DELETE FROM endpoint_discovery WHERE endpoint = ?")
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[tokio::test]
+    async fn domains_and_the_first_mx_switch_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = SqliteStore::open(&url, None).await.unwrap();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let d = AcceptedDomain {
+            name: "contoso.test".into(),
+            token: "cutover-verification=ab".into(),
+            created_at: t0,
+            verified_at: None,
+        };
+        store.add_accepted_domain(&d).await.unwrap();
+        assert!(matches!(
+            store.add_accepted_domain(&d).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        store
+            .set_domain_verified("contoso.test", t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        // a second verification keeps the first time
+        store
+            .set_domain_verified("contoso.test", t0 + Duration::hours(2))
+            .await
+            .unwrap();
+        let got = store
+            .accepted_domain("contoso.test")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.verified_at, Some(t0 + Duration::hours(1)));
+        assert_eq!(store.accepted_domains().await.unwrap().len(), 1);
+
+        let mut check = MxCheck {
+            domain: "contoso.test".into(),
+            expected_mx: vec!["mx.new.test".into()],
+            first_switch_at: None,
+            last_checked_at: Some(t0),
+            last_state: Some("Source".into()),
+        };
+        store.save_mx_check(&check).await.unwrap();
+        check.first_switch_at = Some(t0 + Duration::hours(3));
+        store.save_mx_check(&check).await.unwrap();
+        check.first_switch_at = Some(t0 + Duration::hours(9));
+        store.save_mx_check(&check).await.unwrap();
+        check.first_switch_at = None;
+        store.save_mx_check(&check).await.unwrap();
+        let got = store.mx_check("contoso.test").await.unwrap().unwrap();
+        assert_eq!(got.first_switch_at, Some(t0 + Duration::hours(3)));
+        assert_eq!(got.expected_mx, vec!["mx.new.test".to_string()]);
+
+        store.remove_accepted_domain("contoso.test").await.unwrap();
+        assert!(matches!(
+            store.remove_accepted_domain("contoso.test").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+}
