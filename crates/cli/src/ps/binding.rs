@@ -243,6 +243,7 @@ pub(super) fn in_cmdlet_terms(message: &str) -> String {
         ("`cutover batch start ", "`Start-MigrationBatch "),
         ("`cutover batch remove ", "`Remove-MigrationBatch "),
         ("`cutover endpoint get`", "Get-MigrationEndpoint"),
+        ("--dns-server", "-DnsServer"),
         ("`cutover endpoint new`", "New-MigrationEndpoint"),
         ("`cutover endpoint set ", "`Set-MigrationEndpoint "),
         ("--skip-verification", "-SkipVerification"),

@@ -11,7 +11,7 @@ use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
 use super::value::{Credential, Value};
-use crate::commands::autodiscover::Server;
+use crate::commands::autodiscover::{Autodiscover, Server};
 use crate::commands::{batch, endpoint, test_server, user, verify};
 use crate::output::Record;
 
@@ -114,13 +114,14 @@ fn objects(type_name: &str, records: &[Record], view: &'static [&'static str]) -
         .collect()
 }
 
-/// Where the connection goes: explicit -RemoteServer/-Port/-Security, or the
-/// ConnectionSettings of Test-MigrationServerAvailability. Returns the connection, the
-/// admin's password and the mailbox to test with.
+/// Where the server is: explicit -RemoteServer/-Port/-Security, -Autodiscover
+/// -EmailAddress, or the ConnectionSettings of Test-MigrationServerAvailability. Returns
+/// the server, the admin's password and the mailbox to test with (none with
+/// -Autodiscover: its -EmailAddress is the address to discover the settings for).
 fn connection(
     b: &Bound,
     settings: Option<&Value>,
-) -> PsResult<(Connection, SecretString, Option<String>)> {
+) -> PsResult<(Server, SecretString, Option<String>)> {
     let email = b.string("EmailAddress")?;
     if let Some(v) = settings {
         let Value::Object(o) = v else {
@@ -162,9 +163,20 @@ fn connection(
             .get("EmailAddress")
             .filter(|v| !matches!(v, Value::Null))
             .map(Value::display);
-        return Ok((c, cred.password.clone(), email.or(tested)));
+        return Ok((Server::Given(c), cred.password.clone(), email.or(tested)));
     }
-    let server = b.required("RemoteServer")?;
+    let autodiscover = b.switch("Autodiscover");
+    let server = if autodiscover {
+        if b.value("RemoteServer").is_some() {
+            return Err(b.param_err(
+                "RemoteServer",
+                "-Autodiscover finds the server from -EmailAddress; give one or the other.",
+            ));
+        }
+        String::new()
+    } else {
+        b.required("RemoteServer")?
+    };
     let cred = b.credential("Credentials")?.ok_or_else(|| {
         b.err(
             "InvalidArgument",
@@ -172,7 +184,8 @@ fn connection(
              Use $Credentials = Get-Credential, then -Credentials $Credentials.",
         )
     })?;
-    let security = b.security()?.unwrap_or(Security::Tls);
+    let given_security = b.security()?;
+    let security = given_security.unwrap_or(Security::Tls);
     let ca_file = b
         .string("CaFile")?
         .map(|p| verify::ca_file(Some(std::path::Path::new(&p))))
@@ -190,7 +203,39 @@ fn connection(
         ca_file,
         compression: b.parsed("Compression")?.unwrap_or(Compression::Auto),
     };
-    Ok((c, cred.password.clone(), email))
+    if !autodiscover {
+        return Ok((Server::Given(c), cred.password.clone(), email));
+    }
+    let Some(email) = email else {
+        return Err(b.err(
+            "InvalidArgument",
+            "Cannot process command because of one or more missing mandatory parameters: EmailAddress. \
+             -Autodiscover finds the server's settings from an address (usually the admin's).",
+        ));
+    };
+    // -Port with -Autodiscover: the port to try on guessed host names (as --port).
+    let guess_port = b.number::<u16>("Port")?.map(|p| {
+        let security = given_security.unwrap_or(if p == 993 {
+            Security::Tls
+        } else {
+            Security::StartTls
+        });
+        (p, security)
+    });
+    let find = Autodiscover {
+        email,
+        dns_server: b
+            .string("DnsServer")?
+            .map(|s| crate::args::parse_dns_server(&s).map_err(|e| b.param_err("DnsServer", e)))
+            .transpose()?,
+        https_port: b.number("AutodiscoverPort")?.unwrap_or(443),
+        guess_port,
+    };
+    Ok((
+        Server::Discover { find, like: c },
+        cred.password.clone(),
+        None,
+    ))
 }
 
 /// `-ExchangeOutlookAnywhere`: we speak IMAP, not MAPI over RPC/HTTP, and do not pretend.
@@ -203,17 +248,7 @@ fn refuse_outlook_anywhere(b: &Bound) -> PsResult<()> {
              (Exchange's own IMAP4 service works as a source), see the README's \"PowerShell front end\".",
         ));
     }
-    if b.switch("Autodiscover") {
-        return Err(not_yet(
-            b,
-            "-Autodiscover is not available yet in this build (it comes with `cutover test-server --autodiscover`); give -RemoteServer, -Port and -Security",
-        ));
-    }
     Ok(())
-}
-
-fn not_yet(b: &Bound, what: &str) -> PsError {
-    b.err("NotImplemented", what.to_string())
 }
 
 fn test_migration_server_availability(
@@ -222,14 +257,13 @@ fn test_migration_server_availability(
     _: Vec<Value>,
 ) -> PsResult<Vec<Value>> {
     refuse_outlook_anywhere(b)?;
-    let (c, password, mailbox) = connection(b, None)?;
+    let (server, password, mailbox) = connection(b, None)?;
+    let admin = match &server {
+        Server::Given(c) | Server::Discover { like: c, .. } => c.admin.clone(),
+    };
     // A failed test is a result (Result: Failed, the step and why), as in Exchange.
     let tested = shell
-        .block(test_server::test(
-            &Server::Given(c.clone()),
-            &password,
-            mailbox.as_deref(),
-        ))
+        .block(test_server::test(&server, &password, mailbox.as_deref()))
         .map_err(|e| b.anyhow(e))?;
     let Value::Object(o) = Value::object("MigrationServerAvailability", &tested.record, None)
     else {
@@ -251,7 +285,7 @@ fn test_migration_server_availability(
             s.props.push((
                 "Credentials".into(),
                 Value::Credential(Rc::new(Credential {
-                    user: c.admin.clone(),
+                    user: admin.clone(),
                     password: password.clone(),
                 })),
             ));
@@ -264,10 +298,10 @@ fn test_migration_server_availability(
 fn new_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     refuse_outlook_anywhere(b)?;
     let name = b.required("Name")?;
-    let (connection, password, test_mailbox) = connection(b, b.value("ConnectionSettings"))?;
+    let (server, password, test_mailbox) = connection(b, b.value("ConnectionSettings"))?;
     let p = endpoint::NewEndpoint {
         name,
-        server: Server::Given(connection),
+        server,
         password,
         max_concurrent_migrations: b.number("MaxConcurrentMigrations")?.unwrap_or(100),
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?.unwrap_or(20),
@@ -509,9 +543,9 @@ fn get_migration_statistics(
 }
 
 fn accepted_domain(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    Err(not_yet(
-        b,
-        &format!(
+    Err(b.err(
+        "NotImplemented",
+        format!(
             "{} is not available yet in this build: accepted domains come with `cutover domain add|get|verify|remove`",
             b.cmdlet
         ),
@@ -534,6 +568,8 @@ macro_rules! connection_params {
             val("Impersonation"),
             val("CaFile"),
             val("Compression"),
+            val("DnsServer"),
+            val("AutodiscoverPort"),
             $($extra),*
         ]
     };

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 
 use crate::support::{
-    Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, users_csv,
+    AutodiscoverHttps, Cutover, Dnsmasq, Dovecot, DovecotOptions, TestCa, Zone,
+    assert_same_mailbox, field, fill_realistic_mailbox, pair, pox_xml, users_csv,
     verify_independently,
 };
 
@@ -199,7 +200,7 @@ fn the_unadapted_seed_commands_get_errors_that_say_what_to_use_instead() {
 $Credentials = Get-Credential
 $TSMA = Test-MigrationServerAvailability -ExchangeOutlookAnywhere -Autodiscover -EmailAddress administrator@contoso.com -Credentials $credentials
 New-MigrationEndpoint -ExchangeOutlookAnywhere -Name CutoverEndpoint -ConnectionSettings $TSMA.ConnectionSettings
-Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress administrator@contoso.com -Credentials $credentials
+Test-MigrationServerAvailability -IMAP -Autodiscover -RemoteServer mail.contoso.com -EmailAddress administrator@contoso.com -Credentials $credentials
 New-MigrationBatch -Name CutoverBatch -SourceEndpoint CutoverEndpoint
 Complete-MigrationBatch -Identity CutoverBatch
 Get-AcceptedDomain
@@ -217,7 +218,7 @@ Get-MigrationBatch -Identity Nowhere
         &format!("At {path}:3 char:42"),
         "New-MigrationEndpoint : Cannot process parameter 'ExchangeOutlookAnywhere'.",
         &format!("At {path}:4 char:23"),
-        "Test-MigrationServerAvailability : -Autodiscover is not available yet",
+        "Test-MigrationServerAvailability : Cannot process parameter 'RemoteServer'. -Autodiscover finds the server from -EmailAddress",
         "New-MigrationBatch : Cannot process command because of one or more missing mandatory parameters: CSVData.",
         "-CSVData ([System.IO.File]::ReadAllBytes(\"users.csv\"))",
         "Complete-MigrationBatch : A cutover batch is never completed",
@@ -316,5 +317,74 @@ fn scripts_stop_at_the_first_error_and_parse_errors_give_line_and_column() {
     assert!(
         stdout.contains("System.Management.Automation.PSCredential\nadmin\n"),
         "{stdout}"
+    );
+}
+
+/// Test-MigrationServerAvailability -Autodiscover and New-MigrationEndpoint -Autodiscover
+/// find the server by Microsoft Autodiscover (POX, over the HTTPS fixture, every name
+/// resolved by the test's dnsmasq), as `test-server --autodiscover` does.
+#[test]
+fn autodiscover_finds_the_server_from_an_address() {
+    let ca = TestCa::new();
+    let server = Dovecot::start(
+        "ps-discover",
+        DovecotOptions {
+            tls: Some(ca.server("mail", &["mail.contoso.test"])),
+            ..DovecotOptions::default()
+        },
+    );
+    let https = AutodiscoverHttps::start(&ca.server("web", &["autodiscover.contoso.test"]));
+    https.serve(
+        "autodiscover.contoso.test",
+        "/autodiscover/autodiscover.xml",
+        &pox_xml("mail.contoso.test", server.imaps_port(), "SSL"),
+    );
+    let dns = Dnsmasq::start(
+        &Zone::new()
+            .host("mail.contoso.test")
+            .host("autodiscover.contoso.test"),
+    );
+    let cutover = Cutover::new();
+    let script = format!(
+        r#"$Credentials = Get-Credential
+$TSMA = Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress admin@contoso.test `
+    -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port}
+$TSMA | Format-List Result,DiscoveryMethod
+$TSMA.ConnectionSettings | Format-List RemoteServer,Port,Security
+$Nothing = Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress admin@nowhere.test `
+    -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port}
+$Nothing | Format-List Result,FailedStep
+New-MigrationEndpoint -IMAP -Name CutoverEndpoint -Autodiscover -EmailAddress admin@contoso.test `
+    -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port} | Out-Null
+Get-MigrationEndpoint CutoverEndpoint | Format-List RemoteServer,UseAutoDiscover,DiscoveryMethod,DiscoveryEmailAddress
+"#,
+        ca = ca.cert.display(),
+        dns = dns.addr(),
+        port = https.port(),
+    );
+    let out = ok(&ps_file(&cutover, "discover.ps1", &script));
+    assert_eq!(list_values(&out, "Result"), ["Success", "Failed"], "{out}");
+    assert_eq!(
+        list_values(&out, "DiscoveryMethod"),
+        ["Autodiscover", "Autodiscover"],
+        "{out}"
+    );
+    assert_eq!(list_values(&out, "FailedStep"), ["Autodiscover"], "{out}");
+    assert_eq!(
+        list_values(&out, "RemoteServer"),
+        ["mail.contoso.test", "mail.contoso.test"],
+        "{out}"
+    );
+    assert_eq!(
+        list_values(&out, "Port"),
+        [server.imaps_port().to_string()],
+        "{out}"
+    );
+    assert_eq!(list_values(&out, "Security"), ["Tls"], "{out}");
+    assert_eq!(list_values(&out, "UseAutoDiscover"), ["True"], "{out}");
+    assert_eq!(
+        list_values(&out, "DiscoveryEmailAddress"),
+        ["admin@contoso.test"],
+        "{out}"
     );
 }
