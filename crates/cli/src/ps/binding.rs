@@ -243,6 +243,8 @@ pub(super) fn in_cmdlet_terms(message: &str) -> String {
         ("`cutover batch start ", "`Start-MigrationBatch "),
         ("`cutover batch remove ", "`Remove-MigrationBatch "),
         ("`cutover endpoint get`", "Get-MigrationEndpoint"),
+        ("`cutover domain get ", "`Get-AcceptedDomain "),
+        ("--skip-domain-check", "-SkipDomainCheck"),
         ("--dns-server", "-DnsServer"),
         ("`cutover endpoint new`", "New-MigrationEndpoint"),
         ("`cutover endpoint set ", "`Set-MigrationEndpoint "),

@@ -12,7 +12,7 @@ use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
 use super::value::{Credential, Value};
 use crate::commands::autodiscover::{Autodiscover, Server};
-use crate::commands::{batch, endpoint, test_server, user, verify};
+use crate::commands::{batch, domain, endpoint, test_server, user, verify};
 use crate::output::Record;
 
 /// The cmdlet a command names (or its alias).
@@ -410,7 +410,7 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
     let p = batch::NewBatch {
         name,
         source_endpoint,
-        skip_domain_check: false,
+        skip_domain_check: b.switch("SkipDomainCheck") || env_flag("CUTOVER_SKIP_DOMAIN_CHECK"),
         users: batch::UsersCsv::Text {
             text,
             origin: "-CSVData".into(),
@@ -542,14 +542,55 @@ fn get_migration_statistics(
     Ok(vec![Value::object("MigrationStatistics", &r, None)])
 }
 
-fn accepted_domain(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
-    Err(b.err(
-        "NotImplemented",
-        format!(
-            "{} is not available yet in this build: accepted domains come with `cutover domain add|get|verify|remove`",
-            b.cmdlet
-        ),
-    ))
+/// `CUTOVER_SKIP_DOMAIN_CHECK=1` (or true, yes, on), as `batch new` reads it.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "y" | "on"
+        )
+    })
+}
+
+const ACCEPTED_DOMAIN_VIEW: &[&str] = &["DomainName", "Status", "TxtRecordValue"];
+
+fn get_accepted_domain(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.string("Identity")?;
+    let r = shell
+        .block(domain::get(shell.ctx, name.as_deref()))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("AcceptedDomain", &r, ACCEPTED_DOMAIN_VIEW))
+}
+
+/// New-AcceptedDomain -Name N -DomainName D: the domain is added unverified; the object
+/// carries the TXT record to publish (TxtRecordName, TxtRecordValue), and
+/// `cutover domain verify D` looks for it (Exchange Online verifies domains in the
+/// Microsoft 365 admin center, not in Exchange's cmdlets). An accepted domain is known
+/// by its domain name here; -Name (Exchange's display name) is required, as in
+/// Exchange, but not kept.
+fn new_accepted_domain(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    b.required("Name")?;
+    let domain_name = b.required("DomainName")?;
+    if let Some(t) = b.string("DomainType")?
+        && !t.eq_ignore_ascii_case("Authoritative")
+    {
+        return Err(b.param_err(
+            "DomainType",
+            format!("'{t}': a cutover moves every mailbox of the domain to the target, so the domain is Authoritative there"),
+        ));
+    }
+    let r = shell
+        .block(domain::add(shell.ctx, &domain_name))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(objects("AcceptedDomain", &[r], ACCEPTED_DOMAIN_VIEW))
+}
+
+fn remove_accepted_domain(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
+    let name = b.required("Identity")?;
+    shell
+        .block(domain::remove(shell.ctx, &name))
+        .map_err(|e| b.anyhow(e))?;
+    Ok(Vec::new())
 }
 
 /// Connection parameters shared by Test-MigrationServerAvailability and
@@ -644,6 +685,7 @@ static CMDLETS: &[Cmdlet] = &[
             val("ExcludeFolders"),
             val("FolderMap"),
             val("IncrementalSyncInterval"),
+            sw("SkipDomainCheck"),
         ],
         run: new_migration_batch,
         takes_input: false,
@@ -711,14 +753,20 @@ static CMDLETS: &[Cmdlet] = &[
     Cmdlet {
         name: "Get-AcceptedDomain",
         params: &[pos0("Identity")],
-        run: accepted_domain,
-        takes_input: true,
+        run: get_accepted_domain,
+        takes_input: false,
     },
     Cmdlet {
         name: "New-AcceptedDomain",
-        params: &[val("Name"), val("DomainName"), val("DomainType")],
-        run: accepted_domain,
-        takes_input: true,
+        params: &[req("Name"), req("DomainName"), val("DomainType")],
+        run: new_accepted_domain,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Remove-AcceptedDomain",
+        params: &[IDENTITY, sw("Confirm")],
+        run: remove_accepted_domain,
+        takes_input: false,
     },
     Cmdlet {
         name: "Get-Credential",

@@ -1,7 +1,8 @@
-//! `cutover ps`: the seed's walkthrough (steps 2-4 and 6) as a PowerShell script against
-//! two real Dovecot servers, adapted only where the README's decision says so
-//! (-IMAP with the server's settings instead of -ExchangeOutlookAnywhere -Autodiscover,
-//! and the users CSV as -CSVData), and the errors the unadapted commands get.
+//! `cutover ps`: the seed's walkthrough (steps 1-4 and 6) as a PowerShell script against
+//! two real Dovecot servers and a dnsmasq serving the domain's TXT record, adapted only
+//! where the README's decision says so (-IMAP with the server's settings instead of
+//! -ExchangeOutlookAnywhere, and the users CSV as -CSVData); -Autodiscover against
+//! dnsmasq and the HTTPS fixture; and the errors the unadapted commands get.
 
 use std::io::Write;
 use std::process::{Output, Stdio};
@@ -84,8 +85,30 @@ fn the_seed_walkthrough_runs_as_a_script_and_the_mailboxes_move_byte_exact() {
         ALICE,
     ]);
     let csv = cutover.write("users.csv", &users_csv(&[(ALICE, "", ""), (BOB, "", "")]));
-    // Step 1 (the users' domain accepted and verified), as the other e2e tests do it.
-    cutover.accept_domains(&users);
+
+    // Step 1: the users' domain becomes an accepted domain of the target. Its TXT record
+    // is published (in the test's dnsmasq), then `cutover domain verify` finds it: Exchange
+    // has no cmdlet for that (the Microsoft 365 admin center verifies domains).
+    let step_1 = "# Étape 1 : Préparez une migration à basculement (the domain as an accepted domain)\n\
+                  New-AcceptedDomain -Name contoso.test -DomainName contoso.test | Format-List\n";
+    let out = ok(&ps_file(&cutover, "step-1.ps1", step_1));
+    assert_eq!(list_values(&out, "Status"), ["Unverified"], "{out}");
+    let token = list_values(&out, "TxtRecordValue").remove(0);
+    assert!(token.starts_with("cutover-verification="), "{out}");
+    let published = Dnsmasq::start(&Zone::new().txt("contoso.test", &token));
+    cutover.ok(&[
+        "domain",
+        "verify",
+        "contoso.test",
+        "--dns-server",
+        &published.addr(),
+    ]);
+    let out = ok(&ps_file(
+        &cutover,
+        "domains.ps1",
+        "Get-AcceptedDomain | Format-List DomainName,Status\n",
+    ));
+    assert_eq!(list_values(&out, "Status"), ["Verified"], "{out}");
 
     // Steps 2 to 4, as the seed writes them; the two adapted lines keep the seed's
     // command above them as a comment.
@@ -203,7 +226,7 @@ New-MigrationEndpoint -ExchangeOutlookAnywhere -Name CutoverEndpoint -Connection
 Test-MigrationServerAvailability -IMAP -Autodiscover -RemoteServer mail.contoso.com -EmailAddress administrator@contoso.com -Credentials $credentials
 New-MigrationBatch -Name CutoverBatch -SourceEndpoint CutoverEndpoint
 Complete-MigrationBatch -Identity CutoverBatch
-Get-AcceptedDomain
+New-AcceptedDomain -Name Contoso -DomainName contoso.com -DomainType InternalRelay
 New-MigrationEndpoint -IMAP -Name E -RemoteServer mail.contoso.test -Security Tls -Credentials $Credentials
 Get-MigrationBatch -Identity Nowhere
 "#;
@@ -222,7 +245,7 @@ Get-MigrationBatch -Identity Nowhere
         "New-MigrationBatch : Cannot process command because of one or more missing mandatory parameters: CSVData.",
         "-CSVData ([System.IO.File]::ReadAllBytes(\"users.csv\"))",
         "Complete-MigrationBatch : A cutover batch is never completed",
-        "Get-AcceptedDomain : Get-AcceptedDomain is not available yet",
+        "New-AcceptedDomain : Cannot process parameter 'DomainType'. 'InternalRelay'",
         "New-MigrationEndpoint : Cannot process parameter 'Security'. 'Tls' is ambiguous",
         "Get-MigrationBatch : batch 'Nowhere' was not found",
     ] {
