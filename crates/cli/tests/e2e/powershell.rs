@@ -1,5 +1,5 @@
 //! `cutover ps`: the seed's walkthrough (steps 1-4 and 6) as a PowerShell script against
-//! two real Dovecot servers and a dnsmasq serving the domain's TXT record, adapted only
+//! two real Dovecot servers and a dnsmasq serving the domain's records, adapted only
 //! where the README's decision says so (-IMAP with the server's settings instead of
 //! -ExchangeOutlookAnywhere, and the users CSV as -CSVData); -Autodiscover against
 //! dnsmasq and the HTTPS fixture; and the errors the unadapted commands get.
@@ -166,6 +166,39 @@ Get-MigrationBatch -Identity CutoverBatch |  Format-List Status
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     assert_eq!(field(&run[0], "ItemsCopied"), total as u64);
 
+    // Before MX moves, step 6 is refused: mail would still arrive at the source.
+    let early = ps_file(
+        &cutover,
+        "too-early.ps1",
+        "Remove-MigrationBatch -Identity CutoverBatch\n",
+    );
+    assert_eq!(early.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        stderr.contains("Remove-MigrationBatch : batch 'CutoverBatch' cannot be removed:")
+            && stderr.contains("domains without a seen switch: contoso.test")
+            && stderr.contains("`Remove-MigrationBatch CutoverBatch -Force`"),
+        "{stderr}"
+    );
+
+    // Step 5: MX moves to the target; `cutover dns check` sees it and remembers when.
+    let moved = Dnsmasq::start(&Zone::new().txt("contoso.test", &token).mx(
+        "contoso.test",
+        "mx.target.test",
+        10,
+    ));
+    let check = cutover.json(&[
+        "dns",
+        "check",
+        "--domain",
+        "contoso.test",
+        "--expect-mx",
+        "mx.target.test",
+        "--dns-server",
+        &moved.addr(),
+    ]);
+    assert_eq!(field(&check, "MxState"), "Target", "{check:#}");
+
     // Before step 6: everyone synced, and a last incremental sync after the MX switch.
     let before_removal = format!(
         r#"Get-MigrationBatch -Identity CutoverBatch | Format-List Status,SyncedCount,FailedCount,LastSyncedDateTime
@@ -203,11 +236,14 @@ Set-MigrationBatch -Identity CutoverBatch -SyncNow
     let again = cutover.json(&["run", "--once"]);
     assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
 
-    // Étape 6 : Supprimez le lot de migration à basculement
-    // No MX switch was recorded in this test, so the removal guard wants -Force.
-    let step_6 = "Remove-MigrationBatch -Identity CutoverBatch -Force\nGet-MigrationBatch\n";
-    let out = ok(&ps_file(&cutover, "step-6.ps1", step_6));
+    // Étape 6 : Supprimez le lot de migration à basculement. Within 72 hours of the
+    // switch it is removed with a warning (servers may still deliver to the old MX).
+    let step_6 = "Remove-MigrationBatch -Identity CutoverBatch\nGet-MigrationBatch\n";
+    let removed = ps_file(&cutover, "step-6.ps1", step_6);
+    let out = ok(&removed);
     assert_eq!(out.trim(), "", "{out}");
+    let stderr = String::from_utf8_lossy(&removed.stderr);
+    assert!(stderr.contains("less than 72 h"), "{stderr}");
     assert_eq!(cutover.json(&["batch", "get"]), serde_json::json!([]));
 
     for u in users {
@@ -410,4 +446,38 @@ Get-MigrationEndpoint CutoverEndpoint | Format-List RemoteServer,UseAutoDiscover
         ["admin@contoso.test"],
         "{out}"
     );
+}
+
+/// Remove-MigrationBatch goes through the same removal rules as `batch remove`: a batch in
+/// its initial sync is refused with a PowerShell error that names -Force, and -Force
+/// removes it.
+#[test]
+fn remove_migration_batch_refuses_as_batch_remove_does_and_takes_force() {
+    let cutover = Cutover::new();
+    let csv = cutover.write("users.csv", &users_csv(&[(ALICE, "", "")]));
+    let script = format!(
+        r#"$ErrorActionPreference = 'Continue'
+$Credentials = Get-Credential
+New-MigrationEndpoint -IMAP -Name CutoverEndpoint -RemoteServer 127.0.0.1 -Port 1 -Security None `
+    -Credentials $Credentials -SkipVerification | Out-Null
+New-MigrationBatch -Name CutoverBatch -SourceEndpoint CutoverEndpoint -SkipDomainCheck -AutoStart `
+    -CSVData (Get-Content "{csv}" -Raw) | Out-Null
+Remove-MigrationBatch -Identity CutoverBatch
+Get-MigrationBatch | Format-List Status
+Remove-MigrationBatch -Identity CutoverBatch -Force
+Get-MigrationBatch
+"#
+    );
+    let out = ps_file(&cutover, "remove.ps1", &script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("Remove-MigrationBatch : batch 'CutoverBatch' cannot be removed: it is still in its initial sync")
+            && stderr.contains("`Remove-MigrationBatch CutoverBatch -Force`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("At "), "{stderr}");
+    assert_eq!(list_values(&stdout, "Status"), ["Syncing"], "{stdout}");
+    assert_eq!(cutover.json(&["batch", "get"]), serde_json::json!([]));
 }
