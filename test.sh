@@ -1,6 +1,7 @@
 #!/bin/bash
 # The project's test command: format, lints, then every test of the workspace.
-# The end-to-end tests start their own Dovecot servers (apt-get install dovecot-core dovecot-imapd).
+# The end-to-end tests start their own servers and browser (.ci/run installs them: Dovecot,
+# dnsmasq, Chromium and chromedriver).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cutover-target}"

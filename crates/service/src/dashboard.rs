@@ -1,6 +1,8 @@
 //! The dashboard's static files, embedded in the binary: `/` and `/assets/...`. They
 //! hold no data (the page reads the API with the admin's token), so they load without
-//! the token. A placeholder for now; the dashboard proper builds on the API.
+//! the token. The page (plain HTML, CSS and JavaScript, no framework) polls the API
+//! every two seconds: the batch, its counts and times, every mailbox, and one mailbox's
+//! statistics with its skipped items; Start, Stop and Remove ask before they act.
 
 use axum::Router;
 use axum::extract::Path;

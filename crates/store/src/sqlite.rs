@@ -647,7 +647,24 @@ impl Store for SqliteStore {
         copies: &[CopiedMessage],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // The user's counters move with the map, in the same transaction, so that a pass
+        // shows its progress while it runs (a message recorded again counts once).
+        let (mut new_items, mut new_bytes) = (0i64, 0i64);
         for c in copies {
+            let before: Option<i64> = sqlx::query_scalar(
+                "SELECT size FROM messages
+                 WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
+            )
+            .bind(email)
+            .bind(src_folder)
+            .bind(src_uidvalidity as i64)
+            .bind(c.src_uid as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if before.is_none() {
+                new_items += 1;
+            }
+            new_bytes += c.size as i64 - before.unwrap_or(0);
             sqlx::query(
                 "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size, flags)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -684,6 +701,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "UPDATE users SET items_synced = items_synced + ?, bytes_synced = bytes_synced + ?
+             WHERE email = ?",
+        )
+        .bind(new_items)
+        .bind(new_bytes)
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1273,6 +1299,38 @@ mod tests {
                 .is_empty()
         );
     }
+    #[tokio::test]
+    async fn recorded_copies_move_the_users_counters_at_once_and_once() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        store
+            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
+            .await
+            .unwrap();
+        let copy = |uid: u32, size: u32| CopiedMessage {
+            src_uid: uid,
+            dst_uidvalidity: Some(9),
+            dst_uid: Some(uid),
+            size,
+            flags: Vec::new(),
+        };
+        store
+            .record_copies("a@b.test", b"INBOX", 7, &[copy(1, 10), copy(2, 20)])
+            .await
+            .unwrap();
+        // UID 2 again (recovery records a landed message a second time), and a new one.
+        store
+            .record_copies("a@b.test", b"INBOX", 7, &[copy(2, 20), copy(3, 30)])
+            .await
+            .unwrap();
+        let u = store.user("a@b.test").await.unwrap().unwrap();
+        assert_eq!((u.stats.items_synced, u.stats.bytes_synced), (3, 60));
+        assert_eq!(store.copied_totals("a@b.test").await.unwrap(), (3, 60));
+    }
+
     fn skipped(folder: &[u8], uid: u32, kind: SkippedKind) -> SkippedItem {
         SkippedItem {
             src_name: folder.to_vec(),

@@ -5,6 +5,7 @@ mod autodiscover;
 mod bad_items;
 mod compression;
 mod crash;
+mod dashboard;
 mod domains;
 mod first_cutover;
 mod fixture;

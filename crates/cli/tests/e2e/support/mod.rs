@@ -2,6 +2,7 @@
 //! their maildirs, snapshots read back through doveadm, and a readable diff of two snapshots.
 #![allow(dead_code)] // each test uses a different part of the fixture
 
+mod browser;
 mod cli;
 mod corpus;
 mod dns;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
+pub use browser::Browser;
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
 pub use dns::{Dnsmasq, Zone};

@@ -1,0 +1,173 @@
+//! The migration dashboard in a real browser (headless Chromium over WebDriver) against
+//! `cutover serve` running a real, slowed-down migration: it shows the batch, its counts
+//! and every mailbox as they change, a mailbox's skipped items, and its Stop and Start
+//! buttons act on the batch. A wrong token gets the sign-in form, not data.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+
+use crate::support::{
+    Browser, Cutover, DovecotOptions, diff, field, fill_realistic_mailbox, start_pair,
+};
+
+const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
+
+/// The target refuses messages over 1 MiB (Dovecot's quota plugin): each mailbox's
+/// big message becomes a skipped large item the detail view must show.
+const LIMIT_CONFIG: &str = "\
+mail_plugins = $mail_plugins quota
+protocol imap {
+  mail_plugins = $mail_plugins quota
+}
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+  quota_max_mail_size = 1M
+}
+";
+
+#[test]
+fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
+    let users: Vec<String> = USERS.iter().map(|u| u.to_string()).collect();
+    let (src, dst) = start_pair(
+        DovecotOptions {
+            users: users.clone(),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users,
+            extra_config: LIMIT_CONFIG.to_string(),
+            ..DovecotOptions::default()
+        },
+    );
+    fill_realistic_mailbox(&src, USERS[0], 150, 91, true);
+    fill_realistic_mailbox(&src, USERS[1], 100, 92, true);
+    for u in USERS {
+        src.index(u);
+    }
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", USERS[0]);
+    // Slow enough to watch and stop: each chunk waits 3 s (about 40 s in all).
+    let serve = cutover.serve(&[], &[("CUTOVER_TEST_CHUNK_DELAY_MS", "3000")]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &["--large-item-limit", "5"]);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start().await;
+        let page = format!("http://{}/", serve.addr);
+
+        // Without a valid token: the sign-in form and an explanation, no batch.
+        browser
+            .client
+            .goto(&format!("{page}#token=not-the-token"))
+            .await
+            .unwrap();
+        browser
+            .wait_text("login-error", "the refusal", |t| t.contains("refused"))
+            .await;
+        assert!(browser.visible("login").await);
+        assert!(!browser.visible("batch").await);
+        // The token is kept for the tab only and taken out of the address bar.
+        let url = browser.client.current_url().await.unwrap();
+        assert!(!url.as_str().contains("token"), "{url}");
+
+        // Signed in by pasting the token, as an admin would.
+        let input = browser
+            .client
+            .find(Locator::Id("token-input"))
+            .await
+            .unwrap();
+        input.send_keys(&serve.token).await.unwrap();
+        browser.click("login-submit").await;
+        browser
+            .wait_text("batch-name", "the batch", |t| t == "CutoverBatch")
+            .await;
+        assert_eq!(browser.text("count-total").await, "2");
+        browser
+            .wait_text("batch-status", "Syncing", |t| t == "Syncing")
+            .await;
+        browser
+            .wait_text("count-syncing", "mailboxes syncing", |t| t != "0")
+            .await;
+        // Both mailboxes are listed, and their items grow while the pass runs.
+        let rows = browser
+            .client
+            .find_all(Locator::Css("#users tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        let first = rows[0].text().await.unwrap();
+        assert!(first.contains("alice@contoso.test"), "{first}");
+        browser
+            .wait_text("items-synced", "items copied", |t| {
+                t.replace(',', "").parse::<u64>().is_ok_and(|n| n > 0)
+            })
+            .await;
+
+        screenshot(&browser, "dashboard.png").await;
+
+        // Stop asks first; Cancel leaves the batch running.
+        browser.click("btn-stop").await;
+        assert!(browser.visible("confirm").await);
+        browser.click("confirm-cancel").await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(browser.text("batch-status").await, "Syncing");
+        // OK stops it, in the store too, within seconds.
+        browser.click("btn-stop").await;
+        browser.click("confirm-ok").await;
+        browser
+            .wait_text("batch-status", "Stopped", |t| t == "Stopped")
+            .await;
+        let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+        assert_eq!(field(&batch, "Status"), "Stopped", "{batch:#}");
+
+        // Start resumes; the batch ends Synced with both mailboxes' big message skipped.
+        browser.click("btn-start").await;
+        browser
+            .wait_text("batch-status", "Synced", |t| t.starts_with("Synced"))
+            .await;
+        browser
+            .wait_text("count-synced", "both synced", |t| t == "2")
+            .await;
+        browser
+            .wait_text("items-skipped", "the skipped items", |t| t == "2")
+            .await;
+        // A mailbox's detail lists its skipped item with its reason.
+        let bob = browser
+            .client
+            .find(Locator::Css("#users tr[data-email='bob@contoso.test']"))
+            .await
+            .unwrap();
+        bob.click().await.unwrap();
+        browser
+            .wait_text("detail-title", "bob's detail", |t| t == "bob@contoso.test")
+            .await;
+        let skipped = browser
+            .wait_text("skipped", "a skipped item", |t| t.contains("LargeItem"))
+            .await;
+        assert!(skipped.contains("refused"), "{skipped}");
+
+        screenshot(&browser, "dashboard-mailbox.png").await;
+        browser.close().await;
+    });
+
+    // What was copied is exact, the big messages aside (the target refuses them).
+    for u in USERS {
+        let mut source = src.mailbox(u);
+        for messages in source.folders.values_mut() {
+            messages.retain(|m| m.body.len() <= 1024 * 1024);
+        }
+        let lines = diff(&source, &dst.mailbox(u));
+        assert!(lines.is_empty(), "{u}:\n{}", lines.join("\n"));
+    }
+}
+
+/// With CUTOVER_DASHBOARD_SCREENSHOTS=DIR, saves what the browser shows (the pictures in
+/// docs/ come from here).
+async fn screenshot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("CUTOVER_DASHBOARD_SCREENSHOTS") {
+        let png = browser.client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+    }
+}
