@@ -13,6 +13,9 @@ use serde_json::json;
 pub struct Browser {
     driver: Child,
     pub client: Client,
+    /// Chromium's profile: it names every process of this browser, so they can all be
+    /// ended (Chromium puts itself in its own process group, away from chromedriver's).
+    profile: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -50,6 +53,7 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -60,6 +64,7 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--disable-gpu",
                 "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.path().display()),
             ]}),
         );
         let client = ClientBuilder::new(HttpConnector::new())
@@ -69,7 +74,11 @@ impl Browser {
             .unwrap_or_else(|e| {
                 panic!("chromedriver could not start Chromium (apt-get install chromium): {e}")
             });
-        Browser { driver, client }
+        Browser {
+            driver,
+            client,
+            profile,
+        }
     }
 
     /// The text of the element with this id, "" while it is absent.
@@ -123,5 +132,10 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Whatever of Chromium is left (a test that failed never closed its session).
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--"])
+            .arg(format!("--user-data-dir={}", self.profile.path().display()))
+            .status();
     }
 }
