@@ -7,22 +7,11 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, diff, fill_realistic_mailbox, start_pair,
+    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, REFUSE_OVER_1_MIB, diff,
+    fill_realistic_mailbox, start_pair,
 };
 
-/// The target refuses messages over 1 MiB; the corpus's ordinary messages are far
-/// smaller and its "big" one is 3 MB or more.
-const LIMIT_CONFIG: &str = "\
-mail_plugins = $mail_plugins quota
-protocol imap {
-  mail_plugins = $mail_plugins quota
-}
-plugin {
-  quota = count:User quota
-  quota_vsizes = yes
-  quota_max_mail_size = 1M
-}
-";
+/// What the target (REFUSE_OVER_1_MIB) refuses.
 const LIMIT_BYTES: usize = 1024 * 1024;
 
 const ALICE: &str = "alice@contoso.test";
@@ -89,7 +78,7 @@ fn large_items_are_skipped_limited_graded_and_approved() {
         },
         DovecotOptions {
             users,
-            extra_config: LIMIT_CONFIG.to_string(),
+            extra_config: REFUSE_OVER_1_MIB.to_string(),
             ..DovecotOptions::default()
         },
     );

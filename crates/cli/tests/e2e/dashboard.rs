@@ -8,24 +8,11 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use crate::support::{
-    Browser, Cutover, DovecotOptions, diff, field, fill_realistic_mailbox, start_pair,
+    Browser, Cutover, DovecotOptions, REFUSE_OVER_1_MIB, diff, field, fill_realistic_mailbox,
+    start_pair,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
-
-/// The target refuses messages over 1 MiB (Dovecot's quota plugin): each mailbox's
-/// big message becomes a skipped large item the detail view must show.
-const LIMIT_CONFIG: &str = "\
-mail_plugins = $mail_plugins quota
-protocol imap {
-  mail_plugins = $mail_plugins quota
-}
-plugin {
-  quota = count:User quota
-  quota_vsizes = yes
-  quota_max_mail_size = 1M
-}
-";
 
 #[test]
 fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
@@ -37,7 +24,8 @@ fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
         },
         DovecotOptions {
             users,
-            extra_config: LIMIT_CONFIG.to_string(),
+            // Each mailbox's big message becomes a skipped item the detail must show.
+            extra_config: REFUSE_OVER_1_MIB.to_string(),
             ..DovecotOptions::default()
         },
     );

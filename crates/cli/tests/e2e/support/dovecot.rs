@@ -28,6 +28,21 @@ const MAIL_USER: &str = "cutover-mail";
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
+/// `extra_config` for a server that refuses messages over 1 MiB (Dovecot's quota plugin,
+/// `quota_max_mail_size`): APPEND answers NO [LIMIT]. The corpus's ordinary messages are far
+/// smaller; its "big" one is 3 MB or more.
+pub const REFUSE_OVER_1_MIB: &str = "\
+mail_plugins = $mail_plugins quota
+protocol imap {
+  mail_plugins = $mail_plugins quota
+}
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+  quota_max_mail_size = 1M
+}
+";
+
 pub struct DovecotOptions {
     /// Hierarchy separator of the one namespace. Folder names in this API always use '/'.
     pub separator: char,

@@ -23,7 +23,7 @@ pub use browser::Browser;
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
 pub use dns::{Dnsmasq, Zone};
-pub use dovecot::{Dovecot, DovecotOptions};
+pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
 pub use http::{EventStream, request, request_tls};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use proxy::{Cut, CuttingProxy, Direction};
