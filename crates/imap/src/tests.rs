@@ -595,6 +595,40 @@ async fn tagged_ok_with_broken_code_is_recovered() {
 }
 
 #[tokio::test]
+async fn folders_created_and_subscribed_in_one_round_trip() {
+    // A exists already (fine), B is new, R&D is only subscribed; then x is refused.
+    let script = format!(
+        "{GREETING}C1 NO [ALREADYEXISTS] Mailbox exists\r\n\
+         C2 OK Subscribe completed.\r\n\
+         C3 OK Create completed.\r\n\
+         C4 OK Subscribe completed.\r\n\
+         C5 OK Subscribe completed.\r\n\
+         C6 NO [CANNOT] Invalid mailbox name\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.create_and_subscribe(&[
+            (name("A"), true, true),
+            (name("B"), true, true),
+            (name("R&-D"), false, true),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 CREATE A\r\nC2 SUBSCRIBE A\r\nC3 CREATE B\r\nC4 SUBSCRIBE B\r\n\
+             C5 SUBSCRIBE R&-D\r\n"
+        );
+        let (folder, err) = s
+            .create_and_subscribe(&[(name("x"), true, false)])
+            .await
+            .unwrap_err();
+        assert_eq!(folder, name("x"));
+        assert_eq!(err.code_name().as_deref(), Some("CANNOT"));
+    }
+}
+
+#[tokio::test]
 async fn create_already_exists() {
     let script = format!(
         "{GREETING}C1 NO [ALREADYEXISTS] Mailbox exists\r\n\

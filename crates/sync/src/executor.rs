@@ -273,28 +273,26 @@ pub async fn sync_mailbox(
     outcome.folders_renamed = folder_changes.renamed.len() as u64;
     outcome.folders_deleted = folder_changes.deleted.len() as u64;
 
-    // Folders next, so the hierarchy exists even where no message goes.
-    for m in &mappings {
-        let dst_name = MailboxName::from_wire(m.dst.clone());
-        if m.create && !states.contains_key(&m.src) {
-            dst.create(&dst_name)
-                .await
-                .map_err(|source| SyncError::Folder {
-                    role: Role::Target,
-                    folder: dst_name.to_display(),
-                    source,
-                })?;
-        }
-        if m.subscribe && !dst_subscribed.contains(&m.dst) {
-            dst.subscribe(&dst_name)
-                .await
-                .map_err(|source| SyncError::Folder {
-                    role: Role::Target,
-                    folder: dst_name.to_display(),
-                    source,
-                })?;
-        }
-    }
+    // Folders next, so the hierarchy exists even where no message goes; all in one
+    // round trip or a few.
+    let folders: Vec<(MailboxName, bool, bool)> = mappings
+        .iter()
+        .map(|m| {
+            (
+                MailboxName::from_wire(m.dst.clone()),
+                m.create && !states.contains_key(&m.src),
+                m.subscribe && !dst_subscribed.contains(&m.dst),
+            )
+        })
+        .filter(|(_, create, subscribe)| *create || *subscribe)
+        .collect();
+    dst.create_and_subscribe(&folders)
+        .await
+        .map_err(|(name, source)| SyncError::Folder {
+            role: Role::Target,
+            folder: name.to_display(),
+            source,
+        })?;
 
     // Scan: what changed in each source folder, and the plan for it.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
