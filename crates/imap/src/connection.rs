@@ -15,7 +15,7 @@ use crate::{
     error::ImapError,
     framing::Framer,
     response::{
-        GreetingResp, Resp, StatusKind, StatusLine, Untagged, convert_greeting, convert_response,
+        GreetingResp, Resp, StatusLine, Untagged, convert_greeting, convert_response,
         lenient_fetch_uid, lenient_status, trim_crlf,
     },
 };
@@ -49,18 +49,8 @@ pub(crate) struct Completion {
 impl Completion {
     /// Turns NO/BAD into errors.
     pub(crate) fn ok(self, command: &'static str) -> Result<Completion, ImapError> {
-        match self.status.kind {
-            StatusKind::Ok => Ok(self),
-            StatusKind::No => Err(ImapError::No {
-                command,
-                code: self.status.code.as_ref().map(|c| c.text()),
-                text: self.status.text,
-            }),
-            StatusKind::Bad => Err(ImapError::Bad {
-                command,
-                text: self.status.text,
-            }),
-        }
+        self.status.check(command)?;
+        Ok(self)
     }
 }
 

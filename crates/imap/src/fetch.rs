@@ -181,23 +181,12 @@ impl Session {
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, ImapError> {
-        let offset = u32::try_from(offset).map_err(|_| {
-            ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
-        })?;
+        let offset = imap_offset(offset)?;
         let Some(len) = NonZeroU32::new(len) else {
             return Ok(Vec::new());
         };
         let set = uid_set_string(&[uid])?;
-        let done = self
-            .fetch_items(
-                &set,
-                MessageDataItemName::BodyExt {
-                    section: None,
-                    partial: Some((offset, len)),
-                    peek: true,
-                },
-            )
-            .await?;
+        let done = self.fetch_items(&set, body_piece(offset, len)).await?;
         let mut failure = None;
         for u in done.untagged {
             match u {
@@ -252,27 +241,9 @@ impl Session {
         let mut origins = Vec::with_capacity(pieces.len());
         let mut commands = Vec::with_capacity(pieces.len());
         for &(uid, offset) in pieces {
-            let origin = u32::try_from(offset).map_err(|_| {
-                ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
-            })?;
+            let origin = imap_offset(offset)?;
             origins.push(origin);
-            let set = uid_set_string(&[uid])?;
-            let sequence_set = SequenceSet::try_from(set.as_str())
-                .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
-            let body = CommandBody::Fetch {
-                sequence_set,
-                macro_or_item_names: vec![
-                    MessageDataItemName::Uid,
-                    MessageDataItemName::BodyExt {
-                        section: None,
-                        partial: Some((origin, nonzero)),
-                        peek: true,
-                    },
-                ]
-                .into(),
-                uid: true,
-                modifiers: Vec::new(),
-            };
+            let body = uid_fetch(&uid_set_string(&[uid])?, body_piece(origin, nonzero))?;
             let tag = self.conn.next_tag();
             let parts = crate::session::encode_command(&tag, body)?;
             commands.push((tag, parts));
@@ -306,21 +277,18 @@ impl Session {
         }
         let mut out = Vec::with_capacity(pieces.len());
         for ((&(uid, offset), origin), status) in pieces.iter().zip(origins).zip(statuses) {
-            let result = crate::connection::Completion {
-                untagged: Vec::new(),
-                status,
-            }
-            .ok("UID FETCH");
-            out.push(match (result, got.remove(&(uid, origin))) {
-                (Err(e), _) => Err(e),
-                (Ok(_), Some(piece)) if !unclear.contains(&uid) => Ok(piece),
-                (Ok(_), _) if !answered.contains(&uid) => Err(ImapError::NotFound { uid }),
-                // Without a clear answer for this origin, ask again for this piece alone.
-                (Ok(_), _) => match self.fetch_body_piece(uid, offset, len).await {
-                    Err(e) if e.is_transient() => return Err(e),
-                    other => other,
+            out.push(
+                match (status.check("UID FETCH"), got.remove(&(uid, origin))) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Some(piece)) if !unclear.contains(&uid) => Ok(piece),
+                    (Ok(_), _) if !answered.contains(&uid) => Err(ImapError::NotFound { uid }),
+                    // Without a clear answer for this origin, ask again for this piece alone.
+                    (Ok(_), _) => match self.fetch_body_piece(uid, offset, len).await {
+                        Err(e) if e.is_transient() => return Err(e),
+                        other => other,
+                    },
                 },
-            });
+            );
         }
         Ok(out)
     }
@@ -330,15 +298,7 @@ impl Session {
         set: &str,
         item: MessageDataItemName<'static>,
     ) -> Result<crate::connection::Completion, ImapError> {
-        let sequence_set = SequenceSet::try_from(set)
-            .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
-        let body = CommandBody::Fetch {
-            sequence_set,
-            macro_or_item_names: vec![MessageDataItemName::Uid, item].into(),
-            uid: true,
-            modifiers: Vec::new(),
-        };
-        self.run("UID FETCH", body).await
+        self.run("UID FETCH", uid_fetch(set, item)?).await
     }
 
     /// The outer result is a connection-level failure; the inner one is this message's.
@@ -387,6 +347,37 @@ impl Session {
         }
         Ok(Err(ImapError::NotFound { uid }))
     }
+}
+
+/// `UID FETCH <set> (UID <item>)`.
+fn uid_fetch(
+    set: &str,
+    item: MessageDataItemName<'static>,
+) -> Result<CommandBody<'static>, ImapError> {
+    let sequence_set = SequenceSet::try_from(set)
+        .map_err(|e| ImapError::InvalidArgument(format!("uid set {set:?}: {e}")))?;
+    Ok(CommandBody::Fetch {
+        sequence_set,
+        macro_or_item_names: vec![MessageDataItemName::Uid, item].into(),
+        uid: true,
+        modifiers: Vec::new(),
+    })
+}
+
+/// `BODY.PEEK[]<origin.len>`.
+fn body_piece(origin: u32, len: NonZeroU32) -> MessageDataItemName<'static> {
+    MessageDataItemName::BodyExt {
+        section: None,
+        partial: Some((origin, len)),
+        peek: true,
+    }
+}
+
+/// A byte offset as IMAP's partial fetch takes it (32 bits).
+fn imap_offset(offset: u64) -> Result<u32, ImapError> {
+    u32::try_from(offset).map_err(|_| {
+        ImapError::InvalidArgument(format!("offset {offset} exceeds what IMAP can express"))
+    })
 }
 
 /// An IMAP UID set (`3,5:7`) from UIDs in any order.

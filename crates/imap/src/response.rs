@@ -19,6 +19,7 @@ use imap_types::{
     status::StatusDataItem,
 };
 
+use crate::error::ImapError;
 use crate::mailbox::{ListedMailbox, MailboxName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,32 @@ pub(crate) struct StatusLine {
     pub kind: StatusKind,
     pub code: Option<Code>,
     pub text: String,
+}
+
+impl StatusLine {
+    /// NO and BAD as errors of `command`.
+    pub(crate) fn check(&self, command: &'static str) -> Result<(), ImapError> {
+        match self.kind {
+            StatusKind::Ok => Ok(()),
+            StatusKind::No => Err(ImapError::No {
+                command,
+                code: self.code.as_ref().map(|c| c.text()),
+                text: self.text.clone(),
+            }),
+            StatusKind::Bad => Err(ImapError::Bad {
+                command,
+                text: self.text.clone(),
+            }),
+        }
+    }
+
+    /// A CREATE refused because the mailbox is there already: by RFC 5530's code, or by
+    /// the text of servers without it.
+    pub(crate) fn is_already_exists(&self) -> bool {
+        self.kind == StatusKind::No
+            && (self.code.as_ref().is_some_and(|c| c.is("ALREADYEXISTS"))
+                || self.text.to_ascii_lowercase().contains("already exist"))
+    }
 }
 
 /// Items of one FETCH response that we ask for.

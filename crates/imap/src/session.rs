@@ -398,20 +398,8 @@ impl Session {
             mailbox: name.to_imap()?,
         };
         let done = self.run_raw("CREATE", body, Logging::FirstLine).await?;
-        if done.status.kind == StatusKind::No {
-            let by_code = done
-                .status
-                .code
-                .as_ref()
-                .is_some_and(|c| c.is("ALREADYEXISTS"));
-            let by_text = done
-                .status
-                .text
-                .to_ascii_lowercase()
-                .contains("already exist");
-            if by_code || by_text {
-                return Ok(CreateOutcome::AlreadyExists);
-            }
+        if done.status.is_already_exists() {
+            return Ok(CreateOutcome::AlreadyExists);
         }
         done.ok("CREATE")?;
         Ok(CreateOutcome::Created)
@@ -466,17 +454,8 @@ impl Session {
                     )
                 })?;
             for ((name, command), status) in meta.into_iter().zip(statuses) {
-                let exists = command == "CREATE"
-                    && status.kind == StatusKind::No
-                    && (status.code.as_ref().is_some_and(|c| c.is("ALREADYEXISTS"))
-                        || status.text.to_ascii_lowercase().contains("already exist"));
-                if !exists {
-                    Completion {
-                        untagged: Vec::new(),
-                        status,
-                    }
-                    .ok(command)
-                    .map_err(|e| (name.clone(), e))?;
+                if !(command == "CREATE" && status.is_already_exists()) {
+                    status.check(command).map_err(|e| (name.clone(), e))?;
                 }
             }
         }

@@ -377,12 +377,7 @@ async fn check_mx_switch(store: &dyn Store, batch: &Batch, force: bool) -> Resul
         .users(Some(batch.name.as_str()), None)
         .await?
         .iter()
-        .filter_map(|u| {
-            u.email
-                .as_str()
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_ascii_lowercase())
-        })
+        .map(|u| u.email.domain().to_string())
         .collect();
     domains.sort();
     domains.dedup();
