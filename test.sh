@@ -1,10 +1,25 @@
 #!/bin/bash
 # The project's test command: format, lints, then every test of the workspace.
-# The end-to-end tests start their own servers and browser (.ci/run installs them: Dovecot,
-# dnsmasq, Chromium and chromedriver).
+# The end-to-end tests start their own servers and browser (Dovecot, dnsmasq, Chromium and
+# chromedriver: .ci/packages, installed here when missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cutover-target}"
+
+# A fresh machine: the Debian packages the tests need (.ci/packages), when missing.
+missing=()
+for p in $(sed 's/#.*//' .ci/packages); do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $EUID -ne 0 ]]; then
+    echo "test.sh: the tests need ${missing[*]}; run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "==> installing ${missing[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
