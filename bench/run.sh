@@ -11,29 +11,12 @@
 # and verify.py's verdict, the ratios cutover/doveadm and cutover/raw-append, and the time of
 # a no-change incremental pass. Everything talks to 127.0.0.1 only.
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KIT="${CUTOVER_BENCH_KIT:-$REPO/../shared/bench}"
-[[ -x $KIT/run-peers.sh ]] || { echo "bench kit not found at $KIT (set CUTOVER_BENCH_KIT)" >&2; exit 1; }
-WORK="${CB_WORK:-/tmp/cutover-bench}"
 CORPUS=""; REPS=3; PARS="4"; TOOLS="cutover doveadm"; BIG=""
 while getopts "c:r:p:t:b:" o; do
   case $o in c) CORPUS=$OPTARG;; r) REPS=$OPTARG;; p) PARS=$OPTARG;; t) TOOLS=$OPTARG;; b) BIG=$OPTARG;; *) exit 2;; esac
 done
 
-echo "==> building cutover (release)"
-(cd "$REPO" && cargo build --release -p cutover >/dev/null)
-export CUTOVER_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/cutover"
-# The kit's users are @example.test, which no DNS here can verify: a benchmark, not a cutover.
-export CUTOVER_SKIP_DOMAIN_CHECK=1
-
-if [[ -n $CORPUS ]]; then
-  echo "==> corpus $CORPUS"
-  "$KIT/corpus.py" --users "${CORPUS%x*}" --messages "${CORPUS#*x}" | tail -1
-fi
-# The servers' user list must cover the corpus (servers.sh rewrites it to CB_USERS).
-CB_USERS="$(python3 -c "import json;print(json.load(open('$WORK/corpus.json'))['users'])")"
-export CB_USERS
-"$KIT/servers.sh" start >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 if [[ -n $BIG ]]; then
   echo "==> adding a ${BIG} MB message to user1@example.test's INBOX"
   python3 "$REPO/bench/big_message.py" "$BIG" |

@@ -9,27 +9,12 @@
 #
 #   bench/wan.sh [-d DELAY_MS] [-R RATE_MBIT] [-r REPS] [-p PAR] [-c UxM]
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KIT="${CUTOVER_BENCH_KIT:-$REPO/../shared/bench}"
-[[ -x $KIT/run-peers.sh ]] || { echo "bench kit not found at $KIT (set CUTOVER_BENCH_KIT)" >&2; exit 1; }
-WORK="${CB_WORK:-/tmp/cutover-bench}"
 DELAY=10; RATE=200; REPS=1; PAR=4; CORPUS=""
 while getopts "d:R:r:p:c:" o; do
   case $o in d) DELAY=$OPTARG;; R) RATE=$OPTARG;; r) REPS=$OPTARG;; p) PAR=$OPTARG;; c) CORPUS=$OPTARG;; *) exit 2;; esac
 done
 
-echo "==> building cutover (release)"
-(cd "$REPO" && cargo build --release -p cutover >/dev/null)
-export CUTOVER_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/cutover"
-# The kit's users are @example.test, which no DNS here can verify: a benchmark, not a cutover.
-export CUTOVER_SKIP_DOMAIN_CHECK=1
-if [[ -n $CORPUS ]]; then
-  echo "==> corpus $CORPUS"
-  "$KIT/corpus.py" --users "${CORPUS%x*}" --messages "${CORPUS#*x}" | tail -1
-fi
-CB_USERS="$(python3 -c "import json;print(json.load(open('$WORK/corpus.json'))['users'])")"
-export CB_USERS
-"$KIT/servers.sh" start >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 python3 "$REPO/bench/wan_proxy.py" --delay-ms "$DELAY" --rate-mbit "$RATE" 20143:10143 21143:11143 &
 PROXY=$!
