@@ -311,6 +311,12 @@ pub enum BatchCommand {
         /// Hours between incremental syncs once the initial sync is done.
         #[arg(long, default_value_t = 24, value_name = "HOURS")]
         incremental_interval: u32,
+        /// The brake on mass removal: a pass that would remove from the target more than
+        /// this share of a mailbox's migrated messages (and at least 10), or a whole folder
+        /// holding them, holds those removals until `cutover batch approve-removals`.
+        #[arg(long, default_value_t = cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
+              value_name = "PERCENT")]
+        removal_threshold: u32,
     },
     /// Show one batch or all (Get-MigrationBatch).
     Get { name: Option<String> },
@@ -327,11 +333,23 @@ pub enum BatchCommand {
         /// Large items a user may skip before failing (counted over every pass).
         #[arg(long)]
         large_item_limit: Option<u32>,
+        /// The brake on mass removal, in percent of a mailbox's migrated messages.
+        #[arg(long, value_name = "PERCENT")]
+        removal_threshold: Option<u32>,
     },
     /// Approve every item the batch's users skipped so far (Set-MigrationBatch
     /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer
     /// count against the limits. Items skipped later need a new approval.
     ApproveSkippedItems { name: String },
+    /// Approve the removals the brake held (a pass that would have removed more than the
+    /// batch's --removal-threshold of a mailbox, or a whole folder): the users' next pass
+    /// makes them. Check the source first: the removals are what it reported.
+    ApproveRemovals {
+        name: String,
+        /// Only this user's held removals.
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+    },
     /// Remove the batch and its users from the state (mail on the target stays). Refused
     /// until `cutover dns check` has seen MX point at the target and a sync ran after
     /// that; warns during the 72 hours after the switch.

@@ -42,9 +42,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let created = dst.create(&mailbox.name).await?;
         eprintln!(
             "{} ({:?}): {} messages, uidvalidity {}, target {created:?}",
-            mailbox.name, mailbox.delimiter, sel.exists, sel.uid_validity
+            mailbox.name,
+            mailbox.delimiter,
+            sel.exists.unwrap_or(0),
+            sel.uid_validity
         );
-        if sel.exists == 0 {
+        if sel.exists == Some(0) {
             continue;
         }
         let metas = src.fetch_meta("1:*").await?;

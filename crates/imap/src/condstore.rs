@@ -131,6 +131,30 @@ impl Session {
         Ok(uids)
     }
 
+    /// `UID SEARCH UID <from>:*`: the UIDs at or above `from` in the selected mailbox,
+    /// sorted (a second, independent account of the new messages a listing showed).
+    pub async fn search_uids_from(&mut self, from: u32) -> Result<Vec<u32>, ImapError> {
+        let from = from.max(1);
+        let set = SequenceSet::try_from(format!("{from}:*").as_str())
+            .map_err(|e| ImapError::InvalidArgument(format!("uid set: {e}")))?;
+        let body = CommandBody::search(None, Vec1::from(SearchKey::Uid(set)), true);
+        let done = self.run("UID SEARCH", body).await?;
+        let mut uids: Vec<u32> = done
+            .untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::Search(uids) => Some(uids),
+                _ => None,
+            })
+            .flatten()
+            // "N:*" matches the last message even when its UID is below N.
+            .filter(|u| *u >= from)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
     /// `UID STORE <uids> +FLAGS.SILENT (..)` or `-FLAGS.SILENT`, on the selected mailbox.
     pub async fn store_flags(
         &mut self,

@@ -99,7 +99,9 @@ impl Capabilities {
 pub struct SelectedMailbox {
     pub uid_validity: u32,
     pub uid_next: Option<u32>,
-    pub exists: u32,
+    /// The EXISTS count; `None` when the reply lacked it (then nothing may be concluded
+    /// from a listing's length, not even that the mailbox is empty).
+    pub exists: Option<u32>,
     pub highest_modseq: Option<u64>,
 }
 
@@ -605,7 +607,7 @@ fn listed(done: Completion) -> Vec<ListedMailbox> {
 fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
     let mut uid_validity = None;
     let mut uid_next = None;
-    let mut exists = 0;
+    let mut exists = None;
     let mut highest_modseq = None;
     let mut apply = |code: &Code| match code {
         Code::UidValidity(n) => uid_validity = Some(*n),
@@ -615,7 +617,7 @@ fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
     };
     for u in &done.untagged {
         match u {
-            Untagged::Exists(n) => exists = *n,
+            Untagged::Exists(n) => exists = Some(*n),
             Untagged::Info(status) => {
                 if let Some(code) = &status.code {
                     apply(code);

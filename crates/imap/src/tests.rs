@@ -238,7 +238,7 @@ async fn examine_reads_uidvalidity_uidnext_highestmodseq() {
             SelectedMailbox {
                 uid_validity: 1_700_000_000,
                 uid_next: Some(4),
-                exists: 3,
+                exists: Some(3),
                 highest_modseq: Some(12),
             }
         );

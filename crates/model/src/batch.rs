@@ -32,10 +32,19 @@ pub struct Batch {
     pub folder_map: Vec<FolderMapEntry>,
     /// When the admin last approved the skipped items (SkippedItemApprovalTime).
     pub skipped_item_approval_time: Option<DateTime<Utc>>,
+    /// A pass that would remove more than this share (percent) of a mailbox's migrated
+    /// messages, or a whole folder holding them, waits for `batch approve-removals`.
+    #[serde(default = "Batch::default_removal_threshold")]
+    pub removal_threshold_percent: u32,
 }
 
 impl Batch {
     pub const DEFAULT_INCREMENTAL_INTERVAL_HOURS: i64 = 24;
+    pub const DEFAULT_REMOVAL_THRESHOLD_PERCENT: u32 = 10;
+
+    fn default_removal_threshold() -> u32 {
+        Self::DEFAULT_REMOVAL_THRESHOLD_PERCENT
+    }
 
     /// Time from start to the end of the initial sync (InitialSyncDuration).
     pub fn initial_sync_duration(&self) -> Option<Duration> {
@@ -96,6 +105,16 @@ pub struct MigrationUser {
     pub stats: UserStats,
     /// When the admin last approved this user's skipped items.
     pub skipped_items_approved_at: Option<DateTime<Utc>>,
+    /// Messages (of removed folders included) the last pass would have removed from the
+    /// target and held for the admin's approval; 0 when none wait.
+    #[serde(default)]
+    pub removals_held: u64,
+    /// How many and where, for the admin.
+    #[serde(default)]
+    pub removals_held_detail: Option<String>,
+    /// When the admin approved the held removals: the next pass makes them.
+    #[serde(default)]
+    pub removals_approved_at: Option<DateTime<Utc>>,
 }
 
 impl MigrationUser {
@@ -160,6 +179,7 @@ mod tests {
             excluded_folders: vec![],
             folder_map: vec![],
             skipped_item_approval_time: None,
+            removal_threshold_percent: 10,
         }
     }
 

@@ -115,15 +115,13 @@ impl BatchStatus {
         }
     }
 
-    /// The status after a pass when users skipped items: as [`BatchStatus::after_pass`],
-    /// but SyncedWithErrors while any skipped item waits for the admin's approval
-    /// (`batch approve-skipped-items`, Exchange's Set-MigrationBatch -ApproveSkippedItems).
-    pub fn after_pass_with_skipped(
-        users: &[UserStatus],
-        unapproved_skipped_items: u64,
-    ) -> BatchStatus {
+    /// The status after a pass when users skipped items or the brake held removals: as
+    /// [`BatchStatus::after_pass`], but SyncedWithErrors while anything waits for the
+    /// admin's approval: skipped items (`batch approve-skipped-items`, Exchange's
+    /// Set-MigrationBatch -ApproveSkippedItems) or held removals (`batch approve-removals`).
+    pub fn after_pass_with_skipped(users: &[UserStatus], awaiting_approval: u64) -> BatchStatus {
         match BatchStatus::after_pass(users) {
-            BatchStatus::Synced if unapproved_skipped_items > 0 => BatchStatus::SyncedWithErrors,
+            BatchStatus::Synced if awaiting_approval > 0 => BatchStatus::SyncedWithErrors,
             status => status,
         }
     }

@@ -273,6 +273,10 @@ pub struct NewBatchRequest {
     /// Hours between incremental syncs (24 when absent).
     #[serde(default)]
     pub incremental_interval_hours: Option<u32>,
+    /// The brake on mass removal, in percent of a mailbox's migrated messages (10 when
+    /// absent).
+    #[serde(default)]
+    pub removal_threshold_percent: Option<u32>,
 }
 
 fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
@@ -345,6 +349,9 @@ async fn create_batch(
             incremental_interval_hours: req
                 .incremental_interval_hours
                 .unwrap_or(cutover_model::Batch::DEFAULT_INCREMENTAL_INTERVAL_HOURS as u32),
+            removal_threshold_percent: req
+                .removal_threshold_percent
+                .unwrap_or(cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT),
             auto_start: req.auto_start,
             skip_domain_check: false,
         },
@@ -406,6 +413,30 @@ async fn approve_skipped_items(
     Path(name): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
     let (b, _) = control::approve_skipped_items(s.store.as_ref(), &name).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApproveRemovalsParams {
+    /// Only this user's held removals (all users of the batch when absent).
+    pub user: Option<String>,
+}
+
+/// Approves the removals the brake held (a pass that would have removed more than the
+/// batch's RemovalThresholdPercent of a mailbox, or a whole folder): the users' next pass
+/// makes them.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/approve-removals", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name"), ApproveRemovalsParams),
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)))]
+async fn approve_removals(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<ApproveRemovalsParams>,
+) -> ApiResult<Json<BatchView>> {
+    let (b, _) = control::approve_removals(s.store.as_ref(), &name, params.user.as_deref()).await?;
     changed(&s, b.name.as_str(), b.status.as_str());
     Ok(Json(batch_view(&s, &b).await?))
 }
@@ -619,6 +650,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(start_batch))
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
+        .routes(routes!(approve_removals))
         .routes(routes!(batch_users))
         .routes(routes!(list_users))
         .routes(routes!(get_user))
@@ -698,6 +730,7 @@ mod tests {
             excluded_folders: vec![],
             folder_map: vec![],
             skipped_item_approval_time: None,
+            removal_threshold_percent: 10,
         }
     }
 
@@ -713,6 +746,9 @@ mod tests {
             last_synced_at: None,
             stats: UserStats::default(),
             skipped_items_approved_at: None,
+            removals_held: 0,
+            removals_held_detail: None,
+            removals_approved_at: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct NewBatch {
     pub excluded_folders: Vec<String>,
     pub folder_map: Vec<FolderMapEntry>,
     pub incremental_interval_hours: u32,
+    /// The brake on mass removal (percent of a mailbox's migrated messages).
+    pub removal_threshold_percent: u32,
     pub auto_start: bool,
     /// Lets users of domains that are not accepted and verified in (labs, benchmarks).
     pub skip_domain_check: bool,
@@ -90,6 +92,7 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
             "a batch needs at least one user".into(),
         ));
     }
+    check_removal_threshold(new.removal_threshold_percent)?;
     let mut batch = Batch {
         name,
         source_endpoint: endpoint.name.clone(),
@@ -110,6 +113,7 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
             .collect(),
         folder_map: new.folder_map,
         skipped_item_approval_time: None,
+        removal_threshold_percent: new.removal_threshold_percent,
     };
     if new.skip_domain_check {
         tracing::warn!(
@@ -243,9 +247,38 @@ pub async fn approve_skipped_items(store: &dyn Store, name: &str) -> Result<(Bat
             .iter()
             .map(|u| u.status)
             .collect();
-        b.status = BatchStatus::after_pass_with_skipped(&statuses, 0);
+        let held = store.users_with_held_removals(b.name.as_str()).await?;
+        b.status = BatchStatus::after_pass_with_skipped(&statuses, held);
         store.update_batch(&b).await?;
     }
+    Ok((b, approved))
+}
+
+/// The removal threshold is a share of a mailbox, in percent.
+pub fn check_removal_threshold(percent: u32) -> Result<()> {
+    if percent > 100 {
+        return Err(ControlError::Invalid(format!(
+            "the removal threshold is a percentage of a mailbox's migrated messages (0 to 100), not {percent}"
+        )));
+    }
+    Ok(())
+}
+
+/// Approves the removals the brake held for the batch's users (or one of them): their
+/// next pass makes them. Returns the batch and how many users were approved.
+pub async fn approve_removals(
+    store: &dyn Store,
+    name: &str,
+    user: Option<&str>,
+) -> Result<(Batch, u64)> {
+    let b = load_batch(store, name).await?;
+    let approved = store
+        .approve_removals(b.name.as_str(), user, Utc::now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound { what, name } => ControlError::NotFound { what, name },
+            other => other.into(),
+        })?;
     Ok((b, approved))
 }
 

@@ -124,6 +124,11 @@ pub struct BatchView {
     pub incremental_sync_interval: Option<String>,
     pub bad_item_limit: u32,
     pub large_item_limit: u32,
+    /// A pass that would remove more than this share of a mailbox's migrated messages
+    /// (or a whole folder holding them) waits for `approve-removals`.
+    pub removal_threshold_percent: u32,
+    /// Users whose removals wait for the admin's approval.
+    pub removals_held_count: u64,
     /// The worst of the users' grades: Perfect, Good, Investigate, Poor.
     pub data_consistency_score: String,
     pub skipped_item_approval_time: Option<String>,
@@ -162,6 +167,8 @@ impl BatchView {
             incremental_sync_interval: timespan(Some(b.incremental_interval)),
             bad_item_limit: b.bad_item_limit,
             large_item_limit: b.large_item_limit,
+            removal_threshold_percent: b.removal_threshold_percent,
+            removals_held_count: users.iter().filter(|u| u.removals_held > 0).count() as u64,
             data_consistency_score: DataConsistencyScore::worst(
                 users.iter().map(MigrationUser::data_consistency),
             )
@@ -190,6 +197,10 @@ pub struct UserView {
     pub data_consistency_score: String,
     pub last_synced_date_time: Option<String>,
     pub error_summary: Option<String>,
+    /// Messages whose removal from the target waits for `approve-removals` (0: none).
+    pub removals_held: u64,
+    /// How many and where, when removals wait.
+    pub removals_held_detail: Option<String>,
 }
 
 impl UserView {
@@ -204,6 +215,8 @@ impl UserView {
             data_consistency_score: u.data_consistency().as_str().into(),
             last_synced_date_time: time_text(u.last_synced_at),
             error_summary: u.error.clone(),
+            removals_held: u.removals_held,
+            removals_held_detail: u.removals_held_detail.clone(),
         }
     }
 }
@@ -261,6 +274,9 @@ pub struct UserStatsView {
     pub initial_sync_completed: bool,
     pub last_synced_date_time: Option<String>,
     pub error: Option<String>,
+    pub removals_held: u64,
+    pub removals_held_detail: Option<String>,
+    pub removals_approved_date_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -289,6 +305,9 @@ impl UserStatsView {
             initial_sync_completed: u.initial_sync_done,
             last_synced_date_time: time_text(u.last_synced_at),
             error: u.error.clone(),
+            removals_held: u.removals_held,
+            removals_held_detail: u.removals_held_detail.clone(),
+            removals_approved_date_time: time_text(u.removals_approved_at),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }

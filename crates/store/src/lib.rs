@@ -262,4 +262,21 @@ pub trait Store: LeaseStore + DomainStore + Send + Sync {
         batch: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64>;
+
+    /// Users of a batch whose removals the brake holds.
+    async fn users_with_held_removals(&self, batch: &str) -> Result<u64>;
+    /// Approves the held removals of a batch's users (or of one of them): their next pass
+    /// makes them. Returns the users approved; fails if `user` is not in the batch.
+    async fn approve_removals(
+        &self,
+        batch: &str,
+        user: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
+    /// The pass used the approval given at `at`: it is spent (a later approval stays).
+    async fn spend_removal_approval(
+        &self,
+        email: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
 }

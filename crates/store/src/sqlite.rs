@@ -160,6 +160,7 @@ fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
         excluded_folders: serde_json::from_str(&excluded).map_err(corrupt)?,
         folder_map: serde_json::from_str(&folder_map).map_err(corrupt)?,
         skipped_item_approval_time: row.try_get("skipped_item_approval_time")?,
+        removal_threshold_percent: u32_col(row, "removal_threshold_percent")?,
     })
 }
 
@@ -188,6 +189,9 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
             last_pass_millis: u64_col(row, "last_pass_millis")?,
         },
         skipped_items_approved_at: row.try_get("skipped_items_approved_at")?,
+        removals_held: u64_col(row, "removals_held")?,
+        removals_held_detail: row.try_get("removals_held_detail")?,
+        removals_approved_at: row.try_get("removals_approved_at")?,
     })
 }
 
@@ -409,8 +413,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               folder_map, removal_threshold_percent)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -425,6 +429,7 @@ impl Store for SqliteStore {
         .bind(b.large_item_limit as i64)
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
+        .bind(i64::from(b.removal_threshold_percent))
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -472,7 +477,8 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE batches SET status = ?, started_at = ?, initial_sync_at = ?, last_synced_at = ?,
                next_sync_at = ?, incremental_interval = ?, bad_item_limit = ?, large_item_limit = ?,
-               excluded_folders = ?, folder_map = ?, skipped_item_approval_time = ?
+               excluded_folders = ?, folder_map = ?, skipped_item_approval_time = ?,
+               removal_threshold_percent = ?
              WHERE name = ?",
         )
         .bind(b.status.as_str())
@@ -486,6 +492,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .bind(b.skipped_item_approval_time)
+        .bind(i64::from(b.removal_threshold_percent))
         .bind(b.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -557,7 +564,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE users SET status = ?, error = ?, initial_sync_done = ?, last_synced_at = ?,
                source_items = ?, items_synced = ?, items_skipped = ?, bytes_synced = ?, folders = ?,
-               last_pass_items = ?, last_pass_millis = ?, bad_items = ?, large_items = ?
+               last_pass_items = ?, last_pass_millis = ?, bad_items = ?, large_items = ?,
+               removals_held = ?, removals_held_detail = ?
              WHERE email = ?",
         )
         .bind(u.status.as_str())
@@ -573,6 +581,8 @@ impl Store for SqliteStore {
         .bind(s.last_pass_millis as i64)
         .bind(s.bad_items as i64)
         .bind(s.large_items as i64)
+        .bind(u.removals_held as i64)
+        .bind(&u.removals_held_detail)
         .bind(u.email.as_str())
         .execute(&self.pool)
         .await?;
@@ -1075,6 +1085,76 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(approved)
     }
+
+    async fn users_with_held_removals(&self, batch: &str) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE batch = ? AND removals_held > 0")
+                .bind(batch)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn approve_removals(
+        &self,
+        batch: &str,
+        user: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<String> = sqlx::query_scalar("SELECT name FROM batches WHERE name = ?")
+            .bind(batch)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound {
+                what: "batch",
+                name: batch.to_string(),
+            });
+        }
+        if let Some(email) = user {
+            let member: Option<String> =
+                sqlx::query_scalar("SELECT email FROM users WHERE batch = ? AND email = ?")
+                    .bind(batch)
+                    .bind(email)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if member.is_none() {
+                return Err(StoreError::NotFound {
+                    what: "user",
+                    name: format!("{email} (in batch {batch})"),
+                });
+            }
+        }
+        let approved = sqlx::query(
+            "UPDATE users SET removals_approved_at = ?
+             WHERE batch = ? AND removals_held > 0 AND (? IS NULL OR email = ?)",
+        )
+        .bind(at)
+        .bind(batch)
+        .bind(user)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(approved)
+    }
+
+    async fn spend_removal_approval(
+        &self,
+        email: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET removals_approved_at = NULL WHERE email = ? AND removals_approved_at = ?",
+        )
+        .bind(email)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1124,6 +1204,7 @@ mod tests {
             excluded_folders: vec!["Junk".into()],
             folder_map: vec!["Sent Items=Sent".parse().unwrap()],
             skipped_item_approval_time: None,
+            removal_threshold_percent: 10,
         }
     }
 

@@ -205,8 +205,9 @@ async fn fetch_chunk(
 enum Step {
     /// The fetcher moved on to this folder of the work.
     Folder(usize),
-    /// Fetched messages of the current folder, and the memory they hold.
-    Chunk(MemoryPermit, Vec<Fetched>),
+    /// Fetched messages of the current folder, the memory they hold, and how many
+    /// messages of the chunk the source did not answer for.
+    Chunk(MemoryPermit, Vec<Fetched>, u64),
     /// Everything the folder needed was fetched.
     FolderDone(usize),
 }
@@ -254,6 +255,8 @@ pub(crate) async fn copy_mailbox(
         let mut stats = PassOutcome::default();
         // The folder being appended to, and where its next message will land.
         let mut current: Option<(usize, MailboxName, u32)> = None;
+        // Messages of the current folder that were neither copied nor skipped.
+        let mut unanswered = 0u64;
         while let Some(step) = rx.recv().await {
             match step {
                 Step::Folder(i) => {
@@ -288,7 +291,8 @@ pub(crate) async fn copy_mailbox(
                     };
                     current = Some((i, dst_name, floor));
                 }
-                Step::Chunk(permit, fetched) => {
+                Step::Chunk(permit, fetched, missing) => {
+                    unanswered += missing;
                     let Some((i, dst_name, floor)) = current.as_mut() else {
                         unreachable!("the fetcher names the folder before its chunks");
                     };
@@ -304,6 +308,11 @@ pub(crate) async fn copy_mailbox(
                 }
                 Step::FolderDone(i) => {
                     let folder = &work[i];
+                    // The checkpoint moves on only when the pass accounted for every
+                    // message; otherwise the next pass lists the folder whole (no
+                    // HIGHESTMODSEQ to take a delta from).
+                    let settled = folder.scan.complete && !folder.removals_held && unanswered == 0;
+                    unanswered = 0;
                     store
                         .save_folder_state(
                             &job.email,
@@ -312,7 +321,7 @@ pub(crate) async fn copy_mailbox(
                                 src_uidvalidity: folder.scan.uid_validity,
                                 dst_name: folder.mapping.dst.clone(),
                                 uidnext: folder.scan.uid_next,
-                                highest_modseq: folder.scan.highest_modseq,
+                                highest_modseq: folder.scan.highest_modseq.filter(|_| settled),
                                 messages: folder.scan.messages,
                             },
                         )
@@ -367,7 +376,18 @@ async fn fetch_folder(
         // Wait for room in the budget shared by every mailbox of the run.
         let permit = job.memory.reserve(memory_cost(chunk)).await;
         let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
-        if tx.send(Step::Chunk(permit, fetched)).await.is_err() {
+        // A UID the source did not answer for may have been expunged, or its reply lost:
+        // it is neither copied nor skipped, so the folder is listed again next pass.
+        let unanswered = chunk.len().saturating_sub(fetched.len()) as u64;
+        if unanswered > 0 {
+            warn!(user = job.email, folder = %src_name, unanswered,
+                "the source did not answer for some messages; they are looked for again next pass");
+        }
+        if tx
+            .send(Step::Chunk(permit, fetched, unanswered))
+            .await
+            .is_err()
+        {
             return Ok(false);
         }
     }

@@ -21,6 +21,7 @@ use crate::folder_map::{
     self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
 };
 use crate::lifecycle;
+use crate::proof::{self, BrakeRule, FolderRemovals, HeldRemovals};
 use crate::scan::{self, FolderScan, SourceModes};
 use crate::stop::{StopReason, StopSignal};
 
@@ -101,6 +102,8 @@ pub struct PassOutcome {
     /// Folders renamed or deleted on the target after the source.
     pub folders_renamed: u64,
     pub folders_deleted: u64,
+    /// Removals the brake held for the admin's approval (nothing of them was done).
+    pub held_removals: Option<HeldRemovals>,
     pub millis: u64,
 }
 
@@ -117,6 +120,10 @@ pub struct MailboxJob {
     pub excluded_folders: Vec<String>,
     /// The batch's `--folder-map`.
     pub folder_map: Vec<cutover_model::FolderMapEntry>,
+    /// When a pass's removals wait for the admin (the batch's threshold).
+    pub removal_brake: BrakeRule,
+    /// The admin approved the removals the brake held: this pass makes them.
+    pub removals_approved: bool,
 }
 
 async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
@@ -204,6 +211,9 @@ pub(crate) struct FolderPass<'a> {
 pub(crate) struct FolderWork {
     pub(crate) mapping: FolderMapping,
     pub(crate) scan: FolderScan,
+    /// The brake held this folder's removals: its checkpoint stays, so the next pass
+    /// sees them again.
+    pub(crate) removals_held: bool,
 }
 
 /// Runs one pass for one mailbox.
@@ -267,11 +277,11 @@ pub async fn sync_mailbox(
     }
 
     let mut outcome = PassOutcome::default();
-    // Renames and deletions first: a renamed folder must not be created anew.
-    let folder_changes =
-        lifecycle::follow(&mut src, &mut dst, store, email, &mappings, &mut states).await?;
+    // Renames first: a renamed folder must not be created anew. Folders proven gone are
+    // deleted after the scan, once the brake has seen every removal of the pass.
+    let (mut folder_changes, gone) =
+        lifecycle::follow_renames(&mut src, &mut dst, store, email, &mappings, &mut states).await?;
     outcome.folders_renamed = folder_changes.renamed.len() as u64;
-    outcome.folders_deleted = folder_changes.deleted.len() as u64;
 
     // Folders next, so the hierarchy exists even where no message goes; all in one
     // round trip or a few.
@@ -317,7 +327,52 @@ pub async fn sync_mailbox(
         let scan = scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here).await?;
         outcome.folders += 1;
         outcome.source_items += u64::from(scan.messages);
-        work.push(FolderWork { mapping: m, scan });
+        work.push(FolderWork {
+            mapping: m,
+            scan,
+            removals_held: false,
+        });
+    }
+
+    // The brake: every removal of the pass, messages and whole folders, at once.
+    let removals: Vec<FolderRemovals> = work
+        .iter()
+        .filter(|w| !w.scan.plan.removals.is_empty())
+        .map(|w| FolderRemovals {
+            folder: MailboxName::from_wire(w.mapping.src.clone()).to_display(),
+            messages: w.scan.plan.removals.len() as u64,
+            whole_folder: false,
+        })
+        .chain(gone.iter().map(|g| FolderRemovals {
+            folder: MailboxName::from_wire(g.src_name.clone()).to_display(),
+            messages: g.migrated,
+            whole_folder: true,
+        }))
+        .collect();
+    let (migrated, _) = store.copied_totals(email).await?;
+    outcome.held_removals = proof::brake(
+        &removals,
+        migrated,
+        job.removal_brake,
+        job.removals_approved,
+    );
+    if let Some(held) = &outcome.held_removals {
+        warn!(user = email, held = held.messages, detail = %held, "removals held for the admin's approval");
+        for w in work.iter_mut().filter(|w| !w.scan.plan.removals.is_empty()) {
+            w.scan.plan.removals.clear();
+            w.removals_held = true;
+        }
+    } else {
+        lifecycle::delete_gone(
+            &mut dst,
+            store,
+            email,
+            gone,
+            &mut states,
+            &mut folder_changes,
+        )
+        .await?;
+        outcome.folders_deleted = folder_changes.deleted.len() as u64;
     }
     events.send(SyncEvent::UserPlanned {
         email: email.to_string(),

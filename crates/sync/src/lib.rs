@@ -11,7 +11,8 @@
 //! messages within the shared memory [`budget`]. [`runner`] runs the passes that are due,
 //! mailboxes in parallel within the endpoint's limits, and moves batch and user
 //! statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here prints.
-//! [`worker`] names the process that holds the leases on mailboxes while it runs them.
+//! [`proof`] says when the source's answers prove a removal, and holds mass removals
+//! for the admin's approval. [`worker`] names the process that holds the leases on mailboxes while it runs them.
 //! [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
@@ -24,6 +25,7 @@ pub mod folder_map;
 pub mod incremental;
 pub mod lifecycle;
 pub mod planner;
+pub mod proof;
 pub mod recovery;
 pub mod runner;
 pub mod scan;

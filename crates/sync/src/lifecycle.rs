@@ -5,6 +5,9 @@
 //! (servers keep UIDVALIDITY across RENAME): the target folder is renamed too and its
 //! records follow. A folder gone for good is deleted on the target only when the target
 //! folder holds nothing but what this migration put there; otherwise it is kept.
+//!
+//! A folder missing from one LIST reply is not gone on that alone: the source must
+//! answer a STATUS of it with "does not exist" (a lost LIST line is not a deletion).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::executor::{Role, SyncError};
 use crate::folder_map::FolderMapping;
+use crate::proof::FolderFate;
 
 /// What happened to folders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +28,16 @@ pub struct FolderChanges {
     pub kept: Vec<String>,
 }
 
+/// A source folder that a direct check proved gone (and no new folder took its
+/// UIDVALIDITY): its target folder is deleted unless the brake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneFolder {
+    pub src_name: Vec<u8>,
+    pub state: FolderState,
+    /// Messages this migration put in its target folder.
+    pub migrated: u64,
+}
+
 async fn exists(session: &mut Session, name: &MailboxName) -> Result<bool, ImapError> {
     match session.status(name).await {
         Ok(_) => Ok(true),
@@ -32,26 +46,56 @@ async fn exists(session: &mut Session, name: &MailboxName) -> Result<bool, ImapE
     }
 }
 
-/// Follows renames and deletions; `states` (the last pass's folders) is updated.
-pub async fn follow(
+/// Asks the source directly about a folder its LIST did not show.
+async fn fate(src: &mut Session, name: &MailboxName) -> Result<FolderFate, ImapError> {
+    match src.status(name).await {
+        Ok(_) => Ok(FolderFate::of_status(Ok(()))),
+        Err(ImapError::No { code, text, .. }) => {
+            Ok(FolderFate::of_status(Err(Some((code.as_deref(), &text)))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Follows renames; returns the folders proven gone, for [`delete_gone`]. `states` (the
+/// last pass's folders) is updated. A folder missing from LIST that the source still
+/// answers for (a lost LIST line) is left as it is.
+pub async fn follow_renames(
     src: &mut Session,
     dst: &mut Session,
     store: &dyn Store,
     email: &str,
     mappings: &[FolderMapping],
     states: &mut HashMap<Vec<u8>, FolderState>,
-) -> Result<FolderChanges, SyncError> {
+) -> Result<(FolderChanges, Vec<GoneFolder>), SyncError> {
     let mut changes = FolderChanges::default();
     let current: BTreeSet<&[u8]> = mappings.iter().map(|m| m.src.as_slice()).collect();
-    let mut gone: BTreeMap<Vec<u8>, FolderState> = states
+    let missing: Vec<(Vec<u8>, FolderState)> = states
         .iter()
         .filter(|(name, _)| !current.contains(name.as_slice()))
         .map(|(n, s)| (n.clone(), s.clone()))
         .collect();
-    if gone.is_empty() {
-        return Ok(changes);
+    let mut gone: BTreeMap<Vec<u8>, FolderState> = BTreeMap::new();
+    for (src_name, state) in missing {
+        let name = MailboxName::from_wire(src_name.clone());
+        let fate = fate(src, &name).await.map_err(|source| SyncError::Folder {
+            role: Role::Source,
+            folder: name.to_display(),
+            source,
+        })?;
+        match fate {
+            FolderFate::Gone => {
+                gone.insert(src_name, state);
+            }
+            FolderFate::StillThere | FolderFate::Unknown => {
+                warn!(user = email, folder = %name, ?fate,
+                    "a folder missing from the source's LIST is not known to be gone; nothing is done to it");
+            }
+        }
     }
-
+    if gone.is_empty() {
+        return Ok((changes, Vec::new()));
+    }
     // Renames: a new selectable folder whose UIDVALIDITY is a gone folder's. Parents
     // first, so that a renamed parent's children are already in place on the target.
     let mut fresh: Vec<&FolderMapping> = mappings
@@ -114,8 +158,34 @@ pub async fn follow(
         changes.renamed.push(pair);
     }
 
-    // Deletions, deepest first so children go before their parents.
-    let mut doomed: Vec<(Vec<u8>, FolderState)> = gone.into_iter().collect();
+    let mut out = Vec::with_capacity(gone.len());
+    for (src_name, state) in gone {
+        let migrated = store
+            .copied_messages(email, &src_name, state.src_uidvalidity)
+            .await?
+            .len() as u64;
+        out.push(GoneFolder {
+            src_name,
+            state,
+            migrated,
+        });
+    }
+    Ok((changes, out))
+}
+
+/// Deletes the target folders of source folders proven gone, deepest first so children
+/// go before their parents; a target folder that holds mail that did not come from the
+/// source is kept. Their records are forgotten and `states` updated.
+pub async fn delete_gone(
+    dst: &mut Session,
+    store: &dyn Store,
+    email: &str,
+    gone: Vec<GoneFolder>,
+    states: &mut HashMap<Vec<u8>, FolderState>,
+    changes: &mut FolderChanges,
+) -> Result<(), SyncError> {
+    let mut doomed: Vec<(Vec<u8>, FolderState)> =
+        gone.into_iter().map(|g| (g.src_name, g.state)).collect();
     doomed.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
     for (src_name, state) in doomed {
         let shown = MailboxName::from_wire(src_name.clone()).to_display();
@@ -164,5 +234,5 @@ pub async fn follow(
         store.forget_folder(email, &src_name).await?;
         states.remove(&src_name);
     }
-    Ok(changes)
+    Ok(())
 }

@@ -85,7 +85,7 @@ async fn resolve_in(
         .min()
         .unwrap_or(1)
         .max(1);
-    let arrived = if selected.exists == 0 {
+    let arrived = if selected.exists == Some(0) {
         Vec::new()
     } else {
         dst.fetch_meta(&format!("{floor}:*"))

@@ -18,6 +18,7 @@ use crate::budget::MemoryBudget;
 use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
+use crate::proof::BrakeRule;
 use crate::stop::{StopReason, StopSignal};
 use crate::worker::Worker;
 
@@ -288,6 +289,9 @@ pub async fn run_batch(
                 )?,
                 excluded_folders: batch.excluded_folders.clone(),
                 folder_map: batch.folder_map.clone(),
+                removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
+                // Set again from the user read under the lease.
+                removals_approved: false,
             })
         });
         let store = store.clone();
@@ -310,6 +314,8 @@ pub async fn run_batch(
                     let (job, mine) = match job {
                         Ok(mut job) => {
                             job.stop = job.stop.child();
+                            job.removals_approved =
+                                user.removals_held > 0 && user.removals_approved_at.is_some();
                             let mine = job.stop.clone();
                             (Ok(job), mine)
                         }
@@ -387,7 +393,8 @@ pub async fn run_batch(
         BatchStatus::Removing => BatchStatus::Removing,
         _ => BatchStatus::after_pass_with_skipped(
             &statuses,
-            store.unapproved_skipped_items(batch.name.as_str()).await?,
+            store.unapproved_skipped_items(batch.name.as_str()).await?
+                + store.users_with_held_removals(batch.name.as_str()).await?,
         ),
     };
     if current.status != BatchStatus::Stopped && current.status != BatchStatus::Removing {
@@ -500,6 +507,14 @@ async fn run_user(
             user.stats.folders = outcome.folders;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
+            user.removals_held = outcome.held_removals.as_ref().map_or(0, |h| h.messages);
+            user.removals_held_detail = outcome.held_removals.as_ref().map(|h| h.detail.clone());
+            // An approval this pass used is spent; one given meanwhile stays.
+            if let Some(at) = user.removals_approved_at
+                && outcome.held_removals.is_none()
+            {
+                store.spend_removal_approval(&email, at).await?;
+            }
             outcome
         }
         Err(reason) => {

@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use cutover_imap::{ImapError, MailboxName, MessageMeta};
+use cutover_imap::{ImapError, MailboxName, MessageMeta, SelectedMailbox};
 use cutover_store::FolderState;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::executor::{FolderPass, Role, SyncError};
 use crate::incremental::{self, KnownMessage, ListedMessage, MessagePlan, SourceView};
+use crate::proof;
 use crate::recovery;
 
 /// What the source server lets a pass use.
@@ -34,6 +35,10 @@ pub struct FolderScan {
     pub plan: MessagePlan,
     /// Nothing changed since the last pass (STATUS said so); nothing was selected.
     pub unchanged: bool,
+    /// Every message of the folder is accounted for (a whole listing as long as EXISTS,
+    /// a delta that adds up, or nothing changed): only then may the pass remove from the
+    /// target what the source no longer has, and move the folder's checkpoint on.
+    pub complete: bool,
 }
 
 fn listed(metas: &[MessageMeta]) -> Vec<ListedMessage> {
@@ -87,6 +92,7 @@ pub(crate) async fn scan_folder(
                 highest_modseq: st.highest_modseq,
                 messages: st.messages,
                 unchanged: true,
+                complete: true,
                 ..Default::default()
             });
         }
@@ -100,7 +106,7 @@ pub(crate) async fn scan_folder(
     {
         info!(user = email, folder = %name, old = st.src_uidvalidity, new = validity,
             "UIDVALIDITY changed on the source; matching its messages against the target");
-        let all = if selected.exists > 0 {
+        let all = if selected.exists != Some(0) {
             p.src.fetch_meta("1:*").await.map_err(err)?
         } else {
             Vec::new()
@@ -122,69 +128,58 @@ pub(crate) async fn scan_folder(
             flags: c.flags,
         })
         .collect();
+    let known_uids: BTreeSet<u32> = known.iter().map(|k| k.src_uid).collect();
 
     // A delta needs the last pass's UIDNEXT and HIGHESTMODSEQ at this UIDVALIDITY, and
     // nothing below UIDNEXT that still waits to be copied (recovered or skipped items).
     let delta_from = state
         .filter(|st| st.src_uidvalidity == validity && !recovered && !retry_skipped)
-        .and_then(|st| Some((st.uidnext?, st.highest_modseq?)))
+        .and_then(|st| Some((st.uidnext?, st.highest_modseq?, st.messages)))
         .filter(|_| modes.condstore && selected.highest_modseq.is_some());
-    let (view, metas) = match delta_from {
-        Some((uid_next, modseq)) if selected.exists > 0 => {
-            let changes = p
-                .src
-                .fetch_changed(
-                    &format!("1:{}", uid_next.saturating_sub(1).max(1)),
-                    modseq,
-                    modes.qresync,
-                )
-                .await
-                .map_err(err)?;
-            let new: Vec<MessageMeta> = p
-                .src
-                .fetch_meta(&format!("{uid_next}:*"))
-                .await
-                .map_err(err)?
-                .into_iter()
-                // "N:*" answers the last message even when its UID is below N.
-                .filter(|m| m.uid >= uid_next)
-                .collect();
-            let present = if modes.qresync {
-                None
-            } else {
-                Some(
-                    p.src
-                        .search_all_uids()
-                        .await
-                        .map_err(err)?
-                        .into_iter()
-                        .collect::<BTreeSet<u32>>(),
-                )
-            };
-            debug!(user = email, folder = %name, changed = changes.flags.len(), vanished = changes.vanished.len(), new = new.len(), "delta since the last pass");
-            (
-                SourceView {
-                    listed: listed(&new),
-                    changed_flags: changes.flags,
-                    present,
-                    vanished: changes.vanished,
-                },
-                new,
+    let delta = match delta_from {
+        Some((uid_next, modseq, messages_then)) if selected.exists != Some(0) => {
+            let d = read_delta(
+                p,
+                uid_next,
+                modseq,
+                messages_then,
+                modes,
+                &known_uids,
+                &selected,
             )
+            .await
+            .map_err(err)?;
+            if d.is_none() {
+                warn!(user = email, folder = %name,
+                    "the changes the source reported since the last pass do not add up; listing the folder whole");
+            }
+            d
         }
-        _ => {
-            let all = if selected.exists > 0 {
+        _ => None,
+    };
+    let (view, metas, complete) = match delta {
+        Some((view, new)) => (view, new, true),
+        None => {
+            let all = if selected.exists != Some(0) {
                 p.src.fetch_meta("1:*").await.map_err(err)?
             } else {
                 Vec::new()
             };
+            let uids: BTreeSet<u32> = all.iter().map(|m| m.uid).collect();
+            // Only a listing known to be whole says what is no longer there.
+            let complete = proof::listing_is_complete(selected.exists, &uids);
+            if !complete {
+                warn!(user = email, folder = %name, listed = uids.len(), exists = ?selected.exists,
+                    "the source listed fewer messages than the folder holds; nothing is removed from the target and the folder is listed again next pass");
+            }
             (
                 SourceView {
                     listed: listed(&all),
-                    present: Some(all.iter().map(|m| m.uid).collect()),
+                    present: complete.then_some(uids),
                     ..Default::default()
                 },
                 all,
+                complete,
             )
         }
     };
@@ -205,9 +200,84 @@ pub(crate) async fn scan_folder(
         uid_validity: validity,
         uid_next: selected.uid_next,
         highest_modseq: selected.highest_modseq,
-        messages: selected.exists,
+        messages: selected.exists.unwrap_or(0),
         plan: incremental::plan_messages(&view, &known),
         metas: metas.into_iter().map(|m| (m.uid, m)).collect(),
         unchanged: false,
+        complete,
     })
+}
+
+/// The changes since the last pass (flags, VANISHED or UID SEARCH ALL, and the new
+/// messages), or `None` when they do not add up ([`proof::delta_adds_up`]): a reply line
+/// that did not arrive must not read as "expunged" or let a new message be passed over.
+async fn read_delta(
+    p: &mut FolderPass<'_>,
+    uid_next: u32,
+    modseq: u64,
+    messages_then: u32,
+    modes: SourceModes,
+    known: &BTreeSet<u32>,
+    selected: &SelectedMailbox,
+) -> Result<Option<(SourceView, Vec<MessageMeta>)>, ImapError> {
+    let changes = p
+        .src
+        .fetch_changed(
+            &format!("1:{}", uid_next.saturating_sub(1).max(1)),
+            modseq,
+            modes.qresync,
+        )
+        .await?;
+    let new: Vec<MessageMeta> = p
+        .src
+        .fetch_meta(&format!("{uid_next}:*"))
+        .await?
+        .into_iter()
+        // "N:*" answers the last message even when its UID is below N.
+        .filter(|m| m.uid >= uid_next)
+        .collect();
+    let new_uids: BTreeSet<u32> = new.iter().map(|m| m.uid).collect();
+    // Only the known UIDs matter among those VANISHED names: the server may name ranges.
+    let vanished: BTreeSet<u32> = known
+        .iter()
+        .copied()
+        .filter(|u| changes.vanished.binary_search(u).is_ok())
+        .collect();
+    let (present, present_new): (Option<BTreeSet<u32>>, Option<BTreeSet<u32>>) = if modes.qresync {
+        let found = p.src.search_uids_from(uid_next).await?;
+        (None, Some(found.into_iter().collect()))
+    } else {
+        (
+            Some(p.src.search_all_uids().await?.into_iter().collect()),
+            None,
+        )
+    };
+    let adds_up = proof::delta_adds_up(&proof::Delta {
+        messages_then,
+        uid_next_then: uid_next,
+        known,
+        vanished: modes.qresync.then_some(&vanished),
+        present: present.as_ref(),
+        present_new: present_new.as_ref(),
+        new: &new_uids,
+        exists: selected.exists,
+    });
+    if !adds_up {
+        return Ok(None);
+    }
+    debug!(
+        changed = changes.flags.len(),
+        vanished = vanished.len(),
+        new = new.len(),
+        "delta since the last pass"
+    );
+    Ok(Some((
+        SourceView {
+            listed: listed(&new),
+            changed_flags: changes.flags,
+            present,
+            vanished: vanished.into_iter().collect(),
+        },
+        new,
+    )))
 }

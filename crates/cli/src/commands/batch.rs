@@ -64,6 +64,7 @@ pub struct NewBatch {
     pub exclude_folders: Vec<String>,
     pub folder_map: Vec<cutover_model::FolderMapEntry>,
     pub incremental_interval: u32,
+    pub removal_threshold: u32,
 }
 
 /// Where the users CSV (`EmailAddress,UserName,Password`) comes from.
@@ -126,6 +127,7 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
             excluded_folders: p.exclude_folders,
             folder_map: p.folder_map,
             incremental_interval_hours: p.incremental_interval,
+            removal_threshold_percent: p.removal_threshold,
             auto_start: p.auto_start,
             skip_domain_check: p.skip_domain_check,
         },
@@ -178,19 +180,32 @@ pub async fn stop(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
     show_one(ctx, b).await
 }
 
-/// Set-MigrationBatch's item limits; they apply from the next pass.
-pub async fn set(
-    ctx: &Ctx,
-    name: &str,
-    bad_item_limit: Option<u32>,
-    large_item_limit: Option<u32>,
-) -> anyhow::Result<Record> {
-    if bad_item_limit.is_none() && large_item_limit.is_none() {
+/// What Set-MigrationBatch changes; `None` keeps the setting.
+#[derive(Debug, Default)]
+pub struct BatchSettings {
+    pub bad_item_limit: Option<u32>,
+    pub large_item_limit: Option<u32>,
+    pub removal_threshold: Option<u32>,
+}
+
+/// Set-MigrationBatch's item limits and removal threshold; they apply from the next pass.
+pub async fn set(ctx: &Ctx, name: &str, settings: BatchSettings) -> anyhow::Result<Record> {
+    let BatchSettings {
+        bad_item_limit,
+        large_item_limit,
+        removal_threshold,
+    } = settings;
+    if bad_item_limit.is_none() && large_item_limit.is_none() && removal_threshold.is_none() {
         bail!(
-            "nothing to change for batch '{name}': give --bad-item-limit N and/or --large-item-limit N"
+            "nothing to change for batch '{name}': give --bad-item-limit N, --large-item-limit N \
+             and/or --removal-threshold PERCENT"
         );
     }
     let mut b = load(ctx, name).await?;
+    if let Some(p) = removal_threshold {
+        control::check_removal_threshold(p).context("--removal-threshold")?;
+        b.removal_threshold_percent = p;
+    }
     if let Some(n) = bad_item_limit {
         b.bad_item_limit = n;
     }
@@ -211,6 +226,22 @@ pub async fn approve_skipped_items(ctx: &Ctx, name: &str) -> anyhow::Result<Reco
         b.name
     );
     hint_failed_users(ctx, &b).await?;
+    show_one(ctx, b).await
+}
+
+/// Approves the removals the brake held, for the batch or one user.
+pub async fn approve_removals(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<Record> {
+    load(ctx, name).await?;
+    let (b, approved) = control::approve_removals(ctx.store.as_ref(), name, user).await?;
+    if approved == 0 {
+        eprintln!("no removals of batch '{}' wait for approval", b.name);
+    } else {
+        eprintln!(
+            "the held removals of {approved} user(s) of batch '{}' are approved; their next pass makes them \
+             (`cutover batch start {}` runs it now)",
+            b.name, b.name
+        );
+    }
     show_one(ctx, b).await
 }
 
@@ -248,6 +279,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             exclude_folders,
             folder_map,
             incremental_interval,
+            removal_threshold,
         } => {
             new(
                 ctx,
@@ -262,6 +294,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     exclude_folders,
                     folder_map,
                     incremental_interval,
+                    removal_threshold,
                 },
             )
             .await?
@@ -276,8 +309,19 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             name,
             bad_item_limit,
             large_item_limit,
-        } => set(ctx, &name, bad_item_limit, large_item_limit).await?,
+            removal_threshold,
+        } => {
+            let settings = BatchSettings {
+                bad_item_limit,
+                large_item_limit,
+                removal_threshold,
+            };
+            set(ctx, &name, settings).await?
+        }
         BatchCommand::ApproveSkippedItems { name } => approve_skipped_items(ctx, &name).await?,
+        BatchCommand::ApproveRemovals { name, user } => {
+            approve_removals(ctx, &name, user.as_deref()).await?
+        }
         BatchCommand::Remove { name, force } => return remove(ctx, &name, force).await,
     };
     ctx.print(&[record], true)

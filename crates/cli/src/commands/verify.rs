@@ -188,10 +188,13 @@ pub async fn probe_at(
         .await
     {
         Ok(inbox) => {
-            probe.inbox_messages = Some(inbox.exists);
+            probe.inbox_messages = inbox.exists;
+            let holds = inbox
+                .exists
+                .map_or_else(|| "an unknown number of".to_string(), |n| n.to_string());
             probe.summary = format!(
-                "{connected}; {} opened the mailbox {mailbox}, whose INBOX holds {} messages",
-                c.admin, inbox.exists
+                "{connected}; {} opened the mailbox {mailbox}, whose INBOX holds {holds} messages",
+                c.admin
             );
         }
         Err(e) => {

@@ -421,6 +421,7 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
         exclude_folders: b.strings("ExcludeFolders")?,
         folder_map,
         incremental_interval: b.number("IncrementalSyncInterval")?.unwrap_or(24),
+        removal_threshold: cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
     };
     let r = shell
         .block(batch::new(shell.ctx, p))
@@ -468,7 +469,15 @@ fn set_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
     let ctx = shell.ctx;
     if bad.is_some() || large.is_some() {
         shell
-            .block(batch::set(ctx, &name, bad, large))
+            .block(batch::set(
+                ctx,
+                &name,
+                batch::BatchSettings {
+                    bad_item_limit: bad,
+                    large_item_limit: large,
+                    removal_threshold: None,
+                },
+            ))
             .map_err(|e| b.anyhow(e))?;
     }
     if approve {

@@ -107,9 +107,45 @@ fn follows_the_source(capability: &str) -> String {
     let (src, dst, cutover) = synced_pair(capability);
     mutate(&src);
     let (run, log) = pass(&cutover, "debug,sqlx=warn");
-    std::fs::write("/tmp/incr.log", &log).unwrap();
-    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert!(log.contains("folder renamed on the source"), "{log}");
     assert_eq!(field(&run[0], "ItemsCopied"), 4, "{run:#}\n{log}");
+    // A whole folder with mail went: the brake holds every removal of alice's pass until
+    // the admin approves; the copies, flags and renames went ahead.
+    assert_eq!(
+        field(&run[0], "Status"),
+        "SyncedWithErrors",
+        "{run:#}\n{log}"
+    );
+    let alice = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(field(&alice, "RemovalsHeld"), 4, "{alice:#}");
+    let detail = alice["RemovalsHeldDetail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("the folder 'Archive/2025' with 2 messages"),
+        "{alice:#}"
+    );
+    let held = dst.mailbox(USERS[0]);
+    assert!(
+        held.selectable.contains("Archive/2025"),
+        "deleted before approval"
+    );
+    assert_eq!(
+        held.folders["INBOX"].len(),
+        src.mailbox(USERS[0]).folders["INBOX"].len() + 1,
+        "the INBOX expunge was applied before approval"
+    );
+    assert_same_mailbox(&src, &dst, USERS[1]);
+    cutover.ok(&[
+        "batch",
+        "approve-removals",
+        "CutoverBatch",
+        "--user",
+        USERS[0],
+    ]);
+    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_eq!(field(&run[0], "ItemsCopied"), 0, "{run:#}\n{log}");
+    let alice = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(field(&alice, "RemovalsHeld"), 0, "{alice:#}");
     for u in USERS {
         assert_same_mailbox(&src, &dst, u);
     }
@@ -121,7 +157,6 @@ fn follows_the_source(capability: &str) -> String {
         );
     }
     assert!(target.subscribed.contains("Brand New/Sub"));
-    assert!(log.contains("folder renamed on the source"), "{log}");
     verify_independently(&src, &dst, &USERS);
 
     // Nothing changed since: the pass copies nothing and leaves the target as it is.
