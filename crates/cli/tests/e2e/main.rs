@@ -13,6 +13,7 @@ mod folders;
 mod incremental;
 mod large_messages;
 mod leases;
+mod lost_replies;
 mod powershell;
 mod serve;
 mod stopping;

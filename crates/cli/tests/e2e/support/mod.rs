@@ -11,6 +11,7 @@ mod http;
 mod https;
 mod maildir;
 mod proxy;
+mod rewriting_proxy;
 mod scenario;
 mod state;
 mod tls;
@@ -27,6 +28,7 @@ pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
 pub use http::{EventStream, request, request_tls};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use proxy::{Cut, CuttingProxy, Direction};
+pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
     assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
     verify_independently,

@@ -1,0 +1,233 @@
+//! A proxy on loopback in front of a real IMAP server that loses, on purpose, the reply
+//! lines a rule names (as a broken middlebox, a server bug or a cut that a retry papered
+//! over would), or stalls the server's replies: the fixture of the tests that check a
+//! missing answer is never taken for a deletion, and that a silent server is noticed.
+//!
+//! The server's stream is read as IMAP: a line that announces a literal (`{n}`) is
+//! passed on with its literal and the rest of its response untouched; rules look only at
+//! the first line of each response, so the framing the client sees stays valid.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What to do with a server response whose first line matches.
+#[derive(Clone)]
+pub enum Rule {
+    /// Leave the whole response out.
+    Drop(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    /// Pass it on, then send the client nothing more on that connection (the server
+    /// "hangs"; the connection stays open).
+    StallAfter(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Rule {
+    /// Drops responses whose first line contains every one of `parts` (case-insensitive).
+    pub fn drop_containing(parts: &[&str]) -> Rule {
+        let parts: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+        Rule::Drop(Arc::new(move |line: &str| {
+            let line = line.to_ascii_lowercase();
+            parts.iter().all(|p| line.contains(p.as_str()))
+        }))
+    }
+
+    /// Stalls after the response whose first line contains every one of `parts`.
+    pub fn stall_after_containing(parts: &[&str]) -> Rule {
+        let parts: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+        Rule::StallAfter(Arc::new(move |line: &str| {
+            let line = line.to_ascii_lowercase();
+            parts.iter().all(|p| line.contains(p.as_str()))
+        }))
+    }
+}
+
+pub struct RewritingProxy {
+    port: u16,
+    rules: Arc<Mutex<Vec<Rule>>>,
+    stop: Arc<AtomicBool>,
+    dropped: Arc<AtomicUsize>,
+    stalled: Arc<AtomicUsize>,
+}
+
+impl RewritingProxy {
+    pub fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let stalled = Arc::new(AtomicUsize::new(0));
+        let (rules2, stop2, dropped2, stalled2) = (
+            rules.clone(),
+            stop.clone(),
+            dropped.clone(),
+            stalled.clone(),
+        );
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (rules, stop, dropped, stalled) = (
+                    rules2.clone(),
+                    stop2.clone(),
+                    dropped2.clone(),
+                    stalled2.clone(),
+                );
+                thread::spawn(move || {
+                    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let client_gone = Arc::new(AtomicBool::new(false));
+                    let gone = client_gone.clone();
+                    let up = thread::spawn(move || {
+                        raw_pump(c2, s2);
+                        gone.store(true, Ordering::SeqCst);
+                    });
+                    let flags = Flags {
+                        stop: &stop,
+                        client_gone: &client_gone,
+                        dropped: &dropped,
+                        stalled: &stalled,
+                    };
+                    filter_pump(server, client, &rules, flags);
+                    let _ = up.join();
+                });
+            }
+        });
+        Self {
+            port,
+            rules,
+            stop,
+            dropped,
+            stalled,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Rules for the responses read from now on (every connection).
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        *self.rules.lock().unwrap() = rules;
+    }
+
+    /// How many responses were left out so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+
+    /// How many connections were stalled so far.
+    pub fn stalled(&self) -> usize {
+        self.stalled.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RewritingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn raw_pump(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// The length a line announces for the literal that follows it (`{n}`, `{n+}`, `~{n}`).
+fn literal_length(line: &[u8]) -> Option<usize> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let inner = line.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let digits = &inner[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+struct Flags<'a> {
+    stop: &'a AtomicBool,
+    client_gone: &'a AtomicBool,
+    dropped: &'a AtomicUsize,
+    stalled: &'a AtomicUsize,
+}
+
+/// Copies the server's responses to the client, one response at a time, applying the
+/// rules to each response's first line.
+fn filter_pump(server: TcpStream, mut client: TcpStream, rules: &Mutex<Vec<Rule>>, f: Flags<'_>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, server.try_clone().unwrap());
+    'responses: loop {
+        // One response: its first line, then (while lines announce literals) the literal
+        // and the line that continues it.
+        let mut response = Vec::new();
+        let mut first = String::new();
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break 'responses,
+                Ok(_) => {}
+            }
+            if first.is_empty() {
+                first = String::from_utf8_lossy(&line).into_owned();
+            }
+            response.extend_from_slice(&line);
+            match literal_length(&line) {
+                Some(n) => {
+                    let mut literal = vec![0; n];
+                    if reader.read_exact(&mut literal).is_err() {
+                        break 'responses;
+                    }
+                    response.extend_from_slice(&literal);
+                }
+                None => break,
+            }
+        }
+        let rules = rules.lock().unwrap().clone();
+        let mut stall = false;
+        let mut drop_it = false;
+        for rule in &rules {
+            match rule {
+                Rule::Drop(matches) if matches(&first) => drop_it = true,
+                Rule::StallAfter(matches) if matches(&first) => stall = true,
+                _ => {}
+            }
+        }
+        if drop_it {
+            f.dropped.fetch_add(1, Ordering::SeqCst);
+        } else if client.write_all(&response).is_err() {
+            break;
+        }
+        if stall {
+            f.stalled.fetch_add(1, Ordering::SeqCst);
+            // Keep the connection open and say nothing until the client gives up (at most
+            // two minutes, so that a test that failed does not leave it forever).
+            for _ in 0..1200 {
+                if f.stop.load(Ordering::SeqCst) || f.client_gone.load(Ordering::SeqCst) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = client.shutdown(Shutdown::Both);
+}
