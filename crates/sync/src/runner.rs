@@ -156,6 +156,10 @@ pub async fn work(
 
 /// How often a running pass looks whether its batch was stopped or removed.
 const STOP_POLL: Duration = Duration::from_millis(500);
+/// How long a stopped pass may take to record its chunk in flight and end by itself
+/// before it is dropped, waiting command and all (a stalled server): with STOP_POLL, a
+/// stop takes effect within 5 s.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Stops the batch's passes when the admin stops or removes the batch, or when the
 /// process shuts down. Ends when `done` is set.
@@ -476,7 +480,12 @@ async fn run_user(
         Ok(job) => {
             let mut attempt = 1;
             loop {
-                match sync_mailbox(&job, store.as_ref(), &events).await {
+                let pass = sync_mailbox(&job, store.as_ref(), &events);
+                match job
+                    .stop
+                    .interrupt(STOP_GRACE, pass, SyncError::Stopped)
+                    .await
+                {
                     Ok(outcome) => break Ok(outcome),
                     Err(SyncError::Store(e)) => return Err(e),
                     Err(SyncError::Stopped(reason)) => {
@@ -484,7 +493,15 @@ async fn run_user(
                     }
                     Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                         warn!(user = email, attempt, error = %e, "transient failure; retrying the pass");
-                        tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                        let backoff = async {
+                            tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                            Ok(())
+                        };
+                        if let Err(reason) =
+                            job.stop.interrupt(Duration::ZERO, backoff, |r| r).await
+                        {
+                            return stopped(store.as_ref(), user, reason, &events).await;
+                        }
                         attempt += 1;
                     }
                     Err(e) if e.is_transient() => {

@@ -7,7 +7,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cutover, Dovecot, assert_same_mailbox, diff, field, fill_realistic_mailbox, pair,
+    Cutover, Dovecot, RewritingProxy, Rule, assert_same_mailbox, diff, field,
+    fill_realistic_mailbox, pair,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -168,4 +169,49 @@ fn batch_remove_during_a_pass_stops_it_first() {
         serde_json::Value::Array(vec![])
     );
     assert_partial(&src, &dst);
+}
+
+/// The source stops answering in the middle of a FETCH (the proxy passes one body on,
+/// then nothing, with the connection open): `batch stop` still takes effect within 5
+/// seconds, and `batch start` then finishes the copy exactly.
+#[test]
+fn batch_stop_interrupts_a_pass_stuck_on_a_silent_server() {
+    let (src, dst) = pair(&USERS[..1], '/');
+    fill_realistic_mailbox(&src, USERS[0], 60, 63, false);
+    src.index(USERS[0]);
+    let proxy = RewritingProxy::start(src.port());
+    let cutover = Cutover::new();
+    cutover.connect_ports(proxy.port(), dst.port(), "authzid", USERS[0]);
+    cutover.start_batch(&[(USERS[0], "", "")], &[]);
+    proxy.set_rules(vec![Rule::stall_after_containing(&[" FETCH (", "BODY[]"])]);
+    let log = cutover.dir.path().join("stall.log");
+    let child = cutover
+        .command(&["run", "--once"])
+        .env("CUTOVER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.stalled() == 0 {
+        assert!(Instant::now() < deadline, "the source never stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Stuck for a moment in the FETCH, then stopped.
+    std::thread::sleep(Duration::from_secs(1));
+    let asked = Instant::now();
+    cutover.ok(&["batch", "stop", "CutoverBatch"]);
+    let status = wait_exit(child, &log, Duration::from_secs(5));
+    let took = asked.elapsed();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(took < Duration::from_secs(5), "stop took {took:?}:\n{text}");
+    let user = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(field(&user, "Status"), "Stopped", "{user:#}\n{text}");
+
+    proxy.set_rules(Vec::new());
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    assert_same_mailbox(&src, &dst, USERS[0]);
 }
