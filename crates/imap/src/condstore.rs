@@ -19,6 +19,7 @@ use crate::{
     fetch::uid_set_string,
     response::{FetchItems, Untagged},
     session::Session,
+    uid_set::UidSet,
 };
 
 /// What changed in the selected mailbox since a mod-sequence.
@@ -27,8 +28,9 @@ pub struct Changes {
     /// (UID, flags as sent without `\Recent`) of every message whose flags changed,
     /// new messages included.
     pub flags: Vec<(u32, Vec<String>)>,
-    /// UIDs expunged since (only with QRESYNC's VANISHED).
-    pub vanished: Vec<u32>,
+    /// UIDs expunged since (only with QRESYNC's VANISHED), as the server's ranges:
+    /// compare them with the UIDs you know ([`UidSet::intersect`]), never list them.
+    pub vanished: UidSet,
 }
 
 /// How a flag change applies.
@@ -105,29 +107,24 @@ impl Session {
                     flags: Some(flags),
                     ..
                 }) => changes.flags.push((uid, flags)),
-                Untagged::Vanished { uids, .. } => changes.vanished.extend(uids),
+                Untagged::Vanished { uids, .. } => changes.vanished = changes.vanished.union(&uids),
                 _ => {}
             }
         }
         changes.flags.sort_by_key(|(uid, _)| *uid);
-        changes.vanished.sort_unstable();
         Ok(changes)
     }
 
-    /// `UID SEARCH ALL`: every UID of the selected mailbox, sorted.
-    pub async fn search_all_uids(&mut self) -> Result<Vec<u32>, ImapError> {
+    /// `UID SEARCH ALL`: every UID of the selected mailbox, as ranges.
+    pub async fn search_all_uids(&mut self) -> Result<UidSet, ImapError> {
         let body = CommandBody::search(None, Vec1::from(SearchKey::All), true);
         let done = self.run("UID SEARCH", body).await?;
-        let mut uids: Vec<u32> = done
-            .untagged
-            .into_iter()
-            .filter_map(|u| match u {
-                Untagged::Search(uids) => Some(uids),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        uids.sort_unstable();
+        let mut uids = UidSet::new();
+        for u in done.untagged {
+            if let Untagged::Search(found) = u {
+                uids = uids.union(&found);
+            }
+        }
         Ok(uids)
     }
 

@@ -11,6 +11,9 @@
 //!   `auth`, `fetch` and `append` add the other commands to [`Session`].
 //! * `mailbox` keeps mailbox names as wire bytes (modified UTF-7), decoded only for display.
 //!
+//! Memory follows what we ask for, not what a server sends: server-sent UID sets stay
+//! ranges ([`UidSet`]).
+//!
 //! Real servers send things imap-codec rejects (O365 `OK [Error="..."]`, NUL bytes in
 //! bodies). Those are recovered per message, never by losing the stream's framing.
 
@@ -27,6 +30,7 @@ mod response;
 mod session;
 mod spool;
 mod tls;
+mod uid_set;
 
 #[cfg(test)]
 mod tests;
@@ -42,3 +46,4 @@ pub use session::{
 };
 pub use spool::{MessageBody, Spool};
 pub use tls::TlsOptions;
+pub use uid_set::{UidSet, UidSetError};

@@ -149,25 +149,30 @@ pub(crate) async fn scan_folder(
                 // "N:*" answers the last message even when its UID is below N.
                 .filter(|m| m.uid >= uid_next)
                 .collect();
+            // The server's sets stay ranges; only the UIDs this pass asks about are
+            // looked up in them.
+            let mut asked: Vec<u32> = known
+                .iter()
+                .map(|k| k.src_uid)
+                .chain(skipped.iter().copied())
+                .chain(changes.flags.iter().map(|(uid, _)| *uid))
+                .chain(new.iter().map(|m| m.uid))
+                .collect();
+            asked.sort_unstable();
+            asked.dedup();
             let present = if modes.qresync {
                 None
             } else {
-                Some(
-                    p.src
-                        .search_all_uids()
-                        .await
-                        .map_err(err)?
-                        .into_iter()
-                        .collect::<BTreeSet<u32>>(),
-                )
+                let all = p.src.search_all_uids().await.map_err(err)?;
+                Some(all.intersect(&asked).into_iter().collect::<BTreeSet<u32>>())
             };
-            debug!(user = email, folder = %name, changed = changes.flags.len(), vanished = changes.vanished.len(), new = new.len(), "delta since the last pass");
+            debug!(user = email, folder = %name, changed = changes.flags.len(), vanished = changes.vanished.count(), new = new.len(), "delta since the last pass");
             (
                 SourceView {
                     listed: listed(&new),
+                    vanished: changes.vanished.intersect(&asked),
                     changed_flags: changes.flags,
                     present,
-                    vanished: changes.vanished,
                 },
                 new,
             )
