@@ -12,7 +12,8 @@
 //! * `mailbox` keeps mailbox names as wire bytes (modified UTF-7), decoded only for display.
 //!
 //! Memory follows what we ask for, not what a server sends: server-sent UID sets stay
-//! ranges ([`UidSet`]).
+//! ranges (`uid_set`), and every line, response, command's data and inflated byte is
+//! held against a configurable [`Limits`], as is silence (idle timeouts).
 //!
 //! Real servers send things imap-codec rejects (O365 `OK [Error="..."]`, NUL bytes in
 //! bodies). Those are recovered per message, never by losing the stream's framing.
@@ -25,6 +26,7 @@ mod connection;
 mod error;
 mod fetch;
 mod framing;
+mod limits;
 mod mailbox;
 mod response;
 mod session;
@@ -40,6 +42,7 @@ pub use auth::Credentials;
 pub use condstore::{Changes, FlagChange};
 pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta, uid_set_string};
+pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
 pub use session::{
     Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
