@@ -23,7 +23,7 @@ use crate::{
     limits::{Limit, Limits},
     response::{
         GreetingResp, Resp, StatusLine, Untagged, convert_greeting, convert_response,
-        lenient_fetch_uid, lenient_status, trim_crlf,
+        lenient_esearch, lenient_fetch_uid, lenient_status, trim_crlf,
     },
 };
 
@@ -280,6 +280,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let decoded = self.decode(&ResponseCodec::default());
         let resp = match decoded {
             Ok(resp) => convert_response(resp),
+            Err(_) if let Some(uids) = self.esearch() => Resp::Untagged(Untagged::Search(uids)),
             Err(reason) => {
                 let too_long = self.framer.too_long();
                 let lines: Vec<&[u8]> = self.framer.lines().collect();
@@ -310,6 +311,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Resp::Undecodable { .. } => {}
         }
         Ok(resp)
+    }
+
+    /// The framed message as an ESEARCH answer (one line), which imap-codec rejects.
+    fn esearch(&self) -> Option<crate::uid_set::UidSet> {
+        let mut lines = self.framer.lines();
+        let line = lines.next()?;
+        if self.framer.too_long() || lines.next().is_some() {
+            return None;
+        }
+        lenient_esearch(line)
     }
 
     /// Writes all of `bytes`, a piece at a time: each piece the stream takes starts the

@@ -508,6 +508,56 @@ pub(crate) fn lenient_fetch_uid(lines: &[&[u8]]) -> Option<u32> {
     None
 }
 
+/// `* ESEARCH [(TAG "x")] UID [ALL set] [...]` (RFC 4731), the answer to
+/// `UID SEARCH RETURN (ALL)`, which imap-codec does not know: the UIDs, as the ranges
+/// they came in (none when ALL is absent). `None` for anything else, and for an
+/// ESEARCH about sequence numbers.
+pub(crate) fn lenient_esearch(line: &[u8]) -> Option<UidSet> {
+    let line = std::str::from_utf8(trim_crlf(line)).ok()?;
+    let rest = line.strip_prefix("* ")?;
+    let (word, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if !word.eq_ignore_ascii_case("ESEARCH") {
+        return None;
+    }
+    // The correlator: a parenthesized (TAG "quoted") before the data.
+    if rest.starts_with('(') {
+        let close = closing_paren(rest)?;
+        rest = rest[close + 1..].trim_start();
+    }
+    let mut words = rest.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("UID") {
+        return None;
+    }
+    let mut uids = UidSet::new();
+    while let Some(name) = words.next() {
+        let value = words.next()?;
+        if name.eq_ignore_ascii_case("ALL") {
+            uids = uids.union(&value.parse().ok()?);
+        }
+    }
+    Some(uids)
+}
+
+/// Index of the `)` closing the list that starts at `s[0] == b'('`, skipping quoted strings.
+fn closing_paren(s: &str) -> Option<usize> {
+    let (mut in_quote, mut escaped) = (false, false);
+    for (i, b) in s.bytes().enumerate().skip(1) {
+        if in_quote {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_quote = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_quote = true;
+        } else if b == b')' {
+            return Some(i);
+        }
+    }
+    None
+}
+
 pub(crate) fn trim_crlf(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -563,6 +613,27 @@ mod tests {
             (st.kind, st.text.as_str()),
             (StatusKind::No, "fehlgeschlagen \u{e4}")
         );
+    }
+
+    #[test]
+    fn esearch_answers_keep_their_ranges() {
+        let all =
+            lenient_esearch(b"* ESEARCH (TAG \"C5\") UID ALL 1:3,5,7:4294967295\r\n").unwrap();
+        assert_eq!(all.to_string(), "1:3,5,7:4294967295");
+        // Dovecot leaves ALL out when nothing matches.
+        assert_eq!(
+            lenient_esearch(b"* ESEARCH (TAG \"C5\") UID\r\n"),
+            Some(UidSet::new())
+        );
+        assert_eq!(
+            lenient_esearch(b"* esearch (TAG \"a)b\") uid COUNT 2 ALL 4,9\r\n")
+                .unwrap()
+                .to_string(),
+            "4,9"
+        );
+        assert_eq!(lenient_esearch(b"* ESEARCH ALL 1:3\r\n"), None, "not UIDs");
+        assert_eq!(lenient_esearch(b"* ESEARCH UID ALL x\r\n"), None);
+        assert_eq!(lenient_esearch(b"* SEARCH 1 2\r\n"), None);
     }
 
     #[test]

@@ -987,3 +987,27 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn search_all_uids_with_and_without_esearch() {
+    let script = "* OK [CAPABILITY IMAP4rev1 ESEARCH] ready\r\n\
+                  * ESEARCH (TAG \"C1\") UID ALL 1:3,5,7:4294967295\r\nC1 OK Search completed.\r\n\
+                  * ESEARCH (TAG \"C2\") UID\r\nC2 OK Search completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let all = s.search_all_uids().await.unwrap();
+        assert_eq!(all.to_string(), "1:3,5,7:4294967295");
+        assert_eq!(all.count(), 4 + 4_294_967_289);
+        assert!(s.search_all_uids().await.unwrap().is_empty());
+        assert_eq!(
+            text(&written),
+            "C1 UID SEARCH RETURN (ALL) ALL\r\nC2 UID SEARCH RETURN (ALL) ALL\r\n"
+        );
+    }
+    let script = format!("{GREETING}* SEARCH 9 3 1 2\r\n* SEARCH\r\nC1 OK done\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        assert_eq!(s.search_all_uids().await.unwrap().to_string(), "1:3,9");
+        assert_eq!(text(&written), "C1 UID SEARCH ALL\r\n");
+    }
+}
