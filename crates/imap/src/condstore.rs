@@ -138,10 +138,19 @@ impl Session {
             self.run("UID SEARCH", body).await?
         };
         let mut uids = UidSet::new();
+        let mut answered = false;
         for u in done.untagged {
             if let Untagged::Search(found) = u {
                 uids = uids.union(&found);
+                answered = true;
             }
+        }
+        // An ESEARCH answer always comes, empty or not (RFC 4731 3.1). Without one, "no
+        // UIDs" would be a guess, and callers delete folders on it.
+        if self.caps.has("ESEARCH") && !answered {
+            return Err(ImapError::Protocol(
+                "UID SEARCH RETURN (ALL) completed without an ESEARCH answer".into(),
+            ));
         }
         Ok(uids)
     }

@@ -1004,6 +1004,14 @@ async fn search_all_uids_with_and_without_esearch() {
             "C1 UID SEARCH RETURN (ALL) ALL\r\nC2 UID SEARCH RETURN (ALL) ALL\r\n"
         );
     }
+    // An answer that cannot be read is not "no UIDs".
+    let script = "* OK [CAPABILITY IMAP4rev1 ESEARCH] ready\r\n\
+                  * ESEARCH (TAG \"C1\") UID ALL 1:x\r\nC1 OK Search completed.\r\n";
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.search_all_uids().await.unwrap_err();
+        assert!(matches!(err, ImapError::Protocol(_)), "{err:?}");
+    }
     let script = format!("{GREETING}* SEARCH 9 3 1 2\r\n* SEARCH\r\nC1 OK done\r\n");
     for (mock, written) in splits(script.as_bytes()) {
         let mut s = Session::from_stream(mock).await.unwrap();
