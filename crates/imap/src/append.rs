@@ -15,7 +15,7 @@ use crate::{
     connection::{Logging, Out},
     error::ImapError,
     mailbox::MailboxName,
-    response::{Code, parse_uid_set},
+    response::Code,
     session::Session,
     spool::MessageBody,
 };
@@ -127,15 +127,16 @@ impl Session {
         };
         if let Some(Code::AppendUid { uid_validity, uids }) = &done.status.code {
             result.uid_validity = Some(*uid_validity);
-            match parse_uid_set(uids) {
-                Some(list) if list.len() == messages.len() => {
-                    result.uids = list.into_iter().map(Some).collect();
-                }
-                _ => warn!(
-                    uids,
+            // RFC 4315: one UID per message, assigned in order, so ascending. A set of
+            // another size maps to nothing; the pass finds those messages later.
+            if uids.count() == messages.len() as u64 {
+                result.uids = uids.iter().take(messages.len()).map(Some).collect();
+            } else {
+                warn!(
+                    uids = ?uids,
                     count = messages.len(),
                     "APPENDUID does not match the number of appended messages; UIDs unknown"
-                ),
+                );
             }
         }
         Ok(result)

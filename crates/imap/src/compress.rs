@@ -1,9 +1,15 @@
 //! COMPRESS=DEFLATE (RFC 4978): after the server's OK, both directions of the
 //! connection are one raw DEFLATE stream each; every write is sync-flushed so that a
 //! command is never left waiting in the compressor.
+//!
+//! The compressed bytes read are counted, so that the connection can hold what they
+//! inflate to against [`Limits::max_inflate_ratio`](crate::Limits::max_inflate_ratio):
+//! a deflate bomb fails as a limit, early, instead of being chewed through.
 
 use std::io::Cursor;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::DeflateDecoder;
@@ -17,12 +23,33 @@ use tracing::debug;
 use crate::{
     connection::{AsyncStream, Connection},
     error::ImapError,
+    limits::Limits,
     session::Session,
 };
 
 type Plain = Box<dyn AsyncStream>;
 /// What the server sent: the compressed bytes already read, then the socket.
-type Incoming = BufReader<Chain<Cursor<Vec<u8>>, ReadHalf<Plain>>>;
+type Incoming = BufReader<Counted<Chain<Cursor<Vec<u8>>, ReadHalf<Plain>>>>;
+
+/// A reader that counts the bytes it gives.
+pub(crate) struct Counted<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
 
 /// A connection's stream with DEFLATE on both directions.
 pub(crate) struct Deflated {
@@ -32,13 +59,19 @@ pub(crate) struct Deflated {
 
 impl Deflated {
     /// `already_read`: compressed bytes the server sent right after its OK that were
-    /// read before the switch.
-    fn new(stream: Plain, already_read: Vec<u8>) -> Self {
+    /// read before the switch. Also returns the count of compressed bytes read.
+    fn new(stream: Plain, already_read: Vec<u8>) -> (Self, Arc<AtomicU64>) {
         let (read, write) = tokio::io::split(stream);
-        Self {
-            reader: DeflateDecoder::new(BufReader::new(Cursor::new(already_read).chain(read))),
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: Cursor::new(already_read).chain(read),
+            count: count.clone(),
+        };
+        let deflated = Self {
+            reader: DeflateDecoder::new(BufReader::new(counted)),
             writer: DeflateEncoder::new(write),
-        }
+        };
+        (deflated, count)
     }
 }
 
@@ -86,9 +119,15 @@ impl Session {
         )
         .await?;
         let placeholder: Plain = Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
-        let plain = std::mem::replace(&mut self.conn, Connection::new(placeholder, 0));
+        let (limits, server) = (self.conn.limits().clone(), self.conn.server().to_string());
+        let plain = std::mem::replace(
+            &mut self.conn,
+            Connection::new(placeholder, 0, Limits::default(), String::new()),
+        );
         let (stream, already_read, next_tag) = plain.into_parts();
-        self.conn = Connection::new(Box::new(Deflated::new(stream, already_read)), next_tag);
+        let (deflated, compressed) = Deflated::new(stream, already_read);
+        self.conn = Connection::new(Box::new(deflated), next_tag, limits, server);
+        self.conn.count_inflation(compressed);
         debug!("COMPRESS=DEFLATE active");
         Ok(true)
     }

@@ -15,10 +15,12 @@ use imap_types::{
 };
 
 use crate::{
+    connection::{Logging, Out},
     error::ImapError,
     fetch::uid_set_string,
     response::{FetchItems, Untagged},
     session::Session,
+    uid_set::UidSet,
 };
 
 /// What changed in the selected mailbox since a mod-sequence.
@@ -27,8 +29,9 @@ pub struct Changes {
     /// (UID, flags as sent without `\Recent`) of every message whose flags changed,
     /// new messages included.
     pub flags: Vec<(u32, Vec<String>)>,
-    /// UIDs expunged since (only with QRESYNC's VANISHED).
-    pub vanished: Vec<u32>,
+    /// UIDs expunged since (only with QRESYNC's VANISHED), as the server's ranges:
+    /// compare them with the UIDs you know ([`UidSet::intersect`]), never list them.
+    pub vanished: UidSet,
 }
 
 /// How a flag change applies.
@@ -105,53 +108,68 @@ impl Session {
                     flags: Some(flags),
                     ..
                 }) => changes.flags.push((uid, flags)),
-                Untagged::Vanished { uids, .. } => changes.vanished.extend(uids),
+                Untagged::Vanished { uids, .. } => changes.vanished = changes.vanished.union(&uids),
                 _ => {}
             }
         }
         changes.flags.sort_by_key(|(uid, _)| *uid);
-        changes.vanished.sort_unstable();
         Ok(changes)
     }
 
-    /// `UID SEARCH ALL`: every UID of the selected mailbox, sorted.
-    pub async fn search_all_uids(&mut self) -> Result<Vec<u32>, ImapError> {
-        let body = CommandBody::search(None, Vec1::from(SearchKey::All), true);
-        let done = self.run("UID SEARCH", body).await?;
-        let mut uids: Vec<u32> = done
-            .untagged
-            .into_iter()
-            .filter_map(|u| match u {
-                Untagged::Search(uids) => Some(uids),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        uids.sort_unstable();
+    /// `UID SEARCH ALL`: every UID of the selected mailbox, as ranges. Where ESEARCH
+    /// (RFC 4731) is advertised, `UID SEARCH RETURN (ALL) ALL`, whose answer is ranges on
+    /// the wire too: a folder of a million messages is a few bytes, not an 8 MB line.
+    pub async fn search_all_uids(&mut self) -> Result<UidSet, ImapError> {
+        let done = if self.caps.has("ESEARCH") {
+            // imap-codec has no type for RETURN options, so this one line is ours.
+            let tag = self.conn.next_tag();
+            let line = format!("{tag} UID SEARCH RETURN (ALL) ALL\r\n").into_bytes();
+            self.conn
+                .execute(
+                    "UID SEARCH",
+                    &tag,
+                    vec![Out::Bytes(line.into())],
+                    Logging::FirstLine,
+                )
+                .await?
+                .ok("UID SEARCH")?
+        } else {
+            let body = CommandBody::search(None, Vec1::from(SearchKey::All), true);
+            self.run("UID SEARCH", body).await?
+        };
+        let mut uids = UidSet::new();
+        let mut answered = false;
+        for u in done.untagged {
+            if let Untagged::Search(found) = u {
+                uids = uids.union(&found);
+                answered = true;
+            }
+        }
+        // An ESEARCH answer always comes, empty or not (RFC 4731 3.1). Without one, "no
+        // UIDs" would be a guess, and callers delete folders on it.
+        if self.caps.has("ESEARCH") && !answered {
+            return Err(ImapError::Protocol(
+                "UID SEARCH RETURN (ALL) completed without an ESEARCH answer".into(),
+            ));
+        }
         Ok(uids)
     }
 
-    /// `UID SEARCH UID <from>:*`: the UIDs at or above `from` in the selected mailbox,
-    /// sorted (a second, independent account of the new messages a listing showed).
-    pub async fn search_uids_from(&mut self, from: u32) -> Result<Vec<u32>, ImapError> {
+    /// `UID SEARCH UID <from>:*`: the UIDs at or above `from` in the selected mailbox
+    /// (a second, independent account of the new messages a listing showed). As sent:
+    /// "N:*" also matches the last message when its UID is below N.
+    pub async fn search_uids_from(&mut self, from: u32) -> Result<UidSet, ImapError> {
         let from = from.max(1);
         let set = SequenceSet::try_from(format!("{from}:*").as_str())
             .map_err(|e| ImapError::InvalidArgument(format!("uid set: {e}")))?;
         let body = CommandBody::search(None, Vec1::from(SearchKey::Uid(set)), true);
         let done = self.run("UID SEARCH", body).await?;
-        let mut uids: Vec<u32> = done
-            .untagged
-            .into_iter()
-            .filter_map(|u| match u {
-                Untagged::Search(uids) => Some(uids),
-                _ => None,
-            })
-            .flatten()
-            // "N:*" matches the last message even when its UID is below N.
-            .filter(|u| *u >= from)
-            .collect();
-        uids.sort_unstable();
-        uids.dedup();
+        let mut uids = UidSet::new();
+        for u in done.untagged {
+            if let Untagged::Search(found) = u {
+                uids = uids.union(&found);
+            }
+        }
         Ok(uids)
     }
 

@@ -5,7 +5,13 @@
 //! be decoded or is too long; imap-codec decodes each framed message. Every decoded message is converted at once
 //! into the owned types of `response.rs`.
 
-use std::{borrow::Cow, time::Duration};
+use std::{
+    borrow::Cow,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use imap_codec::{GreetingCodec, ResponseCodec, decode::Decoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
@@ -13,17 +19,16 @@ use tracing::{debug, warn};
 
 use crate::{
     error::ImapError,
-    framing::Framer,
+    framing::{Framer, LineTooLong},
+    limits::{Limit, Limits},
     response::{
         GreetingResp, Resp, StatusLine, Untagged, convert_greeting, convert_response,
-        lenient_fetch_uid, lenient_status, trim_crlf,
+        lenient_esearch, lenient_fetch_uid, lenient_status, trim_crlf,
     },
 };
 
-/// Largest single response we hold in memory. Bigger bodies must be fetched in pieces.
-pub(crate) const MAX_MESSAGE_SIZE: u32 = 64 * 1024 * 1024;
-const READ_CHUNK: usize = 64 * 1024;
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes asked of the stream per read: the most the framer holds beyond its limits.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// A stream we can run IMAP over: TCP, TLS, or an in-memory pipe in tests.
 pub(crate) trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -62,27 +67,74 @@ pub(crate) enum Logging {
     Redacted,
 }
 
+/// With COMPRESS: compressed bytes read (counted below the inflater) and inflated bytes
+/// received.
+struct Inflation {
+    compressed: Arc<AtomicU64>,
+    inflated: u64,
+}
+
 pub(crate) struct Connection<S> {
     stream: BufWriter<S>,
     framer: Framer,
     read_buf: Box<[u8]>,
     next_tag: u64,
-    timeout: Duration,
+    limits: Limits,
+    /// `host:port`, for errors.
+    server: String,
+    /// The command being run, for errors.
+    command: &'static str,
+    /// Bytes (of whole responses) and responses received since the command was sent.
+    received: u64,
+    responses: u64,
+    inflation: Option<Inflation>,
+    /// Set when a command failed in a way that leaves the stream out of step with the
+    /// server: (what happened, whether a new connection may do better).
+    broken: Option<(String, bool)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    pub(crate) fn new(stream: S, next_tag: u64) -> Self {
+    pub(crate) fn new(stream: S, next_tag: u64, limits: Limits, server: String) -> Self {
         Connection {
             stream: BufWriter::with_capacity(READ_CHUNK, stream),
-            framer: Framer::new(MAX_MESSAGE_SIZE as usize),
+            framer: Framer::new(limits.max_line, limits.max_literal),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             next_tag,
-            timeout: DEFAULT_TIMEOUT,
+            limits,
+            server,
+            command: "greeting",
+            received: 0,
+            responses: 0,
+            inflation: None,
+            broken: None,
         }
     }
 
-    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
+    /// What the framer holds: (received and not framed, of the current message).
+    #[cfg(test)]
+    pub(crate) fn framer_held(&self) -> (usize, usize) {
+        self.framer.held()
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.framer.set_limits(limits.max_line, limits.max_literal);
+        self.limits = limits;
+    }
+
+    /// From now on the stream is inflated, and `compressed` counts its bytes before.
+    pub(crate) fn count_inflation(&mut self, compressed: Arc<AtomicU64>) {
+        self.inflation = Some(Inflation {
+            compressed,
+            inflated: 0,
+        });
     }
 
     /// Gives the socket back (for STARTTLS). Fails if the server sent anything after the
@@ -99,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Gives the socket back with the bytes read but not framed yet (for COMPRESS,
     /// whose compressed stream may start in them).
     pub(crate) fn into_parts(self) -> (S, Vec<u8>, u64) {
-        let unframed = self.framer.unframed().to_vec();
+        let unframed = self.framer.unframed();
         (self.stream.into_inner(), unframed, self.next_tag)
     }
 
@@ -109,23 +161,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         tag
     }
 
+    fn timeout_error(&self) -> ImapError {
+        ImapError::Timeout {
+            server: self.server.clone(),
+            command: self.command,
+            after: self.limits.timeout,
+        }
+    }
+
+    fn limit_error(&self, limit: Limit) -> ImapError {
+        ImapError::LimitExceeded {
+            server: self.server.clone(),
+            command: self.command,
+            limit,
+            value: self.limits.value(limit),
+        }
+    }
+
+    /// One read, of whatever the stream has: the idle timeout starts again with every
+    /// read that brings something.
     async fn fill(&mut self) -> Result<(), ImapError> {
-        let n = tokio::time::timeout(self.timeout, self.stream.read(&mut self.read_buf))
+        let n = tokio::time::timeout(self.limits.timeout, self.stream.read(&mut self.read_buf))
             .await
-            .map_err(|_| ImapError::Timeout)??;
+            .map_err(|_| self.timeout_error())??;
         if n == 0 {
             return Err(ImapError::ConnectionClosed);
+        }
+        if let Some(inflation) = &mut self.inflation {
+            inflation.inflated += n as u64;
+            let compressed = inflation.compressed.load(Ordering::Relaxed);
+            let allowed = compressed
+                .saturating_mul(u64::from(self.limits.max_inflate_ratio))
+                .saturating_add(Limits::INFLATE_ALLOWANCE);
+            if inflation.inflated > allowed {
+                return Err(self.limit_error(Limit::InflateRatio));
+            }
         }
         self.framer.enqueue(&self.read_buf[..n]);
         Ok(())
     }
 
-    /// Reads until the framer holds one complete message.
+    /// Reads until the framer holds one complete message. The command's responses are
+    /// counted as they arrive, so that a literal without end fails at the limit.
     async fn next_message(&mut self) -> Result<(), ImapError> {
-        while !self.framer.frame() {
+        loop {
+            let done = match self.framer.frame() {
+                Ok(done) => done,
+                Err(LineTooLong) => return Err(self.limit_error(Limit::LineLength)),
+            };
+            if self.received + self.framer.wire_len() > self.limits.max_untagged_bytes {
+                return Err(self.limit_error(Limit::UntaggedBytes));
+            }
+            if done {
+                self.received += self.framer.wire_len();
+                return Ok(());
+            }
             self.fill().await?;
         }
-        Ok(())
     }
 
     fn first_line_for_log(&self) -> String {
@@ -137,7 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Decodes the framed message as a whole (no bytes may be left over).
     fn decode<'a, C: Decoder>(&'a self, codec: &C) -> Result<C::Message<'a>, &'static str> {
         if self.framer.too_long() {
-            return Err("longer than 64 MiB");
+            return Err("over the response size limit");
         }
         match codec.decode(self.framer.message()) {
             Ok(([], message)) => Ok(message),
@@ -146,8 +238,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// The greeting, which must arrive whole within the timeout (a server that trickles
+    /// it does not hold a connection slot forever).
     pub(crate) async fn read_greeting(&mut self) -> Result<GreetingResp, ImapError> {
-        self.next_message().await?;
+        self.command = "greeting";
+        let limit = self.limits.timeout;
+        match tokio::time::timeout(limit, self.next_message()).await {
+            Ok(read) => read?,
+            Err(_) => return Err(self.timeout_error()),
+        }
+        if self.framer.too_long() {
+            return Err(self.limit_error(Limit::ResponseSize));
+        }
         let greeting = match self.decode(&GreetingCodec::default()) {
             Ok(g) => convert_greeting(g),
             Err(why) => {
@@ -171,9 +273,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     pub(crate) async fn read_response(&mut self) -> Result<Resp, ImapError> {
         self.next_message().await?;
+        self.responses += 1;
+        if self.responses > self.limits.max_untagged_responses {
+            return Err(self.limit_error(Limit::UntaggedResponses));
+        }
         let decoded = self.decode(&ResponseCodec::default());
         let resp = match decoded {
             Ok(resp) => convert_response(resp),
+            Err(_) if let Some(uids) = self.esearch() => Resp::Untagged(Untagged::Search(uids)),
             Err(reason) => {
                 let too_long = self.framer.too_long();
                 let lines: Vec<&[u8]> = self.framer.lines().collect();
@@ -206,18 +313,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(resp)
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
-        tokio::time::timeout(self.timeout, self.stream.write_all(bytes))
-            .await
-            .map_err(|_| ImapError::Timeout)??;
+    /// The framed message as an ESEARCH answer (one line), which imap-codec rejects.
+    fn esearch(&self) -> Option<crate::uid_set::UidSet> {
+        let mut lines = self.framer.lines();
+        let line = lines.next()?;
+        if self.framer.too_long() || lines.next().is_some() {
+            return None;
+        }
+        lenient_esearch(line)
+    }
+
+    /// Writes all of `bytes`, a piece at a time: each piece the stream takes starts the
+    /// idle timeout again, so a slow upload is not a stalled one.
+    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), ImapError> {
+        while !bytes.is_empty() {
+            let n = tokio::time::timeout(self.limits.timeout, self.stream.write(bytes))
+                .await
+                .map_err(|_| self.timeout_error())??;
+            if n == 0 {
+                return Err(ImapError::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            bytes = &bytes[n..];
+        }
         Ok(())
     }
 
+    /// Flushes what is buffered: at most one buffer (64 KiB, plus what TLS or
+    /// COMPRESS hold), within the idle timeout.
     async fn flush(&mut self) -> Result<(), ImapError> {
-        tokio::time::timeout(self.timeout, self.stream.flush())
+        tokio::time::timeout(self.limits.timeout, self.stream.flush())
             .await
-            .map_err(|_| ImapError::Timeout)??;
+            .map_err(|_| self.timeout_error())??;
         Ok(())
+    }
+
+    /// Starts a command: fails at once on a connection an earlier failure left out of
+    /// step, and starts the command's counts.
+    fn begin(&mut self, command: &'static str) -> Result<(), ImapError> {
+        if let Some((cause, transient)) = &self.broken {
+            return Err(ImapError::ConnectionUnusable {
+                cause: cause.clone(),
+                transient: *transient,
+            });
+        }
+        self.command = command;
+        self.received = 0;
+        self.responses = 0;
+        Ok(())
+    }
+
+    /// After a failed command: any failure of the connection itself (not a NO, not a
+    /// refused argument) leaves it unusable.
+    fn end<T>(&mut self, result: Result<T, ImapError>) -> Result<T, ImapError> {
+        if let Err(e) = &result
+            && !matches!(e, ImapError::InvalidArgument(_))
+        {
+            warn!(server = self.server, command = self.command, error = %e, "dropping the connection");
+            self.broken = Some((e.to_string(), e.is_transient()));
+        }
+        result
     }
 
     /// Sends one command and reads until its tagged completion.
@@ -225,8 +379,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Untagged data seen meanwhile is collected. If the server answers a synchronizing
     /// literal with the tagged completion instead of `+`, the rest is not sent and that
     /// completion is returned. An undecodable tagged completion for `tag` is recovered
-    /// leniently.
+    /// leniently. A failure of the connection (timeout, limit, closed) makes it refuse
+    /// every later command.
     pub(crate) async fn execute(
+        &mut self,
+        command: &'static str,
+        tag: &str,
+        parts: Vec<Out<'_>>,
+        logging: Logging,
+    ) -> Result<Completion, ImapError> {
+        self.begin(command)?;
+        let result = self.execute_inner(command, tag, parts, logging).await;
+        self.end(result)
+    }
+
+    async fn execute_inner(
         &mut self,
         command: &'static str,
         tag: &str,
@@ -285,8 +452,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Sends several commands at once and reads until every one has completed: one
     /// round trip instead of one per command. The commands must not wait for
     /// continuations. Untagged data of all of them comes back together (the server may
-    /// interleave it); the statuses come back in the order of `commands`.
+    /// interleave it); the statuses come back in the order of `commands`. The limits on
+    /// data received apply to the commands together.
     pub(crate) async fn execute_pipelined(
+        &mut self,
+        command: &'static str,
+        commands: Vec<(String, Vec<Out<'_>>)>,
+    ) -> Result<(Vec<Untagged>, Vec<StatusLine>), ImapError> {
+        let waits = commands
+            .iter()
+            .flat_map(|(_, parts)| parts)
+            .any(|p| !matches!(p, Out::Bytes(_)));
+        if waits {
+            return Err(ImapError::InvalidArgument(format!(
+                "{command} cannot be pipelined: it waits for a continuation"
+            )));
+        }
+        self.begin(command)?;
+        let result = self.execute_pipelined_inner(command, commands).await;
+        self.end(result)
+    }
+
+    async fn execute_pipelined_inner(
         &mut self,
         command: &'static str,
         commands: Vec<(String, Vec<Out<'_>>)>,
@@ -294,13 +481,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut tags = Vec::with_capacity(commands.len());
         for (tag, parts) in commands {
             for part in parts {
-                match part {
-                    Out::Bytes(bytes) => self.write(&bytes).await?,
-                    Out::Spool(_) | Out::AwaitContinuation => {
-                        return Err(ImapError::InvalidArgument(format!(
-                            "{command} cannot be pipelined: it waits for a continuation"
-                        )));
-                    }
+                if let Out::Bytes(bytes) = part {
+                    self.write(&bytes).await?;
                 }
             }
             tags.push(tag);
@@ -359,6 +541,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 *bye = Some(text);
                 Routed::More
             }
+            // Nothing we act on: counted, not kept.
+            Resp::Untagged(Untagged::Other(_)) => Routed::More,
             Resp::Untagged(u) => {
                 untagged.push(u);
                 Routed::More
@@ -377,21 +561,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 first_line,
                 ..
             } => {
-                if first_line.starts_with("* ") && first_line.len() > 2 {
-                    let is_fetch = first_line
+                let is_fetch = first_line.starts_with("* ")
+                    && first_line
                         .split(' ')
                         .nth(2)
                         .is_some_and(|w| w.eq_ignore_ascii_case("FETCH"));
-                    if is_fetch {
-                        untagged.push(Untagged::FetchFailed {
-                            uid: fetch_uid,
-                            reason: if too_long {
-                                format!("FETCH response longer than {MAX_MESSAGE_SIZE} bytes")
-                            } else {
-                                "FETCH response could not be parsed".into()
-                            },
-                        });
-                    }
+                if is_fetch {
+                    // One message's problem: the stream is in step, the others arrive.
+                    untagged.push(Untagged::FetchFailed {
+                        uid: fetch_uid,
+                        reason: if too_long {
+                            let limit = Limit::ResponseSize;
+                            format!(
+                                "{} (limit: {limit}; raise {} if the server is right)",
+                                limit.what(self.limits.value(limit)),
+                                limit.env()
+                            )
+                        } else {
+                            "FETCH response could not be parsed".into()
+                        },
+                    });
+                } else if too_long {
+                    // Data of the command we could not keep: failing beats losing it.
+                    return Err(self.limit_error(Limit::ResponseSize));
                 }
                 Routed::More
             }

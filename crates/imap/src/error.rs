@@ -1,6 +1,10 @@
 //! One error type for the whole client. Messages never carry secrets: server text
 //! is included, but nothing the client sent during authentication.
 
+use std::time::Duration;
+
+use crate::limits::Limit;
+
 /// Everything that can go wrong talking to an IMAP server.
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -16,8 +20,33 @@ pub enum ImapError {
     Io(#[from] std::io::Error),
     #[error("connection closed by server")]
     ConnectionClosed,
-    #[error("timed out waiting for the server")]
-    Timeout,
+    /// Nothing was read or written for `after` (the idle timeout) during `command`; or
+    /// the TLS handshake or the greeting took longer than that.
+    #[error("the server {server} stopped answering during {command} after {}", secs(*after))]
+    Timeout {
+        server: String,
+        command: &'static str,
+        after: Duration,
+    },
+    /// The server sent more than a [`Limits`](crate::Limits) allows. The command failed and
+    /// the connection was dropped; retrying gives the same result until the limit is
+    /// raised (with the environment variable named in the message).
+    #[error(
+        "the server {server} sent {} during {command} (limit: {limit}; raise {} if the server is right)",
+        limit.what(*value),
+        limit.env()
+    )]
+    LimitExceeded {
+        server: String,
+        command: &'static str,
+        limit: Limit,
+        /// The configured limit.
+        value: u64,
+    },
+    /// An earlier command failed in a way that left the connection out of step with the
+    /// server (a timeout, a limit, a broken stream): it takes no more commands.
+    #[error("the connection was dropped after an earlier failure: {cause}")]
+    ConnectionUnusable { cause: String, transient: bool },
     #[error("server said BYE: {text}")]
     Bye { text: String },
     #[error("authentication failed: {text}")]
@@ -58,8 +87,9 @@ impl ImapError {
             ImapError::Connect { .. }
             | ImapError::Io(_)
             | ImapError::ConnectionClosed
-            | ImapError::Timeout
+            | ImapError::Timeout { .. }
             | ImapError::Bye { .. } => true,
+            ImapError::ConnectionUnusable { transient, .. } => *transient,
             // RFC 5530: UNAVAILABLE and INUSE are the temporary failure codes.
             ImapError::No {
                 code: Some(code), ..
@@ -84,5 +114,14 @@ impl ImapError {
             ImapError::PartialAppend { source, .. } => source.code_name(),
             _ => None,
         }
+    }
+}
+
+/// `120 s`, `1.5 s`, `0.05 s`.
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", (d.as_millis() as f64) / 1000.0)
     }
 }

@@ -103,7 +103,7 @@ impl Session {
     /// Returns `(uid, result)` for every requested UID the server answered for, in the
     /// order of `uids`; UIDs it did not answer for (expunged) are absent. A message whose
     /// response imap-codec cannot decode (a NUL byte in the literal, or longer than
-    /// 64 MiB) does not fail the batch: it is retried alone with `BINARY.PEEK[]` when the
+    /// [`Limits::max_literal`](crate::Limits::max_literal)) does not fail the batch: it is retried alone with `BINARY.PEEK[]` when the
     /// server has BINARY (RFC 3516), and reported as an `Err` for that UID otherwise.
     /// Keep each call's total small (e.g. <= 8 MB).
     pub async fn fetch_bodies(

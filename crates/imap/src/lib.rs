@@ -11,6 +11,10 @@
 //!   `auth`, `fetch` and `append` add the other commands to [`Session`].
 //! * `mailbox` keeps mailbox names as wire bytes (modified UTF-7), decoded only for display.
 //!
+//! Memory follows what we ask for, not what a server sends: server-sent UID sets stay
+//! ranges (`uid_set`), and every line, response, command's data and inflated byte is
+//! held against a configurable [`Limits`], as is silence (idle timeouts).
+//!
 //! Real servers send things imap-codec rejects (O365 `OK [Error="..."]`, NUL bytes in
 //! bodies). Those are recovered per message, never by losing the stream's framing.
 
@@ -22,11 +26,13 @@ mod connection;
 mod error;
 mod fetch;
 mod framing;
+mod limits;
 mod mailbox;
 mod response;
 mod session;
 mod spool;
 mod tls;
+mod uid_set;
 
 #[cfg(test)]
 mod tests;
@@ -36,9 +42,11 @@ pub use auth::Credentials;
 pub use condstore::{Changes, FlagChange};
 pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta, uid_set_string};
+pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
 pub use session::{
     Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
 };
 pub use spool::{MessageBody, Spool};
 pub use tls::TlsOptions;
+pub use uid_set::{UidSet, UidSetError};

@@ -21,6 +21,7 @@ use imap_types::{
 
 use crate::error::ImapError;
 use crate::mailbox::{ListedMailbox, MailboxName};
+use crate::uid_set::UidSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatusKind {
@@ -36,10 +37,10 @@ pub(crate) enum Code {
     UidValidity(u32),
     UidNext(u32),
     HighestModSeq(u64),
-    /// RFC 4315. `uids` is the uid-set as sent: one UID, or a set after MULTIAPPEND.
+    /// RFC 4315. `uids`: one UID, or a set after MULTIAPPEND; kept as ranges.
     AppendUid {
         uid_validity: u32,
-        uids: String,
+        uids: UidSet,
     },
     /// Any other code, as its full text (`ALREADYEXISTS`, `OVERQUOTA`, `Error="x" y`).
     Other(String),
@@ -60,10 +61,15 @@ impl Code {
 
     /// Whether the code's name (first atom) is `name`, case-insensitively.
     pub(crate) fn is(&self, name: &str) -> bool {
-        self.text()
-            .split_ascii_whitespace()
-            .next()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        let own = match self {
+            Code::Capability(_) => "CAPABILITY",
+            Code::UidValidity(_) => "UIDVALIDITY",
+            Code::UidNext(_) => "UIDNEXT",
+            Code::HighestModSeq(_) => "HIGHESTMODSEQ",
+            Code::AppendUid { .. } => "APPENDUID",
+            Code::Other(text) => text.split_ascii_whitespace().next().unwrap_or(""),
+        };
+        own.eq_ignore_ascii_case(name)
     }
 }
 
@@ -139,13 +145,13 @@ pub(crate) enum Untagged {
         uid: Option<u32>,
         reason: String,
     },
-    /// `* VANISHED [(EARLIER)] uids` (RFC 7162 QRESYNC).
+    /// `* VANISHED [(EARLIER)] uids` (RFC 7162 QRESYNC), as ranges.
     Vanished {
         earlier: bool,
-        uids: Vec<u32>,
+        uids: UidSet,
     },
     /// `* SEARCH uids` (answer to UID SEARCH).
-    Search(Vec<u32>),
+    Search(UidSet),
     /// Anything else (FLAGS, RECENT, EXPUNGE...): harmless to us.
     Other(&'static str),
 }
@@ -238,8 +244,10 @@ fn convert_code(code: response::Code<'_>) -> Code {
         C::HighestModSeq(n) => Code::HighestModSeq(n.get()),
         C::AppendUid { uid_validity, uid } => Code::AppendUid {
             uid_validity: uid_validity.get(),
-            uids: uid.get().to_string(),
+            uids: UidSet::from_uids([uid.get()]),
         },
+        // We never COPY; the sets are not looked at (nor spelled out in a log).
+        C::CopyUid { uid_validity, .. } => Code::Other(format!("COPYUID {uid_validity}")),
         C::Other(other) => {
             let text = String::from_utf8_lossy(other.inner()).into_owned();
             parse_appenduid_text(&text).unwrap_or(Code::Other(text))
@@ -275,32 +283,11 @@ fn parse_appenduid_text(text: &str) -> Option<Code> {
         return None;
     }
     let uid_validity = parts.next()?.parse().ok()?;
-    let uids = parts.next()?.to_string();
+    let uids = parts.next()?.parse().ok()?;
     if parts.next().is_some() {
         return None;
     }
-    parse_uid_set(&uids)?;
     Some(Code::AppendUid { uid_validity, uids })
-}
-
-/// Expands an RFC 4315 uid-set (`5,7:8`, `3957:3955`) in order. `None` if malformed
-/// or absurdly large.
-pub(crate) fn parse_uid_set(set: &str) -> Option<Vec<u32>> {
-    let mut out = Vec::new();
-    for part in set.split(',') {
-        match part.split_once(':') {
-            None => out.push(parse_nz(part)?),
-            Some((a, b)) => {
-                let (a, b) = (parse_nz(a)?, parse_nz(b)?);
-                let (lo, hi) = (a.min(b), a.max(b));
-                if (hi - lo) as usize > 1_000_000 {
-                    return None;
-                }
-                out.extend(lo..=hi);
-            }
-        }
-    }
-    Some(out)
 }
 
 fn parse_nz(s: &str) -> Option<u32> {
@@ -359,13 +346,10 @@ fn convert_data(data: Data<'_>) -> Untagged {
             known_uids,
         } => Untagged::Vanished {
             earlier,
-            // VANISHED never carries "*"; the bound only matters for it.
-            uids: known_uids
-                .iter(std::num::NonZeroU32::MAX)
-                .map(|u| u.get())
-                .collect(),
+            uids: UidSet::from_sequence_set(&known_uids),
         },
-        Data::Search(uids, _) => Untagged::Search(uids.iter().map(|u| u.get()).collect()),
+        // imap-codec lists the numbers one by one: as many as the line has.
+        Data::Search(uids, _) => Untagged::Search(UidSet::from_uids(uids.iter().map(|u| u.get()))),
         _ => Untagged::Other("other"),
     }
 }
@@ -524,6 +508,56 @@ pub(crate) fn lenient_fetch_uid(lines: &[&[u8]]) -> Option<u32> {
     None
 }
 
+/// `* ESEARCH [(TAG "x")] UID [ALL set] [...]` (RFC 4731), the answer to
+/// `UID SEARCH RETURN (ALL)`, which imap-codec does not know: the UIDs, as the ranges
+/// they came in (none when ALL is absent). `None` for anything else, and for an
+/// ESEARCH about sequence numbers.
+pub(crate) fn lenient_esearch(line: &[u8]) -> Option<UidSet> {
+    let line = std::str::from_utf8(trim_crlf(line)).ok()?;
+    let rest = line.strip_prefix("* ")?;
+    let (word, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    if !word.eq_ignore_ascii_case("ESEARCH") {
+        return None;
+    }
+    // The correlator: a parenthesized (TAG "quoted") before the data.
+    if rest.starts_with('(') {
+        let close = closing_paren(rest)?;
+        rest = rest[close + 1..].trim_start();
+    }
+    let mut words = rest.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("UID") {
+        return None;
+    }
+    let mut uids = UidSet::new();
+    while let Some(name) = words.next() {
+        let value = words.next()?;
+        if name.eq_ignore_ascii_case("ALL") {
+            uids = uids.union(&value.parse().ok()?);
+        }
+    }
+    Some(uids)
+}
+
+/// Index of the `)` closing the list that starts at `s[0] == b'('`, skipping quoted strings.
+fn closing_paren(s: &str) -> Option<usize> {
+    let (mut in_quote, mut escaped) = (false, false);
+    for (i, b) in s.bytes().enumerate().skip(1) {
+        if in_quote {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_quote = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_quote = true;
+        } else if b == b')' {
+            return Some(i);
+        }
+    }
+    None
+}
+
 pub(crate) fn trim_crlf(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -534,13 +568,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uid_sets() {
-        assert_eq!(parse_uid_set("3955:3957"), Some(vec![3955, 3956, 3957]));
-        assert_eq!(parse_uid_set("5,7:8"), Some(vec![5, 7, 8]));
-        assert_eq!(parse_uid_set("9:8"), Some(vec![8, 9]));
-        assert_eq!(parse_uid_set("0"), None);
-        assert_eq!(parse_uid_set("a"), None);
-        assert_eq!(parse_uid_set(""), None);
+    fn appenduid_codes_keep_their_ranges() {
+        let Some(Code::AppendUid { uid_validity, uids }) =
+            parse_appenduid_text("APPENDUID 7 1:4294967295")
+        else {
+            panic!("not read");
+        };
+        assert_eq!((uid_validity, uids.count()), (7, 4_294_967_295));
+        assert!(parse_appenduid_text("APPENDUID 7 0").is_none());
+        assert!(parse_appenduid_text("APPENDUID 7 1:*").is_none());
+        assert!(parse_appenduid_text("APPENDUID 7 1 2").is_none());
+        let code = parse_appenduid_text("appenduid 7 5,7:8").unwrap();
+        assert!(code.is("APPENDUID"));
+        assert_eq!(code.text(), "APPENDUID 7 5,7:8");
     }
 
     #[test]
@@ -573,6 +613,27 @@ mod tests {
             (st.kind, st.text.as_str()),
             (StatusKind::No, "fehlgeschlagen \u{e4}")
         );
+    }
+
+    #[test]
+    fn esearch_answers_keep_their_ranges() {
+        let all =
+            lenient_esearch(b"* ESEARCH (TAG \"C5\") UID ALL 1:3,5,7:4294967295\r\n").unwrap();
+        assert_eq!(all.to_string(), "1:3,5,7:4294967295");
+        // Dovecot leaves ALL out when nothing matches.
+        assert_eq!(
+            lenient_esearch(b"* ESEARCH (TAG \"C5\") UID\r\n"),
+            Some(UidSet::new())
+        );
+        assert_eq!(
+            lenient_esearch(b"* esearch (TAG \"a)b\") uid COUNT 2 ALL 4,9\r\n")
+                .unwrap()
+                .to_string(),
+            "4,9"
+        );
+        assert_eq!(lenient_esearch(b"* ESEARCH ALL 1:3\r\n"), None, "not UIDs");
+        assert_eq!(lenient_esearch(b"* ESEARCH UID ALL x\r\n"), None);
+        assert_eq!(lenient_esearch(b"* SEARCH 1 2\r\n"), None);
     }
 
     #[test]

@@ -19,12 +19,11 @@ use tracing::debug;
 use crate::{
     connection::{AsyncStream, Completion, Connection, Logging, Out},
     error::ImapError,
+    limits::Limits,
     mailbox::{ListedMailbox, MailboxName},
     response::{Code, GreetingResp, StatusItem, StatusKind, Untagged},
     tls::{self, TlsOptions},
 };
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,13 +137,10 @@ impl fmt::Debug for Session {
 
 impl Session {
     /// TCP (10 s connect timeout), then TLS or STARTTLS as asked, the greeting, and the
-    /// capabilities (from the greeting's code, else a CAPABILITY command).
+    /// capabilities (from the greeting's code, else a CAPABILITY command), with
+    /// [`Limits::default`]; [`Session::connect_limited`] takes others.
     pub async fn connect(addr: &ServerAddr, tls: &TlsOptions) -> Result<Session, ImapError> {
-        let config = match addr.security {
-            Security::None => None,
-            Security::StartTls | Security::Tls => Some(tls.client_config()?),
-        };
-        Self::connect_with(addr, config).await
+        Self::connect_limited(addr, &[], tls, Limits::default()).await
     }
 
     /// Like [`Session::connect`] with a prebuilt TLS configuration (required unless
@@ -153,7 +149,7 @@ impl Session {
         addr: &ServerAddr,
         tls_config: Option<Arc<ClientConfig>>,
     ) -> Result<Session, ImapError> {
-        Self::connect_inner(addr, &[], tls_config).await
+        Self::connect_inner(addr, &[], tls_config, Limits::default()).await
     }
 
     /// Like [`Session::connect`], to addresses resolved elsewhere (a chosen DNS server):
@@ -163,24 +159,36 @@ impl Session {
         ips: &[std::net::IpAddr],
         tls: &TlsOptions,
     ) -> Result<Session, ImapError> {
+        Self::connect_limited(addr, ips, tls, Limits::default()).await
+    }
+
+    /// Connects (to `ips` when given, else to `addr.host`) with these limits and
+    /// timeouts, which then apply to the TLS handshake, the greeting and every command.
+    pub async fn connect_limited(
+        addr: &ServerAddr,
+        ips: &[std::net::IpAddr],
+        tls: &TlsOptions,
+        limits: Limits,
+    ) -> Result<Session, ImapError> {
         let config = match addr.security {
             Security::None => None,
             Security::StartTls | Security::Tls => Some(tls.client_config()?),
         };
-        Self::connect_inner(addr, ips, config).await
+        Self::connect_inner(addr, ips, config, limits).await
     }
 
     async fn connect_inner(
         addr: &ServerAddr,
         ips: &[std::net::IpAddr],
         tls_config: Option<Arc<ClientConfig>>,
+        limits: Limits,
     ) -> Result<Session, ImapError> {
         let addr_text = addr.to_string();
         let resolved: Vec<std::net::SocketAddr> = ips
             .iter()
             .map(|ip| std::net::SocketAddr::new(*ip, addr.port))
             .collect();
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let tcp = tokio::time::timeout(limits.connect_timeout, async {
             if resolved.is_empty() {
                 TcpStream::connect((addr.host.as_str(), addr.port)).await
             } else {
@@ -192,7 +200,7 @@ impl Session {
             addr: addr_text.clone(),
             source: std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                format!("no answer within {} s", limits.connect_timeout.as_secs()),
             ),
         })?
         .map_err(|source| ImapError::Connect {
@@ -205,16 +213,17 @@ impl Session {
             reason: "no TLS configuration given".into(),
         };
         match addr.security {
-            Security::None => Session::from_stream(tcp).await,
+            Security::None => Session::start(Box::new(tcp), limits, addr_text).await,
             Security::Tls => {
                 let config = tls_config.ok_or_else(need_config)?;
-                let stream = tls::handshake(tcp, &addr.host, &addr_text, config).await?;
+                let stream =
+                    tls::handshake(tcp, &addr.host, &addr_text, config, limits.timeout).await?;
                 debug!(addr = %addr_text, "TLS established");
-                Session::from_stream(stream).await
+                Session::start(Box::new(stream), limits, addr_text).await
             }
             Security::StartTls => {
                 let config = tls_config.ok_or_else(need_config)?;
-                let mut conn = Connection::new(tcp, 1);
+                let mut conn = Connection::new(tcp, 1, limits.clone(), addr_text.clone());
                 match conn.read_greeting().await? {
                     GreetingResp::Ok(_) => {}
                     GreetingResp::PreAuth(_) => {
@@ -242,10 +251,11 @@ impl Session {
                     });
                 }
                 let (tcp, next_tag) = conn.into_inner()?;
-                let stream = tls::handshake(tcp, &addr.host, &addr_text, config).await?;
+                let stream =
+                    tls::handshake(tcp, &addr.host, &addr_text, config, limits.timeout).await?;
                 debug!(addr = %addr_text, "STARTTLS established");
                 let mut session = Session {
-                    conn: Connection::new(Box::new(stream), next_tag),
+                    conn: Connection::new(Box::new(stream), next_tag, limits, addr_text),
                     caps: Capabilities::default(),
                     authenticated: false,
                 };
@@ -262,7 +272,24 @@ impl Session {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let mut conn: Connection<Box<dyn AsyncStream>> = Connection::new(Box::new(stream), 1);
+        Self::from_stream_limited(stream, Limits::default()).await
+    }
+
+    /// Like [`Session::from_stream`] with these limits and timeouts (the greeting's
+    /// included).
+    pub async fn from_stream_limited<S>(stream: S, limits: Limits) -> Result<Session, ImapError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::start(Box::new(stream), limits, "(stream)".into()).await
+    }
+
+    async fn start(
+        stream: Box<dyn AsyncStream>,
+        limits: Limits,
+        server: String,
+    ) -> Result<Session, ImapError> {
+        let mut conn = Connection::new(stream, 1, limits, server);
         let (caps, authenticated) = match conn.read_greeting().await? {
             GreetingResp::Ok(caps) => (caps, false),
             GreetingResp::PreAuth(caps) => (caps, true),
@@ -281,9 +308,21 @@ impl Session {
     }
 
     /// Silence longer than this on a command fails it with [`ImapError::Timeout`]
-    /// (default 120 s).
+    /// (default 120 s); the same as setting [`Limits::timeout`].
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.conn.set_timeout(timeout);
+        let mut limits = self.conn.limits().clone();
+        limits.timeout = timeout;
+        self.conn.set_limits(limits);
+    }
+
+    /// Limits and timeouts for the commands from now on. (With COMPRESS on, the
+    /// inflation ratio is counted from the start of the connection.)
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.conn.set_limits(limits);
+    }
+
+    pub fn limits(&self) -> &Limits {
+        self.conn.limits()
     }
 
     pub fn capabilities(&self) -> &Capabilities {

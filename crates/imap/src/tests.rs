@@ -792,7 +792,7 @@ async fn silent_server_times_out() {
     let mut s = Session::from_stream(mock).await.unwrap();
     s.set_timeout(Duration::from_millis(50));
     let err = s.noop().await.unwrap_err();
-    assert!(matches!(err, ImapError::Timeout), "{err:?}");
+    assert!(matches!(err, ImapError::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
 }
 
@@ -887,4 +887,135 @@ fn tls_config_builds_and_reports_bad_ca_file() {
     };
     let err = missing.client_config().unwrap_err().to_string();
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}
+
+/// The server's side of the commands `server_bytes_never_panic_nor_pile_up` sends.
+const TRANSCRIPT: &[u8] = b"* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS QRESYNC] hi\r\n\
+    C1 OK noop\r\n\
+    * 1 FETCH (UID 10 FLAGS (\\Seen) INTERNALDATE \"05-Mar-2024 10:11:12 +0100\" RFC822.SIZE 3)\r\n\
+    C2 OK meta\r\n\
+    * 3 FETCH (UID 12 BODY[] {12}\r\nhello\r\nworld)\r\n\
+    * 1 FETCH (UID 10 BODY[] {3}\r\na\0c)\r\n\
+    C3 OK bodies\r\n\
+    * VANISHED (EARLIER) 1:4294967295,7\r\nC4 OK changed\r\n\
+    * SEARCH 1 2 3\r\nC5 OK search\r\n\
+    * LIST (\\HasNoChildren) \".\" {4}\r\nR&-D\r\nC6 OK list\r\n\
+    C7 OK [APPENDUID 5 8] done\r\n";
+
+/// Pieces of other streams, to shuffle.
+fn stream_pieces() -> Vec<&'static [u8]> {
+    vec![
+        b"* OK [APPENDUID 1 1:4294967295] hi\r\n* CAPABILITY IMAP4rev1\r\nC1 OK x\r\n",
+        b"* 2 FETCH (UID 11 BODY[] {99999}\r\nabc",
+        b"C2 OK [APPENDUID 5 5,7:8] done\r\nC3 NO [OVERQUOTA] full\r\n",
+        b"+ go\r\n* BYE bye\r\n",
+        b"C4 OK [Error=\"a]b\" c] done\r\n* 5 EXISTS\r\n",
+        b"* 1 FETCH (UID 10 BINARY[] ~{3}\r\na\0c)\r\n",
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Whatever a server sends, cut anywhere and read in any pieces, the client answers
+    /// with results or errors: no panic, no hang, and the framer never holds more than
+    /// its limits plus one read.
+    #[test]
+    fn server_bytes_never_panic_nor_pile_up(
+        shuffled in proptest::prelude::any::<bool>(),
+        picks in proptest::collection::vec(0usize..6, 0..8),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        junk_at in proptest::prelude::any::<proptest::sample::Index>(),
+        cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        sizes in proptest::collection::vec(1usize..100, 1..20),
+        max_line in 40usize..400,
+        max_literal in 40usize..600,
+    ) {
+        let mut input = TRANSCRIPT.to_vec();
+        if shuffled {
+            let pieces = stream_pieces();
+            input.extend(picks.iter().flat_map(|&i| pieces[i].to_vec()));
+        }
+        let at = junk_at.index(input.len() + 1);
+        input.splice(at..at, junk.iter().copied());
+        if let Some(cut) = cut {
+            input.truncate(cut.index(input.len() + 1));
+        }
+        let mut reads = VecDeque::new();
+        let mut rest = &input[..];
+        for &n in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = n.min(rest.len());
+            reads.push_back(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        let limits = Limits {
+            max_line,
+            max_literal,
+            max_untagged_bytes: 2000,
+            max_untagged_responses: 20,
+            timeout: Duration::from_secs(5),
+            ..Limits::default()
+        };
+        let mock = Mock { reads, written: Written::default(), hang: false };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        runtime.block_on(async {
+            let Ok(mut s) = Session::from_stream_limited(mock, limits).await else {
+                return;
+            };
+            let held_ok = |s: &Session| {
+                let (pending, held) = s.conn.framer_held();
+                pending <= 100 && held <= max_literal
+            };
+            assert!(held_ok(&s));
+            let message = [AppendMessage { flags: &[], internal_date: None, body: b"abc".into() }];
+            for step in 0..7 {
+                // Results or errors are both fine; what matters is how they come.
+                match step {
+                    0 => drop(s.noop().await),
+                    1 => drop(s.fetch_meta("1:*").await),
+                    2 => drop(s.fetch_bodies(&[10, 11, 12]).await),
+                    3 => drop(s.fetch_changed("1:9", 1, true).await),
+                    4 => drop(s.search_all_uids().await),
+                    5 => drop(s.list().await),
+                    _ => drop(s.append(&name("INBOX"), &message).await),
+                }
+                assert!(held_ok(&s));
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn search_all_uids_with_and_without_esearch() {
+    let script = "* OK [CAPABILITY IMAP4rev1 ESEARCH] ready\r\n\
+                  * ESEARCH (TAG \"C1\") UID ALL 1:3,5,7:4294967295\r\nC1 OK Search completed.\r\n\
+                  * ESEARCH (TAG \"C2\") UID\r\nC2 OK Search completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let all = s.search_all_uids().await.unwrap();
+        assert_eq!(all.to_string(), "1:3,5,7:4294967295");
+        assert_eq!(all.count(), 4 + 4_294_967_289);
+        assert!(s.search_all_uids().await.unwrap().is_empty());
+        assert_eq!(
+            text(&written),
+            "C1 UID SEARCH RETURN (ALL) ALL\r\nC2 UID SEARCH RETURN (ALL) ALL\r\n"
+        );
+    }
+    // An answer that cannot be read is not "no UIDs".
+    let script = "* OK [CAPABILITY IMAP4rev1 ESEARCH] ready\r\n\
+                  * ESEARCH (TAG \"C1\") UID ALL 1:x\r\nC1 OK Search completed.\r\n";
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.search_all_uids().await.unwrap_err();
+        assert!(matches!(err, ImapError::Protocol(_)), "{err:?}");
+    }
+    let script = format!("{GREETING}* SEARCH 9 3 1 2\r\n* SEARCH\r\nC1 OK done\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        assert_eq!(s.search_all_uids().await.unwrap().to_string(), "1:3,9");
+        assert_eq!(text(&written), "C1 UID SEARCH ALL\r\n");
+    }
 }

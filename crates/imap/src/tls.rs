@@ -2,11 +2,11 @@
 //! operator names with `--ca-file`. Nothing process-global is touched; the crypto
 //! provider is passed explicitly.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rustls::{CertificateError, ClientConfig, RootCertStore, pki_types::ServerName};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 use crate::error::ImapError;
@@ -62,19 +62,29 @@ impl TlsOptions {
     }
 }
 
-pub(crate) async fn handshake(
-    tcp: TcpStream,
+/// The handshake, which must be over within `timeout` (a server that accepts the
+/// connection and never answers it does not hold us).
+pub(crate) async fn handshake<S>(
+    tcp: S,
     host: &str,
     addr: &str,
     config: Arc<ClientConfig>,
-) -> Result<TlsStream<TcpStream>, ImapError> {
+    timeout: Duration,
+) -> Result<TlsStream<S>, ImapError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let name = ServerName::try_from(host.to_string()).map_err(|e| ImapError::Tls {
         addr: addr.to_string(),
         reason: format!("invalid server name {host:?}: {e}"),
     })?;
-    TlsConnector::from(config)
-        .connect(name, tcp)
+    tokio::time::timeout(timeout, TlsConnector::from(config).connect(name, tcp))
         .await
+        .map_err(|_| ImapError::Timeout {
+            server: addr.to_string(),
+            command: "TLS handshake",
+            after: timeout,
+        })?
         .map_err(|e| ImapError::Tls {
             addr: addr.to_string(),
             reason: describe(&e, host),

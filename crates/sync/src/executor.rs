@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use cutover_imap::{ImapError, MailboxName, Session};
+use cutover_imap::{ImapError, Limits, MailboxName, Session};
 use cutover_store::{FolderState, SkippedItem, Store, StoreError};
 use tracing::{debug, info, warn};
 
@@ -128,13 +128,16 @@ pub struct MailboxJob {
 
 async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
     let addr = side.addr.to_string();
-    let mut session = Session::connect(&side.addr, &side.tls)
+    let connect_err = |source| SyncError::Connect {
+        role,
+        addr: addr.clone(),
+        source,
+    };
+    // The operator's CUTOVER_IMAP_* limits and timeouts, read here for every session.
+    let limits = Limits::from_env().map_err(connect_err)?;
+    let mut session = Session::connect_limited(&side.addr, &[], &side.tls, limits)
         .await
-        .map_err(|source| SyncError::Connect {
-            role,
-            addr: addr.clone(),
-            source,
-        })?;
+        .map_err(connect_err)?;
     session
         .authenticate(&side.credentials)
         .await

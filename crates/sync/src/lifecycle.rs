@@ -207,7 +207,9 @@ pub async fn delete_gone(
                 let there = dst.search_all_uids().await.map_err(err)?;
                 // Deleting the selected (EXAMINEd) mailbox makes servers hang up.
                 dst.unselect().await.map_err(err)?;
-                let foreign = there.iter().filter(|u| !ours.contains(u)).count();
+                // Counted, not listed: `there` is the server's ranges.
+                let foreign =
+                    there.count() - ours.iter().filter(|&&u| there.contains(u)).count() as u64;
                 if foreign == 0 {
                     match dst.delete(&target).await {
                         Ok(()) => changes.deleted.push(shown.clone()),

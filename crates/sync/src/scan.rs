@@ -237,20 +237,40 @@ async fn read_delta(
         .filter(|m| m.uid >= uid_next)
         .collect();
     let new_uids: BTreeSet<u32> = new.iter().map(|m| m.uid).collect();
-    // Only the known UIDs matter among those VANISHED names: the server may name ranges.
+    // Only the known UIDs matter among those VANISHED names: the server's sets stay
+    // ranges, and are looked up, never spelled out.
     let vanished: BTreeSet<u32> = known
         .iter()
         .copied()
-        .filter(|u| changes.vanished.binary_search(u).is_ok())
+        .filter(|u| changes.vanished.contains(*u))
         .collect();
     let (present, present_new): (Option<BTreeSet<u32>>, Option<BTreeSet<u32>>) = if modes.qresync {
         let found = p.src.search_uids_from(uid_next).await?;
-        (None, Some(found.into_iter().collect()))
-    } else {
+        // At most the new messages and the last one below ("N:*"): a larger set cannot
+        // add up, and is not spelled out.
+        if found.count() > new_uids.len() as u64 + 1 {
+            return Ok(None);
+        }
         (
-            Some(p.src.search_all_uids().await?.into_iter().collect()),
             None,
+            Some(found.iter().filter(|u| *u >= uid_next).collect()),
         )
+    } else {
+        // Present now: the known messages and the new ones, at most. A larger set cannot
+        // add up, and is not spelled out.
+        let all = match p.src.search_all_uids().await {
+            Ok(all) => all,
+            // No answer (an ESEARCH that never came): unknown, so the folder is listed.
+            Err(ImapError::Protocol(why)) => {
+                debug!(why, "UID SEARCH gave no answer");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if all.count() > (known.len() + new_uids.len()) as u64 {
+            return Ok(None);
+        }
+        (Some(all.iter().collect()), None)
     };
     let adds_up = proof::delta_adds_up(&proof::Delta {
         messages_then,

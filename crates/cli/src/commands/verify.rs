@@ -2,7 +2,7 @@
 //! as the admin acting for a test mailbox), open INBOX.
 
 use anyhow::{Context, anyhow};
-use cutover_imap::{MailboxName, Session};
+use cutover_imap::{Limits, MailboxName, Session};
 use cutover_model::{Connection, Impersonation, Security};
 use cutover_sync::credentials;
 use secrecy::SecretString;
@@ -129,7 +129,11 @@ pub async fn probe_at(
     };
     let addr = credentials::server_addr(c);
     let tls = credentials::tls_options(c);
-    let mut session = match Session::connect_to(&addr, ips, &tls).await {
+    let connected = match Limits::from_env() {
+        Ok(limits) => Session::connect_limited(&addr, ips, &tls, limits).await,
+        Err(e) => Err(e),
+    };
+    let mut session = match connected {
         Ok(s) => s,
         Err(e) => {
             probe.failed = Some((

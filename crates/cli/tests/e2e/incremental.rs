@@ -195,6 +195,39 @@ fn a_pass_follows_every_change_without_condstore() {
 }
 
 #[test]
+fn a_folder_deleted_on_the_source_stays_on_the_target_while_it_holds_other_mail() {
+    let (src, dst, cutover) = synced_pair("");
+    let a = USERS[0];
+    // Mail that reached the target's copy of the folder from elsewhere.
+    dst.write_message(
+        a,
+        "Archive/2025",
+        &message("delivered-to-target"),
+        &[],
+        1_790_000_400,
+    );
+    dst.index(a);
+    src.delete_folder(a, "Archive/2025");
+    // A whole folder with mail: the brake holds it until the admin approves.
+    let (run, log) = pass(&cutover, "info");
+    assert_eq!(
+        field(&run[0], "Status"),
+        "SyncedWithErrors",
+        "{run:#}\n{log}"
+    );
+    cutover.ok(&["batch", "approve-removals", "CutoverBatch"]);
+    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert!(
+        dst.mailbox(a).selectable.contains("Archive/2025"),
+        "the folder was deleted with mail that did not come from the source\n{log}"
+    );
+    assert!(log.contains("did not come from the source"), "{log}");
+    // The target's UIDs came back as ranges (ESEARCH), from Dovecot itself.
+    assert!(log.contains("UID SEARCH RETURN (ALL) ALL"), "{log}");
+}
+
+#[test]
 fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
     let (src, dst, cutover) = synced_pair("");
     let a = USERS[0];
