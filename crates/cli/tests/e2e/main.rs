@@ -10,6 +10,7 @@ mod domains;
 mod first_cutover;
 mod fixture;
 mod folders;
+mod huge_numbers;
 mod incremental;
 mod large_messages;
 mod leases;

@@ -22,6 +22,9 @@ pub enum Rule {
     /// Pass it on, then send the client nothing more on that connection (the server
     /// "hangs"; the connection stays open).
     StallAfter(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    /// Replace the first line of a one-line response with what the function returns
+    /// (`None`: leave it), e.g. to make a server send huge numbers.
+    Rewrite(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>),
 }
 
 impl Rule {
@@ -31,6 +34,20 @@ impl Rule {
         Rule::Drop(Arc::new(move |line: &str| {
             let line = line.to_ascii_lowercase();
             parts.iter().all(|p| line.contains(p.as_str()))
+        }))
+    }
+
+    /// Rewrites one-line responses that start with `prefix` (case-insensitive) with
+    /// `rewrite` (the line without CRLF in, the new line without CRLF out).
+    pub fn rewrite_starting(
+        prefix: &str,
+        rewrite: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> Rule {
+        let prefix = prefix.to_ascii_lowercase();
+        Rule::Rewrite(Arc::new(move |line: &str| {
+            line.to_ascii_lowercase()
+                .starts_with(&prefix)
+                .then(|| rewrite(line.trim_end_matches(['\r', '\n'])))
         }))
     }
 
@@ -50,6 +67,7 @@ pub struct RewritingProxy {
     stop: Arc<AtomicBool>,
     dropped: Arc<AtomicUsize>,
     stalled: Arc<AtomicUsize>,
+    rewritten: Arc<AtomicUsize>,
 }
 
 impl RewritingProxy {
@@ -60,11 +78,13 @@ impl RewritingProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicUsize::new(0));
         let stalled = Arc::new(AtomicUsize::new(0));
-        let (rules2, stop2, dropped2, stalled2) = (
+        let rewritten = Arc::new(AtomicUsize::new(0));
+        let (rules2, stop2, dropped2, stalled2, rewritten2) = (
             rules.clone(),
             stop.clone(),
             dropped.clone(),
             stalled.clone(),
+            rewritten.clone(),
         );
         thread::spawn(move || {
             for client in listener.incoming() {
@@ -75,11 +95,12 @@ impl RewritingProxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                     continue;
                 };
-                let (rules, stop, dropped, stalled) = (
+                let (rules, stop, dropped, stalled, rewritten) = (
                     rules2.clone(),
                     stop2.clone(),
                     dropped2.clone(),
                     stalled2.clone(),
+                    rewritten2.clone(),
                 );
                 thread::spawn(move || {
                     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
@@ -94,6 +115,7 @@ impl RewritingProxy {
                         client_gone: &client_gone,
                         dropped: &dropped,
                         stalled: &stalled,
+                        rewritten: &rewritten,
                     };
                     filter_pump(server, client, &rules, flags);
                     let _ = up.join();
@@ -106,6 +128,7 @@ impl RewritingProxy {
             stop,
             dropped,
             stalled,
+            rewritten,
         }
     }
 
@@ -121,6 +144,11 @@ impl RewritingProxy {
     /// How many responses were left out so far.
     pub fn dropped(&self) -> usize {
         self.dropped.load(Ordering::SeqCst)
+    }
+
+    /// How many responses were rewritten so far.
+    pub fn rewritten(&self) -> usize {
+        self.rewritten.load(Ordering::SeqCst)
     }
 
     /// How many connections were stalled so far.
@@ -168,6 +196,7 @@ struct Flags<'a> {
     client_gone: &'a AtomicBool,
     dropped: &'a AtomicUsize,
     stalled: &'a AtomicUsize,
+    rewritten: &'a AtomicUsize,
 }
 
 /// Copies the server's responses to the client, one response at a time, applying the
@@ -203,10 +232,17 @@ fn filter_pump(server: TcpStream, mut client: TcpStream, rules: &Mutex<Vec<Rule>
         let rules = rules.lock().unwrap().clone();
         let mut stall = false;
         let mut drop_it = false;
+        let one_line = response.len() == first.len();
         for rule in &rules {
             match rule {
                 Rule::Drop(matches) if matches(&first) => drop_it = true,
                 Rule::StallAfter(matches) if matches(&first) => stall = true,
+                Rule::Rewrite(rewrite) if one_line => {
+                    if let Some(line) = rewrite(&first) {
+                        f.rewritten.fetch_add(1, Ordering::SeqCst);
+                        response = format!("{line}\r\n").into_bytes();
+                    }
+                }
                 _ => {}
             }
         }
