@@ -235,6 +235,16 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    // A token file others can read is refused, with the fix.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = cutover.write("loose-token", "a-token-others-can-read\n");
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = cutover.fails(&["serve", "--listen", "127.0.0.1:0", "--token-file", &loose]);
+        assert!(err.contains(&format!("chmod 600 {loose}")), "{err}");
+    }
+
     // No token, a wrong one, another scheme: 401 with a JSON body, on every API path.
     for (path, token) in [
         ("/api/v1/batches", None),
