@@ -541,3 +541,34 @@ fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases()
     }
     verify_independently(&src, &dst, &USERS);
 }
+
+#[test]
+fn a_client_that_sends_its_headers_slowly_is_cut_off() {
+    use std::io::{Read, Write};
+    let cutover = offline_state();
+    let serve = cutover.serve(&[], &[("CUTOVER_HTTP_HEADER_TIMEOUT_SECS", "2")]);
+
+    // Half a request line, then nothing: the service closes the connection after 2 s.
+    let mut slow = std::net::TcpStream::connect(serve.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let sent = Instant::now();
+    slow.write_all(b"GET /api/v1/batches HT").unwrap();
+    let mut answer = Vec::new();
+    // EOF (or a reset) when the service closes; a read timeout (15 s) if it never does.
+    let _ = slow.read_to_end(&mut answer);
+    let after = sent.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(8),
+        "closed after {after:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{answer:?}"
+    );
+
+    // Meanwhile and afterwards, whole requests are answered.
+    let reply = serve.call("GET", "/api/v1/batches", None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(serve.terminate(Duration::from_secs(30)).success());
+}
