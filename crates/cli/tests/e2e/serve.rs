@@ -572,3 +572,37 @@ fn a_client_that_sends_its_headers_slowly_is_cut_off() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(serve.terminate(Duration::from_secs(30)).success());
 }
+
+#[test]
+fn the_dashboard_is_served_with_a_content_security_policy_and_no_framing() {
+    let cutover = offline_state();
+    let serve = cutover.serve(&[], &[]);
+    for path in ["/", "/assets/dashboard.js", "/assets/dashboard.css"] {
+        let reply = request(serve.addr, "GET", path, None, None);
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+        let csp = reply
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy: {reply:?}"));
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        for wanted in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(directives.contains(&wanted), "{path}: {csp}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{path}");
+    }
+    // The page needs nothing the policy forbids: no inline script or style.
+    let page = request(serve.addr, "GET", "/", None, None).body;
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "{page}"
+    );
+    assert!(page.contains(r#"<script src="/assets/dashboard.js""#));
+    assert!(serve.terminate(Duration::from_secs(30)).success());
+}
