@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Target(c) => commands::target::run(&ctx, c).await,
-        Command::Endpoint(c) => commands::endpoint::run(&ctx, c).await,
+        Command::Endpoint(c) => commands::endpoint::run(&ctx, *c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Domain(c) => commands::domain::run(&ctx, c).await,

@@ -246,6 +246,8 @@ pub(super) fn in_cmdlet_terms(message: &str) -> String {
         ("`cutover domain get ", "`Get-AcceptedDomain "),
         ("--skip-domain-check", "-SkipDomainCheck"),
         ("--dns-server", "-DnsServer"),
+        ("--allow-redirect", "-AllowRedirect"),
+        ("--allow-plaintext", "-AllowPlaintext"),
         ("`cutover endpoint new`", "New-MigrationEndpoint"),
         ("`cutover endpoint set ", "`Set-MigrationEndpoint "),
         ("--skip-verification", "-SkipVerification"),
