@@ -10,7 +10,9 @@
 //! values stay exact for programs); serde_json escapes C0 controls as `\u00XX`, and
 //! [`print`] escapes DEL and the C1 controls, which serde_json leaves raw, the same
 //! way, so a JSON document holds no control character either and reads back the same.
-//! Logs need nothing here: tracing-subscriber escapes control characters itself.
+//! Logs (tracing, on stderr) do not pass through here: tracing-subscriber escapes ESC,
+//! BEL, BS, FF, DEL and the C1 controls in them itself (so no escape sequence runs),
+//! though not CR.
 
 use std::borrow::Cow;
 use std::io::Write;
