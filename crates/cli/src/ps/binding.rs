@@ -398,5 +398,11 @@ mod tests {
             ),
             "-SourceEndpoint: endpoint 'E' was not found; create it with New-MigrationEndpoint"
         );
+        assert_eq!(
+            in_cmdlet_terms(
+                "to send it there, give --allow-redirect ad.hoster.test; or give --allow-plaintext"
+            ),
+            "to send it there, give -AllowRedirect ad.hoster.test; or give -AllowPlaintext"
+        );
     }
 }
