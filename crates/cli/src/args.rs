@@ -40,7 +40,7 @@ pub enum Command {
     Target(TargetCommand),
     /// Migration endpoints: stored connections to the source system.
     #[command(subcommand)]
-    Endpoint(EndpointCommand),
+    Endpoint(Box<EndpointCommand>),
     /// The cutover batch: every mailbox, moved together.
     #[command(subcommand)]
     Batch(BatchCommand),
@@ -193,8 +193,30 @@ pub struct AutodiscoverArgs {
     /// _autodiscover._tcp SRV record brings its own port).
     #[arg(long, value_name = "PORT", default_value_t = 443)]
     pub autodiscover_port: u16,
+    /// Let Autodiscover send the admin's login to HOST although it is outside the
+    /// address's domain (an `_autodiscover._tcp` SRV record or a redirect to a hoster's
+    /// Autodiscover service). Without it the login goes only to the domain's own hosts.
+    /// Repeatable or comma-separated.
+    #[arg(long, value_name = "HOST", value_delimiter = ',', value_parser = parse_host,
+          requires = "autodiscover")]
+    pub allow_redirect: Vec<String>,
+    /// Use IMAP settings found without TLS (plain IMAP on 143): the admin's password
+    /// then crosses the network in clear. Without it such settings are not used.
+    #[arg(long, requires = "autodiscover")]
+    pub allow_plaintext: bool,
     #[command(flatten)]
     pub dns: DnsArgs,
+}
+
+/// A host name as `--allow-redirect` takes it: no scheme, port, path or user.
+pub(crate) fn parse_host(s: &str) -> Result<String, String> {
+    let host = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host.contains(['/', ':', '@', ' ']) {
+        return Err(format!(
+            "'{s}' is not a host name (e.g. autodiscover.hoster.example, without https:// or a port)"
+        ));
+    }
+    Ok(host)
 }
 
 #[derive(Debug, Args, Clone)]
@@ -416,4 +438,64 @@ pub enum DnsCommand {
         #[command(flatten)]
         dns: DnsArgs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn allow_redirect_takes_host_names_only_and_needs_autodiscover() {
+        assert_eq!(
+            parse_host(" AD.Hoster.example. "),
+            Ok("ad.hoster.example".into())
+        );
+        for bad in [
+            "",
+            "https://ad.hoster.example",
+            "ad.hoster.example:443",
+            "a@b",
+        ] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from([
+            "cutover",
+            "test-server",
+            "--autodiscover",
+            "--email",
+            "admin@contoso.test",
+            "--admin",
+            "admin",
+            "--allow-redirect",
+            "a.hoster.example,B.hoster.example",
+            "--allow-redirect",
+            "c.hoster.example",
+            "--allow-plaintext",
+        ])
+        .unwrap();
+        let Command::TestServer(args) = cli.command else {
+            panic!("test-server expected")
+        };
+        assert_eq!(
+            args.discover.allow_redirect,
+            ["a.hoster.example", "b.hoster.example", "c.hoster.example"]
+        );
+        assert!(args.discover.allow_plaintext);
+        // Without --autodiscover there is nothing to allow.
+        assert!(
+            Cli::try_parse_from([
+                "cutover",
+                "test-server",
+                "--server",
+                "mail.contoso.test",
+                "--admin",
+                "admin",
+                "--allow-redirect",
+                "a.hoster.example",
+            ])
+            .is_err()
+        );
+    }
 }

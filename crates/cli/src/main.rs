@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Target(c) => commands::target::run(&ctx, c).await,
-        Command::Endpoint(c) => commands::endpoint::run(&ctx, c).await,
+        Command::Endpoint(c) => commands::endpoint::run(&ctx, *c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Domain(c) => commands::domain::run(&ctx, c).await,
@@ -140,9 +140,11 @@ fn main() -> ExitCode {
             ExitCode::from(e.downcast_ref::<ps::Reported>().map_or(1, |r| r.0))
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors carry servers' texts (IMAP answers, DNS and HTTP errors).
+            let safe = |t: String| output::terminal_safe(&t).into_owned();
+            eprintln!("error: {}", safe(e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", safe(cause.to_string()));
             }
             ExitCode::FAILURE
         }

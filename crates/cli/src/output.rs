@@ -1,6 +1,18 @@
 //! Output of objects the way PowerShell shows them: `list` (Format-List's
 //! `Name : Value` blocks), `table` (Format-Table), or `json`; `--select` picks
 //! properties by name with `*` wildcards, like `Format-List Status,Max*`.
+//!
+//! Much of what is shown comes from servers (IMAP greetings and NO/BAD texts, folder
+//! names, subjects and reasons of skipped items, DNS and HTTP answers), and a server
+//! could put terminal escape sequences in it. [`terminal_safe`] is the one filter for
+//! text meant for a terminal: list and table values, errors and notes on stderr, the
+//! progress bars, and the cmdlet shell's output. JSON output is not filtered (the
+//! values stay exact for programs); serde_json escapes C0 controls as `\u00XX`, and
+//! [`print`] escapes DEL and the C1 controls, which serde_json leaves raw, the same
+//! way, so a JSON document holds no control character either and reads back the same.
+//! Logs (tracing, on stderr) do not pass through here: tracing-subscriber escapes ESC,
+//! BEL, BS, FF, DEL and the C1 controls in them itself (so no escape sequence runs),
+//! though not CR.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -88,6 +100,51 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
+/// Text as it may reach a terminal: every C0 control character (ESC, CR, BEL, BS, ...),
+/// DEL and every C1 control (U+0080..U+009F, CSI included) becomes U+FFFD, so that no
+/// escape sequence runs and the admin still sees that something was there. A tab
+/// becomes a space; a line feed stays (our own messages span lines, and a new line
+/// moves the cursor nowhere else).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && c.is_control();
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\t' => ' ',
+                c if unsafe_char(c) => '\u{fffd}',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+/// Prints a note or warning on stderr, terminal-safe.
+pub fn note(text: &str) {
+    eprintln!("{}", terminal_safe(text));
+}
+
+/// A JSON document with DEL and the C1 controls escaped (`\u007f`, `\u009b`): serde_json
+/// writes them raw, and some terminals act on a raw C1. They can only stand inside
+/// strings, where the escape means the same character.
+fn json_escape_controls(json: &str) -> Cow<'_, str> {
+    if !json.contains(|c: char| c.is_control()) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        // serde_json escaped C0 inside strings; a line feed is the layout's.
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn plain(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -159,8 +216,8 @@ pub fn print(
             } else {
                 Value::Array(objects)
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
+            let text = serde_json::to_string_pretty(&doc)?;
+            writeln!(out, "{}", json_escape_controls(&text))?;
         }
         Format::List => {
             for r in records {
@@ -168,7 +225,7 @@ pub fn print(
                 let width = props.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
                 writeln!(out)?;
                 for (n, v) in props {
-                    writeln!(out, "{n:<width$} : {}", plain(v))?;
+                    writeln!(out, "{n:<width$} : {}", terminal_safe(&plain(v)))?;
                 }
             }
             if !records.is_empty() {
@@ -186,7 +243,11 @@ pub fn print(
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(header);
             for r in records {
-                table.add_row(r.select(select).iter().map(|(_, v)| plain(v)));
+                table.add_row(
+                    r.select(select)
+                        .iter()
+                        .map(|(_, v)| terminal_safe(&plain(v)).into_owned()),
+                );
             }
             writeln!(out, "{table}")?;
         }
@@ -196,6 +257,8 @@ pub fn print(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn record() -> Record {
@@ -257,5 +320,87 @@ mod tests {
         let mut out = Vec::new();
         let err = print(&mut out, Format::List, &["Nope*".into()], &[record()], true).unwrap_err();
         assert!(err.to_string().contains("matches no property"), "{err}");
+    }
+
+    #[test]
+    fn control_characters_from_servers_never_reach_the_terminal() {
+        assert_eq!(terminal_safe("plain text, é, ü"), "plain text, é, ü");
+        assert!(matches!(terminal_safe("no controls"), Cow::Borrowed(_)));
+        assert_eq!(
+            terminal_safe("NO \u{1b}[31mred\u{1b}[0m\r\u{7}done"),
+            "NO \u{fffd}[31mred\u{fffd}[0m\u{fffd}\u{fffd}done"
+        );
+        assert_eq!(terminal_safe("a\tb\nc"), "a b\nc");
+        assert_eq!(
+            terminal_safe("\u{9b}2J\u{7f}\u{0}"),
+            "\u{fffd}2J\u{fffd}\u{fffd}"
+        );
+    }
+
+    fn hostile() -> Record {
+        Record::new()
+            .with("Subject", "\u{1b}]0;owned\u{7}Invoice\r")
+            .with("Folder", "Inbox\u{9b}31m")
+            .with("Reason", Value::from(vec!["\u{1b}[2J", "fine"]))
+    }
+
+    #[test]
+    fn list_and_table_values_are_terminal_safe_and_json_keeps_them_exactly() {
+        for format in [Format::List, Format::Table] {
+            let mut out = Vec::new();
+            print(&mut out, format, &[], &[hostile()], true).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.contains(|c: char| c.is_control() && c != '\n'),
+                "{format:?}: {text:?}"
+            );
+            assert!(text.contains("Invoice") && text.contains("Inbox"), "{text}");
+        }
+        let mut out = Vec::new();
+        print(&mut out, Format::Json, &[], &[hostile()], true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains(|c: char| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u009b") && text.contains("\\u001b"),
+            "{text}"
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["Folder"], "Inbox\u{9b}31m");
+        assert_eq!(back["Subject"], "\u{1b}]0;owned\u{7}Invoice\r");
+    }
+
+    proptest! {
+        #[test]
+        fn no_output_holds_a_control_character(
+            text in any::<String>(),
+            picks in proptest::collection::vec(
+                prop_oneof![Just('\u{1b}'), Just('\r'), Just('\u{9b}'), Just('\u{7f}'),
+                            Just('\t'), Just('\0'), Just('é'), Just('['), Just('\n')],
+                0..12,
+            ),
+        ) {
+            let text: String = text.chars().chain(picks).collect();
+            let safe = terminal_safe(&text);
+            prop_assert!(!safe.contains(|c: char| c.is_control() && c != '\n'), "{:?}", safe);
+            // Only control characters change; everything else stays, in order.
+            let kept: String = text.chars().filter(|c| !c.is_control()).collect();
+            let left: String = safe.chars().filter(|c| *c != '\u{fffd}' && *c != ' ' && *c != '\n').collect();
+            let expected: String = kept.chars().filter(|c| *c != '\u{fffd}' && *c != ' ').collect();
+            prop_assert_eq!(left, expected);
+            for format in [Format::List, Format::Table, Format::Json] {
+                let mut out = Vec::new();
+                let record = Record::new().with("Text", text.clone());
+                print(&mut out, format, &[], &[record], true).unwrap();
+                let out = String::from_utf8(out).unwrap();
+                prop_assert!(!out.contains(|c: char| c.is_control() && c != '\n'), "{:?}: {:?}", format, out);
+                if format == Format::Json {
+                    let back: Value = serde_json::from_str(&out).unwrap();
+                    prop_assert_eq!(back["Text"].as_str(), Some(text.as_str()));
+                }
+            }
+        }
     }
 }

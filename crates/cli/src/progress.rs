@@ -10,6 +10,11 @@ use cutover_sync::SyncEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// Server texts (folder names, reasons, errors) drawn on the terminal.
+fn safe(text: String) -> String {
+    crate::output::terminal_safe(&text).into_owned()
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -50,7 +55,7 @@ pub async fn draw(mut events: UnboundedReceiver<SyncEvent>, visible: bool) {
                 bar.set_style(style(
                     "  {prefix:32} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}  {msg}",
                 ));
-                bar.set_prefix(email.clone());
+                bar.set_prefix(safe(email.clone()));
                 bar.set_message("connecting");
                 users.insert(email, (bar, 0));
             }
@@ -83,7 +88,9 @@ pub async fn draw(mut events: UnboundedReceiver<SyncEvent>, visible: bool) {
                 reason,
             } => {
                 if let Some((bar, _)) = users.get(&email) {
-                    bar.println(format!("{email}: skipped UID {uid} in {folder}: {reason}"));
+                    bar.println(safe(format!(
+                        "{email}: skipped UID {uid} in {folder}: {reason}"
+                    )));
                 }
             }
             SyncEvent::UserFinished {
@@ -95,7 +102,7 @@ pub async fn draw(mut events: UnboundedReceiver<SyncEvent>, visible: bool) {
                 if let Some((bar, _)) = users.remove(&email) {
                     match (status, error) {
                         (UserStatus::Failed, Some(e)) => {
-                            bar.abandon_with_message(format!("Failed: {e}"))
+                            bar.abandon_with_message(safe(format!("Failed: {e}")))
                         }
                         _ => bar.finish_with_message(format!("{status}, {copied} messages copied")),
                     }

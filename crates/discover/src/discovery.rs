@@ -10,8 +10,8 @@ use tokio::net::TcpStream;
 
 use crate::dns::Dns;
 use crate::pox::PoxAnswer;
-use crate::settings::{Attempt, Discovery, ImapSettings, Method, email_domain};
-use crate::{autoconfig, mx, pox, srv};
+use crate::settings::{Attempt, Discovery, ImapSettings, Method, Withheld, email_domain};
+use crate::{autoconfig, mx, pox, srv, trust};
 
 /// How discovery reaches the outside.
 #[derive(Clone)]
@@ -24,8 +24,14 @@ pub struct DiscoverOptions {
     pub https_port: u16,
     /// The port (and its security) to try on guessed hosts instead of 993 then 143.
     pub guess_port: Option<(u16, Security)>,
-    /// The admin's login for Autodiscover, which asks for one (HTTP Basic over TLS).
+    /// The admin's login for Autodiscover, which asks for one (HTTP Basic over TLS). It
+    /// goes only to hosts in the address's domain and to `allowed_hosts`.
     pub credentials: Option<(String, SecretString)>,
+    /// Hosts outside the address's domain that may get the admin's login anyway
+    /// (`--allow-redirect HOST`: an Autodiscover service run by a hoster).
+    pub allowed_hosts: Vec<String>,
+    /// Use settings without TLS (`--allow-plaintext`); otherwise they are withheld.
+    pub allow_plaintext: bool,
     pub timeout: Duration,
 }
 
@@ -43,7 +49,10 @@ pub enum DiscoverError {
 pub async fn discover(email: &str, opts: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
     let (_, domain) =
         email_domain(email).ok_or_else(|| DiscoverError::NotAnAddress(email.to_string()))?;
-    let http = http_client(opts)?;
+    let http = http_client(opts, true)?;
+    // Autodiscover's own redirects (HTTP 30x) are followed by hand, each one checked
+    // before the admin's login goes along.
+    let pox_http = http_client(opts, false)?;
     let mut discovery = Discovery {
         email: email.trim().to_string(),
         domain: domain.clone(),
@@ -54,9 +63,11 @@ pub async fn discover(email: &str, opts: &DiscoverOptions) -> Result<Discovery, 
         let attempt = match method {
             Method::Srv => by_srv(&domain, opts).await,
             Method::Autoconfig => by_autoconfig(email.trim(), &domain, opts, &http).await,
-            Method::Autodiscover => by_autodiscover(email.trim(), &domain, opts, &http).await,
+            Method::Autodiscover => by_autodiscover(email.trim(), &domain, opts, &pox_http).await,
             Method::MxGuess => by_mx_guess(&domain, opts).await,
         };
+        let mut attempt = attempt;
+        attempt.withhold_plaintext(opts.allow_plaintext);
         let found = attempt.found.is_some();
         discovery.attempts.push(attempt);
         if found {
@@ -70,13 +81,19 @@ pub async fn discover(email: &str, opts: &DiscoverOptions) -> Result<Discovery, 
     Ok(discovery)
 }
 
-fn http_client(opts: &DiscoverOptions) -> Result<reqwest::Client, DiscoverError> {
+fn http_client(
+    opts: &DiscoverOptions,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, DiscoverError> {
     let mut b = reqwest::Client::builder()
         .tls_backend_preconfigured((*opts.tls).clone())
         .https_only(true)
         .timeout(opts.timeout)
         .connect_timeout(opts.timeout)
         .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")));
+    if !follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
     if opts.dns.server().is_some() {
         // A proxy would resolve names itself, not with the server we were given.
         b = b.dns_resolver(opts.dns.clone()).no_proxy();
@@ -199,7 +216,7 @@ async fn by_autoconfig(
         };
         match autoconfig::parse(&text, email) {
             Ok(servers) => {
-                let s = servers.into_iter().next().expect("parse returns some");
+                let s = pick(servers, opts.allow_plaintext);
                 attempt
                     .steps
                     .push(format!("{url}: {}:{} ({})", s.host, s.port, s.security));
@@ -210,6 +227,19 @@ async fn by_autoconfig(
         }
     }
     attempt
+}
+
+/// The first of a method's settings that may be used with the admin's password (the
+/// publisher's order otherwise), or the first: `withhold_plaintext` then says why not.
+fn pick(settings: Vec<ImapSettings>, allow_plaintext: bool) -> ImapSettings {
+    let usable = settings
+        .iter()
+        .position(|s| trust::may_use_with_password(s.security, allow_plaintext))
+        .unwrap_or(0);
+    settings
+        .into_iter()
+        .nth(usable)
+        .expect("the parsers return some settings")
 }
 
 /// Sends a request; the body of a 200 answer, or why there is none.
@@ -250,7 +280,7 @@ async fn by_autodiscover(
         urls.push(https_url(&host, opts.https_port, PATH));
     }
     for url in urls {
-        if pox_at(&mut attempt, url, email, opts, http).await {
+        if pox_at(&mut attempt, url, email, domain, opts, http).await {
             return attempt;
         }
     }
@@ -265,7 +295,7 @@ async fn by_autodiscover(
                 }
                 let url = https_url(&r.target, r.port, PATH);
                 attempt.steps.push(format!("{name}: {url}"));
-                if pox_at(&mut attempt, url, email, opts, http).await {
+                if pox_at(&mut attempt, url, email, domain, opts, http).await {
                     return attempt;
                 }
             }
@@ -274,16 +304,35 @@ async fn by_autodiscover(
     attempt
 }
 
-/// Posts the POX request at `url`, following redirects; true when settings were found.
+/// Posts the POX request at `url`, following redirects (`redirectUrl`, `redirectAddr`,
+/// HTTP 30x); true when settings were found. Before each POST the host is checked: the
+/// admin's login goes only to hosts in `domain` (the address's) or allowed by the
+/// admin; at any other host the step stops and says how to allow it.
 async fn pox_at(
     attempt: &mut Attempt,
     mut url: String,
     email: &str,
+    domain: &str,
     opts: &DiscoverOptions,
     http: &reqwest::Client,
 ) -> bool {
     let mut email = email.to_string();
     for _ in 0..=MAX_REDIRECTS {
+        let host = reqwest::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        if opts.credentials.is_some()
+            && !trust::may_send_credentials(domain, &host, &opts.allowed_hosts)
+        {
+            attempt.steps.push(format!(
+                "POST {url}: not sent: {host} is not in {domain}, and the admin's login goes \
+                 there only with {} {host}",
+                trust::ALLOW_REDIRECT
+            ));
+            attempt.withheld.push(Withheld::Credentials { host, url });
+            return false;
+        }
         let mut req = http
             .post(&url)
             .header("Content-Type", "text/xml; charset=utf-8")
@@ -291,8 +340,30 @@ async fn pox_at(
         if let Some((user, password)) = &opts.credentials {
             req = req.basic_auth(user, Some(password.expose_secret()));
         }
-        let text = match get_text(req).await {
-            Ok(t) => t,
+        let text = match post(req).await {
+            Ok(Posted::Body(t)) => t,
+            Ok(Posted::Redirect { status, location }) => {
+                let next = match reqwest::Url::parse(&url).and_then(|u| u.join(&location)) {
+                    Ok(next) => next.to_string(),
+                    Err(e) => {
+                        attempt.steps.push(format!(
+                            "POST {url}: HTTP {status} to '{location}', which is not a URL ({e})"
+                        ));
+                        return false;
+                    }
+                };
+                if !next.starts_with("https://") {
+                    attempt.steps.push(format!(
+                        "POST {url}: HTTP {status} to {next}, which is not https; not followed"
+                    ));
+                    return false;
+                }
+                attempt
+                    .steps
+                    .push(format!("POST {url}: HTTP {status} to {next}"));
+                url = next;
+                continue;
+            }
             Err(why) => {
                 let hint = if why.contains("401") {
                     " (the admin's name or password was refused)"
@@ -305,7 +376,7 @@ async fn pox_at(
         };
         match pox::parse(&text) {
             Ok(PoxAnswer::Imap(settings)) => {
-                let s = settings.into_iter().next().expect("parse returns some");
+                let s = pick(settings, opts.allow_plaintext);
                 attempt.steps.push(format!(
                     "POST {url}: {}:{} ({})",
                     s.host, s.port, s.security
@@ -341,6 +412,34 @@ async fn pox_at(
         .steps
         .push(format!("more than {MAX_REDIRECTS} redirects; given up"));
     false
+}
+
+/// What a POST brought back.
+enum Posted {
+    Body(String),
+    Redirect { status: u16, location: String },
+}
+
+/// Sends a request without following redirects: the body of a 200 answer, where a 30x
+/// points, or why there is neither.
+async fn post(req: reqwest::RequestBuilder) -> Result<Posted, String> {
+    let resp = req.send().await.map_err(|e| chain(&e))?;
+    let status = resp.status();
+    if status.is_redirection() {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("HTTP {status} without a Location"))?;
+        return Ok(Posted::Redirect {
+            status: status.as_u16(),
+            location: location.to_string(),
+        });
+    }
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    resp.text().await.map(Posted::Body).map_err(|e| chain(&e))
 }
 
 async fn by_mx_guess(domain: &str, opts: &DiscoverOptions) -> Attempt {

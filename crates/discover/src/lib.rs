@@ -6,7 +6,8 @@
 //! (the system's or `--dns-server`), also for HTTPS requests. The decisions are plain
 //! functions tested without servers: `srv` (ordering), `autoconfig` and `pox`
 //! (parsing), `mx` (comparing MX hosts with the target, guessing IMAP hosts), `guard`
-//! (may the batch be removed yet), `domain` (verification tokens).
+//! (may the batch be removed yet), `domain` (verification tokens), `trust` (which
+//! hosts may get the admin's login, which settings its password).
 
 pub mod autoconfig;
 pub mod discovery;
@@ -17,8 +18,9 @@ pub mod mx;
 pub mod pox;
 pub mod settings;
 pub mod srv;
+pub mod trust;
 
 pub use discovery::{DiscoverOptions, discover};
 pub use dns::{Dns, DnsError, ResolverSetupError};
 pub use mx::{MxRecord, MxState};
-pub use settings::{Attempt, Discovery, ImapSettings, Method};
+pub use settings::{Attempt, Discovery, ImapSettings, Method, Withheld};

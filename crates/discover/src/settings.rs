@@ -54,6 +54,37 @@ impl fmt::Display for Method {
     }
 }
 
+/// What discovery did not do for want of the admin's consent (see `trust`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Withheld {
+    /// Autodiscover was to send the admin's login to `host` (at `url`), which is outside
+    /// the address's domain and not allowed with `--allow-redirect HOST`.
+    Credentials { host: String, url: String },
+    /// A method found these settings, which have no TLS: the admin's password would
+    /// cross the network in clear, and `--allow-plaintext` was not given.
+    Plaintext(ImapSettings),
+}
+
+impl Withheld {
+    /// What was not done, and the option that allows it.
+    pub fn hint(&self, domain: &str) -> String {
+        match self {
+            Withheld::Credentials { host, .. } => format!(
+                "{host} asked for the admin's login but is not in {domain}; \
+                 to send it there, give {} {host}",
+                crate::trust::ALLOW_REDIRECT
+            ),
+            Withheld::Plaintext(s) => format!(
+                "{}:{} offers IMAP without TLS; to send the admin's password there in \
+                 clear, give {}",
+                s.host,
+                s.port,
+                crate::trust::ALLOW_PLAINTEXT
+            ),
+        }
+    }
+}
+
 /// What one method did: the places it looked and what it found there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
@@ -61,6 +92,8 @@ pub struct Attempt {
     /// One line per place looked at (a DNS name, a URL), with its answer.
     pub steps: Vec<String>,
     pub found: Option<ImapSettings>,
+    /// What it stopped short of without the admin's consent.
+    pub withheld: Vec<Withheld>,
 }
 
 impl Attempt {
@@ -69,6 +102,24 @@ impl Attempt {
             method,
             steps: Vec::new(),
             found: None,
+            withheld: Vec::new(),
+        }
+    }
+
+    /// Drops settings without TLS it found, unless `allow_plaintext`: they are kept
+    /// as withheld, with a step that says why, and discovery goes on.
+    pub fn withhold_plaintext(&mut self, allow_plaintext: bool) {
+        if let Some(s) = self
+            .found
+            .take_if(|s| !crate::trust::may_use_with_password(s.security, allow_plaintext))
+        {
+            self.steps.push(format!(
+                "{}:{} is IMAP without TLS: not used without {}",
+                s.host,
+                s.port,
+                crate::trust::ALLOW_PLAINTEXT
+            ));
+            self.withheld.push(Withheld::Plaintext(s));
         }
     }
 
@@ -104,6 +155,18 @@ impl Discovery {
         let lines: Vec<String> = self.attempts.iter().map(Attempt::summary).collect();
         lines.join("\n")
     }
+
+    /// What every method stopped short of, each with the option that allows it.
+    pub fn hints(&self) -> Vec<String> {
+        self.attempts
+            .iter()
+            .flat_map(|a| {
+                a.withheld
+                    .iter()
+                    .map(|w| format!("{}: {}", a.method, w.hint(&self.domain)))
+            })
+            .collect()
+    }
 }
 
 /// Splits an address into local part and domain (lower-cased), or says what is wrong.
@@ -129,6 +192,7 @@ mod tests {
     fn attempt(method: Method, step: &str, found: Option<&str>) -> Attempt {
         Attempt {
             method,
+            withheld: Vec::new(),
             steps: vec![step.to_string()],
             found: found.map(|host| ImapSettings {
                 host: host.into(),
@@ -182,5 +246,55 @@ mod tests {
         assert_eq!(email_domain("@contoso.test"), None);
         assert_eq!(email_domain("a@localhost"), None);
         assert_eq!(normalize_host("MX.Contoso.Test."), "mx.contoso.test");
+    }
+
+    #[test]
+    fn settings_without_tls_are_withheld_with_the_option_that_allows_them() {
+        let plain = ImapSettings {
+            host: "mail.contoso.test".into(),
+            port: 143,
+            security: Security::None,
+            username: None,
+        };
+        let mut a = Attempt::new(Method::Autoconfig);
+        a.found = Some(plain.clone());
+        a.withhold_plaintext(false);
+        assert_eq!(a.found, None);
+        assert_eq!(a.withheld, vec![Withheld::Plaintext(plain.clone())]);
+        assert!(a.summary().contains("--allow-plaintext"), "{}", a.summary());
+        let d = Discovery {
+            email: "admin@contoso.test".into(),
+            domain: "contoso.test".into(),
+            attempts: vec![a],
+            addresses: Vec::new(),
+        };
+        assert_eq!(
+            d.hints(),
+            vec![
+                "Autoconfig: mail.contoso.test:143 offers IMAP without TLS; to send the \
+                 admin's password there in clear, give --allow-plaintext"
+            ]
+        );
+        // Allowed: kept. With TLS: kept, whatever the option.
+        let mut a = Attempt::new(Method::Autoconfig);
+        a.found = Some(plain.clone());
+        a.withhold_plaintext(true);
+        assert_eq!(a.found, Some(plain));
+        let mut a = attempt(Method::Srv, "x", Some("imap.contoso.test"));
+        a.withhold_plaintext(false);
+        assert!(a.found.is_some() && a.withheld.is_empty());
+    }
+
+    #[test]
+    fn a_host_outside_the_domain_is_named_with_the_option() {
+        let w = Withheld::Credentials {
+            host: "ad.hoster.test".into(),
+            url: "https://ad.hoster.test/autodiscover/autodiscover.xml".into(),
+        };
+        assert_eq!(
+            w.hint("contoso.test"),
+            "ad.hoster.test asked for the admin's login but is not in contoso.test; to send \
+             it there, give --allow-redirect ad.hoster.test"
+        );
     }
 }

@@ -39,8 +39,9 @@ async function request(method, path) {
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try {
+      // The API's errors are {"Code": ..., "Message": ...}.
       const body = await response.json();
-      message = body.error || body.message || message;
+      if (body && typeof body.Message === "string" && body.Message) message = body.Message;
     } catch (_) { /* not JSON */ }
     throw new ApiError(response.status, message);
   }

@@ -1,11 +1,13 @@
 //! The API's bearer token: made by `cutover serve` on first start into a file only its
-//! owner can read (0600), or read from `--token-file`. Every `/api` request must carry
-//! it as `Authorization: Bearer TOKEN`.
+//! owner can read (0600), or read from `--token-file`, which is refused when group or
+//! others may read it. Every `/api` request must carry it as `Authorization: Bearer
+//! TOKEN`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use cutover_store::private_file;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,10 +21,14 @@ pub enum TokenError {
     Empty { path: PathBuf },
     #[error("no randomness for the API token: {0}")]
     Random(String),
+    /// The token file is open to group or others.
+    #[error(transparent)]
+    NotPrivate(#[from] private_file::CheckError),
 }
 
 /// Reads the token from `path`, creating the file with a new random token (mode 0600)
-/// if it does not exist. Returns the token and whether it was created.
+/// if it does not exist. Returns the token and whether it was created. A file group or
+/// others may read is refused (with `chmod 600 PATH` as the fix).
 pub fn load_or_create(path: &Path) -> Result<(SecretString, bool), TokenError> {
     let file_error = |source| TokenError::File {
         path: path.to_path_buf(),
@@ -30,16 +36,7 @@ pub fn load_or_create(path: &Path) -> Result<(SecretString, bool), TokenError> {
     };
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            #[cfg(unix)]
-            if let Ok(meta) = std::fs::metadata(path) {
-                use std::os::unix::fs::PermissionsExt;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    tracing::warn!(
-                        file = %path.display(),
-                        "the API token file can be read by others; chmod 600 it"
-                    );
-                }
-            }
+            private_file::check(path)?;
             let token = text.trim();
             if token.is_empty() {
                 return Err(TokenError::Empty {
@@ -55,11 +52,7 @@ pub fn load_or_create(path: &Path) -> Result<(SecretString, bool), TokenError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(file_error)?;
             }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path).map_err(file_error)?;
+            let mut file = private_file::create_new(path).map_err(file_error)?;
             writeln!(file, "{token}").map_err(file_error)?;
             Ok((SecretString::from(token), true))
         }
@@ -108,6 +101,27 @@ mod tests {
         let (again, created) = load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(again.expose_secret(), token.expose_secret());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_others_can_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api-token");
+        std::fs::write(&path, "a-token-someone-wrote\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("chmod 600 {}", path.display())),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (token, created) = load_or_create(&path).unwrap();
+        assert_eq!(
+            (token.expose_secret(), created),
+            ("a-token-someone-wrote", false)
+        );
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::tls::{self, TlsError};
 pub const POLL: Duration = Duration::from_secs(2);
 /// How long shutdown waits for passes to record their chunk in flight.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+/// How long a client may take to send a request's headers (and how long a connection
+/// may sit idle between requests) before it is closed: a client that sends its headers
+/// slowly, or never, does not hold a connection forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -38,6 +42,8 @@ pub struct ServeOptions {
     /// Serve plain HTTP on an address other than loopback, on purpose.
     pub insecure_http: bool,
     pub poll: Duration,
+    /// [`HEADER_READ_TIMEOUT`] unless a test wants a shorter one.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,26 +214,13 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         });
     }
-    let graceful = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stopped| *stopped).await;
-        }
-    };
+    let timeout = options.header_read_timeout;
     let http = match tls_config {
         Some(config) => {
             let listener = tls::TlsListener::new(tcp, config).map_err(ServeError::Http)?;
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            })
+            tokio::spawn(serve_http(listener, router, timeout, stop_rx.clone()))
         }
-        None => tokio::spawn(async move {
-            axum::serve(tcp, router)
-                .with_graceful_shutdown(graceful)
-                .await
-        }),
+        None => tokio::spawn(serve_http(tcp, router, timeout, stop_rx.clone())),
     };
 
     until_stopped(&shutdown).await;
@@ -251,13 +244,53 @@ pub async fn serve(
         warn!(error = %e, "cannot release the leases; they expire");
     }
     // Requests in flight get a moment to finish.
-    match tokio::time::timeout(Duration::from_secs(5), http).await {
-        Ok(Ok(Err(e))) => warn!(error = %e, "the HTTP server failed"),
-        Ok(_) => {}
-        Err(_) => warn!("HTTP requests still open at exit were cut"),
+    if tokio::time::timeout(Duration::from_secs(5), http)
+        .await
+        .is_err()
+    {
+        warn!("HTTP requests still open at exit were cut");
     }
     pump.abort();
     result
+}
+
+/// Serves `router` on every connection `listener` accepts until `stop` turns true, then
+/// lets the open connections finish. This is axum::serve with hyper's HTTP/1 builder
+/// set up by hand: axum::serve gives hyper no timer, so hyper's header-read timeout
+/// never fires and a client sending headers slowly (or nothing) keeps its connection.
+pub async fn serve_http<L>(
+    mut listener: L,
+    router: Router,
+    header_read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug + Send + 'static,
+    L::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(?peer, error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// The token file's default place: beside the state database.

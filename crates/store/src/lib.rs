@@ -7,6 +7,7 @@
 
 pub mod domains;
 mod lease;
+pub mod private_file;
 pub mod secrets;
 mod sqlite;
 
@@ -58,6 +59,14 @@ pub enum StoreError {
     Unseal { owner: String, key_file: PathBuf },
     #[error("the state database holds an invalid value: {0}")]
     Corrupt(String),
+    #[error("cannot create the state database {}: {source}", path.display())]
+    StateFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database, a side file of it or the key file is open to group or others.
+    #[error(transparent)]
+    NotPrivate(#[from] private_file::CheckError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,7 +1,8 @@
 //! Sealing of secrets at rest: XChaCha20-Poly1305 with a random nonce, and the
 //! secret's owner (e.g. `endpoint:CutoverEndpoint`) as associated data, so a sealed
 //! value copied to another row does not open. The key lives in a file outside the
-//! database, created with mode 0600 on first use.
+//! database, created with mode 0600 on first use and refused when group or others may
+//! read it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::StoreError;
+use crate::{StoreError, private_file};
 
 const PREFIX: &str = "v1.";
 const KEY_LEN: usize = 32;
@@ -33,12 +34,14 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Loads the key file, or creates it (0600) when it does not exist yet.
+    /// Loads the key file, or creates it (0600) when it does not exist yet. A key file
+    /// that group or others may read is refused.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
         let key_err = |source: std::io::Error| StoreError::KeyFile {
             path: path.to_path_buf(),
             source,
         };
+        private_file::check(path)?;
         let key: Zeroizing<Vec<u8>> =
             match std::fs::read_to_string(path) {
                 Ok(text) => Zeroizing::new(B64.decode(text.trim()).map_err(|_| {
@@ -51,11 +54,7 @@ impl Sealer {
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                         std::fs::create_dir_all(dir).map_err(key_err)?;
                     }
-                    let mut options = std::fs::OpenOptions::new();
-                    options.write(true).create_new(true);
-                    #[cfg(unix)]
-                    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                    let mut file = options.open(path).map_err(key_err)?;
+                    let mut file = private_file::create_new(path).map_err(key_err)?;
                     file.write_all(Zeroizing::new(B64.encode(&*key)).as_bytes())
                         .and_then(|_| file.write_all(b"\n"))
                         .and_then(|_| file.sync_all())

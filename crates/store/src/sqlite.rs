@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
+use crate::private_file;
 use crate::secrets::Sealer;
 use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
 
@@ -39,7 +40,9 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
     /// `sqlite:PATH`), upgrades its schema, and loads the secrets key from
-    /// `key_file` (default: the database path with `.key` appended).
+    /// `key_file` (default: the database path with `.key` appended). The database and
+    /// the key file are created 0600; either one (or a SQLite side file) that group or
+    /// others may read is refused.
     pub async fn open(url: &str, key_file: Option<&Path>) -> Result<Self> {
         let path = url
             .strip_prefix("sqlite://")
@@ -59,6 +62,18 @@ impl SqliteStore {
             PathBuf::from(p)
         });
         let sealer = Sealer::load_or_create(&key_path)?;
+        // SQLite would create the file with the umask's mode (often 0644), and gives its
+        // -wal, -shm and -journal files the mode of the database: so the database is
+        // made here first, 0600, and every one of them is refused if others may read it.
+        match private_file::create_new(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => return Err(StoreError::StateFile { path, source }),
+        }
+        private_file::check(&path)?;
+        for side in private_file::sqlite_side_files(&path) {
+            private_file::check(&side)?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -1522,6 +1537,7 @@ mod tests {
             include_str!("../migrations/sqlite/0001_initial.sql"),
         )
         .unwrap();
+        crate::private_file::create_new(&db).unwrap();
         let pool = SqlitePool::connect_with(
             SqliteConnectOptions::new()
                 .filename(&db)

@@ -29,6 +29,10 @@ pub struct Autodiscover {
     pub https_port: u16,
     /// The port (and its security) to try on guessed host names instead of 993 and 143.
     pub guess_port: Option<(u16, Security)>,
+    /// `--allow-redirect`: hosts outside the domain that may get the admin's login.
+    pub allowed_hosts: Vec<String>,
+    /// `--allow-plaintext`: settings without TLS may be used.
+    pub allow_plaintext: bool,
 }
 
 /// Where a server is: given, or found from an address. `like` holds the rest of the
@@ -79,6 +83,8 @@ impl Server {
                 dns_server: args.dns.dns_server,
                 https_port: args.autodiscover_port,
                 guess_port,
+                allowed_hosts: args.allow_redirect.clone(),
+                allow_plaintext: args.allow_plaintext,
             },
             like: verify::connection_to(server, "", 0, Security::Tls)?,
         })
@@ -120,6 +126,8 @@ pub async fn discover(
         https_port: find.https_port,
         guess_port: find.guess_port,
         credentials: Some((like.admin.clone(), admin_password.clone())),
+        allowed_hosts: find.allowed_hosts.clone(),
+        allow_plaintext: find.allow_plaintext,
         timeout: Duration::from_secs(10),
     };
     let discovery = cutover_discover::discover(&find.email, &opts).await?;
@@ -142,8 +150,18 @@ pub fn log(d: &Discovery) -> Value {
     )
 }
 
-/// The sentence that says what was found, or why nothing was.
+/// The sentence that says what was found, or why nothing was; then what discovery
+/// did not do without the admin's consent, with the option that allows it.
 pub fn outcome(d: &Discovery) -> String {
+    let mut text = found_or_not(d);
+    for hint in d.hints() {
+        text.push_str("\nnot done: ");
+        text.push_str(&hint);
+    }
+    text
+}
+
+fn found_or_not(d: &Discovery) -> String {
     match d.found() {
         Some((method, s)) => {
             let before: Vec<&str> = d

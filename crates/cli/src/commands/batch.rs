@@ -11,7 +11,7 @@ use cutover_service::control::{self, ControlError};
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
-use crate::output::Record;
+use crate::output::{self, Record};
 use crate::{Ctx, views};
 
 async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
@@ -259,7 +259,7 @@ pub async fn remove(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<()> {
             e => e.into(),
         })?;
     if let Some(warning) = removed.warning {
-        eprintln!("warning: {warning}");
+        output::note(&format!("warning: {warning}"));
     }
     eprintln!("batch '{name}' removed; the migrated mail stays on the target");
     Ok(())

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use super::autodiscover::{self, Server};
 use super::verify;
 use crate::args::EndpointCommand;
-use crate::output::Record;
+use crate::output::{self, Record};
 use crate::{Ctx, password, views};
 
 /// What New-MigrationEndpoint needs, parsed.
@@ -64,7 +64,7 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
         if located.connection.is_none() {
             bail!("{outcome}");
         }
-        eprintln!("{outcome}");
+        output::note(&outcome);
         discovered = found.found().map(|(method, _)| EndpointDiscovery {
             endpoint: name.to_string(),
             email: found.email.clone(),
@@ -84,7 +84,7 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
         .with_context(|| {
             format!("endpoint '{name}' did not pass the test (use --skip-verification to create it anyway)")
         })?;
-        eprintln!("endpoint verified: {summary}");
+        output::note(&format!("endpoint verified: {summary}"));
     }
     let endpoint = Endpoint {
         name,
@@ -175,7 +175,7 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
             .with_context(|| {
                 format!("the new settings of endpoint '{name}' did not pass the test")
             })?;
-        eprintln!("endpoint verified: {summary}");
+        output::note(&format!("endpoint verified: {summary}"));
     }
     ctx.store.update_endpoint(&e, ch.password.as_ref()).await?;
     // Settings typed by hand are no longer the discovered ones.

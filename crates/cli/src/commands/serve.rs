@@ -1,9 +1,10 @@
 //! `cutover serve`: the workers and the HTTP API in one process, until SIGTERM or Ctrl-C.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
-use cutover_service::server::{POLL, default_token_file};
+use cutover_service::server::{HEADER_READ_TIMEOUT, POLL, default_token_file};
 use cutover_service::{ServeOptions, serve};
 use cutover_sync::StopSignal;
 
@@ -22,6 +23,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, state_path: &Path) -> anyhow::Resul
         tls: args.tls_cert.zip(args.tls_key),
         insecure_http: args.insecure_http,
         poll: POLL,
+        header_read_timeout: header_read_timeout(),
     };
     serve(ctx.store.clone(), options, shutdown, |l| {
         // One line a script (or a test) can wait for; the token itself is never printed.
@@ -37,4 +39,14 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, state_path: &Path) -> anyhow::Resul
     .context("cutover serve")?;
     eprintln!("cutover serve: stopped");
     Ok(())
+}
+
+/// [`HEADER_READ_TIMEOUT`], or `CUTOVER_HTTP_HEADER_TIMEOUT_SECS` (tests use a short one).
+fn header_read_timeout() -> Duration {
+    std::env::var("CUTOVER_HTTP_HEADER_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(HEADER_READ_TIMEOUT)
 }

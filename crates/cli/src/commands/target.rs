@@ -6,7 +6,7 @@ use cutover_model::Target;
 
 use super::verify;
 use crate::args::TargetCommand;
-use crate::{Ctx, password, views};
+use crate::{Ctx, output, password, views};
 
 pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
     match command {
@@ -17,7 +17,7 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())
                     .await
                     .context("the target server did not pass the test (use --skip-verification to store it anyway)")?;
-                eprintln!("target verified: {summary}");
+                output::note(&format!("target verified: {summary}"));
             }
             let target = Target {
                 connection,

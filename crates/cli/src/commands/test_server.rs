@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::autodiscover::{self, Server};
 use super::verify::{self, Step};
 use crate::args::TestServerArgs;
-use crate::output::{Printer, Record};
+use crate::output::{self, Printer, Record};
 use crate::password;
 use crate::views;
 
@@ -46,7 +46,7 @@ pub async fn test(
         });
     };
     if let Some(d) = discovery {
-        eprintln!("{}", autodiscover::outcome(d));
+        output::note(&autodiscover::outcome(d));
     }
     let probe = verify::probe_at(&connection, &located.ips, password, mailbox).await;
     let (result, step, message) = match &probe.failed {

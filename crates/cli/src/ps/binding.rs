@@ -246,6 +246,8 @@ pub(super) fn in_cmdlet_terms(message: &str) -> String {
         ("`cutover domain get ", "`Get-AcceptedDomain "),
         ("--skip-domain-check", "-SkipDomainCheck"),
         ("--dns-server", "-DnsServer"),
+        ("--allow-redirect", "-AllowRedirect"),
+        ("--allow-plaintext", "-AllowPlaintext"),
         ("`cutover endpoint new`", "New-MigrationEndpoint"),
         ("`cutover endpoint set ", "`Set-MigrationEndpoint "),
         ("--skip-verification", "-SkipVerification"),
@@ -395,6 +397,12 @@ mod tests {
                 "--source-endpoint: endpoint 'E' was not found; create it with `cutover endpoint new`"
             ),
             "-SourceEndpoint: endpoint 'E' was not found; create it with New-MigrationEndpoint"
+        );
+        assert_eq!(
+            in_cmdlet_terms(
+                "to send it there, give --allow-redirect ad.hoster.test; or give --allow-plaintext"
+            ),
+            "to send it there, give -AllowRedirect ad.hoster.test; or give -AllowPlaintext"
         );
     }
 }

@@ -221,7 +221,7 @@ pub(super) fn write_host(_: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResul
         Some(v) => v.display(),
         None => String::new(),
     };
-    println!("{text}");
+    println!("{}", crate::output::terminal_safe(&text));
     Ok(Vec::new())
 }
 

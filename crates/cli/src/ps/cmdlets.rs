@@ -6,7 +6,9 @@ use std::rc::Rc;
 use cutover_model::{Compression, Connection, Impersonation, Security, UserStatus};
 use secrecy::SecretString;
 
-use super::binding::{ArgValue, Bound, Cmdlet, Kind, Param, bind, describe, pos0, req, sw, val};
+use super::binding::{
+    ArgValue, Bound, Cmdlet, Kind, Param, bind, describe, in_cmdlet_terms, pos0, req, sw, val,
+};
 use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
@@ -230,6 +232,12 @@ fn connection(
             .transpose()?,
         https_port: b.number("AutodiscoverPort")?.unwrap_or(443),
         guess_port,
+        allowed_hosts: b
+            .strings("AllowRedirect")?
+            .iter()
+            .map(|h| crate::args::parse_host(h).map_err(|e| b.param_err("AllowRedirect", e)))
+            .collect::<PsResult<Vec<_>>>()?,
+        allow_plaintext: b.switch("AllowPlaintext"),
     };
     Ok((
         Server::Discover { find, like: c },
@@ -270,6 +278,21 @@ fn test_migration_server_availability(
         unreachable!("a record is an object")
     };
     let mut o = (*o).clone();
+    // What discovery says to do names the command line's options (--allow-redirect):
+    // in the shell, the cmdlet's parameters.
+    for (name, value) in &mut o.props {
+        match (name.as_str(), value) {
+            ("Message", Value::Str(text)) => *text = in_cmdlet_terms(text),
+            ("DiscoveryLog", Value::Array(lines)) => {
+                for line in lines {
+                    if let Value::Str(text) = line {
+                        *text = in_cmdlet_terms(text);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     // The settings carry the credential (never shown) so that New-MigrationEndpoint
     // -ConnectionSettings $TSMA.ConnectionSettings can use them, as in Exchange.
     for (name, value) in &mut o.props {
@@ -620,6 +643,8 @@ macro_rules! connection_params {
             val("Compression"),
             val("DnsServer"),
             val("AutodiscoverPort"),
+            val("AllowRedirect"),
+            sw("AllowPlaintext"),
             $($extra),*
         ]
     };

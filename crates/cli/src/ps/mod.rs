@@ -57,8 +57,14 @@ fn render_parse_error(e: &ParseError, origin: &str, source: &str) -> String {
     out
 }
 
+/// An error as PowerShell shows it, on stderr; it may quote servers' texts.
+fn eprint_safe(text: &str) {
+    eprint!("{}", crate::output::terminal_safe(text));
+}
+
 fn print_output(items: &[value::Value]) -> anyhow::Result<()> {
     let text = format::default(items);
+    let text = crate::output::terminal_safe(&text);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -71,7 +77,7 @@ fn run_script(shell: &mut Shell<'_>, source: &str, origin: &str) -> anyhow::Resu
     let statements = match parser::parse(source) {
         Ok(s) => s,
         Err(e) => {
-            eprint!("{}", render_parse_error(&e, origin, source));
+            eprint_safe(&render_parse_error(&e, origin, source));
             return Err(Reported(2).into());
         }
     };
@@ -80,7 +86,7 @@ fn run_script(shell: &mut Shell<'_>, source: &str, origin: &str) -> anyhow::Resu
         match shell.statement(s) {
             Ok(items) => print_output(&items)?,
             Err(e) => {
-                eprint!("{}", e.render(origin, source));
+                eprint_safe(&e.render(origin, source));
                 failed = true;
                 if shell.stop_on_error() {
                     break;
@@ -128,7 +134,7 @@ fn interactive(shell: &mut Shell<'_>) -> anyhow::Result<()> {
             Ok(s) => s,
             Err(e) if e.incomplete && !line.trim().is_empty() => continue,
             Err(e) => {
-                eprint!("{}", render_parse_error(&e, "line", &pending));
+                eprint_safe(&render_parse_error(&e, "line", &pending));
                 let _ = editor.add_history_entry(pending.trim_end());
                 pending.clear();
                 continue;
@@ -139,7 +145,7 @@ fn interactive(shell: &mut Shell<'_>) -> anyhow::Result<()> {
             match shell.statement(s) {
                 Ok(items) => print_output(&items)?,
                 Err(e) => {
-                    eprint!("{}", e.render("line", &pending));
+                    eprint_safe(&e.render("line", &pending));
                     break;
                 }
             }

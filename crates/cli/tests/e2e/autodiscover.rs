@@ -528,3 +528,240 @@ fn discovery_failures_say_which_step_failed_and_why() {
         "{stderr}"
     );
 }
+
+/// An Autodiscover answer that sends the admin elsewhere: `redirectUrl`.
+fn pox_redirect_url(url: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+  <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">
+    <Account>
+      <Action>redirectUrl</Action>
+      <RedirectUrl>{url}</RedirectUrl>
+    </Account>
+  </Response>
+</Autodiscover>"#
+    )
+}
+
+/// Autodiscover sends the admin's login only to hosts of the address's domain: a
+/// `redirectUrl`, an `_autodiscover._tcp` SRV record or an HTTP 302 to a host of another
+/// domain stops discovery there, without a request to that host, and the output names
+/// the host and `--allow-redirect HOST`; with that option discovery goes on there.
+#[test]
+fn autodiscover_sends_the_admins_login_to_another_domain_only_when_allowed() {
+    let ca = TestCa::new();
+    let server = tls_server(ca.server("mail", &["store.contoso.test"]));
+    let https = AutodiscoverHttps::start(&ca.server(
+        "web",
+        &[
+            "autodiscover.contoso.test",
+            "autodiscover.wingtip.test",
+            "ad.hoster.test",
+        ],
+    ));
+    const POX: &str = "/autodiscover/autodiscover.xml";
+    let hoster = format!("https://ad.hoster.test:{}{POX}", https.port());
+    // contoso: its own Autodiscover answers redirectUrl to the hoster.
+    https.serve("autodiscover.contoso.test", POX, &pox_redirect_url(&hoster));
+    // wingtip: its own Autodiscover answers HTTP 302 to the hoster.
+    https.redirect("autodiscover.wingtip.test", POX, &hoster);
+    // fabrikam: no Autodiscover host of its own, an SRV record names the hoster.
+    https.serve(
+        "ad.hoster.test",
+        POX,
+        &pox_xml("store.contoso.test", server.imaps_port(), "SSL"),
+    );
+    let zone = Zone::new()
+        .host("store.contoso.test")
+        .host("autodiscover.contoso.test")
+        .host("autodiscover.wingtip.test")
+        .host("ad.hoster.test")
+        .srv(
+            "_autodiscover._tcp.fabrikam.test",
+            "ad.hoster.test",
+            https.port(),
+            0,
+        );
+    let dns = Dnsmasq::start(&zone);
+    let cutover = Cutover::new();
+    let ca_file = ca.cert.display().to_string();
+    let port = https.port().to_string();
+    let args = [
+        "--ca-file",
+        ca_file.as_str(),
+        "--mailbox",
+        ALICE,
+        "--autodiscover-port",
+        port.as_str(),
+    ];
+    let mut allowed = args.to_vec();
+    allowed.extend(["--allow-redirect", "AD.Hoster.test"]);
+
+    for (email, first_host, how) in [
+        (
+            "admin@contoso.test",
+            "autodiscover.contoso.test",
+            "redirectUrl",
+        ),
+        ("admin@fabrikam.test", "", "SRV"),
+        (
+            "admin@wingtip.test",
+            "autodiscover.wingtip.test",
+            "HTTP 302",
+        ),
+    ] {
+        let seen = https.requests().len();
+        let (r, code, stderr) = discover(&cutover, &dns, email, &args, "SRC_ADMIN_PASSWORD");
+        assert_eq!(code, 1, "{how}: {r:#}\n{stderr}");
+        assert_eq!(field(&r, "FailedStep"), "Autodiscover", "{how}: {r:#}");
+        let requests = https.requests()[seen..].to_vec();
+        // Not a single request reached the hoster: neither the login nor the address.
+        assert!(
+            requests.iter().all(|q| q.host != "ad.hoster.test"),
+            "{how}: {requests:?}"
+        );
+        // The domain's own Autodiscover host did get the login, as before.
+        if !first_host.is_empty() {
+            assert!(
+                requests
+                    .iter()
+                    .any(|q| q.host == first_host && q.method == "POST" && q.authorization),
+                "{how}: {requests:?}"
+            );
+        }
+        // The output says which host asked and how to allow it.
+        let message = field(&r, "Message").as_str().unwrap();
+        let log = log_lines(&r).join("\n");
+        for text in [message, log.as_str(), stderr.as_str()] {
+            assert!(
+                text.contains("ad.hoster.test") && text.contains("--allow-redirect ad.hoster.test"),
+                "{how}: {text}"
+            );
+        }
+
+        // Allowed by name (any case): discovery goes on at the hoster, with the login.
+        let seen = https.requests().len();
+        let (r, code, stderr) = discover(&cutover, &dns, email, &allowed, "SRC_ADMIN_PASSWORD");
+        assert_eq!(code, 0, "{how}: {r:#}\n{stderr}");
+        assert_eq!(field(&r, "DiscoveryMethod"), "Autodiscover", "{how}");
+        assert_eq!(
+            field(&r, "ConnectionSettings")["RemoteServer"],
+            "store.contoso.test"
+        );
+        let requests = https.requests()[seen..].to_vec();
+        assert!(
+            requests
+                .iter()
+                .any(|q| q.host == "ad.hoster.test" && q.method == "POST" && q.authorization),
+            "{how}: {requests:?}"
+        );
+    }
+
+    // endpoint new refuses the same way, and takes the same option.
+    let addr = dns.addr();
+    let endpoint = |extra: &[&str]| {
+        let mut all = vec![
+            "endpoint",
+            "new",
+            "--name",
+            "CutoverEndpoint",
+            "--autodiscover",
+            "--email",
+            "admin@contoso.test",
+            "--admin",
+            "admin",
+            "--password-env",
+            "SRC_ADMIN_PASSWORD",
+            "--dns-server",
+            &addr,
+            "--ca-file",
+            &ca_file,
+            "--autodiscover-port",
+            &port,
+            "--test-mailbox",
+            ALICE,
+        ];
+        all.extend_from_slice(extra);
+        cutover.run(&all)
+    };
+    let out = endpoint(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--allow-redirect ad.hoster.test"),
+        "{stderr}"
+    );
+    let out = endpoint(&["--allow-redirect", "ad.hoster.test"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
+    assert_eq!(field(&stored, "RemoteServer"), "store.contoso.test");
+}
+
+/// Settings published without TLS (autoconfig `plain`) are not used with the admin's
+/// password unless `--allow-plaintext` says so.
+#[test]
+fn settings_without_tls_are_used_only_with_allow_plaintext() {
+    let ca = TestCa::new();
+    let server = tls_server(ca.server("mail", &["mail.contoso.test"]));
+    let https = AutodiscoverHttps::start(&ca.server("web", &["autoconfig.contoso.test"]));
+    https.serve(
+        "autoconfig.contoso.test",
+        "/mail/config-v1.1.xml",
+        &autoconfig_xml("mail.contoso.test", server.port(), "plain"),
+    );
+    let zone = Zone::new()
+        .host("mail.contoso.test")
+        .host("autoconfig.contoso.test");
+    let dns = Dnsmasq::start(&zone);
+    let cutover = Cutover::new();
+    let ca_file = ca.cert.display().to_string();
+    let port = https.port().to_string();
+    // Guessed hosts are tried on a closed port: only autoconfig can find the server.
+    let args = [
+        "--ca-file",
+        ca_file.as_str(),
+        "--mailbox",
+        ALICE,
+        "--autodiscover-port",
+        port.as_str(),
+        "--port",
+        "1",
+        "--security",
+        "tls",
+    ];
+    let (r, code, stderr) = discover(
+        &cutover,
+        &dns,
+        "admin@contoso.test",
+        &args,
+        "SRC_ADMIN_PASSWORD",
+    );
+    assert_eq!(code, 1, "{r:#}\n{stderr}");
+    assert_eq!(field(&r, "FailedStep"), "Autodiscover");
+    let message = field(&r, "Message").as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "mail.contoso.test:{} offers IMAP without TLS",
+            server.port()
+        )) && message.contains("--allow-plaintext"),
+        "{message}"
+    );
+
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-plaintext");
+    let (r, code, stderr) = discover(
+        &cutover,
+        &dns,
+        "admin@contoso.test",
+        &allowed,
+        "SRC_ADMIN_PASSWORD",
+    );
+    assert_eq!(code, 0, "{r:#}\n{stderr}");
+    assert_eq!(field(&r, "DiscoveryMethod"), "Autoconfig");
+    assert_eq!(field(&r, "ConnectionSettings")["Security"], "None");
+}

@@ -1,7 +1,8 @@
 //! The migration dashboard in a real browser (headless Chromium over WebDriver) against
 //! `cutover serve` running a real, slowed-down migration: it shows the batch, its counts
 //! and every mailbox as they change, a mailbox's skipped items, and its Stop and Start
-//! buttons act on the batch. A wrong token gets the sign-in form, not data.
+//! buttons act on the batch; Remove before the MX switch shows the service's reason for
+//! refusing. A wrong token gets the sign-in form, not data.
 
 use std::time::Duration;
 
@@ -137,6 +138,33 @@ fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
         assert!(skipped.contains("refused"), "{skipped}");
 
         screenshot(&browser, "dashboard-mailbox.png").await;
+
+        // Remove, before `dns check` has seen MX on the target: the service refuses
+        // (409), and the page shows the service's own Message, not just the status.
+        let refused = serve.call("DELETE", "/api/v1/batches/CutoverBatch", None);
+        assert_eq!(refused.status, 409, "{refused:?}");
+        let message = refused.json()["Message"].as_str().unwrap().to_string();
+        assert!(message.contains("MX"), "{message}");
+        browser.click("detail-close").await;
+        browser.click("btn-remove").await;
+        browser
+            .wait_text("confirm-title", "the first question", |t| {
+                t == "Remove the batch?"
+            })
+            .await;
+        browser.click("confirm-ok").await;
+        let shown = browser
+            .wait_text("confirm-text", "the service's refusal", |t| {
+                t.contains(&message)
+            })
+            .await;
+        assert!(!shown.contains("409 Conflict"), "{shown}");
+        // Cancel: the batch stays.
+        browser.click("confirm-cancel").await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(browser.text("batch-name").await, "CutoverBatch");
+        let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+        assert_eq!(field(&batch, "Identity"), "CutoverBatch", "{batch:#}");
         browser.close().await;
     });
 

@@ -282,6 +282,13 @@ fn the_cli_guards_its_inputs_and_never_stores_a_plain_password() {
         {
             continue;
         }
+        // The database, its -wal and -shm and the key file are the owner's alone.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
         let bytes = std::fs::read(&path).unwrap();
         for secret in [&b"adminpass"[..], b"secret-of-a"] {
             assert!(

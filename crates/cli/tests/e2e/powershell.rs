@@ -401,7 +401,15 @@ fn autodiscover_finds_the_server_from_an_address() {
     let dns = Dnsmasq::start(
         &Zone::new()
             .host("mail.contoso.test")
-            .host("autodiscover.contoso.test"),
+            .host("autodiscover.contoso.test")
+            // fabrikam's Autodiscover is contoso's: the admin's login goes there only
+            // with -AllowRedirect.
+            .srv(
+                "_autodiscover._tcp.fabrikam.test",
+                "autodiscover.contoso.test",
+                https.port(),
+                0,
+            ),
     );
     let cutover = Cutover::new();
     let script = format!(
@@ -413,6 +421,13 @@ $TSMA.ConnectionSettings | Format-List RemoteServer,Port,Security
 $Nothing = Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress admin@nowhere.test `
     -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port}
 $Nothing | Format-List Result,FailedStep
+$Foreign = Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress admin@fabrikam.test `
+    -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port}
+$Foreign.Message
+$Allowed = Test-MigrationServerAvailability -IMAP -Autodiscover -EmailAddress admin@fabrikam.test `
+    -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port} `
+    -AllowRedirect autodiscover.contoso.test
+$Allowed | Format-List Result
 New-MigrationEndpoint -IMAP -Name CutoverEndpoint -Autodiscover -EmailAddress admin@contoso.test `
     -Credentials $Credentials -CaFile "{ca}" -DnsServer {dns} -AutodiscoverPort {port} | Out-Null
 Get-MigrationEndpoint CutoverEndpoint | Format-List RemoteServer,UseAutoDiscover,DiscoveryMethod,DiscoveryEmailAddress
@@ -422,13 +437,22 @@ Get-MigrationEndpoint CutoverEndpoint | Format-List RemoteServer,UseAutoDiscover
         port = https.port(),
     );
     let out = ok(&ps_file(&cutover, "discover.ps1", &script));
-    assert_eq!(list_values(&out, "Result"), ["Success", "Failed"], "{out}");
+    assert_eq!(
+        list_values(&out, "Result"),
+        ["Success", "Failed", "Success"],
+        "{out}"
+    );
     assert_eq!(
         list_values(&out, "DiscoveryMethod"),
         ["Autodiscover", "Autodiscover"],
         "{out}"
     );
     assert_eq!(list_values(&out, "FailedStep"), ["Autodiscover"], "{out}");
+    // The refusal names the cmdlet's parameter; given, discovery goes on there.
+    assert!(
+        out.contains("give -AllowRedirect autodiscover.contoso.test") && !out.contains("--allow"),
+        "{out}"
+    );
     assert_eq!(
         list_values(&out, "RemoteServer"),
         ["mail.contoso.test", "mail.contoso.test"],

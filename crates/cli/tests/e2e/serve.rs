@@ -235,6 +235,16 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    // A token file others can read is refused, with the fix.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = cutover.write("loose-token", "a-token-others-can-read\n");
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = cutover.fails(&["serve", "--listen", "127.0.0.1:0", "--token-file", &loose]);
+        assert!(err.contains(&format!("chmod 600 {loose}")), "{err}");
+    }
+
     // No token, a wrong one, another scheme: 401 with a JSON body, on every API path.
     for (path, token) in [
         ("/api/v1/batches", None),
@@ -530,4 +540,69 @@ fn run_beside_serve_leaves_its_mailboxes_alone_and_sigterm_releases_the_leases()
         assert_same_mailbox(&src, &dst, u);
     }
     verify_independently(&src, &dst, &USERS);
+}
+
+#[test]
+fn a_client_that_sends_its_headers_slowly_is_cut_off() {
+    use std::io::{Read, Write};
+    let cutover = offline_state();
+    let serve = cutover.serve(&[], &[("CUTOVER_HTTP_HEADER_TIMEOUT_SECS", "2")]);
+
+    // Half a request line, then nothing: the service closes the connection after 2 s.
+    let mut slow = std::net::TcpStream::connect(serve.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let sent = Instant::now();
+    slow.write_all(b"GET /api/v1/batches HT").unwrap();
+    let mut answer = Vec::new();
+    // EOF (or a reset) when the service closes; a read timeout (15 s) if it never does.
+    let _ = slow.read_to_end(&mut answer);
+    let after = sent.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(8),
+        "closed after {after:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{answer:?}"
+    );
+
+    // Meanwhile and afterwards, whole requests are answered.
+    let reply = serve.call("GET", "/api/v1/batches", None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(serve.terminate(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn the_dashboard_is_served_with_a_content_security_policy_and_no_framing() {
+    let cutover = offline_state();
+    let serve = cutover.serve(&[], &[]);
+    for path in ["/", "/assets/dashboard.js", "/assets/dashboard.css"] {
+        let reply = request(serve.addr, "GET", path, None, None);
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+        let csp = reply
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy: {reply:?}"));
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        for wanted in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(directives.contains(&wanted), "{path}: {csp}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{path}");
+    }
+    // The page needs nothing the policy forbids: no inline script or style.
+    let page = request(serve.addr, "GET", "/", None, None).body;
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "{page}"
+    );
+    assert!(page.contains(r#"<script src="/assets/dashboard.js""#));
+    assert!(serve.terminate(Duration::from_secs(30)).success());
 }

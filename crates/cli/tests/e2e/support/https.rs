@@ -1,6 +1,7 @@
 //! The HTTPS autodiscover server of the tests: `fixtures/autodiscover/server.py`
 //! (python3's ThreadingHTTPServer with ssl) on a free 127.0.0.1 port, serving one
-//! document tree per host name. Stopped on drop.
+//! document tree per host name, and logging every request (with whether it carried
+//! credentials). Stopped on drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,17 @@ pub struct AutodiscoverHttps {
     child: Child,
     port: u16,
     root: tempfile::TempDir,
+    log: tempfile::NamedTempFile,
+}
+
+/// One request the server received.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct HttpsRequest {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    /// Whether it carried an `Authorization` header.
+    pub authorization: bool,
 }
 
 impl AutodiscoverHttps {
@@ -27,6 +39,10 @@ impl AutodiscoverHttps {
             .prefix("cutover-https-")
             .tempdir()
             .unwrap();
+        let log = tempfile::Builder::new()
+            .prefix("cutover-https-log-")
+            .tempfile()
+            .unwrap();
         let mut child = Command::new("python3")
             .arg(SCRIPT)
             .arg("--cert")
@@ -36,6 +52,8 @@ impl AutodiscoverHttps {
             .arg("--root")
             .arg(root.path())
             .args(["--user", "admin", "--password-env", "AUTODISCOVER_PASSWORD"])
+            .arg("--log")
+            .arg(log.path())
             .env("AUTODISCOVER_PASSWORD", "adminpass")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -51,7 +69,12 @@ impl AutodiscoverHttps {
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("the HTTPS fixture did not start: {line:?}"));
-        AutodiscoverHttps { child, port, root }
+        AutodiscoverHttps {
+            child,
+            port,
+            root,
+            log,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -67,6 +90,20 @@ impl AutodiscoverHttps {
             .join(path.trim_start_matches('/'));
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, body).unwrap();
+    }
+
+    /// Answers a POST to `https://HOST:PORT/PATH` with "302 Found" to `location`.
+    pub fn redirect(&self, host: &str, path: &str, location: &str) {
+        self.serve(host, &format!("{path}.redirect"), location);
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<HttpsRequest> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line of the request log"))
+            .collect()
     }
 
     pub fn root(&self) -> &Path {
