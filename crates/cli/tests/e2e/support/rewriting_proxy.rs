@@ -14,17 +14,22 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+/// Whether a response's first line matches.
+type Matches = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// A response's first line rewritten, or `None` to leave it.
+type Rewriter = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What to do with a server response whose first line matches.
 #[derive(Clone)]
 pub enum Rule {
     /// Leave the whole response out.
-    Drop(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    Drop(Matches),
     /// Pass it on, then send the client nothing more on that connection (the server
     /// "hangs"; the connection stays open).
-    StallAfter(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+    StallAfter(Matches),
     /// Replace the first line of a one-line response with what the function returns
     /// (`None`: leave it), e.g. to make a server send huge numbers.
-    Rewrite(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>),
+    Rewrite(Rewriter),
 }
 
 impl Rule {
