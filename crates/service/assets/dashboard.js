@@ -12,6 +12,8 @@ const api = {
   statistics: (email) => get(`/api/v1/users/${encodeURIComponent(email)}/statistics?include_skipped_items=true`),
   start: (batch) => send("POST", `/api/v1/batches/${encodeURIComponent(batch)}/start`),
   stop: (batch) => send("POST", `/api/v1/batches/${encodeURIComponent(batch)}/stop`),
+  approveRemovals: (batch) =>
+    send("POST", `/api/v1/batches/${encodeURIComponent(batch)}/approve-removals`),
   remove: (batch, force) =>
     send("DELETE", `/api/v1/batches/${encodeURIComponent(batch)}${force ? "?force=true" : ""}`),
 };
@@ -147,6 +149,16 @@ function drawBatch(b) {
   $("throughput").textContent = typeof b.ThroughputBytesPerSecond === "number"
     ? `${bytes(b.ThroughputBytesPerSecond)}/s` : measured;
 
+  // Removals the brake held: a pass would have removed much of a mailbox (or a whole
+  // folder); nothing was removed, and the admin decides.
+  const held = b.RemovalsHeldCount || 0;
+  show("held", held > 0);
+  $("held-text").textContent = held > 0
+    ? `Removals held for ${num(held)} mailbox${held === 1 ? "" : "es"}: a pass would have removed more than ` +
+      `${b.RemovalThresholdPercent}% of the migrated mail, or a whole folder. Nothing was removed from the ` +
+      "target. Check the source; if the removals are right, approve them and the next pass makes them."
+    : "";
+
   // What the service allows in each state; it has the last word and says why not.
   const s = String(b.Status);
   $("btn-start").disabled = /^(syncing|stopping|removing)$/i.test(s);
@@ -182,7 +194,7 @@ function drawUsers(users) {
     cell(tr, num(u.ItemsSkipped), "num");
     cell(tr, bytes(u.BytesTransferred), "num");
     cell(tr, when(u.LastSyncedDateTime));
-    cell(tr, u.ErrorSummary || "", "error");
+    cell(tr, u.ErrorSummary || (u.RemovalsHeld ? `Removals held: ${u.RemovalsHeldDetail || num(u.RemovalsHeld)}` : ""), "error");
     tr.addEventListener("click", () => openDetail(u.Identity));
     rows.push(tr);
   }
@@ -221,6 +233,7 @@ async function refreshDetail() {
     ["Last pass", s.LastPassDuration ? `${num(s.LastPassItemCount)} items in ${s.LastPassDuration}` : "—"],
     ["Error", s.Error || s.ErrorSummary || "—"],
   ];
+  if (s.RemovalsHeld) facts.push(["Removals held", s.RemovalsHeldDetail || num(s.RemovalsHeld)]);
   const dl = $("detail-facts");
   dl.replaceChildren();
   for (const [k, v] of facts) {
@@ -385,6 +398,13 @@ function init() {
       `${batchName} and its mailboxes' sync state are removed; the mail already on the target stays. ` +
       "Remove it only after the MX records point to the target and a last incremental sync has run.", "Remove")) {
       await removeBatch();
+    }
+  });
+  $("btn-approve-removals").addEventListener("click", async () => {
+    if (await confirmAction("Approve the held removals?",
+      `The next pass of ${batchName} removes from the target what the source no longer has, as each ` +
+      "mailbox's detail lists. Approve only after checking the source.", "Approve")) {
+      await act("approveRemovals", "Approved the removals of");
     }
   });
   $("filter").addEventListener("input", () => refresh());

@@ -187,3 +187,78 @@ async fn screenshot(browser: &Browser, name: &str) {
         std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
 }
+
+/// A pass that would remove a third of a mailbox is held: the dashboard says so, shows
+/// where in the mailbox's row, and its Approve button lets the next pass make them.
+#[test]
+fn the_dashboard_shows_held_removals_and_approves_them() {
+    let user = USERS[0];
+    let (src, dst) = crate::support::pair(&[user], '/');
+    fill_realistic_mailbox(&src, user, 40, 93, false);
+    src.index(user);
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", user);
+    cutover.start_batch(&[(user, "", "")], &[]);
+    cutover.ok(&["run", "--once"]);
+    // 14 of 40 messages go on the source.
+    let mut gone = 0;
+    for (folder, messages) in src.mailbox(user).folders {
+        if messages.is_empty() {
+            continue;
+        }
+        for uid in src.uids(user, &folder) {
+            if gone < 14 {
+                src.expunge(user, &folder, uid);
+                gone += 1;
+            }
+        }
+    }
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    cutover.ok(&["run", "--once"]);
+    let held = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(field(&held, "RemovalsHeldCount"), 1, "{held:#}");
+
+    let serve = cutover.serve(&[], &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start().await;
+        browser
+            .client
+            .goto(&format!("http://{}/#token={}", serve.addr, serve.token))
+            .await
+            .unwrap();
+        browser
+            .wait_text("held-text", "the held removals", |t| {
+                t.contains("Removals held for 1 mailbox")
+            })
+            .await;
+        browser
+            .wait_text("users", "the mailbox's held removals", |t| {
+                t.contains("Removals held: 14 of 40 migrated messages")
+            })
+            .await;
+        browser.click("btn-approve-removals").await;
+        browser.click("confirm-ok").await;
+        let stats = cutover.json(&["user", "stats", user]);
+        assert!(
+            stats["RemovalsApprovedDateTime"].is_string(),
+            "the approval did not reach the service: {stats:#}"
+        );
+        // Start: the next pass makes the removals, and the banner goes.
+        browser.click("btn-start").await;
+        browser
+            .wait_text("batch-status", "Synced", |t| t == "Synced")
+            .await;
+        for _ in 0..20 {
+            if !browser.visible("held").await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(!browser.visible("held").await, "the banner stayed");
+        browser.close().await;
+    });
+    let lines = diff(&src.mailbox(user), &dst.mailbox(user));
+    assert!(lines.is_empty(), "{lines:#?}");
+    drop(serve);
+}
