@@ -215,3 +215,45 @@ fn batch_stop_interrupts_a_pass_stuck_on_a_silent_server() {
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     assert_same_mailbox(&src, &dst, USERS[0]);
 }
+
+/// A source that goes silent in the middle of a FETCH, and stays silent on every retry:
+/// each attempt times out after the idle timeout (2 s here), and after the retries the
+/// user fails saying which command the server stopped answering, instead of holding its
+/// worker and lease forever. The next pass, with the server well again, finishes exactly.
+#[test]
+fn a_server_that_stops_answering_fails_the_user_within_the_timeout() {
+    let (src, dst) = pair(&USERS[..1], '/');
+    fill_realistic_mailbox(&src, USERS[0], 30, 64, false);
+    src.index(USERS[0]);
+    let proxy = RewritingProxy::start(src.port());
+    let cutover = Cutover::new();
+    cutover.connect_ports(proxy.port(), dst.port(), "authzid", USERS[0]);
+    cutover.start_batch(&[(USERS[0], "", "")], &[]);
+    proxy.set_rules(vec![Rule::stall_after_containing(&[" FETCH (", "BODY[]"])]);
+    let started = Instant::now();
+    let out = cutover
+        .command(&["run", "--once", "--format", "json"])
+        .env("CUTOVER_IMAP_TIMEOUT_SECS", "2")
+        .env("CUTOVER_LOG", "info")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // Three attempts of 2 s each, with 2 s and 4 s of backoff between them.
+    assert!(took < Duration::from_secs(45), "took {took:?}:\n{log}");
+    assert!(proxy.stalled() >= 3, "{log}");
+    let user = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(field(&user, "Status"), "Failed", "{user:#}");
+    let error = field(&user, "ErrorSummary").as_str().unwrap_or_default();
+    assert!(
+        error.contains("stopped answering during UID FETCH after 2 s"),
+        "{error}"
+    );
+
+    proxy.set_rules(Vec::new());
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    assert_same_mailbox(&src, &dst, USERS[0]);
+}
