@@ -6,6 +6,7 @@ mod bad_items;
 mod compression;
 mod crash;
 mod cyrus;
+mod cyrus_cutover;
 mod dashboard;
 mod domains;
 mod first_cutover;

@@ -50,6 +50,8 @@ pub trait MailServer {
     /// Makes what was written visible over IMAP.
     fn index(&self, user: &str);
     fn mailbox(&self, user: &str) -> MailboxSnapshot;
+    /// The server's log, for failure messages.
+    fn log(&self) -> String;
 }
 
 macro_rules! mail_server {
@@ -79,6 +81,9 @@ macro_rules! mail_server {
             }
             fn mailbox(&self, user: &str) -> MailboxSnapshot {
                 <$t>::mailbox(self, user)
+            }
+            fn log(&self) -> String {
+                <$t>::log(self)
             }
         }
     };
