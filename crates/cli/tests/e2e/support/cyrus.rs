@@ -27,7 +27,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::dovecot::{MAIL_USER, children_of, free_port, mail_identity, wait_gone};
+use super::dovecot::{
+    MAIL_USER, children_of, free_port, mail_identity, path_str, wait_gone, write_file,
+};
 use super::{MailboxSnapshot, StoredMessage};
 
 const IMAPD_CONF: &str = include_str!(concat!(
@@ -724,13 +726,4 @@ fn render(template: &str, values: &[(&str, &str)]) -> String {
         );
     }
     conf
-}
-
-fn write_file(path: &Path, text: &str) {
-    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
-}
-
-fn path_str(p: &Path) -> String {
-    p.to_str().expect("UTF-8 path").to_string()
 }

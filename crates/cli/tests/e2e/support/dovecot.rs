@@ -616,12 +616,12 @@ fn render(values: &[(&str, &str)]) -> String {
     conf
 }
 
-fn write_file(path: &Path, text: &str) {
+pub(super) fn write_file(path: &Path, text: &str) {
     fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-fn path_str(p: &Path) -> String {
+pub(super) fn path_str(p: &Path) -> String {
     p.to_str().expect("UTF-8 temp path").to_string()
 }
 
