@@ -1,7 +1,7 @@
 #!/bin/bash
 # The project's test command: format, lints, then every test of the workspace.
-# The end-to-end tests start their own servers and browser (Dovecot, dnsmasq, Chromium and
-# chromedriver: .ci/packages, installed here when missing).
+# The end-to-end tests start their own servers and browser (Dovecot, Cyrus, dnsmasq, Chromium
+# and chromedriver: .ci/packages and fixtures/cyrus/install.sh, run here when missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cutover-target}"
@@ -20,6 +20,9 @@ if ((${#missing[@]})); then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+# Cyrus IMAP, unpacked beside Dovecot (its package conflicts with dovecot-imapd); a no-op
+# once done
+fixtures/cyrus/install.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

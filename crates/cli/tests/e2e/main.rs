@@ -1,10 +1,12 @@
-//! End-to-end tests: the `cutover` binary against real Dovecot servers started by the
-//! tests themselves on loopback ports (see `support`). One binary, a module per area.
+//! End-to-end tests: the `cutover` binary against real Dovecot (and Cyrus) servers started
+//! by the tests themselves on loopback ports (see `support`). One binary, a module per area.
 
 mod autodiscover;
 mod bad_items;
 mod compression;
 mod crash;
+mod cyrus;
+mod cyrus_cutover;
 mod dashboard;
 mod domains;
 mod first_cutover;

@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::Dovecot;
+use super::MailServer;
 
 /// (folder, weight); `Archive` and `Projects/a` exist only as parents.
 const FOLDERS: &[(&str, u32)] = &[
@@ -70,7 +70,7 @@ const Y2026: i64 = 1_767_225_600;
 /// Fills `user`'s mailbox with `messages` messages (one of them a 3-6 MB attachment when
 /// `big`), creates and subscribes all folders, then indexes. Same seed, same bytes.
 pub fn fill_realistic_mailbox(
-    dovecot: &Dovecot,
+    server: &impl MailServer,
     user: &str,
     messages: usize,
     seed: u64,
@@ -78,11 +78,11 @@ pub fn fill_realistic_mailbox(
 ) {
     let mut rng = Rng::new(seed ^ fnv(user.as_bytes()));
     for (folder, _) in FOLDERS.iter().filter(|(f, _)| *f != "INBOX") {
-        dovecot.create_folder(user, folder);
+        server.create_folder(user, folder);
     }
-    dovecot.create_folder(user, EMPTY_FOLDER);
+    server.create_folder(user, EMPTY_FOLDER);
     for folder in FOLDERS.iter().map(|(f, _)| *f).chain([EMPTY_FOLDER]) {
-        dovecot.subscribe(user, folder);
+        server.subscribe(user, folder);
     }
     let total: u32 = FOLDERS.iter().map(|(_, w)| w).sum();
     let big_index = big.then_some(messages / 2);
@@ -114,9 +114,9 @@ pub fn fill_realistic_mailbox(
         };
         let body = message(&mut rng, seed, user, i, folder, date, big_index == Some(i));
         let flags = flags(&mut rng, i, folder);
-        dovecot.write_message(user, folder, &body, &flags, date);
+        server.write_message(user, folder, &body, &flags, date);
     }
-    dovecot.index(user);
+    server.index(user);
 }
 
 fn flags(rng: &mut Rng, i: usize, folder: &str) -> Vec<&'static str> {

@@ -24,7 +24,7 @@ const TEMPLATE: &str = include_str!(concat!(
 ));
 const DOVECOT: &str = "/usr/sbin/dovecot";
 const DOVEADM: &str = "/usr/bin/doveadm";
-const MAIL_USER: &str = "cutover-mail";
+pub(super) const MAIL_USER: &str = "cutover-mail";
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
@@ -551,7 +551,7 @@ fn parse_pager_fetch(out: &[u8]) -> Vec<(String, StoredMessage)> {
 }
 
 /// uid/gid for mail and the internal/login users: a system user as root, else ourselves.
-fn mail_identity() -> ((u32, u32), String, String) {
+pub(super) fn mail_identity() -> ((u32, u32), String, String) {
     static IDENTITY: OnceLock<((u32, u32), String, String)> = OnceLock::new();
     IDENTITY
         .get_or_init(|| {
@@ -591,7 +591,7 @@ fn id_of(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
@@ -616,16 +616,16 @@ fn render(values: &[(&str, &str)]) -> String {
     conf
 }
 
-fn write_file(path: &Path, text: &str) {
+pub(super) fn write_file(path: &Path, text: &str) {
     fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-fn path_str(p: &Path) -> String {
+pub(super) fn path_str(p: &Path) -> String {
     p.to_str().expect("UTF-8 temp path").to_string()
 }
 
-fn children_of(pid: u32) -> Vec<u32> {
+pub(super) fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -642,7 +642,7 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
-fn wait_gone(pids: &[u32], limit: Duration) -> bool {
+pub(super) fn wait_gone(pids: &[u32], limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if pids

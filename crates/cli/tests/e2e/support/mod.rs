@@ -1,10 +1,12 @@
 //! Test support for end-to-end tests: private Dovecot servers, mail written straight into
-//! their maildirs, snapshots read back through doveadm, and a readable diff of two snapshots.
+//! their maildirs, snapshots read back through doveadm; private Cyrus servers, written and
+//! read over IMAP by Python's imaplib; and a readable diff of two snapshots.
 #![allow(dead_code)] // each test uses a different part of the fixture
 
 mod browser;
 mod cli;
 mod corpus;
+mod cyrus;
 mod dns;
 mod dovecot;
 mod http;
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 pub use browser::Browser;
 pub use cli::Cutover;
 pub use corpus::fill_realistic_mailbox;
+pub use cyrus::{Cyrus, CyrusOptions};
 pub use dns::{Dnsmasq, Zone};
 pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
 pub use http::{EventStream, request, request_tls};
@@ -34,6 +37,59 @@ pub use scenario::{
     verify_independently,
 };
 pub use tls::{TestCa, TlsFiles};
+
+/// What [`fill_realistic_mailbox`] and scenarios need of a server fixture, so the same mail
+/// goes into a Dovecot or a Cyrus.
+pub trait MailServer {
+    fn port(&self) -> u16;
+    /// Creates a folder (UTF-8 display name, '/' hierarchy); an existing one is fine.
+    fn create_folder(&self, user: &str, folder: &str);
+    fn subscribe(&self, user: &str, folder: &str);
+    /// One message with flags, keywords and INTERNALDATE; `body` may use CRLF or LF.
+    fn write_message(&self, user: &str, folder: &str, body: &[u8], flags: &[&str], date: i64);
+    /// Makes what was written visible over IMAP.
+    fn index(&self, user: &str);
+    fn mailbox(&self, user: &str) -> MailboxSnapshot;
+    /// The server's log, for failure messages.
+    fn log(&self) -> String;
+}
+
+macro_rules! mail_server {
+    ($t:ty) => {
+        impl MailServer for $t {
+            fn port(&self) -> u16 {
+                <$t>::port(self)
+            }
+            fn create_folder(&self, user: &str, folder: &str) {
+                <$t>::create_folder(self, user, folder)
+            }
+            fn subscribe(&self, user: &str, folder: &str) {
+                <$t>::subscribe(self, user, folder)
+            }
+            fn write_message(
+                &self,
+                user: &str,
+                folder: &str,
+                body: &[u8],
+                flags: &[&str],
+                date: i64,
+            ) {
+                <$t>::write_message(self, user, folder, body, flags, date)
+            }
+            fn index(&self, user: &str) {
+                <$t>::index(self, user)
+            }
+            fn mailbox(&self, user: &str) -> MailboxSnapshot {
+                <$t>::mailbox(self, user)
+            }
+            fn log(&self) -> String {
+                <$t>::log(self)
+            }
+        }
+    };
+}
+mail_server!(Dovecot);
+mail_server!(Cyrus);
 
 /// What one server holds for one user. Folder names are UTF-8 display names with '/' as
 /// the hierarchy separator whatever the server's separator is.

@@ -5,7 +5,7 @@ use std::thread;
 
 use serde_json::Value;
 
-use super::{Dovecot, DovecotOptions, diff};
+use super::{Dovecot, DovecotOptions, MailServer, diff};
 
 /// Starts a source ('/' separator) and a target (given separator) with the same users.
 pub fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
@@ -53,7 +53,9 @@ pub fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get(name).unwrap_or_else(|| panic!("no {name} in {v:#}"))
 }
 
-pub fn assert_same_mailbox(src: &Dovecot, dst: &Dovecot, user: &str) {
+/// The target holds every message of every selectable source folder exactly (see [`diff`]),
+/// every source folder and every subscription; Dovecot or Cyrus on either side.
+pub fn assert_same_mailbox(src: &impl MailServer, dst: &impl MailServer, user: &str) {
     let (s, d) = (src.mailbox(user), dst.mailbox(user));
     let lines = diff(&s, &d);
     assert!(
