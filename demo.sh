@@ -64,7 +64,7 @@ render_conf() { # NAME PORT
       -e "s|@MAIL_ROOT@|$WORK/$n/mail|g" -e "s|@PASSWD_FILE@|$WORK/users.passwd|g" \
       -e "s|@MASTER_USERS@|$WORK/master-users|g" \
       -e "s|@UID@|$(id -u "$MAIL_USER")|g" -e "s|@GID@|$(id -g "$MAIL_USER")|g" \
-      -e "s|@INTERNAL_USER@|dovecot|g" -e "s|@LOGIN_USER@|dovenull|g" -e "s|@SEPARATOR@|/|g" \
+      -e "s|@INTERNAL_USER@|dovecot|g" -e "s|@LOGIN_USER@|dovenull|g" -e "s|@SEPARATOR@|/|g" -e "s|@PREFIX@||g" \
       -e "s|@IMAP_PORT@|$port|g" -e "s|@SSL@|no|g" -e "s|@IMAPS@|#|g" -e "s|@IMAP_CAPABILITY@||g" -e "s|@MAILBOXES@||g" \
       "$REPO/fixtures/dovecot/dovecot.conf.in" > "$(conf "$n")"
 }

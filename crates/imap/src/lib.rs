@@ -28,6 +28,7 @@ mod fetch;
 mod framing;
 mod limits;
 mod mailbox;
+mod namespace;
 mod response;
 mod session;
 mod spool;
@@ -44,6 +45,7 @@ pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta, uid_set_string};
 pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
+pub use namespace::{Namespace, Namespaces};
 pub use session::{
     Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
 };

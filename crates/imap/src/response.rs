@@ -152,6 +152,8 @@ pub(crate) enum Untagged {
     },
     /// `* SEARCH uids` (answer to UID SEARCH).
     Search(UidSet),
+    /// `* NAMESPACE` (RFC 2342): personal, other users', shared.
+    Namespace(crate::namespace::Namespaces),
     /// Anything else (FLAGS, RECENT, EXPUNGE...): harmless to us.
     Other(&'static str),
 }
@@ -350,6 +352,25 @@ fn convert_data(data: Data<'_>) -> Untagged {
         },
         // imap-codec lists the numbers one by one: as many as the line has.
         Data::Search(uids, _) => Untagged::Search(UidSet::from_uids(uids.iter().map(|u| u.get()))),
+        Data::Namespace {
+            personal,
+            other,
+            shared,
+        } => {
+            let convert = |list: &imap_types::extensions::namespace::Namespaces<'_>| {
+                list.iter()
+                    .map(|n| crate::namespace::Namespace {
+                        prefix: n.prefix.as_ref().to_vec(),
+                        separator: n.delimiter.map(|d| d.inner()),
+                    })
+                    .collect()
+            };
+            Untagged::Namespace(crate::namespace::Namespaces {
+                personal: convert(&personal),
+                other: convert(&other),
+                shared: convert(&shared),
+            })
+        }
         _ => Untagged::Other("other"),
     }
 }

@@ -1019,3 +1019,32 @@ async fn search_all_uids_with_and_without_esearch() {
         assert_eq!(text(&written), "C1 UID SEARCH ALL\r\n");
     }
 }
+
+#[tokio::test]
+async fn namespaces_as_cyrus_and_dovecot_announce_them() {
+    let script = "* OK [CAPABILITY IMAP4rev1 NAMESPACE] Cyrus ready.\r\n\
+         * NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))\r\n\
+         C1 OK Completed\r\n\
+         * NAMESPACE ((\"\" \"/\")) NIL NIL\r\n\
+         C2 OK Namespace completed.\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let cyrus = s.namespaces().await.unwrap().expect("announced");
+        let ns = |p: &str, sep: char| crate::Namespace {
+            prefix: p.as_bytes().to_vec(),
+            separator: Some(sep),
+        };
+        assert_eq!(cyrus.personal, vec![ns("INBOX.", '.')]);
+        assert_eq!(cyrus.other, vec![ns("user.", '.')]);
+        assert_eq!(cyrus.shared, vec![ns("", '.')]);
+        let dovecot = s.namespaces().await.unwrap().expect("announced");
+        assert_eq!(dovecot.personal, vec![ns("", '/')]);
+        assert!(dovecot.other.is_empty() && dovecot.shared.is_empty());
+        assert_eq!(text(&written), "C1 NAMESPACE\r\nC2 NAMESPACE\r\n");
+    }
+    // Without the capability nothing is sent.
+    let (mock, written) = splits(GREETING.as_bytes()).remove(0);
+    let mut s = Session::from_stream(mock).await.unwrap();
+    assert_eq!(s.namespaces().await.unwrap(), None);
+    assert_eq!(text(&written), "");
+}

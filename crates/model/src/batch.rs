@@ -86,6 +86,10 @@ pub struct UserStats {
     pub last_pass_items: u64,
     /// How long the last pass took, in milliseconds.
     pub last_pass_millis: u64,
+    /// Source folders the last pass left out because they belong to other users' or
+    /// shared namespaces (display names).
+    #[serde(default)]
+    pub folders_left_out: Vec<String>,
 }
 
 /// One mailbox of a batch (Get-MigrationUser).

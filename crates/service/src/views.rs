@@ -277,6 +277,8 @@ pub struct UserStatsView {
     pub removals_held: u64,
     pub removals_held_detail: Option<String>,
     pub removals_approved_date_time: Option<String>,
+    /// Source folders left out because they belong to other users' or shared namespaces.
+    pub folders_left_out: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -308,6 +310,7 @@ impl UserStatsView {
             removals_held: u.removals_held,
             removals_held_detail: u.removals_held_detail.clone(),
             removals_approved_date_time: time_text(u.removals_approved_at),
+            folders_left_out: s.folders_left_out.clone(),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }

@@ -202,6 +202,13 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
             folders: u64_col(row, "folders")?,
             last_pass_items: u64_col(row, "last_pass_items")?,
             last_pass_millis: u64_col(row, "last_pass_millis")?,
+            folders_left_out: {
+                let text: Option<String> = row.try_get("folders_left_out")?;
+                match text {
+                    Some(t) => serde_json::from_str(&t).map_err(corrupt)?,
+                    None => Vec::new(),
+                }
+            },
         },
         skipped_items_approved_at: row.try_get("skipped_items_approved_at")?,
         removals_held: u64_col(row, "removals_held")?,
@@ -580,7 +587,7 @@ impl Store for SqliteStore {
             "UPDATE users SET status = ?, error = ?, initial_sync_done = ?, last_synced_at = ?,
                source_items = ?, items_synced = ?, items_skipped = ?, bytes_synced = ?, folders = ?,
                last_pass_items = ?, last_pass_millis = ?, bad_items = ?, large_items = ?,
-               removals_held = ?, removals_held_detail = ?
+               removals_held = ?, removals_held_detail = ?, folders_left_out = ?
              WHERE email = ?",
         )
         .bind(u.status.as_str())
@@ -598,6 +605,7 @@ impl Store for SqliteStore {
         .bind(s.large_items as i64)
         .bind(u.removals_held as i64)
         .bind(&u.removals_held_detail)
+        .bind(serde_json::to_string(&s.folders_left_out).map_err(corrupt)?)
         .bind(u.email.as_str())
         .execute(&self.pool)
         .await?;

@@ -21,6 +21,7 @@ use crate::folder_map::{
     self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
 };
 use crate::lifecycle;
+use crate::namespace::{self, SideNamespace};
 use crate::proof::{self, BrakeRule, FolderRemovals, HeldRemovals};
 use crate::scan::{self, FolderScan, SourceModes};
 use crate::stop::{StopReason, StopSignal};
@@ -104,6 +105,9 @@ pub struct PassOutcome {
     pub folders_deleted: u64,
     /// Removals the brake held for the admin's approval (nothing of them was done).
     pub held_removals: Option<HeldRemovals>,
+    /// Source folders left out because they are in other users' or shared namespaces
+    /// (display names).
+    pub folders_left_out: Vec<String>,
     pub millis: u64,
 }
 
@@ -158,6 +162,23 @@ async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
 
 fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
     listed.iter().find_map(|m| m.delimiter)
+}
+
+/// A side's personal namespace: from NAMESPACE, else inferred from its folders.
+async fn side_namespace(
+    session: &mut Session,
+    role: Role,
+    listed: &[cutover_imap::ListedMailbox],
+) -> Result<SideNamespace, SyncError> {
+    let announced = session
+        .namespaces()
+        .await
+        .map_err(|source| SyncError::Imap { role, source })?;
+    let names: Vec<&[u8]> = listed.iter().map(|m| m.name.as_bytes()).collect();
+    let side = SideNamespace::new(announced.as_ref(), &names, separator(listed));
+    debug!(%role, prefix = %String::from_utf8_lossy(&side.personal), separator = ?side.separator,
+        source = ?side.source, "personal namespace");
+    Ok(side)
 }
 
 /// A server's folders (with special-use attributes) and its subscriptions.
@@ -240,9 +261,13 @@ pub async fn sync_mailbox(
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
     let (src_list, src_subscribed) = list_folders(&mut src, Role::Source).await?;
     let (dst_list, dst_subscribed) = list_folders(&mut dst, Role::Target).await?;
+    // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
+    // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
+    let src_ns = side_namespace(&mut src, Role::Source, &src_list).await?;
+    let dst_ns = side_namespace(&mut dst, Role::Target, &dst_list).await?;
     let seps = Separators {
-        source: separator(&src_list),
-        target: separator(&dst_list),
+        source: src_ns.separator,
+        target: dst_ns.separator,
     };
     let listed = |l: &[cutover_imap::ListedMailbox],
                   subs: &BTreeSet<Vec<u8>>|
@@ -256,15 +281,41 @@ pub async fn sync_mailbox(
             })
             .collect()
     };
-    let mappings = folder_map::plan_folders(
-        &listed(&src_list, &src_subscribed),
-        &listed(&dst_list, &dst_subscribed),
+    let src_rel = namespace::relative_listing(&src_ns, &listed(&src_list, &src_subscribed));
+    let dst_rel = namespace::relative_listing(&dst_ns, &listed(&dst_list, &dst_subscribed));
+    let mut outcome = PassOutcome {
+        folders_left_out: src_rel
+            .foreign
+            .iter()
+            .map(|n| MailboxName::from_wire(n.clone()).to_display())
+            .collect(),
+        ..PassOutcome::default()
+    };
+    if !outcome.folders_left_out.is_empty() {
+        info!(user = email, folders = ?outcome.folders_left_out,
+            "folders of other users' or shared namespaces are left out");
+    }
+    let mut mappings = folder_map::plan_folders(
+        &src_rel.folders,
+        &dst_rel.folders,
         seps,
         FolderRules {
             excluded: &job.excluded_folders,
             folder_map: &job.folder_map,
         },
     );
+    // Back to each side's wire names.
+    for m in &mut mappings {
+        m.src = src_rel
+            .wire
+            .get(&m.src)
+            .cloned()
+            .unwrap_or_else(|| src_ns.absolute(&m.src));
+        m.dst = dst_ns.absolute(&m.dst);
+        if let Some(taken) = &mut m.renamed_from {
+            *taken = dst_ns.absolute(taken);
+        }
+    }
     for m in &mappings {
         let (src_name, dst_name) = (
             MailboxName::from_wire(m.src.clone()),
@@ -279,7 +330,6 @@ pub async fn sync_mailbox(
         }
     }
 
-    let mut outcome = PassOutcome::default();
     // Renames first: a renamed folder must not be created anew. Folders proven gone are
     // deleted after the scan, once the brake has seen every removal of the pass.
     let (mut folder_changes, gone) =

@@ -24,6 +24,7 @@ pub mod executor;
 pub mod folder_map;
 pub mod incremental;
 pub mod lifecycle;
+pub mod namespace;
 pub mod planner;
 pub mod proof;
 pub mod recovery;

@@ -524,6 +524,7 @@ async fn run_user(
             user.stats.folders = outcome.folders;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
+            user.stats.folders_left_out = outcome.folders_left_out.clone();
             user.removals_held = outcome.held_removals.as_ref().map_or(0, |h| h.messages);
             user.removals_held_detail = outcome.held_removals.as_ref().map(|h| h.detail.clone());
             // An approval this pass used is spent; one given meanwhile stays.

@@ -66,3 +66,107 @@ fn cyrus_to_dovecot_moves_byte_exact_and_a_second_pass_copies_nothing() {
     let dst = Dovecot::start("dst", DovecotOptions::default());
     cutover_moves_everything(&src.join().unwrap(), &dst);
 }
+
+/// Cyrus as Debian ships it (and as older Cyrus, Courier and many Dovecot set-ups run):
+/// personal folders under the namespace prefix `INBOX.`, '.' between levels.
+fn cyrus_inbox_namespace() -> Cyrus {
+    Cyrus::start(
+        "cyrus",
+        CyrusOptions {
+            munge8bit: false,
+            ..CyrusOptions::inbox_namespace()
+        },
+    )
+}
+
+#[test]
+fn dovecot_to_cyrus_with_the_inbox_namespace_puts_folders_under_its_prefix() {
+    let dst = thread::spawn(cyrus_inbox_namespace);
+    let src = Dovecot::start("src", DovecotOptions::default());
+    cutover_moves_everything(&src, &dst.join().unwrap());
+}
+
+#[test]
+fn cyrus_with_the_inbox_namespace_to_dovecot_takes_folders_out_of_its_prefix() {
+    let src = thread::spawn(cyrus_inbox_namespace);
+    let dst = Dovecot::start("dst", DovecotOptions::default());
+    let src = src.join().unwrap();
+    cutover_moves_everything(&src, &dst);
+    // At the top of the target, not under INBOX/.
+    let target = dst.mailbox(USERS[0]);
+    assert!(
+        target.selectable.contains("Sent"),
+        "{:?}",
+        target.selectable
+    );
+    assert!(
+        !target.selectable.iter().any(|f| f.starts_with("INBOX/")),
+        "{:?}",
+        target.selectable
+    );
+}
+
+#[test]
+fn dovecot_with_an_inbox_prefix_to_dovecot_without_one() {
+    let users: Vec<String> = USERS.iter().map(|u| u.to_string()).collect();
+    let (src, dst) = crate::support::start_pair(
+        DovecotOptions {
+            users: users.clone(),
+            separator: '.',
+            prefix: "INBOX.".into(),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users,
+            ..DovecotOptions::default()
+        },
+    );
+    cutover_moves_everything(&src, &dst);
+    let target = dst.mailbox(USERS[0]);
+    assert!(
+        !target.selectable.iter().any(|f| f.starts_with("INBOX/")),
+        "{:?}",
+        target.selectable
+    );
+}
+
+/// bob shares a folder with alice: it shows in alice's listing under the other users'
+/// namespace, but it is bob's mail. alice's migration leaves it out and says so in her
+/// statistics; bob's own migration copies it.
+#[test]
+fn another_users_shared_folder_is_left_out_of_a_mailbox_and_said_so() {
+    let src = thread::spawn(cyrus_inbox_namespace);
+    let dst = Dovecot::start("dst", DovecotOptions::default());
+    let src = src.join().unwrap();
+    fill_realistic_mailbox(&src, USERS[0], 10, 31, false);
+    src.create_folder(USERS[1], "Team");
+    src.write_message(
+        USERS[1],
+        "Team",
+        b"From: bob@contoso.test\r\nSubject: team notes\r\n\r\nShared.\r\n",
+        &[],
+        1_790_000_000,
+    );
+    src.share(USERS[1], "Team", USERS[0], "lr");
+    let cutover = Cutover::new();
+    cutover.connect_ports(src.port(), dst.port(), "authzid", USERS[0]);
+    cutover.start_batch(&USERS.map(|u| (u, "", "")), &[]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in USERS {
+        assert_same_mailbox(&src, &dst, u);
+    }
+    let alice = dst.mailbox(USERS[0]);
+    assert!(
+        !alice
+            .folders
+            .keys()
+            .any(|f| f.contains("Team") || f.contains("bob")),
+        "bob's folder landed in alice's mailbox: {:?}",
+        alice.folders.keys()
+    );
+    assert!(dst.mailbox(USERS[1]).selectable.contains("Team"));
+    let stats = cutover.json(&["user", "stats", USERS[0]]);
+    let left_out = field(&stats, "FoldersLeftOut").to_string();
+    assert!(left_out.contains("Team"), "{stats:#}");
+}

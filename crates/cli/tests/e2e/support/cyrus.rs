@@ -389,6 +389,14 @@ impl Cyrus {
         self.request(json!({"op": "subscribe", "user": user, "folder": folder}));
     }
 
+    /// Lets `with` see `user`'s folder (SETACL with these rights, e.g. "lr"): it then
+    /// shows in `with`'s listing under the other users' namespace.
+    pub fn share(&self, user: &str, folder: &str, with: &str, rights: &str) {
+        self.request(
+            json!({"op": "share", "user": user, "folder": folder, "with": with, "rights": rights}),
+        );
+    }
+
     pub fn unsubscribe(&self, user: &str, folder: &str) {
         self.request(json!({"op": "unsubscribe", "user": user, "folder": folder}));
     }

@@ -46,6 +46,9 @@ plugin {
 pub struct DovecotOptions {
     /// Hierarchy separator of the one namespace. Folder names in this API always use '/'.
     pub separator: char,
+    /// The personal namespace's prefix: "" (Dovecot's usual) or e.g. "INBOX." (Courier and
+    /// Cyrus style). Folder names in this API never carry it.
+    pub prefix: String,
     /// Full addresses, e.g. "alice@contoso.test"; each has password "pass".
     pub users: Vec<String>,
     pub master_user: String,
@@ -66,6 +69,7 @@ impl Default for DovecotOptions {
     fn default() -> Self {
         DovecotOptions {
             separator: '/',
+            prefix: String::new(),
             users: vec!["alice@contoso.test".into(), "bob@contoso.test".into()],
             master_user: "admin".into(),
             master_password: "adminpass".into(),
@@ -82,6 +86,7 @@ pub struct Dovecot {
     port: u16,
     imaps_port: Option<u16>,
     separator: char,
+    prefix: String,
     owner: (u32, u32),
     master_pid: Option<u32>,
     /// (user, folder) -> maildir directory, so writing many messages costs no doveadm calls.
@@ -146,6 +151,7 @@ impl Dovecot {
             port: 0,
             imaps_port: None,
             separator: opts.separator,
+            prefix: opts.prefix.clone(),
             owner,
             master_pid: None,
             folder_dirs: Mutex::new(HashMap::new()),
@@ -172,6 +178,7 @@ impl Dovecot {
                 ("INTERNAL_USER", &internal_user),
                 ("LOGIN_USER", &login_user),
                 ("SEPARATOR", &opts.separator.to_string()),
+                ("PREFIX", &opts.prefix),
                 ("IMAP_PORT", &port.to_string()),
                 ("SSL", ssl),
                 ("IMAPS", imaps),
@@ -415,11 +422,19 @@ impl Dovecot {
     }
 
     fn native(&self, folder: &str) -> String {
-        folder.replace('/', &self.separator.to_string())
+        if folder.eq_ignore_ascii_case("INBOX") {
+            return folder.to_string();
+        }
+        format!(
+            "{}{}",
+            self.prefix,
+            folder.replace('/', &self.separator.to_string())
+        )
     }
 
     fn display(&self, folder: &str) -> String {
-        folder.replace(self.separator, "/")
+        let relative = folder.strip_prefix(self.prefix.as_str()).unwrap_or(folder);
+        relative.replace(self.separator, "/")
     }
 
     /// Adds or removes flags of one message, as a mail client on the server would.
