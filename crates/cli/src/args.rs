@@ -233,9 +233,21 @@ pub struct TestServerArgs {
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
     /// Set the target server and its admin (tests the connection first).
-    Set(Box<ServerArgs>),
+    Set(Box<TargetSetArgs>),
     /// Show the target settings.
     Get,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetSetArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// How the target compares folder names: `sensitive` (Dovecot, Cyrus: "Projects" and
+    /// "projects" are two folders), `insensitive` (Exchange, Microsoft 365: one, so the
+    /// second source folder gets " (2)"), or `auto`: the first pass asks the server and
+    /// remembers its answer.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "sensitive", "insensitive"])]
+    pub folder_case: String,
 }
 
 #[derive(Debug, Subcommand)]

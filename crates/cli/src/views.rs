@@ -49,6 +49,14 @@ pub fn target(t: &Target) -> Record {
         .with("Impersonation", c.impersonation.to_string())
         .with("CaFile", c.ca_file.clone())
         .with("Compression", c.compression.as_str())
+        .with(
+            "FolderNameCase",
+            match t.folds_case {
+                Some(true) => "Insensitive",
+                Some(false) => "Sensitive",
+                None => "Auto (not probed yet)",
+            },
+        )
         .with("LastModifiedDateTime", time(Some(t.updated_at)))
 }
 

@@ -208,6 +208,9 @@ impl Endpoint {
 pub struct Target {
     pub connection: Connection,
     pub updated_at: DateTime<Utc>,
+    /// Whether the target compares folder names without regard to case: set by the
+    /// admin, or found by a pass's probe and remembered; `None` until then.
+    pub folds_case: Option<bool>,
 }
 
 #[cfg(test)]

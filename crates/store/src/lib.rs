@@ -143,6 +143,9 @@ pub struct Intent {
 pub trait Store: LeaseStore + DomainStore + Send + Sync {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
+    /// Remembers the target's case rule for folder names found by a probe, unless the
+    /// admin set one (or an earlier probe found it).
+    async fn remember_target_folds_case(&self, folds: bool) -> Result<()>;
     async fn target_password(&self) -> Result<SecretString>;
 
     async fn insert_endpoint(&self, endpoint: &Endpoint, password: &SecretString) -> Result<()>;

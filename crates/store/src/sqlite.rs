@@ -253,12 +253,12 @@ impl Store for SqliteStore {
         let c = &target.connection;
         let sealed = self.sealer.seal(password, TARGET_OWNER)?;
         sqlx::query(
-            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at, compression)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at, compression, folds_case)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET server = excluded.server, port = excluded.port,
                security = excluded.security, admin = excluded.admin, impersonation = excluded.impersonation,
                ca_file = excluded.ca_file, password_sealed = excluded.password_sealed, updated_at = excluded.updated_at,
-               compression = excluded.compression",
+               compression = excluded.compression, folds_case = excluded.folds_case",
         )
         .bind(&c.server)
         .bind(c.port as i64)
@@ -269,6 +269,7 @@ impl Store for SqliteStore {
         .bind(sealed)
         .bind(target.updated_at)
         .bind(c.compression.as_str())
+        .bind(target.folds_case)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -282,9 +283,19 @@ impl Store for SqliteStore {
             Ok(Target {
                 connection: connection(&row)?,
                 updated_at: row.try_get("updated_at")?,
+                folds_case: row.try_get("folds_case")?,
             })
         })
         .transpose()
+    }
+
+    async fn remember_target_folds_case(&self, folds: bool) -> Result<()> {
+        // Only what no one has set: the admin's setting, or an earlier probe, stays.
+        sqlx::query("UPDATE target SET folds_case = ? WHERE id = 1 AND folds_case IS NULL")
+            .bind(folds)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn target_password(&self) -> Result<SecretString> {

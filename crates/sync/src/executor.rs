@@ -128,6 +128,8 @@ pub struct MailboxJob {
     pub removal_brake: BrakeRule,
     /// The admin approved the removals the brake held: this pass makes them.
     pub removals_approved: bool,
+    /// The target's case rule for folder names, when set or found before; `None`: probe.
+    pub target_folds_case: Option<bool>,
 }
 
 async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
@@ -162,6 +164,79 @@ async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
 
 fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
     listed.iter().find_map(|m| m.delimiter)
+}
+
+/// Whether the target compares folder names without regard to case: the admin's setting
+/// or what an earlier pass found, else a probe of the server, remembered for the target.
+/// Two listed folders that differ only in case prove it does not; else the server is
+/// asked for an existing folder with its case swapped (or for a probe folder it creates
+/// and deletes, in a mailbox with no folder to ask about).
+async fn target_folds_case(
+    dst: &mut Session,
+    listed: &[cutover_imap::ListedMailbox],
+    ns: &SideNamespace,
+    job: &MailboxJob,
+    store: &dyn Store,
+) -> Result<bool, SyncError> {
+    if let Some(known) = job.target_folds_case {
+        return Ok(known);
+    }
+    let err = |source| SyncError::Imap {
+        role: Role::Target,
+        source,
+    };
+    let names: Vec<&[u8]> = listed.iter().map(|m| m.name.as_bytes()).collect();
+    let folds = if folder_map::has_case_twins(&names) {
+        false
+    } else if let Some(swapped) = listed
+        .iter()
+        .filter(|m| m.is_selectable() && !folder_map::is_inbox(m.name.as_bytes()))
+        .find_map(|m| folder_map::case_swapped(m.name.as_bytes()))
+    {
+        answers(dst, &MailboxName::from_wire(swapped))
+            .await
+            .map_err(err)?
+    } else {
+        // In the user's own namespace (`INBOX.` on Cyrus), where the user may create.
+        let probe = MailboxName::from_wire(ns.absolute(b"cutover-case-probe"));
+        let asked = MailboxName::from_wire(ns.absolute(b"CUTOVER-CASE-PROBE"));
+        match dst.create(&probe).await {
+            Ok(_) => {
+                let folds = answers(dst, &asked).await.map_err(err);
+                dst.delete(&probe).await.map_err(err)?;
+                folds?
+            }
+            // Cannot ask: IMAP's own rule, case-sensitive, for this pass only.
+            Err(e @ ImapError::No { .. }) => {
+                warn!(error = %e, "cannot probe how the target compares folder names; taking them as case-sensitive for this pass");
+                return Ok(false);
+            }
+            Err(e) => return Err(err(e)),
+        }
+    };
+    info!(
+        folds_case = folds,
+        "the target's folder names compare {}",
+        if folds {
+            "without regard to case"
+        } else {
+            "case-sensitively"
+        }
+    );
+    store.remember_target_folds_case(folds).await?;
+    Ok(folds)
+}
+
+/// Whether STATUS of `asked` (an existing folder's name, its case swapped) answers: then
+/// the server took it for that folder (NO: another name, which does not exist).
+async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapError> {
+    match dst.status(asked).await {
+        Ok(_) => Ok(true),
+        Err(ImapError::No { .. }) => Ok(false),
+        // It answered OK, with the data under the name as stored (`existing`).
+        Err(ImapError::Protocol(_)) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// A side's personal namespace: from NAMESPACE, else inferred from its folders.
@@ -302,6 +377,7 @@ pub async fn sync_mailbox(
         FolderRules {
             excluded: &job.excluded_folders,
             folder_map: &job.folder_map,
+            target_folds_case: target_folds_case(&mut dst, &dst_list, &dst_ns, job, store).await?,
         },
     );
     // Back to each side's wire names.

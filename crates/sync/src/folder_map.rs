@@ -203,6 +203,11 @@ pub struct FolderRules<'a> {
     pub excluded: &'a [String],
     /// `--folder-map`.
     pub folder_map: &'a [FolderMapEntry],
+    /// The target compares folder names without regard to case (Exchange, Microsoft 365):
+    /// there "Projects" and "projects" are one folder, so the second source folder gets
+    /// " (2)". Elsewhere (Dovecot, Cyrus) they are two and keep their names. INBOX is
+    /// case-insensitive everywhere.
+    pub target_folds_case: bool,
 }
 
 /// Character that replaces the target's separator inside a source name component,
@@ -279,15 +284,55 @@ fn display(wire: &[u8]) -> String {
     MailboxName::from_wire(wire.to_vec()).to_display()
 }
 
-/// How names are compared: decoded, '/' between levels, lower-cased. Case-insensitive
-/// because many targets are (Exchange, Microsoft 365): "Foo" and "foo" would merge there.
+/// Whether a listing proves the server keeps names apart by case: two folders (not
+/// INBOX) whose names differ only in case.
+pub fn has_case_twins(names: &[&[u8]]) -> bool {
+    let mut seen = HashSet::new();
+    names
+        .iter()
+        .filter(|n| !is_inbox(n))
+        .any(|n| !seen.insert(n.to_ascii_lowercase()))
+}
+
+/// The name with the case of its ASCII letters swapped, when it has any (the probe of a
+/// server's case rule: does it answer for "sENT" as for "Sent"?). The letters of
+/// modified UTF-7 runs (`&...-`) are left alone: they encode other characters.
+pub fn case_swapped(name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(name.len());
+    let (mut in_utf7, mut changed) = (false, false);
+    for &b in name {
+        let c = if in_utf7 {
+            if b == b'-' {
+                in_utf7 = false;
+            }
+            b
+        } else if b == b'&' {
+            in_utf7 = true;
+            b
+        } else if b.is_ascii_alphabetic() {
+            changed = true;
+            b ^ 0x20
+        } else {
+            b
+        };
+        out.push(c);
+    }
+    changed.then_some(out)
+}
+
+/// A name as the admin types it: decoded, '/' between levels, lower-cased (the folder
+/// map and exclusions are matched without regard to case, and so is INBOX).
 fn key_of(parts: &[&[u8]]) -> String {
+    raw_key(parts).to_lowercase()
+}
+
+/// A name decoded, '/' between levels, its case kept.
+fn raw_key(parts: &[&[u8]]) -> String {
     parts
         .iter()
         .map(|p| display(p))
         .collect::<Vec<_>>()
         .join("/")
-        .to_lowercase()
 }
 
 /// A source or target folder with its name taken apart.
@@ -430,7 +475,15 @@ pub fn plan_folders(
     rules: FolderRules<'_>,
 ) -> Vec<FolderMapping> {
     let tsep = ascii(seps.target);
-    let dst_key = |dst: &[u8]| key_of(&split(dst, seps.target));
+    // Target names compare as the target compares them.
+    let dst_key = |dst: &[u8]| {
+        let parts = split(dst, seps.target);
+        if rules.target_folds_case || is_inbox(dst) {
+            key_of(&parts)
+        } else {
+            raw_key(&parts)
+        }
+    };
 
     // The admin's map; the first entry for a folder wins.
     let mut explicit: BTreeMap<String, Root> = BTreeMap::new();
@@ -536,7 +589,10 @@ pub fn plan_folders(
                 .collect();
             let candidates: Vec<(usize, &Parsed)> = tgt
                 .iter()
-                .filter(|t| t.folder.special_use.is_none() && !claimed.contains(t.key()))
+                .filter(|t| {
+                    t.folder.special_use.is_none()
+                        && !claimed.contains(dst_key(&t.folder.name).as_str())
+                })
                 .filter_map(|t| match t.role_by_name() {
                     Some((r, rank)) if r == role => Some((rank, t)),
                     _ => None,
@@ -545,7 +601,7 @@ pub fn plan_folders(
             // The holder's own name first: it is where earlier passes put its mail.
             candidates
                 .iter()
-                .find(|(_, t)| t.key() == plain[holder])
+                .find(|(_, t)| dst_key(&t.folder.name) == plain[holder])
                 .or_else(|| candidates.iter().min_by_key(|(rank, _)| *rank))
                 .map(|(_, t)| *t)
         };
@@ -760,6 +816,7 @@ mod tests {
         let rules = FolderRules {
             excluded: &excluded,
             folder_map: &[],
+            ..FolderRules::default()
         };
         let plan = plan_folders(&source, &target, SLASH, rules);
         let names: Vec<(&[u8], bool)> = plan.iter().map(|m| (&m.dst[..], m.create)).collect();
@@ -876,6 +933,46 @@ mod tests {
     }
 
     #[test]
+    fn case_twins_stay_apart_unless_the_target_folds_case() {
+        let source = src(&["Projects", "projects", "Projects/a"]);
+        // Dovecot, Cyrus: two folders, two names.
+        assert_eq!(
+            sorted(plan(&source, &[], SLASH, FolderRules::default())),
+            pairs(&[
+                ("Projects", "Projects"),
+                ("Projects/a", "Projects/a"),
+                ("projects", "projects"),
+            ])
+        );
+        // Exchange: one would merge into the other, so the second gets its own.
+        let folding = FolderRules {
+            target_folds_case: true,
+            ..FolderRules::default()
+        };
+        assert_eq!(
+            sorted(plan(&source, &[], SLASH, folding)),
+            pairs(&[
+                ("Projects", "Projects"),
+                ("Projects/a", "Projects/a"),
+                ("projects", "projects (2)"),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_case_probe_names_and_twins() {
+        assert_eq!(case_swapped(b"Sent"), Some(b"sENT".to_vec()));
+        assert_eq!(
+            case_swapped(b"&AMk-l&AOk-ments"),
+            Some(b"&AMk-L&AOk-MENTS".to_vec())
+        );
+        assert_eq!(case_swapped(b"2024"), None);
+        assert_eq!(case_swapped(b"&AMk-"), None);
+        assert!(has_case_twins(&[b"INBOX", b"Projects", b"projects"]));
+        assert!(!has_case_twins(&[b"INBOX", b"inbox", b"Projects"]));
+    }
+
+    #[test]
     fn subfolders_follow_a_mapped_special_folder() {
         let source = src(&["Sent Items", "Sent Items/2019", "Sent Items/2019/Q1"]);
         assert_eq!(
@@ -924,6 +1021,7 @@ mod tests {
         let rules = FolderRules {
             excluded: &[],
             folder_map: &map,
+            ..FolderRules::default()
         };
         assert!(
             plan(&source, &[], TO_DOT, rules)
@@ -1001,7 +1099,11 @@ mod tests {
             pairs(&[("Sent", "Sent"), ("Sent Items", "Sent Items")])
         );
         // Case-insensitive targets would merge "Foo" and "foo".
-        let plan_ = plan(&src(&["Foo", "foo"]), &[], TO_DOT, FolderRules::default());
+        let folding = FolderRules {
+            target_folds_case: true,
+            ..FolderRules::default()
+        };
+        let plan_ = plan(&src(&["Foo", "foo"]), &[], TO_DOT, folding);
         assert_eq!(plan_, pairs(&[("Foo", "Foo"), ("foo", "foo (2)")]));
     }
 
@@ -1029,6 +1131,7 @@ mod tests {
         let rules = FolderRules {
             excluded: &[],
             folder_map: &map,
+            ..FolderRules::default()
         };
         let source = src(&[
             "Old Stuff",
@@ -1054,6 +1157,7 @@ mod tests {
         let rules = FolderRules {
             excluded: &[],
             folder_map: &map,
+            ..FolderRules::default()
         };
         let m = plan_folders(&src(&["Projects"]), &[], TO_DOT, rules);
         assert_eq!(m[0].dst, b"&AMk-l&AOk-ments_2024");
@@ -1188,12 +1292,13 @@ mod tests {
             map in prop::collection::vec((prop::sample::select(vec!["Sent", "a", "a/b", "Spam", "[Gmail]"]), prop::sample::select(vec!["Sent", "b", "a/b", "INBOX", "Sent (2)"])), 0..3),
             excluded in prop::collection::vec(prop::sample::select(vec!["a".to_string(), "Trash".to_string(), "Sent Items".to_string()]), 0..2),
             seed in any::<u64>(),
+            folds in any::<bool>(),
         ) {
             let seps = Separators { source: source_sep, target: target_sep };
             let source = build(&source_tree, source_sep);
             let target = build(&target_tree, target_sep);
             let map: Vec<FolderMapEntry> = map.iter().map(|(s, t)| format!("{s}={t}").parse().unwrap()).collect();
-            let rules = FolderRules { excluded: &excluded, folder_map: &map };
+            let rules = FolderRules { excluded: &excluded, folder_map: &map, target_folds_case: folds };
             let plan = plan_folders(&source, &target, seps, rules);
 
             // Exactly one target name per kept source folder.
@@ -1207,8 +1312,9 @@ mod tests {
                     prop_assert_eq!(n, 1, "{:?} not mapped", String::from_utf8_lossy(&f.name));
                 }
             }
-            // No two share a target folder, not even by case.
-            let keys: BTreeSet<String> = plan.iter().map(|m| key_of(&split(&m.dst, target_sep))).collect();
+            // No two share a target folder, compared as the target compares names.
+            let key = |dst: &[u8]| if folds || is_inbox(dst) { key_of(&split(dst, target_sep)) } else { raw_key(&split(dst, target_sep)) };
+            let keys: BTreeSet<String> = plan.iter().map(|m| key(&m.dst)).collect();
             prop_assert_eq!(keys.len(), plan.len(), "shared target names: {:#?}", plan);
             // Parents before children.
             if let Some(s) = ascii(target_sep) {

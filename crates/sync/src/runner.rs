@@ -294,6 +294,7 @@ pub async fn run_batch(
                 excluded_folders: batch.excluded_folders.clone(),
                 folder_map: batch.folder_map.clone(),
                 removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
+                target_folds_case: target.folds_case,
                 // Set again from the user read under the lease.
                 removals_approved: false,
             })

@@ -10,8 +10,9 @@ use crate::{Ctx, output, password, views};
 
 pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
     match command {
-        TargetCommand::Set(args) => {
-            let connection = verify::connection(&args)?;
+        TargetCommand::Set(set) => {
+            let args = &set.server;
+            let connection = verify::connection(args)?;
             let pw = password::require(&args.password, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())
@@ -22,6 +23,12 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
             let target = Target {
                 connection,
                 updated_at: Utc::now(),
+                // A new target is probed again unless the admin says.
+                folds_case: match set.folder_case.as_str() {
+                    "sensitive" => Some(false),
+                    "insensitive" => Some(true),
+                    _ => None,
+                },
             };
             ctx.store.set_target(&target, &pw).await?;
             ctx.print(&[views::target(&target)], true)

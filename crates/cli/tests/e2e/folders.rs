@@ -228,3 +228,74 @@ fn special_folders_land_in_the_targets_own_and_nothing_merges() {
         "the second pass changed the target"
     );
 }
+
+/// "Projects" and "projects" are two folders on Dovecot, which tells them apart: the
+/// first pass finds that out (a probe, remembered for the target) and keeps both names.
+/// A target the admin declares case-insensitive (as Exchange is) gets "projects (2)".
+#[test]
+fn case_twins_keep_their_names_on_a_target_that_tells_them_apart() {
+    for (folder_case, expected_twin) in [("auto", "projects"), ("insensitive", "projects (2)")] {
+        let (src, dst) = crate::support::pair(&[USER], '/');
+        for (folder, subject) in [("Projects", "upper"), ("projects", "lower")] {
+            src.create_folder(USER, folder);
+            src.write_message(
+                USER,
+                folder,
+                format!("From: a@contoso.test\r\nSubject: {subject}\r\n\r\n{subject}\r\n")
+                    .as_bytes(),
+                &[],
+                1_790_000_000,
+            );
+        }
+        src.index(USER);
+        let cutover = Cutover::new();
+        cutover.connect(&src, &dst, "authzid", USER);
+        let port = dst.port().to_string();
+        cutover.ok(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--folder-case",
+            folder_case,
+        ]);
+        cutover.start_batch(&[(USER, "", "")], &[]);
+        let run = cutover.json(&["run", "--once"]);
+        assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+        let target = dst.mailbox(USER);
+        let subject_in = |folder: &str| -> Vec<u8> {
+            target
+                .folders
+                .get(folder)
+                .unwrap_or_else(|| panic!("no {folder}: {:?}", target.folders.keys()))[0]
+                .body
+                .clone()
+        };
+        assert!(String::from_utf8_lossy(&subject_in("Projects")).contains("upper"));
+        assert!(String::from_utf8_lossy(&subject_in(expected_twin)).contains("lower"));
+        assert!(
+            !target.folders.keys().any(|f| f.contains("case-probe")),
+            "the probe folder stayed: {:?}",
+            target.folders.keys()
+        );
+        let shown = cutover.json(&["target", "get"]);
+        let case = shown["FolderNameCase"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let want = if folder_case == "auto" {
+            "Sensitive"
+        } else {
+            "Insensitive"
+        };
+        assert_eq!(case, want, "{shown:#}");
+    }
+}
