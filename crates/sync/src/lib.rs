@@ -2,7 +2,8 @@
 //!
 //! Pure decisions: [`folder_map`] says where each source folder goes on the target,
 //! [`planner`] which messages to copy and in what chunks, [`incremental`] what a pass
-//! does to a folder's messages (copies, flag changes, removals).
+//! does to a folder's messages (copies, flag changes, removals), [`subscriptions`] whether
+//! a target folder is subscribed or unsubscribed.
 //!
 //! One mailbox's pass, [`executor::sync_mailbox`], runs the steps against the two IMAP
 //! servers: [`lifecycle`] follows renamed and deleted folders, [`scan`] looks at each
@@ -31,6 +32,7 @@ pub mod runner;
 pub mod scan;
 pub mod stop;
 mod subject;
+pub mod subscriptions;
 pub mod test_hooks;
 pub mod worker;
 
