@@ -45,7 +45,8 @@ pub use fetch::{BodyResult, MessageMeta, uid_set_string};
 pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
 pub use session::{
-    Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
+    Capabilities, CreateOutcome, FolderSetup, MailboxStatus, Security, SelectedMailbox, ServerAddr,
+    Session,
 };
 pub use spool::{MessageBody, Spool};
 pub use tls::TlsOptions;
