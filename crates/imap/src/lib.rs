@@ -47,7 +47,8 @@ pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
 pub use namespace::{Namespace, Namespaces};
 pub use session::{
-    Capabilities, CreateOutcome, MailboxStatus, Security, SelectedMailbox, ServerAddr, Session,
+    Capabilities, CreateOutcome, FolderSetup, MailboxStatus, Security, SelectedMailbox, ServerAddr,
+    Session,
 };
 pub use spool::{MessageBody, Spool};
 pub use tls::TlsOptions;

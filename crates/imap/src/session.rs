@@ -119,6 +119,15 @@ pub enum CreateOutcome {
     AlreadyExists,
 }
 
+/// What [`Session::set_up_folders`] does to one folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderSetup {
+    pub name: MailboxName,
+    pub create: bool,
+    /// `Some(true)`: SUBSCRIBE, `Some(false)`: UNSUBSCRIBE, `None`: neither.
+    pub subscribe: Option<bool>,
+}
+
 /// One IMAP connection, authenticated or not. Commands run one at a time.
 pub struct Session {
     pub(crate) conn: Connection<Box<dyn AsyncStream>>,
@@ -446,20 +455,25 @@ impl Session {
         Ok(CreateOutcome::Created)
     }
 
-    /// CREATE and SUBSCRIBE for many folders, pipelined: a round trip per hundred
-    /// commands instead of one each (what a new mailbox's dozens of folders cost on a
-    /// distant link). `folders` are (name, create, subscribe), done in order; a folder
-    /// that already exists is fine. The first failure comes back with its folder.
-    pub async fn create_and_subscribe(
+    /// CREATE, SUBSCRIBE and UNSUBSCRIBE for many folders, pipelined: a round trip per
+    /// hundred commands instead of one each (what a new mailbox's dozens of folders cost
+    /// on a distant link). Done in order; a folder that already exists is fine.
+    ///
+    /// A NO to SUBSCRIBE or UNSUBSCRIBE does not stop the rest: those folders come back in
+    /// the `Ok` list. Servers differ on unsubscribing a name that is not subscribed (or
+    /// subscribing one that is), and a subscription is not worth a mailbox's messages. A
+    /// refused CREATE, a BAD or a lost connection is the error, with its folder.
+    pub async fn set_up_folders(
         &mut self,
-        folders: &[(MailboxName, bool, bool)],
-    ) -> Result<(), (MailboxName, ImapError)> {
+        folders: &[FolderSetup],
+    ) -> Result<Vec<(MailboxName, ImapError)>, (MailboxName, ImapError)> {
         // Bounded, so that neither side's socket buffer fills while the other waits.
         const PER_ROUND: usize = 100;
         let mut commands: Vec<(&MailboxName, &'static str, CommandBody<'_>)> = Vec::new();
-        for (name, create, subscribe) in folders {
+        for f in folders {
+            let name = &f.name;
             let mailbox = name.to_imap().map_err(|e| (name.clone(), e))?;
-            if *create {
+            if f.create {
                 commands.push((
                     name,
                     "CREATE",
@@ -468,10 +482,17 @@ impl Session {
                     },
                 ));
             }
-            if *subscribe {
-                commands.push((name, "SUBSCRIBE", CommandBody::Subscribe { mailbox }));
+            match f.subscribe {
+                Some(true) => {
+                    commands.push((name, "SUBSCRIBE", CommandBody::Subscribe { mailbox }));
+                }
+                Some(false) => {
+                    commands.push((name, "UNSUBSCRIBE", CommandBody::Unsubscribe { mailbox }));
+                }
+                None => {}
             }
         }
+        let mut refused = Vec::new();
         let mut rest = commands.into_iter().peekable();
         while rest.peek().is_some() {
             let round: Vec<_> = rest.by_ref().take(PER_ROUND).collect();
@@ -486,7 +507,7 @@ impl Session {
             let first = meta.first().map(|(n, _)| (*n).clone());
             let (_, statuses) = self
                 .conn
-                .execute_pipelined("CREATE/SUBSCRIBE", wire)
+                .execute_pipelined("CREATE/SUBSCRIBE/UNSUBSCRIBE", wire)
                 .await
                 .map_err(|e| {
                     (
@@ -495,12 +516,19 @@ impl Session {
                     )
                 })?;
             for ((name, command), status) in meta.into_iter().zip(statuses) {
-                if !(command == "CREATE" && status.is_already_exists()) {
-                    status.check(command).map_err(|e| (name.clone(), e))?;
+                if command == "CREATE" && status.is_already_exists() {
+                    continue;
+                }
+                match status.check(command) {
+                    Ok(()) => {}
+                    Err(e @ ImapError::No { .. }) if command != "CREATE" => {
+                        refused.push((name.clone(), e));
+                    }
+                    Err(e) => return Err((name.clone(), e)),
                 }
             }
         }
-        Ok(())
+        Ok(refused)
     }
 
     /// Leaves the selected mailbox without expunging anything: UNSELECT (RFC 3691) when

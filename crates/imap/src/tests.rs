@@ -594,33 +594,59 @@ async fn tagged_ok_with_broken_code_is_recovered() {
     }
 }
 
+fn setup(folder: &str, create: bool, subscribe: Option<bool>) -> FolderSetup {
+    FolderSetup {
+        name: name(folder),
+        create,
+        subscribe,
+    }
+}
+
 #[tokio::test]
-async fn folders_created_and_subscribed_in_one_round_trip() {
-    // A exists already (fine), B is new, R&D is only subscribed; then x is refused.
+async fn folders_created_subscribed_and_unsubscribed_in_one_round_trip() {
+    // A exists already (fine), B is new, R&D is only subscribed, U unsubscribed (refused:
+    // it was not subscribed, as some servers answer), S subscribed (refused); then x's
+    // CREATE is refused, which is the error.
     let script = format!(
         "{GREETING}C1 NO [ALREADYEXISTS] Mailbox exists\r\n\
          C2 OK Subscribe completed.\r\n\
          C3 OK Create completed.\r\n\
          C4 OK Subscribe completed.\r\n\
          C5 OK Subscribe completed.\r\n\
-         C6 NO [CANNOT] Invalid mailbox name\r\n"
+         C6 NO Not subscribed\r\n\
+         C7 OK Unsubscribe completed.\r\n\
+         C8 NO [NOPERM] No subscriptions here\r\n\
+         C9 NO [CANNOT] Invalid mailbox name\r\n"
     );
     for (mock, written) in splits(script.as_bytes()) {
         let mut s = Session::from_stream(mock).await.unwrap();
-        s.create_and_subscribe(&[
-            (name("A"), true, true),
-            (name("B"), true, true),
-            (name("R&-D"), false, true),
-        ])
-        .await
-        .unwrap();
+        let refused = s
+            .set_up_folders(&[
+                setup("A", true, Some(true)),
+                setup("B", true, Some(true)),
+                setup("R&-D", false, Some(true)),
+                setup("U", false, Some(false)),
+                setup("V", false, Some(false)),
+                setup("S", false, Some(true)),
+                setup("N", false, None),
+            ])
+            .await
+            .unwrap();
         assert_eq!(
             text(&written),
             "C1 CREATE A\r\nC2 SUBSCRIBE A\r\nC3 CREATE B\r\nC4 SUBSCRIBE B\r\n\
-             C5 SUBSCRIBE R&-D\r\n"
+             C5 SUBSCRIBE R&-D\r\nC6 UNSUBSCRIBE U\r\nC7 UNSUBSCRIBE V\r\nC8 SUBSCRIBE S\r\n"
+        );
+        let refused: Vec<_> = refused
+            .iter()
+            .map(|(n, e)| (n.clone(), e.code_name()))
+            .collect();
+        assert_eq!(
+            refused,
+            [(name("U"), None), (name("S"), Some("NOPERM".to_string()))]
         );
         let (folder, err) = s
-            .create_and_subscribe(&[(name("x"), true, false)])
+            .set_up_folders(&[setup("x", true, None)])
             .await
             .unwrap_err();
         assert_eq!(folder, name("x"));

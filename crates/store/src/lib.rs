@@ -236,9 +236,17 @@ pub trait Store: LeaseStore + DomainStore + Send + Sync {
         src_uidvalidity: u32,
         src_uids: &[u32],
     ) -> Result<()>;
-    /// Everything recorded about a source folder: state, messages, intents, skipped.
+    /// Whether the source subscribed each folder at the last pass (wire name -> subscribed);
+    /// folders no pass recorded are absent.
+    async fn subscriptions_seen(&self, email: &str) -> Result<Vec<(Vec<u8>, bool)>>;
+    /// Records what a pass saw of the source's subscriptions, in one transaction.
+    async fn set_subscriptions_seen(&self, email: &str, seen: &[(Vec<u8>, bool)]) -> Result<()>;
+    /// Everything recorded about a source folder: state, messages, intents, skipped,
+    /// subscription.
     async fn forget_folder(&self, email: &str, src_folder: &[u8]) -> Result<()>;
-    /// A source folder was renamed: its records follow it.
+    /// A source folder was renamed: its records follow it, except the subscription seen,
+    /// which is forgotten (servers differ on whether RENAME moves subscriptions, so the
+    /// new name's subscription is not a change of the old one's).
     async fn rename_folder(
         &self,
         email: &str,

@@ -850,6 +850,35 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn subscriptions_seen(&self, email: &str) -> Result<Vec<(Vec<u8>, bool)>> {
+        Ok(sqlx::query_as(
+            "SELECT src_name, src_subscribed FROM subscriptions WHERE email = ? ORDER BY src_name",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_subscriptions_seen(&self, email: &str, seen: &[(Vec<u8>, bool)]) -> Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (src_name, subscribed) in seen {
+            sqlx::query(
+                "INSERT INTO subscriptions (email, src_name, src_subscribed) VALUES (?, ?, ?)
+                 ON CONFLICT(email, src_name) DO UPDATE SET src_subscribed = excluded.src_subscribed",
+            )
+            .bind(email)
+            .bind(src_name)
+            .bind(subscribed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn forget_folder(&self, email: &str, src_folder: &[u8]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for sql in [
@@ -857,6 +886,7 @@ impl Store for SqliteStore {
             "DELETE FROM messages WHERE email = ? AND src_name = ?",
             "DELETE FROM intents WHERE email = ? AND src_name = ?",
             "DELETE FROM skipped_items WHERE email = ? AND src_name = ?",
+            "DELETE FROM subscriptions WHERE email = ? AND src_name = ?",
         ] {
             sqlx::query(sql)
                 .bind(email)
@@ -900,6 +930,12 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE intents SET dst_name = ? WHERE email = ? AND src_name = ?")
             .bind(dst_name)
             .bind(email)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM subscriptions WHERE email = ? AND src_name IN (?, ?)")
+            .bind(email)
+            .bind(from)
             .bind(to)
             .execute(&mut *tx)
             .await?;
@@ -1414,6 +1450,66 @@ mod tests {
                 .is_empty()
         );
     }
+    #[tokio::test]
+    async fn subscriptions_seen_are_recorded_forgotten_and_dropped_on_rename() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        store
+            .create_batch(
+                &batch("B", "E"),
+                &[new_user("a@b.test", None), new_user("c@b.test", None)],
+            )
+            .await
+            .unwrap();
+        let a = "a@b.test";
+        assert!(store.subscriptions_seen(a).await.unwrap().is_empty());
+        let seen = |names: &[(&str, bool)]| -> Vec<(Vec<u8>, bool)> {
+            names
+                .iter()
+                .map(|(n, s)| (n.as_bytes().to_vec(), *s))
+                .collect()
+        };
+        store
+            .set_subscriptions_seen(
+                a,
+                &seen(&[
+                    ("INBOX", true),
+                    ("R&-D", false),
+                    ("Old", true),
+                    ("Gone", true),
+                ]),
+            )
+            .await
+            .unwrap();
+        store
+            .set_subscriptions_seen("c@b.test", &seen(&[("INBOX", false)]))
+            .await
+            .unwrap();
+        // A later pass changes one; the others stay.
+        store
+            .set_subscriptions_seen(a, &seen(&[("R&-D", true)]))
+            .await
+            .unwrap();
+        store.forget_folder(a, b"Gone").await.unwrap();
+        store
+            .rename_folder(a, b"Old", b"New", b"New")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.subscriptions_seen(a).await.unwrap(),
+            seen(&[("INBOX", true), ("R&-D", true)])
+        );
+        assert_eq!(
+            store.subscriptions_seen("c@b.test").await.unwrap(),
+            seen(&[("INBOX", false)])
+        );
+        store.remove_batch("B").await.unwrap();
+        assert!(store.subscriptions_seen(a).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn recorded_copies_move_the_users_counters_at_once_and_once() {
         let (_dir, store) = store().await;

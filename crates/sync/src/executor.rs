@@ -25,6 +25,7 @@ use crate::namespace::{self, SideNamespace};
 use crate::proof::{self, BrakeRule, FolderRemovals, HeldRemovals};
 use crate::scan::{self, FolderScan, SourceModes};
 use crate::stop::{StopReason, StopSignal};
+use crate::target_folders;
 
 /// Which server an error came from, for the admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,26 +413,9 @@ pub async fn sync_mailbox(
         lifecycle::follow_renames(&mut src, &mut dst, store, email, &mappings, &mut states).await?;
     outcome.folders_renamed = folder_changes.renamed.len() as u64;
 
-    // Folders next, so the hierarchy exists even where no message goes; all in one
-    // round trip or a few.
-    let folders: Vec<(MailboxName, bool, bool)> = mappings
-        .iter()
-        .map(|m| {
-            (
-                MailboxName::from_wire(m.dst.clone()),
-                m.create && !states.contains_key(&m.src),
-                m.subscribe && !dst_subscribed.contains(&m.dst),
-            )
-        })
-        .filter(|(_, create, subscribe)| *create || *subscribe)
-        .collect();
-    dst.create_and_subscribe(&folders)
-        .await
-        .map_err(|(name, source)| SyncError::Folder {
-            role: Role::Target,
-            folder: name.to_display(),
-            source,
-        })?;
+    // Folders next, so the hierarchy exists even where no message goes, and the
+    // subscriptions the source changed; all in one round trip or a few.
+    target_folders::set_up(&mut dst, store, email, &mappings, &states, &dst_subscribed).await?;
 
     // Scan: what changed in each source folder, and the plan for it.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;

@@ -2,10 +2,12 @@
 //!
 //! Pure decisions: [`folder_map`] says where each source folder goes on the target,
 //! [`planner`] which messages to copy and in what chunks, [`incremental`] what a pass
-//! does to a folder's messages (copies, flag changes, removals).
+//! does to a folder's messages (copies, flag changes, removals), [`subscriptions`] whether
+//! a target folder is subscribed or unsubscribed.
 //!
 //! One mailbox's pass, [`executor::sync_mailbox`], runs the steps against the two IMAP
-//! servers: [`lifecycle`] follows renamed and deleted folders, [`scan`] looks at each
+//! servers: [`lifecycle`] follows renamed and deleted folders, [`target_folders`] creates
+//! the missing ones and changes subscriptions, [`scan`] looks at each
 //! source folder as cheaply as the server allows (after [`recovery`] from a crash or a
 //! new UIDVALIDITY), [`apply`] applies flag changes and removals, and `copy` moves the
 //! messages within the shared memory [`budget`]. [`runner`] runs the passes that are due,
@@ -32,6 +34,8 @@ pub mod runner;
 pub mod scan;
 pub mod stop;
 mod subject;
+pub mod subscriptions;
+pub mod target_folders;
 pub mod test_hooks;
 pub mod worker;
 

@@ -1,11 +1,12 @@
 //! Incremental sync: after the initial copy, the source changes (new mail in several
 //! folders, flag changes, expunges, folders created, renamed and deleted, a folder
 //! recreated with a new UIDVALIDITY) and one pass brings the target along, with and
-//! without CONDSTORE/QRESYNC on the source. Checked from the target side by doveadm.
+//! without CONDSTORE/QRESYNC on the source; subscriptions move as changes, as flags do.
+//! Checked from the target side by doveadm.
 
 use crate::support::{
-    Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox,
-    pair_with_source_capability, verify_independently,
+    Cutover, Dovecot, assert_same_mailbox, assert_same_subscriptions, diff, field,
+    fill_realistic_mailbox, pair_with_source_capability, verify_independently,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -288,4 +289,50 @@ fn flags_a_user_set_on_the_target_survive_unless_the_source_changes_them() {
         "the source's change did not arrive: {:?}\n{log}",
         on_target.flags
     );
+}
+
+#[test]
+fn subscriptions_move_as_changes_and_the_users_own_survive() {
+    let (src, dst, cutover) = synced_pair("");
+    let a = USERS[0];
+    // The initial sync made every folder; the target subscribes exactly what the source does.
+    assert_same_subscriptions(&src, &dst, a, &[]);
+    // A folder the source does not subscribe: created on the target, not subscribed.
+    src.write_message(a, "Lists", &message("list-mail"), &[], 1_790_000_500);
+    src.index(a);
+    let (_, log) = pass(&cutover, "info");
+    let target = dst.mailbox(a);
+    assert!(
+        target.selectable.contains("Lists") && !target.subscribed.contains("Lists"),
+        "{:?}\n{log}",
+        target.subscribed
+    );
+    assert_same_subscriptions(&src, &dst, a, &[]);
+
+    // The source unsubscribes one folder and subscribes another; after the MX switch the
+    // user unsubscribes a third on the target.
+    src.unsubscribe(a, "Projects");
+    src.subscribe(a, "Lists");
+    dst.unsubscribe(a, "Drafts");
+    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_eq!(log.matches("case=SourceChanged").count(), 2, "{log}");
+    let target = dst.mailbox(a).subscribed;
+    assert!(!target.contains("Projects"), "{target:?}\n{log}");
+    assert!(target.contains("Lists"), "{target:?}\n{log}");
+    assert!(
+        !target.contains("Drafts"),
+        "the user's change on the target was undone: {target:?}\n{log}"
+    );
+    assert_same_subscriptions(&src, &dst, a, &["Drafts"]);
+    assert_same_subscriptions(&src, &dst, USERS[1], &[]);
+
+    // Nothing changed since: the user's own choice still stands, nothing is sent.
+    let (_, log) = pass(&cutover, "debug,sqlx=warn");
+    assert!(!log.contains("CREATE/SUBSCRIBE"), "{log}");
+    assert_same_subscriptions(&src, &dst, a, &["Drafts"]);
+    // The mail is all there (assert_same_mailbox would also want Drafts subscribed).
+    let lines = diff(&src.mailbox(a), &dst.mailbox(a));
+    assert!(lines.is_empty(), "{}", lines.join("\n"));
+    assert_same_mailbox(&src, &dst, USERS[1]);
 }

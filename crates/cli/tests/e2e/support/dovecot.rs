@@ -261,6 +261,10 @@ impl Dovecot {
         self.doveadm(&["mailbox", "subscribe", "-u", user, &self.native(folder)]);
     }
 
+    pub fn unsubscribe(&self, user: &str, folder: &str) {
+        self.doveadm(&["mailbox", "unsubscribe", "-u", user, &self.native(folder)]);
+    }
+
     /// Puts one message into a folder as a maildir file (not through IMAP): `body` may use
     /// CRLF or LF; it is stored with LF as Dovecot would store an APPEND. Creates the folder
     /// if needed. Call [`Dovecot::index`] before reading the folder over IMAP.

@@ -33,8 +33,8 @@ pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
-    assert_same_mailbox, field, pair, pair_with_source_capability, start_pair, users_csv,
-    verify_independently,
+    assert_same_mailbox, assert_same_subscriptions, field, pair, pair_with_source_capability,
+    start_pair, users_csv, verify_independently,
 };
 pub use tls::{TestCa, TlsFiles};
 

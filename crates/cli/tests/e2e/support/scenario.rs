@@ -1,6 +1,7 @@
 //! Building blocks of migration scenarios: a source/target pair, a users CSV, JSON
 //! fields, and the check that a target holds exactly what the source holds.
 
+use std::collections::BTreeSet;
 use std::thread;
 
 use serde_json::Value;
@@ -76,6 +77,23 @@ pub fn assert_same_mailbox(src: &impl MailServer, dst: &impl MailServer, user: &
             "{user}: {folder} missing on the target"
         );
     }
+}
+
+/// The target subscribes exactly what the source subscribes, except `users_own`: folders
+/// whose subscription the user changed on the target, which must differ.
+pub fn assert_same_subscriptions(
+    src: &impl MailServer,
+    dst: &impl MailServer,
+    user: &str,
+    users_own: &[&str],
+) {
+    let (s, d) = (src.mailbox(user).subscribed, dst.mailbox(user).subscribed);
+    let differ: BTreeSet<&str> = s.symmetric_difference(&d).map(String::as_str).collect();
+    assert_eq!(
+        differ,
+        users_own.iter().copied().collect::<BTreeSet<&str>>(),
+        "{user}: subscriptions differ where they should not\nsource: {s:?}\ntarget: {d:?}"
+    );
 }
 
 /// The benchmark kit's independent checker (`../shared/bench/verify.py` beside the
