@@ -213,6 +213,17 @@ run "$CUTOVER" run --once
 run "$CUTOVER" batch get CutoverBatch --format list
 run "$CUTOVER" user get --format table
 
+step "Incremental sync: the old system loses user2's INBOX; the brake holds the removals for the admin"
+run doveadm -c "$(conf src)" expunge -u user2@example.test mailbox INBOX all
+run "$CUTOVER" batch start CutoverBatch
+run "$CUTOVER" run --once
+run "$CUTOVER" user get user2@example.test --format list --select 'Identity,Status,RemovalsHeld,RemovalsHeldDetail'
+# The admin checked the source: the removals are wanted.
+run "$CUTOVER" batch approve-removals CutoverBatch --user user2@example.test
+run "$CUTOVER" batch start CutoverBatch
+run "$CUTOVER" run --once
+run "$CUTOVER" batch get CutoverBatch --format list --select 'Identity,Status,RemovalsHeldCount,LastSyncedDateTime'
+
 step "Step 5: MX moves to the target; dns check sees it (batch remove waits for this and a sync after it)"
 run "$CUTOVER" dns check --domain example.test --expect-mx mx.new.example.test --dns-server "127.0.0.1:$DNS_PORT"
 DNS_RECORDS=("--txt-record=example.test,$TOKEN" "--mx-host=example.test,mx.new.example.test,10")
