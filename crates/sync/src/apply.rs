@@ -6,8 +6,8 @@ use cutover_imap::{FlagChange, ImapError, MailboxName, Session};
 use cutover_store::Store;
 use tracing::warn;
 
-use crate::executor::{Role, SyncError};
 use crate::incremental::MessagePlan;
+use crate::pass::{Role, SyncError};
 
 /// What was applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

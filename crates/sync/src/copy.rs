@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 use crate::apply;
 use crate::budget::MemoryPermit;
 use crate::events::{EventSink, SyncEvent};
-use crate::executor::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
+use crate::pass::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
 use crate::planner::{self, ChunkLimits, SourceMessage};
 use crate::subject::subject;
 use crate::test_hooks::{self, PausePoint};

@@ -10,128 +10,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use cutover_imap::{ImapError, Limits, MailboxName, Session};
-use cutover_store::{FolderState, SkippedItem, Store, StoreError};
+use cutover_store::{FolderState, SkippedItem, Store};
 use tracing::{debug, info, warn};
 
-use crate::budget::MemoryBudget;
 use crate::copy;
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
-use crate::folder_map::{
-    self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
-};
+use crate::folder_map::{self, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse};
 use crate::lifecycle;
 use crate::namespace::{self, SideNamespace};
-use crate::proof::{self, BrakeRule, FolderRemovals, HeldRemovals};
-use crate::scan::{self, FolderScan, SourceModes};
-use crate::stop::{StopReason, StopSignal};
+use crate::pass::{FolderPass, FolderWork, SourceModes};
+pub use crate::pass::{MailboxJob, PassOutcome, Role, SyncError};
+use crate::proof::{self, FolderRemovals};
+use crate::scan;
 use crate::target_folders;
-
-/// Which server an error came from, for the admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Source,
-    Target,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Source => "source",
-            Role::Target => "target",
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("cannot connect to the {role} server {addr}: {source}")]
-    Connect {
-        role: Role,
-        addr: String,
-        source: ImapError,
-    },
-    #[error("cannot log in to the {role} server {addr} as {identity}: {source}")]
-    Login {
-        role: Role,
-        addr: String,
-        identity: String,
-        source: ImapError,
-    },
-    #[error("{role} server, folder '{folder}': {source}")]
-    Folder {
-        role: Role,
-        folder: String,
-        source: ImapError,
-    },
-    #[error("{role} server: {source}")]
-    Imap { role: Role, source: ImapError },
-    #[error("state database: {0}")]
-    Store(#[from] StoreError),
-    /// The pass was asked to stop; what it finished is recorded.
-    #[error("stopped ({0:?})")]
-    Stopped(StopReason),
-}
-
-impl SyncError {
-    /// Whether trying the pass again later may help (dropped connection, timeout,
-    /// server busy), as opposed to a wrong password or a missing mailbox.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SyncError::Connect { source, .. }
-            | SyncError::Folder { source, .. }
-            | SyncError::Imap { source, .. } => source.is_transient(),
-            SyncError::Login { source, .. } => {
-                !matches!(source, ImapError::AuthenticationFailed { .. }) && source.is_transient()
-            }
-            SyncError::Store(_) | SyncError::Stopped(_) => false,
-        }
-    }
-}
-
-/// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PassOutcome {
-    pub folders: u64,
-    pub source_items: u64,
-    pub copied: u64,
-    pub bytes: u64,
-    pub skipped: u64,
-    /// Messages whose flags changed on the target.
-    pub flags_changed: u64,
-    /// Messages removed from the target because they were expunged on the source.
-    pub removed: u64,
-    /// Folders renamed or deleted on the target after the source.
-    pub folders_renamed: u64,
-    pub folders_deleted: u64,
-    /// Removals the brake held for the admin's approval (nothing of them was done).
-    pub held_removals: Option<HeldRemovals>,
-    /// Source folders left out because they are in other users' or shared namespaces
-    /// (display names).
-    pub folders_left_out: Vec<String>,
-    pub millis: u64,
-}
-
-/// Everything a pass needs to know about one mailbox.
-#[derive(Debug, Clone)]
-pub struct MailboxJob {
-    pub email: String,
-    /// Checked between chunks and folders.
-    pub stop: StopSignal,
-    /// Message bytes in flight, shared by every mailbox of the run.
-    pub memory: MemoryBudget,
-    pub source: Side,
-    pub target: Side,
-    pub excluded_folders: Vec<String>,
-    /// The batch's `--folder-map`.
-    pub folder_map: Vec<cutover_model::FolderMapEntry>,
-    /// When a pass's removals wait for the admin (the batch's threshold).
-    pub removal_brake: BrakeRule,
-    /// The admin approved the removals the brake held: this pass makes them.
-    pub removals_approved: bool,
-    /// The target's case rule for folder names, when set or found before; `None`: probe.
-    pub target_folds_case: Option<bool>,
-}
 
 async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
     let addr = side.addr.to_string();
@@ -294,26 +186,6 @@ async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncEr
         condstore: qresync || caps.has("CONDSTORE"),
         qresync,
     })
-}
-
-/// What the steps of a pass need for one folder: both sessions, the records, and the
-/// folder's wire names on each side.
-pub(crate) struct FolderPass<'a> {
-    pub(crate) src: &'a mut Session,
-    pub(crate) dst: &'a mut Session,
-    pub(crate) store: &'a dyn Store,
-    pub(crate) email: &'a str,
-    pub(crate) src_folder: &'a [u8],
-    pub(crate) dst_folder: &'a [u8],
-}
-
-/// The work found for one folder by the scan.
-pub(crate) struct FolderWork {
-    pub(crate) mapping: FolderMapping,
-    pub(crate) scan: FolderScan,
-    /// The brake held this folder's removals: its checkpoint stays, so the next pass
-    /// sees them again.
-    pub(crate) removals_held: bool,
 }
 
 /// Runs one pass for one mailbox.

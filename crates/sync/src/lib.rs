@@ -5,6 +5,8 @@
 //! does to a folder's messages (copies, flag changes, removals), [`subscriptions`] whether
 //! a target folder is subscribed or unsubscribed.
 //!
+//! The vocabulary every step of a pass shares (its job, each folder's work, its outcome
+//! and errors) is the leaf [`pass`], so no step imports another through the orchestrator.
 //! One mailbox's pass, [`executor::sync_mailbox`], runs the steps against the two IMAP
 //! servers: [`lifecycle`] follows renamed and deleted folders, [`target_folders`] creates
 //! the missing ones and changes subscriptions, [`scan`] looks at each
@@ -27,6 +29,7 @@ pub mod folder_map;
 pub mod incremental;
 pub mod lifecycle;
 pub mod namespace;
+pub mod pass;
 pub mod planner;
 pub mod proof;
 pub mod recovery;

@@ -15,8 +15,8 @@ use cutover_imap::{ImapError, MailboxName, Session};
 use cutover_store::{FolderState, Store};
 use tracing::{info, warn};
 
-use crate::executor::{Role, SyncError};
 use crate::folder_map::FolderMapping;
+use crate::pass::{Role, SyncError};
 use crate::proof::FolderFate;
 
 /// What happened to folders.

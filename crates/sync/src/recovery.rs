@@ -8,7 +8,7 @@ use cutover_imap::{ImapError, MailboxName, Session, uid_set_string};
 use cutover_store::{CopiedMessage, Intent};
 use tracing::{info, warn};
 
-use crate::executor::{FolderPass, Role, SyncError};
+use crate::pass::{FolderPass, Role, SyncError};
 use crate::planner::{self, Candidate};
 
 fn folder_err(role: Role, name: &MailboxName) -> impl Fn(ImapError) -> SyncError + '_ {

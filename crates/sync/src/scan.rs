@@ -3,43 +3,17 @@
 //! full listing otherwise), after recovering from an interrupted pass and from a changed
 //! UIDVALIDITY. Returns the plan of what to do to the folder's messages.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use cutover_imap::{ImapError, MailboxName, MessageMeta, SelectedMailbox};
 use cutover_store::FolderState;
 use tracing::{debug, info, warn};
 
-use crate::executor::{FolderPass, Role, SyncError};
-use crate::incremental::{self, KnownMessage, ListedMessage, MessagePlan, SourceView};
+use crate::incremental::{self, KnownMessage, ListedMessage, SourceView};
+use crate::pass::{FolderPass, Role, SyncError};
+pub use crate::pass::{FolderScan, SourceModes};
 use crate::proof;
 use crate::recovery;
-
-/// What the source server lets a pass use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SourceModes {
-    /// CONDSTORE: HIGHESTMODSEQ and CHANGEDSINCE.
-    pub condstore: bool,
-    /// QRESYNC enabled: VANISHED.
-    pub qresync: bool,
-}
-
-/// A source folder, looked at.
-#[derive(Debug, Clone, Default)]
-pub struct FolderScan {
-    pub uid_validity: u32,
-    pub uid_next: Option<u32>,
-    pub highest_modseq: Option<u64>,
-    pub messages: u32,
-    /// Metadata of the messages that may be copied (flags and date for the APPEND).
-    pub metas: HashMap<u32, MessageMeta>,
-    pub plan: MessagePlan,
-    /// Nothing changed since the last pass (STATUS said so); nothing was selected.
-    pub unchanged: bool,
-    /// Every message of the folder is accounted for (a whole listing as long as EXISTS,
-    /// a delta that adds up, or nothing changed): only then may the pass remove from the
-    /// target what the source no longer has, and move the folder's checkpoint on.
-    pub complete: bool,
-}
 
 fn listed(metas: &[MessageMeta]) -> Vec<ListedMessage> {
     metas

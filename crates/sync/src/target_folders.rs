@@ -9,8 +9,8 @@ use cutover_imap::{FolderSetup, MailboxName, Session};
 use cutover_store::{FolderState, Store};
 use tracing::{debug, warn};
 
-use crate::executor::{Role, SyncError};
 use crate::folder_map::FolderMapping;
+use crate::pass::{Role, SyncError};
 use crate::subscriptions::{FolderSubscription, plan_subscription};
 
 /// Creates the target folders the pass needs and applies the subscription plan.
