@@ -1,5 +1,5 @@
 //! The shared vocabulary of a mailbox pass: what a pass is given ([`MailboxJob`]), what
-//! each folder's work is ([`FolderScan`], [`FolderWork`]), what it reports
+//! each folder's work is ([`FolderScan`], `FolderWork`), what it reports
 //! ([`PassOutcome`]) and how it fails ([`SyncError`]). A leaf: the steps of a pass
 //! (scan, recovery, lifecycle, target_folders, apply, copy) and the executor that runs
 //! them all import it, and it imports none of them, so no step imports another through
