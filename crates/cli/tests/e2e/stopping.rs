@@ -96,6 +96,7 @@ fn batch_stop_stops_a_running_pass_and_batch_start_resumes_it() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
+    cutover.check_state();
 
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
     assert_eq!(field(&batch, "Status"), "Stopped", "{batch:#}");
@@ -137,6 +138,7 @@ fn sigterm_stops_a_running_pass_and_the_next_run_resumes_it() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
+    cutover.check_state();
 
     // Not stopped by the admin: the batch is still in its initial sync, users queued.
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
@@ -163,6 +165,7 @@ fn batch_remove_during_a_pass_stops_it_first() {
     let status = wait_exit(child, &log, Duration::from_secs(20));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{text}");
+    cutover.check_state();
     assert!(!text.contains("FOREIGN KEY"), "{text}");
     assert_eq!(
         cutover.json(&["batch", "get"]),
@@ -205,6 +208,7 @@ fn batch_stop_interrupts_a_pass_stuck_on_a_silent_server() {
     let took = asked.elapsed();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{text}");
+    cutover.check_state();
     assert!(took < Duration::from_secs(5), "stop took {took:?}:\n{text}");
     let user = cutover.json(&["user", "get", USERS[0]]);
     assert_eq!(field(&user, "Status"), "Stopped", "{user:#}\n{text}");
@@ -240,6 +244,7 @@ fn a_server_that_stops_answering_fails_the_user_within_the_timeout() {
     let took = started.elapsed();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    cutover.check_state();
     // Three attempts of 2 s each, with 2 s and 4 s of backoff between them.
     assert!(took < Duration::from_secs(45), "took {took:?}:\n{log}");
     assert!(proxy.stalled() >= 3, "{log}");
