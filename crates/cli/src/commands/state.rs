@@ -24,9 +24,10 @@ pub async fn run(ctx: &Ctx, command: StateCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let list: Vec<String> = violations.iter().map(|v| format!("  {v}")).collect();
+            let n = violations.len();
             anyhow::bail!(
-                "the state breaks its invariants ({} violations):\n{}",
-                violations.len(),
+                "the state breaks its invariants ({n} violation{}):\n{}",
+                if n == 1 { "" } else { "s" },
                 list.join("\n")
             )
         }
