@@ -8,6 +8,17 @@
 //!
 //! Each backend does the reading (its SQL); the formatting helpers and the rules'
 //! names live here so that every backend dumps and reports the same way.
+//!
+//! Not invariants, though they look like ones:
+//! * "every copied message and intent belongs to a folder state of its user": a pass
+//!   saves a folder's state when it is done with the folder (`copy::copy_mailbox`,
+//!   `FolderDone`), after recording its copies, so during the first pass, and after a
+//!   first pass stopped, killed or failed midway, messages have no folder row yet.
+//!   (`forget_folder` and `rename_folder` do keep the four tables together.)
+//! * "every mapping has an intent": an intent is removed in the transaction that records
+//!   its copy, so a mapping never has one.
+//! * "no owner holds two leases": a worker holds one lease per mailbox it runs; one job
+//!   has at most one lease by its primary key.
 
 use std::fmt;
 
