@@ -72,6 +72,10 @@ pub enum Command {
     /// until SIGTERM or Ctrl-C. The API needs a bearer token, made on first start into
     /// a 0600 file beside the state (STATE.api-token) unless --token-file names one.
     Serve(ServeArgs),
+    /// The state database itself, for support and tests: everything it holds as text,
+    /// and a check of the rules it keeps.
+    #[command(subcommand)]
+    State(StateCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -430,6 +434,20 @@ pub enum DomainCommand {
     },
     /// Remove an accepted domain.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the whole state as text, one line per row sorted by natural keys: target,
+    /// endpoints, accepted domains, MX checks, batches, users, folders, the message map,
+    /// intents, skipped items, leases. Times show as <time>, random tokens and worker ids
+    /// as <redacted>; passwords are never read, not even sealed. Two states that differ
+    /// only in time give the same text.
+    Dump,
+    /// Check the state's invariants (no two messages on one target UID, no intent left
+    /// by a finished pass, counters equal to the message map, ...): prints "state is
+    /// consistent", or lists every violation and exits 1.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

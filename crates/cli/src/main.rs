@@ -105,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run { once } => commands::run::run(&ctx, once).await,
         Command::Ps(args) => ps::run(&ctx, args).await,
         Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
+        Command::State(c) => commands::state::run(&ctx, c).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }

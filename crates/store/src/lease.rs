@@ -195,6 +195,7 @@ impl LeaseStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::assert_invariants;
     use proptest::prelude::*;
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -239,6 +240,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+        assert_invariants(&s).await;
     }
 
     #[tokio::test]
@@ -291,6 +293,7 @@ mod tests {
         // And its late release does not free the new owner's lease.
         s.release_lease(&job, "dead").await.unwrap();
         assert_eq!(s.leases().await.unwrap()[0].owner, "alive");
+        assert_invariants(&s).await;
     }
 
     #[tokio::test]
@@ -323,6 +326,7 @@ mod tests {
             .map(|l| l.owner)
             .collect();
         assert_eq!(left, ["other"]);
+        assert_invariants(&s).await;
     }
 
     #[tokio::test]
@@ -361,6 +365,7 @@ mod tests {
             (20, 20),
             "every job leased exactly once"
         );
+        assert_invariants(a.as_ref()).await;
     }
 
     fn lease(owner: &str, expires_in: i64, now: DateTime<Utc>) -> Lease {
@@ -443,6 +448,7 @@ mod tests {
                         model.map(|(o, exp)| (owners[o].to_string(), exp))
                     );
                 }
+                assert_invariants(&s).await;
                 Ok::<(), TestCaseError>(())
             })?;
         }

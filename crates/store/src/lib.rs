@@ -3,9 +3,12 @@
 //! The store is the single source of truth: the CLI (and later the HTTP API) write
 //! desired state into it, workers write progress and the message map. SQLite
 //! ([`SqliteStore`]) is the embedded default; PostgreSQL will implement the same
-//! trait. Secrets are sealed by [`secrets::Sealer`] before they reach a table.
+//! trait. Secrets are sealed by [`secrets::Sealer`] before they reach a table. Every
+//! store can show itself ([`StateInspection`]): the whole state as stable text, and
+//! the invariants it keeps, which the tests check after their steps.
 
 pub mod domains;
+mod inspect;
 mod lease;
 pub mod private_file;
 pub mod secrets;
@@ -20,6 +23,7 @@ use cutover_model::{
 use secrecy::SecretString;
 
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
+pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
 pub use sqlite::SqliteStore;
 
@@ -140,7 +144,7 @@ pub struct Intent {
 
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
-pub trait Store: LeaseStore + DomainStore + Send + Sync {
+pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     /// Remembers the target's case rule for folder names found by a probe, unless the

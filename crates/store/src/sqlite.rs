@@ -20,6 +20,7 @@ use crate::secrets::Sealer;
 use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
 
 mod domains;
+mod inspect;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -1230,17 +1231,18 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::{Invariant, StateInspection, assert_invariants, dump_section};
     use chrono::Duration;
     use secrecy::ExposeSecret;
 
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
+    pub(super) async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("state.db").display());
         let store = SqliteStore::open(&url, None).await.unwrap();
         (dir, store)
     }
 
-    fn endpoint(name: &str) -> Endpoint {
+    pub(super) fn endpoint(name: &str) -> Endpoint {
         Endpoint {
             name: Name::parse("endpoint", name).unwrap(),
             connection: Connection {
@@ -1258,7 +1260,7 @@ mod tests {
         }
     }
 
-    fn batch(name: &str, endpoint: &str) -> Batch {
+    pub(super) fn batch(name: &str, endpoint: &str) -> Batch {
         Batch {
             name: Name::parse("batch", name).unwrap(),
             source_endpoint: Name::parse("endpoint", endpoint).unwrap(),
@@ -1278,7 +1280,7 @@ mod tests {
         }
     }
 
-    fn new_user(email: &str, password: Option<&str>) -> NewUser {
+    pub(super) fn new_user(email: &str, password: Option<&str>) -> NewUser {
         NewUser {
             email: email.parse().unwrap(),
             source_login: None,
@@ -1308,6 +1310,17 @@ mod tests {
                 .unwrap()
                 .expose_secret(),
             "adminpass"
+        );
+        assert_invariants(&store).await;
+        // Nor in the dump, not even sealed.
+        let dump = store.dump_state().await.unwrap();
+        let sealed: String = sqlx::query_scalar("SELECT password_sealed FROM endpoints")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            !dump.contains(&sealed) && !dump.contains("adminpass"),
+            "{dump}"
         );
         // The password is nowhere in the database file in plain text.
         drop(store);
@@ -1414,6 +1427,7 @@ mod tests {
                 .is_empty()
         );
         store.create_batch(&batch("B2", "E"), &users).await.unwrap();
+        assert_invariants(&store).await;
     }
 
     #[tokio::test]
@@ -1448,6 +1462,18 @@ mod tests {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+        // 42 items synced with no message copied: the check sees the made-up counter.
+        let violations = store.check_invariants().await.unwrap();
+        assert_eq!(
+            violations
+                .iter()
+                .map(|v| (v.invariant, v.detail.as_str()))
+                .collect::<Vec<_>>(),
+            [(
+                Invariant::CountersMatchLedger,
+                "a@b.test (Failed): items_synced=42 but 0 copied messages"
+            )]
         );
     }
     #[tokio::test]
@@ -1540,9 +1566,18 @@ mod tests {
         let u = store.user("a@b.test").await.unwrap().unwrap();
         assert_eq!((u.stats.items_synced, u.stats.bytes_synced), (3, 60));
         assert_eq!(store.copied_totals("a@b.test").await.unwrap(), (3, 60));
+        assert_invariants(&store).await;
+        assert_eq!(
+            dump_section(&store.dump_state().await.unwrap(), "messages"),
+            r#"messages (3)
+  a@b.test "INBOX" 7:1 -> 9:1 size=10 flags=""
+  a@b.test "INBOX" 7:2 -> 9:2 size=20 flags=""
+  a@b.test "INBOX" 7:3 -> 9:3 size=30 flags=""
+"#
+        );
     }
 
-    fn skipped(folder: &[u8], uid: u32, kind: SkippedKind) -> SkippedItem {
+    pub(super) fn skipped(folder: &[u8], uid: u32, kind: SkippedKind) -> SkippedItem {
         SkippedItem {
             src_name: folder.to_vec(),
             folder: String::from_utf8_lossy(folder).into_owned(),
@@ -1568,6 +1603,8 @@ mod tests {
             .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
             .await
             .unwrap();
+        // Passes record skips; a pass counts them into the user's counters at its end.
+        start_pass(&store, "a@b.test").await;
         let first = skipped(b"INBOX", 1, SkippedKind::LargeItem);
         store.record_skipped("a@b.test", &first).await.unwrap();
         store
@@ -1638,6 +1675,39 @@ mod tests {
             .map(|i| (i.src_name, i.src_uid))
             .collect();
         assert_eq!(left, vec![(b"INBOX".to_vec(), 3), (b"R&-D".to_vec(), 2)]);
+        finish_pass(&store, "a@b.test").await;
+        assert_invariants(&store).await;
+        assert_eq!(
+            dump_section(&store.dump_state().await.unwrap(), "skipped items"),
+            r#"skipped items (2)
+  a@b.test "INBOX" 7:3 kind=BadItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=-
+  a@b.test "R&D" (wire "R&-D") 7:2 kind=BadItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=<time>
+"#
+        );
+    }
+
+    /// What a pass does to its user first (runner::run_user): running.
+    pub(super) async fn start_pass(store: &SqliteStore, email: &str) {
+        let mut u = store.user(email).await.unwrap().unwrap();
+        u.status = UserStatus::running(u.initial_sync_done);
+        store.update_user(&u).await.unwrap();
+    }
+
+    /// What a pass that finished does to its user (runner::run_user): Synced, with the
+    /// counters taken from the ledger.
+    pub(super) async fn finish_pass(store: &SqliteStore, email: &str) {
+        let mut u = store.user(email).await.unwrap().unwrap();
+        let (copied, bytes) = store.copied_totals(email).await.unwrap();
+        let counts = store.skipped_counts(email).await.unwrap();
+        u.status = UserStatus::Synced;
+        u.initial_sync_done = true;
+        u.last_synced_at = Some(chrono::Utc::now());
+        u.stats.items_synced = copied;
+        u.stats.bytes_synced = bytes;
+        u.stats.items_skipped = counts.total();
+        u.stats.bad_items = counts.bad;
+        u.stats.large_items = counts.large;
+        store.update_user(&u).await.unwrap();
     }
     #[tokio::test]
     async fn skipped_rows_of_the_first_schema_get_wire_names_and_kinds() {
@@ -1703,5 +1773,6 @@ mod tests {
             ),
             (2, 1, 1)
         );
+        assert_invariants(&store).await;
     }
 }

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cutover_store::{SqliteStore, Store};
+use cutover_store::{SqliteStore, StateInspection, Store};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -34,6 +34,7 @@ async fn a_new_state_its_wal_and_its_key_are_0600() {
     let store = open(&db).await.unwrap();
     // The migrations wrote; the WAL and its index exist while the store is open.
     store.endpoints().await.unwrap();
+    assert_eq!(store.check_invariants().await.unwrap(), []);
     for path in [
         db.clone(),
         beside(&db, "-wal"),

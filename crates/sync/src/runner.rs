@@ -442,6 +442,11 @@ async fn stopped(
     let (copied, bytes) = store.copied_totals(user.email.as_str()).await?;
     user.stats.items_synced = copied;
     user.stats.bytes_synced = bytes;
+    // And what it skipped (or copied after an earlier skip), as a finished pass counts it.
+    let counts = store.skipped_counts(user.email.as_str()).await?;
+    user.stats.items_skipped = counts.total();
+    user.stats.bad_items = counts.bad;
+    user.stats.large_items = counts.large;
     store.update_user(&user).await?;
     info!(user = %user.email, status = %user.status, "pass stopped");
     events.send(SyncEvent::UserFinished {

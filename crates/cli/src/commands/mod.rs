@@ -7,6 +7,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod run;
 pub mod serve;
+pub mod state;
 pub mod target;
 pub mod test_server;
 pub mod user;

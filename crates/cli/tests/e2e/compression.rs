@@ -32,6 +32,7 @@ fn a_migration_over_compress_deflate_is_byte_exact() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    cutover.check_state();
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     // Both sessions of both mailboxes.

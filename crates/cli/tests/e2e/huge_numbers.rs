@@ -49,6 +49,7 @@ fn run_measured(cutover: &Cutover, first: bool) -> (serde_json::Value, String, u
     eprintln!("cutover run --once: peak RSS {peak} KiB");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(out.status.success(), "run failed:\n{text}");
+    cutover.check_state();
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {text}"));
     (json, text, peak)
 }

@@ -90,6 +90,7 @@ fn large_messages_on_piece_and_window_edges_arrive_byte_for_byte() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    cutover.check_state();
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(field(&run[0], "ItemsCopied"), sizes.len() + 3, "{run:#}");

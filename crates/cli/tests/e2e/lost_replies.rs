@@ -66,6 +66,7 @@ fn pass(cutover: &Cutover) -> (serde_json::Value, String) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "pass failed:\n{stderr}");
+    cutover.check_state();
     (serde_json::from_slice(&out.stdout).unwrap(), stderr)
 }
 

@@ -7,8 +7,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Cutover, Dovecot, RewritingProxy, Rule, assert_same_mailbox, diff, field,
-    fill_realistic_mailbox, pair,
+    Cutover, Dovecot, DovecotOptions, REFUSE_OVER_1_MIB, RewritingProxy, Rule, assert_same_mailbox,
+    diff, field, fill_realistic_mailbox, pair, start_pair,
 };
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
@@ -96,6 +96,7 @@ fn batch_stop_stops_a_running_pass_and_batch_start_resumes_it() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
+    cutover.check_state();
 
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
     assert_eq!(field(&batch, "Status"), "Stopped", "{batch:#}");
@@ -137,6 +138,7 @@ fn sigterm_stops_a_running_pass_and_the_next_run_resumes_it() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
+    cutover.check_state();
 
     // Not stopped by the admin: the batch is still in its initial sync, users queued.
     let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
@@ -163,6 +165,7 @@ fn batch_remove_during_a_pass_stops_it_first() {
     let status = wait_exit(child, &log, Duration::from_secs(20));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{text}");
+    cutover.check_state();
     assert!(!text.contains("FOREIGN KEY"), "{text}");
     assert_eq!(
         cutover.json(&["batch", "get"]),
@@ -205,6 +208,7 @@ fn batch_stop_interrupts_a_pass_stuck_on_a_silent_server() {
     let took = asked.elapsed();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{text}");
+    cutover.check_state();
     assert!(took < Duration::from_secs(5), "stop took {took:?}:\n{text}");
     let user = cutover.json(&["user", "get", USERS[0]]);
     assert_eq!(field(&user, "Status"), "Stopped", "{user:#}\n{text}");
@@ -240,6 +244,7 @@ fn a_server_that_stops_answering_fails_the_user_within_the_timeout() {
     let took = started.elapsed();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    cutover.check_state();
     // Three attempts of 2 s each, with 2 s and 4 s of backoff between them.
     assert!(took < Duration::from_secs(45), "took {took:?}:\n{log}");
     assert!(proxy.stalled() >= 3, "{log}");
@@ -256,4 +261,75 @@ fn a_server_that_stops_answering_fails_the_user_within_the_timeout() {
     let run = cutover.json(&["run", "--once"]);
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     assert_same_mailbox(&src, &dst, USERS[0]);
+}
+
+/// A pass stopped after the target refused a message: the user is Stopped with the skip
+/// counted (ItemsSkipped is the skipped items the state holds, as after a finished pass),
+/// and the next pass finishes with the same single skip.
+#[test]
+fn a_pass_stopped_after_a_skip_counts_it() {
+    let user = USERS[0];
+    let (src, dst) = start_pair(
+        DovecotOptions {
+            users: vec![user.to_string()],
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users: vec![user.to_string()],
+            extra_config: REFUSE_OVER_1_MIB.to_string(),
+            ..DovecotOptions::default()
+        },
+    );
+    // Six chunks of small messages, and the newest (copied first) over the target's limit.
+    for i in 0..300 {
+        let m = format!(
+            "From: <z@partner.test>\r\nSubject: small {i}\r\nMessage-ID: <s{i}@partner.test>\r\n\r\nbody {i}\r\n"
+        );
+        src.write_message(user, "INBOX", m.as_bytes(), &[], 1_700_000_000 + i);
+    }
+    let mut large = b"From: <z@partner.test>\r\nSubject: large\r\n\r\n".to_vec();
+    large.resize(2 * 1024 * 1024, b'x');
+    src.write_message(user, "INBOX", &large, &[], 1_700_001_000);
+    src.index(user);
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", user);
+    cutover.start_batch(&[(user, "", "")], &["--large-item-limit", "1"]);
+
+    let log = cutover.dir.path().join("run.log");
+    let child = cutover
+        .command(&["run", "--once"])
+        .env("CUTOVER_TEST_CHUNK_DELAY_MS", "1000")
+        .env("CUTOVER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("message skipped")
+    {
+        assert!(Instant::now() < deadline, "nothing was skipped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cutover.ok(&["batch", "stop", "CutoverBatch"]);
+    let status = wait_exit(child, &log, Duration::from_secs(20));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    cutover.check_state();
+    let stats = cutover.json(&["user", "stats", user]);
+    assert_eq!(field(&stats, "Status"), "Stopped", "{stats:#}\n{text}");
+    assert!(
+        field(&stats, "SyncedItemCount").as_u64().unwrap() < 300,
+        "the pass was not stopped midway: {stats:#}"
+    );
+    assert_eq!(field(&stats, "SkippedItemCount"), 1, "{stats:#}");
+    assert_eq!(field(&stats, "LargeItemCount"), 1, "{stats:#}");
+
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    cutover.ok(&["run", "--once"]);
+    let stats = cutover.json(&["user", "stats", user]);
+    assert_eq!(field(&stats, "Status"), "Synced", "{stats:#}");
+    assert_eq!(field(&stats, "SyncedItemCount"), 300, "{stats:#}");
+    assert_eq!(field(&stats, "SkippedItemCount"), 1, "{stats:#}");
 }

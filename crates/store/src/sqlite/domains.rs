@@ -174,6 +174,7 @@ impl DomainStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::assert_invariants;
     use chrono::Duration;
 
     #[tokio::test]
@@ -233,5 +234,6 @@ mod tests {
             store.remove_accepted_domain("contoso.test").await,
             Err(StoreError::NotFound { .. })
         ));
+        assert_invariants(&store).await;
     }
 }

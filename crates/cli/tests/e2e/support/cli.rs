@@ -38,8 +38,41 @@ impl Cutover {
         cmd
     }
 
+    /// Runs a command; after `cutover run`, checks that the engine left the state
+    /// consistent ([`Cutover::check_state`]).
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run cutover")
+        let out = self.command(args).output().expect("run cutover");
+        if args.first() == Some(&"run") {
+            self.check_state();
+        }
+        out
+    }
+
+    /// `cutover state check`: panics with every violation and the state's dump unless
+    /// the state keeps its invariants. Called after every `run` made through
+    /// [`Cutover::run`] (so [`Cutover::ok`], [`Cutover::json`], [`Cutover::fails`]);
+    /// tests that spawn `run` themselves call it once the process has exited.
+    pub fn check_state(&self) {
+        let out = self
+            .command(&["state", "check"])
+            .output()
+            .expect("run cutover state check");
+        if !out.status.success() {
+            let dump = self
+                .command(&["state", "dump"])
+                .output()
+                .expect("run cutover state dump");
+            panic!(
+                "the state breaks its invariants ({}):\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&dump.stdout)
+            );
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "state is consistent"
+        );
     }
 
     /// Runs a command that must succeed; returns its stdout.
