@@ -209,8 +209,9 @@ pub async fn stop_batch(store: &dyn Store, name: &str) -> Result<Batch> {
         match u.status {
             _ if in_a_live_pass(&u, &live) => running = true,
             UserStatus::Syncing | UserStatus::IncrementalSyncing | UserStatus::Provisioning => {
-                // Its worker died mid-pass; what it copied is in the message map.
+                // Its worker died mid-pass; what it copied and skipped is in the ledger.
                 u.status = UserStatus::Stopped;
+                cutover_store::count_from_ledger(store, &mut u).await?;
                 store.update_user(&u).await?;
             }
             UserStatus::Queued => {

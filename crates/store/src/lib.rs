@@ -142,6 +142,23 @@ pub struct Intent {
     pub internal_date: i64,
 }
 
+/// Sets a user's counters from the ledger (messages on the target through this
+/// migration, their bytes, and what is skipped now), exact whatever passes failed,
+/// stopped or died, and returns the skipped counts; the caller saves the user.
+pub async fn count_from_ledger(
+    store: &dyn Store,
+    user: &mut MigrationUser,
+) -> Result<SkippedCounts> {
+    let (copied, bytes) = store.copied_totals(user.email.as_str()).await?;
+    user.stats.items_synced = copied;
+    user.stats.bytes_synced = bytes;
+    let counts = store.skipped_counts(user.email.as_str()).await?;
+    user.stats.items_skipped = counts.total();
+    user.stats.bad_items = counts.bad;
+    user.stats.large_items = counts.large;
+    Ok(counts)
+}
+
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {

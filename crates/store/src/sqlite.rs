@@ -39,6 +39,12 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Closes the database, waiting for every connection to finish (dropping the store
+    /// lets them close in the background, while the files may still be open).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
     /// `sqlite:PATH`), upgrades its schema, and loads the secrets key from
     /// `key_file` (default: the database path with `.key` appended). The database and

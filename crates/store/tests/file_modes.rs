@@ -50,7 +50,7 @@ async fn a_new_state_its_wal_and_its_key_are_0600() {
 async fn a_state_others_can_read_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
-    drop(open(&db).await.unwrap());
+    open(&db).await.unwrap().close().await;
 
     chmod(&db, 0o644);
     let err = open(&db).await.unwrap_err();
@@ -59,7 +59,7 @@ async fn a_state_others_can_read_is_refused_with_the_fix() {
         "{err}"
     );
     chmod(&db, 0o600);
-    drop(open(&db).await.unwrap());
+    open(&db).await.unwrap().close().await;
 
     let key = beside(&db, ".key");
     chmod(&key, 0o640);
@@ -80,7 +80,7 @@ async fn a_state_others_can_read_is_refused_with_the_fix() {
         "{err}"
     );
     chmod(&wal, 0o600);
-    drop(open(&db).await.unwrap());
+    open(&db).await.unwrap().close().await;
 }
 
 #[tokio::test]

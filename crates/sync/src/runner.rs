@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus, check_item_limits};
-use cutover_store::{Store, StoreError, mailbox_job};
+use cutover_store::{Store, StoreError, count_from_ledger, mailbox_job};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -439,14 +439,9 @@ async fn stopped(
         StopReason::Shutdown => UserStatus::Queued,
     };
     user.error = None;
-    let (copied, bytes) = store.copied_totals(user.email.as_str()).await?;
-    user.stats.items_synced = copied;
-    user.stats.bytes_synced = bytes;
-    // And what it skipped (or copied after an earlier skip), as a finished pass counts it.
-    let counts = store.skipped_counts(user.email.as_str()).await?;
-    user.stats.items_skipped = counts.total();
-    user.stats.bad_items = counts.bad;
-    user.stats.large_items = counts.large;
+    // What it copied and skipped (or copied after an earlier skip), as a finished pass
+    // counts it.
+    count_from_ledger(store, &mut user).await?;
     store.update_user(&user).await?;
     info!(user = %user.email, status = %user.status, "pass stopped");
     events.send(SyncEvent::UserFinished {
@@ -552,13 +547,7 @@ async fn run_user(
     // Counted from the store, exact whatever passes failed or stopped: messages on the
     // target through this migration, and skipped items (a message skipped by several
     // passes is one item, and one copied since is none).
-    let (copied, bytes) = store.copied_totals(&email).await?;
-    user.stats.items_synced = copied;
-    user.stats.bytes_synced = bytes;
-    let counts = store.skipped_counts(&email).await?;
-    user.stats.items_skipped = counts.total();
-    user.stats.bad_items = counts.bad;
-    user.stats.large_items = counts.large;
+    let counts = count_from_ledger(store.as_ref(), &mut user).await?;
     if user.status == UserStatus::Synced
         && let Err(over) = check_item_limits(
             &email,

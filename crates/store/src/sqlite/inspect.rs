@@ -647,6 +647,7 @@ mod tests {
                 &Target {
                     connection: endpoint("T").connection,
                     updated_at: now,
+                    folds_case: None,
                 },
                 &SecretString::from("targetpass".to_string()),
             )
