@@ -250,23 +250,7 @@ fn case_twins_keep_their_names_on_a_target_that_tells_them_apart() {
         src.index(USER);
         let cutover = Cutover::new();
         cutover.connect(&src, &dst, "authzid", USER);
-        let port = dst.port().to_string();
-        cutover.ok(&[
-            "target",
-            "set",
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--security",
-            "none",
-            "--admin",
-            "admin",
-            "--password-env",
-            "DST_ADMIN_PASSWORD",
-            "--folder-case",
-            folder_case,
-        ]);
+        cutover.set_target(dst.port(), "authzid", USER, &["--folder-case", folder_case]);
         cutover.start_batch(&[(USER, "", "")], &[]);
         let run = cutover.json(&["run", "--once"]);
         assert_eq!(run[0]["Status"], "Synced", "{run:#}");

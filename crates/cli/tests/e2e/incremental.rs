@@ -43,20 +43,6 @@ fn message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// An incremental pass now; returns its JSON summary and its log.
-fn pass(cutover: &Cutover, log: &str) -> (serde_json::Value, String) {
-    cutover.ok(&["batch", "start", "CutoverBatch"]);
-    let out = cutover
-        .command(&["run", "--once", "--format", "json"])
-        .env("CUTOVER_LOG", log)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "pass failed:\n{stderr}");
-    cutover.check_state();
-    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
-}
-
 fn mutate(src: &Dovecot) {
     let a = USERS[0];
     // New mail in several folders, and a new folder with mail.
@@ -108,7 +94,7 @@ fn mutate(src: &Dovecot) {
 fn follows_the_source(capability: &str) -> String {
     let (src, dst, cutover) = synced_pair(capability);
     mutate(&src);
-    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    let (run, log) = cutover.pass("debug,sqlx=warn");
     assert!(log.contains("folder renamed on the source"), "{log}");
     assert_eq!(field(&run[0], "ItemsCopied"), 4, "{run:#}\n{log}");
     // A whole folder with mail went: the brake holds every removal of alice's pass until
@@ -143,7 +129,7 @@ fn follows_the_source(capability: &str) -> String {
         "--user",
         USERS[0],
     ]);
-    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    let (run, log) = cutover.pass("debug,sqlx=warn");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(field(&run[0], "ItemsCopied"), 0, "{run:#}\n{log}");
     let alice = cutover.json(&["user", "get", USERS[0]]);
@@ -163,7 +149,7 @@ fn follows_the_source(capability: &str) -> String {
 
     // Nothing changed since: the pass copies nothing and leaves the target as it is.
     let before: Vec<_> = USERS.iter().map(|u| dst.mailbox(u)).collect();
-    let (again, quiet_log) = pass(&cutover, "debug,sqlx=warn");
+    let (again, quiet_log) = cutover.pass("debug,sqlx=warn");
     assert_eq!(field(&again[0], "ItemsCopied"), 0, "{again:#}");
     for (u, b) in USERS.iter().zip(&before) {
         assert_eq!(
@@ -211,14 +197,14 @@ fn a_folder_deleted_on_the_source_stays_on_the_target_while_it_holds_other_mail(
     dst.index(a);
     src.delete_folder(a, "Archive/2025");
     // A whole folder with mail: the brake holds it until the admin approves.
-    let (run, log) = pass(&cutover, "info");
+    let (run, log) = cutover.pass("info");
     assert_eq!(
         field(&run[0], "Status"),
         "SyncedWithErrors",
         "{run:#}\n{log}"
     );
     cutover.ok(&["batch", "approve-removals", "CutoverBatch"]);
-    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    let (run, log) = cutover.pass("debug,sqlx=warn");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert!(
         dst.mailbox(a).selectable.contains("Archive/2025"),
@@ -249,7 +235,7 @@ fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
     );
     src.subscribe(a, "Sent");
     src.index(a);
-    let (run, log) = pass(&cutover, "info");
+    let (run, log) = cutover.pass("info");
     assert_eq!(field(&run[0], "ItemsCopied"), 1, "{run:#}\n{log}");
     assert!(log.contains("new UIDVALIDITY"), "{log}");
     for u in USERS {
@@ -274,7 +260,7 @@ fn flags_a_user_set_on_the_target_survive_unless_the_source_changes_them() {
     dst.change_flags(a, "INBOX", dst_uids[position], true, &["ProjectZ"]);
     // ...while the source still changes another flag of the same message.
     src.change_flags(a, "INBOX", src_uid, true, &["\\Flagged"]);
-    let (_, log) = pass(&cutover, "info");
+    let (_, log) = cutover.pass("info");
     let on_target = dst.mailbox(a).folders["INBOX"]
         .iter()
         .find(|m| m.body == body)
@@ -301,7 +287,7 @@ fn subscriptions_move_as_changes_and_the_users_own_survive() {
     // A folder the source does not subscribe: created on the target, not subscribed.
     src.write_message(a, "Lists", &message("list-mail"), &[], 1_790_000_500);
     src.index(a);
-    let (_, log) = pass(&cutover, "info");
+    let (_, log) = cutover.pass("info");
     let target = dst.mailbox(a);
     assert!(
         target.selectable.contains("Lists") && !target.subscribed.contains("Lists"),
@@ -315,7 +301,7 @@ fn subscriptions_move_as_changes_and_the_users_own_survive() {
     src.unsubscribe(a, "Projects");
     src.subscribe(a, "Lists");
     dst.unsubscribe(a, "Drafts");
-    let (run, log) = pass(&cutover, "debug,sqlx=warn");
+    let (run, log) = cutover.pass("debug,sqlx=warn");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(log.matches("case=SourceChanged").count(), 2, "{log}");
     let target = dst.mailbox(a).subscribed;
@@ -329,7 +315,7 @@ fn subscriptions_move_as_changes_and_the_users_own_survive() {
     assert_same_subscriptions(&src, &dst, USERS[1], &[]);
 
     // Nothing changed since: the user's own choice still stands, nothing is sent.
-    let (_, log) = pass(&cutover, "debug,sqlx=warn");
+    let (_, log) = cutover.pass("debug,sqlx=warn");
     assert!(!log.contains("CREATE/SUBSCRIBE"), "{log}");
     assert_same_subscriptions(&src, &dst, a, &["Drafts"]);
     // The mail is all there (assert_same_mailbox would also want Drafts subscribed).

@@ -56,20 +56,6 @@ fn message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// An incremental pass now; returns its JSON summary and its log.
-fn pass(cutover: &Cutover) -> (serde_json::Value, String) {
-    cutover.ok(&["batch", "start", "CutoverBatch"]);
-    let out = cutover
-        .command(&["run", "--once", "--format", "json"])
-        .env("CUTOVER_LOG", "info")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "pass failed:\n{stderr}");
-    cutover.check_state();
-    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
-}
-
 /// Messages per folder on a server.
 fn counts(server: &Dovecot) -> Vec<(String, usize)> {
     server
@@ -131,7 +117,7 @@ fn nothing_removed(dst: &Dovecot, before: &crate::support::MailboxSnapshot) {
 /// benchmark kit's verifier).
 fn a_clean_pass_makes_it_exact(s: &Setup) {
     s.proxy.set_rules(Vec::new());
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_same_mailbox(&s.src, &s.dst, USER);
     verify_independently(&s.src, &s.dst, &[USER]);
@@ -149,7 +135,7 @@ fn lost_list_fetch_and_vanished_lines_remove_nothing_with_qresync() {
         Rule::drop_containing(&["* VANISHED"]),
         Rule::drop_containing(&[" FETCH (", &format!("UID {} ", new[0]), "RFC822.SIZE"]),
     ]);
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert!(s.proxy.dropped() >= 3, "the proxy lost no line:\n{log}");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     nothing_removed(&s.dst, &before);
@@ -176,7 +162,7 @@ fn a_lost_search_reply_and_an_unanswered_message_remove_and_lose_nothing_with_co
         // And a new message's body never comes.
         Rule::drop_containing(&[" FETCH (", &format!("UID {} ", new[1]), "BODY[]"]),
     ]);
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert!(s.proxy.dropped() >= 1, "the proxy lost no line:\n{log}");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     nothing_removed(&s.dst, &before);
@@ -195,7 +181,7 @@ fn an_examine_without_exists_and_lost_fetch_lines_remove_nothing_without_condsto
         Rule::drop_containing(&["* 1 FETCH (", "RFC822.SIZE"]),
         Rule::drop_containing(&["* 2 FETCH (", "RFC822.SIZE"]),
     ]);
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert!(s.proxy.dropped() >= 3, "the proxy lost no line:\n{log}");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     nothing_removed(&s.dst, &before);
@@ -226,7 +212,7 @@ fn a_pass_that_would_remove_a_third_of_a_mailbox_waits_for_approval() {
         }
     }
     assert_eq!(expunged, 15);
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert_eq!(
         field(&run[0], "Status"),
         "SyncedWithErrors",
@@ -246,7 +232,7 @@ fn a_pass_that_would_remove_a_third_of_a_mailbox_waits_for_approval() {
     assert_eq!(field(&batch, "RemovalsHeldCount"), 1, "{batch:#}");
 
     // Another pass without approval: still held, still nothing removed.
-    let (run, _) = pass(&s.cutover);
+    let (run, _) = s.cutover.pass("info");
     assert_eq!(field(&run[0], "Status"), "SyncedWithErrors", "{run:#}");
     assert_eq!(counts(&s.dst), before);
 
@@ -260,7 +246,7 @@ fn a_pass_that_would_remove_a_third_of_a_mailbox_waits_for_approval() {
     ]);
     assert!(refused.contains("nobody@contoso.test"), "{refused}");
     s.cutover.ok(&["batch", "approve-removals", "CutoverBatch"]);
-    let (run, log) = pass(&s.cutover);
+    let (run, log) = s.cutover.pass("info");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     let user = s.cutover.json(&["user", "get", USER]);
     assert_eq!(field(&user, "RemovalsHeld"), 0, "{user:#}");
@@ -280,6 +266,6 @@ fn a_pass_that_would_remove_a_third_of_a_mailbox_waits_for_approval() {
             }
         }
     }
-    let (run, _) = pass(&s.cutover);
+    let (run, _) = s.cutover.pass("info");
     assert_eq!(field(&run[0], "Status"), "SyncedWithErrors", "{run:#}");
 }

@@ -48,6 +48,21 @@ impl Cutover {
         out
     }
 
+    /// An incremental pass now (`batch start CutoverBatch`, then `run --once` with
+    /// `CUTOVER_LOG=log`): its JSON summary and its log; the state is checked after it.
+    pub fn pass(&self, log: &str) -> (Value, String) {
+        self.ok(&["batch", "start", "CutoverBatch"]);
+        let out = self
+            .command(&["run", "--once", "--format", "json"])
+            .env("CUTOVER_LOG", log)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "pass failed:\n{stderr}");
+        self.check_state();
+        (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+    }
+
     /// `cutover state check`: panics with every violation and the state's dump unless
     /// the state keeps its invariants. Called after every `run` made through
     /// [`Cutover::run`] (so [`Cutover::ok`], [`Cutover::json`], [`Cutover::fails`]);
@@ -182,17 +197,10 @@ impl Cutover {
         self.connect_with(src, dst, impersonation, test_mailbox, &[]);
     }
 
-    /// As [`Cutover::connect_ports`], with more options for both `target set` and
-    /// `endpoint new` (e.g. `--compression on`).
-    pub fn connect_with(
-        &self,
-        src: u16,
-        dst: u16,
-        impersonation: &str,
-        test_mailbox: &str,
-        extra: &[&str],
-    ) {
-        let (sp, dp) = (src.to_string(), dst.to_string());
+    /// `target set` to the loopback port `dst` as the Dovecot master user `admin`, with
+    /// more options (e.g. `--folder-case sensitive`).
+    pub fn set_target(&self, dst: u16, impersonation: &str, test_mailbox: &str, extra: &[&str]) {
+        let dp = dst.to_string();
         let mut target = vec![
             "target",
             "set",
@@ -213,6 +221,20 @@ impl Cutover {
         ];
         target.extend_from_slice(extra);
         self.ok(&target);
+    }
+
+    /// As [`Cutover::connect_ports`], with more options for both `target set` and
+    /// `endpoint new` (e.g. `--compression on`).
+    pub fn connect_with(
+        &self,
+        src: u16,
+        dst: u16,
+        impersonation: &str,
+        test_mailbox: &str,
+        extra: &[&str],
+    ) {
+        self.set_target(dst, impersonation, test_mailbox, extra);
+        let sp = src.to_string();
         let mut endpoint = vec![
             "endpoint",
             "new",
