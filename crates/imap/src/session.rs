@@ -459,14 +459,15 @@ impl Session {
     /// hundred commands instead of one each (what a new mailbox's dozens of folders cost
     /// on a distant link). Done in order; a folder that already exists is fine.
     ///
-    /// A NO to SUBSCRIBE or UNSUBSCRIBE does not stop the rest: those folders come back in
-    /// the `Ok` list. Servers differ on unsubscribing a name that is not subscribed (or
-    /// subscribing one that is), and a subscription is not worth a mailbox's messages. A
-    /// refused CREATE, a BAD or a lost connection is the error, with its folder.
+    /// A NO does not stop the rest: those folders come back in the `Ok` list with the
+    /// command the server refused. Servers differ on unsubscribing a name that is not
+    /// subscribed (or subscribing one that is), and a subscription is not worth a
+    /// mailbox's messages; a name the target refuses to CREATE is one folder's problem,
+    /// for the caller to report. A BAD or a lost connection is the error, with its folder.
     pub async fn set_up_folders(
         &mut self,
         folders: &[FolderSetup],
-    ) -> Result<Vec<(MailboxName, ImapError)>, (MailboxName, ImapError)> {
+    ) -> Result<Vec<(MailboxName, &'static str, ImapError)>, (MailboxName, ImapError)> {
         // Bounded, so that neither side's socket buffer fills while the other waits.
         const PER_ROUND: usize = 100;
         let mut commands: Vec<(&MailboxName, &'static str, CommandBody<'_>)> = Vec::new();
@@ -521,9 +522,7 @@ impl Session {
                 }
                 match status.check(command) {
                     Ok(()) => {}
-                    Err(e @ ImapError::No { .. }) if command != "CREATE" => {
-                        refused.push((name.clone(), e));
-                    }
+                    Err(e @ ImapError::No { .. }) => refused.push((name.clone(), command, e)),
                     Err(e) => return Err((name.clone(), e)),
                 }
             }

@@ -606,7 +606,7 @@ fn setup(folder: &str, create: bool, subscribe: Option<bool>) -> FolderSetup {
 async fn folders_created_subscribed_and_unsubscribed_in_one_round_trip() {
     // A exists already (fine), B is new, R&D is only subscribed, U unsubscribed (refused:
     // it was not subscribed, as some servers answer), S subscribed (refused); then x's
-    // CREATE is refused, which is the error.
+    // CREATE is refused (reported, not an error), and a BAD is the error.
     let script = format!(
         "{GREETING}C1 NO [ALREADYEXISTS] Mailbox exists\r\n\
          C2 OK Subscribe completed.\r\n\
@@ -616,7 +616,8 @@ async fn folders_created_subscribed_and_unsubscribed_in_one_round_trip() {
          C6 NO Not subscribed\r\n\
          C7 OK Unsubscribe completed.\r\n\
          C8 NO [NOPERM] No subscriptions here\r\n\
-         C9 NO [CANNOT] Invalid mailbox name\r\n"
+         C9 NO [CANNOT] Invalid mailbox name\r\n\
+         C10 BAD Syntax error\r\n"
     );
     for (mock, written) in splits(script.as_bytes()) {
         let mut s = Session::from_stream(mock).await.unwrap();
@@ -639,18 +640,24 @@ async fn folders_created_subscribed_and_unsubscribed_in_one_round_trip() {
         );
         let refused: Vec<_> = refused
             .iter()
-            .map(|(n, e)| (n.clone(), e.code_name()))
+            .map(|(n, c, e)| (n.clone(), *c, e.code_name()))
             .collect();
         assert_eq!(
             refused,
-            [(name("U"), None), (name("S"), Some("NOPERM".to_string()))]
+            [
+                (name("U"), "UNSUBSCRIBE", None),
+                (name("S"), "SUBSCRIBE", Some("NOPERM".to_string()))
+            ]
         );
-        let (folder, err) = s
-            .set_up_folders(&[setup("x", true, None)])
+        let refused = s.set_up_folders(&[setup("x", true, None)]).await.unwrap();
+        assert_eq!(refused.len(), 1);
+        assert_eq!((&refused[0].0, refused[0].1), (&name("x"), "CREATE"));
+        assert_eq!(refused[0].2.code_name().as_deref(), Some("CANNOT"));
+        let (folder, _) = s
+            .set_up_folders(&[setup("y", true, None)])
             .await
             .unwrap_err();
-        assert_eq!(folder, name("x"));
-        assert_eq!(err.code_name().as_deref(), Some("CANNOT"));
+        assert_eq!(folder, name("y"));
     }
 }
 

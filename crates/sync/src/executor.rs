@@ -287,12 +287,36 @@ pub async fn sync_mailbox(
 
     // Folders next, so the hierarchy exists even where no message goes, and the
     // subscriptions the source changed; all in one round trip or a few.
-    target_folders::set_up(&mut dst, store, email, &mappings, &states, &dst_subscribed).await?;
+    let refused =
+        target_folders::set_up(&mut dst, store, email, &mappings, &states, &dst_subscribed).await?;
+    for (name, error) in &refused {
+        warn!(user = email, folder = %name, %error, "the target refused to create a folder; its mail is not copied");
+        outcome.folder_warnings.push(format!(
+            "the target refused to create the folder '{}' ({error}): its mail (and its subfolders') was not copied; \
+             rename it on the source, or give it another target name with --folder-map",
+            name.to_display()
+        ));
+    }
+    let target_sep = dst_ns.separator.and_then(|c| u8::try_from(c).ok());
+    let refused: Vec<Vec<u8>> = refused
+        .into_iter()
+        .map(|(n, _)| n.as_bytes().to_vec())
+        .collect();
+    let under_refused = |dst: &[u8]| {
+        refused.iter().any(|r| {
+            dst == r.as_slice()
+                || target_sep
+                    .is_some_and(|s| dst.len() > r.len() && dst.starts_with(r) && dst[r.len()] == s)
+        })
+    };
 
     // Scan: what changed in each source folder, and the plan for it.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
     let mut work = Vec::new();
-    for m in mappings.into_iter().filter(|m| m.selectable) {
+    for m in mappings
+        .into_iter()
+        .filter(|m| m.selectable && !under_refused(&m.dst))
+    {
         if let Some(reason) = job.stop.reason() {
             return Err(SyncError::Stopped(reason));
         }

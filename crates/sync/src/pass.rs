@@ -99,6 +99,9 @@ pub struct PassOutcome {
     /// Source folders left out because they are in other users' or shared namespaces
     /// (display names).
     pub folders_left_out: Vec<String>,
+    /// What the pass could not keep of the source's folders (a name the target refused),
+    /// for the admin: it is reported on the user, never only logged.
+    pub folder_warnings: Vec<String>,
     pub millis: u64,
 }
 

@@ -527,6 +527,9 @@ async fn run_user(
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
             user.stats.folders_left_out = outcome.folders_left_out.clone();
+            // Synced, but what did not fit the target is said on the user.
+            user.error =
+                (!outcome.folder_warnings.is_empty()).then(|| outcome.folder_warnings.join("; "));
             user.removals_held = outcome.held_removals.as_ref().map_or(0, |h| h.messages);
             user.removals_held_detail = outcome.held_removals.as_ref().map(|h| h.detail.clone());
             // An approval this pass used is spent; one given meanwhile stays.

@@ -15,7 +15,9 @@ use crate::subscriptions::{FolderSubscription, plan_subscription};
 
 /// Creates the target folders the pass needs and applies the subscription plan.
 /// `states` are the folders earlier passes saw, renames followed: none of them is
-/// created again. `dst_subscribed` is the target's LSUB.
+/// created again. `dst_subscribed` is the target's LSUB. Returns the target folders whose
+/// CREATE the target refused, with its answer: the pass copies nothing into them (nor
+/// into their subfolders) and reports them on the user.
 pub async fn set_up(
     dst: &mut Session,
     store: &dyn Store,
@@ -23,7 +25,7 @@ pub async fn set_up(
     mappings: &[FolderMapping],
     states: &HashMap<Vec<u8>, FolderState>,
     dst_subscribed: &BTreeSet<Vec<u8>>,
-) -> Result<(), SyncError> {
+) -> Result<Vec<(MailboxName, String)>, SyncError> {
     let seen: HashMap<Vec<u8>, bool> = store.subscriptions_seen(email).await?.into_iter().collect();
     let mut setups = Vec::new();
     for m in mappings {
@@ -54,13 +56,20 @@ pub async fn set_up(
             folder: name.to_display(),
             source,
         })?;
-    for (name, error) in &refused {
+    let (creates, subscriptions): (Vec<_>, Vec<_>) = refused
+        .into_iter()
+        .partition(|(_, command, _)| *command == "CREATE");
+    for (name, _, error) in &subscriptions {
         warn!(user = email, folder = %name, %error,
             "the target refused a subscription change; the next pass tries again");
     }
     // What the source shows now, except where the target refused: there the next pass
     // still sees the source's change and makes it again.
-    let refused: BTreeSet<&[u8]> = refused.iter().map(|(n, _)| n.as_bytes()).collect();
+    let refused: BTreeSet<&[u8]> = subscriptions
+        .iter()
+        .chain(&creates)
+        .map(|(n, _, _)| n.as_bytes())
+        .collect();
     let record: Vec<(Vec<u8>, bool)> = mappings
         .iter()
         .filter(|m| seen.get(&m.src) != Some(&m.subscribe))
@@ -68,5 +77,8 @@ pub async fn set_up(
         .map(|m| (m.src.clone(), m.subscribe))
         .collect();
     store.set_subscriptions_seen(email, &record).await?;
-    Ok(())
+    Ok(creates
+        .into_iter()
+        .map(|(name, _, error)| (name, error.to_string()))
+        .collect())
 }

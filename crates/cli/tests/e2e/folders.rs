@@ -283,3 +283,52 @@ fn case_twins_keep_their_names_on_a_target_that_tells_them_apart() {
         assert_eq!(case, want, "{shown:#}");
     }
 }
+
+/// A target that refuses a folder's name (answers its CREATE with NO) costs that folder,
+/// not the mailbox: the rest is copied, the user is Synced, and its ErrorSummary says which
+/// folder did not make it and what to do.
+#[test]
+fn a_folder_name_the_target_refuses_is_reported_on_the_user_and_the_rest_moves() {
+    use crate::support::{RewritingProxy, Rule};
+    let (src, dst) = crate::support::pair(&[USER], '/');
+    for (folder, subject) in [
+        ("Projects", "kept"),
+        ("Odd Name", "refused"),
+        ("Odd Name/Sub", "refused too"),
+    ] {
+        src.create_folder(USER, folder);
+        src.write_message(
+            USER,
+            folder,
+            format!("From: a@contoso.test\r\nSubject: {subject}\r\n\r\n{subject}\r\n").as_bytes(),
+            &[],
+            1_790_000_000,
+        );
+    }
+    src.index(USER);
+    let proxy = RewritingProxy::start(dst.port());
+    let cutover = Cutover::new();
+    cutover.connect_ports(src.port(), proxy.port(), "authzid", USER);
+    proxy.set_rules(vec![Rule::RefuseCreate("Odd Name".into())]);
+    cutover.start_batch(&[(USER, "", "")], &[]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+    assert_eq!(proxy.rewritten(), 2, "both CREATEs refused");
+    let user = cutover.json(&["user", "get", USER]);
+    let error = user["ErrorSummary"].as_str().unwrap_or_default();
+    assert_eq!(user["Status"], "Synced", "{user:#}");
+    assert!(
+        error.contains("refused to create the folder 'Odd Name'")
+            && error.contains("'Odd Name/Sub'")
+            && error.contains("--folder-map"),
+        "{user:#}"
+    );
+    let target = dst.mailbox(USER);
+    assert_eq!(target.folders["Projects"].len(), 1);
+    for refused in ["Odd Name", "Odd Name/Sub"] {
+        assert!(
+            target.folders.get(refused).is_none_or(|m| m.is_empty()),
+            "mail went into {refused}"
+        );
+    }
+}

@@ -7,6 +7,7 @@
 //! passed on with its literal and the rest of its response untouched; rules look only at
 //! the first line of each response, so the framing the client sees stays valid.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,6 +31,9 @@ pub enum Rule {
     /// Replace the first line of a one-line response with what the function returns
     /// (`None`: leave it), e.g. to make a server send huge numbers.
     Rewrite(Rewriter),
+    /// Answer `NO [CANNOT]` to a CREATE whose command line contains this text (the
+    /// server's own answer is replaced), as a target that refuses a folder name would.
+    RefuseCreate(String),
 }
 
 impl Rule {
@@ -111,8 +115,10 @@ impl RewritingProxy {
                     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                     let client_gone = Arc::new(AtomicBool::new(false));
                     let gone = client_gone.clone();
+                    let refused_tags: Arc<Mutex<HashSet<String>>> = Arc::default();
+                    let (tags, client_rules) = (refused_tags.clone(), rules.clone());
                     let up = thread::spawn(move || {
-                        raw_pump(c2, s2);
+                        command_pump(c2, s2, &client_rules, &tags);
                         gone.store(true, Ordering::SeqCst);
                     });
                     let flags = Flags {
@@ -122,7 +128,7 @@ impl RewritingProxy {
                         stalled: &stalled,
                         rewritten: &rewritten,
                     };
-                    filter_pump(server, client, &rules, flags);
+                    filter_pump(server, client, &rules, &refused_tags, flags);
                     let _ = up.join();
                 });
             }
@@ -169,15 +175,41 @@ impl Drop for RewritingProxy {
     }
 }
 
-fn raw_pump(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = [0u8; 16 * 1024];
+/// Copies the client's commands to the server unchanged, line by line and literal by
+/// literal, noting the tags of the CREATEs a `RefuseCreate` rule names.
+fn command_pump(
+    from: TcpStream,
+    mut to: TcpStream,
+    rules: &Mutex<Vec<Rule>>,
+    refused_tags: &Mutex<HashSet<String>>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, from.try_clone().unwrap());
     loop {
-        match from.read(&mut buf) {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let mut words = text.split_whitespace();
+        if let (Some(tag), Some(command)) = (words.next(), words.next())
+            && command.eq_ignore_ascii_case("CREATE")
+        {
+            let refuse = rules.lock().unwrap().iter().any(|r| match r {
+                Rule::RefuseCreate(fragment) => text.contains(fragment.as_str()),
+                _ => false,
+            });
+            if refuse {
+                refused_tags.lock().unwrap().insert(tag.to_string());
+            }
+        }
+        if to.write_all(&line).is_err() {
+            break;
+        }
+        if let Some(n) = literal_length(&line) {
+            let mut literal = vec![0; n];
+            if reader.read_exact(&mut literal).is_err() || to.write_all(&literal).is_err() {
+                break;
             }
         }
     }
@@ -206,7 +238,13 @@ struct Flags<'a> {
 
 /// Copies the server's responses to the client, one response at a time, applying the
 /// rules to each response's first line.
-fn filter_pump(server: TcpStream, mut client: TcpStream, rules: &Mutex<Vec<Rule>>, f: Flags<'_>) {
+fn filter_pump(
+    server: TcpStream,
+    mut client: TcpStream,
+    rules: &Mutex<Vec<Rule>>,
+    refused_tags: &Mutex<HashSet<String>>,
+    f: Flags<'_>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, server.try_clone().unwrap());
     'responses: loop {
         // One response: its first line, then (while lines announce literals) the literal
@@ -233,6 +271,12 @@ fn filter_pump(server: TcpStream, mut client: TcpStream, rules: &Mutex<Vec<Rule>
                 }
                 None => break,
             }
+        }
+        if let Some(tag) = first.split_whitespace().next()
+            && refused_tags.lock().unwrap().remove(tag)
+        {
+            f.rewritten.fetch_add(1, Ordering::SeqCst);
+            response = format!("{tag} NO [CANNOT] Invalid mailbox name\r\n").into_bytes();
         }
         let rules = rules.lock().unwrap().clone();
         let mut stall = false;
