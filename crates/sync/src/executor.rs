@@ -126,7 +126,7 @@ async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapErr
     match dst.status(asked).await {
         Ok(_) => Ok(true),
         Err(ImapError::No { .. }) => Ok(false),
-        // It answered OK, with the data under the name as stored (`existing`).
+        // It answered OK, with the data under the name as the server stores it.
         Err(ImapError::Protocol(_)) => Ok(true),
         Err(e) => Err(e),
     }
