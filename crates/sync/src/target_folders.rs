@@ -28,8 +28,16 @@ pub async fn set_up(
 ) -> Result<Vec<(MailboxName, String)>, SyncError> {
     let seen: HashMap<Vec<u8>, bool> = store.subscriptions_seen(email).await?.into_iter().collect();
     let mut setups = Vec::new();
+    // A source parent that holds only subfolders (\Noselect) is not created by name: the
+    // CREATE of its first subfolder makes it (RFC 3501 6.3.3), as the target keeps such
+    // parents, so it does not become an empty folder of its own where the target can
+    // keep the shape.
+    let mut parents = Vec::new();
     for m in mappings {
         let create = m.create && !states.contains_key(&m.src);
+        if create && !m.selectable {
+            parents.push(MailboxName::from_wire(m.dst.clone()));
+        }
         let plan = plan_subscription(&FolderSubscription {
             source: m.subscribe,
             source_seen: seen.get(&m.src).copied(),
@@ -40,6 +48,7 @@ pub async fn set_up(
         if let Some(step) = plan.step {
             debug!(user = email, folder = %name, %step, case = ?plan.case, "subscription changed on the target");
         }
+        let create = create && m.selectable;
         if create || plan.step.is_some() {
             setups.push(FolderSetup {
                 name,
@@ -48,17 +57,40 @@ pub async fn set_up(
             });
         }
     }
-    let refused = dst
-        .set_up_folders(&setups)
-        .await
-        .map_err(|(name, source)| SyncError::Folder {
-            role: Role::Target,
-            folder: name.to_display(),
-            source,
-        })?;
-    let (creates, subscriptions): (Vec<_>, Vec<_>) = refused
+    let setup_err = |(name, source): (MailboxName, _)| SyncError::Folder {
+        role: Role::Target,
+        folder: name.to_display(),
+        source,
+    };
+    let refused = dst.set_up_folders(&setups).await.map_err(setup_err)?;
+    let (mut creates, subscriptions): (Vec<_>, Vec<_>) = refused
         .into_iter()
         .partition(|(_, command, _)| *command == "CREATE");
+    // A server that makes no missing parent on CREATE refuses the subfolders: then the
+    // parents are created by name after all, and the subfolders again.
+    if !creates.is_empty() && !parents.is_empty() {
+        debug!(
+            user = email,
+            refused = creates.len(),
+            "creating parent folders by name, then their subfolders again"
+        );
+        let again: Vec<FolderSetup> = parents
+            .iter()
+            .chain(creates.iter().map(|(name, _, _)| name))
+            .map(|name| FolderSetup {
+                name: name.clone(),
+                create: true,
+                subscribe: None,
+            })
+            .collect();
+        creates = dst
+            .set_up_folders(&again)
+            .await
+            .map_err(setup_err)?
+            .into_iter()
+            .filter(|(_, command, _)| *command == "CREATE")
+            .collect();
+    }
     for (name, _, error) in &subscriptions {
         warn!(user = email, folder = %name, %error,
             "the target refused a subscription change; the next pass tries again");

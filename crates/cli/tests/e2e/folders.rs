@@ -183,6 +183,12 @@ fn special_folders_land_in_the_targets_own_and_nothing_merges() {
         );
         assert!(target.selectable.contains(*to), "{to} not selectable");
     }
+    // A parent that only holds subfolders on the source stays one on the target.
+    assert!(
+        target.folders.contains_key("Projects") && !target.selectable.contains("Projects"),
+        "Projects became a folder of its own: {:?}",
+        target.selectable
+    );
     for gone in [
         "Sent Items",
         "Deleted Items",
@@ -331,4 +337,34 @@ fn a_folder_name_the_target_refuses_is_reported_on_the_user_and_the_rest_moves()
             "mail went into {refused}"
         );
     }
+}
+
+/// A target that makes no missing parent on CREATE (it refuses "Projects/Alpha" while
+/// "Projects" does not exist): the parent is then created by name, the subfolder again,
+/// and its mail arrives, with nothing to report.
+#[test]
+fn a_parent_the_target_wants_first_is_created_by_name() {
+    use crate::support::{RewritingProxy, Rule};
+    let (src, dst) = crate::support::pair(&[USER], '/');
+    src.create_folder(USER, "Projects/Alpha");
+    src.write_message(
+        USER,
+        "Projects/Alpha",
+        b"From: a@contoso.test\r\nSubject: alpha\r\n\r\nalpha\r\n",
+        &[],
+        1_790_000_000,
+    );
+    src.index(USER);
+    assert!(!src.mailbox(USER).selectable.contains("Projects"));
+    let proxy = RewritingProxy::start(dst.port());
+    let cutover = Cutover::new();
+    cutover.connect_ports(src.port(), proxy.port(), "authzid", USER);
+    proxy.set_rules(vec![Rule::RefuseCreateOnce("Projects/Alpha".into())]);
+    cutover.start_batch(&[(USER, "", "")], &[]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+    assert_eq!(proxy.rewritten(), 1, "the first CREATE was not refused");
+    let user = cutover.json(&["user", "get", USER]);
+    assert!(user["ErrorSummary"].is_null(), "{user:#}");
+    assert_eq!(dst.mailbox(USER).folders["Projects/Alpha"].len(), 1);
 }

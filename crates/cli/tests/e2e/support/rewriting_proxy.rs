@@ -34,6 +34,9 @@ pub enum Rule {
     /// Answer `NO [CANNOT]` to a CREATE whose command line contains this text (the
     /// server's own answer is replaced), as a target that refuses a folder name would.
     RefuseCreate(String),
+    /// The same, to the first such CREATE of each connection only (a server that wants
+    /// a parent created first, and then takes the subfolder).
+    RefuseCreateOnce(String),
 }
 
 impl Rule {
@@ -184,6 +187,7 @@ fn command_pump(
     refused_tags: &Mutex<HashSet<String>>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, from.try_clone().unwrap());
+    let mut refused_once: HashSet<String> = HashSet::new();
     loop {
         let mut line = Vec::new();
         match reader.read_until(b'\n', &mut line) {
@@ -197,6 +201,9 @@ fn command_pump(
         {
             let refuse = rules.lock().unwrap().iter().any(|r| match r {
                 Rule::RefuseCreate(fragment) => text.contains(fragment.as_str()),
+                Rule::RefuseCreateOnce(fragment) => {
+                    text.contains(fragment.as_str()) && refused_once.insert(fragment.clone())
+                }
                 _ => false,
             });
             if refuse {
