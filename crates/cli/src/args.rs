@@ -388,6 +388,15 @@ pub enum BatchCommand {
         #[arg(long, value_name = "EMAIL")]
         user: Option<String>,
     },
+    /// The steps the next pass would take for each mailbox of the batch (folders created,
+    /// renamed, deleted, subscriptions, flags, removals, copies, checkpoints), read from
+    /// both servers and the state without changing anything. `--format json` for scripts.
+    Plan {
+        name: String,
+        /// Only this user's mailbox.
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+    },
     /// Remove the batch and its users from the state (mail on the target stays). Refused
     /// until `cutover dns check` has seen MX point at the target and a sync ran after
     /// that; warns during the 72 hours after the switch.

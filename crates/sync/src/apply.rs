@@ -1,93 +1,250 @@
-//! Applying a pass's flag changes and removals to the target, then recording them.
+//! Applying a mailbox's plan: the only code of a pass that writes to the target and
+//! the store. The steps go in the plan's order: renames, the target's folders and
+//! subscriptions ([`crate::target_folders`]), the store's repairs, the folders gone
+//! from the source ([`crate::lifecycle`]), then every folder's flags, removals, copies
+//! and checkpoint in one pipeline (`copy`), each chunk's intents written before its
+//! APPEND and its copies recorded after it, in one transaction. Each step is logged as
+//! it is applied ("step applied"), in the words `cutover batch plan` prints.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use cutover_imap::{FlagChange, ImapError, MailboxName, Session};
+use cutover_imap::Session;
 use cutover_store::Store;
-use tracing::warn;
+use tracing::{info, warn};
 
-use crate::incremental::MessagePlan;
-use crate::pass::{Role, SyncError};
+use crate::copy;
+use crate::events::{EventSink, SyncEvent};
+use crate::facts::MailboxFacts;
+use crate::lifecycle;
+use crate::pass::{FolderWork, MailboxJob, PassOutcome, SyncError};
+use crate::plan::{MailboxPlan, Step};
+use crate::target_folders;
 
-/// What was applied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub flags_changed: u64,
-    pub removed: u64,
+fn applied(email: &str, step: &Step) {
+    info!(user = email, %step, "step applied");
 }
 
-/// Applies `plan`'s flag updates and removals to `dst_folder` and records them.
-pub async fn apply_changes(
+/// Applies `plan` (made from `facts`) to the target and the store.
+pub(crate) async fn apply_plan(
+    src: &mut Session,
     dst: &mut Session,
+    job: &MailboxJob,
     store: &dyn Store,
-    email: &str,
-    src_folder: &[u8],
-    src_uidvalidity: u32,
-    dst_folder: &[u8],
-    plan: &MessagePlan,
-) -> Result<Applied, SyncError> {
-    if plan.flag_updates.is_empty() && plan.removals.is_empty() {
-        return Ok(Applied::default());
+    events: &EventSink,
+    facts: MailboxFacts,
+    plan: MailboxPlan,
+) -> Result<PassOutcome, SyncError> {
+    let email = job.email.as_str();
+    let mut facts = facts;
+    // What the plan was made from and no step needs: freed before the copies.
+    for f in &mut facts.folders {
+        f.view = Default::default();
+        f.known = Vec::new();
     }
-    let name = MailboxName::from_wire(dst_folder.to_vec());
-    let err = |source: ImapError| SyncError::Folder {
-        role: Role::Target,
-        folder: name.to_display(),
-        source,
+    let mut outcome = PassOutcome {
+        folders: facts.folders.len() as u64,
+        source_items: facts.folders.iter().map(|f| u64::from(f.messages)).sum(),
+        folders_left_out: facts.folders_left_out.clone(),
+        held_removals: plan.held.clone(),
+        ..PassOutcome::default()
     };
-    let selected = dst.select(&name).await.map_err(err)?;
-    // Target UIDs of this folder's messages; those copied into an earlier incarnation of
-    // the target folder (another UIDVALIDITY) are not there.
-    let here: std::collections::HashMap<u32, u32> = store
-        .copied_messages(email, src_folder, src_uidvalidity)
-        .await?
-        .into_iter()
-        .filter(|c| c.dst_uidvalidity == Some(selected.uid_validity))
-        .filter_map(|c| Some((c.src_uid, c.dst_uid?)))
-        .collect();
+    if let Some(folds) = facts.learned_folds_case {
+        store.remember_target_folds_case(folds).await?;
+    }
+    if let Some(held) = &plan.held {
+        warn!(user = email, held = held.messages, detail = %held, "removals held for the admin's approval");
+    }
 
-    // One STORE per distinct change, not one per message.
-    let mut groups: BTreeMap<(Vec<String>, Vec<String>), Vec<u32>> = BTreeMap::new();
-    for u in &plan.flag_updates {
-        if let Some(uid) = here.get(&u.src_uid).copied() {
-            groups
-                .entry((u.add.clone(), u.remove.clone()))
-                .or_default()
-                .push(uid);
+    // Renames first: a renamed folder must not be created anew.
+    for step in &plan.steps {
+        if let Step::RenameFolder { .. } = step {
+            let r = facts
+                .renames
+                .iter()
+                .find(|r| matches!(step, Step::RenameFolder { src_from, .. } if *src_from == r.src_from))
+                .expect("the plan's renames are the facts'");
+            lifecycle::rename(dst, store, email, r).await?;
+            outcome.folders_renamed += 1;
+            applied(email, step);
         }
     }
-    for ((add, remove), uids) in &groups {
-        dst.store_flags(uids, FlagChange::Add, add)
-            .await
-            .map_err(err)?;
-        dst.store_flags(uids, FlagChange::Remove, remove)
-            .await
-            .map_err(err)?;
-    }
-    let flags: Vec<(u32, Vec<String>)> = plan
-        .flag_updates
-        .iter()
-        .map(|u| (u.src_uid, u.flags.clone()))
-        .collect();
-    store
-        .update_flags(email, src_folder, src_uidvalidity, &flags)
-        .await?;
 
-    let doomed: Vec<u32> = plan
-        .removals
-        .iter()
-        .filter_map(|(src_uid, _)| here.get(src_uid).copied())
-        .collect();
-    if !doomed.is_empty() && !dst.expunge_uids(&doomed).await.map_err(err)? {
-        warn!(user = email, folder = %name, count = doomed.len(),
-            "the target has no UIDPLUS: messages expunged on the source are only marked \\Deleted");
+    // The target's folders and subscriptions, in one round trip or a few.
+    let target_folders::SetUp {
+        refused,
+        parents_by_name,
+    } = target_folders::set_up(dst, store, email, &plan.steps, &plan.subscriptions_seen).await?;
+    for (name, error) in &refused {
+        warn!(user = email, folder = %name, %error, "the target refused to create a folder; its mail is not copied");
+        outcome.folder_warnings.push(format!(
+            "the target refused to create the folder '{}' ({error}): its mail (and its subfolders') was not copied; \
+             rename it on the source, or give it another target name with --folder-map",
+            name.to_display()
+        ));
     }
-    let gone: Vec<u32> = plan.removals.iter().map(|(src, _)| *src).collect();
-    store
-        .forget_messages(email, src_folder, src_uidvalidity, &gone)
-        .await?;
-    Ok(Applied {
-        flags_changed: flags.len() as u64,
-        removed: gone.len() as u64,
-    })
+    // Named as on the source, where the admin knows them.
+    let by_name = parents_by_name.iter().filter_map(|p| {
+        facts
+            .mappings
+            .iter()
+            .find(|m| m.dst == p.as_bytes())
+            .map(|m| &m.src)
+    });
+    let mut parents: Vec<String> = facts
+        .parents_made_selectable
+        .iter()
+        .chain(by_name)
+        .map(|p| cutover_imap::MailboxName::from_wire(p.clone()).to_display())
+        .collect();
+    parents.sort();
+    parents.dedup();
+    for name in parents {
+        info!(
+            user = email,
+            folder = name,
+            "a source parent is a folder of its own on the target"
+        );
+        outcome.folder_warnings.push(format!(
+            "the source's '{name}' only holds subfolders, but the target keeps it as a folder that can hold mail \
+             (it has no such parents); nothing is lost, the folder stays empty"
+        ));
+    }
+    let target_sep = facts.target_separator.and_then(|c| u8::try_from(c).ok());
+    let refused: Vec<Vec<u8>> = refused
+        .into_iter()
+        .map(|(n, _)| n.as_bytes().to_vec())
+        .collect();
+    let under_refused = |dst: &[u8]| {
+        refused.iter().any(|r| {
+            dst == r.as_slice()
+                || target_sep
+                    .is_some_and(|s| dst.len() > r.len() && dst.starts_with(r) && dst[r.len()] == s)
+        })
+    };
+    for step in &plan.steps {
+        match step {
+            Step::CreateFolder { dst, .. }
+            | Step::Subscribe { dst, .. }
+            | Step::Unsubscribe { dst, .. }
+                if !under_refused(dst) =>
+            {
+                applied(email, step)
+            }
+            _ => {}
+        }
+    }
+
+    // The store's repairs, then the folders gone from the source.
+    for step in &plan.steps {
+        match step {
+            Step::Rematch {
+                src,
+                old_validity,
+                new_validity,
+                old_uids,
+                found,
+            } => {
+                store
+                    .forget_messages(email, src, *old_validity, old_uids)
+                    .await?;
+                store
+                    .record_copies(email, src, *new_validity, found)
+                    .await?;
+            }
+            Step::ResolveIntents {
+                src,
+                validity,
+                found,
+                lost,
+                stale,
+            } => {
+                for (old, uids) in stale {
+                    store.drop_intents(email, src, *old, uids).await?;
+                }
+                store.record_copies(email, src, *validity, found).await?;
+                store.drop_intents(email, src, *validity, lost).await?;
+            }
+            Step::ForgetSkipped {
+                src,
+                validity,
+                uids,
+            } => store.forget_messages(email, src, *validity, uids).await?,
+            Step::DeleteFolder { src, .. }
+            | Step::KeepFolder { src, .. }
+            | Step::ForgetFolder { src } => {
+                let gone = facts
+                    .gone
+                    .iter()
+                    .find(|g| g.src_name == *src)
+                    .expect("the plan's gone folders are the facts'");
+                let deleted = lifecycle::delete(dst, store, email, src, &gone.state).await?;
+                if deleted {
+                    outcome.folders_deleted += 1;
+                } else if let Step::DeleteFolder { .. } = step {
+                    // Mail arrived in it since the plan, or the target refused: kept.
+                    info!(user = email, %step, "step not applied: the target folder is kept");
+                    continue;
+                }
+            }
+            Step::HoldRemovals(_) => {}
+            _ => continue,
+        }
+        applied(email, step);
+    }
+
+    // Folder by folder: flags, removals, copies, checkpoint.
+    let mut folders: HashMap<Vec<u8>, crate::facts::FolderFacts> = facts
+        .folders
+        .into_iter()
+        .map(|f| (f.src.clone(), f))
+        .collect();
+    let mut work: Vec<FolderWork> = Vec::new();
+    for step in plan.steps {
+        let src = match &step {
+            Step::SetFlags { src, .. } | Step::Expunge { src, .. } | Step::Copy { src, .. } => {
+                src.clone()
+            }
+            Step::SaveCheckpoint { state, .. } => state.src_name.clone(),
+            _ => continue,
+        };
+        if work.last().is_none_or(|w| w.src != src) {
+            let Some(f) = folders.remove(&src) else {
+                unreachable!("the plan's folders are the facts'")
+            };
+            work.push(FolderWork {
+                src: f.src,
+                dst: f.dst,
+                uid_validity: f.uid_validity,
+                metas: f.metas,
+                ..Default::default()
+            });
+        }
+        let w = work.last_mut().expect("pushed above");
+        w.steps.push(step.to_string());
+        match step {
+            Step::SetFlags { updates, .. } => w.flag_updates = updates,
+            Step::Expunge { removals, .. } => w.removals = removals,
+            Step::Copy { messages, .. } => w.copies = messages,
+            Step::SaveCheckpoint { state, settled } => w.checkpoint = Some((state, settled)),
+            _ => {}
+        }
+    }
+    work.retain(|w| !under_refused(&w.dst));
+    for w in &mut work {
+        // Only what is copied needs its flags and date at hand.
+        let copied: std::collections::HashSet<u32> = w.copies.iter().map(|c| c.uid).collect();
+        w.metas.retain(|uid, _| copied.contains(uid));
+    }
+    events.send(SyncEvent::UserPlanned {
+        email: email.to_string(),
+        folders: outcome.folders,
+        messages: work.iter().map(|w| w.copies.len() as u64).sum(),
+        bytes: work
+            .iter()
+            .flat_map(|w| &w.copies)
+            .map(|c| u64::from(c.size))
+            .sum(),
+    });
+    copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome).await?;
+    Ok(outcome)
 }

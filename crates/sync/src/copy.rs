@@ -7,13 +7,13 @@
 
 use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageBody, Session, Spool};
 use cutover_model::SkippedKind;
-use cutover_store::{CopiedMessage, FolderState, Intent, SkippedItem, Store};
+use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use crate::apply;
 use crate::budget::MemoryPermit;
 use crate::events::{EventSink, SyncEvent};
+use crate::message_changes;
 use crate::pass::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
 use crate::planner::{self, ChunkLimits, SourceMessage};
 use crate::subject::subject;
@@ -230,9 +230,6 @@ pub(crate) async fn copy_mailbox(
     let (tx, rx) = mpsc::channel::<Step>(AHEAD);
     let fetcher = async {
         for (i, folder) in work.iter().enumerate() {
-            if folder.scan.unchanged {
-                continue;
-            }
             if let Some(reason) = job.stop.reason() {
                 return Err(SyncError::Stopped(reason));
             }
@@ -261,20 +258,12 @@ pub(crate) async fn copy_mailbox(
             match step {
                 Step::Folder(i) => {
                     let folder = &work[i];
-                    let applied = apply::apply_changes(
-                        dst,
-                        store,
-                        &job.email,
-                        &folder.mapping.src,
-                        folder.scan.uid_validity,
-                        &folder.mapping.dst,
-                        &folder.scan.plan,
-                    )
-                    .await?;
+                    let applied =
+                        message_changes::apply_changes(dst, store, &job.email, folder).await?;
                     stats.flags_changed += applied.flags_changed;
                     stats.removed += applied.removed;
-                    let dst_name = MailboxName::from_wire(folder.mapping.dst.clone());
-                    let floor = if folder.scan.plan.copies.is_empty() {
+                    let dst_name = MailboxName::from_wire(folder.dst.clone());
+                    let floor = if folder.copies.is_empty() {
                         1
                     } else {
                         // Where messages appended from now on will land: recorded with
@@ -311,21 +300,17 @@ pub(crate) async fn copy_mailbox(
                     // The checkpoint moves on only when the pass accounted for every
                     // message; otherwise the next pass lists the folder whole (no
                     // HIGHESTMODSEQ to take a delta from).
-                    let settled = folder.scan.complete && !folder.removals_held && unanswered == 0;
+                    if let Some((state, settled)) = &folder.checkpoint {
+                        let mut state = state.clone();
+                        if !settled || unanswered > 0 {
+                            state.highest_modseq = None;
+                        }
+                        store.save_folder_state(&job.email, &state).await?;
+                    }
                     unanswered = 0;
-                    store
-                        .save_folder_state(
-                            &job.email,
-                            &FolderState {
-                                src_name: folder.mapping.src.clone(),
-                                src_uidvalidity: folder.scan.uid_validity,
-                                dst_name: folder.mapping.dst.clone(),
-                                uidnext: folder.scan.uid_next,
-                                highest_modseq: folder.scan.highest_modseq.filter(|_| settled),
-                                messages: folder.scan.messages,
-                            },
-                        )
-                        .await?;
+                    for step in &folder.steps {
+                        info!(user = job.email, %step, "step applied");
+                    }
                     current = None;
                 }
             }
@@ -352,22 +337,22 @@ async fn fetch_folder(
     job: &MailboxJob,
     tx: &mpsc::Sender<Step>,
 ) -> Result<bool, SyncError> {
-    if folder.scan.plan.copies.is_empty() {
+    if folder.copies.is_empty() {
         return Ok(true);
     }
-    let src_name = MailboxName::from_wire(folder.mapping.src.clone());
+    let src_name = MailboxName::from_wire(folder.src.clone());
     let src_folder_err = |source| SyncError::Folder {
         role: Role::Source,
         folder: src_name.to_display(),
         source,
     };
     let selected = src.examine(&src_name).await.map_err(src_folder_err)?;
-    if selected.uid_validity != folder.scan.uid_validity {
+    if selected.uid_validity != folder.uid_validity {
         warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
         return Ok(true);
     }
-    let chunks = planner::chunk(&folder.scan.plan.copies, CHUNK);
-    debug!(user = job.email, folder = %src_name, messages = folder.scan.plan.copies.len(), chunks = chunks.len(), "copying");
+    let chunks = planner::chunk(&folder.copies, CHUNK);
+    debug!(user = job.email, folder = %src_name, messages = folder.copies.len(), chunks = chunks.len(), "copying");
     for chunk in &chunks {
         if let Some(reason) = job.stop.reason() {
             return Err(SyncError::Stopped(reason));
@@ -427,7 +412,7 @@ async fn append_chunk(
     let messages: Vec<AppendMessage<'_>> = readable
         .iter()
         .map(|(uid, body)| {
-            let meta = folder.scan.metas.get(uid);
+            let meta = folder.metas.get(uid);
             AppendMessage {
                 flags: meta.map(|m| &m.flags).unwrap_or(&no_flags),
                 internal_date: meta.map(|m| m.internal_date),
@@ -439,16 +424,16 @@ async fn append_chunk(
         .iter()
         .zip(&messages)
         .map(|((uid, body), m)| Intent {
-            src_uidvalidity: folder.scan.uid_validity,
+            src_uidvalidity: folder.uid_validity,
             src_uid: *uid,
-            dst_name: folder.mapping.dst.clone(),
+            dst_name: folder.dst.clone(),
             dst_uid_floor: *floor,
             size: body.len() as u32,
             internal_date: m.internal_date.map(|d| d.timestamp()).unwrap_or(0),
         })
         .collect();
     store
-        .record_intents(&job.email, &folder.mapping.src, &intents)
+        .record_intents(&job.email, &folder.src, &intents)
         .await?;
     test_hooks::reached(PausePoint::AfterIntents);
     let results = append_all(dst, dst_name, &messages).await;
@@ -480,8 +465,8 @@ async fn append_chunk(
                 store
                     .drop_intents(
                         &job.email,
-                        &folder.mapping.src,
-                        folder.scan.uid_validity,
+                        &folder.src,
+                        folder.uid_validity,
                         &[readable[i].0],
                     )
                     .await?;
@@ -504,12 +489,7 @@ async fn append_chunk(
     // What did make it is recorded, also before a failure ends the pass.
     if !copies.is_empty() {
         store
-            .record_copies(
-                &job.email,
-                &folder.mapping.src,
-                folder.scan.uid_validity,
-                &copies,
-            )
+            .record_copies(&job.email, &folder.src, folder.uid_validity, &copies)
             .await?;
         test_hooks::reached(PausePoint::AfterRecord);
         let bytes: u64 = copies.iter().map(|c| u64::from(c.size)).sum();
@@ -537,11 +517,10 @@ async fn skip(
     kind: SkippedKind,
     reason: String,
 ) -> Result<(), SyncError> {
-    let folder = MailboxName::from_wire(ctx.folder.mapping.src.clone()).to_display();
+    let folder = MailboxName::from_wire(ctx.folder.src.clone()).to_display();
     warn!(user = ctx.job.email, folder, uid, %kind, reason, "message skipped");
     let size = ctx
         .folder
-        .scan
         .metas
         .get(&uid)
         .map(|m| m.size)
@@ -551,9 +530,9 @@ async fn skip(
         .record_skipped(
             &ctx.job.email,
             &SkippedItem {
-                src_name: ctx.folder.mapping.src.clone(),
+                src_name: ctx.folder.src.clone(),
                 folder: folder.clone(),
-                src_uidvalidity: ctx.folder.scan.uid_validity,
+                src_uidvalidity: ctx.folder.uid_validity,
                 src_uid: uid,
                 size,
                 kind,

@@ -1,23 +1,29 @@
 //! The mailbox sync engine.
 //!
-//! Pure decisions: [`folder_map`] says where each source folder goes on the target,
-//! [`planner`] which messages to copy and in what chunks, [`incremental`] what a pass
-//! does to a folder's messages (copies, flag changes, removals), [`subscriptions`] whether
-//! a target folder is subscribed or unsubscribed.
+//! One mailbox's pass is observe -> plan -> apply, run by [`executor::sync_mailbox`]:
+//! `observe` reads both IMAP servers and the store (the listings and namespaces, the
+//! folders renamed and gone ([`lifecycle`]), each source folder as cheaply as the server
+//! allows ([`scan`]), and what a crash or a new UIDVALIDITY left ([`recovery`])) into
+//! plain [`facts`]; [`plan`] is one pure function from those facts to typed steps; and
+//! [`apply`] is the only code that writes to the target and the store ([`target_folders`],
+//! lifecycle's rename and delete, and `copy`'s pipelined fetch and append, with the
+//! flag changes and removals of `message_changes`). [`executor::plan_pass`] stops
+//! before apply: `cutover batch plan`.
 //!
-//! The vocabulary every step of a pass shares (its job, each folder's work, its outcome
-//! and errors) is the leaf [`pass`], so no step imports another through the orchestrator.
-//! One mailbox's pass, [`executor::sync_mailbox`], runs the steps against the two IMAP
-//! servers: [`lifecycle`] follows renamed and deleted folders, [`target_folders`] creates
-//! the missing ones and changes subscriptions, [`scan`] looks at each
-//! source folder as cheaply as the server allows (after [`recovery`] from a crash or a
-//! new UIDVALIDITY), [`apply`] applies flag changes and removals, and `copy` moves the
-//! messages within the shared memory [`budget`]. [`runner`] runs the passes that are due,
-//! mailboxes in parallel within the endpoint's limits, and moves batch and user
-//! statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here prints.
-//! [`proof`] says when the source's answers prove a removal, and holds mass removals
-//! for the admin's approval. [`worker`] names the process that holds the leases on mailboxes while it runs them.
-//! [`test_hooks`] holds the pause points the crash tests kill the process at.
+//! The pure decisions the plan uses: [`folder_map`] says where each source folder goes on
+//! the target, [`namespace`] takes each side's personal namespace off and puts it on,
+//! [`planner`] which messages to copy and in what chunks, [`incremental`] what a pass
+//! does to a folder's messages (copies, flag changes, removals), [`subscriptions`]
+//! whether a target folder is subscribed or unsubscribed, and [`proof`] when the source's
+//! answers prove a removal, and the brake that holds mass removals for the admin.
+//!
+//! The vocabulary every part shares ([`pass`]: the job, the outcome, the errors; and
+//! [`facts`]) are leaves, so nothing imports another through the orchestrator
+//! (`tests/module_graph.rs`). [`runner`] runs the passes that are due, mailboxes in
+//! parallel within the endpoint's limits and the shared memory [`budget`], and moves batch
+//! and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here
+//! prints. [`worker`] names the process that holds the leases on mailboxes while it runs
+//! them. [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
 pub mod budget;
@@ -25,11 +31,15 @@ mod copy;
 pub mod credentials;
 pub mod events;
 pub mod executor;
+pub mod facts;
 pub mod folder_map;
 pub mod incremental;
 pub mod lifecycle;
+mod message_changes;
 pub mod namespace;
+mod observe;
 pub mod pass;
+pub mod plan;
 pub mod planner;
 pub mod proof;
 pub mod recovery;
@@ -43,7 +53,8 @@ pub mod test_hooks;
 pub mod worker;
 
 pub use events::{EventSink, SyncEvent};
-pub use executor::{MailboxJob, PassOutcome, SyncError, sync_mailbox};
-pub use runner::{BatchRun, OnError, Rounds, RunError, run_batch, run_due, work};
+pub use executor::{MailboxJob, PassOutcome, SyncError, plan_pass, sync_mailbox};
+pub use plan::{MailboxPlan, Step};
+pub use runner::{BatchRun, OnError, Rounds, RunError, plan_batch, run_batch, run_due, work};
 pub use stop::{StopReason, StopSignal};
 pub use worker::Worker;

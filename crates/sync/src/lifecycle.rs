@@ -8,6 +8,9 @@
 //!
 //! A folder missing from one LIST reply is not gone on that alone: the source must
 //! answer a STATUS of it with "does not exist" (a lost LIST line is not a deletion).
+//!
+//! [`observe`] only reads (both servers, the store); [`rename`] and [`delete`] are the
+//! writes [`crate::apply`] makes when the plan says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,28 +18,10 @@ use cutover_imap::{ImapError, MailboxName, Session};
 use cutover_store::{FolderState, Store};
 use tracing::{info, warn};
 
+use crate::facts::{GoneFolder, GoneTarget, RenamedFolder};
 use crate::folder_map::FolderMapping;
 use crate::pass::{Role, SyncError};
 use crate::proof::FolderFate;
-
-/// What happened to folders.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FolderChanges {
-    pub renamed: Vec<(String, String)>,
-    pub deleted: Vec<String>,
-    /// Gone on the source, kept on the target because it holds other mail.
-    pub kept: Vec<String>,
-}
-
-/// A source folder that a direct check proved gone (and no new folder took its
-/// UIDVALIDITY): its target folder is deleted unless the brake holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoneFolder {
-    pub src_name: Vec<u8>,
-    pub state: FolderState,
-    /// Messages this migration put in its target folder.
-    pub migrated: u64,
-}
 
 async fn exists(session: &mut Session, name: &MailboxName) -> Result<bool, ImapError> {
     match session.status(name).await {
@@ -57,18 +42,30 @@ async fn fate(src: &mut Session, name: &MailboxName) -> Result<FolderFate, ImapE
     }
 }
 
-/// Follows renames; returns the folders proven gone, for [`delete_gone`]. `states` (the
-/// last pass's folders) is updated. A folder missing from LIST that the source still
-/// answers for (a lost LIST line) is left as it is.
-pub async fn follow_renames(
+/// What [`observe`] found.
+#[derive(Debug, Default)]
+pub(crate) struct FolderChanges {
+    pub(crate) renames: Vec<RenamedFolder>,
+    pub(crate) gone: Vec<GoneFolder>,
+    /// Each renamed folder's new source name, to the name the store still knows it by.
+    pub(crate) records: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The folders renamed and proven gone on the source since the last pass. Reads only.
+/// `states` (the last pass's folders) is updated as if the renames were followed. A
+/// folder missing from LIST that the source still answers for (a lost LIST line) is
+/// left as it is.
+pub(crate) async fn observe(
     src: &mut Session,
     dst: &mut Session,
     store: &dyn Store,
     email: &str,
     mappings: &[FolderMapping],
     states: &mut HashMap<Vec<u8>, FolderState>,
-) -> Result<(FolderChanges, Vec<GoneFolder>), SyncError> {
-    let mut changes = FolderChanges::default();
+    target_separator: Option<char>,
+) -> Result<FolderChanges, SyncError> {
+    let mut records = HashMap::new();
+    let sep = target_separator.and_then(|c| u8::try_from(c).ok());
     let current: BTreeSet<&[u8]> = mappings.iter().map(|m| m.src.as_slice()).collect();
     let missing: Vec<(Vec<u8>, FolderState)> = states
         .iter()
@@ -93,8 +90,9 @@ pub async fn follow_renames(
             }
         }
     }
+    let mut renames = Vec::new();
     if gone.is_empty() {
-        return Ok((changes, Vec::new()));
+        return Ok(FolderChanges::default());
     }
     // Renames: a new selectable folder whose UIDVALIDITY is a gone folder's. Parents
     // first, so that a renamed parent's children are already in place on the target.
@@ -103,6 +101,8 @@ pub async fn follow_renames(
         .filter(|m| m.selectable && !states.contains_key(&m.src))
         .collect();
     fresh.sort_by_key(|m| m.src.len());
+    // Target folders the renames planned so far move: (from, to).
+    let mut moved_on_target: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for m in fresh {
         let name = MailboxName::from_wire(m.src.clone());
         let status = src
@@ -127,35 +127,36 @@ pub async fn follow_renames(
             MailboxName::from_wire(state.dst_name.clone()),
             MailboxName::from_wire(m.dst.clone()),
         );
-        // The target may already have the new name (its parent was renamed with it).
         let target_err = |source| SyncError::Folder {
             role: Role::Target,
             folder: from.to_display(),
             source,
         };
-        if from != to
+        // The target may already have the new name: its parent's rename, planned
+        // before it, moves it there.
+        let by_parent = moved_on_target.iter().any(|(f, t)| {
+            under(&state.dst_name, f, sep) && replaced(&state.dst_name, f, t) == m.dst
+        });
+        let rename_on_target = from != to
+            && !by_parent
             && exists(dst, &from).await.map_err(target_err)?
-            && !exists(dst, &to).await.map_err(target_err)?
-        {
-            dst.rename(&from, &to).await.map_err(target_err)?;
+            && !exists(dst, &to).await.map_err(target_err)?;
+        if rename_on_target {
+            moved_on_target.push((state.dst_name.clone(), m.dst.clone()));
         }
-        store.rename_folder(email, old, &m.src, &m.dst).await?;
+        renames.push(RenamedFolder {
+            src_from: old.clone(),
+            src_to: m.src.clone(),
+            dst_from: state.dst_name.clone(),
+            dst_to: m.dst.clone(),
+            rename_on_target,
+        });
         let mut moved = state;
         moved.src_name = m.src.clone();
         moved.dst_name = m.dst.clone();
         states.remove(old);
         states.insert(m.src.clone(), moved);
-        let pair = (
-            MailboxName::from_wire(old.clone()).to_display(),
-            name.to_display(),
-        );
-        info!(
-            user = email,
-            from = pair.0,
-            to = pair.1,
-            "folder renamed on the source; followed on the target"
-        );
-        changes.renamed.push(pair);
+        records.insert(m.src.clone(), old.clone());
     }
 
     let mut out = Vec::with_capacity(gone.len());
@@ -164,77 +165,140 @@ pub async fn follow_renames(
             .copied_messages(email, &src_name, state.src_uidvalidity)
             .await?
             .len() as u64;
+        let target = target_holdings(dst, store, email, &src_name, &state).await?;
         out.push(GoneFolder {
             src_name,
             state,
             migrated,
+            target,
         });
     }
-    Ok((changes, out))
+    Ok(FolderChanges {
+        renames,
+        gone: out,
+        records,
+    })
 }
 
-/// Deletes the target folders of source folders proven gone, deepest first so children
-/// go before their parents; a target folder that holds mail that did not come from the
-/// source is kept. Their records are forgotten and `states` updated.
-pub async fn delete_gone(
+/// Whether `name` is below `parent` in a hierarchy with separator `sep`.
+fn under(name: &[u8], parent: &[u8], sep: Option<u8>) -> bool {
+    sep.is_some_and(|sep| {
+        name.len() > parent.len() && name.starts_with(parent) && name[parent.len()] == sep
+    })
+}
+
+fn replaced(name: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = to.to_vec();
+    out.extend_from_slice(&name[from.len()..]);
+    out
+}
+
+/// What the target folder of a folder gone from the source holds. Reads only.
+async fn target_holdings(
     dst: &mut Session,
     store: &dyn Store,
     email: &str,
-    gone: Vec<GoneFolder>,
-    states: &mut HashMap<Vec<u8>, FolderState>,
-    changes: &mut FolderChanges,
+    src_name: &[u8],
+    state: &FolderState,
+) -> Result<GoneTarget, SyncError> {
+    let target = MailboxName::from_wire(state.dst_name.clone());
+    let err = |source| SyncError::Folder {
+        role: Role::Target,
+        folder: target.to_display(),
+        source,
+    };
+    let selected = match dst.examine(&target).await {
+        Ok(selected) => selected,
+        Err(ImapError::No { .. }) => return Ok(GoneTarget::Missing),
+        Err(e) => return Err(err(e)),
+    };
+    let ours: BTreeSet<u32> = store
+        .copied_messages(email, src_name, state.src_uidvalidity)
+        .await?
+        .into_iter()
+        .filter(|c| c.dst_uidvalidity == Some(selected.uid_validity))
+        .filter_map(|c| c.dst_uid)
+        .collect();
+    let there = dst.search_all_uids().await.map_err(err)?;
+    // Deleting the selected (EXAMINEd) mailbox makes servers hang up.
+    dst.unselect().await.map_err(err)?;
+    // Counted, not listed: `there` is the server's ranges.
+    let foreign = there.count() - ours.iter().filter(|&&u| there.contains(u)).count() as u64;
+    Ok(GoneTarget::Holds { foreign })
+}
+
+/// Follows a rename the plan found: the target folder (when the plan says so), then the
+/// records.
+pub(crate) async fn rename(
+    dst: &mut Session,
+    store: &dyn Store,
+    email: &str,
+    r: &RenamedFolder,
 ) -> Result<(), SyncError> {
-    let mut doomed: Vec<(Vec<u8>, FolderState)> =
-        gone.into_iter().map(|g| (g.src_name, g.state)).collect();
-    doomed.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
-    for (src_name, state) in doomed {
-        let shown = MailboxName::from_wire(src_name.clone()).to_display();
-        let target = MailboxName::from_wire(state.dst_name.clone());
-        let err = |source| SyncError::Folder {
-            role: Role::Target,
-            folder: target.to_display(),
-            source,
-        };
-        match dst.examine(&target).await {
-            Ok(selected) => {
-                let ours: BTreeSet<u32> = store
-                    .copied_messages(email, &src_name, state.src_uidvalidity)
-                    .await?
-                    .into_iter()
-                    .filter(|c| c.dst_uidvalidity == Some(selected.uid_validity))
-                    .filter_map(|c| c.dst_uid)
-                    .collect();
-                let there = dst.search_all_uids().await.map_err(err)?;
-                // Deleting the selected (EXAMINEd) mailbox makes servers hang up.
-                dst.unselect().await.map_err(err)?;
-                // Counted, not listed: `there` is the server's ranges.
-                let foreign =
-                    there.count() - ours.iter().filter(|&&u| there.contains(u)).count() as u64;
-                if foreign == 0 {
-                    match dst.delete(&target).await {
-                        Ok(()) => changes.deleted.push(shown.clone()),
-                        // e.g. it still has children the source kept.
-                        Err(e @ ImapError::No { .. }) => {
-                            warn!(user = email, folder = shown, error = %e, "cannot delete the folder on the target");
-                            changes.kept.push(shown.clone());
-                        }
-                        Err(e) => return Err(err(e)),
-                    }
-                } else {
-                    warn!(
-                        user = email,
-                        folder = shown,
-                        foreign,
-                        "folder deleted on the source is kept on the target: it holds messages that did not come from the source"
-                    );
-                    changes.kept.push(shown.clone());
-                }
-            }
-            Err(ImapError::No { .. }) => {}
-            Err(e) => return Err(err(e)),
-        }
-        store.forget_folder(email, &src_name).await?;
-        states.remove(&src_name);
+    if r.rename_on_target {
+        let (from, to) = (
+            MailboxName::from_wire(r.dst_from.clone()),
+            MailboxName::from_wire(r.dst_to.clone()),
+        );
+        dst.rename(&from, &to)
+            .await
+            .map_err(|source| SyncError::Folder {
+                role: Role::Target,
+                folder: from.to_display(),
+                source,
+            })?;
     }
+    store
+        .rename_folder(email, &r.src_from, &r.src_to, &r.dst_to)
+        .await?;
+    info!(
+        user = email,
+        from = %MailboxName::from_wire(r.src_from.clone()),
+        to = %MailboxName::from_wire(r.src_to.clone()),
+        "folder renamed on the source; followed on the target"
+    );
     Ok(())
+}
+
+/// Deletes the target folder of a source folder proven gone, after checking again that
+/// it holds nothing but what this migration put there (mail may have arrived since the
+/// plan), and forgets its records. False when it was kept.
+pub(crate) async fn delete(
+    dst: &mut Session,
+    store: &dyn Store,
+    email: &str,
+    src_name: &[u8],
+    state: &FolderState,
+) -> Result<bool, SyncError> {
+    let shown = MailboxName::from_wire(src_name.to_vec()).to_display();
+    let target = MailboxName::from_wire(state.dst_name.clone());
+    let deleted = match target_holdings(dst, store, email, src_name, state).await? {
+        GoneTarget::Missing => false,
+        GoneTarget::Holds { foreign: 0 } => match dst.delete(&target).await {
+            Ok(()) => true,
+            // e.g. it still has children the source kept.
+            Err(e @ ImapError::No { .. }) => {
+                warn!(user = email, folder = shown, error = %e, "cannot delete the folder on the target");
+                false
+            }
+            Err(source) => {
+                return Err(SyncError::Folder {
+                    role: Role::Target,
+                    folder: target.to_display(),
+                    source,
+                });
+            }
+        },
+        GoneTarget::Holds { foreign } => {
+            warn!(
+                user = email,
+                folder = shown,
+                foreign,
+                "folder deleted on the source is kept on the target: it holds messages that did not come from the source"
+            );
+            false
+        }
+    };
+    store.forget_folder(email, src_name).await?;
+    Ok(deleted)
 }

@@ -1,19 +1,19 @@
 //! The shared vocabulary of a mailbox pass: what a pass is given ([`MailboxJob`]), what
-//! each folder's work is ([`FolderScan`], `FolderWork`), what it reports
-//! ([`PassOutcome`]) and how it fails ([`SyncError`]). A leaf: the steps of a pass
-//! (scan, recovery, lifecycle, target_folders, apply, copy) and the executor that runs
-//! them all import it, and it imports none of them, so no step imports another through
-//! the orchestrator.
+//! each folder's work is (`FolderPass` to look at it, `FolderWork` to apply its
+//! message steps), what it reports ([`PassOutcome`]) and how it fails ([`SyncError`]).
+//! A leaf, like [`crate::facts`]: observe, plan and apply, the modules they use, and the
+//! executor that runs them all import it, and it imports none of them, so nothing
+//! imports another through the orchestrator.
 
 use std::collections::HashMap;
 
 use cutover_imap::{ImapError, MessageMeta, Session};
-use cutover_store::{Store, StoreError};
+use cutover_store::{FolderState, Store, StoreError};
 
 use crate::budget::MemoryBudget;
 use crate::credentials::Side;
-use crate::folder_map::FolderMapping;
-use crate::incremental::MessagePlan;
+use crate::incremental::FlagUpdate;
+use crate::planner::SourceMessage;
 use crate::proof::{BrakeRule, HeldRemovals};
 use crate::stop::{StopReason, StopSignal};
 
@@ -135,26 +135,8 @@ pub struct SourceModes {
     pub qresync: bool,
 }
 
-/// A source folder, looked at.
-#[derive(Debug, Clone, Default)]
-pub struct FolderScan {
-    pub uid_validity: u32,
-    pub uid_next: Option<u32>,
-    pub highest_modseq: Option<u64>,
-    pub messages: u32,
-    /// Metadata of the messages that may be copied (flags and date for the APPEND).
-    pub metas: HashMap<u32, MessageMeta>,
-    pub plan: MessagePlan,
-    /// Nothing changed since the last pass (STATUS said so); nothing was selected.
-    pub unchanged: bool,
-    /// Every message of the folder is accounted for (a whole listing as long as EXISTS,
-    /// a delta that adds up, or nothing changed): only then may the pass remove from the
-    /// target what the source no longer has, and move the folder's checkpoint on.
-    pub complete: bool,
-}
-
-/// What the steps of a pass need for one folder: both sessions, the records, and the
-/// folder's wire names on each side.
+/// What looking at one folder needs: both sessions, the records, and the folder's wire
+/// names on each side.
 pub(crate) struct FolderPass<'a> {
     pub(crate) src: &'a mut Session,
     pub(crate) dst: &'a mut Session,
@@ -162,13 +144,26 @@ pub(crate) struct FolderPass<'a> {
     pub(crate) email: &'a str,
     pub(crate) src_folder: &'a [u8],
     pub(crate) dst_folder: &'a [u8],
+    /// The name the store knows the folder by: the source's name before a rename this
+    /// pass follows (the records move when the plan is applied).
+    pub(crate) records: &'a [u8],
 }
 
-/// The work found for one folder by the scan.
+/// One folder's message steps, as the copy pipeline applies them: flag changes and
+/// removals when the folder's turn comes, then the copies, then the checkpoint.
+#[derive(Debug, Default)]
 pub(crate) struct FolderWork {
-    pub(crate) mapping: FolderMapping,
-    pub(crate) scan: FolderScan,
-    /// The brake held this folder's removals: its checkpoint stays, so the next pass
-    /// sees them again.
-    pub(crate) removals_held: bool,
+    pub(crate) src: Vec<u8>,
+    pub(crate) dst: Vec<u8>,
+    pub(crate) uid_validity: u32,
+    pub(crate) flag_updates: Vec<FlagUpdate>,
+    pub(crate) removals: Vec<(u32, Option<u32>)>,
+    pub(crate) copies: Vec<SourceMessage>,
+    /// Flags and dates of the messages to copy, for the APPEND.
+    pub(crate) metas: HashMap<u32, MessageMeta>,
+    /// The folder's state for the next pass, and whether it is settled (then, and only
+    /// if every message to copy was answered for, HIGHESTMODSEQ is saved).
+    pub(crate) checkpoint: Option<(FolderState, bool)>,
+    /// The plan's steps for the folder, logged as they are applied.
+    pub(crate) steps: Vec<String>,
 }

@@ -154,6 +154,12 @@ impl BrakeRule {
     }
 }
 
+impl Default for BrakeRule {
+    fn default() -> Self {
+        BrakeRule::with_percent(Self::DEFAULT_PERCENT)
+    }
+}
+
 /// Removals held for the admin's approval, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldRemovals {

@@ -3,11 +3,15 @@
 //! APPEND and the record). Before a folder is copied again, each such message is looked
 //! for on the target among the messages that arrived after its intent, and counted as
 //! copied only when the bytes are the same; the others are copied again.
+//!
+//! Both look only (the source, the target, the store): what they find goes into the
+//! folder's facts, and the plan's steps record it.
 
 use cutover_imap::{ImapError, MailboxName, Session, uid_set_string};
 use cutover_store::{CopiedMessage, Intent};
 use tracing::{info, warn};
 
+use crate::facts::{IntentsFound, Rematched};
 use crate::pass::{FolderPass, Role, SyncError};
 use crate::planner::{self, Candidate};
 
@@ -19,32 +23,42 @@ fn folder_err(role: Role, name: &MailboxName) -> impl Fn(ImapError) -> SyncError
     }
 }
 
-/// Resolves the intents of one source folder (currently EXAMINEd on `src`). Returns the
-/// source UIDs found on the target (now recorded as copied).
-pub(crate) async fn resolve_intents(
+/// Looks for the messages of one source folder's intents (the folder currently
+/// EXAMINEd on `src`) on the target. `taken` are target UIDs already accounted for
+/// (by a rematch in the same pass).
+pub(crate) async fn find_intents(
     p: &mut FolderPass<'_>,
     src_uidvalidity: u32,
     intents: Vec<Intent>,
-) -> Result<Vec<u32>, SyncError> {
-    let (store, email, src_folder) = (p.store, p.email, p.src_folder);
+    taken: &[u32],
+) -> Result<IntentsFound, SyncError> {
     let (current, stale): (Vec<Intent>, Vec<Intent>) = intents
         .into_iter()
         .partition(|i| i.src_uidvalidity == src_uidvalidity);
-    for (validity, uids) in group_by_validity(&stale) {
-        // The source folder was recreated since: these UIDs mean nothing any more.
-        store
-            .drop_intents(email, src_folder, validity, &uids)
-            .await?;
-    }
-    let mut found = Vec::new();
+    // The source folder was recreated since: these UIDs mean nothing any more.
+    let mut out = IntentsFound {
+        stale: group_by_validity(&stale),
+        ..Default::default()
+    };
     let mut by_dst: std::collections::BTreeMap<Vec<u8>, Vec<Intent>> = Default::default();
     for i in current {
         by_dst.entry(i.dst_name.clone()).or_default().push(i);
     }
     for (dst_folder, intents) in by_dst {
-        found.extend(resolve_in(p, src_uidvalidity, &dst_folder, &intents).await?);
+        let (found, lost) = find_in(p, &dst_folder, &intents, taken).await?;
+        out.found.extend(found);
+        out.lost.extend(lost);
     }
-    Ok(found)
+    if !out.found.is_empty() || !out.lost.is_empty() {
+        info!(
+            user = p.email,
+            folder = %MailboxName::from_wire(p.src_folder.to_vec()),
+            found_on_target = out.found.len(),
+            to_copy_again = out.lost.len(),
+            "looked for messages left in flight by an interrupted pass"
+        );
+    }
+    Ok(out)
 }
 
 fn group_by_validity(intents: &[Intent]) -> Vec<(u32, Vec<u32>)> {
@@ -56,27 +70,23 @@ fn group_by_validity(intents: &[Intent]) -> Vec<(u32, Vec<u32>)> {
 }
 
 /// The intents whose messages went to `dst_folder` (not always the folder's target
-/// now: an earlier pass may have mapped it elsewhere).
-async fn resolve_in(
+/// now: an earlier pass may have mapped it elsewhere): those found there, as copies to
+/// record, and the source UIDs of the others.
+async fn find_in(
     p: &mut FolderPass<'_>,
-    src_uidvalidity: u32,
     dst_folder: &[u8],
     intents: &[Intent],
-) -> Result<Vec<u32>, SyncError> {
+    also_taken: &[u32],
+) -> Result<(Vec<CopiedMessage>, Vec<u32>), SyncError> {
     let (src, dst) = (&mut *p.src, &mut *p.dst);
-    let (store, email, src_folder) = (p.store, p.email, p.src_folder);
+    let (store, email, records) = (p.store, p.email, p.records);
     let dst_name = MailboxName::from_wire(dst_folder.to_vec());
-    let src_name = MailboxName::from_wire(src_folder.to_vec());
+    let src_name = MailboxName::from_wire(p.src_folder.to_vec());
     let all: Vec<u32> = intents.iter().map(|i| i.src_uid).collect();
     let selected = match dst.examine(&dst_name).await {
         Ok(s) => s,
         // The target folder does not exist: nothing landed.
-        Err(ImapError::No { .. }) => {
-            store
-                .drop_intents(email, src_folder, src_uidvalidity, &all)
-                .await?;
-            return Ok(Vec::new());
-        }
+        Err(ImapError::No { .. }) => return Ok((Vec::new(), all)),
         Err(e) => return Err(folder_err(Role::Target, &dst_name)(e)),
     };
     let floor = intents
@@ -92,11 +102,12 @@ async fn resolve_in(
             .await
             .map_err(folder_err(Role::Target, &dst_name))?
     };
-    let taken: std::collections::BTreeSet<u32> = store
-        .copied_dst_uids(email, src_folder, selected.uid_validity)
+    let mut taken: std::collections::BTreeSet<u32> = store
+        .copied_dst_uids(email, records, selected.uid_validity)
         .await?
         .into_iter()
         .collect();
+    taken.extend(also_taken);
     let candidates: Vec<Candidate> = arrived
         .iter()
         // "N:*" returns the last message even when its UID is below N.
@@ -148,27 +159,12 @@ async fn resolve_in(
             });
         }
     }
-    store
-        .record_copies(email, src_folder, src_uidvalidity, &copies)
-        .await?;
     let found: Vec<u32> = copies.iter().map(|c| c.src_uid).collect();
     let lost: Vec<u32> = all.iter().copied().filter(|u| !found.contains(u)).collect();
-    store
-        .drop_intents(email, src_folder, src_uidvalidity, &lost)
-        .await?;
-    if !found.is_empty() || !lost.is_empty() {
-        info!(
-            user = email,
-            folder = %src_name,
-            found_on_target = found.len(),
-            to_copy_again = lost.len(),
-            "resolved messages left in flight by an interrupted pass"
-        );
-    }
     if found.len() + lost.len() != all.len() {
         warn!(user = email, "intent accounting mismatch");
     }
-    Ok(found)
+    Ok((copies, lost))
 }
 
 /// Pieces in which two messages are compared.
@@ -214,17 +210,16 @@ const REMATCH_PREFIX: u32 = 64 * 1024;
 /// recorded UID is void. Finds which of its messages are already on the target (same
 /// size, date and first bytes as a message copied before) and records them under the
 /// new UIDVALIDITY, so that only the others are copied again.
-pub(crate) async fn rematch_folder(
+pub(crate) async fn rematch(
     p: &mut FolderPass<'_>,
     old_validity: u32,
-    new_validity: u32,
     source: &[cutover_imap::MessageMeta],
-) -> Result<(), SyncError> {
+) -> Result<Rematched, SyncError> {
     let (src, dst) = (&mut *p.src, &mut *p.dst);
     let (store, email) = (p.store, p.email);
     let (src_folder, dst_folder) = (p.src_folder, p.dst_folder);
     let old = store
-        .copied_messages(email, src_folder, old_validity)
+        .copied_messages(email, p.records, old_validity)
         .await?;
     let old_uids: Vec<u32> = old.iter().map(|c| c.src_uid).collect();
     let dst_name = MailboxName::from_wire(dst_folder.to_vec());
@@ -295,13 +290,11 @@ pub(crate) async fn rematch_folder(
         Err(ImapError::No { .. }) => {}
         Err(e) => return Err(folder_err(Role::Target, &dst_name)(e)),
     }
-    store
-        .forget_messages(email, src_folder, old_validity, &old_uids)
-        .await?;
-    store
-        .record_copies(email, src_folder, new_validity, &copies)
-        .await?;
     info!(user = email, folder = %src_name, already_on_target = copies.len(), recorded_before = old_uids.len(),
-        "re-identified the folder's messages under the new UIDVALIDITY");
-    Ok(())
+        "matched the folder's messages under its new UIDVALIDITY against the target");
+    Ok(Rematched {
+        old_validity,
+        old_uids,
+        found: copies,
+    })
 }

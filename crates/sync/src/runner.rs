@@ -19,6 +19,7 @@ use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::sync_mailbox;
 use crate::pass::{MailboxJob, PassOutcome, SyncError};
+use crate::plan::MailboxPlan;
 use crate::proof::BrakeRule;
 use crate::stop::{StopReason, StopSignal};
 use crate::worker::Worker;
@@ -212,6 +213,106 @@ fn done_this_round(user: &MigrationUser, round: Option<chrono::DateTime<Utc>>) -
         && matches!((user.last_synced_at, round), (Some(last), Some(round)) if last >= round)
 }
 
+/// What every mailbox job of a batch shares: both servers and their admin passwords.
+struct Sides {
+    target: cutover_model::Target,
+    target_password: secrecy::SecretString,
+    endpoint: cutover_model::Endpoint,
+    source_password: secrecy::SecretString,
+}
+
+impl Sides {
+    async fn of(store: &dyn Store, batch: &Batch) -> Result<Sides, RunError> {
+        let target = store.target().await?.ok_or(RunError::NoTarget)?;
+        let target_password = store.target_password().await?;
+        let endpoint = store
+            .endpoint(batch.source_endpoint.as_str())
+            .await?
+            .ok_or_else(|| RunError::MissingEndpoint {
+                batch: batch.name.to_string(),
+                endpoint: batch.source_endpoint.to_string(),
+            })?;
+        let source_password = store.endpoint_password(endpoint.name.as_str()).await?;
+        Ok(Sides {
+            target,
+            target_password,
+            endpoint,
+            source_password,
+        })
+    }
+
+    /// One user's job, or why its credentials cannot be put together.
+    async fn job(
+        &self,
+        store: &dyn Store,
+        batch: &Batch,
+        user: &MigrationUser,
+        stop: StopSignal,
+        memory: MemoryBudget,
+    ) -> Result<Result<MailboxJob, String>, RunError> {
+        let user_password = store.user_password(user.email.as_str()).await?;
+        Ok(credentials::side(
+            &self.endpoint.connection,
+            &self.source_password,
+            user.source_login(),
+            user_password.as_ref(),
+        )
+        .and_then(|source| {
+            Ok(MailboxJob {
+                email: user.email.to_string(),
+                stop,
+                memory,
+                source,
+                target: credentials::side(
+                    &self.target.connection,
+                    &self.target_password,
+                    user.email.as_str(),
+                    None,
+                )?,
+                excluded_folders: batch.excluded_folders.clone(),
+                folder_map: batch.folder_map.clone(),
+                removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
+                target_folds_case: self.target.folds_case,
+                removals_approved: user.removals_held > 0 && user.removals_approved_at.is_some(),
+            })
+        }))
+    }
+}
+
+/// The steps the next pass of `batch` would take for each of its users (or `only` one),
+/// without taking them: both servers and the store are only read. A user whose servers
+/// cannot be reached gets the error instead.
+pub async fn plan_batch(
+    store: &dyn Store,
+    batch: &Batch,
+    only: Option<&str>,
+) -> Result<Vec<(String, Result<MailboxPlan, String>)>, RunError> {
+    let sides = Sides::of(store, batch).await?;
+    let mut out = Vec::new();
+    for user in store.users(Some(batch.name.as_str()), None).await? {
+        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e)) {
+            continue;
+        }
+        let job = sides
+            .job(
+                store,
+                batch,
+                &user,
+                StopSignal::default(),
+                MemoryBudget::from_env(),
+            )
+            .await?;
+        let plan = match job {
+            Ok(job) => crate::executor::plan_pass(&job, store)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        out.push((user.email.to_string(), plan));
+    }
+    Ok(out)
+}
+
 /// One pass over every user of a batch.
 pub async fn run_batch(
     store: Arc<dyn Store>,
@@ -220,17 +321,8 @@ pub async fn run_batch(
     shutdown: StopSignal,
     worker: &Worker,
 ) -> Result<BatchRun, RunError> {
-    let target = store.target().await?.ok_or(RunError::NoTarget)?;
-    let target_password = store.target_password().await?;
-    let endpoint = store
-        .endpoint(batch.source_endpoint.as_str())
-        .await?
-        .ok_or_else(|| RunError::MissingEndpoint {
-            batch: batch.name.to_string(),
-            endpoint: batch.source_endpoint.to_string(),
-        })?;
-    let source_password = store.endpoint_password(endpoint.name.as_str()).await?;
-
+    let sides = Sides::of(store.as_ref(), &batch).await?;
+    let endpoint = &sides.endpoint;
     let incremental = batch.status != BatchStatus::Syncing;
     let limit = if incremental {
         endpoint.max_concurrent_incremental_syncs
@@ -273,33 +365,9 @@ pub async fn run_batch(
     let shared = Arc::new(batch.clone());
     let mut tasks = JoinSet::new();
     for user in users {
-        let user_password = store.user_password(user.email.as_str()).await?;
-        let job = credentials::side(
-            &endpoint.connection,
-            &source_password,
-            user.source_login(),
-            user_password.as_ref(),
-        )
-        .and_then(|source| {
-            Ok(MailboxJob {
-                email: user.email.to_string(),
-                stop: stop.clone(),
-                memory: memory.clone(),
-                source,
-                target: credentials::side(
-                    &target.connection,
-                    &target_password,
-                    user.email.as_str(),
-                    None,
-                )?,
-                excluded_folders: batch.excluded_folders.clone(),
-                folder_map: batch.folder_map.clone(),
-                removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
-                target_folds_case: target.folds_case,
-                // Set again from the user read under the lease.
-                removals_approved: false,
-            })
-        });
+        let job = sides
+            .job(store.as_ref(), &batch, &user, stop.clone(), memory.clone())
+            .await?;
         let store = store.clone();
         let events = events.clone();
         let slots = slots.clone();

@@ -1,7 +1,8 @@
 //! Looking at one source folder before a pass acts on it: as cheaply as the server
 //! allows (STATUS when nothing changed, CONDSTORE/QRESYNC deltas when it has them, a
-//! full listing otherwise), after recovering from an interrupted pass and from a changed
-//! UIDVALIDITY. Returns the plan of what to do to the folder's messages.
+//! full listing otherwise), with what an interrupted pass left in flight and what a
+//! changed UIDVALIDITY still has on the target. Reads only: it returns the folder's
+//! facts, which [`crate::plan`] turns into steps.
 
 use std::collections::BTreeSet;
 
@@ -9,9 +10,9 @@ use cutover_imap::{ImapError, MailboxName, MessageMeta, SelectedMailbox};
 use cutover_store::FolderState;
 use tracing::{debug, info, warn};
 
-use crate::incremental::{self, KnownMessage, ListedMessage, SourceView};
-use crate::pass::{FolderPass, Role, SyncError};
-pub use crate::pass::{FolderScan, SourceModes};
+use crate::facts::FolderFacts;
+use crate::incremental::{KnownMessage, ListedMessage, SourceView};
+use crate::pass::{FolderPass, Role, SourceModes, SyncError};
 use crate::proof;
 use crate::recovery;
 
@@ -34,8 +35,18 @@ pub(crate) async fn scan_folder(
     state: Option<&FolderState>,
     modes: SourceModes,
     skipped: &[u32],
-) -> Result<FolderScan, SyncError> {
+) -> Result<FolderFacts, SyncError> {
     let (store, email, src_folder) = (p.store, p.email, p.src_folder);
+    let (records, dst_folder) = (p.records, p.dst_folder);
+    let facts = |uid_validity, uid_next, highest_modseq, messages| FolderFacts {
+        src: src_folder.to_vec(),
+        dst: dst_folder.to_vec(),
+        uid_validity,
+        uid_next,
+        highest_modseq,
+        messages,
+        ..Default::default()
+    };
     // Skipped messages sit below UIDNEXT: only a full listing offers them again.
     let retry_skipped = !skipped.is_empty();
     let name = MailboxName::from_wire(src_folder.to_vec());
@@ -44,7 +55,7 @@ pub(crate) async fn scan_folder(
         folder: name.to_display(),
         source,
     };
-    let intents = store.intents(email, src_folder).await?;
+    let intents = store.intents(email, records).await?;
 
     // Nothing changed: same UIDVALIDITY, UIDNEXT, count and HIGHESTMODSEQ. Only a server
     // with CONDSTORE can say that flags did not change, so only then is this trusted.
@@ -60,14 +71,15 @@ pub(crate) async fn scan_folder(
             && status.messages == st.messages
             && status.highest_modseq == st.highest_modseq
         {
-            return Ok(FolderScan {
-                uid_validity: st.src_uidvalidity,
-                uid_next: st.uidnext,
-                highest_modseq: st.highest_modseq,
-                messages: st.messages,
+            return Ok(FolderFacts {
                 unchanged: true,
                 complete: true,
-                ..Default::default()
+                ..facts(
+                    st.src_uidvalidity,
+                    st.uidnext,
+                    st.highest_modseq,
+                    st.messages,
+                )
             });
         }
     }
@@ -75,6 +87,8 @@ pub(crate) async fn scan_folder(
     let selected = p.src.examine(&name).await.map_err(err)?;
     let validity = selected.uid_validity;
     let mut recovered = false;
+    let mut found = Vec::new();
+    let mut rematched = None;
     if let Some(st) = state
         && st.src_uidvalidity != validity
     {
@@ -85,17 +99,29 @@ pub(crate) async fn scan_folder(
         } else {
             Vec::new()
         };
-        recovery::rematch_folder(p, st.src_uidvalidity, validity, &all).await?;
+        let r = recovery::rematch(p, st.src_uidvalidity, &all).await?;
+        found.extend(r.found.iter().cloned());
+        rematched = Some(r);
         recovered = true;
     }
+    let mut intents_found = None;
     if !intents.is_empty() {
-        recovery::resolve_intents(p, validity, intents).await?;
+        let taken: Vec<u32> = found.iter().filter_map(|c| c.dst_uid).collect();
+        let i = recovery::find_intents(p, validity, intents, &taken).await?;
+        found.extend(i.found.iter().cloned());
+        intents_found = Some(i);
         recovered = true;
     }
-    let known: Vec<KnownMessage> = store
-        .copied_messages(email, src_folder, validity)
-        .await?
+    // What earlier passes recorded at this UIDVALIDITY (none after a rematch: those
+    // records are void), and what the repairs above found.
+    let recorded = if rematched.is_some() {
+        Vec::new()
+    } else {
+        store.copied_messages(email, records, validity).await?
+    };
+    let known: Vec<KnownMessage> = recorded
         .into_iter()
+        .chain(found)
         .map(|c| KnownMessage {
             src_uid: c.src_uid,
             dst_uid: c.dst_uid,
@@ -158,27 +184,27 @@ pub(crate) async fn scan_folder(
         }
     };
     // Skipped messages gone from the source are no longer skipped.
-    let gone: Vec<u32> = skipped
+    let skipped_gone: Vec<u32> = skipped
         .iter()
         .copied()
         .filter(|u| {
             view.vanished.contains(u) || view.present.as_ref().is_some_and(|p| !p.contains(u))
         })
         .collect();
-    if !gone.is_empty() {
-        store
-            .forget_messages(email, src_folder, validity, &gone)
-            .await?;
-    }
-    Ok(FolderScan {
-        uid_validity: validity,
-        uid_next: selected.uid_next,
-        highest_modseq: selected.highest_modseq,
-        messages: selected.exists.unwrap_or(0),
-        plan: incremental::plan_messages(&view, &known),
-        metas: metas.into_iter().map(|m| (m.uid, m)).collect(),
-        unchanged: false,
+    Ok(FolderFacts {
         complete,
+        view,
+        metas: metas.into_iter().map(|m| (m.uid, m)).collect(),
+        known,
+        intents: intents_found,
+        rematched,
+        skipped_gone,
+        ..facts(
+            validity,
+            selected.uid_next,
+            selected.highest_modseq,
+            selected.exists.unwrap_or(0),
+        )
     })
 }
 

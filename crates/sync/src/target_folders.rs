@@ -1,60 +1,77 @@
-//! The target's folders before any message moves: the missing ones created, and
-//! subscriptions changed as [`crate::subscriptions`] plans, all pipelined in one round
-//! trip or a few. Then the source's subscriptions are recorded, so the next pass sees
-//! only what the source changes after this one.
+//! The target's folders before any message moves: the folders the plan creates and the
+//! subscription changes it makes, all pipelined in one round trip or a few. Then the
+//! source's subscriptions are recorded, so the next pass sees only what the source
+//! changes after this one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use cutover_imap::{FolderSetup, MailboxName, Session};
-use cutover_store::{FolderState, Store};
+use cutover_store::Store;
 use tracing::{debug, warn};
 
-use crate::folder_map::FolderMapping;
 use crate::pass::{Role, SyncError};
-use crate::subscriptions::{FolderSubscription, plan_subscription};
+use crate::plan::Step;
 
-/// Creates the target folders the pass needs and applies the subscription plan.
-/// `states` are the folders earlier passes saw, renames followed: none of them is
-/// created again. `dst_subscribed` is the target's LSUB. Returns the target folders whose
-/// CREATE the target refused, with its answer: the pass copies nothing into them (nor
-/// into their subfolders) and reports them on the user.
-pub async fn set_up(
+/// What the target made of the plan's folder steps.
+#[derive(Debug, Default)]
+pub(crate) struct SetUp {
+    /// Folders whose CREATE the target refused, with its answer: the pass copies nothing
+    /// into them (nor into their subfolders) and reports them on the user.
+    pub(crate) refused: Vec<(MailboxName, String)>,
+    /// Source parents that hold only subfolders, created by name because the target
+    /// wanted them first: folders that can hold mail there, reported on the user.
+    pub(crate) parents_by_name: Vec<MailboxName>,
+}
+
+/// Makes the plan's folder steps (`CreateFolder`, `Subscribe`, `Unsubscribe`; others are
+/// ignored) on the target, and records `subscriptions_seen` (source name, target name,
+/// subscribed) but where the target refused.
+pub(crate) async fn set_up(
     dst: &mut Session,
     store: &dyn Store,
     email: &str,
-    mappings: &[FolderMapping],
-    states: &HashMap<Vec<u8>, FolderState>,
-    dst_subscribed: &BTreeSet<Vec<u8>>,
-) -> Result<Vec<(MailboxName, String)>, SyncError> {
-    let seen: HashMap<Vec<u8>, bool> = store.subscriptions_seen(email).await?.into_iter().collect();
-    let mut setups = Vec::new();
+    steps: &[Step],
+    subscriptions_seen: &[(Vec<u8>, Vec<u8>, bool)],
+) -> Result<SetUp, SyncError> {
+    let mut setups: Vec<FolderSetup> = Vec::new();
     // A source parent that holds only subfolders (\Noselect) is not created by name: the
     // CREATE of its first subfolder makes it (RFC 3501 6.3.3), as the target keeps such
     // parents, so it does not become an empty folder of its own where the target can
     // keep the shape.
     let mut parents = Vec::new();
-    for m in mappings {
-        let create = m.create && !states.contains_key(&m.src);
-        if create && !m.selectable {
-            parents.push(MailboxName::from_wire(m.dst.clone()));
+    let mut at: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    for step in steps {
+        let (dst_name, create, subscribe, case) = match step {
+            Step::CreateFolder {
+                dst,
+                parent_only: true,
+                ..
+            } => {
+                parents.push(MailboxName::from_wire(dst.clone()));
+                continue;
+            }
+            Step::CreateFolder { dst, .. } => (dst, true, None, None),
+            Step::Subscribe { dst, case, .. } => (dst, false, Some(true), Some(case)),
+            Step::Unsubscribe { dst, case, .. } => (dst, false, Some(false), Some(case)),
+            _ => continue,
+        };
+        let name = MailboxName::from_wire(dst_name.clone());
+        if let Some(case) = case {
+            debug!(user = email, folder = %name, subscribe, ?case, "subscription changed on the target");
         }
-        let plan = plan_subscription(&FolderSubscription {
-            source: m.subscribe,
-            source_seen: seen.get(&m.src).copied(),
-            target: dst_subscribed.contains(&m.dst),
-            target_created: create,
-        });
-        let name = MailboxName::from_wire(m.dst.clone());
-        if let Some(step) = plan.step {
-            debug!(user = email, folder = %name, %step, case = ?plan.case, "subscription changed on the target");
-        }
-        let create = create && m.selectable;
-        if create || plan.step.is_some() {
-            setups.push(FolderSetup {
-                name,
-                create,
-                subscribe: plan.step.map(|s| s.subscribes()),
-            });
+        match at.get(dst_name.as_slice()) {
+            Some(&i) => {
+                setups[i].create |= create;
+                setups[i].subscribe = subscribe.or(setups[i].subscribe);
+            }
+            None => {
+                at.insert(dst_name.clone(), setups.len());
+                setups.push(FolderSetup {
+                    name,
+                    create,
+                    subscribe,
+                });
+            }
         }
     }
     let setup_err = |(name, source): (MailboxName, _)| SyncError::Folder {
@@ -68,6 +85,7 @@ pub async fn set_up(
         .partition(|(_, command, _)| *command == "CREATE");
     // A server that makes no missing parent on CREATE refuses the subfolders: then the
     // parents are created by name after all, and the subfolders again.
+    let mut parents_by_name = Vec::new();
     if !creates.is_empty() && !parents.is_empty() {
         debug!(
             user = email,
@@ -90,6 +108,10 @@ pub async fn set_up(
             .into_iter()
             .filter(|(_, command, _)| *command == "CREATE")
             .collect();
+        parents_by_name = parents
+            .into_iter()
+            .filter(|p| !creates.iter().any(|(n, _, _)| n == p))
+            .collect();
     }
     for (name, _, error) in &subscriptions {
         warn!(user = email, folder = %name, %error,
@@ -102,15 +124,17 @@ pub async fn set_up(
         .chain(&creates)
         .map(|(n, _, _)| n.as_bytes())
         .collect();
-    let record: Vec<(Vec<u8>, bool)> = mappings
+    let record: Vec<(Vec<u8>, bool)> = subscriptions_seen
         .iter()
-        .filter(|m| seen.get(&m.src) != Some(&m.subscribe))
-        .filter(|m| !refused.contains(m.dst.as_slice()))
-        .map(|m| (m.src.clone(), m.subscribe))
+        .filter(|(_, dst, _)| !refused.contains(dst.as_slice()))
+        .map(|(src, _, subscribed)| (src.clone(), *subscribed))
         .collect();
     store.set_subscriptions_seen(email, &record).await?;
-    Ok(creates
-        .into_iter()
-        .map(|(name, _, error)| (name, error.to_string()))
-        .collect())
+    Ok(SetUp {
+        refused: creates
+            .into_iter()
+            .map(|(name, _, error)| (name, error.to_string()))
+            .collect(),
+        parents_by_name,
+    })
 }

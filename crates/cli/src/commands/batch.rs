@@ -1,4 +1,4 @@
-//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets).
+//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets), and `batch plan`.
 //!
 //! The operations themselves are `cutover_service::control`'s, shared with the HTTP
 //! API. The functions below take typed parameters, call them and return the objects to
@@ -11,7 +11,7 @@ use cutover_service::control::{self, ControlError};
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
-use crate::output::{self, Record};
+use crate::output::{self, Format, Record};
 use crate::{Ctx, views};
 
 async fn load(ctx: &Ctx, name: &str) -> anyhow::Result<Batch> {
@@ -245,6 +245,66 @@ pub async fn approve_removals(ctx: &Ctx, name: &str, user: Option<&str>) -> anyh
     show_one(ctx, b).await
 }
 
+/// `batch plan`: the steps each mailbox's next pass would take, touching nothing. Text
+/// for people (a numbered list per user), or with `--format json` one object per user:
+/// `User`, `Steps` (`Kind`, `Folder`, `Messages`, `Bytes`, `Step`: the text) and
+/// `Error` when the mailbox could not be looked at.
+pub async fn plan(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<()> {
+    let batch = load(ctx, name).await?;
+    let plans = cutover_sync::plan_batch(ctx.store.as_ref(), &batch, user).await?;
+    if let Some(user) = user
+        && plans.is_empty()
+    {
+        bail!(
+            "'{user}' is not a user of batch '{name}'; `cutover user get --batch {name}` lists them"
+        );
+    }
+    if ctx.format == Format::Json {
+        let records: Vec<Record> = plans
+            .iter()
+            .map(|(email, plan)| {
+                let steps: Vec<serde_json::Value> = plan
+                    .as_ref()
+                    .map(|p| {
+                        p.steps
+                            .iter()
+                            .map(|s| {
+                                serde_json::json!({
+                                    "Kind": s.kind(),
+                                    "Folder": s.folder(),
+                                    "Messages": s.messages(),
+                                    "Bytes": s.bytes(),
+                                    "Step": s.to_string(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Record::new()
+                    .with("User", email.as_str())
+                    .with("Steps", steps)
+                    .with("Error", plan.as_ref().err().cloned())
+            })
+            .collect();
+        return ctx.print(&records, false);
+    }
+    let mut out = String::new();
+    for (email, plan) in &plans {
+        match plan {
+            Err(e) => out.push_str(&format!("{email}: cannot plan: {e}\n")),
+            Ok(p) if p.steps.is_empty() => out.push_str(&format!("{email}: nothing to do\n")),
+            Ok(p) => {
+                out.push_str(&format!("{email}: {} steps\n", p.steps.len()));
+                for (i, step) in p.steps.iter().enumerate() {
+                    out.push_str(&format!("  {:>3}. {step}\n", i + 1));
+                }
+            }
+        }
+    }
+    print!("{}", output::terminal_safe(&out));
+    Ok(())
+}
+
 /// Remove-MigrationBatch: the batch and its users leave the state; mail stays on the
 /// target. `control::remove_batch` refuses while the batch is in its initial sync or
 /// before the MX switch and a sync after it, unless `force`.
@@ -323,6 +383,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             approve_removals(ctx, &name, user.as_deref()).await?
         }
         BatchCommand::Remove { name, force } => return remove(ctx, &name, force).await,
+        BatchCommand::Plan { name, user } => return plan(ctx, &name, user.as_deref()).await,
     };
     ctx.print(&[record], true)
 }

@@ -50,7 +50,33 @@ fn cutover_moves_everything(src: &impl MailServer, dst: &impl MailServer) {
             b,
             "{u}: the second pass changed the target"
         );
+        shape_changes_are_reported(src, dst, &cutover, u);
     }
+}
+
+/// A source parent that holds only subfolders and is a folder of its own on the target
+/// is named in the user's ErrorSummary; a user whose shape was kept has none.
+fn shape_changes_are_reported(
+    src: &impl MailServer,
+    dst: &impl MailServer,
+    cutover: &Cutover,
+    user: &str,
+) {
+    let (s, d) = (src.mailbox(user), dst.mailbox(user));
+    let reshaped = s
+        .folders
+        .keys()
+        .filter(|f| !s.selectable.contains(*f) && d.selectable.contains(*f))
+        .count();
+    let got = cutover.json(&["user", "get", user]);
+    let summary = got["ErrorSummary"].as_str().unwrap_or_default();
+    assert_eq!(
+        summary.matches("only holds subfolders").count(),
+        reshaped,
+        "{user}: {got:#}\nsource {:?}\ntarget {:?}",
+        s.selectable,
+        d.selectable
+    );
 }
 
 #[test]

@@ -341,7 +341,8 @@ fn a_folder_name_the_target_refuses_is_reported_on_the_user_and_the_rest_moves()
 
 /// A target that makes no missing parent on CREATE (it refuses "Projects/Alpha" while
 /// "Projects" does not exist): the parent is then created by name, the subfolder again,
-/// and its mail arrives, with nothing to report.
+/// and its mail arrives. The parent is now a folder of its own on the target, which the
+/// user's ErrorSummary says (the user is still Synced: nothing was lost).
 #[test]
 fn a_parent_the_target_wants_first_is_created_by_name() {
     use crate::support::{RewritingProxy, Rule};
@@ -365,6 +366,24 @@ fn a_parent_the_target_wants_first_is_created_by_name() {
     assert_eq!(run[0]["Status"], "Synced", "{run:#}");
     assert_eq!(proxy.rewritten(), 1, "the first CREATE was not refused");
     let user = cutover.json(&["user", "get", USER]);
-    assert!(user["ErrorSummary"].is_null(), "{user:#}");
+    let summary = user["ErrorSummary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(
+            "the source's 'Projects' only holds subfolders, but the target keeps it as a folder"
+        ),
+        "{user:#}"
+    );
     assert_eq!(dst.mailbox(USER).folders["Projects/Alpha"].len(), 1);
+    assert!(dst.mailbox(USER).selectable.contains("Projects"));
+    // Found again by the next pass (from the target's LIST), so it stays reported.
+    let (run, _) = cutover.pass("info");
+    assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+    let user = cutover.json(&["user", "get", USER]);
+    assert!(
+        user["ErrorSummary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'Projects' only holds subfolders"),
+        "{user:#}"
+    );
 }

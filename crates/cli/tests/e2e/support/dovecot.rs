@@ -325,7 +325,14 @@ impl Dovecot {
         snapshot.subscribed = lines(&["mailbox", "list", "-s", "-u", user])
             .into_iter()
             .collect();
-        for line in lines(&["mailbox", "status", "-u", user, "messages", "*"]) {
+        // Under a personal prefix ("INBOX."), Dovecot's doveadm matches nothing with
+        // "*": the masks name the prefix (and INBOX, outside it).
+        let everything = format!("{}*", self.prefix);
+        let mut status = vec!["mailbox", "status", "-u", user, "messages", &everything];
+        if !self.prefix.is_empty() {
+            status.push("INBOX");
+        }
+        for line in lines(&status) {
             let (name, _) = line
                 .rsplit_once(" messages=")
                 .unwrap_or_else(|| panic!("unexpected doveadm status line {line:?}"));

@@ -33,8 +33,8 @@ pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
-    assert_same_mailbox, assert_same_subscriptions, field, pair, pair_with_source_capability,
-    start_pair, users_csv, verify_independently,
+    applied_steps, assert_same_mailbox, assert_same_subscriptions, field, pair,
+    pair_with_source_capability, planned_steps, start_pair, users_csv, verify_independently,
 };
 pub use tls::{TestCa, TlsFiles};
 
@@ -52,6 +52,13 @@ pub trait MailServer {
     fn mailbox(&self, user: &str) -> MailboxSnapshot;
     /// The server's log, for failure messages.
     fn log(&self) -> String;
+    /// What a mail client would do on the server, for incremental scenarios.
+    fn unsubscribe(&self, user: &str, folder: &str);
+    fn change_flags(&self, user: &str, folder: &str, uid: u32, add: bool, flags: &[&str]);
+    fn expunge(&self, user: &str, folder: &str, uid: u32);
+    fn uids(&self, user: &str, folder: &str) -> Vec<u32>;
+    fn rename_folder(&self, user: &str, from: &str, to: &str);
+    fn delete_folder(&self, user: &str, folder: &str);
 }
 
 macro_rules! mail_server {
@@ -84,6 +91,24 @@ macro_rules! mail_server {
             }
             fn log(&self) -> String {
                 <$t>::log(self)
+            }
+            fn unsubscribe(&self, user: &str, folder: &str) {
+                <$t>::unsubscribe(self, user, folder)
+            }
+            fn change_flags(&self, user: &str, folder: &str, uid: u32, add: bool, flags: &[&str]) {
+                <$t>::change_flags(self, user, folder, uid, add, flags)
+            }
+            fn expunge(&self, user: &str, folder: &str, uid: u32) {
+                <$t>::expunge(self, user, folder, uid)
+            }
+            fn uids(&self, user: &str, folder: &str) -> Vec<u32> {
+                <$t>::uids(self, user, folder)
+            }
+            fn rename_folder(&self, user: &str, from: &str, to: &str) {
+                <$t>::rename_folder(self, user, from, to)
+            }
+            fn delete_folder(&self, user: &str, folder: &str) {
+                <$t>::delete_folder(self, user, folder)
             }
         }
     };

@@ -125,3 +125,31 @@ pub fn verify_independently(src: &Dovecot, dst: &Dovecot, users: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The steps `batch plan --format json` lists for `user`, as text.
+pub fn planned_steps(plan: &Value, user: &str) -> Vec<String> {
+    let users = plan.as_array().expect("one object per user");
+    let mine = users
+        .iter()
+        .find(|u| u["User"] == user)
+        .unwrap_or_else(|| panic!("no plan for {user}: {plan:#}"));
+    assert!(mine["Error"].is_null(), "{plan:#}");
+    mine["Steps"]
+        .as_array()
+        .expect("Steps")
+        .iter()
+        .map(|s| s["Step"].as_str().expect("Step text").to_string())
+        .collect()
+}
+
+/// The steps a pass's log (at `info`) says it applied for `user`, in order.
+pub fn applied_steps(log: &str, user: &str) -> Vec<String> {
+    let who = format!("user=\"{user}\"");
+    log.lines()
+        .filter(|l| l.contains("step applied") && l.contains(&who))
+        .map(|l| {
+            let at = l.find(" step=").expect("a step field") + " step=".len();
+            l[at..].trim().to_string()
+        })
+        .collect()
+}

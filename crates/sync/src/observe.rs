@@ -1,0 +1,314 @@
+//! Looking at one mailbox before a pass acts on it: both servers' folders and
+//! namespaces, the target's case rule, the folders renamed and gone on the source, and
+//! each source folder ([`crate::scan`]). Reads only (the probe of the target's case rule,
+//! a folder created and deleted at once, is the one exception, and only for a pass):
+//! what it finds is a [`MailboxFacts`], which [`crate::plan`] turns into steps.
+
+use std::collections::{BTreeSet, HashMap};
+
+use cutover_imap::{ImapError, MailboxName, Session};
+use cutover_store::{FolderState, SkippedItem, Store};
+use tracing::{debug, info, warn};
+
+use crate::facts::MailboxFacts;
+use crate::folder_map::{self, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse};
+use crate::lifecycle;
+use crate::namespace::{self, SideNamespace};
+use crate::pass::{FolderPass, MailboxJob, Role, SourceModes, SyncError};
+use crate::scan;
+
+fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
+    listed.iter().find_map(|m| m.delimiter)
+}
+
+/// Whether the target compares folder names without regard to case: the admin's setting
+/// or what an earlier pass found, else a probe of the server, remembered for the target.
+/// Two listed folders that differ only in case prove it does not; else the server is
+/// asked for an existing folder with its case swapped (or for a probe folder it creates
+/// and deletes, in a mailbox with no folder to ask about).
+///
+/// Returns the rule and whether this pass found it (for the store to remember). Only a
+/// pass (`may_create`) creates the probe folder; `batch plan` then takes names as
+/// case-sensitive, IMAP's own rule.
+async fn target_folds_case(
+    dst: &mut Session,
+    listed: &[cutover_imap::ListedMailbox],
+    ns: &SideNamespace,
+    job: &MailboxJob,
+    may_create: bool,
+) -> Result<(bool, Option<bool>), SyncError> {
+    if let Some(known) = job.target_folds_case {
+        return Ok((known, None));
+    }
+    let err = |source| SyncError::Imap {
+        role: Role::Target,
+        source,
+    };
+    let names: Vec<&[u8]> = listed.iter().map(|m| m.name.as_bytes()).collect();
+    let folds = if folder_map::has_case_twins(&names) {
+        false
+    } else if let Some(swapped) = listed
+        .iter()
+        .filter(|m| m.is_selectable() && !folder_map::is_inbox(m.name.as_bytes()))
+        .find_map(|m| folder_map::case_swapped(m.name.as_bytes()))
+    {
+        answers(dst, &MailboxName::from_wire(swapped))
+            .await
+            .map_err(err)?
+    } else if !may_create {
+        return Ok((false, None));
+    } else {
+        // In the user's own namespace (`INBOX.` on Cyrus), where the user may create.
+        let probe = MailboxName::from_wire(ns.absolute(b"cutover-case-probe"));
+        let asked = MailboxName::from_wire(ns.absolute(b"CUTOVER-CASE-PROBE"));
+        match dst.create(&probe).await {
+            Ok(_) => {
+                let folds = answers(dst, &asked).await.map_err(err);
+                dst.delete(&probe).await.map_err(err)?;
+                folds?
+            }
+            // Cannot ask: IMAP's own rule, case-sensitive, for this pass only.
+            Err(e @ ImapError::No { .. }) => {
+                warn!(error = %e, "cannot probe how the target compares folder names; taking them as case-sensitive for this pass");
+                return Ok((false, None));
+            }
+            Err(e) => return Err(err(e)),
+        }
+    };
+    info!(
+        folds_case = folds,
+        "the target's folder names compare {}",
+        if folds {
+            "without regard to case"
+        } else {
+            "case-sensitively"
+        }
+    );
+    Ok((folds, Some(folds)))
+}
+
+/// Whether STATUS of `asked` (an existing folder's name, its case swapped) answers: then
+/// the server took it for that folder (NO: another name, which does not exist).
+async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapError> {
+    match dst.status(asked).await {
+        Ok(_) => Ok(true),
+        Err(ImapError::No { .. }) => Ok(false),
+        // It answered OK, with the data under the name as the server stores it.
+        Err(ImapError::Protocol(_)) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// A side's personal namespace: from NAMESPACE, else inferred from its folders.
+async fn side_namespace(
+    session: &mut Session,
+    role: Role,
+    listed: &[cutover_imap::ListedMailbox],
+) -> Result<SideNamespace, SyncError> {
+    let announced = session
+        .namespaces()
+        .await
+        .map_err(|source| SyncError::Imap { role, source })?;
+    let names: Vec<&[u8]> = listed.iter().map(|m| m.name.as_bytes()).collect();
+    let side = SideNamespace::new(announced.as_ref(), &names, separator(listed));
+    debug!(%role, prefix = %String::from_utf8_lossy(&side.personal), separator = ?side.separator,
+        source = ?side.source, "personal namespace");
+    Ok(side)
+}
+
+/// A server's folders (with special-use attributes) and its subscriptions.
+async fn list_folders(
+    session: &mut Session,
+    role: Role,
+) -> Result<(Vec<cutover_imap::ListedMailbox>, BTreeSet<Vec<u8>>), SyncError> {
+    let err = |source| SyncError::Imap { role, source };
+    let listed = session.list_special_use().await.map_err(err)?;
+    let subscribed = session
+        .lsub()
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|m| m.name.as_bytes().to_vec())
+        .collect();
+    Ok((listed, subscribed))
+}
+
+/// Asks the source for change tracking: QRESYNC (which includes CONDSTORE) when it
+/// has it, else CONDSTORE.
+async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncError> {
+    let caps = src.capabilities().clone();
+    let wanted: &[&str] = if caps.has("QRESYNC") {
+        &["QRESYNC"]
+    } else if caps.has("CONDSTORE") {
+        &["CONDSTORE"]
+    } else {
+        &[]
+    };
+    let enabled = src.enable(wanted).await.map_err(|source| SyncError::Imap {
+        role: Role::Source,
+        source,
+    })?;
+    let qresync = enabled.iter().any(|e| e == "QRESYNC");
+    Ok(SourceModes {
+        condstore: qresync || caps.has("CONDSTORE"),
+        qresync,
+    })
+}
+
+/// Looks at one mailbox on both servers. `for_pass`: a pass follows (it may probe the
+/// target's case rule); else only a plan is wanted.
+pub(crate) async fn observe_mailbox(
+    src: &mut Session,
+    dst: &mut Session,
+    job: &MailboxJob,
+    store: &dyn Store,
+    for_pass: bool,
+) -> Result<MailboxFacts, SyncError> {
+    let email = job.email.as_str();
+    let modes = enable_change_tracking(src).await?;
+    let mut states: HashMap<Vec<u8>, FolderState> = store
+        .folder_states(email)
+        .await?
+        .into_iter()
+        .map(|s| (s.src_name.clone(), s))
+        .collect();
+
+    // With special-use attributes, so Sent goes to Sent whatever each side calls it.
+    let (src_list, src_subscribed) = list_folders(src, Role::Source).await?;
+    let (dst_list, dst_subscribed) = list_folders(dst, Role::Target).await?;
+    // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
+    // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
+    let src_ns = side_namespace(src, Role::Source, &src_list).await?;
+    let dst_ns = side_namespace(dst, Role::Target, &dst_list).await?;
+    let seps = Separators {
+        source: src_ns.separator,
+        target: dst_ns.separator,
+    };
+    let listed = |l: &[cutover_imap::ListedMailbox],
+                  subs: &BTreeSet<Vec<u8>>|
+     -> Vec<ListedFolder> {
+        l.iter()
+            .map(|m| ListedFolder {
+                name: m.name.as_bytes().to_vec(),
+                selectable: m.is_selectable(),
+                subscribed: subs.contains(m.name.as_bytes()),
+                special_use: SpecialUse::from_attributes(m.attributes.iter().map(String::as_str)),
+            })
+            .collect()
+    };
+    let src_rel = namespace::relative_listing(&src_ns, &listed(&src_list, &src_subscribed));
+    let dst_rel = namespace::relative_listing(&dst_ns, &listed(&dst_list, &dst_subscribed));
+    let folders_left_out: Vec<String> = src_rel
+        .foreign
+        .iter()
+        .map(|n| MailboxName::from_wire(n.clone()).to_display())
+        .collect();
+    if !folders_left_out.is_empty() {
+        info!(user = email, folders = ?folders_left_out,
+            "folders of other users' or shared namespaces are left out");
+    }
+    let (folds_case, learned_folds_case) =
+        target_folds_case(dst, &dst_list, &dst_ns, job, for_pass).await?;
+    let mut mappings = folder_map::plan_folders(
+        &src_rel.folders,
+        &dst_rel.folders,
+        seps,
+        FolderRules {
+            excluded: &job.excluded_folders,
+            folder_map: &job.folder_map,
+            target_folds_case: folds_case,
+        },
+    );
+    // Back to each side's wire names.
+    for m in &mut mappings {
+        m.src = src_rel
+            .wire
+            .get(&m.src)
+            .cloned()
+            .unwrap_or_else(|| src_ns.absolute(&m.src));
+        m.dst = dst_ns.absolute(&m.dst);
+        if let Some(taken) = &mut m.renamed_from {
+            *taken = dst_ns.absolute(taken);
+        }
+    }
+    for m in &mappings {
+        let (src_name, dst_name) = (
+            MailboxName::from_wire(m.src.clone()),
+            MailboxName::from_wire(m.dst.clone()),
+        );
+        if let Some(wanted) = &m.renamed_from {
+            let wanted = MailboxName::from_wire(wanted.clone());
+            warn!(user = email, folder = %src_name, target = %dst_name, taken = %wanted,
+                "another source folder already goes to the target folder; this one gets its own");
+        } else if m.mapped_by != MappedBy::Name {
+            debug!(user = email, folder = %src_name, target = %dst_name, by = ?m.mapped_by, "folder mapped");
+        }
+    }
+
+    // Renamed and gone folders; the renamed ones' states follow them here, their records
+    // in the store when the plan is applied.
+    let lifecycle::FolderChanges {
+        renames,
+        gone,
+        records,
+    } = lifecycle::observe(
+        src,
+        dst,
+        store,
+        email,
+        &mappings,
+        &mut states,
+        dst_ns.separator,
+    )
+    .await?;
+
+    // Each selectable source folder.
+    let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
+    let mut folders = Vec::new();
+    for m in mappings.iter().filter(|m| m.selectable) {
+        if let Some(reason) = job.stop.reason() {
+            return Err(SyncError::Stopped(reason));
+        }
+        let records = records.get(&m.src).map_or(m.src.as_slice(), Vec::as_slice);
+        let skipped_here: Vec<u32> = skipped
+            .iter()
+            .filter(|i| i.src_name == records)
+            .map(|i| i.src_uid)
+            .collect();
+        let mut pass = FolderPass {
+            src: &mut *src,
+            dst: &mut *dst,
+            store,
+            email,
+            src_folder: &m.src,
+            dst_folder: &m.dst,
+            records,
+        };
+        folders.push(scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here).await?);
+    }
+    let (migrated, _) = store.copied_totals(email).await?;
+    let selectable_on_target: BTreeSet<&[u8]> = dst_list
+        .iter()
+        .filter(|m| m.is_selectable())
+        .map(|m| m.name.as_bytes())
+        .collect();
+    let parents_made_selectable = mappings
+        .iter()
+        .filter(|m| !m.selectable && selectable_on_target.contains(m.dst.as_slice()))
+        .map(|m| m.src.clone())
+        .collect();
+    Ok(MailboxFacts {
+        parents_made_selectable,
+        known_folders: states.into_keys().collect(),
+        subscriptions_seen: store.subscriptions_seen(email).await?.into_iter().collect(),
+        target_subscribed: dst_subscribed,
+        mappings,
+        folders_left_out,
+        renames,
+        gone,
+        folders,
+        migrated,
+        learned_folds_case,
+        target_separator: dst_ns.separator,
+    })
+}
