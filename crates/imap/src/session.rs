@@ -102,6 +102,9 @@ pub struct SelectedMailbox {
     /// from a listing's length, not even that the mailbox is empty).
     pub exists: Option<u32>,
     pub highest_modseq: Option<u64>,
+    /// RFC 8474 MAILBOXID (servers with OBJECTID, such as Cyrus): the mailbox's identity,
+    /// which survives a rename.
+    pub mailbox_id: Option<String>,
 }
 
 /// Result of STATUS.
@@ -675,10 +678,16 @@ fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
     let mut uid_next = None;
     let mut exists = None;
     let mut highest_modseq = None;
+    let mut mailbox_id = None;
     let mut apply = |code: &Code| match code {
         Code::UidValidity(n) => uid_validity = Some(*n),
         Code::UidNext(n) => uid_next = Some(*n),
         Code::HighestModSeq(n) => highest_modseq = Some(*n),
+        Code::Other(text) => {
+            if let Some(id) = parse_mailbox_id(text) {
+                mailbox_id = Some(id);
+            }
+        }
         _ => {}
     };
     for u in &done.untagged {
@@ -702,5 +711,19 @@ fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
         uid_next,
         exists,
         highest_modseq,
+        mailbox_id,
     })
+}
+
+/// The id of a `[MAILBOXID (id)]` response code (RFC 8474 section 4.2), read by hand:
+/// imap-types 2.0.0-alpha.8 has no OBJECTID support and hands the code over as text.
+/// An id is 1 to 255 of ALPHA, DIGIT, "_" and "-"; anything else is not one.
+pub(crate) fn parse_mailbox_id(code: &str) -> Option<String> {
+    let rest = code.strip_prefix("MAILBOXID")?.trim_start();
+    let id = rest.strip_prefix('(')?.strip_suffix(')')?;
+    let valid = (1..=255).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    valid.then(|| id.to_string())
 }

@@ -221,6 +221,7 @@ async fn examine_reads_uidvalidity_uidnext_highestmodseq() {
          * OK [UIDVALIDITY 1700000000] UIDs valid\r\n\
          * OK [UIDNEXT 4] Predicted next UID\r\n\
          * OK [HIGHESTMODSEQ 12] Highest\r\n\
+         * OK [MAILBOXID (F2212ea87-6097-4256-9d51-71338625)] Ok\r\n\
          C1 OK [READ-ONLY] Examine completed (0.001 + 0.000 secs).\r\n"
     );
     for (mock, written) in splits(script.as_bytes()) {
@@ -240,6 +241,7 @@ async fn examine_reads_uidvalidity_uidnext_highestmodseq() {
                 uid_next: Some(4),
                 exists: Some(3),
                 highest_modseq: Some(12),
+                mailbox_id: Some("F2212ea87-6097-4256-9d51-71338625".into()),
             }
         );
     }
@@ -1080,4 +1082,18 @@ async fn namespaces_as_cyrus_and_dovecot_announce_them() {
     let mut s = Session::from_stream(mock).await.unwrap();
     assert_eq!(s.namespaces().await.unwrap(), None);
     assert_eq!(text(&written), "");
+}
+
+#[test]
+fn mailbox_ids_are_read_only_when_well_formed() {
+    use crate::session::parse_mailbox_id;
+    assert_eq!(parse_mailbox_id("MAILBOXID (F-1_a)"), Some("F-1_a".into()));
+    assert_eq!(parse_mailbox_id("MAILBOXID ()"), None);
+    assert_eq!(parse_mailbox_id("MAILBOXID (a b)"), None);
+    assert_eq!(parse_mailbox_id("MAILBOXID F1"), None);
+    assert_eq!(parse_mailbox_id("UIDNEXT 4"), None);
+    assert_eq!(
+        parse_mailbox_id(&format!("MAILBOXID ({})", "x".repeat(256))),
+        None
+    );
 }

@@ -94,6 +94,8 @@ pub struct FolderState {
     pub uidnext: Option<u32>,
     pub highest_modseq: Option<u64>,
     pub messages: u32,
+    /// RFC 8474 MAILBOXID, when the source has OBJECTID: survives a rename.
+    pub mailbox_id: Option<String>,
 }
 
 /// One message copied to the target.

@@ -645,6 +645,7 @@ impl Store for SqliteStore {
                     uidnext: opt_u32(row, "uidnext")?,
                     highest_modseq: modseq.map(|m| m as u64),
                     messages: u32_col(row, "messages")?,
+                    mailbox_id: row.try_get("mailbox_id")?,
                 })
             })
             .collect()
@@ -652,11 +653,12 @@ impl Store for SqliteStore {
 
     async fn save_folder_state(&self, email: &str, f: &FolderState) -> Result<()> {
         sqlx::query(
-            "INSERT INTO folders (email, src_name, src_uidvalidity, dst_name, uidnext, highest_modseq, messages)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO folders (email, src_name, src_uidvalidity, dst_name, uidnext, highest_modseq, messages, mailbox_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(email, src_name) DO UPDATE SET src_uidvalidity = excluded.src_uidvalidity,
                dst_name = excluded.dst_name, uidnext = excluded.uidnext,
-               highest_modseq = excluded.highest_modseq, messages = excluded.messages",
+               highest_modseq = excluded.highest_modseq, messages = excluded.messages,
+               mailbox_id = COALESCE(excluded.mailbox_id, folders.mailbox_id)",
         )
         .bind(email)
         .bind(&f.src_name)
@@ -665,6 +667,7 @@ impl Store for SqliteStore {
         .bind(f.uidnext.map(|v| v as i64))
         .bind(f.highest_modseq.map(|v| v as i64))
         .bind(f.messages as i64)
+        .bind(&f.mailbox_id)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -51,6 +51,9 @@ pub struct RenamedFolder {
     /// The target still has the old name and not the new one (else its parent's rename
     /// already moved it, or it is gone): only then is it renamed on the target.
     pub rename_on_target: bool,
+    /// The target subscribes the old name: RENAME leaves that subscription behind on
+    /// some servers (Dovecot), so it is dropped with the rename.
+    pub old_subscribed: bool,
 }
 
 /// A source folder proven gone.
@@ -82,6 +85,8 @@ pub struct FolderFacts {
     pub uid_next: Option<u32>,
     pub highest_modseq: Option<u64>,
     pub messages: u32,
+    /// RFC 8474 MAILBOXID, when the source has one.
+    pub mailbox_id: Option<String>,
     /// Nothing changed since the last pass (STATUS said so); nothing was selected.
     pub unchanged: bool,
     /// Every message of the folder is accounted for (a whole listing as long as EXISTS,

@@ -49,6 +49,28 @@ pub(crate) struct FolderChanges {
     pub(crate) gone: Vec<GoneFolder>,
     /// Each renamed folder's new source name, to the name the store still knows it by.
     pub(crate) records: HashMap<Vec<u8>, Vec<u8>>,
+    /// Each renamed folder's new source name, to its target folder's name now.
+    pub(crate) target_now: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Which folder gone from the source a new folder is, when exactly one matches: the same
+/// MAILBOXID where both have one, else the same UIDVALIDITY (servers keep it across
+/// RENAME, except those with OBJECTID that renumber, such as Cyrus).
+pub fn renamed_from<'a>(
+    gone: &'a BTreeMap<Vec<u8>, FolderState>,
+    validity: u32,
+    id: Option<&str>,
+) -> Option<&'a Vec<u8>> {
+    let mut matches = gone
+        .iter()
+        .filter(|(_, s)| match (s.mailbox_id.as_deref(), id) {
+            (Some(was), Some(is)) => was == is,
+            _ => s.src_uidvalidity == validity,
+        });
+    match (matches.next(), matches.next()) {
+        (Some((name, _)), None) => Some(name),
+        _ => None,
+    }
 }
 
 /// The folders renamed and proven gone on the source since the last pass. Reads only.
@@ -65,6 +87,7 @@ pub(crate) async fn observe(
     target_separator: Option<char>,
 ) -> Result<FolderChanges, SyncError> {
     let mut records = HashMap::new();
+    let mut target_now = HashMap::new();
     let sep = target_separator.and_then(|c| u8::try_from(c).ok());
     let current: BTreeSet<&[u8]> = mappings.iter().map(|m| m.src.as_slice()).collect();
     let missing: Vec<(Vec<u8>, FolderState)> = states
@@ -103,25 +126,32 @@ pub(crate) async fn observe(
     fresh.sort_by_key(|m| m.src.len());
     // Target folders the renames planned so far move: (from, to).
     let mut moved_on_target: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // A server with OBJECTID names each folder's identity (EXAMINE's MAILBOXID), which
+    // survives a rename even where the UIDVALIDITY does not (Cyrus).
+    let object_ids = src.capabilities().has("OBJECTID");
     for m in fresh {
         let name = MailboxName::from_wire(m.src.clone());
-        let status = src
-            .status(&name)
-            .await
-            .map_err(|source| SyncError::Folder {
-                role: Role::Source,
-                folder: name.to_display(),
-                source,
-            })?;
-        let Some(validity) = status.uid_validity else {
+        let source_err = |source| SyncError::Folder {
+            role: Role::Source,
+            folder: name.to_display(),
+            source,
+        };
+        let (validity, id) = if object_ids {
+            let selected = src.examine(&name).await.map_err(source_err)?;
+            (Some(selected.uid_validity), selected.mailbox_id)
+        } else {
+            (
+                src.status(&name).await.map_err(source_err)?.uid_validity,
+                None,
+            )
+        };
+        let Some(validity) = validity else {
             continue;
         };
-        let matches: Vec<Vec<u8>> = gone
-            .iter()
-            .filter(|(_, s)| s.src_uidvalidity == validity)
-            .map(|(n, _)| n.clone())
-            .collect();
-        let [old] = matches.as_slice() else { continue };
+        let Some(old) = renamed_from(&gone, validity, id.as_deref()).cloned() else {
+            continue;
+        };
+        let old = &old;
         let state = gone.remove(old).expect("listed above");
         let (from, to) = (
             MailboxName::from_wire(state.dst_name.clone()),
@@ -144,12 +174,21 @@ pub(crate) async fn observe(
         if rename_on_target {
             moved_on_target.push((state.dst_name.clone(), m.dst.clone()));
         }
+        // Where the target folder is while the plan is made.
+        let dst_now = if rename_on_target || by_parent {
+            state.dst_name.clone()
+        } else {
+            m.dst.clone()
+        };
+        target_now.insert(m.src.clone(), dst_now);
         renames.push(RenamedFolder {
             src_from: old.clone(),
             src_to: m.src.clone(),
             dst_from: state.dst_name.clone(),
             dst_to: m.dst.clone(),
             rename_on_target,
+            // Set by the caller, which has the target's subscriptions.
+            old_subscribed: false,
         });
         let mut moved = state;
         moved.src_name = m.src.clone();
@@ -177,6 +216,7 @@ pub(crate) async fn observe(
         renames,
         gone: out,
         records,
+        target_now,
     })
 }
 
@@ -240,13 +280,19 @@ pub(crate) async fn rename(
             MailboxName::from_wire(r.dst_from.clone()),
             MailboxName::from_wire(r.dst_to.clone()),
         );
-        dst.rename(&from, &to)
-            .await
-            .map_err(|source| SyncError::Folder {
-                role: Role::Target,
-                folder: from.to_display(),
-                source,
-            })?;
+        let err = |source| SyncError::Folder {
+            role: Role::Target,
+            folder: from.to_display(),
+            source,
+        };
+        dst.rename(&from, &to).await.map_err(err)?;
+        if r.old_subscribed {
+            match dst.unsubscribe(&from).await {
+                // Some servers moved the subscription with the folder.
+                Ok(()) | Err(ImapError::No { .. }) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
     }
     store
         .rename_folder(email, &r.src_from, &r.src_to, &r.dst_to)
@@ -301,4 +347,48 @@ pub(crate) async fn delete(
     };
     store.forget_folder(email, src_name).await?;
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(name: &str, validity: u32, id: Option<&str>) -> (Vec<u8>, FolderState) {
+        (
+            name.as_bytes().to_vec(),
+            FolderState {
+                src_name: name.as_bytes().to_vec(),
+                src_uidvalidity: validity,
+                dst_name: name.as_bytes().to_vec(),
+                uidnext: None,
+                highest_modseq: None,
+                messages: 0,
+                mailbox_id: id.map(str::to_string),
+            },
+        )
+    }
+
+    #[test]
+    fn a_rename_is_the_one_gone_folder_with_the_same_uidvalidity() {
+        let gone: BTreeMap<_, _> = [state("A", 1, None), state("B", 2, None)].into();
+        assert_eq!(renamed_from(&gone, 2, None), Some(&b"B".to_vec()));
+        assert_eq!(renamed_from(&gone, 3, None), None);
+        let twins: BTreeMap<_, _> = [state("A", 1, None), state("B", 1, None)].into();
+        assert_eq!(
+            renamed_from(&twins, 1, None),
+            None,
+            "two candidates: neither"
+        );
+    }
+
+    #[test]
+    fn a_mailbox_id_wins_over_the_uidvalidity() {
+        let gone: BTreeMap<_, _> = [state("A", 1, Some("x1")), state("B", 2, Some("x2"))].into();
+        // Cyrus renumbers on RENAME: the id still says which folder it was.
+        assert_eq!(renamed_from(&gone, 99, Some("x1")), Some(&b"A".to_vec()));
+        // The same UIDVALIDITY but another id: another folder.
+        assert_eq!(renamed_from(&gone, 2, Some("x9")), None);
+        // No id on the new folder's side: UIDVALIDITY, as before.
+        assert_eq!(renamed_from(&gone, 2, None), Some(&b"B".to_vec()));
+    }
 }

@@ -248,9 +248,10 @@ pub(crate) async fn observe_mailbox(
     // Renamed and gone folders; the renamed ones' states follow them here, their records
     // in the store when the plan is applied.
     let lifecycle::FolderChanges {
-        renames,
+        mut renames,
         gone,
         records,
+        target_now,
     } = lifecycle::observe(
         src,
         dst,
@@ -261,6 +262,10 @@ pub(crate) async fn observe_mailbox(
         dst_ns.separator,
     )
     .await?;
+
+    for r in &mut renames {
+        r.old_subscribed = r.rename_on_target && dst_subscribed.contains(&r.dst_from);
+    }
 
     // Each selectable source folder.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
@@ -282,6 +287,9 @@ pub(crate) async fn observe_mailbox(
             email,
             src_folder: &m.src,
             dst_folder: &m.dst,
+            dst_now: target_now
+                .get(&m.src)
+                .map_or(m.dst.as_slice(), Vec::as_slice),
             records,
         };
         folders.push(scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here).await?);

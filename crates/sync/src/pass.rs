@@ -144,6 +144,9 @@ pub(crate) struct FolderPass<'a> {
     pub(crate) email: &'a str,
     pub(crate) src_folder: &'a [u8],
     pub(crate) dst_folder: &'a [u8],
+    /// The target folder's name now, for reading it: its old name when this pass
+    /// follows its rename (the target folder is renamed when the plan is applied).
+    pub(crate) dst_now: &'a [u8],
     /// The name the store knows the folder by: the source's name before a rename this
     /// pass follows (the records move when the plan is applied).
     pub(crate) records: &'a [u8],

@@ -30,6 +30,8 @@ pub enum Step {
         dst_from: Vec<u8>,
         dst_to: Vec<u8>,
         on_target: bool,
+        /// The old name's subscription on the target goes with it.
+        unsubscribe_old: bool,
     },
     /// A folder the target lacks. A `parent_only` folder (a source parent that holds no
     /// messages) is made by its subfolders' CREATE, and by name only when the target
@@ -222,6 +224,7 @@ impl fmt::Display for Step {
                 dst_from,
                 dst_to,
                 on_target,
+                unsubscribe_old,
             } => {
                 write!(
                     f,
@@ -235,7 +238,11 @@ impl fmt::Display for Step {
                         ": rename '{}' to '{}' on the target",
                         shown(dst_from),
                         shown(dst_to)
-                    )
+                    )?;
+                    if *unsubscribe_old {
+                        write!(f, " and unsubscribe the old name")?;
+                    }
+                    Ok(())
                 } else {
                     write!(f, " (the target already has '{}')", shown(dst_to))
                 }
@@ -373,6 +380,7 @@ pub fn plan_mailbox(f: &MailboxFacts, rules: PlanRules) -> MailboxPlan {
             dst_from: r.dst_from.clone(),
             dst_to: r.dst_to.clone(),
             on_target: r.rename_on_target,
+            unsubscribe_old: r.old_subscribed,
         });
     }
 
@@ -525,6 +533,7 @@ pub fn plan_mailbox(f: &MailboxFacts, rules: PlanRules) -> MailboxPlan {
                 uidnext: x.uid_next,
                 highest_modseq: x.highest_modseq.filter(|_| settled),
                 messages: x.messages,
+                mailbox_id: x.mailbox_id.clone(),
             },
             settled,
         });
@@ -781,11 +790,12 @@ mod tests {
             dst_from: b"Old".to_vec(),
             dst_to: b"New".to_vec(),
             rename_on_target: true,
+            old_subscribed: true,
         });
         let plan = plan_mailbox(&f, PlanRules::default());
         assert_eq!(
             plan.steps[0].to_string(),
-            "follow the source's rename of 'Old' to 'New': rename 'Old' to 'New' on the target"
+            "follow the source's rename of 'Old' to 'New': rename 'Old' to 'New' on the target and unsubscribe the old name"
         );
     }
 
@@ -799,6 +809,7 @@ mod tests {
                 uidnext: None,
                 highest_modseq: None,
                 messages: 0,
+                mailbox_id: None,
             },
             migrated,
             target,

@@ -217,7 +217,7 @@ pub(crate) async fn rematch(
 ) -> Result<Rematched, SyncError> {
     let (src, dst) = (&mut *p.src, &mut *p.dst);
     let (store, email) = (p.store, p.email);
-    let (src_folder, dst_folder) = (p.src_folder, p.dst_folder);
+    let (src_folder, dst_folder) = (p.src_folder, p.dst_now);
     let old = store
         .copied_messages(email, p.records, old_validity)
         .await?;

@@ -74,6 +74,7 @@ pub(crate) async fn scan_folder(
             return Ok(FolderFacts {
                 unchanged: true,
                 complete: true,
+                mailbox_id: st.mailbox_id.clone(),
                 ..facts(
                     st.src_uidvalidity,
                     st.uidnext,
@@ -193,6 +194,7 @@ pub(crate) async fn scan_folder(
         .collect();
     Ok(FolderFacts {
         complete,
+        mailbox_id: selected.mailbox_id.clone(),
         view,
         metas: metas.into_iter().map(|m| (m.uid, m)).collect(),
         known,

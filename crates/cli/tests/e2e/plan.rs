@@ -65,7 +65,7 @@ fn the_plan_of_a_changed_source_lists_its_steps_and_the_pass_takes_exactly_those
     );
     let steps = planned_steps(&plan, USER);
     let mut expected = vec![
-        "follow the source's rename of 'R&D' to 'Research': rename 'R&D' to 'Research' on the target".to_string(),
+        "follow the source's rename of 'R&D' to 'Research': rename 'R&D' to 'Research' on the target and unsubscribe the old name".to_string(),
         "create the folder 'Projects 2027' on the target".into(),
         "subscribe to 'Projects 2027' on the target".into(),
         "unsubscribe from 'Drafts' on the target".into(),

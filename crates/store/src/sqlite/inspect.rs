@@ -225,7 +225,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
         .iter()
         .map(|r| {
             Ok(format!(
-                "{} {} uidvalidity={} -> {} uidnext={} highest_modseq={} messages={}",
+                "{} {} uidvalidity={} -> {} uidnext={} highest_modseq={} messages={} mailbox_id={}",
                 s(r, "email")?,
                 name(r, "src_name")?,
                 i(r, "src_uidvalidity")?,
@@ -233,6 +233,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
                 i(r, "uidnext")?,
                 i(r, "highest_modseq")?,
                 i(r, "messages")?,
+                s(r, "mailbox_id")?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -621,6 +622,7 @@ mod tests {
             uidnext: Some(4),
             highest_modseq: None,
             messages: 3,
+            mailbox_id: None,
         }
     }
 
@@ -736,7 +738,7 @@ users (2)
   a@b.test batch=B position=0 source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
   c@b.test batch=B position=1 source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
 folders (1)
-  a@b.test "INBOX" uidvalidity=7 -> "INBOX" uidnext=4 highest_modseq=- messages=3
+  a@b.test "INBOX" uidvalidity=7 -> "INBOX" uidnext=4 highest_modseq=- messages=3 mailbox_id=-
 messages (3)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:1 -> 11:1 size=10 flags="\\Seen"
   a@b.test "INBOX" 7:1 -> 9:1 size=10 flags="\\Seen"
