@@ -215,6 +215,8 @@ run "$CUTOVER" user get --format table
 
 step "Incremental sync: the old system loses user2's INBOX; the brake holds the removals for the admin"
 run doveadm -c "$(conf src)" expunge -u user2@example.test mailbox INBOX all
+# What the next pass would do, read from both servers without touching them.
+run "$CUTOVER" batch plan CutoverBatch --user user2@example.test
 run "$CUTOVER" batch start CutoverBatch
 run "$CUTOVER" run --once
 run "$CUTOVER" user get user2@example.test --format list --select 'Identity,Status,RemovalsHeld,RemovalsHeldDetail'

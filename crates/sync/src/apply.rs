@@ -4,7 +4,8 @@
 //! from the source ([`crate::lifecycle`]), then every folder's flags, removals, copies
 //! and checkpoint in one pipeline (`copy`), each chunk's intents written before its
 //! APPEND and its copies recorded after it, in one transaction. Each step is logged as
-//! it is applied ("step applied"), in the words `cutover batch plan` prints.
+//! it is applied ("step applied", at info; a folder's checkpoint at debug), in the words
+//! `cutover batch plan` prints.
 
 use std::collections::HashMap;
 
@@ -220,7 +221,10 @@ pub(crate) async fn apply_plan(
             });
         }
         let w = work.last_mut().expect("pushed above");
-        w.steps.push(step.to_string());
+        w.steps.push((
+            step.to_string(),
+            matches!(step, Step::SaveCheckpoint { .. }),
+        ));
         match step {
             Step::SetFlags { updates, .. } => w.flag_updates = updates,
             Step::Expunge { removals, .. } => w.removals = removals,

@@ -308,8 +308,13 @@ pub(crate) async fn copy_mailbox(
                         store.save_folder_state(&job.email, &state).await?;
                     }
                     unanswered = 0;
-                    for step in &folder.steps {
-                        info!(user = job.email, %step, "step applied");
+                    // A checkpoint per folder per pass is bookkeeping: at debug.
+                    for (step, bookkeeping) in &folder.steps {
+                        if *bookkeeping {
+                            debug!(user = job.email, %step, "step applied");
+                        } else {
+                            info!(user = job.email, %step, "step applied");
+                        }
                     }
                     current = None;
                 }

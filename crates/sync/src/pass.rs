@@ -167,6 +167,7 @@ pub(crate) struct FolderWork {
     /// The folder's state for the next pass, and whether it is settled (then, and only
     /// if every message to copy was answered for, HIGHESTMODSEQ is saved).
     pub(crate) checkpoint: Option<(FolderState, bool)>,
-    /// The plan's steps for the folder, logged as they are applied.
-    pub(crate) steps: Vec<String>,
+    /// The plan's steps for the folder, logged as they are applied, and whether each is
+    /// bookkeeping (the checkpoint, logged at debug).
+    pub(crate) steps: Vec<(String, bool)>,
 }

@@ -263,7 +263,7 @@ fn an_incremental_pass_follows(src: &impl MailServer, dst: &impl MailServer) {
         plan.iter().any(|s| s.starts_with("delete the folder")),
         "{plan:#?}"
     );
-    let (run, log) = cutover.pass("info,sqlx=warn");
+    let (run, log) = cutover.pass("info,cutover_sync=debug,sqlx=warn");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(applied_steps(&log, user), plan, "{log}");
     assert_same_mailbox(src, dst, user);

@@ -99,7 +99,7 @@ fn the_plan_of_a_changed_source_lists_its_steps_and_the_pass_takes_exactly_those
     );
 
     // The pass takes exactly those steps, in that order.
-    let (run, log) = cutover.pass("info,sqlx=warn");
+    let (run, log) = cutover.pass("info,cutover_sync=debug,sqlx=warn");
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(applied_steps(&log, USER), steps, "{log}");
     assert_same_mailbox(&src, &dst, USER);
