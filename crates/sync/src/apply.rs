@@ -58,12 +58,7 @@ pub(crate) async fn apply_plan(
 
     // Renames first: a renamed folder must not be created anew.
     for step in &plan.steps {
-        if let Step::RenameFolder { .. } = step {
-            let r = facts
-                .renames
-                .iter()
-                .find(|r| matches!(step, Step::RenameFolder { src_from, .. } if *src_from == r.src_from))
-                .expect("the plan's renames are the facts'");
+        if let Step::RenameFolder(r) = step {
             lifecycle::rename(dst, store, email, r).await?;
             outcome.folders_renamed += 1;
             applied(email, step);

@@ -13,7 +13,7 @@ use std::fmt;
 use cutover_imap::MailboxName;
 use cutover_store::{CopiedMessage, FolderState};
 
-use crate::facts::{FolderFacts, GoneTarget, MailboxFacts};
+use crate::facts::{FolderFacts, GoneTarget, MailboxFacts, RenamedFolder};
 use crate::incremental::{self, FlagUpdate};
 use crate::planner::SourceMessage;
 use crate::proof::{self, BrakeRule, FolderRemovals, HeldRemovals};
@@ -23,16 +23,8 @@ use crate::subscriptions::{FolderSubscription, SubscriptionCase, plan_subscripti
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The source renamed a folder: its records follow, and the target folder too when
-    /// `on_target`.
-    RenameFolder {
-        src_from: Vec<u8>,
-        src_to: Vec<u8>,
-        dst_from: Vec<u8>,
-        dst_to: Vec<u8>,
-        on_target: bool,
-        /// The old name's subscription on the target goes with it.
-        unsubscribe_old: bool,
-    },
+    /// the target still has the old name (with its subscription).
+    RenameFolder(RenamedFolder),
     /// A folder the target lacks. A `parent_only` folder (a source parent that holds no
     /// messages) is made by its subfolders' CREATE, and by name only when the target
     /// refuses them without it.
@@ -172,8 +164,8 @@ impl Step {
     /// The source folder the step is about (display form), if one.
     pub fn folder(&self) -> Option<String> {
         match self {
-            Step::RenameFolder { src_to: src, .. }
-            | Step::CreateFolder { src, .. }
+            Step::RenameFolder(r) => Some(shown(&r.src_to)),
+            Step::CreateFolder { src, .. }
             | Step::Subscribe { src, .. }
             | Step::Unsubscribe { src, .. }
             | Step::Rematch { src, .. }
@@ -218,33 +210,26 @@ impl Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::RenameFolder {
-                src_from,
-                src_to,
-                dst_from,
-                dst_to,
-                on_target,
-                unsubscribe_old,
-            } => {
+            Step::RenameFolder(r) => {
                 write!(
                     f,
                     "follow the source's rename of '{}' to '{}'",
-                    shown(src_from),
-                    shown(src_to)
+                    shown(&r.src_from),
+                    shown(&r.src_to)
                 )?;
-                if *on_target {
+                if r.rename_on_target {
                     write!(
                         f,
                         ": rename '{}' to '{}' on the target",
-                        shown(dst_from),
-                        shown(dst_to)
+                        shown(&r.dst_from),
+                        shown(&r.dst_to)
                     )?;
-                    if *unsubscribe_old {
+                    if r.old_subscribed {
                         write!(f, " and unsubscribe the old name")?;
                     }
                     Ok(())
                 } else {
-                    write!(f, " (the target already has '{}')", shown(dst_to))
+                    write!(f, " (the target already has '{}')", shown(&r.dst_to))
                 }
             }
             Step::CreateFolder {
@@ -374,14 +359,7 @@ pub struct MailboxPlan {
 pub fn plan_mailbox(f: &MailboxFacts, rules: PlanRules) -> MailboxPlan {
     let mut steps = Vec::new();
     for r in &f.renames {
-        steps.push(Step::RenameFolder {
-            src_from: r.src_from.clone(),
-            src_to: r.src_to.clone(),
-            dst_from: r.dst_from.clone(),
-            dst_to: r.dst_to.clone(),
-            on_target: r.rename_on_target,
-            unsubscribe_old: r.old_subscribed,
-        });
+        steps.push(Step::RenameFolder(r.clone()));
     }
 
     // Folders and subscriptions.
@@ -548,7 +526,7 @@ pub fn plan_mailbox(f: &MailboxFacts, rules: PlanRules) -> MailboxPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{GoneFolder, IntentsFound, Rematched, RenamedFolder};
+    use crate::facts::{GoneFolder, IntentsFound, Rematched};
     use crate::folder_map::{FolderMapping, MappedBy};
     use crate::incremental::{KnownMessage, ListedMessage, SourceView};
     use proptest::prelude::*;

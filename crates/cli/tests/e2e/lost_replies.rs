@@ -48,12 +48,7 @@ fn synced(capability: &str) -> Setup {
 }
 
 fn message(subject: &str) -> Vec<u8> {
-    format!(
-        "From: Zoe <zoe@partner.test>\r\nTo: {USER}\r\nSubject: {subject}\r\n\
-         Message-ID: <{subject}@partner.test>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
-         Body of {subject}.\r\n"
-    )
-    .into_bytes()
+    crate::support::simple_message(USER, subject)
 }
 
 /// Messages per folder on a server.

@@ -362,3 +362,13 @@ fn rfc2822_dates() {
     assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
     assert_eq!(rfc2822(1_709_210_096), "Thu, 29 Feb 2024 12:34:56 +0000");
 }
+
+/// A small plain message from Zoe to `to`, its Message-ID made from `subject`.
+pub fn simple_message(to: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Zoe <zoe@partner.test>\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@partner.test>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
+         Body of {subject}.\r\n"
+    )
+    .into_bytes()
+}

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 pub use browser::Browser;
 pub use cli::Cutover;
-pub use corpus::fill_realistic_mailbox;
+pub use corpus::{fill_realistic_mailbox, simple_message};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dns::{Dnsmasq, Zone};
 pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
