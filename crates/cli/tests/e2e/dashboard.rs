@@ -239,7 +239,16 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
             .await;
         browser.click("btn-approve-removals").await;
         browser.click("confirm-ok").await;
-        let stats = cutover.json(&["user", "stats", user]);
+        // The click sends the request; the service answers when it is in the state.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let stats = loop {
+            let stats = cutover.json(&["user", "stats", user]);
+            if stats["RemovalsApprovedDateTime"].is_string() || std::time::Instant::now() > deadline
+            {
+                break stats;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         assert!(
             stats["RemovalsApprovedDateTime"].is_string(),
             "the approval did not reach the service: {stats:#}"
