@@ -76,6 +76,10 @@ pub enum Command {
     /// and a check of the rules it keeps.
     #[command(subcommand)]
     State(StateCommand),
+    /// The completeness proof: every message of every folder on both servers, the ones
+    /// that differ each explained, signed with this installation's key.
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -443,6 +447,35 @@ pub enum DomainCommand {
     },
     /// Remove an accepted domain.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// List every folder of the batch's mailboxes on both servers (reading only) and set
+    /// them against what was copied: messages on both sides, and each one on one side
+    /// only with why (skipped and the reason, arrived since the last pass, expunged on
+    /// the source, removed or delivered on the target; "Missing" when nothing explains
+    /// it). Written as a JSON document signed with the installation's Ed25519 key (a 0600
+    /// file beside the state, STATE.signing-key, made on first use). Exits 1 when a
+    /// message is missing or a mailbox could not be read.
+    Proof {
+        /// The batch.
+        name: String,
+        /// Only this user's mailbox.
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+        /// Where to write the document (default: completeness-proof-BATCH.json).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Check a proof: its content is what was signed, and the signature is good. Says
+    /// whether this installation's key signed it; --public-key checks against another.
+    Verify {
+        file: std::path::PathBuf,
+        /// The signer's public key (64 hex digits), as `report proof` printed it.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -106,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ps(args) => ps::run(&ctx, args).await,
         Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::State(c) => commands::state::run(&ctx, c).await,
+        Command::Report(c) => commands::report::run(&ctx, c, &state_path).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod control;
 pub mod dashboard;
 pub mod live;
+pub mod proof;
 pub mod server;
 pub mod tls;
 pub mod views;

@@ -20,7 +20,7 @@ use crate::observe;
 pub use crate::pass::{MailboxJob, PassOutcome, Role, SyncError};
 use crate::plan::{self, MailboxPlan, PlanRules};
 
-async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
+pub(crate) async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
     let addr = side.addr.to_string();
     let connect_err = |source| SyncError::Connect {
         role,

@@ -22,11 +22,14 @@
 //! (`tests/module_graph.rs`). [`runner`] runs the passes that are due, mailboxes in
 //! parallel within the endpoint's limits and the shared memory [`budget`], and moves batch
 //! and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here
-//! prints. [`worker`] names the process that holds the leases on mailboxes while it runs
+//! prints. [`completeness`] accounts for every message of a folder on both sides (pure),
+//! and [`audit`] lists both servers for it: the completeness proof. [`worker`] names the process that holds the leases on mailboxes while it runs
 //! them. [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
+pub mod audit;
 pub mod budget;
+pub mod completeness;
 mod copy;
 pub mod credentials;
 pub mod events;
@@ -55,6 +58,8 @@ pub mod worker;
 pub use events::{EventSink, SyncEvent};
 pub use executor::{MailboxJob, PassOutcome, SyncError, plan_pass, sync_mailbox};
 pub use plan::{MailboxPlan, Step};
-pub use runner::{BatchRun, OnError, Rounds, RunError, plan_batch, run_batch, run_due, work};
+pub use runner::{
+    BatchRun, OnError, Rounds, RunError, audit_batch, plan_batch, run_batch, run_due, work,
+};
 pub use stop::{StopReason, StopSignal};
 pub use worker::Worker;

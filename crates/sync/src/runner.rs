@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::audit::MailboxAudit;
 use crate::budget::MemoryBudget;
 use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
@@ -279,14 +280,15 @@ impl Sides {
     }
 }
 
-/// The steps the next pass of `batch` would take for each of its users (or `only` one),
-/// without taking them: both servers and the store are only read. A user whose servers
-/// cannot be reached gets the error instead.
-pub async fn plan_batch(
+/// Runs `look` (which only reads) on each user of `batch`, or `only` one. A user whose
+/// credentials cannot be put together or whose servers cannot be reached gets the
+/// error instead.
+async fn each_user<T>(
     store: &dyn Store,
     batch: &Batch,
     only: Option<&str>,
-) -> Result<Vec<(String, Result<MailboxPlan, String>)>, RunError> {
+    look: impl AsyncFn(&MailboxJob) -> Result<T, SyncError>,
+) -> Result<Vec<(String, Result<T, String>)>, RunError> {
     let sides = Sides::of(store, batch).await?;
     let mut out = Vec::new();
     for user in store.users(Some(batch.name.as_str()), None).await? {
@@ -302,15 +304,39 @@ pub async fn plan_batch(
                 MemoryBudget::from_env(),
             )
             .await?;
-        let plan = match job {
-            Ok(job) => crate::executor::plan_pass(&job, store)
-                .await
-                .map_err(|e| e.to_string()),
+        let result = match job {
+            Ok(job) => look(&job).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        out.push((user.email.to_string(), plan));
+        out.push((user.email.to_string(), result));
     }
     Ok(out)
+}
+
+/// The steps the next pass of `batch` would take for each of its users (or `only` one),
+/// without taking them: both servers and the store are only read.
+pub async fn plan_batch(
+    store: &dyn Store,
+    batch: &Batch,
+    only: Option<&str>,
+) -> Result<Vec<(String, Result<MailboxPlan, String>)>, RunError> {
+    each_user(store, batch, only, async |job| {
+        crate::executor::plan_pass(job, store).await
+    })
+    .await
+}
+
+/// The completeness audit of each user of `batch` (or `only` one): both servers and the
+/// store are only read.
+pub async fn audit_batch(
+    store: &dyn Store,
+    batch: &Batch,
+    only: Option<&str>,
+) -> Result<Vec<(String, Result<MailboxAudit, String>)>, RunError> {
+    each_user(store, batch, only, async |job| {
+        crate::audit::audit_mailbox(job, store).await
+    })
+    .await
 }
 
 /// One pass over every user of a batch.

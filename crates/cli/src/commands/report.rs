@@ -1,0 +1,114 @@
+//! `cutover report proof|verify`: the signed completeness proof of a batch, and its check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cutover_service::proof::{self, ProofError};
+
+use crate::Ctx;
+use crate::args::ReportCommand;
+use crate::output::terminal_safe;
+
+pub async fn run(ctx: &Ctx, command: ReportCommand, state_path: &Path) -> anyhow::Result<()> {
+    let key_file = proof::default_key_file(state_path);
+    match command {
+        ReportCommand::Proof { name, user, out } => {
+            write_proof(ctx, &name, user.as_deref(), out, &key_file).await
+        }
+        ReportCommand::Verify { file, public_key } => {
+            verify(&file, public_key.as_deref(), &key_file)
+        }
+    }
+}
+
+async fn write_proof(
+    ctx: &Ctx,
+    name: &str,
+    user: Option<&str>,
+    out: Option<PathBuf>,
+    key_file: &Path,
+) -> anyhow::Result<()> {
+    let batch =
+        ctx.store.batch(name).await?.with_context(|| {
+            format!("batch '{name}' was not found; `cutover batch get` lists them")
+        })?;
+    let audits = cutover_sync::audit_batch(ctx.store.as_ref(), &batch, user).await?;
+    if let Some(user) = user
+        && audits.is_empty()
+    {
+        bail!(
+            "'{user}' is not a user of batch '{name}'; `cutover user get --batch {name}` lists them"
+        );
+    }
+    let key = proof::load_or_create_key(key_file)?;
+    let document = proof::document(name, &audits, chrono::Utc::now(), &key);
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("completeness-proof-{name}.json")));
+    let text = serde_json::to_string_pretty(&document)?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("cannot write the proof to {}", path.display()))?;
+    let t = proof::totals(&audits);
+    eprintln!(
+        "completeness proof of batch '{name}': {} users, {} folders, {} messages on both servers, \
+         {} differences ({} unexplained); written to {}, signed with key {}",
+        t.users,
+        t.folders,
+        t.matched,
+        t.differences,
+        t.missing,
+        path.display(),
+        proof::public_key_hex(&key.verifying_key())
+    );
+    for (email, audit) in &audits {
+        if let Err(e) = audit {
+            eprintln!("{email}: {}", terminal_safe(e));
+        }
+    }
+    if t.unreadable > 0 {
+        bail!(
+            "{} mailbox(es) could not be read (above); the proof lists them as errors",
+            t.unreadable
+        );
+    }
+    if t.missing > 0 {
+        bail!(
+            "{} message(s) are on the source and not on the target, and nothing explains it: \
+             the differences marked \"Missing\" in {}; `cutover batch start {name}` copies what it can",
+            t.missing,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn verify(file: &Path, public_key: Option<&str>, key_file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ProofError::Malformed(format!("{}: {e}", file.display())))?;
+    let verified =
+        proof::verify(&document).with_context(|| format!("{} does not verify", file.display()))?;
+    let signer = match public_key {
+        Some(expected) if !expected.trim().eq_ignore_ascii_case(&verified.public_key) => bail!(
+            "{} is signed by key {}, not by {}",
+            file.display(),
+            verified.public_key,
+            expected.trim()
+        ),
+        Some(_) => "the key given".to_string(),
+        None => match proof::load_key(key_file)? {
+            Some(key) if proof::public_key_hex(&key.verifying_key()) == verified.public_key => {
+                "this installation's key".to_string()
+            }
+            _ => format!(
+                "key {} (not this installation's: check it with its owner, or pass --public-key)",
+                verified.public_key
+            ),
+        },
+    };
+    println!(
+        "{}: verified ({}), signed by {signer}",
+        file.display(),
+        verified.digest
+    );
+    Ok(())
+}
