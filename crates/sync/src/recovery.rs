@@ -209,11 +209,14 @@ const REMATCH_PREFIX: u32 = 64 * 1024;
 /// The source folder got a new UIDVALIDITY (recreated, or its index rebuilt): every
 /// recorded UID is void. Finds which of its messages are already on the target (same
 /// size, date and first bytes as a message copied before) and records them under the
-/// new UIDVALIDITY, so that only the others are copied again.
+/// new UIDVALIDITY, so that only the others are copied again. `recorded`: what is
+/// already recorded under the new UIDVALIDITY (a pass that applied a rematch, then
+/// stopped): those source messages and their target messages are taken.
 pub(crate) async fn rematch(
     p: &mut FolderPass<'_>,
     old_validity: u32,
     source: &[cutover_imap::MessageMeta],
+    recorded: &[CopiedMessage],
 ) -> Result<Rematched, SyncError> {
     let (src, dst) = (&mut *p.src, &mut *p.dst);
     let (store, email) = (p.store, p.email);
@@ -250,8 +253,11 @@ pub(crate) async fn rematch(
                     .or_default()
                     .push(m);
             }
-            let mut used = std::collections::BTreeSet::new();
-            for m in source {
+            let mut used: std::collections::BTreeSet<u32> =
+                recorded.iter().filter_map(|c| c.dst_uid).collect();
+            let known: std::collections::BTreeSet<u32> =
+                recorded.iter().map(|c| c.src_uid).collect();
+            for m in source.iter().filter(|m| !known.contains(&m.uid)) {
                 let Some(cands) = by_key.get(&(m.size, m.internal_date.timestamp())) else {
                     continue;
                 };

@@ -90,6 +90,9 @@ pub(crate) async fn scan_folder(
     let mut recovered = false;
     let mut found = Vec::new();
     let mut rematched = None;
+    // What earlier passes recorded at this UIDVALIDITY: after a rematch an interrupted
+    // pass applied, the messages it found and copied since.
+    let recorded = store.copied_messages(email, records, validity).await?;
     if let Some(st) = state
         && st.src_uidvalidity != validity
     {
@@ -100,7 +103,7 @@ pub(crate) async fn scan_folder(
         } else {
             Vec::new()
         };
-        let r = recovery::rematch(p, st.src_uidvalidity, &all).await?;
+        let r = recovery::rematch(p, st.src_uidvalidity, &all, &recorded).await?;
         found.extend(r.found.iter().cloned());
         rematched = Some(r);
         recovered = true;
@@ -113,13 +116,7 @@ pub(crate) async fn scan_folder(
         intents_found = Some(i);
         recovered = true;
     }
-    // What earlier passes recorded at this UIDVALIDITY (none after a rematch: those
-    // records are void), and what the repairs above found.
-    let recorded = if rematched.is_some() {
-        Vec::new()
-    } else {
-        store.copied_messages(email, records, validity).await?
-    };
+    // The records, and what the repairs above found.
     let known: Vec<KnownMessage> = recorded
         .into_iter()
         .chain(found)

@@ -176,3 +176,34 @@ fn a_source_connection_cut_mid_literal_is_retried_without_loss() {
 fn a_target_connection_cut_mid_append_is_retried_without_loss() {
     through_a_cutting_proxy(Direction::ClientToServer, [3_000_000, 1_200_000], 31);
 }
+
+/// A folder recreated on the source (new UIDVALIDITY, same mail and one new message):
+/// the pass records what it matched on the target, copies the new message, and is
+/// killed before the folder's checkpoint. The next pass, seeing the old UIDVALIDITY
+/// in the checkpoint again, must not copy the matched messages a second time.
+#[test]
+fn killed_after_a_rematch_is_applied_copies_nothing_twice() {
+    let (src, dst, cutover) = started_batch(None, None);
+    cutover.ok(&["run", "--once"]);
+    let a = USERS[0];
+    let sent = src.mailbox(a).folders["Sent"].clone();
+    src.delete_folder(a, "Sent");
+    src.create_folder(a, "Sent");
+    for m in &sent {
+        let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
+        src.write_message(a, "Sent", &m.body, &flags, m.internal_date);
+    }
+    src.write_message(
+        a,
+        "Sent",
+        &crate::support::simple_message(a, "after-recreate"),
+        &[],
+        1_790_000_300,
+    );
+    src.subscribe(a, "Sent");
+    src.index(a);
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let killed = kill_at(&cutover, "after-record", 1);
+    assert!(killed.contains("new UIDVALIDITY"), "{killed}");
+    resume_and_check(&src, &dst, &cutover);
+}
