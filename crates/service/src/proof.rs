@@ -181,9 +181,40 @@ pub struct Verified {
     pub content: Value,
 }
 
+/// The text of a document, as `report proof` writes it (and as [`verify_text`] wants it).
+pub fn to_text(document: &Value) -> String {
+    serde_json::to_string_pretty(document).expect("a JSON value serializes") + "\n"
+}
+
+/// Checks a document's text: it must be exactly as written (a key given twice, or any
+/// other edit outside the content, would otherwise slip past a JSON reader), then as
+/// [`verify`].
+pub fn verify_text(text: &str) -> Result<Verified, ProofError> {
+    let document: Value =
+        serde_json::from_str(text).map_err(|e| ProofError::Malformed(e.to_string()))?;
+    if to_text(&document) != text {
+        return Err(ProofError::Malformed(
+            "the file is not as `report proof` wrote it (edited, reformatted, or a key given twice)".into(),
+        ));
+    }
+    verify(&document)
+}
+
 /// Checks a document: its content hashes to its digest, and its signature over the
 /// digest is good for its public key. Whose key that is, is for the caller to say.
 pub fn verify(document: &Value) -> Result<Verified, ProofError> {
+    // Nothing outside what is signed may say anything.
+    let Some(fields) = document.as_object() else {
+        return Err(ProofError::Malformed("it is not a JSON object".into()));
+    };
+    if let Some(extra) = fields
+        .keys()
+        .find(|k| !["Content", "Digest", "PublicKey", "Signature"].contains(&k.as_str()))
+    {
+        return Err(ProofError::Malformed(format!(
+            "it has a field {extra} that is not signed"
+        )));
+    }
     let field = |name: &str| {
         document
             .get(name)
@@ -240,9 +271,8 @@ mod tests {
 
     #[test]
     fn an_untouched_document_verifies_after_a_round_trip_through_text() {
-        let text = serde_json::to_string_pretty(&doc()).unwrap();
-        let read: Value = serde_json::from_str(&text).unwrap();
-        let v = verify(&read).unwrap();
+        let text = to_text(&doc());
+        let v = verify_text(&text).unwrap();
         assert_eq!(v.public_key, public_key_hex(&key().verifying_key()));
         assert_eq!(v.content["UnreadableUsers"], 1);
     }
@@ -268,6 +298,20 @@ mod tests {
             verify(&json!({"Content": {}})),
             Err(ProofError::Malformed(_))
         ));
+
+        let mut d = doc();
+        d["Note"] = json!("all fine");
+        assert!(matches!(verify(&d), Err(ProofError::Malformed(_))));
+
+        // A key given twice: a reader taking the last one would see 0, another the first.
+        let text = to_text(&doc());
+        let twice = text.replacen(
+            "\"Unexplained\": 0",
+            "\"Unexplained\": 9,\n    \"Unexplained\": 0",
+            1,
+        );
+        assert_ne!(twice, text);
+        assert!(matches!(verify_text(&twice), Err(ProofError::Malformed(_))));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::completeness::{self, FolderAccount, FolderLedger, Listed, Record};
 use crate::executor::open;
 use crate::observe;
 use crate::pass::{MailboxJob, Role, SyncError};
+use crate::proof;
 
 /// One folder of the audit.
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +64,17 @@ async fn listing(
     } else {
         session.fetch_meta("1:*").await.map_err(err)?
     };
+    // A short listing would read as messages missing or removed: no account from it.
+    let uids: std::collections::BTreeSet<u32> = metas.iter().map(|m| m.uid).collect();
+    if !proof::listing_is_complete(selected.exists, &uids) {
+        return Err(err(ImapError::Protocol(format!(
+            "listed {} messages of the {} the folder holds; run the proof again",
+            uids.len(),
+            selected
+                .exists
+                .map_or_else(|| "unknown number".to_string(), |n| n.to_string())
+        ))));
+    }
     Ok(Some((
         selected.uid_validity,
         metas

@@ -58,10 +58,26 @@ pub enum Explanation {
     ExpungedOnSource,
     /// Copied, then removed on the target (by its user, after the MX switch).
     RemovedOnTarget,
+    /// Copied, but the message at its recorded place on the target has another size.
+    Differs { target_uid: u32 },
+    /// Copied, but where it went cannot be checked: the target gave no UID (no UIDPLUS),
+    /// or the target folder was recreated since.
+    Unconfirmed,
     /// On the target and not from the source: delivered there, or made there.
     NotFromSource,
-    /// On the source, not on the target, and nothing explains it.
+    /// On the source, not on the target, and nothing explains it (also: a folder with no
+    /// finished pass at its current UIDVALIDITY).
     Missing,
+}
+
+impl Explanation {
+    /// Whether the proof cannot vouch for the message.
+    pub fn is_unexplained(&self) -> bool {
+        matches!(
+            self,
+            Explanation::Missing | Explanation::Differs { .. } | Explanation::Unconfirmed
+        )
+    }
 }
 
 /// One message on one side only.
@@ -90,11 +106,11 @@ pub struct FolderAccount {
 }
 
 impl FolderAccount {
-    /// Differences nothing explains.
+    /// Differences nothing explains (missing, differing or unconfirmed messages).
     pub fn missing(&self) -> u64 {
         self.differences
             .iter()
-            .filter(|d| d.explanation == Explanation::Missing)
+            .filter(|d| d.explanation.is_unexplained())
             .count() as u64
     }
 }
@@ -120,23 +136,30 @@ pub fn account(source: &[Listed], target: &[Listed], ledger: &FolderLedger) -> F
     };
     let mut claimed: BTreeSet<u32> = BTreeSet::new();
     for (&uid, &size) in &src {
-        let on_target = here.get(&uid).filter(|d| dst.contains_key(d));
-        if let Some(&d) = on_target
-            && claimed.insert(d)
-        {
-            out.matched += 1;
-            continue;
-        }
-        let explanation = if let Some(reason) = ledger.skipped.get(&uid) {
-            Explanation::Skipped {
-                reason: reason.clone(),
+        let on_target = here
+            .get(&uid)
+            .and_then(|d| Some((*d, *dst.get(d)?)))
+            .filter(|(d, _)| !claimed.contains(d));
+        let explanation = match on_target {
+            Some((d, target_size)) => {
+                claimed.insert(d);
+                if target_size == size {
+                    out.matched += 1;
+                    continue;
+                }
+                Explanation::Differs { target_uid: d }
             }
-        } else if recorded.contains(&uid) {
-            Explanation::RemovedOnTarget
-        } else if ledger.uid_next_at_last_pass.is_none_or(|next| uid >= next) {
-            Explanation::ArrivedSinceLastPass
-        } else {
-            Explanation::Missing
+            None if ledger.skipped.contains_key(&uid) => Explanation::Skipped {
+                reason: ledger.skipped[&uid].clone(),
+            },
+            // Recorded into the target folder as it is, and not there any more.
+            None if here.contains_key(&uid) => Explanation::RemovedOnTarget,
+            None if recorded.contains(&uid) => Explanation::Unconfirmed,
+            // Only a folder with a finished pass at this UIDVALIDITY has a "since".
+            None if ledger.uid_next_at_last_pass.is_some_and(|next| uid >= next) => {
+                Explanation::ArrivedSinceLastPass
+            }
+            None => Explanation::Missing,
         };
         out.differences.push(Difference {
             side: "Source",
@@ -170,12 +193,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn listed(uids: &[u32]) -> Vec<Listed> {
-        uids.iter()
-            .map(|&uid| Listed {
-                uid,
-                size: 100 + uid,
-            })
-            .collect()
+        uids.iter().map(|&uid| Listed { uid, size: 100 }).collect()
     }
 
     fn record(src: u32, dst: u32) -> Record {
@@ -244,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn records_into_an_earlier_target_folder_do_not_match() {
+    fn records_into_an_earlier_target_folder_or_without_a_uid_are_unconfirmed() {
         let mut l = ledger(vec![record(1, 11)]);
         l.target_validity = Some(10);
         let a = account(&listed(&[1]), &listed(&[11]), &l);
@@ -252,10 +270,47 @@ mod tests {
         assert_eq!(
             why(&a),
             [
-                ("Source", 1, Explanation::RemovedOnTarget),
+                ("Source", 1, Explanation::Unconfirmed),
                 ("Target", 11, Explanation::NotFromSource)
             ]
         );
+        assert_eq!(a.missing(), 1);
+        let mut l = ledger(vec![Record {
+            src_uid: 1,
+            dst_uidvalidity: Some(9),
+            dst_uid: None,
+        }]);
+        l.skipped.clear();
+        assert_eq!(
+            why(&account(&listed(&[1]), &[], &l)),
+            [("Source", 1, Explanation::Unconfirmed)]
+        );
+    }
+
+    #[test]
+    fn a_folder_without_a_finished_pass_has_no_since() {
+        let mut l = ledger(Vec::new());
+        l.uid_next_at_last_pass = None;
+        let a = account(&listed(&[1, 50]), &[], &l);
+        assert_eq!(
+            why(&a),
+            [
+                ("Source", 1, Explanation::Missing),
+                ("Source", 50, Explanation::Missing)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_copy_of_another_size_differs() {
+        let source = [Listed { uid: 1, size: 10 }];
+        let target = [Listed { uid: 11, size: 12 }];
+        let a = account(&source, &target, &ledger(vec![record(1, 11)]));
+        assert_eq!(
+            why(&a),
+            [("Source", 1, Explanation::Differs { target_uid: 11 })]
+        );
+        assert_eq!(a.missing(), 1);
     }
 
     #[test]
@@ -287,6 +342,13 @@ mod tests {
             let a = account(&listed(&src), &listed(&dst), &l);
             let on = |side| a.differences.iter().filter(|d| d.side == side).count() as u64;
             prop_assert_eq!(a.matched + on("Source"), src.len() as u64);
+            let differs = a
+                .differences
+                .iter()
+                .filter(|d| matches!(d.explanation, Explanation::Differs { .. }))
+                .count() as u64;
+            // Same sizes on both sides here: nothing differs.
+            prop_assert_eq!(differs, 0);
             prop_assert_eq!(a.matched + on("Target"), dst.len() as u64);
             let mut seen = BTreeSet::new();
             for d in &a.differences {

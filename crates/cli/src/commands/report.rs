@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cutover_service::proof::{self, ProofError};
+use cutover_service::proof;
 
 use crate::Ctx;
 use crate::args::ReportCommand;
@@ -43,8 +43,7 @@ async fn write_proof(
     let key = proof::load_or_create_key(key_file)?;
     let document = proof::document(name, &audits, chrono::Utc::now(), &key);
     let path = out.unwrap_or_else(|| PathBuf::from(format!("completeness-proof-{name}.json")));
-    let text = serde_json::to_string_pretty(&document)?;
-    std::fs::write(&path, text + "\n")
+    std::fs::write(&path, proof::to_text(&document))
         .with_context(|| format!("cannot write the proof to {}", path.display()))?;
     let t = proof::totals(&audits);
     eprintln!(
@@ -83,24 +82,28 @@ async fn write_proof(
 fn verify(file: &Path, public_key: Option<&str>, key_file: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let document: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ProofError::Malformed(format!("{}: {e}", file.display())))?;
     let verified =
-        proof::verify(&document).with_context(|| format!("{} does not verify", file.display()))?;
+        proof::verify_text(&text).with_context(|| format!("{} does not verify", file.display()))?;
+    // A good signature says nothing unless the key is the one expected.
     let signer = match public_key {
-        Some(expected) if !expected.trim().eq_ignore_ascii_case(&verified.public_key) => bail!(
+        Some(expected) if expected.trim().eq_ignore_ascii_case(&verified.public_key) => {
+            "the key given".to_string()
+        }
+        Some(expected) => bail!(
             "{} is signed by key {}, not by {}",
             file.display(),
             verified.public_key,
             expected.trim()
         ),
-        Some(_) => "the key given".to_string(),
         None => match proof::load_key(key_file)? {
             Some(key) if proof::public_key_hex(&key.verifying_key()) == verified.public_key => {
                 "this installation's key".to_string()
             }
-            _ => format!(
-                "key {} (not this installation's: check it with its owner, or pass --public-key)",
+            _ => bail!(
+                "{}: the content is as signed, but by key {}, which is not this installation's; \
+                 if its owner confirms the key, check again with --public-key {}",
+                file.display(),
+                verified.public_key,
                 verified.public_key
             ),
         },
