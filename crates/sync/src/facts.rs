@@ -46,14 +46,15 @@ pub struct MailboxFacts {
 pub struct RenamedFolder {
     pub src_from: Vec<u8>,
     pub src_to: Vec<u8>,
+    /// The target folder's name when the rename is applied (after its parents' renames).
     pub dst_from: Vec<u8>,
     pub dst_to: Vec<u8>,
     /// The target still has the old name and not the new one (else its parent's rename
     /// already moved it, or it is gone): only then is it renamed on the target.
     pub rename_on_target: bool,
-    /// The target subscribes the old name: RENAME leaves that subscription behind on
+    /// The old name the target subscribes: RENAME leaves that subscription behind on
     /// some servers (Dovecot), so it is dropped with the rename.
-    pub old_subscribed: bool,
+    pub unsubscribe: Option<Vec<u8>>,
 }
 
 /// A source folder proven gone.

@@ -162,17 +162,15 @@ pub(crate) async fn observe(
             folder: from.to_display(),
             source,
         };
-        // The target may already have the new name: its parent's rename, planned
-        // before it, moves it there.
-        let by_parent = moved_on_target.iter().any(|(f, t)| {
-            under(&state.dst_name, f, sep) && replaced(&state.dst_name, f, t) == m.dst
-        });
-        let rename_on_target = from != to
-            && !by_parent
+        // Where the target folder will be when this rename is applied: a parent's
+        // rename, planned before it, moves it along (maybe already to the new name).
+        let at_apply = name_after(&state.dst_name, &moved_on_target, sep);
+        let by_parent = at_apply != state.dst_name && at_apply == m.dst;
+        let rename_on_target = at_apply != m.dst
             && exists(dst, &from).await.map_err(target_err)?
             && !exists(dst, &to).await.map_err(target_err)?;
         if rename_on_target {
-            moved_on_target.push((state.dst_name.clone(), m.dst.clone()));
+            moved_on_target.push((at_apply.clone(), m.dst.clone()));
         }
         // Where the target folder is while the plan is made.
         let dst_now = if rename_on_target || by_parent {
@@ -184,11 +182,11 @@ pub(crate) async fn observe(
         renames.push(RenamedFolder {
             src_from: old.clone(),
             src_to: m.src.clone(),
-            dst_from: state.dst_name.clone(),
+            dst_from: at_apply,
             dst_to: m.dst.clone(),
             rename_on_target,
             // Set by the caller, which has the target's subscriptions.
-            old_subscribed: false,
+            unsubscribe: None,
         });
         let mut moved = state;
         moved.src_name = m.src.clone();
@@ -225,6 +223,20 @@ fn under(name: &[u8], parent: &[u8], sep: Option<u8>) -> bool {
     sep.is_some_and(|sep| {
         name.len() > parent.len() && name.starts_with(parent) && name[parent.len()] == sep
     })
+}
+
+/// `name` after the target renames `moves` (from, to) in order: a folder below a
+/// renamed one moves with it.
+fn name_after(name: &[u8], moves: &[(Vec<u8>, Vec<u8>)], sep: Option<u8>) -> Vec<u8> {
+    let mut name = name.to_vec();
+    for (from, to) in moves {
+        if name == *from {
+            name = to.clone();
+        } else if under(&name, from, sep) {
+            name = replaced(&name, from, to);
+        }
+    }
+    name
 }
 
 fn replaced(name: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -286,8 +298,8 @@ pub(crate) async fn rename(
             source,
         };
         dst.rename(&from, &to).await.map_err(err)?;
-        if r.old_subscribed {
-            match dst.unsubscribe(&from).await {
+        if let Some(old) = &r.unsubscribe {
+            match dst.unsubscribe(&MailboxName::from_wire(old.clone())).await {
                 // Some servers moved the subscription with the folder.
                 Ok(()) | Err(ImapError::No { .. }) => {}
                 Err(e) => return Err(err(e)),
@@ -390,5 +402,27 @@ mod tests {
         assert_eq!(renamed_from(&gone, 2, Some("x9")), None);
         // No id on the new folder's side: UIDVALIDITY, as before.
         assert_eq!(renamed_from(&gone, 2, None), Some(&b"B".to_vec()));
+    }
+
+    #[test]
+    fn a_folder_moves_with_the_renames_of_its_parents() {
+        let moves = vec![
+            (b"A".to_vec(), b"B".to_vec()),
+            (b"B/C".to_vec(), b"X/C".to_vec()),
+        ];
+        let sep = Some(b'/');
+        assert_eq!(name_after(b"A/C/D", &moves[..1], sep), b"B/C/D");
+        assert_eq!(name_after(b"A/C/D", &moves, sep), b"X/C/D");
+        assert_eq!(name_after(b"A", &moves, sep), b"B");
+        assert_eq!(
+            name_after(b"AB/C", &moves, sep),
+            b"AB/C",
+            "a sibling is not a child"
+        );
+        assert_eq!(
+            name_after(b"A/C", &moves, None),
+            b"A/C",
+            "flat: no children"
+        );
     }
 }

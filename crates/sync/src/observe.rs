@@ -263,8 +263,11 @@ pub(crate) async fn observe_mailbox(
     )
     .await?;
 
-    for r in &mut renames {
-        r.old_subscribed = r.rename_on_target && dst_subscribed.contains(&r.dst_from);
+    for r in renames.iter_mut().filter(|r| r.rename_on_target) {
+        r.unsubscribe = target_now
+            .get(&r.src_to)
+            .filter(|now| dst_subscribed.contains(*now))
+            .cloned();
     }
 
     // Each selectable source folder.

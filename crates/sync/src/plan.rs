@@ -224,7 +224,7 @@ impl fmt::Display for Step {
                         shown(&r.dst_from),
                         shown(&r.dst_to)
                     )?;
-                    if r.old_subscribed {
+                    if r.unsubscribe.is_some() {
                         write!(f, " and unsubscribe the old name")?;
                     }
                     Ok(())
@@ -768,7 +768,7 @@ mod tests {
             dst_from: b"Old".to_vec(),
             dst_to: b"New".to_vec(),
             rename_on_target: true,
-            old_subscribed: true,
+            unsubscribe: Some(b"Old".to_vec()),
         });
         let plan = plan_mailbox(&f, PlanRules::default());
         assert_eq!(

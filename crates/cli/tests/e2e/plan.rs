@@ -131,3 +131,41 @@ fn the_plan_names_a_user_it_does_not_know_and_a_server_it_cannot_reach() {
     );
     drop(dst);
 }
+
+/// The source renames a folder and then moves its subfolder elsewhere (Projects -> Work,
+/// then Work/a/b -> Moved): the target follows both, the second from where the first put
+/// it, and the pass does what the plan said.
+#[test]
+fn a_subfolder_renamed_away_from_its_renamed_parent_is_followed() {
+    let (src, dst) = pair(&[USER], '/');
+    fill_realistic_mailbox(&src, USER, 30, 12, false);
+    src.index(USER);
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", USER);
+    cutover.start_batch(&[(USER, "", "")], &[]);
+    cutover.ok(&["run", "--once"]);
+    src.rename_folder(USER, "Projects", "Work");
+    src.rename_folder(USER, "Work/a/b", "Moved");
+
+    let steps = planned_steps(&cutover.json(&["batch", "plan", "CutoverBatch"]), USER);
+    let renames: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.starts_with("follow the source's rename"))
+        .collect();
+    assert_eq!(renames.len(), 2, "{steps:#?}");
+    assert!(
+        renames[1].contains("rename 'Work/a/b' to 'Moved' on the target"),
+        "{steps:#?}"
+    );
+    let (run, log) = cutover.pass("info,cutover_sync=debug,sqlx=warn");
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_eq!(field(&run[0], "ItemsCopied"), 0, "{run:#}\n{log}");
+    assert_eq!(applied_steps(&log, USER), steps, "{log}");
+    assert_same_mailbox(&src, &dst, USER);
+    let target = dst.mailbox(USER);
+    assert!(
+        !target.folders.contains_key("Projects"),
+        "{:?}",
+        target.selectable
+    );
+}
