@@ -69,6 +69,7 @@ pub(crate) async fn apply_plan(
     let target_folders::SetUp {
         refused,
         parents_by_name,
+        refused_subscriptions,
     } = target_folders::set_up(dst, store, email, &plan.steps, &plan.subscriptions_seen).await?;
     for (name, error) in &refused {
         warn!(user = email, folder = %name, %error, "the target refused to create a folder; its mail is not copied");
@@ -119,10 +120,12 @@ pub(crate) async fn apply_plan(
     };
     for step in &plan.steps {
         match step {
-            Step::CreateFolder { dst, .. }
-            | Step::Subscribe { dst, .. }
-            | Step::Unsubscribe { dst, .. }
-                if !under_refused(dst) =>
+            Step::CreateFolder { dst, .. } if !under_refused(dst) => applied(email, step),
+            Step::Subscribe { dst, .. } | Step::Unsubscribe { dst, .. }
+                if !under_refused(dst)
+                    && !refused_subscriptions
+                        .iter()
+                        .any(|n| n.as_bytes() == dst.as_slice()) =>
             {
                 applied(email, step)
             }

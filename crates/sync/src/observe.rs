@@ -152,6 +152,7 @@ async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncEr
     Ok(SourceModes {
         condstore: qresync || caps.has("CONDSTORE"),
         qresync,
+        object_ids: caps.has("OBJECTID"),
     })
 }
 

@@ -133,6 +133,8 @@ pub struct SourceModes {
     pub condstore: bool,
     /// QRESYNC enabled: VANISHED.
     pub qresync: bool,
+    /// OBJECTID (RFC 8474): EXAMINE names the folder's MAILBOXID.
+    pub object_ids: bool,
 }
 
 /// What looking at one folder needs: both sessions, the records, and the folder's wire

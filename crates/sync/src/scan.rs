@@ -58,12 +58,15 @@ pub(crate) async fn scan_folder(
     let intents = store.intents(email, records).await?;
 
     // Nothing changed: same UIDVALIDITY, UIDNEXT, count and HIGHESTMODSEQ. Only a server
-    // with CONDSTORE can say that flags did not change, so only then is this trusted.
+    // with CONDSTORE can say that flags did not change, so only then is this trusted. A
+    // source with OBJECTID whose MAILBOXID was never seen (a state from before it was
+    // kept) is examined once, so a later rename of the folder can be followed.
     if let Some(st) = state
         && intents.is_empty()
         && !retry_skipped
         && modes.condstore
         && st.highest_modseq.is_some()
+        && (st.mailbox_id.is_some() || !modes.object_ids)
     {
         let status = p.src.status(&name).await.map_err(err)?;
         if status.uid_validity == Some(st.src_uidvalidity)

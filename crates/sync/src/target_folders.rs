@@ -21,6 +21,8 @@ pub(crate) struct SetUp {
     /// Source parents that hold only subfolders, created by name because the target
     /// wanted them first: folders that can hold mail there, reported on the user.
     pub(crate) parents_by_name: Vec<MailboxName>,
+    /// Folders whose subscription change the target refused (the next pass tries again).
+    pub(crate) refused_subscriptions: Vec<MailboxName>,
 }
 
 /// Makes the plan's folder steps (`CreateFolder`, `Subscribe`, `Unsubscribe`; others are
@@ -131,6 +133,7 @@ pub(crate) async fn set_up(
         .collect();
     store.set_subscriptions_seen(email, &record).await?;
     Ok(SetUp {
+        refused_subscriptions: subscriptions.into_iter().map(|(n, _, _)| n).collect(),
         refused: creates
             .into_iter()
             .map(|(name, _, error)| (name, error.to_string()))
