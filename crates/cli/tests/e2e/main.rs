@@ -19,6 +19,7 @@ mod leases;
 mod lost_replies;
 mod plan;
 mod powershell;
+mod reports;
 mod serve;
 mod stopping;
 mod support;
