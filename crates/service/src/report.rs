@@ -13,6 +13,7 @@
 //! mark, so that Excel reads accents as UTF-8 (CSV readers such as the `csv` crate or
 //! Python's `utf-8-sig` skip it), and ends its lines with CRLF (RFC 4180).
 
+use cutover_model::{SkippedKind, UserStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -161,7 +162,7 @@ impl ErrorRow {
     /// The user's own row (when it failed or has an ErrorSummary), then one per skipped
     /// item (the view's `SkippedItems`; none when they were not loaded).
     pub fn of_user(u: &UserStatsView) -> Vec<Self> {
-        let failed = u.status == "Failed";
+        let failed = u.status == UserStatus::Failed.as_str();
         let mut rows = Vec::new();
         if failed || u.error.is_some() {
             rows.push(Self {
@@ -188,7 +189,7 @@ impl ErrorRow {
             rows.push(Self {
                 email_address: u.identity.clone(),
                 status: u.status.clone(),
-                kind: if item.kind == "LargeItem" {
+                kind: if item.kind == SkippedKind::LargeItem.as_str() {
                     ErrorKind::LargeItem
                 } else {
                     ErrorKind::BadItem
