@@ -239,7 +239,15 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
             .await;
         browser.click("btn-approve-removals").await;
         browser.click("confirm-ok").await;
-        let stats = cutover.json(&["user", "stats", user]);
+        // The click returns before the page's POST is answered: wait for it.
+        let mut stats = cutover.json(&["user", "stats", user]);
+        for _ in 0..40 {
+            if stats["RemovalsApprovedDateTime"].is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            stats = cutover.json(&["user", "stats", user]);
+        }
         assert!(
             stats["RemovalsApprovedDateTime"].is_string(),
             "the approval did not reach the service: {stats:#}"
