@@ -401,6 +401,17 @@ pub enum BatchCommand {
         #[arg(long, value_name = "EMAIL")]
         user: Option<String>,
     },
+    /// Write the batch's reports, as Exchange names them: MigrationStatistics.csv (one row
+    /// per user: status, items in the source, synced, skipped, bytes, last sync, data
+    /// consistency, error) and MigrationErrors.csv (one row per user that failed or has an
+    /// error, and per skipped item, with folder, subject, kind and reason).
+    Report {
+        name: String,
+        /// The directory to write them into (created if missing; default: the current
+        /// directory). Files of the same names there are replaced.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Remove the batch and its users from the state (mail on the target stays). Refused
     /// until `cutover dns check` has seen MX point at the target and a sync ran after
     /// that; warns during the 72 hours after the switch.
@@ -431,6 +442,9 @@ pub enum UserCommand {
         #[arg(long)]
         include_skipped_items: bool,
     },
+    /// A user's report: its statistics (its row of the batch's MigrationStatistics.csv)
+    /// and its errors and skipped items (its rows of MigrationErrors.csv).
+    Report { email: String },
 }
 
 #[derive(Debug, Subcommand)]

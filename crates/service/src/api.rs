@@ -28,6 +28,7 @@ use utoipa_axum::routes;
 
 use crate::control::{self, ControlError, NewBatch};
 use crate::live::{EventView, Live};
+use crate::report::{self, UserReport};
 use crate::views::{BatchView, EndpointView, SkippedItemView, UserStatsView, UserView};
 
 /// What every handler shares.
@@ -482,6 +483,75 @@ async fn batch_users(
     Ok(Json(users.iter().map(UserView::new).collect()))
 }
 
+// ---------------------------------------------------------------- reports
+
+/// A CSV report as a download: its file name, not cached (it names people and their
+/// mail).
+fn csv_download(file: &'static str, text: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// The batch's MigrationStatistics.csv: one row per user (EmailAddress, Status,
+/// TotalItemsInSourceMailboxCount, ItemsSynced, ItemsSkipped, BadItemCount,
+/// LargeItemCount, BytesTransferred, LastSuccessfulSyncTimestamp, DataConsistencyScore,
+/// ErrorSummary), in the order of the users CSV.
+#[utoipa::path(get, path = "/api/v1/batches/{name}/report/statistics.csv", tag = "reports",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, content_type = "text/csv", body = String,
+            description = "MigrationStatistics.csv (UTF-8 with a byte order mark)"),
+        (status = 404, body = ErrorBody)))]
+async fn statistics_report(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let (_, users) = control::batch_report(s.store.as_ref(), &name).await?;
+    Ok(csv_download(
+        report::STATISTICS_FILE,
+        report::statistics_csv(&users),
+    ))
+}
+
+/// The batch's MigrationErrors.csv: a row per user that failed or has an ErrorSummary
+/// (Kind Error or Warning) and per skipped item (Kind BadItem or LargeItem, with
+/// Folder, Subject, SourceUid, Size, Reason, DateSkipped, ApprovedDateTime). Cells a
+/// spreadsheet would take for a formula start with `'`.
+#[utoipa::path(get, path = "/api/v1/batches/{name}/report/errors.csv", tag = "reports",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, content_type = "text/csv", body = String,
+            description = "MigrationErrors.csv (UTF-8 with a byte order mark)"),
+        (status = 404, body = ErrorBody)))]
+async fn errors_report(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    let (_, users) = control::batch_report(s.store.as_ref(), &name).await?;
+    Ok(csv_download(
+        report::ERRORS_FILE,
+        report::errors_csv(&users),
+    ))
+}
+
+/// One user's report: its row of MigrationStatistics.csv and its rows of
+/// MigrationErrors.csv, with every value exact.
+#[utoipa::path(get, path = "/api/v1/users/{email}/report", tag = "reports",
+    params(("email" = String, Path, description = "The mailbox's address")),
+    responses((status = 200, body = UserReport), (status = 404, body = ErrorBody)))]
+async fn user_report(
+    State(s): State<AppState>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<UserReport>> {
+    let u = control::user_report(s.store.as_ref(), &email).await?;
+    Ok(Json(UserReport::new(&u)))
+}
+
 // ---------------------------------------------------------------- users
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -631,7 +701,8 @@ impl Modify for BearerAuth {
     info(
         title = "cutover API",
         description = "Cutover migration of every mailbox of an organization over IMAP: \
-                       endpoints, the cutover batch, its users and their progress. Every \
+                       endpoints, the cutover batch, its users and their progress, and \
+                       the batch's reports (MigrationStatistics.csv, MigrationErrors.csv). Every \
                        request needs `Authorization: Bearer TOKEN` (the token file of \
                        `cutover serve`)."
     ),
@@ -655,6 +726,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(user_statistics))
+        .routes(routes!(statistics_report))
+        .routes(routes!(errors_report))
+        .routes(routes!(user_report))
         .routes(routes!(events))
         .split_for_parts()
 }
@@ -772,6 +846,30 @@ mod tests {
         ] {
             assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");
         }
+    }
+
+    #[test]
+    fn the_reports_are_documented_as_csv_and_json() {
+        let doc = doc();
+        for path in [
+            "/api/v1/batches/{name}/report/statistics.csv",
+            "/api/v1/batches/{name}/report/errors.csv",
+        ] {
+            let ok = &doc["paths"][path]["get"]["responses"]["200"];
+            assert!(ok["content"]["text/csv"].is_object(), "{path}: {ok:#}");
+        }
+        let schemas = &doc["components"]["schemas"];
+        let stats = UserStatsView::new(&sample_user(), Some(&[]));
+        let sent = serde_json::to_value(UserReport::new(&stats)).unwrap();
+        assert_eq!(keys(&schemas["UserReport"]["properties"]), keys(&sent));
+        assert_eq!(
+            keys(&schemas["StatisticsRow"]["properties"]),
+            keys(&sent["Statistics"])
+        );
+        let mut columns: Vec<String> = report::ERRORS_COLUMNS.map(String::from).to_vec();
+        columns.sort();
+        assert_eq!(keys(&schemas["ErrorRow"]["properties"]), columns);
+        assert!(doc["paths"]["/api/v1/users/{email}/report"]["get"].is_object());
     }
 
     #[test]

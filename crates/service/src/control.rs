@@ -10,6 +10,8 @@ use cutover_model::{Batch, BatchStatus, FolderMapEntry, MigrationUser, Name, Use
 use cutover_store::{NewUser, Store, StoreError, mailbox_job};
 use cutover_sync::worker::is_dead_local_owner;
 
+use crate::views::UserStatsView;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("{what} '{name}' was not found")]
@@ -253,6 +255,31 @@ pub async fn approve_skipped_items(store: &dyn Store, name: &str) -> Result<(Bat
         store.update_batch(&b).await?;
     }
     Ok((b, approved))
+}
+
+/// What the batch's reports are made of: every user's statistics with its skipped
+/// items, in the order of the users CSV (see [`crate::report`]).
+pub async fn batch_report(store: &dyn Store, name: &str) -> Result<(Batch, Vec<UserStatsView>)> {
+    let b = load_batch(store, name).await?;
+    let mut users = Vec::new();
+    for u in store.users(Some(b.name.as_str()), None).await? {
+        let skipped = store.skipped_items(u.email.as_str()).await?;
+        users.push(UserStatsView::new(&u, Some(&skipped)));
+    }
+    Ok((b, users))
+}
+
+/// One user's statistics with its skipped items, for its report.
+pub async fn user_report(store: &dyn Store, email: &str) -> Result<UserStatsView> {
+    let u = store
+        .user(email)
+        .await?
+        .ok_or_else(|| ControlError::NotFound {
+            what: "migration user",
+            name: email.to_string(),
+        })?;
+    let skipped = store.skipped_items(u.email.as_str()).await?;
+    Ok(UserStatsView::new(&u, Some(&skipped)))
 }
 
 /// The removal threshold is a share of a mailbox, in percent.

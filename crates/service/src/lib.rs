@@ -2,7 +2,9 @@
 //!
 //! [`control`] holds the admin's operations on the batch (create, start, stop, remove),
 //! shared by the CLI and the API; [`views`] how objects look to an admin in both
-//! (Exchange's property names). [`api`] is the JSON API under `/api/v1` with its
+//! (Exchange's property names), [`report`] the batch's MigrationStatistics.csv and
+//! MigrationErrors.csv built from them, [`proof`] the signed completeness proof and its
+//! check. [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
 //! dashboard's embedded files; [`tls`] HTTPS; [`server`] puts it together with the
@@ -14,6 +16,7 @@ pub mod control;
 pub mod dashboard;
 pub mod live;
 pub mod proof;
+pub mod report;
 pub mod server;
 pub mod tls;
 pub mod views;

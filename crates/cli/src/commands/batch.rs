@@ -1,13 +1,17 @@
-//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets), and `batch plan`.
+//! `cutover batch new|get|start|stop|remove` (the *-MigrationBatch cmdlets), `batch plan`
+//! and `batch report`.
 //!
 //! The operations themselves are `cutover_service::control`'s, shared with the HTTP
 //! API. The functions below take typed parameters, call them and return the objects to
 //! show; the clap command (`run`) and the cmdlet shell (`crate::ps`) only differ in how
 //! they read their parameters and print the result.
 
+use std::path::Path;
+
 use anyhow::{Context, anyhow, bail};
 use cutover_model::{Batch, Name, UserStatus, parse_users_csv};
 use cutover_service::control::{self, ControlError};
+use cutover_service::report;
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
@@ -305,6 +309,50 @@ pub async fn plan(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<(
     Ok(())
 }
 
+/// `batch report`: the batch's MigrationStatistics.csv and MigrationErrors.csv (built by
+/// `cutover_service::report`), written into `out` (default: the current directory).
+/// Returns where they went and how many rows they hold.
+pub async fn report(ctx: &Ctx, name: &str, out: Option<&Path>) -> anyhow::Result<Record> {
+    load(ctx, name).await?;
+    let (b, users) = control::batch_report(ctx.store.as_ref(), name).await?;
+    let dir = out.unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "--out {}: cannot create the directory; give a directory you can write to",
+            dir.display()
+        )
+    })?;
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let statistics = dir.join(report::STATISTICS_FILE);
+    let errors = dir.join(report::ERRORS_FILE);
+    for (path, text) in [
+        (&statistics, report::statistics_csv(&users)),
+        (&errors, report::errors_csv(&users)),
+    ] {
+        std::fs::write(path, text).with_context(|| {
+            format!(
+                "cannot write {}; give a directory you can write to with --out DIR",
+                path.display()
+            )
+        })?;
+    }
+    let error_rows = report::error_count(&users);
+    eprintln!(
+        "the reports of batch '{}' are written: {} ({} user(s)) and {} ({} row(s))",
+        b.name,
+        statistics.display(),
+        users.len(),
+        errors.display(),
+        error_rows
+    );
+    Ok(Record::new()
+        .with("Identity", b.name.as_str())
+        .with("StatisticsFile", statistics.display().to_string())
+        .with("ErrorsFile", errors.display().to_string())
+        .with("UserCount", users.len())
+        .with("ErrorCount", error_rows))
+}
+
 /// Remove-MigrationBatch: the batch and its users leave the state; mail stays on the
 /// target. `control::remove_batch` refuses while the batch is in its initial sync or
 /// before the MX switch and a sync after it, unless `force`.
@@ -384,6 +432,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
         }
         BatchCommand::Remove { name, force } => return remove(ctx, &name, force).await,
         BatchCommand::Plan { name, user } => return plan(ctx, &name, user.as_deref()).await,
+        BatchCommand::Report { name, out } => report(ctx, &name, out.as_deref()).await?,
     };
     ctx.print(&[record], true)
 }

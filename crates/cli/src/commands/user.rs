@@ -1,15 +1,19 @@
-//! `cutover user get|stats` (Get-MigrationUser, Get-MigrationUserStatistics), and
-//! Get-MigrationStatistics.
+//! `cutover user get|stats` (Get-MigrationUser, Get-MigrationUserStatistics),
+//! Get-MigrationStatistics, and `user report` (a user's rows of the batch's reports).
 //!
 //! The functions below take typed parameters and return the objects to show; the clap
 //! command (`run`) and the cmdlet shell (`crate::ps`) only differ in how they read
 //! their parameters and print the result.
 
+use std::io::Write;
+
 use anyhow::{Context, anyhow};
 use cutover_model::UserStatus;
+use cutover_service::control::{self, ControlError};
+use cutover_service::report::UserReport;
 
 use crate::args::UserCommand;
-use crate::output::Record;
+use crate::output::{self, Format, Record};
 use crate::{Ctx, views};
 
 /// One user by address, or the users of a batch / in a status.
@@ -51,6 +55,72 @@ pub async fn stats(ctx: &Ctx, email: &str, include_skipped_items: bool) -> anyho
     Ok(views::user_stats(&u, skipped.as_deref()))
 }
 
+/// A user's report: its row of MigrationStatistics.csv and its rows of
+/// MigrationErrors.csv, with every value exact.
+pub async fn report(ctx: &Ctx, email: &str) -> anyhow::Result<UserReport> {
+    let u = control::user_report(ctx.store.as_ref(), email)
+        .await
+        .map_err(|e| match e {
+            ControlError::NotFound { .. } => {
+                anyhow!("no migration user '{email}'; `cutover user get` lists them")
+            }
+            e => e.into(),
+        })?;
+    Ok(UserReport::new(&u))
+}
+
+/// Prints a user's report: with `--format json` one document (`Statistics`, `Errors`);
+/// otherwise the statistics, then each error and skipped item, in the chosen layout.
+fn print_report(ctx: &Ctx, report: &UserReport) -> anyhow::Result<()> {
+    if ctx.format == Format::Json {
+        return ctx.print(&[Record::from_view(report)], true);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    output::print(
+        &mut out,
+        ctx.format,
+        &ctx.select,
+        &[Record::from_view(&report.statistics)],
+        true,
+    )?;
+    // The user's rows of MigrationErrors.csv without the columns the statistics show;
+    // in a list, a user's error without the item columns it leaves empty.
+    let errors: Vec<Record> = report
+        .errors
+        .iter()
+        .map(|row| {
+            let full = Record::from_view(row);
+            let skip_empty = ctx.format == Format::List && row.folder.is_none();
+            let mut shown = Record::new();
+            for name in [
+                "Kind",
+                "Folder",
+                "Subject",
+                "SourceUid",
+                "Size",
+                "Reason",
+                "DateSkipped",
+                "ApprovedDateTime",
+            ] {
+                match full.get(name) {
+                    Some(serde_json::Value::Null) if skip_empty => {}
+                    Some(v) => shown = shown.with(name, v.clone()),
+                    None => {}
+                }
+            }
+            shown
+        })
+        .collect();
+    if errors.is_empty() {
+        writeln!(out, "No errors and no skipped items.")?;
+    } else {
+        writeln!(out, "Errors and skipped items: {}", errors.len())?;
+        output::print(&mut out, ctx.format, &[], &errors, false)?;
+    }
+    Ok(())
+}
+
 /// Counts over every migration user (Get-MigrationStatistics; the cmdlet shell only).
 pub async fn statistics(ctx: &Ctx) -> anyhow::Result<Record> {
     let users = ctx.store.users(None, None).await?;
@@ -79,5 +149,6 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> anyhow::Result<()> {
             email,
             include_skipped_items,
         } => ctx.print(&[stats(ctx, &email, include_skipped_items).await?], true),
+        UserCommand::Report { email } => print_report(ctx, &report(ctx, &email).await?),
     }
 }

@@ -12,7 +12,7 @@ use crate::support::{
 };
 
 /// What the target (REFUSE_OVER_1_MIB) refuses.
-const LIMIT_BYTES: usize = 1024 * 1024;
+pub(crate) const LIMIT_BYTES: usize = 1024 * 1024;
 
 const ALICE: &str = "alice@contoso.test";
 const BOB: &str = "bob@contoso.test";
@@ -28,8 +28,8 @@ fn status(cutover: &Cutover, args: &[&str]) -> String {
         .to_string()
 }
 
-/// A message over the limit, with an RFC 2047 subject.
-fn large_message(subject_b64: &str) -> Vec<u8> {
+/// A message over the limit, with an RFC 2047 subject (UTF-8, base64).
+pub(crate) fn large_message(subject_b64: &str) -> Vec<u8> {
     let mut m = format!(
         "From: <carol@partner.example>\r\nTo: <{ALICE}>\r\nSubject: =?utf-8?B?{subject_b64}?=\r\n\
          Date: Mon, 2 Jun 2025 10:00:00 +0000\r\nMessage-ID: <large.1@partner.example>\r\n\

@@ -239,16 +239,15 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
             .await;
         browser.click("btn-approve-removals").await;
         browser.click("confirm-ok").await;
-        // The click sends the request; the service answers when it is in the state.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let stats = loop {
-            let stats = cutover.json(&["user", "stats", user]);
-            if stats["RemovalsApprovedDateTime"].is_string() || std::time::Instant::now() > deadline
-            {
-                break stats;
+        // The click returns before the page's POST is answered: wait for it.
+        let mut stats = cutover.json(&["user", "stats", user]);
+        for _ in 0..40 {
+            if stats["RemovalsApprovedDateTime"].is_string() {
+                break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            stats = cutover.json(&["user", "stats", user]);
+        }
         assert!(
             stats["RemovalsApprovedDateTime"].is_string(),
             "the approval did not reach the service: {stats:#}"

@@ -20,6 +20,7 @@ mod lost_replies;
 mod plan;
 mod powershell;
 mod proof;
+mod reports;
 mod serve;
 mod stopping;
 mod support;
