@@ -232,6 +232,10 @@ DNS_RECORDS=("--txt-record=example.test,$TOKEN" "--mx-host=example.test,mx.new.e
 start_dns
 run "$CUTOVER" dns check --domain example.test --dns-server "127.0.0.1:$DNS_PORT" --select 'MxRecords,MxPointsToTarget,MxSwitchFirstSeen'
 
+step "The batch's reports: MigrationStatistics.csv and MigrationErrors.csv"
+run "$CUTOVER" batch report CutoverBatch --out "$WORK/reports"
+run cat "$WORK/reports/MigrationStatistics.csv"
+
 step "Did everything arrive? The signed completeness proof, and its check"
 run "$CUTOVER" report proof CutoverBatch --out "$WORK/completeness-proof.json"
 run "$CUTOVER" report verify "$WORK/completeness-proof.json"
