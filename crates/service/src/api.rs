@@ -38,6 +38,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Turns true when the service shuts down: event streams end then.
     pub shutdown: watch::Receiver<bool>,
+    /// The installation's Ed25519 key, which signs completeness proofs.
+    pub signing_key_file: std::path::PathBuf,
 }
 
 /// The body of every error answer.
@@ -539,6 +541,49 @@ async fn errors_report(State(s): State<AppState>, Path(name): Path<String>) -> A
     ))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProofParams {
+    /// Only this user's mailbox (every user of the batch when absent).
+    pub user: Option<String>,
+}
+
+/// The completeness proof: every folder of the batch's mailboxes listed on both servers
+/// (reading only), the messages on both sides, and each one on one side only with why;
+/// signed with the installation's Ed25519 key (`cutover report verify FILE` checks a
+/// saved answer). Takes as long as listing every mailbox does.
+#[utoipa::path(post, path = "/api/v1/batches/{name}/proof", tag = "reports",
+    params(("name" = String, Path, description = "The batch's name"), ProofParams),
+    responses((status = 200, content_type = "application/json", body = Object,
+            description = "The signed document, as `cutover report proof` writes it"),
+        (status = 404, body = ErrorBody)))]
+async fn completeness_proof(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<ProofParams>,
+) -> ApiResult<Response> {
+    let (doc, _, _) = crate::proof::make(
+        s.store.as_ref(),
+        &name,
+        params.user.as_deref(),
+        &s.signing_key_file,
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"completeness-proof-{name}.json\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        crate::proof::to_text(&doc),
+    )
+        .into_response())
+}
+
 /// One user's report: its row of MigrationStatistics.csv and its rows of
 /// MigrationErrors.csv, with every value exact.
 #[utoipa::path(get, path = "/api/v1/users/{email}/report", tag = "reports",
@@ -729,6 +774,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(statistics_report))
         .routes(routes!(errors_report))
         .routes(routes!(user_report))
+        .routes(routes!(completeness_proof))
         .routes(routes!(events))
         .split_for_parts()
 }

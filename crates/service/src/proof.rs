@@ -11,6 +11,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::control::ControlError;
+use cutover_store::Store;
+
 use chrono::{DateTime, Utc};
 use cutover_store::private_file;
 use cutover_sync::audit::MailboxAudit;
@@ -171,6 +174,42 @@ pub fn document(
         "PublicKey": public_key_hex(&key.verifying_key()),
         "Signature": hex::encode(signature.to_bytes()),
     })
+}
+
+/// Audits the batch's mailboxes (or `user`'s) and signs the document with the key in
+/// `key_file` (made on first use): what `cutover report proof` and the API share.
+pub async fn make(
+    store: &dyn Store,
+    batch: &str,
+    user: Option<&str>,
+    key_file: &Path,
+) -> Result<(Value, Totals, String), ControlError> {
+    let b = store
+        .batch(batch)
+        .await?
+        .ok_or_else(|| ControlError::NotFound {
+            what: "batch",
+            name: batch.to_string(),
+        })?;
+    let audits = cutover_sync::audit_batch(store, &b, user)
+        .await
+        .map_err(|e| ControlError::Invalid(e.to_string()))?;
+    if let Some(user) = user
+        && audits.is_empty()
+    {
+        return Err(ControlError::NotFound {
+            what: "user of the batch",
+            name: user.to_string(),
+        });
+    }
+    let key = load_or_create_key(key_file).map_err(|e| ControlError::Invalid(e.to_string()))?;
+    let doc = document(batch, &audits, Utc::now(), &key);
+    let errors = audits
+        .iter()
+        .filter_map(|(email, a)| a.as_ref().err().map(|e| format!("{email}: {e}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((doc, totals(&audits), errors))
 }
 
 /// What a verified document says.

@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// [`HEADER_READ_TIMEOUT`] unless a test wants a shorter one.
     pub header_read_timeout: Duration,
+    /// The installation's key for completeness proofs ([`crate::proof::default_key_file`]).
+    pub signing_key_file: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +162,7 @@ pub async fn serve(
         store: store.clone(),
         live: live.clone(),
         shutdown: stop_rx.clone(),
+        signing_key_file: options.signing_key_file.clone(),
     };
     let router = app(state, token);
 

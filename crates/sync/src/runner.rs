@@ -280,15 +280,13 @@ impl Sides {
     }
 }
 
-/// Runs `look` (which only reads) on each user of `batch`, or `only` one. A user whose
-/// credentials cannot be put together or whose servers cannot be reached gets the
-/// error instead.
-async fn each_user<T>(
+/// The jobs of `batch`'s users (or `only` one's) for work that only reads, or why a
+/// user's credentials cannot be put together.
+async fn read_only_jobs(
     store: &dyn Store,
     batch: &Batch,
     only: Option<&str>,
-    look: impl AsyncFn(&MailboxJob) -> Result<T, SyncError>,
-) -> Result<Vec<(String, Result<T, String>)>, RunError> {
+) -> Result<Vec<(String, Result<MailboxJob, String>)>, RunError> {
     let sides = Sides::of(store, batch).await?;
     let mut out = Vec::new();
     for user in store.users(Some(batch.name.as_str()), None).await? {
@@ -304,39 +302,50 @@ async fn each_user<T>(
                 MemoryBudget::from_env(),
             )
             .await?;
-        let result = match job {
-            Ok(job) => look(&job).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        out.push((user.email.to_string(), result));
+        out.push((user.email.to_string(), job));
     }
     Ok(out)
 }
 
 /// The steps the next pass of `batch` would take for each of its users (or `only` one),
-/// without taking them: both servers and the store are only read.
+/// without taking them: both servers and the store are only read. A user whose servers
+/// cannot be reached gets the error instead.
 pub async fn plan_batch(
     store: &dyn Store,
     batch: &Batch,
     only: Option<&str>,
 ) -> Result<Vec<(String, Result<MailboxPlan, String>)>, RunError> {
-    each_user(store, batch, only, async |job| {
-        crate::executor::plan_pass(job, store).await
-    })
-    .await
+    let mut out = Vec::new();
+    for (email, job) in read_only_jobs(store, batch, only).await? {
+        let plan = match job {
+            Ok(job) => crate::executor::plan_pass(&job, store)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        out.push((email, plan));
+    }
+    Ok(out)
 }
 
 /// The completeness audit of each user of `batch` (or `only` one): both servers and the
-/// store are only read.
+/// store are only read. A user whose servers cannot be reached gets the error instead.
 pub async fn audit_batch(
     store: &dyn Store,
     batch: &Batch,
     only: Option<&str>,
 ) -> Result<Vec<(String, Result<MailboxAudit, String>)>, RunError> {
-    each_user(store, batch, only, async |job| {
-        crate::audit::audit_mailbox(job, store).await
-    })
-    .await
+    let mut out = Vec::new();
+    for (email, job) in read_only_jobs(store, batch, only).await? {
+        let audit = match job {
+            Ok(job) => crate::audit::audit_mailbox(&job, store)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        out.push((email, audit));
+    }
+    Ok(out)
 }
 
 /// One pass over every user of a batch.

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use cutover_service::control::ControlError;
 use cutover_service::proof;
 
 use crate::Ctx;
@@ -28,24 +29,21 @@ async fn write_proof(
     out: Option<PathBuf>,
     key_file: &Path,
 ) -> anyhow::Result<()> {
-    let batch =
-        ctx.store.batch(name).await?.with_context(|| {
-            format!("batch '{name}' was not found; `cutover batch get` lists them")
+    let (document, t, errors) = proof::make(ctx.store.as_ref(), name, user, key_file)
+        .await
+        .map_err(|e| match e {
+            ControlError::NotFound { what: "batch", .. } => {
+                anyhow!("batch '{name}' was not found; `cutover batch get` lists them")
+            }
+            ControlError::NotFound { .. } => anyhow!(
+                "'{}' is not a user of batch '{name}'; `cutover user get --batch {name}` lists them",
+                user.unwrap_or_default()
+            ),
+            e => e.into(),
         })?;
-    let audits = cutover_sync::audit_batch(ctx.store.as_ref(), &batch, user).await?;
-    if let Some(user) = user
-        && audits.is_empty()
-    {
-        bail!(
-            "'{user}' is not a user of batch '{name}'; `cutover user get --batch {name}` lists them"
-        );
-    }
-    let key = proof::load_or_create_key(key_file)?;
-    let document = proof::document(name, &audits, chrono::Utc::now(), &key);
     let path = out.unwrap_or_else(|| PathBuf::from(format!("completeness-proof-{name}.json")));
     std::fs::write(&path, proof::to_text(&document))
         .with_context(|| format!("cannot write the proof to {}", path.display()))?;
-    let t = proof::totals(&audits);
     eprintln!(
         "completeness proof of batch '{name}': {} users, {} folders, {} messages on both servers, \
          {} differences ({} unexplained); written to {}, signed with key {}",
@@ -55,12 +53,10 @@ async fn write_proof(
         t.differences,
         t.missing,
         path.display(),
-        proof::public_key_hex(&key.verifying_key())
+        document["PublicKey"].as_str().unwrap_or_default()
     );
-    for (email, audit) in &audits {
-        if let Err(e) = audit {
-            eprintln!("{email}: {}", terminal_safe(e));
-        }
+    if !errors.is_empty() {
+        eprintln!("{}", terminal_safe(&errors));
     }
     if t.unreadable > 0 {
         bail!(

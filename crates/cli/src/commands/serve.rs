@@ -24,6 +24,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs, state_path: &Path) -> anyhow::Resul
         insecure_http: args.insecure_http,
         poll: POLL,
         header_read_timeout: header_read_timeout(),
+        signing_key_file: cutover_service::proof::default_key_file(state_path),
     };
     serve(ctx.store.clone(), options, shutdown, |l| {
         // One line a script (or a test) can wait for; the token itself is never printed.
