@@ -50,6 +50,45 @@ async function request(method, path) {
   return response.status === 204 ? null : response.json();
 }
 const get = (path) => request("GET", path);
+
+// A report or the proof, saved as the file the API names (the token goes in a header,
+// so a plain link cannot fetch it).
+async function download(method, path, fallbackName) {
+  const response = await fetch(path, {
+    method,
+    headers: { Authorization: `Bearer ${token}` },
+    cache: "no-store",
+  });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && typeof body.Message === "string" && body.Message) message = body.Message;
+    } catch (_) { /* not JSON */ }
+    throw new ApiError(response.status, message);
+  }
+  const named = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+  const name = named ? named[1] : fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return name;
+}
+
+async function save(method, path, fallbackName, busy) {
+  if (!batchName) return;
+  if (busy) toast(busy);
+  try {
+    toast(`Saved ${await download(method, path, fallbackName)}`);
+  } catch (e) {
+    toast(`Download failed: ${e.message}`, true);
+  }
+}
 const send = (method, path) => request(method, path);
 
 // ---- formatting ------------------------------------------------------------------
@@ -407,6 +446,14 @@ function init() {
       await act("approveRemovals", "Approved the removals of");
     }
   });
+  const batchPath = () => `/api/v1/batches/${encodeURIComponent(batchName)}`;
+  $("btn-report-statistics").addEventListener("click", () =>
+    save("GET", `${batchPath()}/report/statistics.csv`, "MigrationStatistics.csv"));
+  $("btn-report-errors").addEventListener("click", () =>
+    save("GET", `${batchPath()}/report/errors.csv`, "MigrationErrors.csv"));
+  $("btn-proof").addEventListener("click", () =>
+    save("POST", `${batchPath()}/proof`, "completeness-proof.json",
+      "Listing every mailbox on both servers for the proof…"));
   $("filter").addEventListener("input", () => refresh());
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDetail(); });

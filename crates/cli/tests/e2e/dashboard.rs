@@ -264,6 +264,28 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         assert!(!browser.visible("held").await, "the banner stayed");
+
+        // The reports and the proof, downloaded as files from the page.
+        browser.click("btn-report-statistics").await;
+        let csv = browser.downloaded("MigrationStatistics.csv").await;
+        let mut rows = csv::Reader::from_reader(csv.as_slice());
+        let header = rows.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "{}", String::from_utf8_lossy(&csv));
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        assert_eq!(&rows[0][column("EmailAddress")], user);
+        assert_eq!(&rows[0][column("Status")], "Synced");
+        assert_eq!(&rows[0][column("ItemsSynced")], "26");
+        browser.click("btn-proof").await;
+        let proof = browser
+            .downloaded("completeness-proof-CutoverBatch.json")
+            .await;
+        let file = cutover.write(
+            "from-the-dashboard.json",
+            &String::from_utf8(proof).unwrap(),
+        );
+        let verified = cutover.ok(&["report", "verify", &file]);
+        assert!(verified.contains("this installation's key"), "{verified}");
         browser.close().await;
     });
     let lines = diff(&src.mailbox(user), &dst.mailbox(user));

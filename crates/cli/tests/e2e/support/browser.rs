@@ -16,6 +16,8 @@ pub struct Browser {
     /// Chromium's profile: it names every process of this browser, so they can all be
     /// ended (Chromium puts itself in its own process group, away from chromedriver's).
     profile: tempfile::TempDir,
+    /// Where the pages' downloads land.
+    downloads: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -54,6 +56,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -65,7 +68,11 @@ impl Browser {
                 "--disable-gpu",
                 "--window-size=1400,1000",
                 format!("--user-data-dir={}", profile.path().display()),
-            ]}),
+            ],
+            "prefs": {
+                "download.default_directory": downloads.path().display().to_string(),
+                "download.prompt_for_download": false,
+            }}),
         );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
@@ -78,6 +85,7 @@ impl Browser {
             driver,
             client,
             profile,
+            downloads,
         }
     }
 
@@ -119,6 +127,26 @@ impl Browser {
         match self.client.find(Locator::Id(id)).await {
             Ok(e) => e.is_displayed().await.unwrap_or(false),
             Err(_) => false,
+        }
+    }
+
+    /// Waits for the page's download of `name` to be complete; returns its bytes.
+    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.downloads.path().join(name);
+        let partial = self.downloads.path().join(format!("{name}.crdownload"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if path.exists() && !partial.exists() {
+                return std::fs::read(&path).unwrap();
+            }
+            if Instant::now() > deadline {
+                let seen: Vec<_> = std::fs::read_dir(self.downloads.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                panic!("{name} was never downloaded; the directory holds {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
