@@ -170,6 +170,10 @@ pub struct Connection {
     /// PEM file with extra CA certificates to trust (a private CA).
     pub ca_file: Option<String>,
     pub compression: Compression,
+    /// Sign in with OAuth 2.0 (XOAUTH2 / OAUTHBEARER) as this application; `None`:
+    /// with the admin's password. The secret slot then holds the application's secret.
+    #[serde(default)]
+    pub oauth: Option<crate::oauth::OAuthApp>,
 }
 
 /// A named, stored connection to the source system (New-MigrationEndpoint).

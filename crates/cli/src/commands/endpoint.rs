@@ -202,7 +202,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
-            let password = password::require(&server.password, "Source admin password: ")?;
+            let password = verify::secret(&server, "Source admin password: ")?;
             let record = new(
                 ctx,
                 NewEndpoint {
@@ -229,6 +229,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             security,
             admin,
             password: password_args,
+            oauth_secret,
             impersonation,
             ca_file,
             compression,
@@ -245,10 +246,13 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     .transpose()?,
                 admin,
                 // Only prompt when a password was asked for; otherwise keep the stored one.
+                // An OAuth application's new secret takes the password's place.
                 password: if password_args.password_env.is_some()
                     || password_args.password_file.is_some()
                 {
                     password::read(&password_args, "Source admin password: ")?
+                } else if oauth_secret.given() {
+                    verify::read_oauth_secret(&oauth_secret)?
                 } else {
                     None
                 },

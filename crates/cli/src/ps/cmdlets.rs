@@ -160,6 +160,7 @@ fn connection(
             compression: field("Compression")
                 .parse()
                 .map_err(|e| bad("Compression", e))?,
+            oauth: None,
         };
         let tested = o
             .get("EmailAddress")
@@ -204,6 +205,7 @@ fn connection(
         impersonation: b.parsed("Impersonation")?.unwrap_or(Impersonation::Authzid),
         ca_file,
         compression: b.parsed("Compression")?.unwrap_or(Compression::Auto),
+        oauth: None,
     };
     if !autodiscover {
         return Ok((Server::Given(c), cred.password.clone(), email));
