@@ -323,6 +323,7 @@ impl Session {
         debug!(
             user,
             mechanism = mechanism.name(),
+            refusal = %refusal,
             "token refused; asking for a fresh one"
         );
         let fresh = tokens
@@ -331,17 +332,14 @@ impl Session {
             .map_err(token_error)?;
         match self.sasl_bearer(mechanism, user, &fresh).await? {
             None => Ok(()),
-            Some(again) => {
-                let _ = refusal;
-                Err(ImapError::AuthenticationFailed {
-                    text: format!(
-                        "{} refused the token for {user}: {}; {}",
-                        mechanism.name(),
-                        again,
-                        tokens.refused_hint()
-                    ),
-                })
-            }
+            Some(again) => Err(ImapError::AuthenticationFailed {
+                text: format!(
+                    "{} refused the token for {user}: {}; {}",
+                    mechanism.name(),
+                    again,
+                    tokens.refused_hint()
+                ),
+            }),
         }
     }
 

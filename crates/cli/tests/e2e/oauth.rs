@@ -598,3 +598,64 @@ fn test_server_says_which_oauth_step_failed_and_what_fixes_it() {
     ]);
     assert!(err.contains("plain HTTP"), "{err}");
 }
+
+#[test]
+fn the_cmdlets_make_an_oauth_endpoint_from_the_tested_settings() {
+    let users = [ALICE];
+    let cutover = Cutover::new();
+    let keys = keys(cutover.dir.path());
+    let idp = idp(&users, &keys, 60);
+    // A source that takes the application's tokens.
+    let src = Dovecot::start(
+        "oauth-src",
+        DovecotOptions {
+            users: vec![ALICE.into()],
+            oauth2_introspection_url: Some(idp.introspection_url()),
+            ..DovecotOptions::default()
+        },
+    );
+    let secret = cutover.write("client-secret", CLIENT_SECRET);
+    let script = format!(
+        "$TSMA = Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port {port} -Security None `
+            -EmailAddress {ALICE} -Authentication OAuth -OAuthProvider Generic -ApplicationId {CLIENT_ID} `
+            -ClientSecretFile {secret} -TokenUrl {url} -Scope 'mail:{{user}}'
+$TSMA | Format-List Result,FailedStep
+New-MigrationEndpoint -IMAP -Name CutoverEndpoint -ConnectionSettings $TSMA.ConnectionSettings
+Get-MigrationEndpoint CutoverEndpoint | Format-List Authentication,OAuthProvider,ClientId
+Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port {port} -Security None `
+    -EmailAddress {ALICE} -Authentication OAuth -OAuthProvider Microsoft -ApplicationId {CLIENT_ID} `
+    -ClientSecretFile {secret}
+",
+        port = src.port(),
+        url = idp.token_url(),
+    );
+    let path = cutover.write("oauth.ps1", &script);
+    let out = cutover
+        .command(&["ps", &path])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stdout.contains("Result     : Success") || stdout.contains("Result : Success"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("OAuthProvider") && stdout.contains("generic"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(CLIENT_ID), "{stdout}");
+    // Microsoft without its tenant: the cmdlet names its own parameter.
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("-TenantId"), "{stderr}");
+    assert!(!stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET));
+    let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
+    assert_eq!(field(&endpoint, "Authentication"), "OAuth");
+    assert_eq!(field(&endpoint, "ClientId"), CLIENT_ID);
+    // The test and New-MigrationEndpoint's own test logged in with one token: the shell
+    // keeps it while it lives.
+    assert_eq!(idp.grants_for(ALICE), 1, "{:?}", idp.grants());
+    let logins = idp.introspections().iter().filter(|i| i.active).count();
+    assert_eq!(logins, 2, "{:?}", idp.introspections());
+}
