@@ -230,8 +230,13 @@ impl AppTokens {
             },
             GrantFailure::Unreachable { reason, transient } => BearerError {
                 message: format!(
-                    "the token request to {url} {whom} failed: {reason}",
-                    url = self.token_url
+                    "the token request to {url} {whom} failed: {reason}{hint}",
+                    url = self.token_url,
+                    hint = if reason.to_ascii_lowercase().contains("certificate") {
+                        " (the token endpoint's certificate is not trusted: a private CA? give it with --ca-file)"
+                    } else {
+                        ""
+                    }
                 ),
                 transient: *transient,
             },

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, Idp, IdpOptions, Serve, assert_same_mailbox, field,
+    Cutover, Dovecot, DovecotOptions, Idp, IdpOptions, Serve, TestCa, assert_same_mailbox, field,
     fill_realistic_mailbox, start_pair,
 };
 
@@ -110,14 +110,19 @@ fn service_account_key(cutover: &Cutover, keys: &Keys, token_url: &str) -> Strin
 }
 
 fn idp(users: &[&str], keys: &Keys, lifetime_secs: u64) -> Idp {
-    Idp::start(IdpOptions {
+    Idp::start(idp_options(users, keys, lifetime_secs))
+}
+
+fn idp_options(users: &[&str], keys: &Keys, lifetime_secs: u64) -> IdpOptions {
+    IdpOptions {
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         certificate: Some((keys.public_pem.clone(), keys.thumbprint.clone())),
         service_account: Some((SERVICE_ACCOUNT.into(), keys.public_pem.clone())),
         users: users.iter().map(|u| u.to_string()).collect(),
         lifetime_secs,
-    })
+        tls: None,
+    }
 }
 
 /// A source with password logins and a target that takes only the identity provider's
@@ -658,4 +663,56 @@ Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port {port} -Sec
     assert_eq!(idp.grants_for(ALICE), 1, "{:?}", idp.grants());
     let logins = idp.introspections().iter().filter(|i| i.active).count();
     assert_eq!(logins, 2, "{:?}", idp.introspections());
+}
+
+#[test]
+fn the_token_endpoint_is_reached_over_https_trusting_the_ca_file() {
+    let users = [ALICE];
+    let cutover = Cutover::new();
+    let keys = keys(cutover.dir.path());
+    let ca = TestCa::new();
+    let idp = Idp::start(IdpOptions {
+        tls: Some(ca.server("idp", &[])),
+        ..idp_options(&users, &keys, 60)
+    });
+    let dst = Dovecot::start(
+        "oauth-https",
+        DovecotOptions {
+            users: vec![ALICE.into()],
+            oauth2_introspection_url: Some(idp.introspection_url()),
+            ..DovecotOptions::default()
+        },
+    );
+    let key_file = service_account_key(&cutover, &keys, &idp.token_url());
+    assert!(idp.token_url().starts_with("https://"));
+    let google = [
+        "--oauth-provider",
+        "google",
+        "--service-account-key",
+        &key_file,
+        "--mailbox",
+        ALICE,
+    ];
+    // Without the private CA the provider's certificate is not trusted.
+    let (r, code, _) = test_server(&cutover, &dst, &google);
+    assert_eq!(code, 1);
+    assert_eq!(field(&r, "FailedStep"), "TokenRequest", "{r:#}");
+    let message = field(&r, "Message").as_str().unwrap().to_string();
+    assert!(message.contains(&idp.token_url()), "{message}");
+    assert!(
+        message.to_ascii_lowercase().contains("certificate"),
+        "{message}"
+    );
+    assert!(idp.grants().is_empty());
+    // With it (--ca-file covers the IMAP server and the token endpoint): signed in.
+    let ca_file = ca.cert.display().to_string();
+    let mut trusted = google.to_vec();
+    trusted.extend(["--ca-file", &ca_file]);
+    let (r, code, stderr) = test_server(&cutover, &dst, &trusted);
+    assert_eq!(
+        (field(&r, "Result"), code),
+        (&Value::from("Success"), 0),
+        "{r:#}\n{stderr}"
+    );
+    assert_eq!(idp.grants_for(ALICE), 1);
 }

@@ -10,7 +10,7 @@
 //! count requests and look for tokens where they must not be.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,9 @@ pub struct IdpOptions {
     pub users: Vec<String>,
     /// How long tokens live (and what `expires_in` says, unless told otherwise).
     pub lifetime_secs: u64,
+    /// Serve the token endpoint over HTTPS with this certificate (introspection, for
+    /// Dovecot, stays on plain HTTP).
+    pub tls: Option<super::TlsFiles>,
 }
 
 /// A token request, as the provider saw it.
@@ -65,6 +68,7 @@ struct Issued {
 struct State {
     opts: IdpOptions,
     port: u16,
+    tls_port: Option<u16>,
     issued: Vec<Issued>,
     grants: Vec<Grant>,
     introspections: Vec<Introspection>,
@@ -76,6 +80,7 @@ struct State {
 
 pub struct Idp {
     port: u16,
+    tls_port: Option<u16>,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
@@ -87,6 +92,7 @@ impl Idp {
         let state = Arc::new(Mutex::new(State {
             opts,
             port,
+            tls_port: None,
             issued: Vec::new(),
             grants: Vec::new(),
             introspections: Vec::new(),
@@ -95,6 +101,13 @@ impl Idp {
             announce: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let tls = state.lock().unwrap().opts.tls.clone().map(|files| {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind the HTTPS port");
+            let port = listener.local_addr().unwrap().port();
+            (listener, port, server_config(&files))
+        });
+        let tls_port = tls.as_ref().map(|(_, port, _)| *port);
+        state.lock().unwrap().tls_port = tls_port;
         let (s, st) = (state.clone(), stop.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
@@ -103,14 +116,42 @@ impl Idp {
                 }
                 let Ok(conn) = conn else { continue };
                 let s = s.clone();
-                thread::spawn(move || serve(conn, &s));
+                thread::spawn(move || serve(conn, &s, "http"));
             }
         });
-        Idp { port, state, stop }
+        if let Some((listener, _, config)) = tls {
+            let (s, st) = (state.clone(), stop.clone());
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if st.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (s, config) = (s.clone(), config.clone());
+                    thread::spawn(move || {
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                        let Ok(tls) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(tls, conn), &s, "https");
+                    });
+                }
+            });
+        }
+        Idp {
+            port,
+            tls_port,
+            state,
+            stop,
+        }
     }
 
+    /// The token endpoint: HTTPS when started with `tls`.
     pub fn token_url(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        match self.tls_port {
+            Some(port) => format!("https://127.0.0.1:{port}/token"),
+            None => format!("http://127.0.0.1:{}/token", self.port),
+        }
     }
 
     /// Microsoft's form of the token endpoint, for a tenant.
@@ -166,46 +207,70 @@ impl Drop for Idp {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(port) = self.tls_port {
+            let _ = TcpStream::connect(("127.0.0.1", port));
+        }
     }
 }
 
-fn serve(conn: TcpStream, state: &Mutex<State>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
-            break;
+fn server_config(files: &super::TlsFiles) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&files.key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    Arc::new(config)
+}
+
+fn serve<S: Read + Write>(mut conn: S, state: &Mutex<State>, scheme: &str) {
+    // The request: headers up to the blank line, then Content-Length bytes.
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
         }
     }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut words = request_line.split_whitespace();
+    let body = &data[head_end..head_end + length];
+    let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let form = parse_form(&String::from_utf8_lossy(&body));
+    let form = parse_form(&String::from_utf8_lossy(body));
     let (status, answer) = {
         let mut s = state.lock().unwrap();
         match (method, path) {
             ("POST", "/introspect") => (200, introspect(&mut s, &form)),
-            ("POST", p) if p.ends_with("/token") => token(&mut s, p, &form),
+            ("POST", p) if p.ends_with("/token") => token(&mut s, scheme, p, &form),
             _ => (404, json!({"error": "not_found"})),
         }
     };
     let body = answer.to_string();
     let reason = if status == 200 { "OK" } else { "Error" };
-    let mut conn = conn;
     let _ = write!(
         conn,
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n\
@@ -312,8 +377,12 @@ fn issue(s: &mut State, kind: &'static str, email: Option<String>) -> (u16, Valu
     )
 }
 
-fn token(s: &mut State, path: &str, form: &HashMap<String, String>) -> (u16, Value) {
-    let audience = format!("http://127.0.0.1:{}{path}", s.port);
+fn token(s: &mut State, scheme: &str, path: &str, form: &HashMap<String, String>) -> (u16, Value) {
+    let port = match scheme {
+        "https" => s.tls_port.unwrap_or(s.port),
+        _ => s.port,
+    };
+    let audience = format!("{scheme}://127.0.0.1:{port}{path}");
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => client_credentials(s, &audience, form),
         Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => jwt_bearer(s, &audience, form),
