@@ -158,6 +158,38 @@ pub struct OAuthArgs {
     pub secret: OAuthSecretArgs,
 }
 
+/// `endpoint set`'s OAuth changes: each given setting replaces the stored one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthChangeArgs {
+    /// password or oauth2.
+    #[arg(long, value_name = "password|oauth2")]
+    pub auth: Option<String>,
+    #[arg(long, value_name = "PROVIDER")]
+    pub oauth_provider: Option<String>,
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    #[command(flatten)]
+    pub secret: OAuthSecretArgs,
+}
+
+impl OAuthChangeArgs {
+    /// Whether a setting (not only a secret) changes.
+    pub fn changes_settings(&self) -> bool {
+        self.auth.is_some()
+            || self.oauth_provider.is_some()
+            || self.tenant.is_some()
+            || self.client_id.is_some()
+            || self.token_url.is_some()
+            || self.scope.is_some()
+    }
+}
+
 /// Where the application's secret comes from. Never a plain argument.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OAuthSecretArgs {
@@ -347,9 +379,10 @@ pub enum EndpointCommand {
         admin: Option<String>,
         #[command(flatten)]
         password: PasswordArgs,
-        /// A new secret for the endpoint's OAuth application (the kind it has).
+        /// Switch sign-in (password or oauth2), or change the OAuth application's
+        /// settings and secret; what is not given is kept.
         #[command(flatten)]
-        oauth_secret: Box<OAuthSecretArgs>,
+        oauth: Box<OAuthChangeArgs>,
         #[arg(long)]
         impersonation: Option<String>,
         #[arg(long, value_name = "PEM")]

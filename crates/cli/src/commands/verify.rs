@@ -11,7 +11,7 @@ use cutover_model::{
 use cutover_sync::credentials;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::args::{OAuthArgs, OAuthSecretArgs, ServerArgs};
+use crate::args::{OAuthArgs, OAuthChangeArgs, OAuthSecretArgs, ServerArgs};
 use crate::password;
 
 /// Builds a connection from command-line arguments, with clear errors.
@@ -124,6 +124,75 @@ pub fn oauth_app(args: &OAuthArgs) -> anyhow::Result<Option<OAuthApp>> {
     };
     app.check().map_err(|e| anyhow!(e))?;
     Ok(Some(app))
+}
+
+/// `endpoint set`'s OAuth settings: `None` when sign-in does not change, else the new
+/// application (`Some(None)`: back to the admin's password). The stored settings are
+/// the base; a new secret of another kind (a certificate for a client secret) changes
+/// the credential. A Google key names its client id and token endpoint again.
+pub fn oauth_change(
+    stored: Option<&OAuthApp>,
+    args: &OAuthChangeArgs,
+) -> anyhow::Result<Option<Option<OAuthApp>>> {
+    let kind_given = args.secret.given();
+    if !(args.changes_settings() || kind_given && stored.is_some()) {
+        return Ok(None);
+    }
+    let oauth = match args.auth.as_deref().map(|a| a.trim().to_ascii_lowercase()) {
+        Some(a) if a == "password" || a == "basic" => {
+            if args.oauth_provider.is_some() || kind_given {
+                bail!(
+                    "--auth password takes no OAuth settings or secret; give --password-file or --password-env"
+                );
+            }
+            return Ok(Some(None));
+        }
+        Some(a) if a == "oauth2" || a == "oauth" => true,
+        Some(other) => bail!("--auth: unknown sign-in '{other}'; expected password or oauth2"),
+        None => stored.is_some(),
+    };
+    if !oauth {
+        bail!(
+            "the endpoint signs in with a password: give --auth oauth2 with the OAuth settings to switch it to an application"
+        );
+    }
+    let mut full = OAuthArgs {
+        auth: "oauth2".into(),
+        oauth_provider: args
+            .oauth_provider
+            .clone()
+            .or(stored.map(|a| a.provider.as_str().to_string())),
+        tenant: args
+            .tenant
+            .clone()
+            .or(stored.and_then(|a| a.tenant.clone())),
+        client_id: args.client_id.clone(),
+        token_url: args
+            .token_url
+            .clone()
+            .or(stored.and_then(|a| a.token_url.clone())),
+        scope: args.scope.clone().or(stored.and_then(|a| a.scope.clone())),
+        secret: args.secret.clone(),
+    };
+    let provider_changed = args
+        .oauth_provider
+        .as_deref()
+        .zip(stored)
+        .is_some_and(|(p, a)| p.parse::<OAuthProvider>().ok() != Some(a.provider));
+    if full.client_id.is_none() && args.secret.service_account_key.is_none() {
+        full.client_id = stored.map(|a| a.client_id.clone());
+    }
+    let mut app = oauth_app(&full)?.expect("oauth2");
+    if !kind_given && let Some(a) = stored {
+        app.credential = a.credential;
+        app.check().map_err(|e| anyhow!(e))?;
+    }
+    if (stored.is_none() || provider_changed) && !kind_given {
+        bail!(
+            "a new OAuth application needs its secret: give --client-secret-file, --certificate-file or --service-account-key"
+        );
+    }
+    Ok(Some(Some(app)))
 }
 
 fn credential_kind(args: &OAuthSecretArgs) -> OAuthCredential {
@@ -429,5 +498,93 @@ pub async fn check_at(
     match p.failed {
         Some((_, why)) => Err(anyhow!(why)),
         None => Ok(p.summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> OAuthApp {
+        OAuthApp {
+            provider: OAuthProvider::Microsoft,
+            tenant: Some("contoso.onmicrosoft.com".into()),
+            client_id: "app".into(),
+            credential: OAuthCredential::ClientSecret,
+            token_url: None,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn endpoint_set_changes_only_what_is_given() {
+        let none = OAuthChangeArgs::default();
+        assert!(oauth_change(Some(&stored()), &none).unwrap().is_none());
+        assert!(oauth_change(None, &none).unwrap().is_none());
+        // A new tenant keeps the rest.
+        let tenant = OAuthChangeArgs {
+            tenant: Some("fabrikam.onmicrosoft.com".into()),
+            ..Default::default()
+        };
+        let app = oauth_change(Some(&stored()), &tenant)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.tenant.as_deref(), Some("fabrikam.onmicrosoft.com"));
+        assert_eq!(
+            (app.client_id.as_str(), app.credential),
+            ("app", OAuthCredential::ClientSecret)
+        );
+        // A certificate instead of the secret.
+        let cert = OAuthChangeArgs {
+            secret: OAuthSecretArgs {
+                certificate_file: Some("cert.pem".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let app = oauth_change(Some(&stored()), &cert)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.credential, OAuthCredential::Certificate);
+        // Back to a password.
+        let password = OAuthChangeArgs {
+            auth: Some("password".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            oauth_change(Some(&stored()), &password).unwrap(),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn endpoint_set_says_what_a_switch_needs() {
+        let switch = OAuthChangeArgs {
+            auth: Some("oauth2".into()),
+            oauth_provider: Some("generic".into()),
+            client_id: Some("app".into()),
+            token_url: Some("https://idp.example/token".into()),
+            ..Default::default()
+        };
+        let err = oauth_change(None, &switch).unwrap_err().to_string();
+        assert!(err.contains("--client-secret-file"), "{err}");
+        let tenant_only = OAuthChangeArgs {
+            tenant: Some("t".into()),
+            ..Default::default()
+        };
+        let err = oauth_change(None, &tenant_only).unwrap_err().to_string();
+        assert!(err.contains("--auth oauth2"), "{err}");
+        let bad = OAuthChangeArgs {
+            auth: Some("kerberos".into()),
+            ..Default::default()
+        };
+        assert!(
+            oauth_change(None, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--auth")
+        );
     }
 }

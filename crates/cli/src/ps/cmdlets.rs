@@ -448,6 +448,7 @@ fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
             .map_err(|e| b.anyhow(e))?
             .flatten(),
         compression: b.parsed("Compression")?,
+        oauth: None,
         max_concurrent_migrations: b.number("MaxConcurrentMigrations")?,
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?,
         test_mailbox: b.string("EmailAddress")?,

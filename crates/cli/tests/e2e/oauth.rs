@@ -398,6 +398,37 @@ fn a_revoked_client_secret_fails_the_users_with_the_providers_error_and_no_retry
         assert!(summary.contains("--client-secret-file"), "{u}: {summary}");
     }
     assert_no_secrets("the pass's debug log", &log, &idp, &keys);
+    // The admin stores a new secret; the next pass goes through.
+    idp.rotate_client_secret("cs~the-new-secret");
+    let new_secret = cutover.write("new-secret", "cs~the-new-secret\n");
+    cutover.ok(&[
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &dst_port,
+        "--security",
+        "none",
+        "--auth",
+        "oauth2",
+        "--oauth-provider",
+        "generic",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-file",
+        &new_secret,
+        "--scope",
+        "mail:{user}",
+        "--test-mailbox",
+        ALICE,
+    ]);
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    assert_eq!(field(&run[0], "UsersFailed"), 0, "{run:#}");
     let state = std::fs::read(cutover.state_path()).unwrap();
     assert_no_secrets(
         "the state database",
@@ -663,6 +694,33 @@ Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port {port} -Sec
     assert_eq!(idp.grants_for(ALICE), 1, "{:?}", idp.grants());
     let logins = idp.introspections().iter().filter(|i| i.active).count();
     assert_eq!(logins, 2, "{:?}", idp.introspections());
+    // A rotated secret goes in with `endpoint set`, tested before it is stored.
+    idp.rotate_client_secret("cs~rotated");
+    let rotated = cutover.write("rotated", "cs~rotated\n");
+    let err = cutover.fails(&[
+        "endpoint",
+        "set",
+        "CutoverEndpoint",
+        "--client-secret-file",
+        &secret,
+        "--test-mailbox",
+        ALICE,
+    ]);
+    assert!(err.contains("invalid_client"), "{err}");
+    cutover.ok(&[
+        "endpoint",
+        "set",
+        "CutoverEndpoint",
+        "--client-secret-file",
+        &rotated,
+        "--test-mailbox",
+        ALICE,
+    ]);
+    let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
+    assert_eq!(field(&endpoint, "OAuthProvider"), "generic");
+    assert_eq!(idp.grants_for(ALICE), 2, "{:?}", idp.grants());
+    let logins = idp.introspections().iter().filter(|i| i.active).count();
+    assert_eq!(logins, 3, "{:?}", idp.introspections());
 }
 
 #[test]

@@ -168,6 +168,13 @@ impl Idp {
         self.state.lock().unwrap().secret_revoked = true;
     }
 
+    /// A new client secret replaces the old one (revoked or not).
+    pub fn rotate_client_secret(&self, secret: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.opts.client_secret = secret.to_string();
+        s.secret_revoked = false;
+    }
+
     /// The service account's key no longer works (deleted in the console).
     pub fn revoke_key(&self) {
         self.state.lock().unwrap().key_revoked = true;
