@@ -15,7 +15,7 @@ use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
 use super::value::{Credential, Value};
-use crate::args::{OAuthArgs, OAuthSecretArgs};
+use crate::args::{OAuthArgs, OAuthChangeArgs, OAuthSecretArgs};
 use crate::commands::autodiscover::{Autodiscover, Server};
 use crate::commands::{batch, domain, endpoint, test_server, user, verify};
 use crate::output::Record;
@@ -434,12 +434,41 @@ fn get_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
 fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     let name = b.required("Identity")?;
     let cred = b.credential("Credentials")?;
+    let path = |n: &str| -> PsResult<Option<std::path::PathBuf>> {
+        Ok(b.string(n)?.map(std::path::PathBuf::from))
+    };
+    let oauth = OAuthChangeArgs {
+        auth: b
+            .string("Authentication")?
+            .map(|a| match a.to_ascii_lowercase().as_str() {
+                "basic" => "password".to_string(),
+                _ => a,
+            }),
+        oauth_provider: b.string("OAuthProvider")?,
+        tenant: b.string("TenantId")?,
+        client_id: b.string("ApplicationId")?,
+        token_url: b.string("TokenUrl")?,
+        scope: b.string("Scope")?,
+        secret: OAuthSecretArgs {
+            client_secret_file: path("ClientSecretFile")?,
+            client_secret_env: None,
+            certificate_file: path("CertificateFile")?,
+            service_account_key: path("ServiceAccountKeyFile")?,
+        },
+    };
+    let in_terms = |e: anyhow::Error| b.anyhow(e);
+    let file_secret = if oauth.secret.given() {
+        verify::read_oauth_secret(&oauth.secret).map_err(in_terms)?
+    } else {
+        None
+    };
+    let oauth_given = oauth.changes_settings() || oauth.secret.given();
     let changes = endpoint::EndpointChanges {
         server: b.string("RemoteServer")?,
         port: b.number("Port")?,
         security: b.security()?,
         admin: cred.as_ref().map(|c| c.user.clone()),
-        password: cred.as_ref().map(|c| c.password.clone()),
+        password: file_secret.or(cred.as_ref().map(|c| c.password.clone())),
         impersonation: b.parsed("Impersonation")?,
         ca_file: b
             .string("CaFile")?
@@ -448,7 +477,7 @@ fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
             .map_err(|e| b.anyhow(e))?
             .flatten(),
         compression: b.parsed("Compression")?,
-        oauth: None,
+        oauth: oauth_given.then_some(oauth),
         max_concurrent_migrations: b.number("MaxConcurrentMigrations")?,
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?,
         test_mailbox: b.string("EmailAddress")?,
@@ -790,6 +819,15 @@ static CMDLETS: &[Cmdlet] = &[
             val("Impersonation"),
             val("CaFile"),
             val("Compression"),
+            val("Authentication"),
+            val("OAuthProvider"),
+            val("TenantId"),
+            val("ApplicationId"),
+            val("ClientSecretFile"),
+            val("CertificateFile"),
+            val("ServiceAccountKeyFile"),
+            val("TokenUrl"),
+            val("Scope"),
             val("MaxConcurrentMigrations"),
             val("MaxConcurrentIncrementalSyncs"),
             sw("SkipVerification"),

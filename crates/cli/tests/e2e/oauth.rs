@@ -718,9 +718,26 @@ Test-MigrationServerAvailability -IMAP -RemoteServer 127.0.0.1 -Port {port} -Sec
     ]);
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
     assert_eq!(field(&endpoint, "OAuthProvider"), "generic");
-    assert_eq!(idp.grants_for(ALICE), 2, "{:?}", idp.grants());
+    // And with Set-MigrationEndpoint.
+    idp.rotate_client_secret("cs~third");
+    let third = cutover.write("third", "cs~third\n");
+    let out = cutover
+        .command(&[
+            "ps",
+            "-c",
+            &format!("Set-MigrationEndpoint CutoverEndpoint -ClientSecretFile {third} -EmailAddress {ALICE}"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(idp.grants_for(ALICE), 3, "{:?}", idp.grants());
     let logins = idp.introspections().iter().filter(|i| i.active).count();
-    assert_eq!(logins, 3, "{:?}", idp.introspections());
+    assert_eq!(logins, 4, "{:?}", idp.introspections());
 }
 
 #[test]
