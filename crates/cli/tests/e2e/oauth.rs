@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, Idp, IdpOptions, Serve, TestCa, assert_same_mailbox, field,
-    fill_realistic_mailbox, start_pair,
+    Cut, Cutover, CuttingProxy, Direction, Dovecot, DovecotOptions, Idp, IdpOptions, Serve, TestCa,
+    assert_same_mailbox, field, fill_realistic_mailbox, start_pair,
 };
 
 const ALICE: &str = "alice@contoso.test";
@@ -790,4 +790,75 @@ fn the_token_endpoint_is_reached_over_https_trusting_the_ca_file() {
         "{r:#}\n{stderr}"
     );
     assert_eq!(idp.grants_for(ALICE), 1);
+}
+
+#[test]
+fn a_connection_lost_mid_pass_logs_in_again_with_a_fresh_token() {
+    let users = [ALICE];
+    let cutover = Cutover::new();
+    let keys = keys(cutover.dir.path());
+    // Tokens of 2 seconds: the pass's retry (after a 2 s back-off) outlives the first.
+    let idp = idp(&users, &keys, 2);
+    let (src, dst) = servers(&users, &idp);
+    fill_realistic_mailbox(&src, ALICE, 40, 41, false);
+    src.index(ALICE);
+    // The target's connection 0 is target set's test; the pass's is cut in an APPEND.
+    let proxy = CuttingProxy::start(
+        dst.port(),
+        vec![Cut {
+            connection: 1,
+            direction: Direction::ClientToServer,
+            after_bytes: 30_000,
+        }],
+    );
+    endpoint_new(&cutover, &src);
+    let secret = cutover.write("client-secret", CLIENT_SECRET);
+    let port = proxy.port().to_string();
+    let token_url = idp.token_url();
+    cutover.ok(&[
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--security",
+        "none",
+        "--auth",
+        "oauth2",
+        "--oauth-provider",
+        "generic",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-file",
+        &secret,
+        "--scope",
+        "mail:{user}",
+        "--test-mailbox",
+        ALICE,
+    ]);
+    cutover.start_batch(&[(ALICE, "", "")], &[]);
+    let before = idp.grants_for(ALICE);
+    let out = cutover
+        .command(&["run", "--once", "--format", "json"])
+        .env("CUTOVER_LOG", "info,sqlx=warn")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    cutover.check_state();
+    assert!(out.status.success(), "{log}");
+    assert_eq!(proxy.cuts_done(), 1, "the proxy did not cut:\n{log}");
+    assert!(log.contains("retrying the pass"), "{log}");
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_same_mailbox(&src, &dst, ALICE);
+    // The retry did not use the expired token: it asked for a new one first.
+    assert_eq!(idp.grants_for(ALICE) - before, 2, "{:?}", idp.grants());
+    assert!(
+        idp.introspections().iter().all(|i| i.active),
+        "a token was used after it expired: {:?}",
+        idp.introspections()
+    );
 }
