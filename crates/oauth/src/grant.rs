@@ -40,7 +40,8 @@ pub enum GrantFailure {
 pub enum Signer {
     ClientSecret(SecretString),
     /// Microsoft's certificate credential: the private key and the certificate's
-    /// SHA-256 thumbprint (the `x5t#S256` header Entra ID looks the certificate up by).
+    /// SHA-256 thumbprint (the `x5t#S256` header Entra ID looks the certificate up by;
+    /// the assertion is signed with PS256).
     Certificate {
         key: EncodingKey,
         x5t_s256: String,
@@ -164,7 +165,9 @@ pub async fn request(
                 nbf: Some(now),
                 jti: Some(uuid::Uuid::new_v4().to_string()),
             };
-            let mut header = Header::new(Algorithm::RS256);
+            // As Microsoft's "certificate credentials" page asks today: PS256, and the
+            // certificate named by its SHA-256 thumbprint (x5t#S256).
+            let mut header = Header::new(Algorithm::PS256);
             header.x5t_s256 = Some(x5t_s256.clone());
             let assertion = sign(&header, &claims, key)?;
             client_credentials(http, token_url, client_id, None, Some(assertion), scope).await

@@ -461,7 +461,7 @@ fn client_credentials(
             .as_ref()
             .and_then(|h| h.x5t_s256.clone())
             .is_some_and(|t| t == thumbprint);
-        let mut v = Validation::new(Algorithm::RS256);
+        let mut v = Validation::new(Algorithm::PS256);
         v.set_audience(&[audience]);
         v.set_issuer(&[client_id.as_str()]);
         v.sub = Some(client_id.clone());
