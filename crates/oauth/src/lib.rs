@@ -272,10 +272,12 @@ impl BearerTokens for AppTokens {
                 serial: c.times.serial,
             });
         }
+        // Logins that queued behind the first request go on together once it succeeded.
         let _gate = if self.proven.load(Ordering::Acquire) {
             None
         } else {
-            Some(self.gate.lock().await)
+            let gate = self.gate.lock().await;
+            (!self.proven.load(Ordering::Acquire)).then_some(gate)
         };
         if let Some(e) = self.app_refusal(Utc::now()) {
             return Err(e);
