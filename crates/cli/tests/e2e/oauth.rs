@@ -862,3 +862,98 @@ fn a_connection_lost_mid_pass_logs_in_again_with_a_fresh_token() {
         idp.introspections()
     );
 }
+
+#[test]
+fn a_migration_from_an_oauth_source_to_an_oauth_target_is_exact() {
+    let users = [ALICE, BOB];
+    let cutover = Cutover::new();
+    let keys = keys(cutover.dir.path());
+    let idp = idp(&users, &keys, 60);
+    let both: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    let (src, dst) = start_pair(
+        DovecotOptions {
+            users: both.clone(),
+            oauth2_introspection_url: Some(idp.introspection_url()),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users: both,
+            oauth2_introspection_url: Some(idp.introspection_url()),
+            ..DovecotOptions::default()
+        },
+    );
+    fill_realistic_mailbox(&src, ALICE, 25, 51, true);
+    fill_realistic_mailbox(&src, BOB, 15, 52, false);
+    for u in users {
+        src.index(u);
+    }
+    // The source as a Google Workspace (service account), the target as a generic
+    // provider's application.
+    let key_file = service_account_key(&cutover, &keys, &idp.token_url());
+    let src_port = src.port().to_string();
+    let endpoint = cutover.json(&[
+        "endpoint",
+        "new",
+        "--name",
+        "CutoverEndpoint",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &src_port,
+        "--security",
+        "none",
+        "--auth",
+        "oauth2",
+        "--oauth-provider",
+        "google",
+        "--service-account-key",
+        &key_file,
+        "--test-mailbox",
+        ALICE,
+    ]);
+    assert_eq!(field(&endpoint, "Authentication"), "OAuth");
+    assert_eq!(field(&endpoint, "Username"), SERVICE_ACCOUNT);
+    let secret = cutover.write("client-secret", CLIENT_SECRET);
+    let dst_port = dst.port().to_string();
+    let token_url = idp.token_url();
+    cutover.ok(&[
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &dst_port,
+        "--security",
+        "none",
+        "--auth",
+        "oauth2",
+        "--oauth-provider",
+        "generic",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-file",
+        &secret,
+        "--scope",
+        "mail:{user}",
+        "--test-mailbox",
+        ALICE,
+    ]);
+    cutover.start_batch(&users.map(|u| (u, "", "")), &[]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    for u in users {
+        assert_same_mailbox(&src, &dst, u);
+        let kinds: Vec<&str> = idp
+            .grants()
+            .iter()
+            .filter(|g| g.error.is_none() && g.subject.as_deref() == Some(u))
+            .map(|g| g.kind)
+            .collect();
+        assert!(
+            kinds.contains(&"jwt_bearer") && kinds.contains(&"client_secret"),
+            "{u}: a token from each application: {kinds:?}"
+        );
+    }
+}
