@@ -127,14 +127,7 @@ impl Compression {
         match self {
             Compression::On => true,
             Compression::Off => false,
-            Compression::Auto => {
-                let host = server.trim_start_matches('[').trim_end_matches(']');
-                let loopback = host.eq_ignore_ascii_case("localhost")
-                    || host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                !loopback
-            }
+            Compression::Auto => !is_loopback(server),
         }
     }
 }
@@ -157,6 +150,15 @@ impl FromStr for Compression {
             )),
         }
     }
+}
+
+/// Whether a server name is this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+pub fn is_loopback(server: &str) -> bool {
+    let host = server.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A server, how to reach it, and the admin who acts for the users.

@@ -1,7 +1,7 @@
 //! How the stored connection settings become IMAP logins for one user.
 
 use cutover_imap::{Credentials, Security as ImapSecurity, ServerAddr, TlsOptions};
-use cutover_model::{Connection, Impersonation, Security};
+use cutover_model::{Connection, Impersonation, Security, endpoint::is_loopback};
 use secrecy::SecretString;
 
 /// One side of a mailbox pass: where to connect and how to log in as the user.
@@ -49,6 +49,13 @@ pub fn credentials_for(
         });
     }
     if let Some(app) = &c.oauth {
+        // A bearer token opens the mailbox to whoever reads it on the way.
+        if c.security == Security::None && !is_loopback(&c.server) {
+            return Err(format!(
+                "{} is reached without TLS (--security none): the OAuth token would cross the network in clear; use --security tls or starttls",
+                c.server
+            ));
+        }
         // Shared by every login of the process, so tokens are cached across users and
         // passes.
         let tokens = cutover_oauth::tokens_for(app, secret, &tls_options(c))
@@ -158,5 +165,12 @@ mod tests {
         c.oauth.as_mut().unwrap().token_url = Some("http://idp.example/token".into());
         let err = credentials_for(&c, &secret, "a@b.test", None).unwrap_err();
         assert!(err.contains("plain HTTP"), "{err}");
+        // Tokens travel in clear only on loopback.
+        c.oauth.as_mut().unwrap().token_url = Some("http://127.0.0.1:9/token".into());
+        c.server = "imap.contoso.test".into();
+        let err = credentials_for(&c, &secret, "a@b.test", None).unwrap_err();
+        assert!(err.contains("--security tls"), "{err}");
+        c.security = Security::StartTls;
+        assert!(credentials_for(&c, &secret, "a@b.test", None).is_ok());
     }
 }
