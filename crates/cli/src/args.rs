@@ -132,6 +132,95 @@ pub struct PasswordArgs {
     pub password_file: Option<PathBuf>,
 }
 
+/// OAuth 2.0 sign-in as a registered application (`--auth oauth2`): a token per
+/// mailbox (or per application), sent with OAUTHBEARER or XOAUTH2.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthArgs {
+    /// How to sign in: password (the admin's password, with --impersonation) or oauth2
+    /// (an application's tokens; give --oauth-provider and its settings).
+    #[arg(long, value_name = "password|oauth2", default_value = "password")]
+    pub auth: String,
+    /// microsoft (Microsoft 365: --tenant, --client-id, and --client-secret-file or
+    /// --certificate-file), google (Google Workspace: --service-account-key) or generic
+    /// (--token-url, --client-id, --client-secret-file, --scope).
+    #[arg(long, value_name = "PROVIDER")]
+    pub oauth_provider: Option<String>,
+    /// Microsoft: the tenant id, or its domain (contoso.onmicrosoft.com).
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// The application (client) id; Google: read from the key when not given.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The token endpoint, when not the provider's (sovereign clouds, tests; generic).
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// The scope, when not the provider's. Generic: `{user}` in it asks for one token
+    /// per mailbox (e.g. 'mail:{user}').
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    #[command(flatten)]
+    pub secret: OAuthSecretArgs,
+}
+
+/// `endpoint set`'s OAuth changes: each given setting replaces the stored one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthChangeArgs {
+    /// password or oauth2.
+    #[arg(long, value_name = "password|oauth2")]
+    pub auth: Option<String>,
+    #[arg(long, value_name = "PROVIDER")]
+    pub oauth_provider: Option<String>,
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    #[command(flatten)]
+    pub secret: OAuthSecretArgs,
+}
+
+impl OAuthChangeArgs {
+    /// Whether a setting (not only a secret) changes.
+    pub fn changes_settings(&self) -> bool {
+        self.auth.is_some()
+            || self.oauth_provider.is_some()
+            || self.tenant.is_some()
+            || self.client_id.is_some()
+            || self.token_url.is_some()
+            || self.scope.is_some()
+    }
+}
+
+/// Where the application's secret comes from. Never a plain argument.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OAuthSecretArgs {
+    /// Read the client secret from the first line of this file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["client_secret_env", "certificate_file", "service_account_key"])]
+    pub client_secret_file: Option<PathBuf>,
+    /// Read the client secret from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["certificate_file", "service_account_key"])]
+    pub client_secret_env: Option<String>,
+    /// Microsoft: a PEM file with the certificate uploaded to the application and its
+    /// private key (instead of a client secret).
+    #[arg(long, value_name = "PEM", conflicts_with = "service_account_key")]
+    pub certificate_file: Option<PathBuf>,
+    /// Google: the service account's JSON key file.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_key: Option<PathBuf>,
+}
+
+impl OAuthSecretArgs {
+    pub fn given(&self) -> bool {
+        self.client_secret_file.is_some()
+            || self.client_secret_env.is_some()
+            || self.certificate_file.is_some()
+            || self.service_account_key.is_some()
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
     /// Host name or address of the IMAP server (not with --autodiscover).
@@ -144,11 +233,14 @@ pub struct ServerArgs {
     /// Connection security: none, starttls or tls (default tls).
     #[arg(long)]
     pub security: Option<String>,
-    /// The admin account that acts for every user.
+    /// The admin account that acts for every user (with --auth oauth2 it is only shown;
+    /// the application's client id by default).
     #[arg(long)]
-    pub admin: String,
+    pub admin: Option<String>,
     #[command(flatten)]
     pub password: PasswordArgs,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
     /// How the admin opens a user's mailbox: authzid (SASL PLAIN authorization identity),
     /// template:'{user}*{admin}' (a LOGIN name such as Dovecot's master user form), or
     /// per-user (each user's own password from the users CSV).
@@ -266,7 +358,7 @@ pub enum EndpointCommand {
         #[arg(long)]
         name: String,
         #[command(flatten)]
-        server: ServerArgs,
+        server: Box<ServerArgs>,
         #[command(flatten)]
         discover: AutodiscoverArgs,
         /// Mailboxes migrated at the same time (initial sync).
@@ -291,6 +383,10 @@ pub enum EndpointCommand {
         admin: Option<String>,
         #[command(flatten)]
         password: PasswordArgs,
+        /// Switch sign-in (password or oauth2), or change the OAuth application's
+        /// settings and secret; what is not given is kept.
+        #[command(flatten)]
+        oauth: Box<OAuthChangeArgs>,
         #[arg(long)]
         impersonation: Option<String>,
         #[arg(long, value_name = "PEM")]

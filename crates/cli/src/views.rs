@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use crate::output::{Record, time};
 
 fn authentication(c: &Connection) -> &'static str {
+    if c.oauth.is_some() {
+        return "OAuth";
+    }
     match c.impersonation {
         Impersonation::Authzid => "Plain",
         Impersonation::Template(_) | Impersonation::PerUser => "Login",
@@ -26,7 +29,7 @@ pub fn endpoint(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Record 
 
 /// How to reach a server, as Test-MigrationServerAvailability's ConnectionSettings.
 pub fn connection_settings(c: &Connection) -> Value {
-    json!({
+    let mut v = json!({
         "RemoteServer": c.server,
         "Port": c.port,
         "Security": c.security.as_str(),
@@ -35,12 +38,30 @@ pub fn connection_settings(c: &Connection) -> Value {
         "Impersonation": c.impersonation.to_string(),
         "CaFile": c.ca_file,
         "Compression": c.compression.as_str(),
-    })
+    });
+    if let (Some(app), Some(map)) = (&c.oauth, v.as_object_mut()) {
+        for (k, val) in oauth_properties(app) {
+            map.insert(k.to_string(), val);
+        }
+    }
+    v
+}
+
+/// The OAuth application's settings (never its secret).
+pub fn oauth_properties(app: &cutover_model::OAuthApp) -> Vec<(&'static str, Value)> {
+    vec![
+        ("OAuthProvider", Value::from(app.provider.as_str())),
+        ("TenantId", Value::from(app.tenant.clone())),
+        ("ClientId", Value::from(app.client_id.clone())),
+        ("OAuthCredential", Value::from(app.credential.as_str())),
+        ("TokenUrl", Value::from(app.token_url().ok())),
+        ("Scope", Value::from(app.scope())),
+    ]
 }
 
 pub fn target(t: &Target) -> Record {
     let c = &t.connection;
-    Record::new()
+    let mut record = Record::new()
         .with("RemoteServer", c.server.as_str())
         .with("Port", c.port)
         .with("Security", c.security.as_str())
@@ -48,7 +69,13 @@ pub fn target(t: &Target) -> Record {
         .with("Username", c.admin.as_str())
         .with("Impersonation", c.impersonation.to_string())
         .with("CaFile", c.ca_file.clone())
-        .with("Compression", c.compression.as_str())
+        .with("Compression", c.compression.as_str());
+    if let Some(app) = &c.oauth {
+        for (k, v) in oauth_properties(app) {
+            record = record.with(k, v);
+        }
+    }
+    record
         .with(
             "FolderNameCase",
             match t.folds_case {

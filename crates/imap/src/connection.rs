@@ -306,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 debug!(seq = f.seq, uid = ?f.uid, body_len = ?f.body.as_ref().and_then(|b| b.data.as_ref()).map(Vec::len), "S: FETCH")
             }
             Resp::Untagged(u) => debug!(?u, "S: untagged"),
-            Resp::Continue => debug!("S: +"),
+            Resp::Continue(_) => debug!("S: +"),
             Resp::Bye(text) => debug!(text, "S: BYE"),
             Resp::Undecodable { .. } => {}
         }
@@ -389,8 +389,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         logging: Logging,
     ) -> Result<Completion, ImapError> {
         self.begin(command)?;
-        let result = self.execute_inner(command, tag, parts, logging).await;
+        let result = self
+            .execute_inner(command, tag, parts, logging, None, &mut None)
+            .await;
         self.end(result)
+    }
+
+    /// [`Self::execute`] for a SASL exchange whose failure the server may announce with
+    /// a `+` carrying its error: that data is returned beside the completion, after
+    /// `failure_reply` (sent as a line) made the server finish the command.
+    pub(crate) async fn execute_sasl(
+        &mut self,
+        command: &'static str,
+        tag: &str,
+        parts: Vec<Out<'_>>,
+        failure_reply: &[u8],
+    ) -> Result<(Completion, Option<Vec<u8>>), ImapError> {
+        self.begin(command)?;
+        let mut challenge = None;
+        let result = self
+            .execute_inner(
+                command,
+                tag,
+                parts,
+                Logging::Redacted,
+                Some(failure_reply),
+                &mut challenge,
+            )
+            .await;
+        self.end(result).map(|done| (done, challenge))
     }
 
     async fn execute_inner(
@@ -399,6 +426,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         tag: &str,
         parts: Vec<Out<'_>>,
         logging: Logging,
+        sasl_failure_reply: Option<&[u8]>,
+        challenge: &mut Option<Vec<u8>>,
     ) -> Result<Completion, ImapError> {
         match logging {
             Logging::Redacted => debug!(tag, command, "C: {tag} {command} <redacted>"),
@@ -425,7 +454,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.flush().await?;
                     loop {
                         match self.route(&[tag], &mut untagged, &mut bye).await? {
-                            Routed::Continue => break,
+                            Routed::Continue(_) => break,
                             Routed::Done(_, status) => {
                                 return Ok(Completion { untagged, status });
                             }
@@ -439,11 +468,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             match self.route(&[tag], &mut untagged, &mut bye).await? {
                 Routed::Done(_, status) => return Ok(Completion { untagged, status }),
-                Routed::Continue => {
-                    return Err(ImapError::Protocol(format!(
-                        "unexpected continuation request during {command}"
-                    )));
-                }
+                Routed::Continue(data) => match (sasl_failure_reply, &challenge) {
+                    // RFC 7628 §3.2.3 (and Google's XOAUTH2): a refused token comes back
+                    // as a `+` with the server's JSON error; the client answers with a
+                    // dummy response and the server then fails the command.
+                    (Some(reply), None) => {
+                        *challenge = Some(data);
+                        self.write(reply).await?;
+                        self.write(b"\r\n").await?;
+                        self.flush().await?;
+                    }
+                    _ => {
+                        return Err(ImapError::Protocol(format!(
+                            "unexpected continuation request during {command}"
+                        )));
+                    }
+                },
                 Routed::More => {}
             }
         }
@@ -501,7 +541,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         pending -= 1;
                     }
                 }
-                Routed::Continue => {
+                Routed::Continue(_) => {
                     return Err(ImapError::Protocol(format!(
                         "unexpected continuation request during {command}"
                     )));
@@ -528,7 +568,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(e) => return Err(e),
         };
         Ok(match resp {
-            Resp::Continue => Routed::Continue,
+            Resp::Continue(data) => Routed::Continue(data),
             Resp::Tagged { tag: t, status } => match tags.iter().position(|&x| x == t) {
                 Some(i) => Routed::Done(i, status),
                 None => {
@@ -592,7 +632,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 }
 
 enum Routed {
-    Continue,
+    Continue(Vec<u8>),
     /// The command at this index of the pending tags completed.
     Done(usize, StatusLine),
     More,

@@ -51,6 +51,10 @@ pub enum ImapError {
     Bye { text: String },
     #[error("authentication failed: {text}")]
     AuthenticationFailed { text: String },
+    /// No OAuth token could be had for the login (the token endpoint refused or could
+    /// not be reached); nothing was sent to the IMAP server.
+    #[error("no OAuth token: {text}")]
+    Token { text: String, transient: bool },
     #[error("{command} failed: {}{text}", code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default())]
     No {
         command: &'static str,
@@ -90,6 +94,7 @@ impl ImapError {
             | ImapError::Timeout { .. }
             | ImapError::Bye { .. } => true,
             ImapError::ConnectionUnusable { transient, .. } => *transient,
+            ImapError::Token { transient, .. } => *transient,
             // RFC 5530: UNAVAILABLE and INUSE are the temporary failure codes.
             ImapError::No {
                 code: Some(code), ..

@@ -39,7 +39,10 @@ mod uid_set;
 mod tests;
 
 pub use append::{AppendMessage, AppendResult};
-pub use auth::Credentials;
+pub use auth::{
+    Bearer, BearerError, BearerTokens, Credentials, OAuthMechanism, choose_oauth_mechanism,
+    describe_refusal,
+};
 pub use condstore::{Changes, FlagChange};
 pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta, uid_set_string};

@@ -168,8 +168,9 @@ pub(crate) enum StatusItem {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Resp {
-    /// `+ ...`, in either form (text, or base64 which includes the empty `+ `).
-    Continue,
+    /// `+ ...`, in either form (text, or base64 which includes the empty `+ `), with
+    /// its data: decoded base64 (a SASL challenge, or a SASL failure's JSON), or the text.
+    Continue(Vec<u8>),
     Tagged {
         tag: String,
         status: StatusLine,
@@ -208,9 +209,12 @@ pub(crate) fn convert_greeting(g: Greeting<'_>) -> GreetingResp {
 
 pub(crate) fn convert_response(r: Response<'_>) -> Resp {
     match r {
-        Response::CommandContinuationRequest(
-            CommandContinuationRequest::Basic(_) | CommandContinuationRequest::Base64(_),
-        ) => Resp::Continue,
+        Response::CommandContinuationRequest(CommandContinuationRequest::Base64(data)) => {
+            Resp::Continue(data.into_owned())
+        }
+        Response::CommandContinuationRequest(CommandContinuationRequest::Basic(basic)) => {
+            Resp::Continue(basic.text().as_ref().as_bytes().to_vec())
+        }
         Response::Status(Status::Tagged(t)) => Resp::Tagged {
             tag: t.tag.as_ref().to_string(),
             status: convert_status_body(t.body),

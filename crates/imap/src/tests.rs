@@ -1097,3 +1097,118 @@ fn mailbox_ids_are_read_only_when_well_formed() {
         None
     );
 }
+
+/// Tokens "t1", "t2", ... with serials 1, 2, ...; records what each call asked.
+struct Tokens {
+    calls: Mutex<Vec<(String, Option<u64>)>>,
+}
+
+#[async_trait::async_trait]
+impl BearerTokens for Tokens {
+    async fn bearer(&self, user: &str, refused: Option<u64>) -> Result<Bearer, BearerError> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push((user.to_string(), refused));
+        let n = calls.len() as u64;
+        Ok(Bearer {
+            token: secret(&format!("t{n}")),
+            serial: n,
+        })
+    }
+
+    fn refused_hint(&self) -> String {
+        "grant the application access".into()
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn a_refused_token_is_replaced_once_and_the_servers_json_is_kept() {
+    let greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready.\r\n";
+    let json = r#"{"status":"401","schemes":"bearer"}"#;
+    // Refused, then taken.
+    let script = format!(
+        "{greeting}+ {}\r\nC1 NO [AUTHENTICATIONFAILED] Invalid credentials\r\nC2 OK [CAPABILITY IMAP4rev1] Logged in\r\n",
+        b64(json)
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let tokens = Arc::new(Tokens {
+            calls: Mutex::new(Vec::new()),
+        });
+        let creds = Credentials::OAuth {
+            user: "alice@b.test".into(),
+            tokens: tokens.clone(),
+        };
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.authenticate(&creds).await.unwrap();
+        assert_eq!(
+            text(&written),
+            format!(
+                "C1 AUTHENTICATE XOAUTH2 {}\r\n\r\nC2 AUTHENTICATE XOAUTH2 {}\r\n",
+                b64("user=alice@b.test\x01auth=Bearer t1\x01\x01"),
+                b64("user=alice@b.test\x01auth=Bearer t2\x01\x01")
+            )
+        );
+        assert_eq!(
+            *tokens.calls.lock().unwrap(),
+            [
+                ("alice@b.test".to_string(), None),
+                ("alice@b.test".to_string(), Some(1))
+            ]
+        );
+    }
+    // Refused twice: a failed login with the server's JSON and the hint, no third try.
+    let script = format!(
+        "{greeting}+ {j}\r\nC1 NO Invalid\r\n+ {j}\r\nC2 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n",
+        j = b64(json)
+    );
+    for (mock, _) in splits(script.as_bytes()) {
+        let tokens = Arc::new(Tokens {
+            calls: Mutex::new(Vec::new()),
+        });
+        let creds = Credentials::OAuth {
+            user: "alice@b.test".into(),
+            tokens: tokens.clone(),
+        };
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let err = s.authenticate(&creds).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            matches!(err, ImapError::AuthenticationFailed { .. }),
+            "{err:?}"
+        );
+        assert!(
+            shown.contains(json) && shown.contains("grant the application access"),
+            "{shown}"
+        );
+        assert!(!shown.contains("t1") && !shown.contains("t2"), "{shown}");
+        assert_eq!(tokens.calls.lock().unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn oauthbearer_without_sasl_ir_waits_for_the_continuation() {
+    let greeting = "* OK [CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER AUTH=XOAUTH2] ready.\r\n";
+    let script = format!("{greeting}+ \r\nC1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
+    for (mock, written) in splits(script.as_bytes()) {
+        let creds = Credentials::OAuth {
+            user: "alice@b.test".into(),
+            tokens: Arc::new(Tokens {
+                calls: Mutex::new(Vec::new()),
+            }),
+        };
+        let mut s = Session::from_stream(mock).await.unwrap();
+        s.authenticate(&creds).await.unwrap();
+        let sent = text(&written);
+        assert!(
+            sent.starts_with(&format!(
+                "C1 AUTHENTICATE OAUTHBEARER\r\n{}\r\n",
+                b64("n,a=alice@b.test,\x01auth=Bearer t1\x01\x01")
+            )),
+            "{sent}"
+        );
+    }
+}

@@ -127,14 +127,7 @@ impl Compression {
         match self {
             Compression::On => true,
             Compression::Off => false,
-            Compression::Auto => {
-                let host = server.trim_start_matches('[').trim_end_matches(']');
-                let loopback = host.eq_ignore_ascii_case("localhost")
-                    || host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback());
-                !loopback
-            }
+            Compression::Auto => !is_loopback(server),
         }
     }
 }
@@ -159,6 +152,15 @@ impl FromStr for Compression {
     }
 }
 
+/// Whether a server name is this machine (`localhost`, 127.0.0.0/8, `[::1]`).
+pub fn is_loopback(server: &str) -> bool {
+    let host = server.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A server, how to reach it, and the admin who acts for the users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -170,6 +172,10 @@ pub struct Connection {
     /// PEM file with extra CA certificates to trust (a private CA).
     pub ca_file: Option<String>,
     pub compression: Compression,
+    /// Sign in with OAuth 2.0 (XOAUTH2 / OAUTHBEARER) as this application; `None`:
+    /// with the admin's password. The secret slot then holds the application's secret.
+    #[serde(default)]
+    pub oauth: Option<crate::oauth::OAuthApp>,
 }
 
 /// A named, stored connection to the source system (New-MigrationEndpoint).

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod endpoint;
 pub mod folder_map;
 pub mod names;
+pub mod oauth;
 pub mod skipped;
 pub mod status;
 pub mod users_csv;
@@ -18,6 +19,7 @@ pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
 pub use endpoint::{Compression, Connection, Endpoint, Impersonation, Security, Target};
 pub use folder_map::{FolderMapEntry, FolderMapError};
 pub use names::{EmailAddress, Name, NameError};
+pub use oauth::{OAuthApp, OAuthCredential, OAuthProvider};
 pub use skipped::{
     DataConsistencyScore, ItemLimitExceeded, SkippedCounts, SkippedKind, check_item_limits,
 };

@@ -36,6 +36,9 @@ pub fn timespan(d: Option<chrono::Duration>) -> Option<String> {
 }
 
 fn authentication(c: &Connection) -> &'static str {
+    if c.oauth.is_some() {
+        return "OAuth";
+    }
     match c.impersonation {
         Impersonation::Authzid => "Plain",
         Impersonation::Template(_) | Impersonation::PerUser => "Login",
@@ -59,6 +62,15 @@ pub struct EndpointView {
     pub impersonation: String,
     pub ca_file: Option<String>,
     pub compression: String,
+    /// With OAuth sign-in: microsoft, google or generic.
+    #[serde(rename = "OAuthProvider", skip_serializing_if = "Option::is_none")]
+    pub oauth_provider: Option<String>,
+    /// With OAuth sign-in: the application (client) id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// With Microsoft's OAuth sign-in: the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     pub use_auto_discover: bool,
     /// How the settings were found (SRV, autoconfig, Autodiscover, MX guess), when they were.
     pub discovery_method: Option<String>,
@@ -84,6 +96,9 @@ impl EndpointView {
             impersonation: c.impersonation.to_string(),
             ca_file: c.ca_file.clone(),
             compression: c.compression.as_str().into(),
+            oauth_provider: c.oauth.as_ref().map(|a| a.provider.as_str().into()),
+            client_id: c.oauth.as_ref().map(|a| a.client_id.clone()),
+            tenant_id: c.oauth.as_ref().and_then(|a| a.tenant.clone()),
             use_auto_discover: discovered.is_some(),
             discovery_method: discovered.map(|d| d.method.clone()),
             discovery_email_address: discovered.map(|d| d.email.clone()),

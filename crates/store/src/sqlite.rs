@@ -151,7 +151,18 @@ fn connection(row: &SqliteRow) -> Result<Connection> {
         impersonation: parse::<Impersonation>(row, "impersonation")?,
         ca_file: row.try_get("ca_file")?,
         compression: parse::<Compression>(row, "compression")?,
+        oauth: row
+            .try_get::<Option<String>, _>("oauth")?
+            .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(format!("oauth: {e}"))))
+            .transpose()?,
     })
+}
+
+/// The OAuth settings as stored (JSON), NULL for a password login.
+fn oauth_json(c: &Connection) -> Option<String> {
+    c.oauth
+        .as_ref()
+        .map(|app| serde_json::to_string(app).unwrap_or_default())
 }
 
 fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint> {
@@ -260,12 +271,12 @@ impl Store for SqliteStore {
         let c = &target.connection;
         let sealed = self.sealer.seal(password, TARGET_OWNER)?;
         sqlx::query(
-            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at, compression, folds_case)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO target (id, server, port, security, admin, impersonation, ca_file, password_sealed, updated_at, compression, folds_case, oauth)
+             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET server = excluded.server, port = excluded.port,
                security = excluded.security, admin = excluded.admin, impersonation = excluded.impersonation,
                ca_file = excluded.ca_file, password_sealed = excluded.password_sealed, updated_at = excluded.updated_at,
-               compression = excluded.compression, folds_case = excluded.folds_case",
+               compression = excluded.compression, folds_case = excluded.folds_case, oauth = excluded.oauth",
         )
         .bind(&c.server)
         .bind(c.port as i64)
@@ -277,6 +288,7 @@ impl Store for SqliteStore {
         .bind(target.updated_at)
         .bind(c.compression.as_str())
         .bind(target.folds_case)
+        .bind(oauth_json(c))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -324,8 +336,8 @@ impl Store for SqliteStore {
             .seal(password, &endpoint_owner(e.name.as_str()))?;
         let done = sqlx::query(
             "INSERT INTO endpoints (name, server, port, security, admin, impersonation, ca_file, password_sealed,
-               max_concurrent_migrations, max_concurrent_incremental_syncs, created_at, compression)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+               max_concurrent_migrations, max_concurrent_incremental_syncs, created_at, compression, oauth)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
         )
         .bind(e.name.as_str())
         .bind(&c.server)
@@ -339,6 +351,7 @@ impl Store for SqliteStore {
         .bind(e.max_concurrent_incremental_syncs as i64)
         .bind(e.created_at)
         .bind(c.compression.as_str())
+        .bind(oauth_json(c))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -358,7 +371,7 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE endpoints SET server = ?, port = ?, security = ?, admin = ?, impersonation = ?, ca_file = ?,
                password_sealed = COALESCE(?, password_sealed), max_concurrent_migrations = ?,
-               max_concurrent_incremental_syncs = ?, compression = ?
+               max_concurrent_incremental_syncs = ?, compression = ?, oauth = ?
              WHERE name = ?",
         )
         .bind(&c.server)
@@ -371,6 +384,7 @@ impl Store for SqliteStore {
         .bind(e.max_concurrent_migrations as i64)
         .bind(e.max_concurrent_incremental_syncs as i64)
         .bind(c.compression.as_str())
+        .bind(oauth_json(c))
         .bind(e.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -1262,6 +1276,7 @@ mod tests {
                 impersonation: Impersonation::Template("{user}*{admin}".into()),
                 ca_file: None,
                 compression: Compression::Auto,
+                oauth: None,
             },
             max_concurrent_migrations: 100,
             max_concurrent_incremental_syncs: 20,
@@ -1295,6 +1310,42 @@ mod tests {
             source_login: None,
             password: password.map(|p| SecretString::from(p.to_string())),
         }
+    }
+
+    #[tokio::test]
+    async fn an_oauth_application_round_trips_with_its_secret_sealed() {
+        let (_dir, store) = store().await;
+        let mut e = endpoint("OAuthEndpoint");
+        e.connection.oauth = Some(cutover_model::OAuthApp {
+            provider: cutover_model::OAuthProvider::Microsoft,
+            tenant: Some("contoso.onmicrosoft.com".into()),
+            client_id: "6f1c2a7e".into(),
+            credential: cutover_model::OAuthCredential::ClientSecret,
+            token_url: None,
+            scope: None,
+        });
+        let secret = SecretString::from("cs~client-secret".to_string());
+        store.insert_endpoint(&e, &secret).await.unwrap();
+        let got = store.endpoint("OAuthEndpoint").await.unwrap().unwrap();
+        assert_eq!(got.connection, e.connection);
+        let stored: String = sqlx::query_scalar("SELECT oauth FROM endpoints")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(stored.contains("6f1c2a7e") && !stored.contains("client-secret"));
+        // Back to a password login.
+        e.connection.oauth = None;
+        store.update_endpoint(&e, None).await.unwrap();
+        let got = store.endpoint("OAuthEndpoint").await.unwrap().unwrap();
+        assert_eq!(got.connection.oauth, None);
+        assert_eq!(
+            store
+                .endpoint_password("OAuthEndpoint")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "cs~client-secret"
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! How the stored connection settings become IMAP logins for one user.
 
 use cutover_imap::{Credentials, Security as ImapSecurity, ServerAddr, TlsOptions};
-use cutover_model::{Connection, Impersonation, Security};
+use cutover_model::{Connection, Impersonation, Security, endpoint::is_loopback};
 use secrecy::SecretString;
 
 /// One side of a mailbox pass: where to connect and how to log in as the user.
@@ -33,10 +33,12 @@ pub fn tls_options(c: &Connection) -> TlsOptions {
 }
 
 /// The login that opens `user`'s mailbox: the user's own password when the CSV gave
-/// one, else the admin acting for the user as the connection's impersonation says.
+/// one, else an OAuth token of the connection's application for the mailbox, else the
+/// admin acting for the user as the connection's impersonation says. `secret` is the
+/// admin's password, or the application's secret for OAuth.
 pub fn credentials_for(
     c: &Connection,
-    admin_password: &SecretString,
+    secret: &SecretString,
     user: &str,
     user_password: Option<&SecretString>,
 ) -> Result<Credentials, String> {
@@ -46,6 +48,24 @@ pub fn credentials_for(
             password: password.clone(),
         });
     }
+    if let Some(app) = &c.oauth {
+        // A bearer token opens the mailbox to whoever reads it on the way.
+        if c.security == Security::None && !is_loopback(&c.server) {
+            return Err(format!(
+                "{} is reached without TLS (--security none): the OAuth token would cross the network in clear; use --security tls or starttls",
+                c.server
+            ));
+        }
+        // Shared by every login of the process, so tokens are cached across users and
+        // passes.
+        let tokens = cutover_oauth::tokens_for(app, secret, &tls_options(c))
+            .map_err(|e| format!("the OAuth application of {}: {e}", c.server))?;
+        return Ok(Credentials::OAuth {
+            user: user.to_string(),
+            tokens,
+        });
+    }
+    let admin_password = secret;
     match &c.impersonation {
         Impersonation::Authzid => Ok(Credentials::Plain {
             authzid: Some(user.to_string()),
@@ -93,6 +113,7 @@ mod tests {
             impersonation: imp,
             ca_file: None,
             compression: Default::default(),
+            oauth: None,
         }
     }
 
@@ -123,5 +144,33 @@ mod tests {
         let err =
             credentials_for(&conn(Impersonation::PerUser), &pw, "a@b.test", None).unwrap_err();
         assert!(err.contains("no Password for a@b.test"), "{err}");
+    }
+
+    #[test]
+    fn an_oauth_connection_logs_in_with_the_applications_token() {
+        let mut c = conn(Impersonation::Authzid);
+        c.oauth = Some(cutover_model::OAuthApp {
+            provider: cutover_model::OAuthProvider::Generic,
+            tenant: None,
+            client_id: "app".into(),
+            credential: cutover_model::OAuthCredential::ClientSecret,
+            token_url: Some("http://127.0.0.1:9/token".into()),
+            scope: Some("mail:{user}".into()),
+        });
+        let secret = SecretString::from("s".to_string());
+        match credentials_for(&c, &secret, "a@b.test", None).unwrap() {
+            Credentials::OAuth { user, .. } => assert_eq!(user, "a@b.test"),
+            other => panic!("{other:?}"),
+        }
+        c.oauth.as_mut().unwrap().token_url = Some("http://idp.example/token".into());
+        let err = credentials_for(&c, &secret, "a@b.test", None).unwrap_err();
+        assert!(err.contains("plain HTTP"), "{err}");
+        // Tokens travel in clear only on loopback.
+        c.oauth.as_mut().unwrap().token_url = Some("http://127.0.0.1:9/token".into());
+        c.server = "imap.contoso.test".into();
+        let err = credentials_for(&c, &secret, "a@b.test", None).unwrap_err();
+        assert!(err.contains("--security tls"), "{err}");
+        c.security = Security::StartTls;
+        assert!(credentials_for(&c, &secret, "a@b.test", None).is_ok());
     }
 }

@@ -125,7 +125,11 @@ pub async fn discover(
         tls,
         https_port: find.https_port,
         guess_port: find.guess_port,
-        credentials: Some((like.admin.clone(), admin_password.clone())),
+        // An OAuth application's secret is for its token endpoint only.
+        credentials: like
+            .oauth
+            .is_none()
+            .then(|| (like.admin.clone(), admin_password.clone())),
         allowed_hosts: find.allowed_hosts.clone(),
         allow_plaintext: find.allow_plaintext,
         timeout: Duration::from_secs(10),

@@ -39,11 +39,17 @@ pub struct EndpointChanges {
     pub impersonation: Option<Impersonation>,
     pub ca_file: Option<String>,
     pub compression: Option<Compression>,
+    /// New OAuth settings (`Some(None)`: back to the admin's password), as
+    /// [`verify::oauth_change`] makes them from the stored ones.
+    pub oauth: Option<OAuthChange>,
     pub max_concurrent_migrations: Option<u32>,
     pub max_concurrent_incremental_syncs: Option<u32>,
     pub test_mailbox: Option<String>,
     pub skip_verification: bool,
 }
+
+/// How `endpoint set` changes the OAuth settings: worked out from the stored ones.
+pub type OAuthChange = crate::args::OAuthChangeArgs;
 
 /// Finds the server when asked to (autodiscover), tests the settings (unless told not
 /// to) and stores the endpoint, with how it was discovered.
@@ -131,8 +137,10 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
         || ch.impersonation.is_some()
         || ch.ca_file.is_some()
         || ch.compression.is_some()
+        || ch.oauth.is_some()
         || ch.password.is_some();
     let server_changed = ch.server.is_some() || ch.port.is_some() || ch.security.is_some();
+    let admin_given = ch.admin.is_some();
     if let Some(v) = ch.server {
         c.server = v;
     }
@@ -153,6 +161,33 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
     }
     if let Some(v) = ch.compression {
         c.compression = v;
+    }
+    let was_oauth = c.oauth.is_some();
+    if let Some(change) = &ch.oauth
+        && let Some(new) = verify::oauth_change(c.oauth.as_ref(), change)?
+    {
+        if new.is_some() != was_oauth && ch.password.is_none() {
+            bail!(
+                "switching between a password and an OAuth application needs the new secret: give {}",
+                if new.is_some() {
+                    "--client-secret-file, --certificate-file or --service-account-key"
+                } else {
+                    "--password-file or --password-env"
+                }
+            );
+        }
+        if new.is_some() && !admin_given && !was_oauth {
+            c.admin = new
+                .as_ref()
+                .map(|a| a.client_id.clone())
+                .unwrap_or_default();
+        }
+        c.oauth = new;
+    }
+    if ch.oauth.as_ref().is_some_and(|o| o.secret.given()) && c.oauth.is_none() {
+        bail!(
+            "endpoint '{name}' signs in with a password; an application's secret needs --auth oauth2 and the application's settings"
+        );
     }
     if let Some(v) = ch.max_concurrent_migrations {
         e.max_concurrent_migrations = v;
@@ -202,7 +237,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
         } => {
-            let password = password::require(&server.password, "Source admin password: ")?;
+            let password = verify::secret(&server, "Source admin password: ")?;
             let record = new(
                 ctx,
                 NewEndpoint {
@@ -229,6 +264,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             security,
             admin,
             password: password_args,
+            oauth,
             impersonation,
             ca_file,
             compression,
@@ -245,13 +281,17 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     .transpose()?,
                 admin,
                 // Only prompt when a password was asked for; otherwise keep the stored one.
+                // An OAuth application's new secret takes the password's place.
                 password: if password_args.password_env.is_some()
                     || password_args.password_file.is_some()
                 {
                     password::read(&password_args, "Source admin password: ")?
+                } else if oauth.secret.given() {
+                    verify::read_oauth_secret(&oauth.secret)?
                 } else {
                     None
                 },
+                oauth: (oauth.changes_settings() || oauth.secret.given()).then(|| *oauth.clone()),
                 impersonation: impersonation
                     .map(|v| {
                         v.parse()

@@ -6,14 +6,14 @@ use cutover_model::Target;
 
 use super::verify;
 use crate::args::TargetCommand;
-use crate::{Ctx, output, password, views};
+use crate::{Ctx, output, views};
 
 pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
     match command {
         TargetCommand::Set(set) => {
             let args = &set.server;
             let connection = verify::connection(args)?;
-            let pw = password::require(&args.password, "Target admin password: ")?;
+            let pw = verify::secret(args, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())
                     .await

@@ -10,7 +10,6 @@ use super::autodiscover::{self, Server};
 use super::verify::{self, Step};
 use crate::args::TestServerArgs;
 use crate::output::{self, Printer, Record};
-use crate::password;
 use crate::views;
 
 /// What a test found: the record to show (Result Success or Failed, with the step that
@@ -91,7 +90,7 @@ pub async fn test(
 /// The clap front end.
 pub async fn run(out: &Printer, args: TestServerArgs) -> anyhow::Result<()> {
     let server = Server::from_args(&args.server, &args.discover)?;
-    let pw = password::require(&args.server.password, "Admin password: ")?;
+    let pw = verify::secret(&args.server, "Admin password: ")?;
     let mailbox = args
         .mailbox
         .as_deref()

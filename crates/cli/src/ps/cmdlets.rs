@@ -3,7 +3,9 @@
 
 use std::rc::Rc;
 
-use cutover_model::{Compression, Connection, Impersonation, Security, UserStatus};
+use cutover_model::{
+    Compression, Connection, Impersonation, OAuthCredential, Security, UserStatus,
+};
 use secrecy::SecretString;
 
 use super::binding::{
@@ -13,6 +15,7 @@ use super::builtins;
 use super::eval::{PsError, PsResult, Shell};
 use super::lexer::Pos;
 use super::value::{Credential, Value};
+use crate::args::{OAuthArgs, OAuthChangeArgs, OAuthSecretArgs};
 use crate::commands::autodiscover::{Autodiscover, Server};
 use crate::commands::{batch, domain, endpoint, test_server, user, verify};
 use crate::output::Record;
@@ -143,6 +146,29 @@ fn connection(
                 "These settings carry no credentials: they must come from Test-MigrationServerAvailability -Credentials.",
             ));
         };
+        let oauth = if field("Authentication").eq_ignore_ascii_case("OAuth") {
+            let opt = |n: &str| {
+                o.get(n)
+                    .filter(|v| !matches!(v, Value::Null))
+                    .map(Value::display)
+            };
+            Some(cutover_model::OAuthApp {
+                provider: field("OAuthProvider")
+                    .parse()
+                    .map_err(|e| bad("OAuthProvider", e))?,
+                tenant: opt("TenantId"),
+                client_id: field("ClientId"),
+                credential: match field("OAuthCredential").as_str() {
+                    "Certificate" => OAuthCredential::Certificate,
+                    "ServiceAccountKey" => OAuthCredential::ServiceAccountKey,
+                    _ => OAuthCredential::ClientSecret,
+                },
+                token_url: opt("TokenUrl"),
+                scope: opt("Scope"),
+            })
+        } else {
+            None
+        };
         let c = Connection {
             server: field("RemoteServer"),
             port: field("Port")
@@ -160,6 +186,7 @@ fn connection(
             compression: field("Compression")
                 .parse()
                 .map_err(|e| bad("Compression", e))?,
+            oauth,
         };
         let tested = o
             .get("EmailAddress")
@@ -179,13 +206,29 @@ fn connection(
     } else {
         b.required("RemoteServer")?
     };
-    let cred = b.credential("Credentials")?.ok_or_else(|| {
-        b.err(
-            "InvalidArgument",
-            "Cannot process command because of one or more missing mandatory parameters: Credentials. \
-             Use $Credentials = Get-Credential, then -Credentials $Credentials.",
-        )
-    })?;
+    let oauth = oauth_app(b)?;
+    let cred = match (&oauth, b.credential("Credentials")?) {
+        (_, Some(cred)) => cred,
+        (Some((app, Some(secret))), None) => Rc::new(Credential {
+            user: app.client_id.clone(),
+            password: secret.clone(),
+        }),
+        (Some((_, None)), None) => {
+            return Err(b.err(
+                "InvalidArgument",
+                "-Authentication OAuth needs the application's secret: -ClientSecretFile FILE or \
+                 -CertificateFile PEM (Microsoft), -ServiceAccountKeyFile FILE (Google), or \
+                 -Credentials (Get-Credential with the client id and the client secret).",
+            ));
+        }
+        (None, None) => {
+            return Err(b.err(
+                "InvalidArgument",
+                "Cannot process command because of one or more missing mandatory parameters: Credentials. \
+                 Use $Credentials = Get-Credential, then -Credentials $Credentials.",
+            ));
+        }
+    };
     let given_security = b.security()?;
     let security = given_security.unwrap_or(Security::Tls);
     let ca_file = b
@@ -204,6 +247,7 @@ fn connection(
         impersonation: b.parsed("Impersonation")?.unwrap_or(Impersonation::Authzid),
         ca_file,
         compression: b.parsed("Compression")?.unwrap_or(Compression::Auto),
+        oauth: oauth.map(|(app, _)| app),
     };
     if !autodiscover {
         return Ok((Server::Given(c), cred.password.clone(), email));
@@ -244,6 +288,48 @@ fn connection(
         cred.password.clone(),
         None,
     ))
+}
+
+/// `-Authentication OAuth` and the application's settings, read as `--auth oauth2` reads
+/// them; with the secret when a file gives it (else -Credentials carries it).
+fn oauth_app(b: &Bound) -> PsResult<Option<(cutover_model::OAuthApp, Option<SecretString>)>> {
+    let auth = b.string("Authentication")?.unwrap_or_default();
+    let path = |n: &str| -> PsResult<Option<std::path::PathBuf>> {
+        Ok(b.string(n)?.map(std::path::PathBuf::from))
+    };
+    let args = OAuthArgs {
+        auth: match auth.to_ascii_lowercase().as_str() {
+            "" | "basic" | "password" => "password".into(),
+            "oauth" | "oauth2" => "oauth2".into(),
+            other => {
+                return Err(b.param_err(
+                    "Authentication",
+                    format!("'{other}' is not an authentication of this shell: use Basic (the admin's password) or OAuth."),
+                ));
+            }
+        },
+        oauth_provider: b.string("OAuthProvider")?,
+        tenant: b.string("TenantId")?,
+        client_id: b.string("ApplicationId")?,
+        token_url: b.string("TokenUrl")?,
+        scope: b.string("Scope")?,
+        secret: OAuthSecretArgs {
+            client_secret_file: path("ClientSecretFile")?,
+            client_secret_env: None,
+            certificate_file: path("CertificateFile")?,
+            service_account_key: path("ServiceAccountKeyFile")?,
+        },
+    };
+    let in_terms = |e: anyhow::Error| b.err("InvalidArgument", in_cmdlet_terms(&format!("{e:#}")));
+    let Some(app) = verify::oauth_app(&args).map_err(in_terms)? else {
+        return Ok(None);
+    };
+    let secret = if args.secret.given() {
+        verify::read_oauth_secret(&args.secret).map_err(in_terms)?
+    } else {
+        None
+    };
+    Ok(Some((app, secret)))
 }
 
 /// `-ExchangeOutlookAnywhere`: we speak IMAP, not MAPI over RPC/HTTP, and do not pretend.
@@ -348,12 +434,41 @@ fn get_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
 fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     let name = b.required("Identity")?;
     let cred = b.credential("Credentials")?;
+    let path = |n: &str| -> PsResult<Option<std::path::PathBuf>> {
+        Ok(b.string(n)?.map(std::path::PathBuf::from))
+    };
+    let oauth = OAuthChangeArgs {
+        auth: b
+            .string("Authentication")?
+            .map(|a| match a.to_ascii_lowercase().as_str() {
+                "basic" => "password".to_string(),
+                _ => a,
+            }),
+        oauth_provider: b.string("OAuthProvider")?,
+        tenant: b.string("TenantId")?,
+        client_id: b.string("ApplicationId")?,
+        token_url: b.string("TokenUrl")?,
+        scope: b.string("Scope")?,
+        secret: OAuthSecretArgs {
+            client_secret_file: path("ClientSecretFile")?,
+            client_secret_env: None,
+            certificate_file: path("CertificateFile")?,
+            service_account_key: path("ServiceAccountKeyFile")?,
+        },
+    };
+    let in_terms = |e: anyhow::Error| b.anyhow(e);
+    let file_secret = if oauth.secret.given() {
+        verify::read_oauth_secret(&oauth.secret).map_err(in_terms)?
+    } else {
+        None
+    };
+    let oauth_given = oauth.changes_settings() || oauth.secret.given();
     let changes = endpoint::EndpointChanges {
         server: b.string("RemoteServer")?,
         port: b.number("Port")?,
         security: b.security()?,
         admin: cred.as_ref().map(|c| c.user.clone()),
-        password: cred.as_ref().map(|c| c.password.clone()),
+        password: file_secret.or(cred.as_ref().map(|c| c.password.clone())),
         impersonation: b.parsed("Impersonation")?,
         ca_file: b
             .string("CaFile")?
@@ -362,6 +477,7 @@ fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
             .map_err(|e| b.anyhow(e))?
             .flatten(),
         compression: b.parsed("Compression")?,
+        oauth: oauth_given.then_some(oauth),
         max_concurrent_migrations: b.number("MaxConcurrentMigrations")?,
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?,
         test_mailbox: b.string("EmailAddress")?,
@@ -645,6 +761,15 @@ macro_rules! connection_params {
             val("AutodiscoverPort"),
             val("AllowRedirect"),
             sw("AllowPlaintext"),
+            val("Authentication"),
+            val("OAuthProvider"),
+            val("TenantId"),
+            val("ApplicationId"),
+            val("ClientSecretFile"),
+            val("CertificateFile"),
+            val("ServiceAccountKeyFile"),
+            val("TokenUrl"),
+            val("Scope"),
             $($extra),*
         ]
     };
@@ -694,6 +819,15 @@ static CMDLETS: &[Cmdlet] = &[
             val("Impersonation"),
             val("CaFile"),
             val("Compression"),
+            val("Authentication"),
+            val("OAuthProvider"),
+            val("TenantId"),
+            val("ApplicationId"),
+            val("ClientSecretFile"),
+            val("CertificateFile"),
+            val("ServiceAccountKeyFile"),
+            val("TokenUrl"),
+            val("Scope"),
             val("MaxConcurrentMigrations"),
             val("MaxConcurrentIncrementalSyncs"),
             sw("SkipVerification"),

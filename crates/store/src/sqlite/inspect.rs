@@ -53,7 +53,7 @@ fn section(out: &mut String, title: &str, lines: Vec<String>) {
 
 fn connection(row: &SqliteRow) -> Result<String> {
     Ok(format!(
-        "server={} port={} security={} admin={} impersonation={} ca_file={} compression={} password=<redacted>",
+        "server={} port={} security={} admin={} impersonation={} ca_file={} compression={} oauth={} password=<redacted>",
         s(row, "server")?,
         i(row, "port")?,
         s(row, "security")?,
@@ -61,6 +61,8 @@ fn connection(row: &SqliteRow) -> Result<String> {
         s(row, "impersonation")?,
         s(row, "ca_file")?,
         s(row, "compression")?,
+        // The OAuth application's settings (JSON); its secret is the sealed "password".
+        s(row, "oauth")?,
     ))
 }
 
@@ -69,7 +71,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
     // Never `SELECT *` where a sealed secret lives: it is not read at all.
     let target = rows(
         tx,
-        "SELECT server, port, security, admin, impersonation, ca_file, compression, updated_at
+        "SELECT server, port, security, admin, impersonation, ca_file, compression, oauth, updated_at
          FROM target",
     )
     .await?
@@ -87,7 +89,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
     let endpoints = rows(
         tx,
         "SELECT e.name, e.server, e.port, e.security, e.admin, e.impersonation, e.ca_file,
-           e.compression, e.max_concurrent_migrations, e.max_concurrent_incremental_syncs,
+           e.compression, e.oauth, e.max_concurrent_migrations, e.max_concurrent_incremental_syncs,
            e.created_at, d.email AS discovered_for, d.method, d.discovered_at
          FROM endpoints e LEFT JOIN endpoint_discovery d ON d.endpoint = e.name
          ORDER BY e.name",
@@ -724,9 +726,9 @@ mod tests {
         assert_eq!(
             dump,
             r#"target (1)
-  server=127.0.0.1 port=143 security=None admin=admin impersonation=template:{user}*{admin} ca_file=- compression=auto password=<redacted> updated_at=<time>
+  server=127.0.0.1 port=143 security=None admin=admin impersonation=template:{user}*{admin} ca_file=- compression=auto oauth=- password=<redacted> updated_at=<time>
 endpoints (1)
-  E server=127.0.0.1 port=143 security=None admin=admin impersonation=template:{user}*{admin} ca_file=- compression=auto password=<redacted> max_concurrent_migrations=100 max_concurrent_incremental_syncs=20 created_at=<time> autodiscover=admin@b.test method=SRV discovered_at=<time>
+  E server=127.0.0.1 port=143 security=None admin=admin impersonation=template:{user}*{admin} ca_file=- compression=auto oauth=- password=<redacted> max_concurrent_migrations=100 max_concurrent_incremental_syncs=20 created_at=<time> autodiscover=admin@b.test method=SRV discovered_at=<time>
 accepted domains (2)
   a.test token=<redacted> created_at=<time> verified_at=-
   b.test token=<redacted> created_at=<time> verified_at=<time>

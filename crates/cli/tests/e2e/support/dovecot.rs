@@ -22,6 +22,19 @@ const TEMPLATE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../fixtures/dovecot/dovecot.conf.in"
 ));
+const OAUTH2_TEMPLATE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/dovecot/dovecot-oauth2.conf.ext.in"
+));
+/// The passdb that takes bearer tokens, after the password ones (a token is no
+/// password there, so those fail and this one is asked).
+const OAUTH2_PASSDB: &str = "\
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {
+  driver = oauth2
+  args = @OAUTH2_CONF@
+}
+";
 const DOVECOT: &str = "/usr/sbin/dovecot";
 const DOVEADM: &str = "/usr/bin/doveadm";
 pub(super) const MAIL_USER: &str = "cutover-mail";
@@ -63,6 +76,10 @@ pub struct DovecotOptions {
     pub extra_config: String,
     /// A certificate and key (PEM) to serve IMAPS and STARTTLS with.
     pub tls: Option<super::tls::TlsFiles>,
+    /// Also take OAuth 2.0 bearer tokens (XOAUTH2, OAUTHBEARER): Dovecot's `oauth2`
+    /// passdb, which POSTs each token to this introspection URL and wants the answer's
+    /// `email` to be the mailbox (see `fixtures/dovecot/dovecot-oauth2.conf.ext.in`).
+    pub oauth2_introspection_url: Option<String>,
 }
 
 impl Default for DovecotOptions {
@@ -77,6 +94,7 @@ impl Default for DovecotOptions {
             special_use: Vec::new(),
             extra_config: String::new(),
             tls: None,
+            oauth2_introspection_url: None,
         }
     }
 }
@@ -137,6 +155,16 @@ impl Dovecot {
             UNIQUE.fetch_add(1, Ordering::Relaxed)
         );
 
+        let mut extra_config = opts.extra_config.clone();
+        if let Some(url) = &opts.oauth2_introspection_url {
+            let oauth2_conf = root.join("dovecot-oauth2.conf.ext");
+            write_file(
+                &oauth2_conf,
+                &render_with(OAUTH2_TEMPLATE, &[("INTROSPECTION_URL", url.as_str())]),
+            );
+            extra_config = render_with(OAUTH2_PASSDB, &[("OAUTH2_CONF", &path_str(&oauth2_conf))])
+                + &extra_config;
+        }
         let mailboxes: String = opts
             .special_use
             .iter()
@@ -188,7 +216,7 @@ impl Dovecot {
                 ("IMAP_CAPABILITY", &opts.imap_capability),
                 ("MAILBOXES", &mailboxes),
             ]) + "\n"
-                + &opts.extra_config
+                + &extra_config
                 + "\n";
             write_file(&dovecot.conf(), &conf);
             let startup_log = fs::File::create(root.join("log/startup.log")).unwrap();
@@ -625,7 +653,11 @@ pub(super) fn free_port() -> u16 {
 }
 
 fn render(values: &[(&str, &str)]) -> String {
-    let mut conf = TEMPLATE.to_string();
+    render_with(TEMPLATE, values)
+}
+
+fn render_with(template: &str, values: &[(&str, &str)]) -> String {
+    let mut conf = template.to_string();
     for (key, value) in values {
         conf = conf.replace(&format!("@{key}@"), value);
     }

@@ -11,6 +11,7 @@ mod dns;
 mod dovecot;
 mod http;
 mod https;
+mod idp;
 mod maildir;
 mod proxy;
 mod rewriting_proxy;
@@ -28,8 +29,9 @@ pub use corpus::{fill_realistic_mailbox, simple_message};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dns::{Dnsmasq, Zone};
 pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
-pub use http::{EventStream, request, request_tls};
+pub use http::{EventStream, Serve, request, request_tls};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
+pub use idp::{Idp, IdpOptions};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
