@@ -28,6 +28,20 @@ use crate::worker::Worker;
 /// Attempts of one mailbox pass when the failure is transient.
 const ATTEMPTS: u32 = 3;
 
+/// The attempt after a transient failure, or `None` to give up: an attempt that moved
+/// mail on (`progressed`) starts the count again, so a long pass whose connections drop
+/// now and then (a link that resets, a server that ends sessions when their OAuth token
+/// expires) goes on to the end; attempts that move nothing stop after [`ATTEMPTS`].
+fn next_attempt(attempt: u32, progressed: bool) -> Option<u32> {
+    if progressed {
+        Some(1)
+    } else if attempt < ATTEMPTS {
+        Some(attempt + 1)
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -585,6 +599,7 @@ async fn run_user(
         Ok(job) => {
             let mut attempt = 1;
             loop {
+                let (copied_before, _) = store.copied_totals(&email).await?;
                 let pass = sync_mailbox(&job, store.as_ref(), &events);
                 match job
                     .stop
@@ -596,10 +611,16 @@ async fn run_user(
                     Err(SyncError::Stopped(reason)) => {
                         return stopped(store.as_ref(), user, reason, &events).await;
                     }
-                    Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    Err(e)
+                        if e.is_transient()
+                            && let Some(next) = next_attempt(
+                                attempt,
+                                store.copied_totals(&email).await?.0 > copied_before,
+                            ) =>
+                    {
                         warn!(user = email, attempt, error = %e, "transient failure; retrying the pass");
                         let backoff = async {
-                            tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                            tokio::time::sleep(Duration::from_secs(2u64.pow(next - 1))).await;
                             Ok(())
                         };
                         if let Err(reason) =
@@ -607,11 +628,11 @@ async fn run_user(
                         {
                             return stopped(store.as_ref(), user, reason, &events).await;
                         }
-                        attempt += 1;
+                        attempt = next;
                     }
                     Err(e) if e.is_transient() => {
                         break Err(format!(
-                            "{e} (a transient failure: gave up after {ATTEMPTS} attempts; the next pass tries again)"
+                            "{e} (a transient failure: gave up after {ATTEMPTS} attempts that moved nothing; the next pass tries again)"
                         ));
                     }
                     Err(e) => break Err(e.to_string()),
@@ -675,4 +696,23 @@ async fn run_user(
         error: user.error.clone(),
     });
     Ok((user.status, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_that_move_mail_on_never_run_out() {
+        assert_eq!(next_attempt(1, false), Some(2));
+        assert_eq!(next_attempt(2, false), Some(3));
+        assert_eq!(next_attempt(ATTEMPTS, false), None);
+        assert_eq!(next_attempt(ATTEMPTS, true), Some(1));
+        // Any number of failures, each after progress: the pass goes on.
+        let mut attempt = 1;
+        for _ in 0..100 {
+            attempt = next_attempt(attempt, true).unwrap();
+        }
+        assert_eq!(attempt, 1);
+    }
 }

@@ -207,3 +207,39 @@ fn killed_after_a_rematch_is_applied_copies_nothing_twice() {
     assert!(killed.contains("new UIDVALIDITY"), "{killed}");
     resume_and_check(&src, &dst, &cutover);
 }
+
+/// A link that drops the target connection again and again, each time after some mail
+/// went through (as a server that ends sessions when their OAuth token expires): the pass
+/// goes on past three failures in a row, since every attempt moved mail on, and ends
+/// exact.
+#[test]
+fn a_pass_whose_connection_drops_again_and_again_goes_on_while_it_progresses() {
+    let user = USERS[0];
+    let (src, dst) = pair(&[user], '/');
+    fill_realistic_mailbox(&src, user, 400, 41, false);
+    src.index(user);
+    // Connection 0 is `target set`'s test; 1 to 5, the pass's attempts, are cut.
+    let cuts = (1..=5)
+        .map(|connection| Cut {
+            connection,
+            direction: Direction::ClientToServer,
+            after_bytes: 1_500_000,
+        })
+        .collect();
+    let proxy = CuttingProxy::start(dst.port(), cuts);
+    let cutover = Cutover::new();
+    cutover.connect_ports(src.port(), proxy.port(), "authzid", user);
+    cutover.start_batch(&[(user, "", "")], &[]);
+    let out = cutover.run(&["run", "--once", "--format", "json"]);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    // Three failed attempts in a row used to give the pass up.
+    assert!(
+        proxy.cuts_done() >= 3,
+        "only {} cuts:\n{log}",
+        proxy.cuts_done()
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_same_mailbox(&src, &dst, user);
+}
