@@ -38,16 +38,18 @@ async function request(method, path) {
     headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
     cache: "no-store",
   });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      // The API's errors are {"Code": ..., "Message": ...}.
-      const body = await response.json();
-      if (body && typeof body.Message === "string" && body.Message) message = body.Message;
-    } catch (_) { /* not JSON */ }
-    throw new ApiError(response.status, message);
-  }
+  if (!response.ok) throw await failure(response);
   return response.status === 204 ? null : response.json();
+}
+
+// The API's errors are {"Code": ..., "Message": ...}.
+async function failure(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && typeof body.Message === "string" && body.Message) message = body.Message;
+  } catch (_) { /* not JSON */ }
+  return new ApiError(response.status, message);
 }
 const get = (path) => request("GET", path);
 
@@ -59,14 +61,7 @@ async function download(method, path, fallbackName) {
     headers: { Authorization: `Bearer ${token}` },
     cache: "no-store",
   });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const body = await response.json();
-      if (body && typeof body.Message === "string" && body.Message) message = body.Message;
-    } catch (_) { /* not JSON */ }
-    throw new ApiError(response.status, message);
-  }
+  if (!response.ok) throw await failure(response);
   const named = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
   const name = named ? named[1] : fallbackName;
   const url = URL.createObjectURL(await response.blob());

@@ -7,8 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, MailboxSnapshot, REFUSE_OVER_1_MIB, diff,
-    fill_realistic_mailbox, start_pair,
+    Cutover, Dovecot, MailboxSnapshot, diff, fill_realistic_mailbox, pair_refusing_large,
 };
 
 /// What the target (REFUSE_OVER_1_MIB) refuses.
@@ -70,18 +69,7 @@ fn skipped_items(cutover: &Cutover, user: &str) -> (Value, Vec<Value>) {
 
 #[test]
 fn large_items_are_skipped_limited_graded_and_approved() {
-    let users = vec![ALICE.to_string(), BOB.to_string()];
-    let (src, dst) = start_pair(
-        DovecotOptions {
-            users: users.clone(),
-            ..DovecotOptions::default()
-        },
-        DovecotOptions {
-            users,
-            extra_config: REFUSE_OVER_1_MIB.to_string(),
-            ..DovecotOptions::default()
-        },
-    );
+    let (src, dst) = pair_refusing_large(&[ALICE, BOB]);
 
     // alice: one big corpus message and one of ours (2 large items); bob: one.
     fill_realistic_mailbox(&src, ALICE, 30, 11, true);

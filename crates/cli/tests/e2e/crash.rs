@@ -186,13 +186,7 @@ fn killed_after_a_rematch_is_applied_copies_nothing_twice() {
     let (src, dst, cutover) = started_batch(None, None);
     cutover.ok(&["run", "--once"]);
     let a = USERS[0];
-    let sent = src.mailbox(a).folders["Sent"].clone();
-    src.delete_folder(a, "Sent");
-    src.create_folder(a, "Sent");
-    for m in &sent {
-        let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-        src.write_message(a, "Sent", &m.body, &flags, m.internal_date);
-    }
+    crate::support::recreate_folder(&src, a, "Sent");
     src.write_message(
         a,
         "Sent",
@@ -200,7 +194,6 @@ fn killed_after_a_rematch_is_applied_copies_nothing_twice() {
         &[],
         1_790_000_300,
     );
-    src.subscribe(a, "Sent");
     src.index(a);
     cutover.ok(&["batch", "start", "CutoverBatch"]);
     let killed = kill_at(&cutover, "after-record", 1);

@@ -219,13 +219,7 @@ fn a_folder_deleted_on_the_source_stays_on_the_target_while_it_holds_other_mail(
 fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
     let (src, dst, cutover) = synced_pair("");
     let a = USERS[0];
-    let sent = src.mailbox(a).folders["Sent"].clone();
-    src.delete_folder(a, "Sent");
-    src.create_folder(a, "Sent");
-    for m in &sent {
-        let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-        src.write_message(a, "Sent", &m.body, &flags, m.internal_date);
-    }
+    crate::support::recreate_folder(&src, a, "Sent");
     src.write_message(
         a,
         "Sent",
@@ -233,7 +227,6 @@ fn a_folder_recreated_with_a_new_uidvalidity_is_not_copied_twice() {
         &["\\Seen"],
         1_790_000_300,
     );
-    src.subscribe(a, "Sent");
     src.index(a);
     let (run, log) = cutover.pass("info");
     assert_eq!(field(&run[0], "ItemsCopied"), 1, "{run:#}\n{log}");

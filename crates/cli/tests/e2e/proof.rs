@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::support::{
-    Cutover, DovecotOptions, REFUSE_OVER_1_MIB, fill_realistic_mailbox, simple_message, start_pair,
+    Cutover, fill_realistic_mailbox, pair_refusing_large, request, simple_message,
 };
 
 const USER: &str = "alice@contoso.test";
@@ -39,18 +39,7 @@ fn differences(proof: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_proof_accounts_for_every_message_and_a_changed_byte_fails_it() {
-    let users = vec![USER.to_string()];
-    let (src, dst) = start_pair(
-        DovecotOptions {
-            users: users.clone(),
-            ..DovecotOptions::default()
-        },
-        DovecotOptions {
-            users,
-            extra_config: REFUSE_OVER_1_MIB.to_string(),
-            ..DovecotOptions::default()
-        },
-    );
+    let (src, dst) = pair_refusing_large(&[USER]);
     fill_realistic_mailbox(&src, USER, 30, 61, false);
     src.write_message(USER, "INBOX", &large_message(), &[], 1_750_000_000);
     src.index(USER);
@@ -151,4 +140,25 @@ fn the_proof_accounts_for_every_message_and_a_changed_byte_fails_it() {
         &"ab".repeat(32),
     ]);
     assert!(err.contains("is signed by key"), "{err}");
+
+    // The API makes the same proof, signed by the same installation.
+    let serve = cutover.serve(&[], &[]);
+    let path = "/api/v1/batches/CutoverBatch/proof?user=alice%40contoso.test";
+    assert_eq!(request(serve.addr, "POST", path, None, None).status, 401);
+    let reply = request(serve.addr, "POST", path, Some(&serve.token), None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let from_api = dir.path().join("from-api.json");
+    std::fs::write(&from_api, &reply.body).unwrap();
+    let verified = cutover.ok(&["report", "verify", from_api.to_str().unwrap()]);
+    assert!(verified.contains("this installation's key"), "{verified}");
+    let api: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(api["Content"]["Differences"], 3, "{api:#}");
+    let missing = request(
+        serve.addr,
+        "POST",
+        "/api/v1/batches/Nope/proof",
+        Some(&serve.token),
+        None,
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
 }

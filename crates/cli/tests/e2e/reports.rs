@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use crate::bad_items::{LIMIT_BYTES, large_message};
 use crate::support::{
-    Cutover, Dovecot, DovecotOptions, REFUSE_OVER_1_MIB, field, fill_realistic_mailbox, request,
-    start_pair,
+    Cutover, Dovecot, field, fill_realistic_mailbox, pair_refusing_large, request,
 };
 
 const ALICE: &str = "alice@contoso.test";
@@ -55,18 +54,7 @@ struct Migrated {
 }
 
 fn migrated_with_a_skipped_item() -> Migrated {
-    let users = vec![ALICE.to_string(), BOB.to_string()];
-    let (src, dst) = start_pair(
-        DovecotOptions {
-            users: users.clone(),
-            ..DovecotOptions::default()
-        },
-        DovecotOptions {
-            users,
-            extra_config: REFUSE_OVER_1_MIB.to_string(),
-            ..DovecotOptions::default()
-        },
-    );
+    let (src, dst) = pair_refusing_large(&[ALICE, BOB]);
     fill_realistic_mailbox(&src, ALICE, 20, 31, false);
     fill_realistic_mailbox(&src, BOB, 15, 32, false);
     src.create_folder(ALICE, FOLDER);

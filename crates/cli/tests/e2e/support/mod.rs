@@ -36,7 +36,8 @@ pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
     applied_steps, assert_same_mailbox, assert_same_subscriptions, field, pair,
-    pair_with_source_capability, planned_steps, start_pair, users_csv, verify_independently,
+    pair_refusing_large, pair_with_source_capability, planned_steps, recreate_folder, start_pair,
+    users_csv, verify_independently,
 };
 pub use tls::{TestCa, TlsFiles};
 

@@ -8,6 +8,36 @@ use serde_json::Value;
 
 use super::{Dovecot, DovecotOptions, MailServer, diff};
 
+/// A source and a target with the same users, the target refusing messages over 1 MiB
+/// (`REFUSE_OVER_1_MIB`: they become large skipped items).
+pub fn pair_refusing_large(users: &[&str]) -> (Dovecot, Dovecot) {
+    let users: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+    start_pair(
+        DovecotOptions {
+            users: users.clone(),
+            ..DovecotOptions::default()
+        },
+        DovecotOptions {
+            users,
+            extra_config: super::REFUSE_OVER_1_MIB.to_string(),
+            ..DovecotOptions::default()
+        },
+    )
+}
+
+/// Deletes `folder` on the source and makes it again with the same messages (same bytes,
+/// flags and dates) and a new UIDVALIDITY, subscribed.
+pub fn recreate_folder(src: &Dovecot, user: &str, folder: &str) {
+    let messages = src.mailbox(user).folders[folder].clone();
+    src.delete_folder(user, folder);
+    src.create_folder(user, folder);
+    for m in &messages {
+        let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
+        src.write_message(user, folder, &m.body, &flags, m.internal_date);
+    }
+    src.subscribe(user, folder);
+}
+
 /// Starts a source ('/' separator) and a target (given separator) with the same users.
 pub fn pair(users: &[&str], target_separator: char) -> (Dovecot, Dovecot) {
     pair_with_source_capability(users, target_separator, "")
