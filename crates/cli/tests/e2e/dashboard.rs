@@ -8,28 +8,14 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 
-use crate::support::{
-    Browser, Cutover, DovecotOptions, REFUSE_OVER_1_MIB, diff, field, fill_realistic_mailbox,
-    start_pair,
-};
+use crate::support::{Browser, Cutover, diff, field, fill_realistic_mailbox, pair_refusing_large};
 
 const USERS: [&str; 2] = ["alice@contoso.test", "bob@contoso.test"];
 
 #[test]
 fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
-    let users: Vec<String> = USERS.iter().map(|u| u.to_string()).collect();
-    let (src, dst) = start_pair(
-        DovecotOptions {
-            users: users.clone(),
-            ..DovecotOptions::default()
-        },
-        DovecotOptions {
-            users,
-            // Each mailbox's big message becomes a skipped item the detail must show.
-            extra_config: REFUSE_OVER_1_MIB.to_string(),
-            ..DovecotOptions::default()
-        },
-    );
+    // Each mailbox's big message becomes a skipped item the detail must show.
+    let (src, dst) = pair_refusing_large(&USERS);
     fill_realistic_mailbox(&src, USERS[0], 150, 91, true);
     fill_realistic_mailbox(&src, USERS[1], 100, 92, true);
     for u in USERS {
