@@ -423,8 +423,8 @@ async fn approve_skipped_items(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ApproveRemovalsParams {
-    /// Only this user's held removals (all users of the batch when absent).
+pub struct OnlyUser {
+    /// Only this user of the batch (every user when absent).
     pub user: Option<String>,
 }
 
@@ -432,12 +432,12 @@ pub struct ApproveRemovalsParams {
 /// batch's RemovalThresholdPercent of a mailbox, or a whole folder): the users' next pass
 /// makes them.
 #[utoipa::path(post, path = "/api/v1/batches/{name}/approve-removals", tag = "batches",
-    params(("name" = String, Path, description = "The batch's name"), ApproveRemovalsParams),
+    params(("name" = String, Path, description = "The batch's name"), OnlyUser),
     responses((status = 200, body = BatchView), (status = 404, body = ErrorBody)))]
 async fn approve_removals(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    ApiQuery(params): ApiQuery<ApproveRemovalsParams>,
+    ApiQuery(params): ApiQuery<OnlyUser>,
 ) -> ApiResult<Json<BatchView>> {
     let (b, _) = control::approve_removals(s.store.as_ref(), &name, params.user.as_deref()).await?;
     changed(&s, b.name.as_str(), b.status.as_str());
@@ -541,27 +541,19 @@ async fn errors_report(State(s): State<AppState>, Path(name): Path<String>) -> A
     ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ProofParams {
-    /// Only this user's mailbox (every user of the batch when absent).
-    pub user: Option<String>,
-}
-
 /// The completeness proof: every folder of the batch's mailboxes listed on both servers
 /// (reading only), the messages on both sides, and each one on one side only with why;
 /// signed with the installation's Ed25519 key (`cutover report verify FILE` checks a
 /// saved answer). Takes as long as listing every mailbox does.
 #[utoipa::path(post, path = "/api/v1/batches/{name}/proof", tag = "reports",
-    params(("name" = String, Path, description = "The batch's name"), ProofParams),
+    params(("name" = String, Path, description = "The batch's name"), OnlyUser),
     responses((status = 200, content_type = "application/json", body = Object,
             description = "The signed document, as `cutover report proof` writes it"),
         (status = 404, body = ErrorBody)))]
 async fn completeness_proof(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    ApiQuery(params): ApiQuery<ProofParams>,
+    ApiQuery(params): ApiQuery<OnlyUser>,
 ) -> ApiResult<Response> {
     let (doc, _, _) = crate::proof::make(
         s.store.as_ref(),

@@ -91,12 +91,14 @@ async fn listing(
 pub async fn audit_mailbox(job: &MailboxJob, store: &dyn Store) -> Result<MailboxAudit, SyncError> {
     let mut src = open(&job.source, Role::Source).await?;
     let mut dst = open(&job.target, Role::Target).await?;
-    let facts = observe::observe_mailbox(&mut src, &mut dst, job, store, false).await?;
+    // The folders and where they go; nothing of a pass's scan is needed here, since
+    // every folder is listed whole below.
+    let layout = observe::map_folders(&mut src, &mut dst, job, false).await?;
     let email = job.email.as_str();
     let states = store.folder_states(email).await?;
     let skipped = store.skipped_items(email).await?;
     let mut folders = Vec::new();
-    for m in facts.mappings.iter().filter(|m| m.selectable) {
+    for m in layout.mappings.iter().filter(|m| m.selectable) {
         let Some((validity, source)) = listing(&mut src, Role::Source, &m.src).await? else {
             continue;
         };
@@ -135,7 +137,7 @@ pub async fn audit_mailbox(job: &MailboxJob, store: &dyn Store) -> Result<Mailbo
     Ok(MailboxAudit {
         user: email.to_string(),
         folders,
-        folders_left_out: facts.folders_left_out,
+        folders_left_out: layout.folders_left_out,
         folders_excluded: job.excluded_folders.clone(),
     })
 }

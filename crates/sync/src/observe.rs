@@ -11,7 +11,9 @@ use cutover_store::{FolderState, SkippedItem, Store};
 use tracing::{debug, info, warn};
 
 use crate::facts::MailboxFacts;
-use crate::folder_map::{self, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse};
+use crate::folder_map::{
+    self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
+};
 use crate::lifecycle;
 use crate::namespace::{self, SideNamespace};
 use crate::pass::{FolderPass, MailboxJob, Role, SourceModes, SyncError};
@@ -156,24 +158,28 @@ async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncEr
     })
 }
 
-/// Looks at one mailbox on both servers. `for_pass`: a pass follows (it may probe the
-/// target's case rule); else only a plan is wanted.
-pub(crate) async fn observe_mailbox(
+/// Both servers' folders, and where each source folder goes on the target.
+pub(crate) struct FolderLayout {
+    /// Wire names on both sides, both namespaces applied.
+    pub(crate) mappings: Vec<FolderMapping>,
+    /// Source folders of other users' or shared namespaces (display names).
+    pub(crate) folders_left_out: Vec<String>,
+    /// The target's case rule, when this call's probe found it.
+    pub(crate) learned_folds_case: Option<bool>,
+    pub(crate) target_listed: Vec<cutover_imap::ListedMailbox>,
+    pub(crate) target_subscribed: BTreeSet<Vec<u8>>,
+    pub(crate) target_separator: Option<char>,
+}
+
+/// Lists both servers and maps the source's folders onto the target's. Reads only, but
+/// for the case probe when `for_pass` (see [`target_folds_case`]).
+pub(crate) async fn map_folders(
     src: &mut Session,
     dst: &mut Session,
     job: &MailboxJob,
-    store: &dyn Store,
     for_pass: bool,
-) -> Result<MailboxFacts, SyncError> {
+) -> Result<FolderLayout, SyncError> {
     let email = job.email.as_str();
-    let modes = enable_change_tracking(src).await?;
-    let mut states: HashMap<Vec<u8>, FolderState> = store
-        .folder_states(email)
-        .await?
-        .into_iter()
-        .map(|s| (s.src_name.clone(), s))
-        .collect();
-
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
     let (src_list, src_subscribed) = list_folders(src, Role::Source).await?;
     let (dst_list, dst_subscribed) = list_folders(dst, Role::Target).await?;
@@ -246,6 +252,42 @@ pub(crate) async fn observe_mailbox(
         }
     }
 
+    Ok(FolderLayout {
+        mappings,
+        folders_left_out,
+        learned_folds_case,
+        target_listed: dst_list,
+        target_subscribed: dst_subscribed,
+        target_separator: dst_ns.separator,
+    })
+}
+
+/// Looks at one mailbox on both servers. `for_pass`: a pass follows (it may probe the
+/// target's case rule); else only a plan is wanted.
+pub(crate) async fn observe_mailbox(
+    src: &mut Session,
+    dst: &mut Session,
+    job: &MailboxJob,
+    store: &dyn Store,
+    for_pass: bool,
+) -> Result<MailboxFacts, SyncError> {
+    let email = job.email.as_str();
+    let modes = enable_change_tracking(src).await?;
+    let mut states: HashMap<Vec<u8>, FolderState> = store
+        .folder_states(email)
+        .await?
+        .into_iter()
+        .map(|s| (s.src_name.clone(), s))
+        .collect();
+    let FolderLayout {
+        mappings,
+        folders_left_out,
+        learned_folds_case,
+        target_listed: dst_list,
+        target_subscribed: dst_subscribed,
+        target_separator,
+    } = map_folders(src, dst, job, for_pass).await?;
+
     // Renamed and gone folders; the renamed ones' states follow them here, their records
     // in the store when the plan is applied.
     let lifecycle::FolderChanges {
@@ -260,7 +302,7 @@ pub(crate) async fn observe_mailbox(
         email,
         &mappings,
         &mut states,
-        dst_ns.separator,
+        target_separator,
     )
     .await?;
 
@@ -321,6 +363,6 @@ pub(crate) async fn observe_mailbox(
         folders,
         migrated,
         learned_folds_case,
-        target_separator: dst_ns.separator,
+        target_separator,
     })
 }
