@@ -6,11 +6,11 @@
 use cutover_model::{
     Batch, BatchCounts, Connection, Endpoint, Impersonation, MigrationUser, Target,
 };
-use cutover_service::views::{BatchView, EndpointView, UserStatsView, UserView};
+use cutover_service::views::{BatchView, EndpointView, TargetView, UserStatsView, UserView};
 use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde_json::{Value, json};
 
-use crate::output::{Record, time};
+use crate::output::Record;
 
 fn authentication(c: &Connection) -> &'static str {
     if c.oauth.is_some() {
@@ -60,31 +60,7 @@ pub fn oauth_properties(app: &cutover_model::OAuthApp) -> Vec<(&'static str, Val
 }
 
 pub fn target(t: &Target) -> Record {
-    let c = &t.connection;
-    let mut record = Record::new()
-        .with("RemoteServer", c.server.as_str())
-        .with("Port", c.port)
-        .with("Security", c.security.as_str())
-        .with("Authentication", authentication(c))
-        .with("Username", c.admin.as_str())
-        .with("Impersonation", c.impersonation.to_string())
-        .with("CaFile", c.ca_file.clone())
-        .with("Compression", c.compression.as_str());
-    if let Some(app) = &c.oauth {
-        for (k, v) in oauth_properties(app) {
-            record = record.with(k, v);
-        }
-    }
-    record
-        .with(
-            "FolderNameCase",
-            match t.folds_case {
-                Some(true) => "Insensitive",
-                Some(false) => "Sensitive",
-                None => "Auto (not probed yet)",
-            },
-        )
-        .with("LastModifiedDateTime", time(Some(t.updated_at)))
+    Record::from_view(&TargetView::new(t))
 }
 
 pub fn batch(b: &Batch, users: &[MigrationUser]) -> Record {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::folder_map::FolderMapEntry;
 use crate::names::{EmailAddress, Name};
+use crate::progress::{PassStart, Progress, progress};
 use crate::skipped::DataConsistencyScore;
 use crate::status::{BatchStatus, UserStatus};
 
@@ -80,6 +81,10 @@ pub struct UserStats {
     pub large_items: u64,
     /// Bytes of those messages.
     pub bytes_synced: u64,
+    /// Bytes of the source's messages as the last pass counted them: those on the
+    /// target through this migration then, plus those the pass was to copy.
+    #[serde(default)]
+    pub source_bytes: u64,
     /// Folders seen in the source at the last pass.
     pub folders: u64,
     /// Messages copied by the last pass.
@@ -119,12 +124,28 @@ pub struct MigrationUser {
     /// When the admin approved the held removals: the next pass makes them.
     #[serde(default)]
     pub removals_approved_at: Option<DateTime<Utc>>,
+    /// Where the last pass started copying (its progress and time left count from here).
+    #[serde(default)]
+    pub pass_start: Option<PassStart>,
 }
 
 impl MigrationUser {
     /// The login to use on the source: the CSV's UserName, else the address.
     pub fn source_login(&self) -> &str {
         self.source_login.as_deref().unwrap_or(self.email.as_str())
+    }
+
+    /// How far this user is, and the time its running pass has left.
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        let running = matches!(
+            self.status,
+            UserStatus::Syncing | UserStatus::IncrementalSyncing
+        );
+        progress(
+            &self.stats,
+            self.pass_start.as_ref().filter(|_| running),
+            now,
+        )
     }
 
     /// Exchange's DataConsistencyScore of this user, from what is skipped now.

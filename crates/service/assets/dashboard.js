@@ -6,9 +6,27 @@
 const POLL_MS = 2000;
 const TOKEN_KEY = "cutover-token";
 
+const PAGE_SIZE = 50;
+
 const api = {
   batches: () => get("/api/v1/batches"),
-  users: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/users`),
+  // One page of the batch's mailboxes, filtered and sorted by the service.
+  users: async (batch, view) => {
+    const q = new URLSearchParams({
+      offset: String(view.offset),
+      limit: String(PAGE_SIZE),
+      sort: view.sort,
+      order: view.descending ? "desc" : "asc",
+    });
+    if (view.filter) q.set("filter", view.filter);
+    const response = await call("GET", `/api/v1/batches/${encodeURIComponent(batch)}/users?${q}`);
+    return { users: await response.json(), total: Number(response.headers.get("X-Total-Count") || 0) };
+  },
+  throughput: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/throughput`),
+  endpoints: () => get("/api/v1/endpoints"),
+  endpoint: (name) => get(`/api/v1/endpoints/${encodeURIComponent(name)}`),
+  target: () => get("/api/v1/target"),
+  createBatch: (body) => send("POST", "/api/v1/batches", body),
   statistics: (email) => get(`/api/v1/users/${encodeURIComponent(email)}/statistics?include_skipped_items=true`),
   start: (batch) => send("POST", `/api/v1/batches/${encodeURIComponent(batch)}/start`),
   stop: (batch) => send("POST", `/api/v1/batches/${encodeURIComponent(batch)}/stop`),
@@ -22,8 +40,10 @@ const $ = (id) => document.getElementById(id);
 let token = null;
 let batchName = null;
 let selected = null;
-let samples = []; // [time ms, BytesTransferred] of recent polls, for the throughput
 let timer = null;
+// Which page of mailboxes the table shows: the service filters, sorts and slices.
+const view = { offset: 0, sort: "position", descending: false, filter: "" };
+let settingsShown = null; // the batch whose settings are drawn
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -32,13 +52,21 @@ class ApiError extends Error {
   }
 }
 
-async function request(method, path) {
+async function call(method, path, body) {
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method,
-    headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     cache: "no-store",
   });
   if (!response.ok) throw await failure(response);
+  return response;
+}
+
+async function request(method, path, body) {
+  const response = await call(method, path, body);
   return response.status === 204 ? null : response.json();
 }
 
@@ -84,7 +112,7 @@ async function save(method, path, fallbackName, busy) {
     toast(`Download failed: ${e.message}`, true);
   }
 }
-const send = (method, path) => request(method, path);
+const send = (method, path, body) => request(method, path, body);
 
 // ---- formatting ------------------------------------------------------------------
 
@@ -177,11 +205,9 @@ function drawBatch(b) {
   $("last-synced").textContent = when(b.LastSyncedDateTime);
   $("next-sync").textContent = when(b.NextSyncDateTime);
   $("consistency").textContent = b.DataConsistencyScore || "—";
-  // The service measures its own workers; a batch synced by `cutover run` elsewhere
-  // shows what these polls see instead.
-  const measured = throughput(b.BytesTransferred);
+  // Over the last minute, whichever process's workers copied it.
   $("throughput").textContent = typeof b.ThroughputBytesPerSecond === "number"
-    ? `${bytes(b.ThroughputBytesPerSecond)}/s` : measured;
+    ? `${bytes(b.ThroughputBytesPerSecond)}/s` : "—";
 
   // Removals the brake held: a pass would have removed much of a mailbox (or a whole
   // folder); nothing was removed, and the admin decides.
@@ -200,30 +226,35 @@ function drawBatch(b) {
   $("btn-remove").disabled = /^removing$/i.test(s);
 }
 
-// Bytes per second over the last ten seconds of polls.
-function throughput(total) {
-  const now = Date.now();
-  if (typeof total === "number") samples.push([now, total]);
-  samples = samples.filter(([t]) => now - t <= 10000);
-  if (samples.length < 2) return "—";
-  const [t0, b0] = samples[0];
-  const [t1, b1] = samples[samples.length - 1];
-  if (t1 <= t0 || b1 < b0) return "—";
-  return `${bytes(((b1 - b0) * 1000) / (t1 - t0))}/s`;
+// A mailbox's share done (of what the source holds) and, while a pass runs, its time left.
+function progressCell(u) {
+  const wrap = document.createElement("div");
+  wrap.className = "progress";
+  const pct = u.PercentageComplete;
+  const bar = document.createElement("div");
+  bar.className = pct === 100 ? "bar done" : "bar";
+  const fill = document.createElement("span");
+  fill.style.width = `${typeof pct === "number" ? pct : 0}%`;
+  bar.append(fill);
+  const text = document.createElement("span");
+  text.className = "text";
+  const parts = [typeof pct === "number" ? `${pct}%` : "—"];
+  if (u.EstimatedTimeLeft) parts.push(`${u.EstimatedTimeLeft} left`);
+  text.textContent = parts.join(" · ");
+  wrap.append(bar, text);
+  return wrap;
 }
 
-function drawUsers(users) {
-  const filter = $("filter").value.trim().toLowerCase();
+function drawUsers(page) {
   const body = $("users");
   const rows = [];
-  for (const u of users) {
-    const text = `${u.Identity} ${u.Status}`.toLowerCase();
-    if (filter && !text.includes(filter)) continue;
+  for (const u of page.users) {
     const tr = document.createElement("tr");
     tr.dataset.email = u.Identity;
     if (u.Identity === selected) tr.className = "selected";
     cell(tr, u.Identity);
     cell(tr, statusBadge(u.Status));
+    cell(tr, progressCell(u), "progress-cell");
     cell(tr, num(u.ItemsSynced), "num");
     cell(tr, num(u.ItemsSkipped), "num");
     cell(tr, bytes(u.BytesTransferred), "num");
@@ -233,6 +264,93 @@ function drawUsers(users) {
     rows.push(tr);
   }
   body.replaceChildren(...rows);
+  // A page past the end (users removed, a narrower filter): back to the last one.
+  if (page.users.length === 0 && page.total > 0 && view.offset > 0) {
+    view.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+  }
+  const first = page.total === 0 ? 0 : view.offset + 1;
+  const last = view.offset + page.users.length;
+  $("page-info").textContent = `${num(first)}–${num(last)} of ${num(page.total)}`;
+  $("page-prev").disabled = view.offset === 0;
+  $("page-next").disabled = last >= page.total;
+  for (const th of $("users-head").children) {
+    const sorted = th.dataset.sort === view.sort;
+    if (sorted) th.setAttribute("aria-sort", view.descending ? "descending" : "ascending");
+    else th.removeAttribute("aria-sort");
+  }
+}
+
+// The batch's bytes per second over time, as an SVG line and area (no library).
+function drawChart(t) {
+  const points = t.Points || [];
+  const max = Math.max(1, ...points.map((p) => p.BytesPerSecond));
+  const n = points.length;
+  const x = (i) => (n <= 1 ? 600 : (i * 600) / (n - 1));
+  const y = (v) => 116 - (v / max) * 108;
+  const line = points.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.BytesPerSecond).toFixed(1)}`).join(" ");
+  $("throughput-line").setAttribute("d", line);
+  $("throughput-area").setAttribute("d", n ? `${line} L${x(n - 1).toFixed(1)},120 L0,120 Z` : "");
+  $("throughput-chart").dataset.points = String(n);
+  const copied = points.reduce((sum, p) => sum + p.Bytes, 0);
+  $("chart-caption").textContent = n
+    ? `${bytes(copied)} copied, per ${t.StepSeconds} s`
+    : "—";
+  $("chart-max").textContent = points.some((p) => p.Bytes > 0) ? `peak ${bytes(max)}/s` : "nothing copied yet";
+  $("chart-from").textContent = t.From ? new Date(t.From).toLocaleTimeString("en-GB") : "—";
+  $("chart-to").textContent = t.To ? new Date(t.To).toLocaleTimeString("en-GB") : "—";
+}
+
+function facts(dl, pairs) {
+  const nodes = [];
+  for (const [k, v] of pairs) {
+    if (v === null || v === undefined || v === "") continue;
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = String(v);
+    nodes.push(dt, dd);
+  }
+  $(dl).replaceChildren(...nodes);
+}
+
+function connection(c) {
+  return [
+    ["Server", c.RemoteServer ? `${c.RemoteServer}:${c.Port}` : null],
+    ["Security", c.Security],
+    ["Sign-in", c.Authentication],
+    ["Admin", c.Username],
+    ["Impersonation", c.Impersonation],
+    ["OAuth provider", c.OAuthProvider],
+    ["Client id", c.ClientId],
+    ["Tenant", c.TenantId],
+    ["CA file", c.CaFile],
+    ["Compression", c.Compression],
+  ];
+}
+
+// The source endpoint and the target, as the service stores them (no password is ever
+// sent by the API).
+async function drawSettings(b) {
+  if (settingsShown === b.Identity) return;
+  settingsShown = b.Identity;
+  try {
+    const e = await api.endpoint(b.SourceEndpoint);
+    $("settings-endpoint-title").textContent = `Source endpoint ${e.Identity}`;
+    facts("settings-endpoint", [
+      ...connection(e),
+      ["Discovered by", e.DiscoveryMethod],
+      ["Max concurrent migrations", e.MaxConcurrentMigrations],
+      ["Max concurrent incremental syncs", e.MaxConcurrentIncrementalSyncs],
+    ]);
+  } catch (err) {
+    facts("settings-endpoint", [["Error", err.message]]);
+  }
+  try {
+    const t = await api.target();
+    facts("settings-target", [...connection(t), ["Folder names", t.FolderNameCase]]);
+  } catch (err) {
+    facts("settings-target", [["Error", err.message]]);
+  }
 }
 
 async function openDetail(email) {
@@ -256,6 +374,9 @@ async function refreshDetail() {
     ["Status", statusBadge(s.Status)],
     ["Source login", s.SourceLogin],
     ["Items in source", num(s.TotalItemsInSourceMailboxCount)],
+    ["Done", typeof s.PercentageComplete === "number"
+      ? `${s.PercentageComplete}% of the items, ${s.BytesPercentageComplete ?? 0}% of the bytes` : "—"],
+    ["Time left", s.EstimatedTimeLeft || "—"],
     ["Items synced", num(s.SyncedItemCount)],
     ["Items skipped", num(s.SkippedItemCount)],
     ["Bad items", num(s.BadItemCount)],
@@ -306,16 +427,20 @@ async function refresh() {
     show("login", false);
     if (!b) {
       batchName = null;
+      settingsShown = null;
       show("batch", false);
+      if ($("empty").hidden) await fillEndpoints();
       show("empty", true);
       closeDetail();
     } else {
-      if (b.Identity !== batchName) samples = [];
+      if (b.Identity !== batchName) view.offset = 0;
       batchName = b.Identity;
       show("empty", false);
       show("batch", true);
       drawBatch(b);
-      drawUsers(await api.users(b.Identity));
+      drawUsers(await api.users(b.Identity, view));
+      drawChart(await api.throughput(b.Identity));
+      await drawSettings(b);
       await refreshDetail();
     }
     live("ok", `updated ${new Date().toLocaleTimeString("en-GB")}`);
@@ -334,6 +459,58 @@ async function refresh() {
 function stop() {
   clearTimeout(timer);
   timer = null;
+}
+
+// Redraw now (after a click or a keystroke) rather than at the next poll.
+async function redraw() {
+  stop();
+  await loop();
+}
+
+// The endpoints a new batch may migrate from.
+async function fillEndpoints() {
+  const select = $("new-batch-endpoint");
+  const endpoints = await api.endpoints();
+  select.replaceChildren(...endpoints.map((e) => {
+    const o = document.createElement("option");
+    o.value = e.Identity;
+    o.textContent = `${e.Identity} (${e.RemoteServer})`;
+    return o;
+  }));
+  $("new-batch-submit").disabled = endpoints.length === 0;
+  if (endpoints.length === 0) {
+    showError("new-batch-error", "No migration endpoint exists yet: create one with `cutover endpoint new` first.");
+  }
+}
+
+function showError(id, text) {
+  $(id).textContent = text || "";
+  $(id).hidden = !text;
+}
+
+// The batch from the users CSV the admin picked: the service checks every row (and the
+// accepted domains) and says what is wrong, line by line.
+async function createBatch(ev) {
+  ev.preventDefault();
+  showError("new-batch-error", "");
+  const file = $("new-batch-csv").files[0];
+  if (!file) {
+    showError("new-batch-error", "Choose the users CSV first.");
+    return;
+  }
+  try {
+    await api.createBatch({
+      Name: $("new-batch-name").value.trim(),
+      SourceEndpoint: $("new-batch-endpoint").value,
+      UsersCsv: await file.text(),
+      AutoStart: $("new-batch-start").checked,
+    });
+    toast(`Created ${$("new-batch-name").value.trim()} from ${file.name}`);
+    $("new-batch-form").reset();
+  } catch (e) {
+    showError("new-batch-error", e.message);
+  }
+  await redraw();
 }
 
 async function loop() {
@@ -449,7 +626,32 @@ function init() {
   $("btn-proof").addEventListener("click", () =>
     save("POST", `${batchPath()}/proof`, "completeness-proof.json",
       "Listing every mailbox on both servers for the proof…"));
-  $("filter").addEventListener("input", () => refresh());
+  let typing = null;
+  $("filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      view.filter = $("filter").value.trim();
+      view.offset = 0;
+      redraw();
+    }, 250);
+  });
+  $("page-prev").addEventListener("click", () => {
+    view.offset = Math.max(0, view.offset - PAGE_SIZE);
+    redraw();
+  });
+  $("page-next").addEventListener("click", () => {
+    view.offset += PAGE_SIZE;
+    redraw();
+  });
+  for (const th of $("users-head").children) {
+    th.addEventListener("click", () => {
+      if (view.sort === th.dataset.sort) view.descending = !view.descending;
+      else { view.sort = th.dataset.sort; view.descending = false; }
+      view.offset = 0;
+      redraw();
+    });
+  }
+  $("new-batch-form").addEventListener("submit", createBatch);
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDetail(); });
 

@@ -14,8 +14,9 @@ use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use chrono::Utc;
 use cutover_model::{EmailAddress, FolderMapEntry, UserStatus, parse_users_csv};
-use cutover_store::{NewUser, Store, StoreError};
+use cutover_store::{NewUser, Store, StoreError, UserQuery, UserSort};
 use futures::Stream;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -29,7 +30,8 @@ use utoipa_axum::routes;
 use crate::control::{self, ControlError, NewBatch};
 use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
-use crate::views::{BatchView, EndpointView, SkippedItemView, UserStatsView, UserView};
+use crate::throughput::{self, ThroughputView};
+use crate::views::{BatchView, EndpointView, SkippedItemView, TargetView, UserStatsView, UserView};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -208,12 +210,32 @@ async fn get_endpoint(
     Ok(Json(EndpointView::new(&e, discovered.as_ref())))
 }
 
+/// The target system's connection (`cutover target get`); its password is never shown.
+#[utoipa::path(get, path = "/api/v1/target", tag = "endpoints",
+    responses((status = 200, body = TargetView),
+        (status = 404, description = "No target is set", body = ErrorBody)))]
+async fn get_target(State(s): State<AppState>) -> ApiResult<Json<TargetView>> {
+    let t = s.store.target().await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "no target is set; run `cutover target set --server ... --admin ...`",
+        )
+    })?;
+    Ok(Json(TargetView::new(&t)))
+}
+
 // ---------------------------------------------------------------- batches
 
 async fn batch_view(s: &AppState, batch: &cutover_model::Batch) -> ApiResult<BatchView> {
     let users = s.store.users(Some(batch.name.as_str()), None).await?;
     let mut view = BatchView::new(batch, &users);
-    view.throughput_bytes_per_second = Some(s.live.throughput());
+    let now = Utc::now();
+    let recent = s
+        .store
+        .throughput(batch.name.as_str(), now - chrono::Duration::seconds(70))
+        .await?;
+    view.throughput_bytes_per_second = Some(throughput::recent_rate(&recent, now));
     Ok(view)
 }
 
@@ -472,17 +494,128 @@ async fn remove_batch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The users of one batch (Get-MigrationUser -BatchId).
+/// Which of a batch's users, in which order, and which page of them.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserPageParams {
+    /// Only users whose address or status contains this text (any case).
+    pub filter: Option<String>,
+    /// Only users in this status (Queued, Syncing, Synced, IncrementalSyncing, Stopped, Failed).
+    pub status: Option<String>,
+    /// position (the users CSV's order, the default), email, status, progress,
+    /// items_synced, items_skipped, bytes_synced, last_synced or error.
+    pub sort: Option<String>,
+    /// asc (the default) or desc.
+    pub order: Option<String>,
+    /// Users to pass over first (0 when absent).
+    pub offset: Option<u64>,
+    /// At most this many users; every matching user when absent.
+    pub limit: Option<u64>,
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+fn parse_status(status: Option<&str>) -> ApiResult<Option<UserStatus>> {
+    status
+        .map(|st| {
+            st.parse::<UserStatus>()
+                .map_err(|e| bad_request(format!("status: {e}")))
+        })
+        .transpose()
+}
+
+/// The users of one batch (Get-MigrationUser -BatchId), a page at a time when asked:
+/// filtered, sorted and sliced by the store, with the number of users that match in the
+/// `X-Total-Count` header.
 #[utoipa::path(get, path = "/api/v1/batches/{name}/users", tag = "users",
-    params(("name" = String, Path, description = "The batch's name")),
-    responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)))]
+    params(("name" = String, Path, description = "The batch's name"), UserPageParams),
+    responses((status = 200, body = Vec<UserView>,
+            headers(("X-Total-Count" = u64, description = "Users that match, on every page"))),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn batch_users(
     State(s): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Vec<UserView>>> {
+    ApiQuery(params): ApiQuery<UserPageParams>,
+) -> ApiResult<Response> {
     let b = control::load_batch(s.store.as_ref(), &name).await?;
-    let users = s.store.users(Some(b.name.as_str()), None).await?;
-    Ok(Json(users.iter().map(UserView::new).collect()))
+    let query = UserQuery {
+        filter: params.filter,
+        status: parse_status(params.status.as_deref())?,
+        sort: params
+            .sort
+            .as_deref()
+            .map(UserSort::from_str)
+            .transpose()
+            .map_err(|e| bad_request(format!("sort: {e}")))?
+            .unwrap_or_default(),
+        descending: match params
+            .order
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(bad_request(format!(
+                    "order: '{other}' is neither asc nor desc"
+                )));
+            }
+        },
+        offset: params.offset.unwrap_or(0),
+        limit: params.limit,
+    };
+    let page = s.store.users_page(b.name.as_str(), &query).await?;
+    let now = Utc::now();
+    let users: Vec<UserView> = page.users.iter().map(|u| UserView::at(u, now)).collect();
+    Ok((
+        [(
+            header::HeaderName::from_static("x-total-count"),
+            page.total.to_string(),
+        )],
+        Json(users),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ThroughputParams {
+    /// How far back, in minutes: since the batch started, at most a day, when absent.
+    pub minutes: Option<u32>,
+}
+
+/// The batch's throughput over time: at most 61 stretches of whole ten-second buckets,
+/// empty ones included (the dashboard's chart).
+#[utoipa::path(get, path = "/api/v1/batches/{name}/throughput", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name"), ThroughputParams),
+    responses((status = 200, body = ThroughputView), (status = 404, body = ErrorBody)))]
+async fn batch_throughput(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<ThroughputParams>,
+) -> ApiResult<Json<ThroughputView>> {
+    let b = control::load_batch(s.store.as_ref(), &name).await?;
+    let now = Utc::now();
+    let from = match params.minutes {
+        Some(m) => now - chrono::Duration::minutes(i64::from(m.max(1))),
+        None => {
+            let day_ago = now - chrono::Duration::days(1);
+            b.started_at.unwrap_or(b.created_at).clamp(day_ago, now)
+        }
+    };
+    let buckets = s
+        .store
+        .throughput(
+            b.name.as_str(),
+            from.min(now - chrono::Duration::seconds(70)),
+        )
+        .await?;
+    Ok(Json(throughput::series(&buckets, from, now)))
 }
 
 // ---------------------------------------------------------------- reports
@@ -609,19 +742,7 @@ async fn list_users(
     State(s): State<AppState>,
     ApiQuery(filter): ApiQuery<UserFilter>,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    let status = filter
-        .status
-        .as_deref()
-        .map(|st| {
-            st.parse::<UserStatus>().map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    format!("status: {e}"),
-                )
-            })
-        })
-        .transpose()?;
+    let status = parse_status(filter.status.as_deref())?;
     if let Some(b) = &filter.batch {
         control::load_batch(s.store.as_ref(), b).await?;
     }
@@ -759,7 +880,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
         .routes(routes!(approve_removals))
+        .routes(routes!(get_target))
         .routes(routes!(batch_users))
+        .routes(routes!(batch_throughput))
         .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(user_statistics))
@@ -861,6 +984,7 @@ mod tests {
             removals_held: 0,
             removals_held_detail: None,
             removals_approved_at: None,
+            pass_start: None,
         }
     }
 

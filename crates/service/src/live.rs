@@ -1,9 +1,6 @@
 //! What the workers of this process are doing now: their events, re-broadcast to API
-//! clients (`/api/v1/events`), and the bytes they copied recently (throughput).
-
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! clients (`/api/v1/events`). (Throughput and progress come from the store, so they
+//! count every process's workers.)
 
 use cutover_sync::SyncEvent;
 use serde::Serialize;
@@ -139,57 +136,28 @@ impl EventView {
     }
 }
 
-/// The window throughput is measured over.
-const WINDOW: Duration = Duration::from_secs(60);
-
 /// Shared by the workers' event pump and the API handlers.
 #[derive(Debug)]
 pub struct Live {
     events: broadcast::Sender<EventView>,
-    copied: Mutex<VecDeque<(Instant, u64)>>,
-    since: Instant,
 }
 
 impl Default for Live {
     fn default() -> Self {
         Self {
             events: broadcast::channel(1024).0,
-            copied: Mutex::new(VecDeque::new()),
-            since: Instant::now(),
         }
     }
 }
 
 impl Live {
     pub fn publish(&self, event: EventView) {
-        if let EventView::Copied { bytes, .. } = &event {
-            let now = Instant::now();
-            let mut copied = self.copied.lock().unwrap_or_else(|p| p.into_inner());
-            copied.push_back((now, *bytes));
-            while copied.front().is_some_and(|(t, _)| now - *t > WINDOW) {
-                copied.pop_front();
-            }
-        }
         // No subscriber is fine.
         let _ = self.events.send(event);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<EventView> {
         self.events.subscribe()
-    }
-
-    /// Bytes per second copied by this process's workers over the last minute (or since
-    /// it started, if that is shorter).
-    pub fn throughput(&self) -> u64 {
-        let now = Instant::now();
-        let copied = self.copied.lock().unwrap_or_else(|p| p.into_inner());
-        let bytes: u64 = copied
-            .iter()
-            .filter(|(t, _)| now - *t <= WINDOW)
-            .map(|(_, b)| b)
-            .sum();
-        let span = (now - self.since).min(WINDOW).as_secs_f64().max(1.0);
-        (bytes as f64 / span) as u64
     }
 }
 
@@ -198,10 +166,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copied_bytes_make_throughput_and_reach_subscribers() {
+    fn events_reach_subscribers_as_json() {
         let live = Live::default();
         let mut rx = live.subscribe();
-        assert_eq!(live.throughput(), 0);
         live.publish(
             SyncEvent::Copied {
                 email: "a@x.test".into(),
@@ -210,8 +177,6 @@ mod tests {
             }
             .into(),
         );
-        // Less than a second old: counted over one second.
-        assert_eq!(live.throughput(), 5000);
         let got = rx.try_recv().unwrap();
         assert_eq!(got.kind(), "Copied");
         let json = serde_json::to_value(&got).unwrap();

@@ -24,10 +24,11 @@ pub const STATISTICS_FILE: &str = "MigrationStatistics.csv";
 pub const ERRORS_FILE: &str = "MigrationErrors.csv";
 
 /// The columns of MigrationStatistics.csv, in order.
-pub const STATISTICS_COLUMNS: [&str; 11] = [
+pub const STATISTICS_COLUMNS: [&str; 12] = [
     "EmailAddress",
     "Status",
     "TotalItemsInSourceMailboxCount",
+    "TotalBytesInSourceMailbox",
     "ItemsSynced",
     "ItemsSkipped",
     "BadItemCount",
@@ -61,6 +62,8 @@ pub struct StatisticsRow {
     pub status: String,
     /// Messages in the source mailbox at the last pass (folders of the batch).
     pub total_items_in_source_mailbox_count: u64,
+    /// Bytes of those messages, as the last pass counted them.
+    pub total_bytes_in_source_mailbox: u64,
     pub items_synced: u64,
     pub items_skipped: u64,
     pub bad_item_count: u64,
@@ -130,6 +133,7 @@ impl StatisticsRow {
             email_address: u.identity.clone(),
             status: u.status.clone(),
             total_items_in_source_mailbox_count: u.total_items_in_source_mailbox_count,
+            total_bytes_in_source_mailbox: u.total_bytes_in_source_mailbox,
             items_synced: u.synced_item_count,
             items_skipped: u.skipped_item_count,
             bad_item_count: u.bad_item_count,
@@ -146,6 +150,7 @@ impl StatisticsRow {
             cell(&self.email_address),
             cell(&self.status),
             self.total_items_in_source_mailbox_count.to_string(),
+            self.total_bytes_in_source_mailbox.to_string(),
             self.items_synced.to_string(),
             self.items_skipped.to_string(),
             self.bad_item_count.to_string(),
@@ -301,6 +306,7 @@ mod tests {
             status: status.into(),
             source_login: email.into(),
             total_items_in_source_mailbox_count: 31,
+            total_bytes_in_source_mailbox: 130_000,
             synced_item_count: 29,
             skipped_item_count: 2,
             bad_item_count: 1,
@@ -318,6 +324,10 @@ mod tests {
             removals_held_detail: None,
             removals_approved_date_time: None,
             folders_left_out: vec![],
+            percentage_complete: Some(93),
+            bytes_percentage_complete: Some(94),
+            estimated_seconds_left: None,
+            estimated_time_left: None,
             skipped_items: Some(vec![]),
         }
     }
@@ -368,6 +378,7 @@ mod tests {
                     "alice@contoso.test",
                     "Failed",
                     "31",
+                    "130000",
                     "29",
                     "2",
                     "1",
@@ -381,6 +392,7 @@ mod tests {
                     "bob@contoso.test",
                     "Synced",
                     "31",
+                    "130000",
                     "29",
                     "2",
                     "1",
@@ -497,7 +509,7 @@ mod tests {
         assert_eq!(rows[1][4], "He said \"hi\", then\nleft");
         assert_eq!(rows[1][7], "NO [LIMIT], \"quota\"");
         let (_, stats) = read(&statistics_csv(&[u]));
-        assert_eq!(stats[0][10], "line one\r\nline \"two\"");
+        assert_eq!(stats[0][11], "line one\r\nline \"two\"");
     }
 
     #[test]
@@ -527,7 +539,7 @@ mod tests {
         assert_eq!(rows[1][7], "'+NO");
         let (_, stats) = read(&statistics_csv(&[u.clone()]));
         assert_eq!(stats[0][0], "'=cmd@contoso.test");
-        assert_eq!(stats[0][10], "'-folder refused");
+        assert_eq!(stats[0][11], "'-folder refused");
         // The JSON report keeps them exact.
         let report = serde_json::to_value(UserReport::new(&u)).unwrap();
         assert_eq!(report["Errors"][1]["Subject"], "=1+2");

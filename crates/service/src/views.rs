@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
+    Target, human_duration,
 };
 use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde::Serialize;
@@ -105,6 +106,67 @@ impl EndpointView {
             max_concurrent_migrations: e.max_concurrent_migrations,
             max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
             creation_date_time: time_text(Some(e.created_at)),
+        }
+    }
+}
+
+/// The target system's connection (`cutover target get`); its password is never shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetView {
+    pub remote_server: String,
+    pub port: u16,
+    /// none, starttls or tls.
+    pub security: String,
+    pub authentication: String,
+    /// The admin account.
+    pub username: String,
+    pub impersonation: String,
+    pub ca_file: Option<String>,
+    pub compression: String,
+    #[serde(rename = "OAuthProvider", skip_serializing_if = "Option::is_none")]
+    pub oauth_provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(rename = "OAuthCredential", skip_serializing_if = "Option::is_none")]
+    pub oauth_credential: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// How the target compares folder names: Insensitive, Sensitive, or not probed yet.
+    pub folder_name_case: String,
+    pub last_modified_date_time: Option<String>,
+}
+
+impl TargetView {
+    pub fn new(t: &Target) -> Self {
+        let c = &t.connection;
+        let app = c.oauth.as_ref();
+        Self {
+            remote_server: c.server.clone(),
+            port: c.port,
+            security: c.security.as_str().into(),
+            authentication: authentication(c).into(),
+            username: c.admin.clone(),
+            impersonation: c.impersonation.to_string(),
+            ca_file: c.ca_file.clone(),
+            compression: c.compression.as_str().into(),
+            oauth_provider: app.map(|a| a.provider.as_str().into()),
+            tenant_id: app.and_then(|a| a.tenant.clone()),
+            client_id: app.map(|a| a.client_id.clone()),
+            oauth_credential: app.map(|a| a.credential.as_str().into()),
+            token_url: app.and_then(|a| a.token_url().ok()),
+            scope: app.map(|a| a.scope()),
+            folder_name_case: match t.folds_case {
+                Some(true) => "Insensitive",
+                Some(false) => "Sensitive",
+                None => "Auto (not probed yet)",
+            }
+            .into(),
+            last_modified_date_time: time_text(Some(t.updated_at)),
         }
     }
 }
@@ -216,10 +278,30 @@ pub struct UserView {
     pub removals_held: u64,
     /// How many and where, when removals wait.
     pub removals_held_detail: Option<String>,
+    /// Messages in the source mailbox as the last pass counted them.
+    pub total_items_in_source_mailbox_count: u64,
+    /// Bytes of the source's messages as the last pass counted them.
+    pub total_bytes_in_source_mailbox: u64,
+    /// Share of the source's messages on the target (whole percent, 100 only when all
+    /// are); absent before a pass has counted the source.
+    pub percentage_complete: Option<u8>,
+    /// The same for bytes.
+    pub bytes_percentage_complete: Option<u8>,
+    /// Seconds the running pass has left at its rate so far; absent when no pass runs or
+    /// it cannot tell yet.
+    pub estimated_seconds_left: Option<u64>,
+    /// The same, for people ("12 min").
+    pub estimated_time_left: Option<String>,
 }
 
 impl UserView {
     pub fn new(u: &MigrationUser) -> Self {
+        Self::at(u, Utc::now())
+    }
+
+    /// The view as of `now` (its progress counts time from the pass's start).
+    pub fn at(u: &MigrationUser, now: DateTime<Utc>) -> Self {
+        let progress = u.progress(now);
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
@@ -232,6 +314,12 @@ impl UserView {
             error_summary: u.error.clone(),
             removals_held: u.removals_held,
             removals_held_detail: u.removals_held_detail.clone(),
+            total_items_in_source_mailbox_count: u.stats.source_items,
+            total_bytes_in_source_mailbox: u.stats.source_bytes,
+            percentage_complete: progress.items_percent,
+            bytes_percentage_complete: progress.bytes_percent,
+            estimated_seconds_left: progress.seconds_left,
+            estimated_time_left: progress.seconds_left.map(human_duration),
         }
     }
 }
@@ -276,6 +364,7 @@ pub struct UserStatsView {
     pub status: String,
     pub source_login: String,
     pub total_items_in_source_mailbox_count: u64,
+    pub total_bytes_in_source_mailbox: u64,
     pub synced_item_count: u64,
     pub skipped_item_count: u64,
     pub bad_item_count: u64,
@@ -294,6 +383,16 @@ pub struct UserStatsView {
     pub removals_approved_date_time: Option<String>,
     /// Source folders left out because they belong to other users' or shared namespaces.
     pub folders_left_out: Vec<String>,
+    /// Share of the source's messages on the target (whole percent, 100 only when all
+    /// are); absent before a pass has counted the source.
+    pub percentage_complete: Option<u8>,
+    /// The same for bytes.
+    pub bytes_percentage_complete: Option<u8>,
+    /// Seconds the running pass has left at its rate so far; absent when no pass runs or
+    /// it cannot tell yet.
+    pub estimated_seconds_left: Option<u64>,
+    /// The same, for people ("12 min").
+    pub estimated_time_left: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -301,12 +400,14 @@ pub struct UserStatsView {
 impl UserStatsView {
     pub fn new(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Self {
         let s = &u.stats;
+        let progress = u.progress(Utc::now());
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
             status: u.status.as_str().into(),
             source_login: u.source_login().into(),
             total_items_in_source_mailbox_count: s.source_items,
+            total_bytes_in_source_mailbox: s.source_bytes,
             synced_item_count: s.items_synced,
             skipped_item_count: s.items_skipped,
             bad_item_count: s.bad_items,
@@ -326,6 +427,10 @@ impl UserStatsView {
             removals_held_detail: u.removals_held_detail.clone(),
             removals_approved_date_time: time_text(u.removals_approved_at),
             folders_left_out: s.folders_left_out.clone(),
+            percentage_complete: progress.items_percent,
+            bytes_percentage_complete: progress.bytes_percent,
+            estimated_seconds_left: progress.seconds_left,
+            estimated_time_left: progress.seconds_left.map(human_duration),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }

@@ -13,12 +13,14 @@ mod lease;
 pub mod private_file;
 pub mod secrets;
 mod sqlite;
+pub mod user_query;
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use cutover_model::{
-    Batch, EmailAddress, Endpoint, MigrationUser, SkippedCounts, SkippedKind, Target, UserStatus,
+    Batch, EmailAddress, Endpoint, MigrationUser, PassStart, SkippedCounts, SkippedKind, Target,
+    UserStatus,
 };
 use secrecy::SecretString;
 
@@ -26,6 +28,7 @@ pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
 pub use sqlite::SqliteStore;
+pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -146,11 +149,18 @@ pub struct Intent {
 
 /// Sets a user's counters from the ledger (messages on the target through this
 /// migration, their bytes, and what is skipped now), exact whatever passes failed,
-/// stopped or died, and returns the skipped counts; the caller saves the user.
+/// stopped or died, and returns the skipped counts; the caller saves the user. What the
+/// last pass counted of the source and where it started ([`Store::start_pass`]) are
+/// taken from the store too, so saving a user read before that pass keeps them.
 pub async fn count_from_ledger(
     store: &dyn Store,
     user: &mut MigrationUser,
 ) -> Result<SkippedCounts> {
+    if let Some(saved) = store.user(user.email.as_str()).await? {
+        user.stats.source_items = saved.stats.source_items;
+        user.stats.source_bytes = saved.stats.source_bytes;
+        user.pass_start = saved.pass_start;
+    }
     let (copied, bytes) = store.copied_totals(user.email.as_str()).await?;
     user.stats.items_synced = copied;
     user.stats.bytes_synced = bytes;
@@ -198,6 +208,8 @@ pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
         batch: Option<&str>,
         status: Option<UserStatus>,
     ) -> Result<Vec<MigrationUser>>;
+    /// A page of a batch's users: filtered, sorted, sliced by the database.
+    async fn users_page(&self, batch: &str, query: &UserQuery) -> Result<UserPage>;
     async fn user(&self, email: &str) -> Result<Option<MigrationUser>>;
     async fn user_password(&self, email: &str) -> Result<Option<SecretString>>;
     /// Saves status, error, timestamps and statistics of a user.
@@ -277,6 +289,32 @@ pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
         to: &[u8],
         dst_name: &[u8],
     ) -> Result<()>;
+    /// A user's pass has made its plan: what the source holds as it counted it, and
+    /// where the pass starts copying from. Touches only those columns.
+    async fn start_pass(
+        &self,
+        email: &str,
+        source_items: u64,
+        source_bytes: u64,
+        start: &PassStart,
+    ) -> Result<()>;
+    /// Messages landed on the target during a pass: the user's counters move on (the
+    /// pass's end counts them again from the message map) and the batch's throughput
+    /// bucket of `at` grows. Touches only those columns.
+    async fn record_progress(
+        &self,
+        email: &str,
+        messages: u64,
+        bytes: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+    /// A batch's throughput buckets from `since` on, oldest first.
+    async fn throughput(
+        &self,
+        batch: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<ThroughputBucket>>;
+
     /// How many messages of a user are on the target through this migration, and their
     /// bytes (the message map, so exact whatever passes were interrupted).
     async fn copied_totals(&self, email: &str) -> Result<(u64, u64)>;

@@ -5,9 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchStatus, Compression, Connection, EmailAddress, Endpoint, Impersonation,
-    MigrationUser, Name, Security, SkippedCounts, SkippedKind, Target, UserStats, UserStatus,
+    MigrationUser, Name, PassStart, Security, SkippedCounts, SkippedKind, Target, UserStats,
+    UserStatus,
 };
 use secrecy::SecretString;
 use sqlx::sqlite::{
@@ -17,7 +19,10 @@ use sqlx::{Row, SqlitePool};
 
 use crate::private_file;
 use crate::secrets::Sealer;
-use crate::{CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError};
+use crate::{
+    CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError,
+    THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort,
+};
 
 mod domains;
 mod inspect;
@@ -217,6 +222,7 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
             bad_items: u64_col(row, "bad_items")?,
             large_items: u64_col(row, "large_items")?,
             bytes_synced: u64_col(row, "bytes_synced")?,
+            source_bytes: u64_col(row, "source_bytes")?,
             folders: u64_col(row, "folders")?,
             last_pass_items: u64_col(row, "last_pass_items")?,
             last_pass_millis: u64_col(row, "last_pass_millis")?,
@@ -232,6 +238,14 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
         removals_held: u64_col(row, "removals_held")?,
         removals_held_detail: row.try_get("removals_held_detail")?,
         removals_approved_at: row.try_get("removals_approved_at")?,
+        pass_start: match row.try_get::<Option<DateTime<Utc>>, _>("pass_started_at")? {
+            Some(at) => Some(PassStart {
+                at,
+                items: u64_col(row, "pass_items_at_start")?,
+                bytes: u64_col(row, "pass_bytes_at_start")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -592,6 +606,62 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn users_page(&self, batch: &str, q: &UserQuery) -> Result<UserPage> {
+        // The order is one of a fixed set of expressions, never text from the request.
+        let key = match q.sort {
+            UserSort::Position => "position",
+            UserSort::Email => "email",
+            UserSort::Status => "status",
+            UserSort::Progress => {
+                "CASE WHEN source_items = 0 THEN -1.0
+                      ELSE CAST(MIN(items_synced, source_items) AS REAL) / source_items END"
+            }
+            UserSort::ItemsSynced => "items_synced",
+            UserSort::ItemsSkipped => "items_skipped",
+            UserSort::BytesSynced => "bytes_synced",
+            UserSort::LastSynced => "last_synced_at",
+            UserSort::Error => "COALESCE(error, '')",
+        };
+        let direction = if q.descending { "DESC" } else { "ASC" };
+        let filter = q
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_lowercase);
+        let status = q.status.map(UserStatus::as_str);
+        let matching = "batch = ?1 AND (?2 IS NULL OR status = ?2)
+             AND (?3 IS NULL OR instr(lower(email || ' ' || status), ?3) > 0)";
+        // Both statements are put together from the constants above only.
+        let count = format!("SELECT COUNT(*) FROM users WHERE {matching}");
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+            .bind(batch)
+            .bind(status)
+            .bind(filter.as_deref())
+            .fetch_one(&self.pool)
+            .await?;
+        let limit = q.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        let page = format!(
+            "SELECT * FROM users WHERE {matching}
+             ORDER BY {key} {direction}, position ASC LIMIT ?4 OFFSET ?5"
+        );
+        let users = sqlx::query(sqlx::AssertSqlSafe(page))
+            .bind(batch)
+            .bind(status)
+            .bind(filter.as_deref())
+            .bind(limit)
+            .bind(q.offset.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(UserPage {
+            users,
+            total: total.max(0) as u64,
+        })
+    }
+
     async fn user(&self, email: &str) -> Result<Option<MigrationUser>> {
         sqlx::query("SELECT * FROM users WHERE email = ?")
             .bind(email.to_lowercase())
@@ -619,7 +689,8 @@ impl Store for SqliteStore {
             "UPDATE users SET status = ?, error = ?, initial_sync_done = ?, last_synced_at = ?,
                source_items = ?, items_synced = ?, items_skipped = ?, bytes_synced = ?, folders = ?,
                last_pass_items = ?, last_pass_millis = ?, bad_items = ?, large_items = ?,
-               removals_held = ?, removals_held_detail = ?, folders_left_out = ?
+               removals_held = ?, removals_held_detail = ?, folders_left_out = ?,
+               source_bytes = ?
              WHERE email = ?",
         )
         .bind(u.status.as_str())
@@ -638,10 +709,93 @@ impl Store for SqliteStore {
         .bind(u.removals_held as i64)
         .bind(&u.removals_held_detail)
         .bind(serde_json::to_string(&s.folders_left_out).map_err(corrupt)?)
+        .bind(s.source_bytes as i64)
         .bind(u.email.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn start_pass(
+        &self,
+        email: &str,
+        source_items: u64,
+        source_bytes: u64,
+        start: &PassStart,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET source_items = ?, source_bytes = ?, pass_started_at = ?,
+               pass_items_at_start = ?, pass_bytes_at_start = ?
+             WHERE email = ?",
+        )
+        .bind(source_items as i64)
+        .bind(source_bytes as i64)
+        .bind(start.at)
+        .bind(start.items as i64)
+        .bind(start.bytes as i64)
+        .bind(email)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_progress(
+        &self,
+        email: &str,
+        messages: u64,
+        bytes: u64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let bucket =
+            at.timestamp().div_euclid(THROUGHPUT_BUCKET_SECONDS) * THROUGHPUT_BUCKET_SECONDS;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE users SET items_synced = items_synced + ?, bytes_synced = bytes_synced + ?
+             WHERE email = ?",
+        )
+        .bind(messages as i64)
+        .bind(bytes as i64)
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO throughput (batch, bucket, messages, bytes)
+             SELECT batch, ?, ?, ? FROM users WHERE email = ?
+             ON CONFLICT (batch, bucket) DO UPDATE SET
+               messages = messages + excluded.messages, bytes = bytes + excluded.bytes",
+        )
+        .bind(bucket)
+        .bind(messages as i64)
+        .bind(bytes as i64)
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn throughput(&self, batch: &str, since: DateTime<Utc>) -> Result<Vec<ThroughputBucket>> {
+        let first =
+            since.timestamp().div_euclid(THROUGHPUT_BUCKET_SECONDS) * THROUGHPUT_BUCKET_SECONDS;
+        sqlx::query(
+            "SELECT bucket, messages, bytes FROM throughput WHERE batch = ? AND bucket >= ?
+             ORDER BY bucket",
+        )
+        .bind(batch)
+        .bind(first)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let bucket: i64 = row.try_get("bucket")?;
+            Ok(ThroughputBucket {
+                at: DateTime::from_timestamp(bucket, 0)
+                    .ok_or_else(|| corrupt(format!("throughput bucket {bucket} is not a time")))?,
+                messages: u64_col(row, "messages")?,
+                bytes: u64_col(row, "bytes")?,
+            })
+        })
+        .collect()
     }
 
     async fn folder_states(&self, email: &str) -> Result<Vec<FolderState>> {
@@ -1834,5 +1988,225 @@ mod tests {
             (2, 1, 1)
         );
         assert_invariants(&store).await;
+    }
+
+    /// The reference the database's pages are checked against: every user in memory,
+    /// filtered, sorted and sliced by hand.
+    fn page_by_hand(all: &[MigrationUser], q: &UserQuery) -> Vec<String> {
+        let filter = q.filter.as_deref().map(|f| f.trim().to_lowercase());
+        let mut users: Vec<(usize, &MigrationUser)> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| q.status.is_none_or(|s| u.status == s))
+            .filter(|(_, u)| {
+                filter.as_deref().is_none_or(|f| {
+                    f.is_empty()
+                        || format!("{} {}", u.email, u.status.as_str())
+                            .to_lowercase()
+                            .contains(f)
+                })
+            })
+            .collect();
+        let share = |u: &MigrationUser| -> f64 {
+            if u.stats.source_items == 0 {
+                -1.0
+            } else {
+                u.stats.items_synced.min(u.stats.source_items) as f64 / u.stats.source_items as f64
+            }
+        };
+        users.sort_by(|(pa, a), (pb, b)| {
+            let key = match q.sort {
+                UserSort::Position => pa.cmp(pb),
+                UserSort::Email => a.email.as_str().cmp(b.email.as_str()),
+                UserSort::Status => a.status.as_str().cmp(b.status.as_str()),
+                UserSort::Progress => share(a).total_cmp(&share(b)),
+                UserSort::ItemsSynced => a.stats.items_synced.cmp(&b.stats.items_synced),
+                UserSort::ItemsSkipped => a.stats.items_skipped.cmp(&b.stats.items_skipped),
+                UserSort::BytesSynced => a.stats.bytes_synced.cmp(&b.stats.bytes_synced),
+                UserSort::LastSynced => a.last_synced_at.cmp(&b.last_synced_at),
+                UserSort::Error => a
+                    .error
+                    .as_deref()
+                    .unwrap_or("")
+                    .cmp(b.error.as_deref().unwrap_or("")),
+            };
+            let key = if q.descending { key.reverse() } else { key };
+            key.then(pa.cmp(pb))
+        });
+        users
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit.map_or(usize::MAX, |l| l as usize))
+            .map(|(_, u)| u.email.to_string())
+            .collect()
+    }
+
+    mod pages {
+        use super::*;
+        use proptest::prelude::*;
+
+        const STATUSES: [UserStatus; 4] = [
+            UserStatus::Queued,
+            UserStatus::Syncing,
+            UserStatus::Synced,
+            UserStatus::Failed,
+        ];
+
+        fn user_strategy() -> impl Strategy<Value = (u8, u8, u16, u16, u32, Option<u8>, Option<i64>)>
+        {
+            (
+                0u8..4,
+                0u8..20,
+                0u16..50,
+                0u16..60,
+                0u32..5000,
+                proptest::option::of(0u8..3),
+                proptest::option::of(0i64..4),
+            )
+        }
+
+        fn query_strategy() -> impl Strategy<Value = UserQuery> {
+            (
+                proptest::option::of(prop_oneof![
+                    Just("user-1".to_string()),
+                    Just("FAIL".to_string()),
+                    Just("sync".to_string()),
+                    Just("@b.test".to_string()),
+                    Just(" ".to_string()),
+                ]),
+                proptest::option::of(0usize..4),
+                0usize..UserSort::ALL.len(),
+                any::<bool>(),
+                0u64..30,
+                proptest::option::of(0u64..12),
+            )
+                .prop_map(|(filter, status, sort, descending, offset, limit)| {
+                    UserQuery {
+                        filter,
+                        status: status.map(|i| STATUSES[i]),
+                        sort: UserSort::ALL[sort],
+                        descending,
+                        offset,
+                        limit,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(24))]
+            #[test]
+            fn a_page_of_users_is_the_slice_of_them_all_filtered_and_sorted(
+                users in proptest::collection::vec(user_strategy(), 0..25),
+                queries in proptest::collection::vec(query_strategy(), 1..8),
+            ) {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    let (_dir, store) = store().await;
+                    store.insert_endpoint(&endpoint("E"), &SecretString::from("pw".to_string())).await.unwrap();
+                    let news: Vec<NewUser> = (0..users.len())
+                        .map(|i| new_user(&format!("user-{}@b.test", (i * 7919) % 1000), None))
+                        .collect();
+                    let mut seen = std::collections::HashSet::new();
+                    let news: Vec<NewUser> = news.into_iter().filter(|n| seen.insert(n.email.to_string())).collect();
+                    store.create_batch(&batch("B", "E"), &news).await.unwrap();
+                    let now = chrono::Utc::now();
+                    let mut all = Vec::new();
+                    for (n, (status, source, synced, skipped, bytes, error, ago)) in news.iter().zip(&users) {
+                        let mut u = store.user(n.email.as_str()).await.unwrap().unwrap();
+                        u.status = STATUSES[*status as usize];
+                        u.stats.source_items = u64::from(*source);
+                        u.stats.items_synced = u64::from(*synced);
+                        u.stats.items_skipped = u64::from(*skipped);
+                        u.stats.bytes_synced = u64::from(*bytes);
+                        u.error = error.map(|e| format!("error {e}"));
+                        u.last_synced_at = ago.map(|a| now - Duration::hours(a));
+                        store.update_user(&u).await.unwrap();
+                        all.push(store.user(n.email.as_str()).await.unwrap().unwrap());
+                    }
+                    for q in &queries {
+                        let page = store.users_page("B", q).await.unwrap();
+                        let got: Vec<String> = page.users.iter().map(|u| u.email.to_string()).collect();
+                        let mut whole = q.clone();
+                        whole.offset = 0;
+                        whole.limit = None;
+                        assert_eq!(page.total as usize, page_by_hand(&all, &whole).len(), "{q:?}");
+                        assert_eq!(got, page_by_hand(&all, q), "{q:?}");
+                    }
+                });
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets() {
+        let (_dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("pw".to_string()))
+            .await
+            .unwrap();
+        store
+            .create_batch(
+                &batch("B", "E"),
+                &[new_user("a@b.test", None), new_user("c@b.test", None)],
+            )
+            .await
+            .unwrap();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let start = PassStart {
+            at: t0,
+            items: 0,
+            bytes: 0,
+        };
+        store
+            .start_pass("a@b.test", 10, 1000, &start)
+            .await
+            .unwrap();
+        store
+            .record_progress("a@b.test", 2, 200, t0 + Duration::seconds(1))
+            .await
+            .unwrap();
+        store
+            .record_progress("c@b.test", 1, 50, t0 + Duration::seconds(9))
+            .await
+            .unwrap();
+        store
+            .record_progress("a@b.test", 3, 300, t0 + Duration::seconds(12))
+            .await
+            .unwrap();
+        let a = store.user("a@b.test").await.unwrap().unwrap();
+        assert_eq!((a.stats.source_items, a.stats.source_bytes), (10, 1000));
+        assert_eq!((a.stats.items_synced, a.stats.bytes_synced), (5, 500));
+        assert_eq!(a.pass_start, Some(start));
+        let buckets = store.throughput("B", t0).await.unwrap();
+        assert_eq!(
+            buckets,
+            vec![
+                ThroughputBucket {
+                    at: t0,
+                    messages: 3,
+                    bytes: 250
+                },
+                ThroughputBucket {
+                    at: t0 + Duration::seconds(10),
+                    messages: 3,
+                    bytes: 300
+                },
+            ]
+        );
+        assert_eq!(
+            store
+                .throughput("B", t0 + Duration::seconds(10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // The batch's removal takes its throughput along.
+        store.remove_batch("B").await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throughput")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

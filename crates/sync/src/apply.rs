@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
+use chrono::Utc;
 use cutover_imap::Session;
+use cutover_model::PassStart;
 use cutover_store::Store;
 use tracing::{info, warn};
 
@@ -237,15 +239,28 @@ pub(crate) async fn apply_plan(
         let copied: std::collections::HashSet<u32> = w.copies.iter().map(|c| c.uid).collect();
         w.metas.retain(|uid, _| copied.contains(uid));
     }
+    let planned_messages: u64 = work.iter().map(|w| w.copies.len() as u64).sum();
+    let planned_bytes: u64 = work
+        .iter()
+        .flat_map(|w| &w.copies)
+        .map(|c| u64::from(c.size))
+        .sum();
+    // What the source holds as this pass counts it, and where its copying starts: the
+    // mailbox's progress and time left count from here.
+    let (items, bytes) = store.copied_totals(email).await?;
+    let start = PassStart {
+        at: Utc::now(),
+        items,
+        bytes,
+    };
+    store
+        .start_pass(email, outcome.source_items, bytes + planned_bytes, &start)
+        .await?;
     events.send(SyncEvent::UserPlanned {
         email: email.to_string(),
         folders: outcome.folders,
-        messages: work.iter().map(|w| w.copies.len() as u64).sum(),
-        bytes: work
-            .iter()
-            .flat_map(|w| &w.copies)
-            .map(|c| u64::from(c.size))
-            .sum(),
+        messages: planned_messages,
+        bytes: planned_bytes,
     });
     copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome).await?;
     Ok(outcome)

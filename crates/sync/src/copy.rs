@@ -5,6 +5,7 @@
 //! and removals and saves its state when all of it is in. Messages the target refuses
 //! become skipped items.
 
+use chrono::Utc;
 use cutover_imap::{AppendMessage, ImapError, MailboxName, MessageBody, Session, Spool};
 use cutover_model::SkippedKind;
 use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
@@ -498,6 +499,9 @@ async fn append_chunk(
             .await?;
         test_hooks::reached(PausePoint::AfterRecord);
         let bytes: u64 = copies.iter().map(|c| u64::from(c.size)).sum();
+        store
+            .record_progress(&job.email, copies.len() as u64, bytes, Utc::now())
+            .await?;
         stats.copied += copies.len() as u64;
         stats.bytes += bytes;
         events.send(SyncEvent::Copied {

@@ -646,7 +646,6 @@ async fn run_user(
             user.status = UserStatus::Synced;
             user.initial_sync_done = true;
             user.last_synced_at = Some(Utc::now());
-            user.stats.source_items = outcome.source_items;
             user.stats.folders = outcome.folders;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;

@@ -79,6 +79,50 @@ fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
                 t.replace(',', "").parse::<u64>().is_ok_and(|n| n > 0)
             })
             .await;
+        // Alice's row: the share of her source mailbox done and the time her pass has
+        // left, both moving while it runs.
+        let alice = "#users tr[data-email='alice@contoso.test'] .progress .text";
+        let first = browser
+            .wait_css(alice, "a share done and time left", |t| {
+                percent(t).is_some_and(|p| p > 0 && p < 100) && t.ends_with(" left")
+            })
+            .await;
+        let later = browser
+            .wait_css(alice, "a larger share done", |t| {
+                percent(t).is_some_and(|p| p > percent(&first).unwrap())
+            })
+            .await;
+        assert!(percent(&later).unwrap() <= 100, "{later}");
+        // The batch's throughput, drawn as a line with a point per stretch of time.
+        browser
+            .wait_text("chart-max", "a peak throughput", |t| t.starts_with("peak "))
+            .await;
+        let line = browser.attribute("throughput-line", "d").await.unwrap();
+        assert!(line.starts_with('M') && line.contains('L'), "{line}");
+        assert!(browser.text("chart-caption").await.contains("copied"));
+        // The settings, without a password.
+        browser
+            .client
+            .find(Locator::Css("#settings summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let settings = browser
+            .wait_text("settings-target", "the target's settings", |t| {
+                t.contains("127.0.0.1")
+            })
+            .await;
+        assert!(settings.contains("admin"), "{settings}");
+        assert!(
+            browser
+                .text("settings-endpoint")
+                .await
+                .contains("127.0.0.1")
+        );
+        let shown = browser.text("settings").await;
+        assert!(!shown.contains("adminpass"), "{shown}");
 
         screenshot(&browser, "dashboard.png").await;
 
@@ -165,10 +209,20 @@ fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
     }
 }
 
+/// The whole percent a progress cell starts with ("42% · 3 min left" is 42).
+fn percent(text: &str) -> Option<u32> {
+    text.split('%').next()?.trim().parse().ok()
+}
+
 /// With CUTOVER_DASHBOARD_SCREENSHOTS=DIR, saves what the browser shows (the pictures in
 /// docs/ come from here).
 async fn screenshot(browser: &Browser, name: &str) {
     if let Ok(dir) = std::env::var("CUTOVER_DASHBOARD_SCREENSHOTS") {
+        browser
+            .client
+            .execute("window.scrollTo(0, 0)", vec![])
+            .await
+            .unwrap();
         let png = browser.client.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
@@ -276,5 +330,125 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
     });
     let lines = diff(&src.mailbox(user), &dst.mailbox(user));
     assert!(lines.is_empty(), "{lines:#?}");
+    drop(serve);
+}
+
+/// A batch of 1,000 mailboxes created from a users CSV uploaded in the page, then paged,
+/// sorted and filtered by the service (the API pages the same way).
+#[test]
+fn the_dashboard_creates_a_batch_from_an_uploaded_csv_and_pages_through_1000_users() {
+    let user = USERS[0];
+    let (src, dst) = crate::support::pair(&[user], '/');
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", user);
+    cutover.accept_domains(&[user]);
+    let emails: Vec<String> = (0..1000)
+        .map(|i| format!("user-{i:04}@contoso.test"))
+        .collect();
+    let rows: Vec<(&str, &str, &str)> = emails.iter().map(|e| (e.as_str(), "", "")).collect();
+    let csv = cutover.write("thousand.csv", &crate::support::users_csv(&rows));
+    let serve = cutover.serve(&[], &[]);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start().await;
+        browser
+            .client
+            .goto(&format!("http://{}/#token={}", serve.addr, serve.token))
+            .await
+            .unwrap();
+        browser
+            .wait_text("new-batch-endpoint", "the endpoint to pick", |t| {
+                t.contains("CutoverEndpoint")
+            })
+            .await;
+        // The file input takes the file's path, as a person's file chooser would.
+        let file = browser
+            .client
+            .find(Locator::Id("new-batch-csv"))
+            .await
+            .unwrap();
+        file.send_keys(&csv).await.unwrap();
+        browser.click("new-batch-submit").await;
+        browser
+            .wait_text("batch-name", "the new batch", |t| t == "CutoverBatch")
+            .await;
+        assert_eq!(browser.text("batch-status").await, "Created");
+        browser
+            .wait_text("count-total", "1,000 mailboxes", |t| t == "1,000")
+            .await;
+        browser
+            .wait_text("page-info", "the first page", |t| t == "1–50 of 1,000")
+            .await;
+        let rows = |css: &'static str| {
+            let client = browser.client.clone();
+            async move { client.find_all(Locator::Css(css)).await.unwrap().len() }
+        };
+        assert_eq!(rows("#users tr").await, 50);
+        assert!(browser.css_text("#users tr").await.contains("user-0000@"));
+
+        browser.click("page-next").await;
+        browser
+            .wait_text("page-info", "the second page", |t| t == "51–100 of 1,000")
+            .await;
+        browser
+            .wait_css("#users tr", "the 51st user first", |t| {
+                t.contains("user-0050@")
+            })
+            .await;
+        // Sorted by address, then the other way: the last address comes first.
+        let mailbox = browser
+            .client
+            .find(Locator::Css("th[data-sort='email']"))
+            .await
+            .unwrap();
+        mailbox.click().await.unwrap();
+        browser
+            .wait_text("page-info", "the first page again", |t| {
+                t == "1–50 of 1,000"
+            })
+            .await;
+        mailbox.click().await.unwrap();
+        browser
+            .wait_css("#users tr", "the last address first", |t| {
+                t.contains("user-0999@")
+            })
+            .await;
+        // Filtered by the service: one mailbox.
+        let filter = browser.client.find(Locator::Id("filter")).await.unwrap();
+        filter.send_keys("user-0123").await.unwrap();
+        browser
+            .wait_text("page-info", "one match", |t| t == "1–1 of 1")
+            .await;
+        assert_eq!(rows("#users tr").await, 1);
+        assert!(browser.css_text("#users tr").await.contains("user-0123@"));
+        assert!(browser.text("users").await.contains("Queued"));
+
+        screenshot(&browser, "dashboard-pages.png").await;
+        browser.close().await;
+    });
+
+    // The API's pages: a slice in the CSV's order, the total in a header.
+    let page = serve.call(
+        "GET",
+        "/api/v1/batches/CutoverBatch/users?offset=990&limit=20",
+        None,
+    );
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(page.header("X-Total-Count"), Some("1000"));
+    let users = page.json();
+    let got: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["Identity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        emails[990..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let bad = serve.call("GET", "/api/v1/batches/CutoverBatch/users?sort=size", None);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.json()["Message"].as_str().unwrap().contains("progress"));
     drop(serve);
 }

@@ -20,10 +20,11 @@ const FOLDER: &str = "Reports, 2025";
 /// A subject with a formula, a comma, quotes and an accent.
 const SUBJECT: &str = "=SUM(1+1), \"été\"";
 
-const STATISTICS_COLUMNS: [&str; 11] = [
+const STATISTICS_COLUMNS: [&str; 12] = [
     "EmailAddress",
     "Status",
     "TotalItemsInSourceMailboxCount",
+    "TotalBytesInSourceMailbox",
     "ItemsSynced",
     "ItemsSkipped",
     "BadItemCount",
@@ -145,6 +146,27 @@ fn check_statistics(m: &Migrated, text: &str) {
     assert_eq!(number(bob, "ItemsSkipped"), 0);
     assert_eq!(col(bob, "DataConsistencyScore"), "Perfect");
     assert_eq!(col(bob, "ErrorSummary"), "");
+    // The source's bytes as the pass counted them: every message's size, the one the
+    // target refused included.
+    for (row, user) in [(alice, ALICE), (bob, BOB)] {
+        let bytes: usize = m
+            .src
+            .mailbox(user)
+            .folders
+            .values()
+            .flatten()
+            .map(|msg| msg.body.len())
+            .sum();
+        assert_eq!(
+            number(row, "TotalBytesInSourceMailbox"),
+            bytes as u64,
+            "{user}"
+        );
+    }
+    assert_eq!(
+        number(bob, "TotalBytesInSourceMailbox"),
+        number(bob, "BytesTransferred")
+    );
     for (row, user) in [(alice, ALICE), (bob, BOB)] {
         let stats = m.cutover.json(&["user", "stats", user]);
         assert_eq!(

@@ -91,7 +91,12 @@ impl Browser {
 
     /// The text of the element with this id, "" while it is absent.
     pub async fn text(&self, id: &str) -> String {
-        match self.client.find(Locator::Id(id)).await {
+        self.css_text(&format!("#{id}")).await
+    }
+
+    /// The text of the first element matching this CSS selector, "" while there is none.
+    pub async fn css_text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }
@@ -99,18 +104,29 @@ impl Browser {
 
     /// Waits until `check` holds for the text of the element `id`; returns that text.
     pub async fn wait_text(&self, id: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+        self.wait_css(&format!("#{id}"), what, check).await
+    }
+
+    /// Waits until `check` holds for the text of the first element matching `css`.
+    pub async fn wait_css(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let text = self.text(id).await;
+            let text = self.css_text(css).await;
             if check(&text) {
                 return text;
             }
             if Instant::now() > deadline {
                 let page = self.client.source().await.unwrap_or_default();
-                panic!("#{id} never showed {what}; it shows {text:?}. The page:\n{page}");
+                panic!("{css} never showed {what}; it shows {text:?}. The page:\n{page}");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The attribute `name` of the element `id`, when both exist.
+    pub async fn attribute(&self, id: &str, name: &str) -> Option<String> {
+        let e = self.client.find(Locator::Id(id)).await.ok()?;
+        e.attr(name).await.ok().flatten()
     }
 
     pub async fn click(&self, id: &str) {
