@@ -164,6 +164,7 @@ pub(crate) enum StatusItem {
     UidNext(u32),
     UidValidity(u32),
     HighestModSeq(u64),
+    Size(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +339,7 @@ fn convert_data(data: Data<'_>) -> Untagged {
                     StatusDataItem::UidNext(n) => Some(StatusItem::UidNext(n.get())),
                     StatusDataItem::UidValidity(n) => Some(StatusItem::UidValidity(n.get())),
                     StatusDataItem::HighestModSeq(n) => Some(StatusItem::HighestModSeq(*n)),
+                    StatusDataItem::Size(n) => Some(StatusItem::Size(*n)),
                     _ => None,
                 })
                 .collect(),

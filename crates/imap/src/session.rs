@@ -114,6 +114,38 @@ pub struct MailboxStatus {
     pub uid_next: Option<u32>,
     pub uid_validity: Option<u32>,
     pub highest_modseq: Option<u64>,
+    /// The mailbox's size in octets (RFC 8438), from servers with STATUS=SIZE.
+    pub size: Option<u64>,
+}
+
+/// The STATUS answer for `name` among untagged responses (servers answer with the name
+/// as they spell it; INBOX may differ in case).
+fn status_of(name: &MailboxName, untagged: &[Untagged]) -> Option<MailboxStatus> {
+    let mut found = None;
+    for u in untagged {
+        if let Untagged::Status { name: got, items } = u {
+            if *got != *name && !(got.is_inbox() && name.is_inbox()) {
+                continue;
+            }
+            let status = found.get_or_insert(MailboxStatus {
+                messages: 0,
+                uid_next: None,
+                uid_validity: None,
+                highest_modseq: None,
+                size: None,
+            });
+            for item in items {
+                match *item {
+                    StatusItem::Messages(n) => status.messages = n,
+                    StatusItem::UidNext(n) => status.uid_next = Some(n),
+                    StatusItem::UidValidity(n) => status.uid_validity = Some(n),
+                    StatusItem::HighestModSeq(n) => status.highest_modseq = Some(n),
+                    StatusItem::Size(n) => status.size = Some(n),
+                }
+            }
+        }
+    }
+    found
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -577,9 +609,9 @@ impl Session {
         Ok(())
     }
 
-    /// STATUS (MESSAGES UIDNEXT UIDVALIDITY), plus HIGHESTMODSEQ when CONDSTORE is
-    /// advertised.
-    pub async fn status(&mut self, name: &MailboxName) -> Result<MailboxStatus, ImapError> {
+    /// What STATUS asks for: MESSAGES UIDNEXT UIDVALIDITY, plus HIGHESTMODSEQ when
+    /// CONDSTORE is advertised and SIZE (RFC 8438) when STATUS=SIZE is.
+    fn status_items(&self) -> Vec<StatusDataItemName> {
         let mut items = vec![
             StatusDataItemName::Messages,
             StatusDataItemName::UidNext,
@@ -588,42 +620,55 @@ impl Session {
         if self.caps.has("CONDSTORE") {
             items.push(StatusDataItemName::HighestModSeq);
         }
+        if self.caps.has("STATUS=SIZE") {
+            items.push(StatusDataItemName::Size);
+        }
+        items
+    }
+
+    /// STATUS (MESSAGES UIDNEXT UIDVALIDITY), plus HIGHESTMODSEQ when CONDSTORE is
+    /// advertised and SIZE when STATUS=SIZE is.
+    pub async fn status(&mut self, name: &MailboxName) -> Result<MailboxStatus, ImapError> {
         let body = CommandBody::Status {
             mailbox: name.to_imap()?,
-            item_names: Cow::Owned(items),
+            item_names: Cow::Owned(self.status_items()),
         };
         let done = self.run("STATUS", body).await?;
-        let mut status = MailboxStatus {
-            messages: 0,
-            uid_next: None,
-            uid_validity: None,
-            highest_modseq: None,
-        };
-        let mut seen = false;
-        for u in done.untagged {
-            // Servers answer with the name as they spell it; INBOX may differ in case.
-            if let Untagged::Status { name: got, items } = u {
-                if got != *name && !(got.is_inbox() && name.is_inbox()) {
-                    continue;
-                }
-                seen = true;
-                for item in items {
-                    match item {
-                        StatusItem::Messages(n) => status.messages = n,
-                        StatusItem::UidNext(n) => status.uid_next = Some(n),
-                        StatusItem::UidValidity(n) => status.uid_validity = Some(n),
-                        StatusItem::HighestModSeq(n) => status.highest_modseq = Some(n),
-                    }
-                }
+        status_of(name, &done.untagged)
+            .ok_or_else(|| ImapError::Protocol(format!("no STATUS data for {}", name.to_display())))
+    }
+
+    /// STATUS of many mailboxes, pipelined (a round trip per hundred): each mailbox's
+    /// answer, or the NO the server gave for it. A BAD or a lost connection is the error.
+    pub async fn statuses(
+        &mut self,
+        names: &[MailboxName],
+    ) -> Result<Vec<Result<MailboxStatus, ImapError>>, ImapError> {
+        const PER_ROUND: usize = 100;
+        let items = self.status_items();
+        let mut answers = Vec::with_capacity(names.len());
+        for round in names.chunks(PER_ROUND) {
+            let mut wire = Vec::with_capacity(round.len());
+            for name in round {
+                let tag = self.conn.next_tag();
+                let body = CommandBody::Status {
+                    mailbox: name.to_imap()?,
+                    item_names: Cow::Owned(items.clone()),
+                };
+                wire.push((tag.clone(), encode_command(&tag, body)?));
+            }
+            let (untagged, statuses) = self.conn.execute_pipelined("STATUS", wire).await?;
+            for (name, status) in round.iter().zip(statuses) {
+                answers.push(match status.check("STATUS") {
+                    Ok(()) => status_of(name, &untagged).ok_or_else(|| {
+                        ImapError::Protocol(format!("no STATUS data for {}", name.to_display()))
+                    }),
+                    Err(e @ ImapError::No { .. }) => Err(e),
+                    Err(e) => return Err(e),
+                });
             }
         }
-        if !seen {
-            return Err(ImapError::Protocol(format!(
-                "no STATUS data for {}",
-                name.to_display()
-            )));
-        }
-        Ok(status)
+        Ok(answers)
     }
 
     pub async fn noop(&mut self) -> Result<(), ImapError> {

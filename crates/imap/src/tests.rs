@@ -277,8 +277,37 @@ async fn status_with_highestmodseq() {
                 uid_next: Some(20),
                 uid_validity: Some(99),
                 highest_modseq: Some(31),
+                size: None,
             }
         );
+    }
+}
+
+#[tokio::test]
+async fn statuses_are_pipelined_with_sizes_and_a_no_is_that_mailbox_s_answer() {
+    let script = "* OK [CAPABILITY IMAP4rev1 STATUS=SIZE] ready\r\n\
+                  * STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 9 SIZE 4500)\r\n\
+                  C1 OK done\r\n\
+                  C2 NO [NONEXISTENT] Mailbox doesn't exist\r\n\
+                  * STATUS Archive (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 10 SIZE 0)\r\n\
+                  C3 OK done\r\n";
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s
+            .statuses(&[name("INBOX"), name("Gone"), name("Archive")])
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY SIZE)\r\n\
+             C2 STATUS Gone (MESSAGES UIDNEXT UIDVALIDITY SIZE)\r\n\
+             C3 STATUS Archive (MESSAGES UIDNEXT UIDVALIDITY SIZE)\r\n"
+        );
+        assert_eq!(got.len(), 3);
+        let inbox = got[0].as_ref().unwrap();
+        assert_eq!((inbox.messages, inbox.size), (3, Some(4500)));
+        assert!(matches!(got[1], Err(ImapError::No { .. })), "{:?}", got[1]);
+        assert_eq!(got[2].as_ref().unwrap().size, Some(0));
     }
 }
 

@@ -202,6 +202,8 @@ function drawBatch(b) {
   $("items-skipped").textContent = num(b.ItemsSkipped);
   $("bytes").textContent = bytes(b.BytesTransferred);
   $("initial-duration").textContent = b.InitialSyncDuration || "—";
+  $("source-size").textContent = b.TotalBytesInSource ? bytes(b.TotalBytesInSource) : "—";
+  $("time-left").textContent = b.EstimatedTimeLeft || "—";
   $("last-synced").textContent = when(b.LastSyncedDateTime);
   $("next-sync").textContent = when(b.NextSyncDateTime);
   $("consistency").textContent = b.DataConsistencyScore || "—";

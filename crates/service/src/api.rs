@@ -235,7 +235,9 @@ async fn batch_view(s: &AppState, batch: &cutover_model::Batch) -> ApiResult<Bat
         .store
         .throughput(batch.name.as_str(), now - chrono::Duration::seconds(70))
         .await?;
-    view.throughput_bytes_per_second = Some(throughput::recent_rate(&recent, now));
+    let rate = throughput::recent_rate(&recent, now);
+    view.throughput_bytes_per_second = Some(rate);
+    view.estimated_time_left = BatchView::time_left(&users, rate);
     Ok(view)
 }
 
@@ -994,6 +996,7 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         let mut batch = BatchView::new(&sample_batch(), &[sample_user()]);
         batch.throughput_bytes_per_second = Some(1);
+        batch.estimated_time_left = Some("1 s".into());
         let user = sample_user();
         for (name, sent) in [
             ("BatchView", serde_json::to_value(&batch).unwrap()),

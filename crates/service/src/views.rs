@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
-    Target, human_duration,
+    Target, UserStatus, human_duration,
 };
 use cutover_store::{EndpointDiscovery, SkippedItem};
 use serde::Serialize;
@@ -216,6 +216,13 @@ pub struct BatchView {
     /// HTTP API only; absent in the CLI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_bytes_per_second: Option<u64>,
+    /// Bytes the source mailboxes hold, as sized before the initial sync or counted by
+    /// the last pass.
+    pub total_bytes_in_source: u64,
+    /// What is left to copy at the last minute's throughput, while mailboxes sync and
+    /// every one of them is counted (the HTTP API only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_time_left: Option<String>,
 }
 
 impl BatchView {
@@ -255,7 +262,31 @@ impl BatchView {
             excluded_folders: b.excluded_folders.clone(),
             folder_map: b.folder_map.iter().map(ToString::to_string).collect(),
             throughput_bytes_per_second: None,
+            total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
+            estimated_time_left: None,
         }
+    }
+
+    /// The batch's time left at `rate` bytes per second: the bytes its syncing and
+    /// queued mailboxes still lack; unknown while one of them is not counted yet.
+    pub fn time_left(users: &[MigrationUser], rate: u64) -> Option<String> {
+        let waiting: Vec<&MigrationUser> = users
+            .iter()
+            .filter(|u| {
+                matches!(
+                    u.status,
+                    UserStatus::Queued | UserStatus::Syncing | UserStatus::IncrementalSyncing
+                )
+            })
+            .collect();
+        if waiting.is_empty() || rate == 0 || waiting.iter().any(|u| u.stats.source_items == 0) {
+            return None;
+        }
+        let left: u64 = waiting
+            .iter()
+            .map(|u| u.stats.source_bytes.saturating_sub(u.stats.bytes_synced))
+            .sum();
+        Some(human_duration(left.div_ceil(rate)))
     }
 }
 
@@ -439,6 +470,45 @@ impl UserStatsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_s_time_left_counts_what_its_waiting_mailboxes_lack() {
+        let user = |status, source_items, source_bytes, bytes_synced| MigrationUser {
+            email: "a@b.test".parse().unwrap(),
+            batch: cutover_model::Name::parse("batch", "B").unwrap(),
+            source_login: None,
+            has_password: false,
+            status,
+            error: None,
+            initial_sync_done: false,
+            last_synced_at: None,
+            stats: cutover_model::UserStats {
+                source_items,
+                source_bytes,
+                bytes_synced,
+                ..Default::default()
+            },
+            skipped_items_approved_at: None,
+            removals_held: 0,
+            removals_held_detail: None,
+            removals_approved_at: None,
+            pass_start: None,
+        };
+        let users = [
+            user(UserStatus::Syncing, 10, 1000, 400),
+            user(UserStatus::Queued, 5, 600, 0),
+            user(UserStatus::Synced, 5, 9000, 9000),
+            user(UserStatus::Failed, 5, 9000, 0),
+        ];
+        // 600 + 600 bytes left at 100 bytes a second.
+        assert_eq!(BatchView::time_left(&users, 100).as_deref(), Some("12 s"));
+        assert_eq!(BatchView::time_left(&users, 0), None);
+        // A queued mailbox nobody counted yet: no honest estimate.
+        let mut uncounted = users.to_vec();
+        uncounted.push(user(UserStatus::Queued, 0, 0, 0));
+        assert_eq!(BatchView::time_left(&uncounted, 100), None);
+        assert_eq!(BatchView::time_left(&users[2..], 100), None);
+    }
 
     #[test]
     fn durations_print_like_timespans() {

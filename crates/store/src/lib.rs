@@ -298,6 +298,14 @@ pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
         source_bytes: u64,
         start: &PassStart,
     ) -> Result<()>;
+    /// What a source mailbox holds as sized before its first pass (for the order of the
+    /// initial sync and the dashboard); the first pass's own count replaces it.
+    async fn set_source_size(
+        &self,
+        email: &str,
+        source_items: u64,
+        source_bytes: u64,
+    ) -> Result<()>;
     /// Messages landed on the target during a pass: the user's counters move on (the
     /// pass's end counts them again from the message map) and the batch's throughput
     /// bucket of `at` grows. Touches only those columns.

@@ -739,6 +739,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn set_source_size(
+        &self,
+        email: &str,
+        source_items: u64,
+        source_bytes: u64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE users SET source_items = ?, source_bytes = ? WHERE email = ?")
+            .bind(source_items as i64)
+            .bind(source_bytes as i64)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn record_progress(
         &self,
         email: &str,

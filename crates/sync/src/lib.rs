@@ -48,6 +48,7 @@ pub mod proof;
 pub mod recovery;
 pub mod runner;
 pub mod scan;
+pub mod sizing;
 pub mod stop;
 mod subject;
 pub mod subscriptions;

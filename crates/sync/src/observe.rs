@@ -102,7 +102,7 @@ async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapErr
 }
 
 /// A side's personal namespace: from NAMESPACE, else inferred from its folders.
-async fn side_namespace(
+pub(crate) async fn side_namespace(
     session: &mut Session,
     role: Role,
     listed: &[cutover_imap::ListedMailbox],

@@ -12,7 +12,7 @@ use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus, check_item_li
 use cutover_store::{Store, StoreError, count_from_ledger, mailbox_job};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::audit::MailboxAudit;
 use crate::budget::MemoryBudget;
@@ -22,6 +22,7 @@ use crate::executor::sync_mailbox;
 use crate::pass::{MailboxJob, PassOutcome, SyncError};
 use crate::plan::MailboxPlan;
 use crate::proof::BrakeRule;
+use crate::sizing;
 use crate::stop::{StopReason, StopSignal};
 use crate::worker::Worker;
 
@@ -389,7 +390,7 @@ pub async fn run_batch(
     } else {
         batch.started_at
     };
-    let users: Vec<MigrationUser> = store
+    let mut users: Vec<MigrationUser> = store
         .users(Some(batch.name.as_str()), None)
         .await?
         .into_iter()
@@ -411,6 +412,21 @@ pub async fn run_batch(
         stop.clone(),
         shutdown,
     ));
+    // The biggest mailboxes first, sized first where no pass has counted them yet.
+    let unsized_users = sizing::to_size(&users, limit.max(1) as usize, incremental);
+    if !unsized_users.is_empty() {
+        size_sources(
+            store.clone(),
+            &sides,
+            &batch,
+            &mut users,
+            &unsized_users,
+            limit,
+            &stop,
+        )
+        .await?;
+    }
+    sizing::pass_order(&mut users);
     let shared = Arc::new(batch.clone());
     let mut tasks = JoinSet::new();
     for user in users {
@@ -537,6 +553,68 @@ pub async fn run_batch(
         status: current.status,
     });
     Ok(run)
+}
+
+/// Sizes the source mailboxes of `users[which]`, `limit` at a time, and keeps each size
+/// as the user's source counts. A mailbox that cannot be sized keeps its place in the
+/// users CSV's order; its pass says what is wrong.
+async fn size_sources(
+    store: Arc<dyn Store>,
+    sides: &Sides,
+    batch: &Batch,
+    users: &mut [MigrationUser],
+    which: &[usize],
+    limit: u32,
+    stop: &StopSignal,
+) -> Result<(), RunError> {
+    let started = std::time::Instant::now();
+    let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    let mut tasks = JoinSet::new();
+    for &i in which {
+        let Ok(job) = sides
+            .job(
+                store.as_ref(),
+                batch,
+                &users[i],
+                stop.clone(),
+                MemoryBudget::from_env(),
+            )
+            .await?
+        else {
+            continue;
+        };
+        let slots = slots.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            if stop.reason().is_some() {
+                return (i, None);
+            }
+            match sizing::size_source(&job).await {
+                Ok(size) => (i, Some(size)),
+                Err(e) => {
+                    debug!(user = job.email, error = %e, "could not size the source mailbox");
+                    (i, None)
+                }
+            }
+        });
+    }
+    let mut sized = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((i, Some(size))) = joined else {
+            continue;
+        };
+        let user = &mut users[i];
+        user.stats.source_items = size.messages;
+        user.stats.source_bytes = size.bytes.unwrap_or(0);
+        store
+            .set_source_size(user.email.as_str(), size.messages, size.bytes.unwrap_or(0))
+            .await?;
+        sized += 1;
+    }
+    info!(batch = %batch.name, sized, of = which.len(), millis = started.elapsed().as_millis() as u64,
+        "source mailboxes sized; the biggest start first");
+    Ok(())
 }
 
 /// A user whose pass was stopped: Stopped when the admin stopped the batch; as before the

@@ -100,6 +100,13 @@ fn the_dashboard_follows_a_migration_and_its_buttons_stop_and_start_it() {
         let line = browser.attribute("throughput-line", "d").await.unwrap();
         assert!(line.starts_with('M') && line.contains('L'), "{line}");
         assert!(browser.text("chart-caption").await.contains("copied"));
+        // The batch's size and time left, over both mailboxes.
+        browser
+            .wait_text("time-left", "the batch's time left", |t| {
+                t.ends_with(['s', 'n'])
+            })
+            .await;
+        assert!(browser.text("source-size").await.ends_with("B"));
         // The settings, without a password.
         browser
             .client

@@ -3,6 +3,7 @@
 
 mod autodiscover;
 mod bad_items;
+mod biggest_first;
 mod compression;
 mod crash;
 mod cyrus;

@@ -1,0 +1,174 @@
+//! The biggest mailboxes first: a batch's wall time is its slowest mailbox's, so the
+//! mailboxes that take longest start first. Before the initial sync, when more mailboxes
+//! wait than run at once, each source mailbox is sized with one login and one pipelined
+//! STATUS of its folders (SIZE where the server has STATUS=SIZE, RFC 8438); the sizes are
+//! kept as the user's source counts, which the first pass then replaces with its own.
+
+use cutover_imap::{ListedMailbox, MailboxName, Session};
+use cutover_model::MigrationUser;
+
+use crate::executor;
+use crate::folder_map::{ListedFolder, SpecialUse, is_excluded};
+use crate::namespace;
+use crate::observe::side_namespace;
+use crate::pass::{MailboxJob, Role, SyncError};
+
+/// A source mailbox's size before its first pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSize {
+    pub messages: u64,
+    /// `None` when the server cannot tell (no STATUS=SIZE).
+    pub bytes: Option<u64>,
+}
+
+/// The users whose source mailbox should be sized before this pass: on the initial sync,
+/// those no pass has counted yet, and only when more wait than `slots` run at once (else
+/// every one starts now and the order does not matter).
+pub fn to_size(users: &[MigrationUser], slots: usize, incremental: bool) -> Vec<usize> {
+    if incremental || users.len() <= slots {
+        return Vec::new();
+    }
+    users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !u.initial_sync_done && u.stats.source_items == 0)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Puts the users in the order they take their turn: the most bytes first (by messages
+/// where no bytes are known), then the users CSV's order.
+pub fn pass_order(users: &mut [MigrationUser]) {
+    // A stable sort keeps the users CSV's order among equals.
+    users.sort_by(|a, b| {
+        (b.stats.source_bytes, b.stats.source_items)
+            .cmp(&(a.stats.source_bytes, a.stats.source_items))
+    });
+}
+
+/// Sizes one source mailbox: its personal folders but the excluded ones.
+pub async fn size_source(job: &MailboxJob) -> Result<SourceSize, SyncError> {
+    let mut src = executor::open(&job.source, Role::Source).await?;
+    let size = size_folders(&mut src, job).await;
+    let _ = src.logout().await;
+    size
+}
+
+async fn size_folders(src: &mut Session, job: &MailboxJob) -> Result<SourceSize, SyncError> {
+    let err = |source| SyncError::Imap {
+        role: Role::Source,
+        source,
+    };
+    let listed: Vec<ListedMailbox> = src.list_special_use().await.map_err(err)?;
+    let side = side_namespace(src, Role::Source, &listed).await?;
+    let folders: Vec<ListedFolder> = listed
+        .iter()
+        .map(|m| ListedFolder {
+            name: m.name.as_bytes().to_vec(),
+            selectable: m.is_selectable(),
+            subscribed: false,
+            special_use: SpecialUse::from_attributes(m.attributes.iter().map(String::as_str)),
+        })
+        .collect();
+    let personal = namespace::relative_listing(&side, &folders);
+    let names: Vec<MailboxName> = personal
+        .folders
+        .iter()
+        .filter(|f| f.selectable)
+        .filter(|f| {
+            let display = MailboxName::from_wire(f.name.clone()).to_display();
+            !is_excluded(&display, side.separator, &job.excluded_folders)
+        })
+        .map(|f| {
+            let wire = personal
+                .wire
+                .get(&f.name)
+                .cloned()
+                .unwrap_or_else(|| side.absolute(&f.name));
+            MailboxName::from_wire(wire)
+        })
+        .collect();
+    let mut size = SourceSize {
+        messages: 0,
+        bytes: Some(0),
+    };
+    // A folder that vanished or refuses STATUS is left out: this is an estimate for the
+    // order, the pass counts exactly.
+    for status in src
+        .statuses(&names)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .flatten()
+    {
+        size.messages += u64::from(status.messages);
+        size.bytes = size.bytes.zip(status.size).map(|(a, b)| a + b);
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_model::{EmailAddress, Name, UserStats, UserStatus};
+    use proptest::prelude::*;
+
+    fn user(i: usize, bytes: u64, items: u64, done: bool) -> MigrationUser {
+        MigrationUser {
+            email: format!("u{i}@b.test").parse::<EmailAddress>().unwrap(),
+            batch: Name::parse("batch", "B").unwrap(),
+            source_login: None,
+            has_password: false,
+            status: UserStatus::Queued,
+            error: None,
+            initial_sync_done: done,
+            last_synced_at: None,
+            stats: UserStats {
+                source_bytes: bytes,
+                source_items: items,
+                ..UserStats::default()
+            },
+            skipped_items_approved_at: None,
+            removals_held: 0,
+            removals_held_detail: None,
+            removals_approved_at: None,
+            pass_start: None,
+        }
+    }
+
+    #[test]
+    fn only_an_initial_sync_with_more_mailboxes_than_slots_is_sized() {
+        let users = vec![
+            user(0, 0, 0, false),
+            user(1, 10, 2, false),
+            user(2, 0, 0, true),
+        ];
+        assert_eq!(to_size(&users, 2, false), vec![0]);
+        assert!(to_size(&users, 3, false).is_empty());
+        assert!(to_size(&users, 2, true).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn the_biggest_go_first_and_equals_keep_the_csv_order(
+            sizes in proptest::collection::vec((0u64..5, 0u64..5), 0..30),
+        ) {
+            let mut users: Vec<MigrationUser> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, (bytes, items))| user(i, *bytes, *items, false))
+                .collect();
+            pass_order(&mut users);
+            prop_assert_eq!(users.len(), sizes.len());
+            for w in users.windows(2) {
+                let (a, b) = (&w[0], &w[1]);
+                let key = |u: &MigrationUser| (u.stats.source_bytes, u.stats.source_items);
+                prop_assert!(key(a) >= key(b));
+                if key(a) == key(b) {
+                    let n = |u: &MigrationUser| u.email.as_str().trim_start_matches('u').split('@').next().unwrap().parse::<usize>().unwrap();
+                    prop_assert!(n(a) < n(b));
+                }
+            }
+        }
+    }
+}
