@@ -1,0 +1,20 @@
+//! The source organization's directory, read over LDAP (Active Directory or OpenLDAP).
+//!
+//! [`reader`] is the only IO: it connects with strict TLS (LDAPS or StartTLS), binds,
+//! reads every recipient object with paged results and joins AD's ranged attributes
+//! into plain [`Entry`] values. [`recipient_from_entry`] is the pure mapping from an
+//! entry to a [`Recipient`] (kind, primary SMTP address, aliases, members, manager,
+//! delegates), over the attribute names of a profile ([`AttributeNames`]).
+//! Preflight, provisioning and licenses build on these later.
+
+pub mod attributes;
+pub mod entry;
+pub mod error;
+pub mod reader;
+pub mod recipient;
+
+pub use attributes::{AttributeNames, Field, parse_override};
+pub use entry::{Entry, ValueRange, parse_ranged};
+pub use error::DirectoryError;
+pub use reader::{BaseCheck, DirectoryReader, PAGE_SIZE};
+pub use recipient::{GROUP_TYPE_SECURITY, Recipient, is_security_group_type, recipient_from_entry};
