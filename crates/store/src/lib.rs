@@ -7,6 +7,7 @@
 //! store can show itself ([`StateInspection`]): the whole state as stable text, and
 //! the invariants it keeps, which the tests check after their steps.
 
+pub mod directory;
 pub mod domains;
 mod inspect;
 mod lease;
@@ -24,6 +25,7 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 
+pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
@@ -173,7 +175,7 @@ pub async fn count_from_ledger(
 
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
-pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
+pub trait Store: LeaseStore + DomainStore + DirectoryStore + StateInspection + Send + Sync {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     /// Remembers the target's case rule for folder names found by a probe, unless the
