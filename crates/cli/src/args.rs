@@ -47,6 +47,10 @@ pub enum Command {
     /// Migration users: one mailbox each.
     #[command(subcommand)]
     User(UserCommand),
+    /// The source organization's directory (LDAP) of an endpoint: its recipients, and a
+    /// test of its settings.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Test a source server (Test-MigrationServerAvailability): connect with strict TLS,
     /// and open a mailbox as the admin acting for its owner.
     TestServer(Box<TestServerArgs>),
@@ -350,6 +354,80 @@ pub struct TargetSetArgs {
     pub folder_case: String,
 }
 
+/// The source organization's directory (LDAP: Active Directory or OpenLDAP), read for
+/// its mailboxes, mail users, contacts and groups. On `endpoint set`, what is not
+/// given is kept.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DirectoryArgs {
+    /// The directory server: ldap://HOST:PORT (with --directory-starttls) or
+    /// ldaps://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub directory: Option<String>,
+    /// Where the search starts (e.g. DC=contoso,DC=com).
+    #[arg(long, value_name = "DN")]
+    pub directory_base: Option<String>,
+    /// Who binds (e.g. CN=migrator,CN=Users,DC=contoso,DC=com).
+    #[arg(long, value_name = "DN")]
+    pub directory_bind: Option<String>,
+    /// Read the bind password from the first line of this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "directory_password_env")]
+    pub directory_password_file: Option<PathBuf>,
+    /// Read the bind password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub directory_password_env: Option<String>,
+    /// Upgrade the ldap:// connection with StartTLS before binding (`false` to stop).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub directory_starttls: Option<bool>,
+    /// PEM file with the CA that signed the directory's certificate (a private CA).
+    #[arg(long, value_name = "PEM")]
+    pub directory_ca_file: Option<PathBuf>,
+    /// The attribute names: active-directory (the default) or openldap.
+    #[arg(long, value_name = "PROFILE")]
+    pub directory_profile: Option<String>,
+    /// Read a field from other attributes than the profile's, e.g.
+    /// aliases=otherMailbox or delegates= (not read); repeatable.
+    #[arg(long = "directory-attribute", value_name = "NAME=ATTR")]
+    pub directory_attributes: Vec<String>,
+}
+
+impl DirectoryArgs {
+    /// Whether any directory option was given.
+    pub fn given(&self) -> bool {
+        self.directory.is_some()
+            || self.directory_base.is_some()
+            || self.directory_bind.is_some()
+            || self.directory_password_file.is_some()
+            || self.directory_password_env.is_some()
+            || self.directory_starttls.is_some()
+            || self.directory_ca_file.is_some()
+            || self.directory_profile.is_some()
+            || !self.directory_attributes.is_empty()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// List the source organization's recipients (Get-Recipient): mailboxes, mail users,
+    /// contacts and groups, with their RecipientType, addresses and member counts.
+    Get {
+        /// The endpoint whose directory to read.
+        endpoint: String,
+        /// Only this kind: Mailbox, MailUser, MailContact, DistributionGroup or
+        /// SecurityGroup (or Exchange's RecipientType).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Show each group's member DNs, not only their count.
+        #[arg(long)]
+        members: bool,
+    },
+    /// Test the endpoint's directory: connect with strict TLS, bind, read the base DN,
+    /// count the recipients.
+    Test {
+        /// The endpoint whose directory to test.
+        endpoint: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EndpointCommand {
     /// Create a migration endpoint (New-MigrationEndpoint); tests the connection and
@@ -367,6 +445,8 @@ pub enum EndpointCommand {
         /// Mailboxes in incremental sync at the same time (at most the above).
         #[arg(long, default_value_t = 20)]
         max_concurrent_incremental_syncs: u32,
+        #[command(flatten)]
+        directory: Box<DirectoryArgs>,
     },
     /// Show one endpoint or all of them.
     Get { name: Option<String> },
@@ -402,6 +482,11 @@ pub enum EndpointCommand {
         test_mailbox: Option<String>,
         #[arg(long)]
         skip_verification: bool,
+        #[command(flatten)]
+        directory: Box<DirectoryArgs>,
+        /// The endpoint no longer reads a source directory.
+        #[arg(long, conflicts_with = "directory")]
+        remove_directory: bool,
     },
     /// Remove an endpoint no batch uses.
     Remove { name: String },

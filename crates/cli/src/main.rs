@@ -99,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Target(c) => commands::target::run(&ctx, c).await,
         Command::Endpoint(c) => commands::endpoint::run(&ctx, *c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
+        Command::Directory(c) => commands::directory::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
         Command::Domain(c) => commands::domain::run(&ctx, c).await,
         Command::Dns(c) => commands::dns::run(&ctx, c).await,

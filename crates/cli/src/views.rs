@@ -23,8 +23,12 @@ fn authentication(c: &Connection) -> &'static str {
 }
 
 /// An endpoint, with how its settings were discovered when they were.
-pub fn endpoint(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Record {
-    Record::from_view(&EndpointView::new(e, discovered))
+pub fn endpoint(
+    e: &Endpoint,
+    discovered: Option<&EndpointDiscovery>,
+    directory: Option<&cutover_model::SourceDirectory>,
+) -> Record {
+    Record::from_view(&EndpointView::new(e, discovered).with_directory(directory))
 }
 
 /// How to reach a server, as Test-MigrationServerAvailability's ConnectionSettings.

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use cutover_model::DirectoryProfile;
 
+/// Values of one attribute AD returns per read (its MaxValRange).
+pub const MEMBER_RANGE_STEP: u64 = 1500;
+
 /// A field of a recipient read from the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Field {
@@ -148,13 +151,22 @@ impl AttributeNames {
         self.names.get(&field).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Every attribute a search asks for: the fields' and `objectClass`.
+    /// Every attribute a search asks for: the fields' and `objectClass`. With Active
+    /// Directory the members are asked for by range (`member;range=0-1499`), as AD
+    /// returns at most 1,500 values per read anyway: the answer then says whether more
+    /// are to be read, from AD and from servers (Samba) that would send them all.
     pub fn requested(&self) -> Vec<String> {
+        let ranged = self.of(Field::Member);
         let mut all: Vec<String> = vec!["objectClass".into()];
         for attrs in self.names.values() {
             for a in attrs {
-                if !all.iter().any(|x| x.eq_ignore_ascii_case(a)) {
-                    all.push(a.clone());
+                let a = if self.profile == DirectoryProfile::ActiveDirectory && ranged.contains(a) {
+                    format!("{a};range=0-{}", MEMBER_RANGE_STEP - 1)
+                } else {
+                    a.clone()
+                };
+                if !all.iter().any(|x| x.eq_ignore_ascii_case(&a)) {
+                    all.push(a);
                 }
             }
         }
@@ -215,6 +227,13 @@ mod tests {
         assert_eq!(names.of(Field::Mail), ["mail"]);
         assert!(names.requested().contains(&"otherMailbox".to_string()));
         assert!(!names.requested().contains(&"publicDelegates".to_string()));
+        assert!(
+            names
+                .requested()
+                .contains(&"member;range=0-1499".to_string())
+        );
+        let openldap = AttributeNames::new(DirectoryProfile::OpenLdap, &BTreeMap::new()).unwrap();
+        assert!(openldap.requested().contains(&"member".to_string()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod error;
 pub mod reader;
 pub mod recipient;
 
-pub use attributes::{AttributeNames, Field, parse_override};
+pub use attributes::{AttributeNames, Field, MEMBER_RANGE_STEP, parse_override};
 pub use entry::{Entry, ValueRange, parse_ranged};
 pub use error::DirectoryError;
 pub use reader::{BaseCheck, DirectoryReader, PAGE_SIZE};

@@ -31,7 +31,9 @@ use crate::control::{self, ControlError, NewBatch};
 use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
 use crate::throughput::{self, ThroughputView};
-use crate::views::{BatchView, EndpointView, SkippedItemView, TargetView, UserStatsView, UserView};
+use crate::views::{
+    BatchView, EndpointView, RecipientView, SkippedItemView, TargetView, UserStatsView, UserView,
+};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -188,7 +190,8 @@ async fn list_endpoints(State(s): State<AppState>) -> ApiResult<Json<Vec<Endpoin
     let mut views = Vec::new();
     for e in s.store.endpoints().await? {
         let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
-        views.push(EndpointView::new(&e, discovered.as_ref()));
+        let directory = s.store.endpoint_directory(e.name.as_str()).await?;
+        views.push(EndpointView::new(&e, discovered.as_ref()).with_directory(directory.as_ref()));
     }
     Ok(Json(views))
 }
@@ -207,7 +210,71 @@ async fn get_endpoint(
         .await?
         .ok_or_else(|| ApiError::not_found("endpoint", &name))?;
     let discovered = s.store.endpoint_discovery(e.name.as_str()).await?;
-    Ok(Json(EndpointView::new(&e, discovered.as_ref())))
+    let directory = s.store.endpoint_directory(e.name.as_str()).await?;
+    Ok(Json(
+        EndpointView::new(&e, discovered.as_ref()).with_directory(directory.as_ref()),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DirectoryParams {
+    /// Only this kind: Mailbox, MailUser, MailContact, DistributionGroup, SecurityGroup
+    /// (or Exchange's RecipientType).
+    pub kind: Option<String>,
+    /// With each group's member DNs, not only their count.
+    #[serde(default)]
+    pub members: bool,
+}
+
+/// The source organization's recipients, read now from the endpoint's directory
+/// (Get-Recipient): kind, RecipientType, addresses, member counts.
+#[utoipa::path(get, path = "/api/v1/endpoints/{name}/directory", tag = "endpoints",
+    params(("name" = String, Path, description = "The endpoint's name"), DirectoryParams),
+    responses((status = 200, body = Vec<RecipientView>), (status = 404, body = ErrorBody),
+        (status = 502, description = "The directory could not be read", body = ErrorBody)))]
+async fn get_endpoint_directory(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<DirectoryParams>,
+) -> ApiResult<Json<Vec<RecipientView>>> {
+    let kind: Option<cutover_model::RecipientKind> = params
+        .kind
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(ApiError::invalid)?;
+    let e = s
+        .store
+        .endpoint(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint", &name))?;
+    let directory = s
+        .store
+        .endpoint_directory(e.name.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("directory of endpoint", &name))?;
+    let password = s.store.endpoint_directory_password(e.name.as_str()).await?;
+    let unreadable = |e: cutover_directory::DirectoryError| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "DirectoryUnreadable",
+            e.to_string(),
+        )
+    };
+    let mut reader = cutover_directory::DirectoryReader::connect(&directory, &password)
+        .await
+        .map_err(unreadable)?;
+    let recipients = reader.recipients().await.map_err(unreadable)?;
+    reader.unbind().await;
+    Ok(Json(
+        recipients
+            .iter()
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .map(|r| RecipientView::new(r, params.members))
+            .collect(),
+    ))
 }
 
 /// The target system's connection (`cutover target get`); its password is never shown.
@@ -876,6 +943,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_endpoints))
         .routes(routes!(get_endpoint))
+        .routes(routes!(get_endpoint_directory))
         .routes(routes!(list_batches, create_batch))
         .routes(routes!(get_batch, remove_batch))
         .routes(routes!(start_batch))

@@ -5,6 +5,8 @@
 //! appear: no view has a field for one.
 
 use chrono::{DateTime, Utc};
+use cutover_directory::Recipient;
+use cutover_model::SourceDirectory;
 use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
     Target, UserStatus, human_duration,
@@ -80,9 +82,19 @@ pub struct EndpointView {
     pub max_concurrent_migrations: u32,
     pub max_concurrent_incremental_syncs: u32,
     pub creation_date_time: Option<String>,
+    /// The source organization's directory (LDAP), when the endpoint has one; never
+    /// its bind password.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryView>,
 }
 
 impl EndpointView {
+    /// The view with the endpoint's source directory.
+    pub fn with_directory(mut self, directory: Option<&SourceDirectory>) -> Self {
+        self.directory = directory.map(DirectoryView::new);
+        self
+    }
+
     /// `discovered`: how `endpoint new --autodiscover` found its settings.
     pub fn new(e: &Endpoint, discovered: Option<&EndpointDiscovery>) -> Self {
         let c = &e.connection;
@@ -106,6 +118,91 @@ impl EndpointView {
             max_concurrent_migrations: e.max_concurrent_migrations,
             max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
             creation_date_time: time_text(Some(e.created_at)),
+            directory: None,
+        }
+    }
+}
+
+/// Where an endpoint reads its organization (LDAP); the bind password is never shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DirectoryView {
+    /// ldap://HOST:PORT or ldaps://HOST:PORT.
+    pub directory: String,
+    pub directory_base: String,
+    pub directory_bind: String,
+    #[serde(rename = "DirectoryStartTls")]
+    pub directory_start_tls: bool,
+    pub directory_ca_file: Option<String>,
+    /// active-directory or openldap.
+    pub directory_profile: String,
+    /// The attribute names changed from the profile's: `field=attr1,attr2`.
+    pub directory_attributes: Vec<String>,
+}
+
+impl DirectoryView {
+    pub fn new(d: &SourceDirectory) -> Self {
+        Self {
+            directory: d.url.clone(),
+            directory_base: d.base_dn.clone(),
+            directory_bind: d.bind_dn.clone(),
+            directory_start_tls: d.starttls,
+            directory_ca_file: d.ca_file.clone(),
+            directory_profile: d.profile.as_str().into(),
+            directory_attributes: d
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        }
+    }
+}
+
+/// One recipient of the source organization (Get-Recipient's properties).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecipientView {
+    pub name: Option<String>,
+    /// UserMailbox, MailUser, MailContact, MailUniversalDistributionGroup,
+    /// MailUniversalSecurityGroup, or Group (a group that is not mail-enabled).
+    pub recipient_type: String,
+    /// Mailbox, MailUser, MailContact, DistributionGroup or SecurityGroup.
+    pub kind: String,
+    pub primary_smtp_address: Option<String>,
+    /// The other SMTP addresses.
+    pub email_addresses: Vec<String>,
+    pub member_count: usize,
+    /// The members' DNs, when asked for (`members=true`, `--members`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+    pub manager: Option<String>,
+    pub delegates: Vec<String>,
+    #[serde(rename = "HiddenFromAddressListsEnabled")]
+    pub hidden_from_address_lists: bool,
+    #[serde(rename = "UMEnabled")]
+    pub um_enabled: bool,
+    pub recipient_type_details: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub distinguished_name: String,
+}
+
+impl RecipientView {
+    pub fn new(r: &Recipient, with_members: bool) -> Self {
+        Self {
+            name: r.display_name.clone(),
+            recipient_type: r.recipient_type().into(),
+            kind: r.kind.as_str().into(),
+            primary_smtp_address: r.primary_smtp.clone(),
+            email_addresses: r.aliases.clone(),
+            member_count: r.members.len(),
+            members: with_members.then(|| r.members.clone()),
+            manager: r.manager.clone(),
+            delegates: r.delegates.clone(),
+            hidden_from_address_lists: r.hidden_from_address_lists,
+            um_enabled: r.um_enabled,
+            recipient_type_details: r.recipient_type_details.clone(),
+            user_principal_name: r.upn.clone(),
+            distinguished_name: r.dn.clone(),
         }
     }
 }

@@ -6,11 +6,12 @@
 
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
-use cutover_model::{Compression, Endpoint, Impersonation, Name, Security};
+use cutover_model::{Compression, Endpoint, Impersonation, Name, Security, SourceDirectory};
 use cutover_store::EndpointDiscovery;
 use secrecy::SecretString;
 
 use super::autodiscover::{self, Server};
+use super::directory::{self, DirectoryChange};
 use super::verify;
 use crate::args::EndpointCommand;
 use crate::output::{self, Record};
@@ -26,6 +27,8 @@ pub struct NewEndpoint {
     pub max_concurrent_incremental_syncs: u32,
     pub test_mailbox: Option<String>,
     pub skip_verification: bool,
+    /// The source organization's directory and its bind password.
+    pub directory: Option<(SourceDirectory, SecretString)>,
 }
 
 /// Set-MigrationEndpoint's changes; `None` keeps the stored value.
@@ -46,6 +49,7 @@ pub struct EndpointChanges {
     pub max_concurrent_incremental_syncs: Option<u32>,
     pub test_mailbox: Option<String>,
     pub skip_verification: bool,
+    pub directory: Option<DirectoryChange>,
 }
 
 /// How `endpoint set` changes the OAuth settings: worked out from the stored ones.
@@ -92,6 +96,11 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
         })?;
         output::note(&format!("endpoint verified: {summary}"));
     }
+    if let Some((d, pw)) = &p.directory
+        && !p.skip_verification
+    {
+        verify_directory(&name, d, pw).await?;
+    }
     let endpoint = Endpoint {
         name,
         connection,
@@ -103,7 +112,35 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
     if let Some(d) = &discovered {
         ctx.store.set_endpoint_discovery(d).await?;
     }
-    Ok(views::endpoint(&endpoint, discovered.as_ref()))
+    if let Some((d, pw)) = &p.directory {
+        ctx.store
+            .set_endpoint_directory(endpoint.name.as_str(), d, Some(pw))
+            .await?;
+    }
+    Ok(views::endpoint(
+        &endpoint,
+        discovered.as_ref(),
+        p.directory.as_ref().map(|(d, _)| d),
+    ))
+}
+
+/// Binds to the directory and reads it, before it is stored.
+async fn verify_directory(
+    name: &Name,
+    d: &SourceDirectory,
+    pw: &SecretString,
+) -> anyhow::Result<()> {
+    let tested = directory::test_settings(d, pw).await.with_context(|| {
+        format!(
+            "the directory of endpoint '{name}' did not pass the test (use --skip-verification to store it anyway)"
+        )
+    })?;
+    let count = tested.get("Recipients").cloned().unwrap_or_default();
+    output::note(&format!(
+        "directory verified: bound to {} as {}, {count} recipients under {}",
+        d.url, d.bind_dn, d.base_dn
+    ));
+    Ok(())
 }
 
 /// One endpoint by name, or all of them.
@@ -117,7 +154,8 @@ pub async fn get(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<Vec<Record>> {
     let mut all = Vec::with_capacity(endpoints.len());
     for e in endpoints {
         let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
-        all.push(views::endpoint(&e, d.as_ref()));
+        let dir = ctx.store.endpoint_directory(e.name.as_str()).await?;
+        all.push(views::endpoint(&e, d.as_ref(), dir.as_ref()));
     }
     Ok(all)
 }
@@ -212,13 +250,42 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
             })?;
         output::note(&format!("endpoint verified: {summary}"));
     }
+    match &ch.directory {
+        Some(DirectoryChange::Set(d, pw)) if !ch.skip_verification => {
+            let stored_pw;
+            let pw = match pw {
+                Some(p) => p,
+                None => {
+                    stored_pw = ctx
+                        .store
+                        .endpoint_directory_password(e.name.as_str())
+                        .await?;
+                    &stored_pw
+                }
+            };
+            verify_directory(&e.name, d, pw).await?;
+        }
+        _ => {}
+    }
     ctx.store.update_endpoint(&e, ch.password.as_ref()).await?;
+    match &ch.directory {
+        Some(DirectoryChange::Set(d, pw)) => {
+            ctx.store
+                .set_endpoint_directory(e.name.as_str(), d, pw.as_ref())
+                .await?
+        }
+        Some(DirectoryChange::Remove) => {
+            ctx.store.remove_endpoint_directory(e.name.as_str()).await?
+        }
+        None => {}
+    }
     // Settings typed by hand are no longer the discovered ones.
     if server_changed {
         ctx.store.clear_endpoint_discovery(e.name.as_str()).await?;
     }
     let d = ctx.store.endpoint_discovery(e.name.as_str()).await?;
-    Ok(views::endpoint(&e, d.as_ref()))
+    let dir = ctx.store.endpoint_directory(e.name.as_str()).await?;
+    Ok(views::endpoint(&e, d.as_ref(), dir.as_ref()))
 }
 
 pub async fn remove(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
@@ -236,7 +303,10 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             discover,
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
+            directory: directory_args,
         } => {
+            let directory = directory::settings_from_args(None, &directory_args)?
+                .map(|(d, pw)| (d, pw.expect("a new directory has its password")));
             let password = verify::secret(&server, "Source admin password: ")?;
             let record = new(
                 ctx,
@@ -248,6 +318,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     max_concurrent_incremental_syncs,
                     test_mailbox: server.test_mailbox,
                     skip_verification: server.skip_verification,
+                    directory,
                 },
             )
             .await?;
@@ -272,7 +343,18 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             max_concurrent_incremental_syncs,
             test_mailbox,
             skip_verification,
+            directory: directory_args,
+            remove_directory,
         } => {
+            let directory = if remove_directory {
+                Some(DirectoryChange::Remove)
+            } else if directory_args.given() {
+                let stored = ctx.store.endpoint_directory(&name).await?;
+                directory::settings_from_args(stored.as_ref(), &directory_args)?
+                    .map(|(d, pw)| DirectoryChange::Set(d, pw))
+            } else {
+                None
+            };
             let changes = EndpointChanges {
                 server,
                 port,
@@ -306,6 +388,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 max_concurrent_incremental_syncs,
                 test_mailbox,
                 skip_verification,
+                directory,
             };
             let record = set(ctx, &name, changes).await?;
             ctx.print(&[record], true)

@@ -2,6 +2,7 @@
 
 pub mod autodiscover;
 pub mod batch;
+pub mod directory;
 pub mod dns;
 pub mod domain;
 pub mod endpoint;

@@ -416,6 +416,7 @@ fn new_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?.unwrap_or(20),
         test_mailbox,
         skip_verification: b.switch("SkipVerification"),
+        directory: None,
     };
     let r = shell
         .block(endpoint::new(shell.ctx, p))
@@ -482,6 +483,7 @@ fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
         max_concurrent_incremental_syncs: b.number("MaxConcurrentIncrementalSyncs")?,
         test_mailbox: b.string("EmailAddress")?,
         skip_verification: b.switch("SkipVerification"),
+        directory: None,
     };
     let r = shell
         .block(endpoint::set(shell.ctx, &name, changes))

@@ -172,10 +172,11 @@ mod tests {
                 .expose_secret(),
             "bindpass"
         );
-        let raw: Vec<String> = sqlx::query_scalar("SELECT settings || password_sealed FROM endpoint_directories")
-            .fetch_all(&store.pool)
-            .await
-            .unwrap();
+        let raw: Vec<String> =
+            sqlx::query_scalar("SELECT settings || password_sealed FROM endpoint_directories")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
         assert!(!raw[0].contains("bindpass"));
         store.remove_endpoint("CutoverEndpoint").await.unwrap();
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoint_directories")

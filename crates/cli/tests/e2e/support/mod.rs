@@ -15,9 +15,12 @@ mod idp;
 mod maildir;
 mod proxy;
 mod rewriting_proxy;
+mod samba;
 mod scenario;
+mod slapd;
 mod state;
 mod tls;
+mod watchdog;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,11 +37,13 @@ pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use idp::{Idp, IdpOptions};
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
+pub use samba::SambaDc;
 pub use scenario::{
     applied_steps, assert_same_mailbox, assert_same_subscriptions, field, pair,
     pair_refusing_large, pair_with_source_capability, planned_steps, recreate_folder, start_pair,
     users_csv, verify_independently,
 };
+pub use slapd::Slapd;
 pub use tls::{TestCa, TlsFiles};
 
 /// What [`fill_realistic_mailbox`] and scenarios need of a server fixture, so the same mail

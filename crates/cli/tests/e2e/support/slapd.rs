@@ -1,0 +1,129 @@
+//! A private OpenLDAP `slapd` (Debian `slapd`), started once per test binary on a free
+//! 127.0.0.1 port with the organization of `fixtures/ldap/openldap` plus
+//! [`Slapd::EXTRA_PEOPLE`] people (more than one page of 500), StartTLS with a
+//! certificate from the tests' CA. Stopped when the test process ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::tls::TestCa;
+use super::watchdog::{free_port, stop_when_tests_end, wait_for_port};
+
+const SLAPD: &str = "/usr/sbin/slapd";
+const SLAPADD: &str = "/usr/sbin/slapadd";
+
+pub struct Slapd {
+    pub port: u16,
+    /// The CA that signed slapd's certificate (for --directory-ca-file).
+    pub ca_file: PathBuf,
+    dir: PathBuf,
+    _ca: TestCa,
+}
+
+impl Slapd {
+    pub const BASE: &str = "dc=contoso,dc=test";
+    /// The non-root reader: held to 500 entries per plain search, like AD.
+    pub const READER: &str = "cn=reader,dc=contoso,dc=test";
+    pub const READER_PASSWORD: &str = "readerpass";
+    pub const EXTRA_PEOPLE: usize = 600;
+
+    /// The one slapd of this test binary.
+    pub fn shared() -> &'static Slapd {
+        static SLAPD_SERVER: OnceLock<Slapd> = OnceLock::new();
+        SLAPD_SERVER.get_or_init(Slapd::start)
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn start() -> Slapd {
+        for tool in [SLAPD, SLAPADD] {
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: apt-get install slapd ldap-utils (listed in .ci/packages)"
+            );
+        }
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ldap/openldap");
+        let dir = tempfile::Builder::new()
+            .prefix("cutover-slapd-")
+            .tempdir()
+            .expect("temp dir for slapd")
+            .keep();
+        std::fs::create_dir(dir.join("data")).unwrap();
+        let ca = TestCa::new();
+        let tls = ca.server("slapd", &[]);
+        let conf = std::fs::read_to_string(fixtures.join("slapd.conf"))
+            .unwrap()
+            .replace(
+                "@FIXTURES@",
+                &fixtures.canonicalize().unwrap().display().to_string(),
+            )
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@CERT@", &tls.cert.display().to_string())
+            .replace("@KEY@", &tls.key.display().to_string())
+            .replace("@CA@", &ca.cert.display().to_string());
+        std::fs::write(dir.join("slapd.conf"), conf).unwrap();
+        let mut ldif = std::fs::read_to_string(fixtures.join("organization.ldif")).unwrap();
+        for i in 0..Self::EXTRA_PEOPLE {
+            ldif.push_str(&format!(
+                "\ndn: uid=person{i:04},ou=people,dc=contoso,dc=test\nobjectClass: inetOrgPerson\n\
+                 uid: person{i:04}\ncn: Person {i}\nsn: {i}\nmail: person{i:04}@contoso.test\n"
+            ));
+        }
+        std::fs::write(dir.join("organization.ldif"), ldif).unwrap();
+        let out = Command::new(SLAPADD)
+            .arg("-f")
+            .arg(dir.join("slapd.conf"))
+            .arg("-l")
+            .arg(dir.join("organization.ldif"))
+            .output()
+            .expect("run slapadd");
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(dir.join("slapd.log")).unwrap();
+            let mut child = Command::new(SLAPD)
+                // -d keeps it in the foreground (the watchdog stops it by pid).
+                .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f"])
+                .arg(dir.join("slapd.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("run /usr/sbin/slapd");
+            match wait_for_port(&mut child, port, Duration::from_secs(20)) {
+                Ok(()) => {
+                    stop_when_tests_end(child.id(), &dir);
+                    std::mem::forget(child);
+                    return Slapd {
+                        port,
+                        ca_file: ca.cert.clone(),
+                        dir,
+                        _ca: ca,
+                    };
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last = format!(
+                        "{e}: {}",
+                        std::fs::read_to_string(dir.join("slapd.log")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        panic!("slapd did not start: {last}");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default()
+    }
+}
