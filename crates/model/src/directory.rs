@@ -98,6 +98,16 @@ impl SourceDirectory {
     pub fn is_plaintext(&self) -> bool {
         self.url.to_ascii_lowercase().starts_with("ldap://") && !self.starttls
     }
+
+    /// The server's host name or address, as the URL gives it.
+    pub fn host(&self) -> &str {
+        let rest = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or("");
+        match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        }
+    }
 }
 
 /// What a recipient of the source organization is. Security groups are listed
@@ -196,6 +206,15 @@ mod tests {
         assert!(directory("http://dc", false).check().is_err());
         assert!(directory("ldap://dc", false).is_plaintext());
         assert!(!directory("ldap://dc", true).is_plaintext());
+        assert_eq!(
+            directory("ldap://127.0.0.1:389/", false).host(),
+            "127.0.0.1"
+        );
+        assert_eq!(directory("ldaps://[::1]:636", false).host(), "::1");
+        assert_eq!(
+            directory("ldaps://dc.contoso.test", false).host(),
+            "dc.contoso.test"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::verify;
 use crate::Ctx;
 use crate::args::{DirectoryArgs, DirectoryCommand};
-use crate::output::Record;
+use crate::output::{self, Record};
 
 /// What `endpoint set` does to the directory.
 pub enum DirectoryChange {
@@ -84,6 +84,13 @@ pub fn settings_from_args(
         d.attributes.insert(field, attrs);
     }
     d.check().map_err(|e| anyhow!(e))?;
+    if d.is_plaintext() && !cutover_model::endpoint::is_loopback(d.host()) {
+        output::note(&format!(
+            "warning: {} is plain LDAP: the bind password crosses the network in clear; \
+             use ldaps:// or --directory-starttls",
+            d.url
+        ));
+    }
     let password = read_password(args)?;
     if stored.is_none() && password.is_none() {
         bail!(

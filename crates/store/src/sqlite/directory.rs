@@ -116,8 +116,8 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::Store;
     use crate::sqlite::tests::{endpoint, store as open};
+    use crate::{StateInspection, Store};
 
     fn directory() -> SourceDirectory {
         SourceDirectory {
@@ -178,6 +178,13 @@ mod tests {
                 .await
                 .unwrap();
         assert!(!raw[0].contains("bindpass"));
+        let dump = store.dump_state().await.unwrap();
+        assert!(
+            dump.contains("directory={\"url\":\"ldap://127.0.0.1:3890\"")
+                && dump.contains("directory_password=<redacted>"),
+            "{dump}"
+        );
+        assert!(!dump.contains("bindpass"));
         store.remove_endpoint("CutoverEndpoint").await.unwrap();
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoint_directories")
             .fetch_one(&store.pool)

@@ -90,16 +90,21 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
         tx,
         "SELECT e.name, e.server, e.port, e.security, e.admin, e.impersonation, e.ca_file,
            e.compression, e.oauth, e.max_concurrent_migrations, e.max_concurrent_incremental_syncs,
-           e.created_at, d.email AS discovered_for, d.method, d.discovered_at
+           e.created_at, d.email AS discovered_for, d.method, d.discovered_at,
+           x.settings AS directory
          FROM endpoints e LEFT JOIN endpoint_discovery d ON d.endpoint = e.name
+           LEFT JOIN endpoint_directories x ON x.endpoint = e.name
          ORDER BY e.name",
     )
     .await?
     .iter()
     .map(|r| {
+        // The source directory's settings (JSON), when there is one; its bind password is
+        // sealed and not read.
+        let directory: Option<String> = r.try_get("directory")?;
         Ok(format!(
             "{} {} max_concurrent_migrations={} max_concurrent_incremental_syncs={} created_at={} \
-             autodiscover={} method={} discovered_at={}",
+             autodiscover={} method={} discovered_at={}{}",
             s(r, "name")?,
             connection(r)?,
             i(r, "max_concurrent_migrations")?,
@@ -108,6 +113,9 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
             s(r, "discovered_for")?,
             s(r, "method")?,
             t(r, "discovered_at")?,
+            directory
+                .map(|d| format!(" directory={d} directory_password=<redacted>"))
+                .unwrap_or_default(),
         ))
     })
     .collect::<Result<_>>()?;
