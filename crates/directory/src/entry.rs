@@ -84,6 +84,31 @@ impl ValueRange {
     }
 }
 
+/// Joins the answer to a ranged read (`request`, e.g. `member;range=1500-*`) into
+/// `entry`'s `attr`, and says what to ask for next: `Ok(None)` once the server sent the
+/// last range (`*`). `Err` (what came instead) when the answer is not the range asked
+/// for, so a server that repeats itself cannot keep the reader going round.
+pub fn join_next_range(
+    entry: &mut Entry,
+    attr: &str,
+    request: &str,
+    mut answer: Entry,
+) -> Result<Option<String>, String> {
+    let asked = parse_ranged(request).map(|(_, r)| r.start);
+    match answer.take_ranged() {
+        Some((a, r)) if a.eq_ignore_ascii_case(attr) && Some(r.start) == asked => {
+            entry.add(attr, answer.values(attr).iter().cloned());
+            Ok(r.next_request(attr))
+        }
+        Some((a, r)) => Err(format!(
+            "asked for {request}, got {a};range={}-{}",
+            r.start,
+            r.end.map_or("*".to_string(), |e| e.to_string())
+        )),
+        None => Err(format!("asked for {request}, got no ranged values")),
+    }
+}
+
 /// `member;range=1500-2999` -> (`member`, 1500-2999); `member;range=3000-*` -> end `None`.
 pub fn parse_ranged(description: &str) -> Option<(String, ValueRange)> {
     let lower = description.to_ascii_lowercase();
@@ -130,6 +155,59 @@ mod tests {
         assert_eq!(parse_ranged("member"), None);
         assert_eq!(parse_ranged("member;binary"), None);
         assert_eq!(parse_ranged("member;range=9-3"), None);
+    }
+
+    /// A server that answers `values` in ranges of `step` (as AD does with 1,500).
+    fn ranged_answer(dn: &str, values: &[String], start: usize, step: usize) -> Entry {
+        let end = (start + step).min(values.len());
+        let last = if end == values.len() {
+            "*".to_string()
+        } else {
+            (end - 1).to_string()
+        };
+        let mut e = Entry::new(dn);
+        e.add(
+            &format!("member;range={start}-{last}"),
+            values[start..end].iter().cloned(),
+        );
+        e
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_value_arrives_once_whatever_the_range_size(
+            count in 0usize..5000,
+            step in 1usize..1600,
+        ) {
+            let values: Vec<String> = (0..count).map(|i| format!("CN=m{i},DC=c")).collect();
+            let mut entry = ranged_answer("CN=g", &values, 0, step);
+            let mut reads = 0;
+            while let Some((attr, first)) = entry.take_ranged() {
+                let mut next = first.next_request(&attr);
+                while let Some(request) = next {
+                    let (_, asked) = parse_ranged(&request).unwrap();
+                    let answer = ranged_answer("CN=g", &values, asked.start as usize, step);
+                    next = join_next_range(&mut entry, &attr, &request, answer).unwrap();
+                    reads += 1;
+                }
+            }
+            proptest::prop_assert_eq!(entry.values("member"), &values[..]);
+            proptest::prop_assert_eq!(reads, count.saturating_sub(1) / step);
+        }
+    }
+
+    #[test]
+    fn a_server_that_repeats_a_range_stops_the_reading() {
+        let mut entry = Entry::new("CN=g");
+        let same = Entry::new("CN=g").with("member;range=0-1", &["a", "b"]);
+        let err = join_next_range(&mut entry, "member", "member;range=2-*", same).unwrap_err();
+        assert!(
+            err.contains("asked for member;range=2-*, got member;range=0-1"),
+            "{err}"
+        );
+        let nothing = Entry::new("CN=g");
+        assert!(join_next_range(&mut entry, "member", "member;range=2-*", nothing).is_err());
+        assert!(entry.values("member").is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod reader;
 pub mod recipient;
 
 pub use attributes::{AttributeNames, Field, MEMBER_RANGE_STEP, parse_override};
-pub use entry::{Entry, ValueRange, parse_ranged};
+pub use entry::{Entry, ValueRange, join_next_range, parse_ranged};
 pub use error::DirectoryError;
 pub use reader::{BaseCheck, DirectoryReader, PAGE_SIZE};
 pub use recipient::{GROUP_TYPE_SECURITY, Recipient, is_security_group_type, recipient_from_entry};

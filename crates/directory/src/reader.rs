@@ -12,7 +12,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::attributes::AttributeNames;
-use crate::entry::Entry;
+use crate::entry::{Entry, join_next_range};
 use crate::error::{DirectoryError, result_code_name};
 use crate::recipient::{Recipient, recipient_from_entry};
 
@@ -28,7 +28,7 @@ pub struct DirectoryReader {
     names: AttributeNames,
 }
 
-/// What `directory test` found: the base is there, and how many entries of each kind.
+/// What `directory test` found of the base DN.
 #[derive(Debug, Clone)]
 pub struct BaseCheck {
     pub base_dn: String,
@@ -199,46 +199,34 @@ impl DirectoryReader {
     /// Reads the rest of each ranged attribute (`member;range=1500-*`, ...) until the
     /// server says it sent the last values.
     async fn join_ranges(&mut self, entry: &mut Entry) -> Result<(), DirectoryError> {
-        while let Some((attr, range)) = entry.take_ranged() {
-            let Some(request) = range.next_request(&attr) else {
-                continue;
-            };
-            let (found, _) = self
-                .ldap
-                .with_timeout(TIMEOUT)
-                .search(
-                    &entry.dn,
-                    Scope::Base,
-                    "(objectClass=*)",
-                    vec![request.as_str()],
-                )
-                .await
-                .and_then(|r| r.success())
-                .map_err(|e| self.search_error(e))?;
-            let Some(next) = found.into_iter().next() else {
-                break;
-            };
-            let next = plain(SearchEntry::construct(next));
-            let mut next_range = next.clone();
-            match next_range.take_ranged() {
-                Some((a, r)) if a == attr && r.start == range.end.unwrap_or(0) + 1 => {
-                    entry.add(
-                        &format!(
-                            "{attr};range={}-{}",
-                            r.start,
-                            r.end.map_or("*".into(), |e| e.to_string())
-                        ),
-                        next_range.values(&attr).iter().cloned(),
-                    );
-                }
-                other => {
-                    return Err(DirectoryError::RangeStuck {
+        while let Some((attr, first)) = entry.take_ranged() {
+            let mut next = first.next_request(&attr);
+            while let Some(request) = next {
+                let (found, _) = self
+                    .ldap
+                    .with_timeout(TIMEOUT)
+                    .search(
+                        &entry.dn,
+                        Scope::Base,
+                        "(objectClass=*)",
+                        vec![request.as_str()],
+                    )
+                    .await
+                    .and_then(|r| r.success())
+                    .map_err(|e| self.search_error(e))?;
+                let answer = found
+                    .into_iter()
+                    .next()
+                    .map(|e| plain(SearchEntry::construct(e)))
+                    .unwrap_or_else(|| Entry::new(entry.dn.clone()));
+                next = join_next_range(entry, &attr, &request, answer).map_err(|got| {
+                    DirectoryError::RangeStuck {
                         url: self.settings.url.clone(),
                         dn: entry.dn.clone(),
-                        attr,
-                        got: format!("{other:?}"),
-                    });
-                }
+                        attr: attr.clone(),
+                        got,
+                    }
+                })?;
             }
         }
         Ok(())
