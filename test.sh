@@ -19,6 +19,15 @@ if ((${#missing[@]})); then
   echo "==> installing ${missing[*]}"
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  # The packages' own daemons are not used (the tests start private slapd and Samba servers),
+  # and a system slapd would hold 127.0.0.1:389, which Samba's AD DC of the tests needs.
+  for daemon in slapd samba-ad-dc; do
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now "$daemon" 2>/dev/null || true
+    elif [[ -x /etc/init.d/$daemon ]]; then
+      /etc/init.d/$daemon stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 # Cyrus IMAP, unpacked beside Dovecot (its package conflicts with dovecot-imapd); a no-op
 # once done
