@@ -383,3 +383,86 @@ fn active_directory_over_ldaps_with_a_private_ca() {
     assert_eq!(tested["Security"], "Tls");
     assert_eq!(tested["Recipients"], 8);
 }
+
+#[test]
+fn endpoint_new_stores_a_directory_and_remove_directory_forgets_it() {
+    let slapd = Slapd::shared();
+    let cutover = Cutover::new();
+    let url = slapd.url();
+    let new = |extra: &[&str]| {
+        let mut args = vec![
+            "endpoint",
+            "new",
+            "--name",
+            ENDPOINT,
+            "--server",
+            "127.0.0.1",
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "SRC_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            &url,
+            "--directory-profile",
+            "openldap",
+        ];
+        args.extend_from_slice(extra);
+        cutover
+            .command(&args)
+            .env("LDAP_PASSWORD", Slapd::READER_PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let out = new(&["--directory-password-env", "LDAP_PASSWORD"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--directory-base DN") && err.contains("--directory-bind DN"),
+        "{err}"
+    );
+    let out = new(&[
+        "--directory-base",
+        Slapd::BASE,
+        "--directory-bind",
+        Slapd::READER,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--directory-password-env VAR"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        cutover
+            .json(&["endpoint", "get"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let out = new(&[
+        "--directory-base",
+        Slapd::BASE,
+        "--directory-bind",
+        Slapd::READER,
+        "--directory-password-env",
+        "LDAP_PASSWORD",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tested = cutover.json(&["directory", "test", ENDPOINT]);
+    assert_eq!(tested["Security"], "None");
+    assert_eq!(tested["Recipients"], 4 + Slapd::EXTRA_PEOPLE);
+    let dump = cutover.ok(&["state", "dump"]);
+    assert!(dump.contains("directory_password=<redacted>"), "{dump}");
+    assert!(!dump.contains(Slapd::READER_PASSWORD), "{dump}");
+
+    cutover.ok(&["endpoint", "set", ENDPOINT, "--remove-directory"]);
+    let endpoint = cutover.json(&["endpoint", "get", ENDPOINT]);
+    assert!(endpoint.get("Directory").is_none(), "{endpoint:#}");
+    let err = cutover.fails(&["directory", "get", ENDPOINT]);
+    assert!(err.contains("has no source directory"), "{err}");
+    assert!(err.contains("--directory"), "{err}");
+}
