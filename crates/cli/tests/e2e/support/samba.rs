@@ -149,7 +149,7 @@ impl SambaDc {
                 std::fs::read_to_string(dir.join("samba.out")).unwrap_or_default()
             );
         }
-        stop_when_tests_end(child.id(), &dir);
+        stop_when_tests_end(child.id(), &[&dir, ca.dir()]);
         std::mem::forget(child);
 
         let domain = |text: String| text.replace("@BASE@", Self::DOMAIN);

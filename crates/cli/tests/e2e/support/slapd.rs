@@ -101,7 +101,7 @@ impl Slapd {
                 .expect("run /usr/sbin/slapd");
             match wait_for_port(&mut child, port, Duration::from_secs(20)) {
                 Ok(()) => {
-                    stop_when_tests_end(child.id(), &dir);
+                    stop_when_tests_end(child.id(), &[&dir, ca.dir()]);
                     std::mem::forget(child);
                     return Slapd {
                         port,

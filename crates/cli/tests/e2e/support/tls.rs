@@ -68,6 +68,11 @@ impl TestCa {
         Self { dir, cert, key }
     }
 
+    /// Where the CA's files are (removed with it, or by a watchdog for a static one).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// A server certificate for 127.0.0.1, localhost and `names`, signed by this CA.
     pub fn server(&self, name: &str, names: &[&str]) -> TlsFiles {
         let d = self.dir.path();

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Stops `server_pid` (TERM, then KILL after 5 s) and removes `dir` once this test
+/// Stops `server_pid` (TERM, then KILL after 5 s) and removes `dirs` once this test
 /// process has exited.
-pub fn stop_when_tests_end(server_pid: u32, dir: &Path) {
+pub fn stop_when_tests_end(server_pid: u32, dirs: &[&Path]) {
     // Never waited for: it outlives this process on purpose.
     let watchdog = Command::new("sh")
         .arg("-c")
@@ -16,11 +16,11 @@ pub fn stop_when_tests_end(server_pid: u32, dir: &Path) {
                kill "$1" 2>/dev/null
                for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
                kill -9 "$1" 2>/dev/null
-               rm -rf "$2""#,
+               shift; rm -rf "$@""#,
         )
         .arg(std::process::id().to_string())
         .arg(server_pid.to_string())
-        .arg(dir)
+        .args(dirs)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
