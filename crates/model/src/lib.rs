@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod folder_map;
 pub mod names;
 pub mod oauth;
+pub mod relay;
 pub mod skipped;
 pub mod status;
 pub mod users_csv;
@@ -20,6 +21,7 @@ pub use endpoint::{Compression, Connection, Endpoint, Impersonation, Security, T
 pub use folder_map::{FolderMapEntry, FolderMapError};
 pub use names::{EmailAddress, Name, NameError};
 pub use oauth::{OAuthApp, OAuthCredential, OAuthProvider};
+pub use relay::{SmtpRelay, SmtpTls};
 pub use skipped::{
     DataConsistencyScore, ItemLimitExceeded, SkippedCounts, SkippedKind, check_item_limits,
 };

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use chrono::Utc;
+use cutover_service::notify;
 use cutover_sync::{EventSink, OnError, Rounds, StopReason, StopSignal, Worker, work};
 
 use crate::output::Record;
@@ -63,6 +64,13 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
                     .with("BytesCopied", r.bytes)
                     .with("FinishedDateTime", crate::output::time(Some(Utc::now()))),
             )
+        },
+        // The notification mails due after the round; a failure is logged, never fatal.
+        || {
+            let store = ctx.store.clone();
+            async move {
+                notify::send_due_notices(store.as_ref(), Utc::now()).await;
+            }
         },
     )
     .await;
