@@ -17,6 +17,7 @@ mod incremental;
 mod large_messages;
 mod leases;
 mod lost_replies;
+mod notifications;
 mod oauth;
 mod plan;
 mod powershell;
