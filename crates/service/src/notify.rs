@@ -5,10 +5,11 @@
 //! relay (`cutover notify set`).
 //!
 //! [`due`] decides what is due (pure), [`mail`] writes the mail (lettre's builder); this
-//! module is the IO: [`send_due_notices`], which `cutover run` and `cutover serve` call
+//! module is the IO: [`Notifier::round`], which `cutover run` and `cutover serve` call
 //! after each round of passes, reads the store, sends, and records what the relay took.
-//! A mail that cannot be sent is logged with what to do and sent on a later round; it
-//! never fails the migration. TLS to the relay is strict, as for IMAP: the public roots
+//! A mail that cannot be sent is logged with what to do and sent on a later round, not
+//! before [`RETRY_AFTER`] (serve's rounds are seconds apart: a relay that refuses a login
+//! is not asked again and again); it never fails the migration. TLS to the relay is strict, as for IMAP: the public roots
 //! plus the relay's private CA (`--ca-file`), never "accept invalid certificates".
 
 pub mod due;
@@ -34,6 +35,8 @@ use mail::BatchReport;
 
 /// How long one SMTP command may take before the relay counts as unreachable.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after a failed round the next one tries the relay again.
+pub const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -51,6 +54,11 @@ pub enum NotifyError {
         path: PathBuf,
         reason: String,
     },
+    #[error(
+        "the SMTP relay {relay} has a login ('{user}') but no stored password; run `cutover \
+         notify set ... --user {user} --password-file FILE`"
+    )]
+    NoPassword { relay: String, user: String },
     #[error("cannot write the notification mail: {0}")]
     Compose(String),
     /// The relay did not take the mail; `hint` says what to do.
@@ -115,9 +123,15 @@ impl Relay {
             .tls(tls)
             .timeout(Some(SMTP_TIMEOUT));
         if let Some(user) = &settings.user {
-            let password = password.map(|p| p.expose_secret().to_string());
+            let password = password.ok_or_else(|| NotifyError::NoPassword {
+                relay: settings.address(),
+                user: user.clone(),
+            })?;
             builder = builder
-                .credentials(Credentials::new(user.clone(), password.unwrap_or_default()))
+                .credentials(Credentials::new(
+                    user.clone(),
+                    password.expose_secret().to_string(),
+                ))
                 .authentication(vec![Mechanism::Plain, Mechanism::Login]);
         }
         Ok(Self {
@@ -225,9 +239,29 @@ pub struct NotifyRound {
     pub failed: Vec<String>,
 }
 
-/// Sends every notice due now for every batch, and records what the relay took. Called
-/// by `cutover run` and `cutover serve` after each round of passes. Never fails: what
-/// goes wrong is logged, and what was not sent is due again next round.
+/// The notification rounds of one process (`run`, `serve`): after a round in which a
+/// mail could not be sent, the next ones wait [`RETRY_AFTER`] before trying again.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    retry_at: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+impl Notifier {
+    /// Sends what is due now ([`send_due_notices`]), unless a failure asked to wait.
+    pub async fn round(&self, store: &dyn Store, now: DateTime<Utc>) -> NotifyRound {
+        let waiting = *self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.is_some_and(|at| now < at) {
+            return NotifyRound::default();
+        }
+        let round = send_due_notices(store, now).await;
+        *self.retry_at.lock().unwrap_or_else(|p| p.into_inner()) =
+            (!round.failed.is_empty()).then(|| now + RETRY_AFTER);
+        round
+    }
+}
+
+/// Sends every notice due now for every batch, and records what the relay took. Never
+/// fails: what goes wrong is logged, and what was not sent is due again next round.
 pub async fn send_due_notices(store: &dyn Store, now: DateTime<Utc>) -> NotifyRound {
     let mut round = NotifyRound::default();
     let mut relay: Option<Relay> = None;
@@ -335,7 +369,107 @@ pub async fn send_test(store: &dyn Store, to: &EmailAddress) -> Result<SmtpRelay
 
 #[cfg(test)]
 mod tests {
+    use cutover_model::{
+        BatchStatus, Compression, Connection, Endpoint, Impersonation, Name, Security,
+    };
+    use cutover_store::{NewUser, NotificationStore, SqliteStore};
+
     use super::*;
+
+    /// A store with a started batch whose initial sync is done, mailing `admin@`, and a
+    /// relay on a loopback port where nothing listens.
+    async fn store_with_a_dead_relay() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let store = SqliteStore::open(&url, None).await.unwrap();
+        let endpoint = Endpoint {
+            name: Name::parse("endpoint", "E").unwrap(),
+            connection: Connection {
+                server: "127.0.0.1".into(),
+                port: 143,
+                security: Security::None,
+                admin: "admin".into(),
+                impersonation: Impersonation::Authzid,
+                ca_file: None,
+                compression: Compression::Auto,
+                oauth: None,
+            },
+            max_concurrent_migrations: 100,
+            max_concurrent_incremental_syncs: 20,
+            created_at: Utc::now(),
+        };
+        store
+            .insert_endpoint(&endpoint, &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        let batch = Batch {
+            name: Name::parse("batch", "B").unwrap(),
+            source_endpoint: endpoint.name.clone(),
+            status: BatchStatus::Synced,
+            created_at: Utc::now(),
+            started_at: Some(Utc::now()),
+            initial_sync_at: Some(Utc::now()),
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: chrono::Duration::hours(24),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: vec![],
+            folder_map: vec![],
+            skipped_item_approval_time: None,
+            removal_threshold_percent: 10,
+            notification_emails: vec!["admin@contoso.test".parse().unwrap()],
+            report_interval: chrono::Duration::hours(24),
+            skip_reports: false,
+        };
+        let user = NewUser {
+            email: "a@contoso.test".parse().unwrap(),
+            source_login: None,
+            password: None,
+        };
+        store.create_batch(&batch, &[user]).await.unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let relay = SmtpRelay {
+            host: "127.0.0.1".into(),
+            port: closed,
+            tls: SmtpTls::None,
+            from: "cutover@contoso.test".parse().unwrap(),
+            user: None,
+            ca_file: None,
+            updated_at: Utc::now(),
+        };
+        store.set_smtp_relay(&relay, None).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_mail_the_relay_did_not_take_is_not_recorded_and_retried_later() {
+        let (_dir, store) = store_with_a_dead_relay().await;
+        let notifier = Notifier::default();
+        let now = Utc::now();
+        let first = notifier.round(&store, now).await;
+        assert!(first.sent.is_empty(), "{first:?}");
+        assert_eq!(first.failed.len(), 1, "{first:?}");
+        assert!(first.failed[0].contains("127.0.0.1:"), "{first:?}");
+        assert!(first.failed[0].contains("next round"), "{first:?}");
+        assert_eq!(
+            store.notification_record("B").await.unwrap(),
+            cutover_store::NotificationRecord::default(),
+            "nothing is recorded as sent"
+        );
+        // Rounds seconds apart leave the relay alone for a while...
+        let soon = notifier
+            .round(&store, now + chrono::Duration::seconds(2))
+            .await;
+        assert_eq!(soon, NotifyRound::default());
+        // ...then try again.
+        let later = notifier.round(&store, now + RETRY_AFTER).await;
+        assert_eq!(later.failed.len(), 1, "{later:?}");
+    }
 
     fn relay(tls: SmtpTls, host: &str) -> SmtpRelay {
         SmtpRelay {

@@ -183,6 +183,7 @@ pub async fn serve(
     let workers = {
         let store = store.clone();
         let notify_store = store.clone();
+        let notifier = Arc::new(notify::Notifier::default());
         let shutdown = shutdown.clone();
         let worker = worker.clone();
         let poll = options.poll;
@@ -199,9 +200,9 @@ pub async fn serve(
                 },
                 |run| info!(batch = run.batch, status = %run.status, users = run.users, copied = run.copied, "pass done"),
                 move || {
-                    let store = notify_store.clone();
+                    let (store, notifier) = (notify_store.clone(), notifier.clone());
                     async move {
-                        notify::send_due_notices(store.as_ref(), Utc::now()).await;
+                        notifier.round(store.as_ref(), Utc::now()).await;
                     }
                 },
             )

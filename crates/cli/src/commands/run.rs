@@ -1,6 +1,7 @@
 //! `cutover run [--once]`: do the due work in the foreground.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -43,6 +44,7 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
     let drawer = tokio::spawn(progress::draw(events, std::io::stderr().is_terminal()));
     let mut records = Vec::new();
     let worker = Worker::new("run");
+    let notifier = Arc::new(notify::Notifier::default());
     let result = work(
         ctx.store.clone(),
         sink.clone(),
@@ -67,9 +69,9 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
         },
         // The notification mails due after the round; a failure is logged, never fatal.
         || {
-            let store = ctx.store.clone();
+            let (store, notifier) = (ctx.store.clone(), notifier.clone());
             async move {
-                notify::send_due_notices(store.as_ref(), Utc::now()).await;
+                notifier.round(store.as_ref(), Utc::now()).await;
             }
         },
     )

@@ -317,3 +317,68 @@ fn notify_test_sends_a_mail_over_verified_tls_only() {
         ["cutover: test of the notification mail"]
     );
 }
+
+/// `cutover serve` sends the mails too: the addresses are set over the API (`PATCH
+/// /api/v1/batches/{name}`, Set-MigrationBatch) while the service migrates, and the
+/// "initial sync finished" mail arrives.
+#[test]
+fn serve_mails_a_batch_whose_addresses_were_set_over_the_api() {
+    let (src, dst) = servers();
+    fill_realistic_mailbox(&src, ALICE, 5, 45, false);
+    fill_realistic_mailbox(&src, BOB, 5, 46, false);
+    src.index(ALICE);
+    src.index(BOB);
+    let ca = TestCa::new();
+    let relay = relay(&ca, &dst);
+    let cutover = Cutover::new();
+    cutover.connect(&src, &dst, "authzid", ALICE);
+    notify_set(&cutover, &relay, RELAY_PASSWORD, Some(&ca));
+    cutover.start_batch(&[(ALICE, "", ""), (BOB, "", "")], &[]);
+    let serve = cutover.serve(&[], &[]);
+
+    let bad = serve.call(
+        "PATCH",
+        "/api/v1/batches/CutoverBatch",
+        Some(&serde_json::json!({"NotificationEmails": ["not an address"]})),
+    );
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert!(bad.body.contains("NotificationEmails[0]"), "{bad:?}");
+    let set = serve.call(
+        "PATCH",
+        "/api/v1/batches/CutoverBatch",
+        Some(&serde_json::json!({"NotificationEmails": [ADMIN], "ReportIntervalHours": 12})),
+    );
+    assert_eq!(set.status, 200, "{set:?}");
+    let view = set.json();
+    assert_eq!(field(&view, "NotificationEmails")[0], ADMIN, "{view:#}");
+    assert_eq!(field(&view, "ReportInterval"), "12:00:00.000", "{view:#}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let inbox = loop {
+        let inbox = dst.inbox_over_imap(ADMIN);
+        if !inbox.is_empty() {
+            break inbox;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail within 60 s:\n{}\nrelay log:\n{}",
+            serve.log(),
+            relay.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(
+        subjects(&inbox),
+        ["Migration batch CutoverBatch: initial sync finished"]
+    );
+    let mail = parse(&inbox[0]);
+    let stats = rows(&attachment(&mail, "MigrationStatistics.csv"));
+    assert_eq!(stats.len(), 2, "{stats:?}");
+    assert!(
+        stats.iter().all(|r| col(r, "Status") == "Synced"),
+        "{stats:?}"
+    );
+    let status = serve.terminate(std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+    cutover.check_state();
+}
