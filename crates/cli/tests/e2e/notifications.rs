@@ -3,6 +3,7 @@
 //! delivers into the target Dovecot over LMTP; the tests read the admin's mail back over
 //! IMAP and parse it with mail-parser: the subject, both CSVs attached, and their counts.
 
+use base64::Engine;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
 use crate::bad_items::large_message;
@@ -378,7 +379,20 @@ fn serve_mails_a_batch_whose_addresses_were_set_over_the_api() {
         stats.iter().all(|r| col(r, "Status") == "Synced"),
         "{stats:?}"
     );
+    let log_file = serve.log.clone();
     let status = serve.terminate(std::time::Duration::from_secs(20));
     assert!(status.success(), "{status}");
     cutover.check_state();
+    // Not even the debug log (serve runs with CUTOVER_LOG=debug here) holds the relay's
+    // password, plain or as the AUTH PLAIN / LOGIN exchange sends it.
+    let log = std::fs::read_to_string(log_file).unwrap();
+    assert!(log.contains("notification mail sent"), "{log}");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for secret in [
+        RELAY_PASSWORD.to_string(),
+        b64(&format!("\0{RELAY_USER}\0{RELAY_PASSWORD}")),
+        b64(RELAY_PASSWORD),
+    ] {
+        assert!(!log.contains(&secret), "{secret} is in the log:\n{log}");
+    }
 }
