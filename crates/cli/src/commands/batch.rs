@@ -205,17 +205,14 @@ pub async fn set(ctx: &Ctx, name: &str, changes: control::BatchChanges) -> anyho
         );
     }
     load(ctx, name).await?;
-    let b = control::set_batch(ctx.store.as_ref(), name, changes)
-        .await
-        .map_err(|e| match e {
-            ControlError::Invalid(why) if why.contains("removal threshold") => {
-                anyhow!("--removal-threshold: {why}")
-            }
-            ControlError::Invalid(why) if why.contains("report interval") => {
-                anyhow!("--report-interval: {why}")
-            }
-            e => e.into(),
-        })?;
+    // Checked here too, so the error names the option.
+    if let Some(p) = changes.removal_threshold_percent {
+        control::check_removal_threshold(p).context("--removal-threshold")?;
+    }
+    if let Some(h) = changes.report_interval_hours {
+        control::check_report_interval(h).context("--report-interval")?;
+    }
+    let b = control::set_batch(ctx.store.as_ref(), name, changes).await?;
     hint_failed_users(ctx, &b).await?;
     show_one(ctx, b).await
 }

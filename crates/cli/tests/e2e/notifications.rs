@@ -274,6 +274,23 @@ fn a_refused_login_does_not_stop_the_batch_and_the_mail_goes_after_the_fix() {
         "{}",
         relay.log()
     );
+
+    // Set-MigrationBatch: reports off, another interval, and no more addresses.
+    let set = cutover.json(&[
+        "batch",
+        "set",
+        "CutoverBatch",
+        "--skip-reports",
+        "true",
+        "--report-interval",
+        "6",
+    ]);
+    assert_eq!(field(&set, "SkipReports"), true, "{set:#}");
+    assert_eq!(field(&set, "ReportInterval"), "06:00:00.000", "{set:#}");
+    let err = cutover.fails(&["batch", "set", "CutoverBatch", "--report-interval", "0"]);
+    assert!(err.contains("--report-interval"), "{err}");
+    let set = cutover.json(&["batch", "set", "CutoverBatch", "--notification-emails", ""]);
+    assert_eq!(field(&set, "NotificationEmails"), &serde_json::json!([]));
 }
 
 /// `notify test` sends through the relay; without the relay's CA its certificate is not
