@@ -291,6 +291,19 @@ fn a_refused_login_does_not_stop_the_batch_and_the_mail_goes_after_the_fix() {
     assert!(err.contains("--report-interval"), "{err}");
     let set = cutover.json(&["batch", "set", "CutoverBatch", "--notification-emails", ""]);
     assert_eq!(field(&set, "NotificationEmails"), &serde_json::json!([]));
+    // The cmdlet shell, in Exchange's words.
+    cutover.ok(&[
+        "ps",
+        "-c",
+        &format!("Set-MigrationBatch -Identity CutoverBatch -NotificationEmails {ADMIN},{BOB} -SkipReports:$false"),
+    ]);
+    let batch = cutover.json(&["batch", "get", "CutoverBatch"]);
+    assert_eq!(
+        field(&batch, "NotificationEmails"),
+        &serde_json::json!([ADMIN, BOB]),
+        "{batch:#}"
+    );
+    assert_eq!(field(&batch, "SkipReports"), false, "{batch:#}");
 }
 
 /// `notify test` sends through the relay; without the relay's CA its certificate is not
