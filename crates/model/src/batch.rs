@@ -37,14 +37,30 @@ pub struct Batch {
     /// messages, or a whole folder holding them, waits for `batch approve-removals`.
     #[serde(default = "Batch::default_removal_threshold")]
     pub removal_threshold_percent: u32,
+    /// Who gets the batch's notification e-mails (New-MigrationBatch -NotificationEmails);
+    /// none: no mail is sent.
+    #[serde(default)]
+    pub notification_emails: Vec<EmailAddress>,
+    /// How often a report mail goes out while the batch runs (-ReportInterval).
+    #[serde(default = "Batch::default_report_interval")]
+    pub report_interval: Duration,
+    /// No periodic report mails, only the initial-sync and failure ones (-SkipReports).
+    #[serde(default)]
+    pub skip_reports: bool,
 }
 
 impl Batch {
     pub const DEFAULT_INCREMENTAL_INTERVAL_HOURS: i64 = 24;
     pub const DEFAULT_REMOVAL_THRESHOLD_PERCENT: u32 = 10;
 
+    pub const DEFAULT_REPORT_INTERVAL_HOURS: i64 = 24;
+
     fn default_removal_threshold() -> u32 {
         Self::DEFAULT_REMOVAL_THRESHOLD_PERCENT
+    }
+
+    fn default_report_interval() -> Duration {
+        Duration::hours(Self::DEFAULT_REPORT_INTERVAL_HOURS)
     }
 
     /// Time from start to the end of the initial sync (InitialSyncDuration).
@@ -205,6 +221,9 @@ mod tests {
             folder_map: vec![],
             skipped_item_approval_time: None,
             removal_threshold_percent: 10,
+            notification_emails: vec![],
+            report_interval: Duration::hours(24),
+            skip_reports: false,
         }
     }
 

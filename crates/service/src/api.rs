@@ -304,6 +304,47 @@ pub struct NewBatchRequest {
     /// absent).
     #[serde(default)]
     pub removal_threshold_percent: Option<u32>,
+    /// Who gets the notification e-mails (initial sync finished, users failed, reports
+    /// with the two CSVs attached); none: no mail.
+    #[serde(default)]
+    pub notification_emails: Vec<String>,
+    /// Hours between report mails (24 when absent).
+    #[serde(default)]
+    pub report_interval_hours: Option<u32>,
+    /// No periodic report mails (the initial-sync and failure mails still go out).
+    #[serde(default)]
+    pub skip_reports: bool,
+}
+
+/// Set-MigrationBatch: what is given replaces the setting, what is absent stays.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct BatchChangesRequest {
+    #[serde(default)]
+    pub bad_item_limit: Option<u32>,
+    #[serde(default)]
+    pub large_item_limit: Option<u32>,
+    #[serde(default)]
+    pub removal_threshold_percent: Option<u32>,
+    /// Replaces the notification addresses; `[]` stops the mails.
+    #[serde(default)]
+    pub notification_emails: Option<Vec<String>>,
+    #[serde(default)]
+    pub report_interval_hours: Option<u32>,
+    #[serde(default)]
+    pub skip_reports: Option<bool>,
+}
+
+/// Parses the notification addresses, naming the bad one.
+fn notification_emails(given: &[String]) -> ApiResult<Vec<EmailAddress>> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            EmailAddress::from_str(a.trim())
+                .map_err(|e| ApiError::invalid(format!("NotificationEmails[{i}]: {e}")))
+        })
+        .collect()
 }
 
 fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
@@ -379,6 +420,11 @@ async fn create_batch(
             removal_threshold_percent: req
                 .removal_threshold_percent
                 .unwrap_or(cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT),
+            notification_emails: notification_emails(&req.notification_emails)?,
+            report_interval_hours: req
+                .report_interval_hours
+                .unwrap_or(cutover_model::Batch::DEFAULT_REPORT_INTERVAL_HOURS as u32),
+            skip_reports: req.skip_reports,
             auto_start: req.auto_start,
             skip_domain_check: false,
         },
@@ -397,6 +443,42 @@ async fn get_batch(
     Path(name): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
     let b = control::load_batch(s.store.as_ref(), &name).await?;
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Changes the batch's settings (Set-MigrationBatch): item limits, the removal
+/// threshold, the notification e-mails; they apply from the next pass.
+#[utoipa::path(patch, path = "/api/v1/batches/{name}", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    request_body = BatchChangesRequest,
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody),
+        (status = 400, description = "Not JSON, or not the JSON expected", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<BatchChangesRequest>,
+) -> ApiResult<Json<BatchView>> {
+    let changes = control::BatchChanges {
+        bad_item_limit: req.bad_item_limit,
+        large_item_limit: req.large_item_limit,
+        removal_threshold_percent: req.removal_threshold_percent,
+        notification_emails: req
+            .notification_emails
+            .as_deref()
+            .map(notification_emails)
+            .transpose()?,
+        report_interval_hours: req.report_interval_hours,
+        skip_reports: req.skip_reports,
+    };
+    if changes.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing to change: give BadItemLimit, LargeItemLimit, RemovalThresholdPercent, \
+             NotificationEmails, ReportIntervalHours and/or SkipReports",
+        ));
+    }
+    let b = control::set_batch(s.store.as_ref(), &name, changes).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
     Ok(Json(batch_view(&s, &b).await?))
 }
 
@@ -877,7 +959,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_endpoints))
         .routes(routes!(get_endpoint))
         .routes(routes!(list_batches, create_batch))
-        .routes(routes!(get_batch, remove_batch))
+        .routes(routes!(get_batch, set_batch, remove_batch))
         .routes(routes!(start_batch))
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
@@ -968,6 +1050,9 @@ mod tests {
             folder_map: vec![],
             skipped_item_approval_time: None,
             removal_threshold_percent: 10,
+            notification_emails: vec![],
+            report_interval: chrono::Duration::hours(24),
+            skip_reports: false,
         }
     }
 

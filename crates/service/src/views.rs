@@ -212,6 +212,12 @@ pub struct BatchView {
     pub excluded_folders: Vec<String>,
     /// 'Source=Target' entries.
     pub folder_map: Vec<String>,
+    /// Who gets the batch's notification e-mails; none: no mail.
+    pub notification_emails: Vec<String>,
+    /// How often a report mail goes out, as a TimeSpan.
+    pub report_interval: Option<String>,
+    /// No periodic report mails (the initial-sync and failure mails still go out).
+    pub skip_reports: bool,
     /// Bytes copied per second over the last minute by this service's workers (the
     /// HTTP API only; absent in the CLI).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,6 +267,13 @@ impl BatchView {
             skipped_item_approval_time: time_text(b.skipped_item_approval_time),
             excluded_folders: b.excluded_folders.clone(),
             folder_map: b.folder_map.iter().map(ToString::to_string).collect(),
+            notification_emails: b
+                .notification_emails
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            report_interval: timespan(Some(b.report_interval)),
+            skip_reports: b.skip_reports,
             throughput_bytes_per_second: None,
             total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
             estimated_time_left: None,

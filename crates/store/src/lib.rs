@@ -10,6 +10,7 @@
 pub mod domains;
 mod inspect;
 mod lease;
+pub mod notifications;
 pub mod private_file;
 pub mod secrets;
 mod sqlite;
@@ -27,6 +28,7 @@ use secrecy::SecretString;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
+pub use notifications::{NotificationRecord, NotificationStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -173,7 +175,9 @@ pub async fn count_from_ledger(
 
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
-pub trait Store: LeaseStore + DomainStore + StateInspection + Send + Sync {
+pub trait Store:
+    LeaseStore + DomainStore + NotificationStore + StateInspection + Send + Sync
+{
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     /// Remembers the target's case rule for folder names found by a probe, unless the

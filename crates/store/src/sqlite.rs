@@ -26,6 +26,7 @@ use crate::{
 
 mod domains;
 mod inspect;
+mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -199,6 +200,12 @@ fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
         folder_map: serde_json::from_str(&folder_map).map_err(corrupt)?,
         skipped_item_approval_time: row.try_get("skipped_item_approval_time")?,
         removal_threshold_percent: u32_col(row, "removal_threshold_percent")?,
+        notification_emails: {
+            let text: String = row.try_get("notification_emails")?;
+            serde_json::from_str(&text).map_err(corrupt)?
+        },
+        report_interval: chrono::Duration::seconds(row.try_get("report_interval")?),
+        skip_reports: row.try_get("skip_reports")?,
     })
 }
 
@@ -481,8 +488,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map, removal_threshold_percent)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -498,6 +505,9 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .bind(i64::from(b.removal_threshold_percent))
+        .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
+        .bind(b.report_interval.num_seconds())
+        .bind(b.skip_reports)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -546,7 +556,8 @@ impl Store for SqliteStore {
             "UPDATE batches SET status = ?, started_at = ?, initial_sync_at = ?, last_synced_at = ?,
                next_sync_at = ?, incremental_interval = ?, bad_item_limit = ?, large_item_limit = ?,
                excluded_folders = ?, folder_map = ?, skipped_item_approval_time = ?,
-               removal_threshold_percent = ?
+               removal_threshold_percent = ?, notification_emails = ?, report_interval = ?,
+               skip_reports = ?
              WHERE name = ?",
         )
         .bind(b.status.as_str())
@@ -561,6 +572,9 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .bind(b.skipped_item_approval_time)
         .bind(i64::from(b.removal_threshold_percent))
+        .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
+        .bind(b.report_interval.num_seconds())
+        .bind(b.skip_reports)
         .bind(b.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -1470,6 +1484,9 @@ mod tests {
             folder_map: vec!["Sent Items=Sent".parse().unwrap()],
             skipped_item_approval_time: None,
             removal_threshold_percent: 10,
+            notification_emails: vec![],
+            report_interval: chrono::Duration::hours(24),
+            skip_reports: false,
         }
     }
 

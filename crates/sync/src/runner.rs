@@ -117,8 +117,10 @@ pub struct Rounds {
 
 /// The job loop of `cutover run` and `cutover serve`: runs what is due, then looks
 /// again every `poll`, until `shutdown` (or after one round when `once`). Every lease
-/// of the worker is released before it returns. `on_run` sees each batch's pass.
-pub async fn work(
+/// of the worker is released before it returns. `on_run` sees each batch's pass;
+/// `after_round` runs after every round that did not end the loop with an error (the
+/// service sends the notification mails due there).
+pub async fn work<AfterRound: Future<Output = ()>>(
     store: Arc<dyn Store>,
     events: EventSink,
     shutdown: StopSignal,
@@ -129,6 +131,7 @@ pub async fn work(
         on_error,
     }: Rounds,
     mut on_run: impl FnMut(BatchRun),
+    mut after_round: impl FnMut() -> AfterRound,
 ) -> Result<(), RunError> {
     // A failure that lasts (no target set yet) is logged once, not every round.
     let mut last_error: Option<String> = None;
@@ -149,6 +152,7 @@ pub async fn work(
             }
             Err(e) => break Err(e),
         }
+        after_round().await;
         if once || shutdown.reason().is_some() {
             break Ok(());
         }

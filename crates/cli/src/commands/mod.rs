@@ -5,6 +5,7 @@ pub mod batch;
 pub mod dns;
 pub mod domain;
 pub mod endpoint;
+pub mod notify;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -18,6 +18,7 @@ mod incremental;
 mod large_messages;
 mod leases;
 mod lost_replies;
+mod notifications;
 mod oauth;
 mod plan;
 mod powershell;

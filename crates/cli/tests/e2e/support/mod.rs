@@ -1,6 +1,7 @@
 //! Test support for end-to-end tests: private Dovecot servers, mail written straight into
 //! their maildirs, snapshots read back through doveadm; private Cyrus servers, written and
-//! read over IMAP by Python's imaplib; and a readable diff of two snapshots.
+//! read over IMAP by Python's imaplib; an SMTP relay delivering into a Dovecot over LMTP;
+//! and a readable diff of two snapshots.
 #![allow(dead_code)] // each test uses a different part of the fixture
 
 mod browser;
@@ -16,6 +17,7 @@ mod maildir;
 mod proxy;
 mod rewriting_proxy;
 mod scenario;
+mod smtp;
 mod state;
 mod tls;
 
@@ -39,6 +41,7 @@ pub use scenario::{
     pair_refusing_large, pair_with_source_capability, planned_steps, recreate_folder, start_pair,
     users_csv, verify_independently,
 };
+pub use smtp::{LMTP, SmtpRelay};
 pub use tls::{TestCa, TlsFiles};
 
 /// What [`fill_realistic_mailbox`] and scenarios need of a server fixture, so the same mail
