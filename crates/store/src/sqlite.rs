@@ -753,6 +753,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn source_listing(&self, email: &str) -> Result<Option<String>> {
+        let digest: Option<Option<String>> =
+            sqlx::query_scalar("SELECT source_listing FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(digest.flatten())
+    }
+
+    async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET source_listing = ? WHERE email = ?")
+            .bind(digest)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_source_size(
         &self,
         email: &str,

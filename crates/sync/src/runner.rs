@@ -294,6 +294,7 @@ impl Sides {
                 removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
                 target_folds_case: self.target.folds_case,
                 removals_approved: user.removals_held > 0 && user.removals_approved_at.is_some(),
+                may_glance: user.status == UserStatus::Synced,
             })
         }))
     }
@@ -459,6 +460,7 @@ pub async fn run_batch(
                             job.stop = job.stop.child();
                             job.removals_approved =
                                 user.removals_held > 0 && user.removals_approved_at.is_some();
+                            job.may_glance = user.status == UserStatus::Synced;
                             let mine = job.stop.clone();
                             (Ok(job), mine)
                         }
@@ -670,7 +672,9 @@ async fn run_user(
         return stopped(store.as_ref(), user, reason, &events).await;
     }
     user.status = UserStatus::running(user.initial_sync_done);
-    user.error = None;
+    // A Synced user's error is what did not fit the target; a pass that ends at a glance
+    // leaves it as it was.
+    let warnings = user.error.take();
     store.update_user(&user).await?;
     events.send(SyncEvent::UserStarted {
         email: email.clone(),
@@ -731,10 +735,15 @@ async fn run_user(
             user.stats.folders = outcome.folders;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
-            user.stats.folders_left_out = outcome.folders_left_out.clone();
-            // Synced, but what did not fit the target is said on the user.
-            user.error =
-                (!outcome.folder_warnings.is_empty()).then(|| outcome.folder_warnings.join("; "));
+            // A pass that ended at a glance leaves what the last full pass found.
+            if outcome.source_unchanged {
+                user.error = warnings;
+            } else {
+                user.stats.folders_left_out = outcome.folders_left_out.clone();
+                // Synced, but what did not fit the target is said on the user.
+                user.error = (!outcome.folder_warnings.is_empty())
+                    .then(|| outcome.folder_warnings.join("; "));
+            }
             user.removals_held = outcome.held_removals.as_ref().map_or(0, |h| h.messages);
             user.removals_held_detail = outcome.held_removals.as_ref().map(|h| h.detail.clone());
             // An approval this pass used is spent; one given meanwhile stays.
