@@ -63,6 +63,31 @@ impl Batch {
         Duration::hours(Self::DEFAULT_REPORT_INTERVAL_HOURS)
     }
 
+    /// A new batch with Exchange's defaults: Created, an incremental sync every 24 hours,
+    /// no bad or large item allowed, the removal brake at 10%, no notification mails.
+    pub fn new(name: Name, source_endpoint: Name, created_at: DateTime<Utc>) -> Self {
+        Self {
+            name,
+            source_endpoint,
+            status: BatchStatus::Created,
+            created_at,
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: Duration::hours(Self::DEFAULT_INCREMENTAL_INTERVAL_HOURS),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: Vec::new(),
+            folder_map: Vec::new(),
+            skipped_item_approval_time: None,
+            removal_threshold_percent: Self::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
+            notification_emails: Vec::new(),
+            report_interval: Self::default_report_interval(),
+            skip_reports: false,
+        }
+    }
+
     /// Time from start to the end of the initial sync (InitialSyncDuration).
     pub fn initial_sync_duration(&self) -> Option<Duration> {
         Some(self.initial_sync_at? - self.started_at?)
@@ -146,6 +171,26 @@ pub struct MigrationUser {
 }
 
 impl MigrationUser {
+    /// A user of `batch` that no pass has touched: Queued, nothing counted.
+    pub fn new(email: EmailAddress, batch: Name) -> Self {
+        Self {
+            email,
+            batch,
+            source_login: None,
+            has_password: false,
+            status: UserStatus::Queued,
+            error: None,
+            initial_sync_done: false,
+            last_synced_at: None,
+            stats: UserStats::default(),
+            skipped_items_approved_at: None,
+            removals_held: 0,
+            removals_held_detail: None,
+            removals_approved_at: None,
+            pass_start: None,
+        }
+    }
+
     /// The login to use on the source: the CSV's UserName, else the address.
     pub fn source_login(&self) -> &str {
         self.source_login.as_deref().unwrap_or(self.email.as_str())
@@ -206,24 +251,13 @@ mod tests {
 
     fn batch(status: BatchStatus, next: Option<DateTime<Utc>>) -> Batch {
         Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status,
-            created_at: Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
             next_sync_at: next,
-            incremental_interval: Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
-            notification_emails: vec![],
-            report_interval: Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                Utc::now(),
+            )
         }
     }
 

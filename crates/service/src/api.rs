@@ -1020,7 +1020,7 @@ pub async fn no_such_route(uri: axum::http::Uri) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cutover_model::{Batch, BatchStatus, MigrationUser, Name, UserStats};
+    use cutover_model::{Batch, BatchStatus, MigrationUser, Name};
     use serde_json::Value;
 
     fn keys(v: &Value) -> Vec<String> {
@@ -1035,44 +1035,20 @@ mod tests {
 
     fn sample_batch() -> Batch {
         Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status: BatchStatus::Syncing,
-            created_at: chrono::Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: chrono::Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
-            notification_emails: vec![],
-            report_interval: chrono::Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                chrono::Utc::now(),
+            )
         }
     }
 
     fn sample_user() -> MigrationUser {
-        MigrationUser {
-            email: "a@contoso.test".parse().unwrap(),
-            batch: Name::parse("batch", "B").unwrap(),
-            source_login: None,
-            has_password: false,
-            status: cutover_model::UserStatus::Queued,
-            error: None,
-            initial_sync_done: false,
-            last_synced_at: None,
-            stats: UserStats::default(),
-            skipped_items_approved_at: None,
-            removals_held: 0,
-            removals_held_detail: None,
-            removals_approved_at: None,
-            pass_start: None,
-        }
+        MigrationUser::new(
+            "a@contoso.test".parse().unwrap(),
+            Name::parse("batch", "B").unwrap(),
+        )
     }
 
     #[test]

@@ -403,24 +403,15 @@ mod tests {
             .await
             .unwrap();
         let batch = Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: endpoint.name.clone(),
             status: BatchStatus::Synced,
-            created_at: Utc::now(),
             started_at: Some(Utc::now()),
             initial_sync_at: Some(Utc::now()),
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: chrono::Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
             notification_emails: vec!["admin@contoso.test".parse().unwrap()],
-            report_interval: chrono::Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                endpoint.name.clone(),
+                Utc::now(),
+            )
         };
         let user = NewUser {
             email: "a@contoso.test".parse().unwrap(),

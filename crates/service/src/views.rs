@@ -487,25 +487,17 @@ mod tests {
     #[test]
     fn a_batch_s_time_left_counts_what_its_waiting_mailboxes_lack() {
         let user = |status, source_items, source_bytes, bytes_synced| MigrationUser {
-            email: "a@b.test".parse().unwrap(),
-            batch: cutover_model::Name::parse("batch", "B").unwrap(),
-            source_login: None,
-            has_password: false,
             status,
-            error: None,
-            initial_sync_done: false,
-            last_synced_at: None,
             stats: cutover_model::UserStats {
                 source_items,
                 source_bytes,
                 bytes_synced,
                 ..Default::default()
             },
-            skipped_items_approved_at: None,
-            removals_held: 0,
-            removals_held_detail: None,
-            removals_approved_at: None,
-            pass_start: None,
+            ..MigrationUser::new(
+                "a@b.test".parse().unwrap(),
+                cutover_model::Name::parse("batch", "B").unwrap(),
+            )
         };
         let users = [
             user(UserStatus::Syncing, 10, 1000, 400),

@@ -1487,24 +1487,13 @@ mod tests {
 
     pub(super) fn batch(name: &str, endpoint: &str) -> Batch {
         Batch {
-            name: Name::parse("batch", name).unwrap(),
-            source_endpoint: Name::parse("endpoint", endpoint).unwrap(),
-            status: BatchStatus::Created,
-            created_at: chrono::Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
             excluded_folders: vec!["Junk".into()],
             folder_map: vec!["Sent Items=Sent".parse().unwrap()],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
-            notification_emails: vec![],
-            report_interval: chrono::Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", name).unwrap(),
+                Name::parse("endpoint", endpoint).unwrap(),
+                chrono::Utc::now(),
+            )
         }
     }
 

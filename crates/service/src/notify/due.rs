@@ -150,24 +150,14 @@ mod tests {
 
     fn batch() -> Batch {
         Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status: BatchStatus::Syncing,
-            created_at: t0(),
             started_at: Some(t0()),
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
             notification_emails: vec!["admin@contoso.test".parse().unwrap()],
-            report_interval: Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                t0(),
+            )
         }
     }
 

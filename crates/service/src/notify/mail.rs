@@ -184,24 +184,13 @@ mod tests {
 
     fn report(status: BatchStatus) -> BatchReport {
         let b = Batch {
-            name: Name::parse("batch", "CutoverBatch").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status,
-            created_at: Utc::now(),
             started_at: Some(Utc::now()),
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: chrono::Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
-            notification_emails: vec![],
-            report_interval: chrono::Duration::hours(24),
-            skip_reports: false,
+            ..Batch::new(
+                Name::parse("batch", "CutoverBatch").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                Utc::now(),
+            )
         };
         BatchReport {
             view: BatchView::new(&b, &[]),
