@@ -168,6 +168,9 @@ pub struct MigrationUser {
     /// Where the last pass started copying (its progress and time left count from here).
     #[serde(default)]
     pub pass_start: Option<PassStart>,
+    /// A server refused the user's pass for load: it tries again at this time.
+    #[serde(default)]
+    pub throttled_until: Option<DateTime<Utc>>,
 }
 
 impl MigrationUser {
@@ -188,7 +191,18 @@ impl MigrationUser {
             removals_held_detail: None,
             removals_approved_at: None,
             pass_start: None,
+            throttled_until: None,
         }
+    }
+
+    /// Exchange's StatusDetail where it adds to the status: `Throttled` while a server's
+    /// refusal for load makes the running pass wait.
+    pub fn status_detail(&self, now: DateTime<Utc>) -> Option<&'static str> {
+        let running = matches!(
+            self.status,
+            UserStatus::Syncing | UserStatus::IncrementalSyncing
+        );
+        (running && self.throttled_until.is_some_and(|t| t > now)).then_some("Throttled")
     }
 
     /// The login to use on the source: the CSV's UserName, else the address.

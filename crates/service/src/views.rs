@@ -336,6 +336,10 @@ pub struct UserView {
     pub estimated_seconds_left: Option<u64>,
     /// The same, for people ("12 min").
     pub estimated_time_left: Option<String>,
+    /// `Throttled` while a server's refusal for load makes the running pass wait.
+    pub status_detail: Option<String>,
+    /// When a throttled pass tries again.
+    pub throttled_until_date_time: Option<String>,
 }
 
 impl UserView {
@@ -364,6 +368,10 @@ impl UserView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
+            status_detail: u.status_detail(now).map(Into::into),
+            throttled_until_date_time: time_text(
+                u.throttled_until.filter(|_| u.status_detail(now).is_some()),
+            ),
         }
     }
 }
@@ -437,6 +445,10 @@ pub struct UserStatsView {
     pub estimated_seconds_left: Option<u64>,
     /// The same, for people ("12 min").
     pub estimated_time_left: Option<String>,
+    /// `Throttled` while a server's refusal for load makes the running pass wait.
+    pub status_detail: Option<String>,
+    /// When a throttled pass tries again.
+    pub throttled_until_date_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -475,6 +487,11 @@ impl UserStatsView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
+            status_detail: u.status_detail(Utc::now()).map(Into::into),
+            throttled_until_date_time: time_text(
+                u.throttled_until
+                    .filter(|_| u.status_detail(Utc::now()).is_some()),
+            ),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }

@@ -306,6 +306,13 @@ pub trait Store:
         source_bytes: u64,
         start: &PassStart,
     ) -> Result<()>;
+    /// The user's pass waits until `until` because a server refused for load (`None`:
+    /// it does not wait). Touches only that column.
+    async fn set_throttled(
+        &self,
+        email: &str,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()>;
     /// What a source mailbox holds as sized before its first pass (for the order of the
     /// initial sync and the dashboard); the first pass's own count replaces it.
     async fn set_source_size(

@@ -245,6 +245,7 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
         removals_held: u64_col(row, "removals_held")?,
         removals_held_detail: row.try_get("removals_held_detail")?,
         removals_approved_at: row.try_get("removals_approved_at")?,
+        throttled_until: row.try_get("throttled_until")?,
         pass_start: match row.try_get::<Option<DateTime<Utc>>, _>("pass_started_at")? {
             Some(at) => Some(PassStart {
                 at,
@@ -765,6 +766,15 @@ impl Store for SqliteStore {
     async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()> {
         sqlx::query("UPDATE users SET source_listing = ? WHERE email = ?")
             .bind(digest)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_throttled(&self, email: &str, until: Option<DateTime<Utc>>) -> Result<()> {
+        sqlx::query("UPDATE users SET throttled_until = ? WHERE email = ?")
+            .bind(until)
             .bind(email)
             .execute(&self.pool)
             .await?;

@@ -56,6 +56,7 @@ mod subject;
 pub mod subscriptions;
 pub mod target_folders;
 pub mod test_hooks;
+pub mod throttle;
 pub mod worker;
 
 pub use events::{EventSink, SyncEvent};

@@ -24,10 +24,15 @@ use crate::plan::MailboxPlan;
 use crate::proof::BrakeRule;
 use crate::sizing;
 use crate::stop::{StopReason, StopSignal};
+use crate::throttle::{self, Gate};
 use crate::worker::Worker;
 
 /// Attempts of one mailbox pass when the failure is transient.
 const ATTEMPTS: u32 = 3;
+
+/// Refusals for load in a row after which a pass fails after all (some five hours of
+/// waits without a hint): a server that never lets a mailbox in is a failure to report.
+const MAX_REFUSALS: u32 = 64;
 
 /// The attempt after a transient failure, or `None` to give up: an attempt that moved
 /// mail on (`progressed`) starts the count again, so a long pass whose connections drop
@@ -409,6 +414,8 @@ pub async fn run_batch(
     });
 
     let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    // Fewer at once when a server refuses for load (throttle.rs).
+    let gate = Arc::new(Gate::new(limit));
     let memory = MemoryBudget::from_env();
     let stop = StopSignal::default();
     let watcher = tokio::spawn(watch_for_stop(
@@ -443,6 +450,7 @@ pub async fn run_batch(
         let slots = slots.clone();
         let batch = shared.clone();
         let worker = worker.clone();
+        let gate = gate.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let lease = mailbox_job(user.email.as_str());
@@ -471,7 +479,7 @@ pub async fn run_batch(
                         lease.clone(),
                         mine,
                     ));
-                    let run = run_user(store.clone(), &batch, user, job, events).await;
+                    let run = run_user(store.clone(), &batch, user, job, events, &gate).await;
                     beat.abort();
                     run.map(|(status, outcome)| UserRun::Ran(status, outcome))
                 }
@@ -663,6 +671,7 @@ async fn run_user(
     mut user: MigrationUser,
     job: Result<MailboxJob, String>,
     events: EventSink,
+    gate: &Gate,
 ) -> Result<(UserStatus, PassOutcome), StoreError> {
     let email = user.email.to_string();
     // Asked to stop while waiting for a slot: never started.
@@ -684,14 +693,51 @@ async fn run_user(
         Err(reason) => Err(reason),
         Ok(job) => {
             let mut attempt = 1;
+            let mut refusals = 0;
             loop {
                 let (copied_before, _) = store.copied_totals(&email).await?;
-                let pass = sync_mailbox(&job, store.as_ref(), &events);
-                match job
+                let inside = match job
                     .stop
-                    .interrupt(STOP_GRACE, pass, SyncError::Stopped)
+                    .interrupt(Duration::ZERO, async { Ok(gate.enter().await) }, |r| r)
                     .await
                 {
+                    Ok(inside) => inside,
+                    Err(reason) => return stopped(store.as_ref(), user, reason, &events).await,
+                };
+                let pass = sync_mailbox(&job, store.as_ref(), &events);
+                let result = job
+                    .stop
+                    .interrupt(STOP_GRACE, pass, SyncError::Stopped)
+                    .await;
+                // A server that refused for load: the user waits and tries again, and
+                // fewer run at once; it fails nothing (unless it never ends).
+                if let Err(e) = &result
+                    && let Some(throttle) = throttle::throttle_of(e)
+                    && refusals < MAX_REFUSALS
+                {
+                    refusals += 1;
+                    let wait = throttle::wait_after(throttle, refusals);
+                    inside.throttled(wait);
+                    warn!(user = email, refusals, wait_ms = wait.as_millis() as u64,
+                        limit = gate.limit(), error = %e, "throttled by the server; waiting");
+                    let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    store.set_throttled(&email, Some(until)).await?;
+                    let pause = async {
+                        tokio::time::sleep(wait).await;
+                        Ok(())
+                    };
+                    if let Err(reason) = job.stop.interrupt(Duration::ZERO, pause, |r| r).await {
+                        store.set_throttled(&email, None).await?;
+                        return stopped(store.as_ref(), user, reason, &events).await;
+                    }
+                    continue;
+                }
+                inside.done();
+                if refusals > 0 {
+                    store.set_throttled(&email, None).await?;
+                    refusals = 0;
+                }
+                match result {
                     Ok(outcome) => break Ok(outcome),
                     Err(SyncError::Store(e)) => return Err(e),
                     Err(SyncError::Stopped(reason)) => {

@@ -28,3 +28,4 @@ mod serve;
 mod stopping;
 mod support;
 mod test_server;
+mod throttling;

@@ -13,6 +13,7 @@ mod dovecot;
 mod http;
 mod https;
 mod idp;
+mod limiting_proxy;
 mod maildir;
 mod proxy;
 mod rewriting_proxy;
@@ -34,6 +35,7 @@ pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
 pub use http::{EventStream, Serve, request, request_tls};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use idp::{Idp, IdpOptions};
+pub use limiting_proxy::LimitingProxy;
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use scenario::{
