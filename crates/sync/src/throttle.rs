@@ -72,6 +72,13 @@ fn suggested_backoff(lower: &str) -> Option<Duration> {
 /// Whether an IMAP error is a refusal for load.
 pub fn imap_throttle(e: &ImapError) -> Option<Throttle> {
     match e {
+        // An APPEND's [LIMIT] is the message's size (Dovecot: "Mail size is larger than
+        // the maximum size allowed"): a large item, not load.
+        ImapError::No {
+            command: "APPEND",
+            code: Some(code),
+            ..
+        } if code.to_ascii_uppercase().starts_with("LIMIT") => None,
         ImapError::No { code, text, .. } => throttle_in_text(code.as_deref(), text),
         ImapError::Bye { text } | ImapError::AuthenticationFailed { text } => {
             throttle_in_text(None, text)
@@ -292,11 +299,18 @@ mod tests {
         };
         assert!(imap_throttle(&unavailable).is_some());
         let limit = ImapError::No {
-            command: "APPEND",
+            command: "SELECT",
             code: Some("LIMIT".into()),
             text: "too many".into(),
         };
         assert!(imap_throttle(&limit).is_some());
+        let too_big = ImapError::No {
+            command: "APPEND",
+            code: Some("LIMIT".into()),
+            text: "Mail size is larger than the maximum size allowed by server configuration"
+                .into(),
+        };
+        assert_eq!(imap_throttle(&too_big), None);
         let wrong_password = ImapError::AuthenticationFailed {
             text: "[AUTHENTICATIONFAILED] Authentication failed.".into(),
         };
