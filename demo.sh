@@ -8,7 +8,8 @@
 #
 # Env: CUTOVER_DEMO_DIR (work dir, default /tmp/cutover-demo), CARGO_TARGET_DIR.
 # Talks to 127.0.0.1 only: source IMAP on :20143, target IMAP on :21143, DNS (dnsmasq,
-# the demo's zone for example.test) on :20053.
+# the demo's zone for example.test) on :20053, the SMTP relay for notification mails on
+# :20025 (aiosmtpd, delivering into the target over LMTP).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +17,7 @@ WORK="${CUTOVER_DEMO_DIR:-/tmp/cutover-demo}"
 SRC_PORT=20143
 DST_PORT=21143
 DNS_PORT=20053
+SMTP_PORT=20025
 NUSERS=3
 MAIL_USER=cutover-mail
 KEEP=no
@@ -37,7 +39,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 install_packages() {
   local missing=() p
-  for p in dovecot-core dovecot-imapd python3 dnsmasq; do
+  for p in dovecot-core dovecot-imapd dovecot-lmtpd python3 python3-aiosmtpd openssl dnsmasq; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -67,6 +69,9 @@ render_conf() { # NAME PORT
       -e "s|@INTERNAL_USER@|dovecot|g" -e "s|@LOGIN_USER@|dovenull|g" -e "s|@SEPARATOR@|/|g" -e "s|@PREFIX@||g" \
       -e "s|@IMAP_PORT@|$port|g" -e "s|@SSL@|no|g" -e "s|@IMAPS@|#|g" -e "s|@IMAP_CAPABILITY@||g" -e "s|@MAILBOXES@||g" \
       "$REPO/fixtures/dovecot/dovecot.conf.in" > "$(conf "$n")"
+  # The target also takes mail over LMTP (the notification mails reach the admin there).
+  [[ $n == dst ]] && echo "protocols = imap lmtp" >> "$(conf "$n")"
+  return 0
 }
 
 stop_server() { # NAME: TERM the master from its pidfile, wait for it and its children
@@ -136,12 +141,47 @@ start_dns() {
   echo "  dns: pid $(cat "$WORK/dns/dnsmasq.pid"), 127.0.0.1:$DNS_PORT, records: ${DNS_RECORDS[*]}"
 }
 
+# The SMTP relay the notification mails go through: a real SMTP server (aiosmtpd) that
+# wants STARTTLS and a login, with a certificate from the demo's own CA, and delivers into
+# the target Dovecot over LMTP.
+stop_relay() {
+  local pf="$WORK/smtp/relay.pid"
+  [[ -s $pf ]] && kill -TERM "$(cat "$pf")" 2>/dev/null || true
+  rm -f "$pf"
+}
+start_relay() {
+  stop_relay
+  mkdir -p "$WORK/smtp"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cutover demo CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    -keyout "$WORK/smtp/ca.key" -out "$WORK/smtp/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$WORK/smtp/relay.key" -out "$WORK/smtp/relay.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$WORK/smtp/ext"
+  openssl x509 -req -in "$WORK/smtp/relay.csr" -CA "$WORK/smtp/ca.pem" -CAkey "$WORK/smtp/ca.key" \
+    -CAcreateserial -days 2 -extfile "$WORK/smtp/ext" -out "$WORK/smtp/relay.pem" 2>/dev/null
+  echo relaypass > "$WORK/smtp/relay-password"
+  chmod 600 "$WORK/smtp/relay-password" "$WORK/smtp/"*.key
+  /usr/bin/python3 "$REPO/fixtures/smtp/relay.py" --port "$SMTP_PORT" \
+    --cert "$WORK/smtp/relay.pem" --key "$WORK/smtp/relay.key" --user relay \
+    --password-file "$WORK/smtp/relay-password" --lmtp "$WORK/dst/run/lmtp" \
+    </dev/null >"$WORK/smtp/ready" 2>"$WORK/smtp/relay.log" &
+  echo $! > "$WORK/smtp/relay.pid"
+  for _ in $(seq 100); do
+    grep -q ready "$WORK/smtp/ready" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q ready "$WORK/smtp/ready" || { cat "$WORK/smtp/relay.log" >&2; die "the SMTP relay did not start"; }
+  echo "  relay: pid $(cat "$WORK/smtp/relay.pid"), smtp://127.0.0.1:$SMTP_PORT (STARTTLS, login), log $WORK/smtp/relay.log"
+}
+
 cleanup() {
   local rc=$?
   if [[ $KEEP == yes && $rc -eq 0 ]]; then
-    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst) $WORK/dns/dnsmasq.pid)"
+    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst) $WORK/dns/dnsmasq.pid $WORK/smtp/relay.pid)"
   else
     step "Stopping the servers"
+    stop_relay
     stop_server src
     stop_server dst
     stop_dns
@@ -167,7 +207,11 @@ stop_server src
 stop_server dst
 stop_dns
 rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db*
-for i in $(seq "$NUSERS"); do echo "user$i@example.test:{PLAIN}pass::::::"; done > "$WORK/users.passwd"
+{
+  for i in $(seq "$NUSERS"); do echo "user$i@example.test:{PLAIN}pass::::::"; done
+  # The admin who gets the notification mails (a mailbox of the new system).
+  echo "it-admin@example.test:{PLAIN}pass::::::"
+} > "$WORK/users.passwd"
 echo 'admin:{PLAIN}adminpass' > "$WORK/master-users"
 chmod 644 "$WORK/users.passwd" "$WORK/master-users"
 {
@@ -208,8 +252,16 @@ run "$CUTOVER" target set --server 127.0.0.1 --port "$DST_PORT" --security none 
 run "$CUTOVER" endpoint new --name CutoverEndpoint --server 127.0.0.1 --port "$SRC_PORT" --security none \
   --admin admin --password-env SRC_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
 run "$CUTOVER" endpoint get CutoverEndpoint --format list --select 'EndpointType,RemoteServer,Max*'
-run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint --users-csv "$WORK/users.csv" --auto-start
+step "Notification mails: the SMTP relay, and the admin's address on the batch"
+start_relay
+run "$CUTOVER" notify set --smtp-host 127.0.0.1 --smtp-port "$SMTP_PORT" --tls starttls \
+  --from cutover@example.test --user relay --password-file "$WORK/smtp/relay-password" \
+  --ca-file "$WORK/smtp/ca.pem"
+run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint --users-csv "$WORK/users.csv" \
+  --notification-emails it-admin@example.test --auto-start
 run "$CUTOVER" run --once
+step "The admin's mail: the initial sync finished, with both reports attached (read over IMAP)"
+run /usr/bin/python3 "$REPO/demo/show_inbox.py" "$REPO/fixtures/smtp/fetch_inbox.py" "$DST_PORT" it-admin@example.test pass
 run "$CUTOVER" batch get CutoverBatch --format list
 run "$CUTOVER" user get --format table
 
@@ -256,5 +308,6 @@ cat <<EOF
   source       imap://127.0.0.1:$SRC_PORT  mail $WORK/src/mail  log $WORK/src/log/dovecot.log
   target       imap://127.0.0.1:$DST_PORT  mail $WORK/dst/mail  log $WORK/dst/log/dovecot.log
   dns          127.0.0.1:$DNS_PORT (dnsmasq, zone example.test)  log $WORK/dns/dnsmasq.log
+  relay        smtp://127.0.0.1:$SMTP_PORT (aiosmtpd -> target over LMTP)  log $WORK/smtp/relay.log
   try          CUTOVER_STATE=$CUTOVER_STATE $CUTOVER user stats user1@example.test
 EOF

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use cutover_model::EmailAddress;
 
 use crate::output::Format;
 
@@ -84,6 +85,53 @@ pub enum Command {
     /// that differ each explained, signed with this installation's key.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Notification e-mails: the SMTP relay that carries them (set once for the
+    /// installation), and a test mail. Each batch names its recipients with
+    /// --notification-emails.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Set the SMTP relay (replaces the one set before). Not tested here: `cutover notify
+    /// test ADDRESS` sends a test mail through it.
+    Set(NotifySetArgs),
+    /// Show the SMTP relay (never its password).
+    Show,
+    /// Send a test mail to ADDRESS through the relay.
+    Test {
+        /// Where the test mail goes.
+        #[arg(value_parser = parse_address)]
+        address: EmailAddress,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NotifySetArgs {
+    /// The relay's host name (its certificate must name it).
+    #[arg(long, value_name = "HOST")]
+    pub smtp_host: String,
+    /// The relay's port (default: 587 for starttls, 465 for implicit, 25 for none).
+    #[arg(long, value_name = "PORT")]
+    pub smtp_port: Option<u16>,
+    /// starttls (STARTTLS required before the login), implicit (TLS from the first byte,
+    /// SMTPS) or none (plain SMTP, only without a login or on loopback).
+    #[arg(long, default_value = "starttls", value_parser = ["starttls", "implicit", "none"])]
+    pub tls: String,
+    /// The sender of the notification mails.
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    pub from: EmailAddress,
+    /// The login at the relay (AUTH PLAIN or LOGIN); its password from --password-file,
+    /// --password-env or the prompt.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// PEM file of a private CA that signed the relay's certificate, trusted besides the
+    /// public ones.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -310,6 +358,11 @@ pub struct AutodiscoverArgs {
     pub allow_plaintext: bool,
     #[command(flatten)]
     pub dns: DnsArgs,
+}
+
+/// A notification address.
+pub(crate) fn parse_address(s: &str) -> Result<EmailAddress, String> {
+    s.parse::<EmailAddress>().map_err(|e| e.to_string())
 }
 
 /// A host name as `--allow-redirect` takes it: no scheme, port, path or user.
@@ -540,6 +593,19 @@ pub enum BatchCommand {
         #[arg(long, default_value_t = cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
               value_name = "PERCENT")]
         removal_threshold: u32,
+        /// Who gets the batch's notification e-mails (-NotificationEmails), comma-separated:
+        /// when the initial sync finishes, when users fail, and every --report-interval,
+        /// with MigrationStatistics.csv and MigrationErrors.csv attached. Sent through the
+        /// relay of `cutover notify set`; without addresses no mail is sent.
+        #[arg(long, value_delimiter = ',', value_name = "A,B", value_parser = parse_address)]
+        notification_emails: Vec<EmailAddress>,
+        /// Hours between report mails while the batch runs (-ReportInterval).
+        #[arg(long, default_value_t = 24, value_name = "HOURS")]
+        report_interval: u32,
+        /// No periodic report mails; the initial-sync and failure mails still go out
+        /// (-SkipReports).
+        #[arg(long)]
+        skip_reports: bool,
     },
     /// Show one batch or all (Get-MigrationBatch).
     Get { name: Option<String> },
@@ -559,6 +625,15 @@ pub enum BatchCommand {
         /// The brake on mass removal, in percent of a mailbox's migrated messages.
         #[arg(long, value_name = "PERCENT")]
         removal_threshold: Option<u32>,
+        /// Replaces the notification addresses, comma-separated; '' stops the mails.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        notification_emails: Option<Vec<String>>,
+        /// Hours between report mails.
+        #[arg(long, value_name = "HOURS")]
+        report_interval: Option<u32>,
+        /// true: no periodic report mails; false: send them again.
+        #[arg(long, value_name = "true|false")]
+        skip_reports: Option<bool>,
     },
     /// Approve every item the batch's users skipped so far (Set-MigrationBatch
     /// -ApproveSkippedItems): the batch is Synced again, and approved items no longer

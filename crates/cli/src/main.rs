@@ -108,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::State(c) => commands::state::run(&ctx, c).await,
         Command::Report(c) => commands::report::run(&ctx, c, &state_path).await,
+        Command::Notify(c) => commands::notify::run(&ctx, c).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     }
 }

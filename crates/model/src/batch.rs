@@ -37,14 +37,55 @@ pub struct Batch {
     /// messages, or a whole folder holding them, waits for `batch approve-removals`.
     #[serde(default = "Batch::default_removal_threshold")]
     pub removal_threshold_percent: u32,
+    /// Who gets the batch's notification e-mails (New-MigrationBatch -NotificationEmails);
+    /// none: no mail is sent.
+    #[serde(default)]
+    pub notification_emails: Vec<EmailAddress>,
+    /// How often a report mail goes out while the batch runs (-ReportInterval).
+    #[serde(default = "Batch::default_report_interval")]
+    pub report_interval: Duration,
+    /// No periodic report mails, only the initial-sync and failure ones (-SkipReports).
+    #[serde(default)]
+    pub skip_reports: bool,
 }
 
 impl Batch {
     pub const DEFAULT_INCREMENTAL_INTERVAL_HOURS: i64 = 24;
     pub const DEFAULT_REMOVAL_THRESHOLD_PERCENT: u32 = 10;
 
+    pub const DEFAULT_REPORT_INTERVAL_HOURS: i64 = 24;
+
     fn default_removal_threshold() -> u32 {
         Self::DEFAULT_REMOVAL_THRESHOLD_PERCENT
+    }
+
+    fn default_report_interval() -> Duration {
+        Duration::hours(Self::DEFAULT_REPORT_INTERVAL_HOURS)
+    }
+
+    /// A new batch with Exchange's defaults: Created, an incremental sync every 24 hours,
+    /// no bad or large item allowed, the removal brake at 10%, no notification mails.
+    pub fn new(name: Name, source_endpoint: Name, created_at: DateTime<Utc>) -> Self {
+        Self {
+            name,
+            source_endpoint,
+            status: BatchStatus::Created,
+            created_at,
+            started_at: None,
+            initial_sync_at: None,
+            last_synced_at: None,
+            next_sync_at: None,
+            incremental_interval: Duration::hours(Self::DEFAULT_INCREMENTAL_INTERVAL_HOURS),
+            bad_item_limit: 0,
+            large_item_limit: 0,
+            excluded_folders: Vec::new(),
+            folder_map: Vec::new(),
+            skipped_item_approval_time: None,
+            removal_threshold_percent: Self::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
+            notification_emails: Vec::new(),
+            report_interval: Self::default_report_interval(),
+            skip_reports: false,
+        }
     }
 
     /// Time from start to the end of the initial sync (InitialSyncDuration).
@@ -127,9 +168,43 @@ pub struct MigrationUser {
     /// Where the last pass started copying (its progress and time left count from here).
     #[serde(default)]
     pub pass_start: Option<PassStart>,
+    /// A server refused the user's pass for load: it tries again at this time.
+    #[serde(default)]
+    pub throttled_until: Option<DateTime<Utc>>,
 }
 
 impl MigrationUser {
+    /// A user of `batch` that no pass has touched: Queued, nothing counted.
+    pub fn new(email: EmailAddress, batch: Name) -> Self {
+        Self {
+            email,
+            batch,
+            source_login: None,
+            has_password: false,
+            status: UserStatus::Queued,
+            error: None,
+            initial_sync_done: false,
+            last_synced_at: None,
+            stats: UserStats::default(),
+            skipped_items_approved_at: None,
+            removals_held: 0,
+            removals_held_detail: None,
+            removals_approved_at: None,
+            pass_start: None,
+            throttled_until: None,
+        }
+    }
+
+    /// Exchange's StatusDetail where it adds to the status: `Throttled` while a server's
+    /// refusal for load makes the running pass wait.
+    pub fn status_detail(&self, now: DateTime<Utc>) -> Option<&'static str> {
+        let running = matches!(
+            self.status,
+            UserStatus::Syncing | UserStatus::IncrementalSyncing
+        );
+        (running && self.throttled_until.is_some_and(|t| t > now)).then_some("Throttled")
+    }
+
     /// The login to use on the source: the CSV's UserName, else the address.
     pub fn source_login(&self) -> &str {
         self.source_login.as_deref().unwrap_or(self.email.as_str())
@@ -190,21 +265,13 @@ mod tests {
 
     fn batch(status: BatchStatus, next: Option<DateTime<Utc>>) -> Batch {
         Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status,
-            created_at: Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
             next_sync_at: next,
-            incremental_interval: Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                Utc::now(),
+            )
         }
     }
 

@@ -13,6 +13,7 @@ pub mod folder_map;
 pub mod names;
 pub mod oauth;
 pub mod progress;
+pub mod relay;
 pub mod skipped;
 pub mod status;
 pub mod users_csv;
@@ -24,6 +25,7 @@ pub use folder_map::{FolderMapEntry, FolderMapError};
 pub use names::{EmailAddress, Name, NameError};
 pub use oauth::{OAuthApp, OAuthCredential, OAuthProvider};
 pub use progress::{PassStart, Progress, human_duration};
+pub use relay::{SmtpRelay, SmtpTls};
 pub use skipped::{
     DataConsistencyScore, ItemLimitExceeded, SkippedCounts, SkippedKind, check_item_limits,
 };

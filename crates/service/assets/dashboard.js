@@ -255,7 +255,7 @@ function drawUsers(page) {
     tr.dataset.email = u.Identity;
     if (u.Identity === selected) tr.className = "selected";
     cell(tr, u.Identity);
-    cell(tr, statusBadge(u.Status));
+    cell(tr, statusBadge(u.StatusDetail ? `${u.Status} · ${u.StatusDetail}` : u.Status));
     cell(tr, progressCell(u), "progress-cell");
     cell(tr, num(u.ItemsSynced), "num");
     cell(tr, num(u.ItemsSkipped), "num");
@@ -373,7 +373,8 @@ async function refreshDetail() {
     throw e;
   }
   const facts = [
-    ["Status", statusBadge(s.Status)],
+    ["Status", statusBadge(s.StatusDetail ? `${s.Status} · ${s.StatusDetail}` : s.Status)],
+    ["Throttled until", s.ThrottledUntilDateTime ? when(s.ThrottledUntilDateTime) : null],
     ["Source login", s.SourceLogin],
     ["Items in source", num(s.TotalItemsInSourceMailboxCount)],
     ["Done", typeof s.PercentageComplete === "number"
@@ -394,6 +395,7 @@ async function refreshDetail() {
   const dl = $("detail-facts");
   dl.replaceChildren();
   for (const [k, v] of facts) {
+    if (v === null) continue;
     const dt = document.createElement("dt");
     dt.textContent = k;
     const dd = document.createElement("dd");

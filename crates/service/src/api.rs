@@ -371,6 +371,47 @@ pub struct NewBatchRequest {
     /// absent).
     #[serde(default)]
     pub removal_threshold_percent: Option<u32>,
+    /// Who gets the notification e-mails (initial sync finished, users failed, reports
+    /// with the two CSVs attached); none: no mail.
+    #[serde(default)]
+    pub notification_emails: Vec<String>,
+    /// Hours between report mails (24 when absent).
+    #[serde(default)]
+    pub report_interval_hours: Option<u32>,
+    /// No periodic report mails (the initial-sync and failure mails still go out).
+    #[serde(default)]
+    pub skip_reports: bool,
+}
+
+/// Set-MigrationBatch: what is given replaces the setting, what is absent stays.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct BatchChangesRequest {
+    #[serde(default)]
+    pub bad_item_limit: Option<u32>,
+    #[serde(default)]
+    pub large_item_limit: Option<u32>,
+    #[serde(default)]
+    pub removal_threshold_percent: Option<u32>,
+    /// Replaces the notification addresses; `[]` stops the mails.
+    #[serde(default)]
+    pub notification_emails: Option<Vec<String>>,
+    #[serde(default)]
+    pub report_interval_hours: Option<u32>,
+    #[serde(default)]
+    pub skip_reports: Option<bool>,
+}
+
+/// Parses the notification addresses, naming the bad one.
+fn notification_emails(given: &[String]) -> ApiResult<Vec<EmailAddress>> {
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            EmailAddress::from_str(a.trim())
+                .map_err(|e| ApiError::invalid(format!("NotificationEmails[{i}]: {e}")))
+        })
+        .collect()
 }
 
 fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
@@ -446,6 +487,11 @@ async fn create_batch(
             removal_threshold_percent: req
                 .removal_threshold_percent
                 .unwrap_or(cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT),
+            notification_emails: notification_emails(&req.notification_emails)?,
+            report_interval_hours: req
+                .report_interval_hours
+                .unwrap_or(cutover_model::Batch::DEFAULT_REPORT_INTERVAL_HOURS as u32),
+            skip_reports: req.skip_reports,
             auto_start: req.auto_start,
             skip_domain_check: false,
         },
@@ -464,6 +510,42 @@ async fn get_batch(
     Path(name): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
     let b = control::load_batch(s.store.as_ref(), &name).await?;
+    Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Changes the batch's settings (Set-MigrationBatch): item limits, the removal
+/// threshold, the notification e-mails; they apply from the next pass.
+#[utoipa::path(patch, path = "/api/v1/batches/{name}", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    request_body = BatchChangesRequest,
+    responses((status = 200, body = BatchView), (status = 404, body = ErrorBody),
+        (status = 400, description = "Not JSON, or not the JSON expected", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<BatchChangesRequest>,
+) -> ApiResult<Json<BatchView>> {
+    let changes = control::BatchChanges {
+        bad_item_limit: req.bad_item_limit,
+        large_item_limit: req.large_item_limit,
+        removal_threshold_percent: req.removal_threshold_percent,
+        notification_emails: req
+            .notification_emails
+            .as_deref()
+            .map(notification_emails)
+            .transpose()?,
+        report_interval_hours: req.report_interval_hours,
+        skip_reports: req.skip_reports,
+    };
+    if changes.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing to change: give BadItemLimit, LargeItemLimit, RemovalThresholdPercent, \
+             NotificationEmails, ReportIntervalHours and/or SkipReports",
+        ));
+    }
+    let b = control::set_batch(s.store.as_ref(), &name, changes).await?;
+    changed(&s, b.name.as_str(), b.status.as_str());
     Ok(Json(batch_view(&s, &b).await?))
 }
 
@@ -945,7 +1027,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_endpoint))
         .routes(routes!(get_endpoint_directory))
         .routes(routes!(list_batches, create_batch))
-        .routes(routes!(get_batch, remove_batch))
+        .routes(routes!(get_batch, set_batch, remove_batch))
         .routes(routes!(start_batch))
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
@@ -1006,7 +1088,7 @@ pub async fn no_such_route(uri: axum::http::Uri) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cutover_model::{Batch, BatchStatus, MigrationUser, Name, UserStats};
+    use cutover_model::{Batch, BatchStatus, MigrationUser, Name};
     use serde_json::Value;
 
     fn keys(v: &Value) -> Vec<String> {
@@ -1021,41 +1103,20 @@ mod tests {
 
     fn sample_batch() -> Batch {
         Batch {
-            name: Name::parse("batch", "B").unwrap(),
-            source_endpoint: Name::parse("endpoint", "E").unwrap(),
             status: BatchStatus::Syncing,
-            created_at: chrono::Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: chrono::Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
-            excluded_folders: vec![],
-            folder_map: vec![],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
+            ..Batch::new(
+                Name::parse("batch", "B").unwrap(),
+                Name::parse("endpoint", "E").unwrap(),
+                chrono::Utc::now(),
+            )
         }
     }
 
     fn sample_user() -> MigrationUser {
-        MigrationUser {
-            email: "a@contoso.test".parse().unwrap(),
-            batch: Name::parse("batch", "B").unwrap(),
-            source_login: None,
-            has_password: false,
-            status: cutover_model::UserStatus::Queued,
-            error: None,
-            initial_sync_done: false,
-            last_synced_at: None,
-            stats: UserStats::default(),
-            skipped_items_approved_at: None,
-            removals_held: 0,
-            removals_held_detail: None,
-            removals_approved_at: None,
-            pass_start: None,
-        }
+        MigrationUser::new(
+            "a@contoso.test".parse().unwrap(),
+            Name::parse("batch", "B").unwrap(),
+        )
     }
 
     #[test]

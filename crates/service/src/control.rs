@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use cutover_model::{Batch, BatchStatus, FolderMapEntry, MigrationUser, Name, UserStatus};
+use cutover_model::{
+    Batch, BatchStatus, EmailAddress, FolderMapEntry, MigrationUser, Name, UserStatus,
+};
 use cutover_store::{NewUser, Store, StoreError, mailbox_job};
 use cutover_sync::worker::is_dead_local_owner;
 
@@ -68,6 +70,12 @@ pub struct NewBatch {
     pub incremental_interval_hours: u32,
     /// The brake on mass removal (percent of a mailbox's migrated messages).
     pub removal_threshold_percent: u32,
+    /// Who gets the notification e-mails (none: no mail).
+    pub notification_emails: Vec<EmailAddress>,
+    /// Hours between report mails.
+    pub report_interval_hours: u32,
+    /// No periodic report mails.
+    pub skip_reports: bool,
     pub auto_start: bool,
     /// Lets users of domains that are not accepted and verified in (labs, benchmarks).
     pub skip_domain_check: bool,
@@ -95,6 +103,7 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
         ));
     }
     check_removal_threshold(new.removal_threshold_percent)?;
+    check_report_interval(new.report_interval_hours)?;
     let mut batch = Batch {
         name,
         source_endpoint: endpoint.name.clone(),
@@ -116,6 +125,9 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
         folder_map: new.folder_map,
         skipped_item_approval_time: None,
         removal_threshold_percent: new.removal_threshold_percent,
+        notification_emails: dedup(new.notification_emails),
+        report_interval: chrono::Duration::hours(i64::from(new.report_interval_hours)),
+        skip_reports: new.skip_reports,
     };
     if new.skip_domain_check {
         tracing::warn!(
@@ -290,6 +302,73 @@ pub fn check_removal_threshold(percent: u32) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Report mails go out at most hourly.
+pub fn check_report_interval(hours: u32) -> Result<()> {
+    if hours == 0 {
+        return Err(ControlError::Invalid(
+            "the report interval must be at least 1 hour".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn dedup(mut emails: Vec<EmailAddress>) -> Vec<EmailAddress> {
+    let mut seen = HashSet::new();
+    emails.retain(|e| seen.insert(e.clone()));
+    emails
+}
+
+/// What Set-MigrationBatch changes; `None` keeps the setting.
+#[derive(Debug, Default, Clone)]
+pub struct BatchChanges {
+    pub bad_item_limit: Option<u32>,
+    pub large_item_limit: Option<u32>,
+    pub removal_threshold_percent: Option<u32>,
+    /// Replaces the notification addresses (empty: no more mail).
+    pub notification_emails: Option<Vec<EmailAddress>>,
+    pub report_interval_hours: Option<u32>,
+    pub skip_reports: Option<bool>,
+}
+
+impl BatchChanges {
+    pub fn is_empty(&self) -> bool {
+        self.bad_item_limit.is_none()
+            && self.large_item_limit.is_none()
+            && self.removal_threshold_percent.is_none()
+            && self.notification_emails.is_none()
+            && self.report_interval_hours.is_none()
+            && self.skip_reports.is_none()
+    }
+}
+
+/// Changes a batch's settings (Set-MigrationBatch); they apply from the next pass (the
+/// notification settings from the next round).
+pub async fn set_batch(store: &dyn Store, name: &str, changes: BatchChanges) -> Result<Batch> {
+    let mut b = load_batch(store, name).await?;
+    if let Some(p) = changes.removal_threshold_percent {
+        check_removal_threshold(p)?;
+        b.removal_threshold_percent = p;
+    }
+    if let Some(h) = changes.report_interval_hours {
+        check_report_interval(h)?;
+        b.report_interval = chrono::Duration::hours(i64::from(h));
+    }
+    if let Some(n) = changes.bad_item_limit {
+        b.bad_item_limit = n;
+    }
+    if let Some(n) = changes.large_item_limit {
+        b.large_item_limit = n;
+    }
+    if let Some(emails) = changes.notification_emails {
+        b.notification_emails = dedup(emails);
+    }
+    if let Some(skip) = changes.skip_reports {
+        b.skip_reports = skip;
+    }
+    store.update_batch(&b).await?;
+    Ok(b)
 }
 
 /// Approves the removals the brake held for the batch's users (or one of them): their

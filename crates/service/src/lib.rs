@@ -4,8 +4,9 @@
 //! shared by the CLI and the API; [`views`] how objects look to an admin in both
 //! (Exchange's property names), [`report`] the batch's MigrationStatistics.csv and
 //! MigrationErrors.csv built from them, [`proof`] the signed completeness proof and its
-//! check, [`throughput`] the batch's throughput over time (the dashboard's chart). [`api`]
-//! is the JSON API under `/api/v1` with its
+//! check, [`throughput`] the batch's throughput over time (the dashboard's chart);
+//! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay).
+//! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
 //! dashboard's embedded files; [`tls`] HTTPS; [`server`] puts it together with the
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod control;
 pub mod dashboard;
 pub mod live;
+pub mod notify;
 pub mod proof;
 pub mod report;
 pub mod server;

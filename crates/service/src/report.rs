@@ -328,6 +328,8 @@ mod tests {
             bytes_percentage_complete: Some(94),
             estimated_seconds_left: None,
             estimated_time_left: None,
+            status_detail: None,
+            throttled_until_date_time: None,
             skipped_items: Some(vec![]),
         }
     }

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use chrono::Utc;
 use cutover_store::Store;
 use cutover_sync::{EventSink, OnError, Rounds, RunError, StopSignal, Worker, work};
 use secrecy::SecretString;
@@ -22,6 +23,7 @@ use crate::api::{self, AppState};
 use crate::auth::{self, TokenError};
 use crate::dashboard;
 use crate::live::Live;
+use crate::notify;
 use crate::tls::{self, TlsError};
 
 /// How often the workers look for due work (a started batch is picked up this fast).
@@ -180,6 +182,8 @@ pub async fn serve(
     info!(worker = worker.id, "workers starting");
     let workers = {
         let store = store.clone();
+        let notify_store = store.clone();
+        let notifier = Arc::new(notify::Notifier::default());
         let shutdown = shutdown.clone();
         let worker = worker.clone();
         let poll = options.poll;
@@ -195,6 +199,12 @@ pub async fn serve(
                     on_error: OnError::Retry,
                 },
                 |run| info!(batch = run.batch, status = %run.status, users = run.users, copied = run.copied, "pass done"),
+                move || {
+                    let (store, notifier) = (notify_store.clone(), notifier.clone());
+                    async move {
+                        notifier.round(store.as_ref(), Utc::now()).await;
+                    }
+                },
             )
             .await
         })

@@ -309,6 +309,12 @@ pub struct BatchView {
     pub excluded_folders: Vec<String>,
     /// 'Source=Target' entries.
     pub folder_map: Vec<String>,
+    /// Who gets the batch's notification e-mails; none: no mail.
+    pub notification_emails: Vec<String>,
+    /// How often a report mail goes out, as a TimeSpan.
+    pub report_interval: Option<String>,
+    /// No periodic report mails (the initial-sync and failure mails still go out).
+    pub skip_reports: bool,
     /// Bytes copied per second over the last minute by this service's workers (the
     /// HTTP API only; absent in the CLI).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -358,6 +364,13 @@ impl BatchView {
             skipped_item_approval_time: time_text(b.skipped_item_approval_time),
             excluded_folders: b.excluded_folders.clone(),
             folder_map: b.folder_map.iter().map(ToString::to_string).collect(),
+            notification_emails: b
+                .notification_emails
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            report_interval: timespan(Some(b.report_interval)),
+            skip_reports: b.skip_reports,
             throughput_bytes_per_second: None,
             total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
             estimated_time_left: None,
@@ -420,6 +433,10 @@ pub struct UserView {
     pub estimated_seconds_left: Option<u64>,
     /// The same, for people ("12 min").
     pub estimated_time_left: Option<String>,
+    /// `Throttled` while a server's refusal for load makes the running pass wait.
+    pub status_detail: Option<String>,
+    /// When a throttled pass tries again.
+    pub throttled_until_date_time: Option<String>,
 }
 
 impl UserView {
@@ -448,6 +465,10 @@ impl UserView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
+            status_detail: u.status_detail(now).map(Into::into),
+            throttled_until_date_time: time_text(
+                u.throttled_until.filter(|_| u.status_detail(now).is_some()),
+            ),
         }
     }
 }
@@ -521,6 +542,10 @@ pub struct UserStatsView {
     pub estimated_seconds_left: Option<u64>,
     /// The same, for people ("12 min").
     pub estimated_time_left: Option<String>,
+    /// `Throttled` while a server's refusal for load makes the running pass wait.
+    pub status_detail: Option<String>,
+    /// When a throttled pass tries again.
+    pub throttled_until_date_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -559,6 +584,11 @@ impl UserStatsView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
+            status_detail: u.status_detail(Utc::now()).map(Into::into),
+            throttled_until_date_time: time_text(
+                u.throttled_until
+                    .filter(|_| u.status_detail(Utc::now()).is_some()),
+            ),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }
@@ -571,25 +601,17 @@ mod tests {
     #[test]
     fn a_batch_s_time_left_counts_what_its_waiting_mailboxes_lack() {
         let user = |status, source_items, source_bytes, bytes_synced| MigrationUser {
-            email: "a@b.test".parse().unwrap(),
-            batch: cutover_model::Name::parse("batch", "B").unwrap(),
-            source_login: None,
-            has_password: false,
             status,
-            error: None,
-            initial_sync_done: false,
-            last_synced_at: None,
             stats: cutover_model::UserStats {
                 source_items,
                 source_bytes,
                 bytes_synced,
                 ..Default::default()
             },
-            skipped_items_approved_at: None,
-            removals_held: 0,
-            removals_held_detail: None,
-            removals_approved_at: None,
-            pass_start: None,
+            ..MigrationUser::new(
+                "a@b.test".parse().unwrap(),
+                cutover_model::Name::parse("batch", "B").unwrap(),
+            )
         };
         let users = [
             user(UserStatus::Syncing, 10, 1000, 400),

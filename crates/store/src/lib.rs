@@ -11,6 +11,7 @@ pub mod directory;
 pub mod domains;
 mod inspect;
 mod lease;
+pub mod notifications;
 pub mod private_file;
 pub mod secrets;
 mod sqlite;
@@ -29,6 +30,7 @@ pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
+pub use notifications::{NotificationRecord, NotificationStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -175,7 +177,9 @@ pub async fn count_from_ledger(
 
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
-pub trait Store: LeaseStore + DomainStore + DirectoryStore + StateInspection + Send + Sync {
+pub trait Store:
+    LeaseStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
+{
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     /// Remembers the target's case rule for folder names found by a probe, unless the
@@ -291,6 +295,10 @@ pub trait Store: LeaseStore + DomainStore + DirectoryStore + StateInspection + S
         to: &[u8],
         dst_name: &[u8],
     ) -> Result<()>;
+    /// The digest of the source's listing at the end of the user's last complete pass
+    /// (`None` before one).
+    async fn source_listing(&self, email: &str) -> Result<Option<String>>;
+    async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()>;
     /// A user's pass has made its plan: what the source holds as it counted it, and
     /// where the pass starts copying from. Touches only those columns.
     async fn start_pass(
@@ -299,6 +307,13 @@ pub trait Store: LeaseStore + DomainStore + DirectoryStore + StateInspection + S
         source_items: u64,
         source_bytes: u64,
         start: &PassStart,
+    ) -> Result<()>;
+    /// The user's pass waits until `until` because a server refused for load (`None`:
+    /// it does not wait). Touches only that column.
+    async fn set_throttled(
+        &self,
+        email: &str,
+        until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<()>;
     /// What a source mailbox holds as sized before its first pass (for the order of the
     /// initial sync and the dashboard); the first pass's own count replaces it.

@@ -27,6 +27,7 @@ use crate::{
 mod directory;
 mod domains;
 mod inspect;
+mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -200,6 +201,12 @@ fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
         folder_map: serde_json::from_str(&folder_map).map_err(corrupt)?,
         skipped_item_approval_time: row.try_get("skipped_item_approval_time")?,
         removal_threshold_percent: u32_col(row, "removal_threshold_percent")?,
+        notification_emails: {
+            let text: String = row.try_get("notification_emails")?;
+            serde_json::from_str(&text).map_err(corrupt)?
+        },
+        report_interval: chrono::Duration::seconds(row.try_get("report_interval")?),
+        skip_reports: row.try_get("skip_reports")?,
     })
 }
 
@@ -239,6 +246,7 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
         removals_held: u64_col(row, "removals_held")?,
         removals_held_detail: row.try_get("removals_held_detail")?,
         removals_approved_at: row.try_get("removals_approved_at")?,
+        throttled_until: row.try_get("throttled_until")?,
         pass_start: match row.try_get::<Option<DateTime<Utc>>, _>("pass_started_at")? {
             Some(at) => Some(PassStart {
                 at,
@@ -482,8 +490,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map, removal_threshold_percent)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -499,6 +507,9 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.excluded_folders).map_err(corrupt)?)
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .bind(i64::from(b.removal_threshold_percent))
+        .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
+        .bind(b.report_interval.num_seconds())
+        .bind(b.skip_reports)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -547,7 +558,8 @@ impl Store for SqliteStore {
             "UPDATE batches SET status = ?, started_at = ?, initial_sync_at = ?, last_synced_at = ?,
                next_sync_at = ?, incremental_interval = ?, bad_item_limit = ?, large_item_limit = ?,
                excluded_folders = ?, folder_map = ?, skipped_item_approval_time = ?,
-               removal_threshold_percent = ?
+               removal_threshold_percent = ?, notification_emails = ?, report_interval = ?,
+               skip_reports = ?
              WHERE name = ?",
         )
         .bind(b.status.as_str())
@@ -562,6 +574,9 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.folder_map).map_err(corrupt)?)
         .bind(b.skipped_item_approval_time)
         .bind(i64::from(b.removal_threshold_percent))
+        .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
+        .bind(b.report_interval.num_seconds())
+        .bind(b.skip_reports)
         .bind(b.name.as_str())
         .execute(&self.pool)
         .await?;
@@ -737,6 +752,33 @@ impl Store for SqliteStore {
         .bind(email)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn source_listing(&self, email: &str) -> Result<Option<String>> {
+        let digest: Option<Option<String>> =
+            sqlx::query_scalar("SELECT source_listing FROM users WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(digest.flatten())
+    }
+
+    async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET source_listing = ? WHERE email = ?")
+            .bind(digest)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_throttled(&self, email: &str, until: Option<DateTime<Utc>>) -> Result<()> {
+        sqlx::query("UPDATE users SET throttled_until = ? WHERE email = ?")
+            .bind(until)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -1456,21 +1498,13 @@ mod tests {
 
     pub(super) fn batch(name: &str, endpoint: &str) -> Batch {
         Batch {
-            name: Name::parse("batch", name).unwrap(),
-            source_endpoint: Name::parse("endpoint", endpoint).unwrap(),
-            status: BatchStatus::Created,
-            created_at: chrono::Utc::now(),
-            started_at: None,
-            initial_sync_at: None,
-            last_synced_at: None,
-            next_sync_at: None,
-            incremental_interval: Duration::hours(24),
-            bad_item_limit: 0,
-            large_item_limit: 0,
             excluded_folders: vec!["Junk".into()],
             folder_map: vec!["Sent Items=Sent".parse().unwrap()],
-            skipped_item_approval_time: None,
-            removal_threshold_percent: 10,
+            ..Batch::new(
+                Name::parse("batch", name).unwrap(),
+                Name::parse("endpoint", endpoint).unwrap(),
+                chrono::Utc::now(),
+            )
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) async fn apply_plan(
 ) -> Result<PassOutcome, SyncError> {
     let email = job.email.as_str();
     let mut facts = facts;
+    let source_listing = std::mem::take(&mut facts.source_listing);
     // What the plan was made from and no step needs: freed before the copies.
     for f in &mut facts.folders {
         f.view = Default::default();
@@ -263,5 +264,7 @@ pub(crate) async fn apply_plan(
         bytes: planned_bytes,
     });
     copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome).await?;
+    // Complete: the next pass may end at a glance if the source stays as it is now.
+    store.set_source_listing(email, &source_listing).await?;
     Ok(outcome)
 }

@@ -16,6 +16,7 @@ use tracing::info;
 use crate::apply;
 use crate::credentials::Side;
 use crate::events::EventSink;
+use crate::glance;
 use crate::observe;
 pub use crate::pass::{MailboxJob, PassOutcome, Role, SyncError};
 use crate::plan::{self, MailboxPlan, PlanRules};
@@ -66,6 +67,17 @@ pub async fn sync_mailbox(
     let started = Instant::now();
     let email = job.email.as_str();
     let mut src = open(&job.source, Role::Source).await?;
+    if let Some(mut outcome) = glance::unchanged_source(&mut src, job, store).await? {
+        let _ = src.logout().await;
+        outcome.millis = started.elapsed().as_millis() as u64;
+        info!(
+            user = email,
+            folders = outcome.folders,
+            millis = outcome.millis,
+            "mailbox pass finished: nothing changed on the source"
+        );
+        return Ok(outcome);
+    }
     let mut dst = open(&job.target, Role::Target).await?;
     let facts = observe::observe_mailbox(&mut src, &mut dst, job, store, true).await?;
     let plan = plan::plan_mailbox(&facts, rules(job));

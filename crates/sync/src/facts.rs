@@ -36,6 +36,9 @@ pub struct MailboxFacts {
     pub learned_folds_case: Option<bool>,
     /// The target's hierarchy separator.
     pub target_separator: Option<char>,
+    /// The source's listing and the batch's folder rules, digested ([`crate::listing`]):
+    /// kept once the pass completes, for the next pass's glance ([`crate::glance`]).
+    pub source_listing: String,
     /// Source parents that hold only subfolders (`\Noselect`) whose target folders can
     /// hold mail: a shape the target cannot keep, reported on the user (source names).
     pub parents_made_selectable: Vec<Vec<u8>>,

@@ -36,8 +36,10 @@ pub mod events;
 pub mod executor;
 pub mod facts;
 pub mod folder_map;
+pub mod glance;
 pub mod incremental;
 pub mod lifecycle;
+pub mod listing;
 mod message_changes;
 pub mod namespace;
 mod observe;
@@ -54,6 +56,7 @@ mod subject;
 pub mod subscriptions;
 pub mod target_folders;
 pub mod test_hooks;
+pub mod throttle;
 pub mod worker;
 
 pub use events::{EventSink, SyncEvent};

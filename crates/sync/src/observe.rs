@@ -15,6 +15,7 @@ use crate::folder_map::{
     self, FolderMapping, FolderRules, ListedFolder, MappedBy, Separators, SpecialUse,
 };
 use crate::lifecycle;
+use crate::listing;
 use crate::namespace::{self, SideNamespace};
 use crate::pass::{FolderPass, MailboxJob, Role, SourceModes, SyncError};
 use crate::scan;
@@ -119,7 +120,7 @@ pub(crate) async fn side_namespace(
 }
 
 /// A server's folders (with special-use attributes) and its subscriptions.
-async fn list_folders(
+pub(crate) async fn list_folders(
     session: &mut Session,
     role: Role,
 ) -> Result<(Vec<cutover_imap::ListedMailbox>, BTreeSet<Vec<u8>>), SyncError> {
@@ -169,6 +170,8 @@ pub(crate) struct FolderLayout {
     pub(crate) target_listed: Vec<cutover_imap::ListedMailbox>,
     pub(crate) target_subscribed: BTreeSet<Vec<u8>>,
     pub(crate) target_separator: Option<char>,
+    /// The source's listing and the batch's folder rules, digested ([`crate::listing`]).
+    pub(crate) source_listing: String,
 }
 
 /// Lists both servers and maps the source's folders onto the target's. Reads only, but
@@ -182,6 +185,12 @@ pub(crate) async fn map_folders(
     let email = job.email.as_str();
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
     let (src_list, src_subscribed) = list_folders(src, Role::Source).await?;
+    let source_listing = listing::listing_digest(
+        &src_list,
+        &src_subscribed,
+        &job.excluded_folders,
+        &job.folder_map,
+    );
     let (dst_list, dst_subscribed) = list_folders(dst, Role::Target).await?;
     // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
     // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
@@ -259,6 +268,7 @@ pub(crate) async fn map_folders(
         target_listed: dst_list,
         target_subscribed: dst_subscribed,
         target_separator: dst_ns.separator,
+        source_listing,
     })
 }
 
@@ -286,6 +296,7 @@ pub(crate) async fn observe_mailbox(
         target_listed: dst_list,
         target_subscribed: dst_subscribed,
         target_separator,
+        source_listing,
     } = map_folders(src, dst, job, for_pass).await?;
 
     // Renamed and gone folders; the renamed ones' states follow them here, their records
@@ -364,5 +375,6 @@ pub(crate) async fn observe_mailbox(
         migrated,
         learned_folds_case,
         target_separator,
+        source_listing,
     })
 }

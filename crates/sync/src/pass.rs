@@ -103,6 +103,9 @@ pub struct PassOutcome {
     /// for the admin: it is reported on the user, never only logged.
     pub folder_warnings: Vec<String>,
     pub millis: u64,
+    /// The source showed no change since the last complete pass: the pass ended there,
+    /// without the target ([`crate::glance`]); what that pass found still holds.
+    pub source_unchanged: bool,
 }
 
 /// Everything a pass needs to know about one mailbox.
@@ -124,6 +127,9 @@ pub struct MailboxJob {
     pub removals_approved: bool,
     /// The target's case rule for folder names, when set or found before; `None`: probe.
     pub target_folds_case: Option<bool>,
+    /// The user's last pass completed (it is Synced): this pass may end at a glance at the
+    /// source when nothing changed there ([`crate::glance`]).
+    pub may_glance: bool,
 }
 
 /// What the source server lets a pass use.

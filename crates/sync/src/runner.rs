@@ -24,10 +24,15 @@ use crate::plan::MailboxPlan;
 use crate::proof::BrakeRule;
 use crate::sizing;
 use crate::stop::{StopReason, StopSignal};
+use crate::throttle::{self, Gate};
 use crate::worker::Worker;
 
 /// Attempts of one mailbox pass when the failure is transient.
 const ATTEMPTS: u32 = 3;
+
+/// Refusals for load in a row after which a pass fails after all (some five hours of
+/// waits without a hint): a server that never lets a mailbox in is a failure to report.
+const MAX_REFUSALS: u32 = 64;
 
 /// The attempt after a transient failure, or `None` to give up: an attempt that moved
 /// mail on (`progressed`) starts the count again, so a long pass whose connections drop
@@ -117,8 +122,10 @@ pub struct Rounds {
 
 /// The job loop of `cutover run` and `cutover serve`: runs what is due, then looks
 /// again every `poll`, until `shutdown` (or after one round when `once`). Every lease
-/// of the worker is released before it returns. `on_run` sees each batch's pass.
-pub async fn work(
+/// of the worker is released before it returns. `on_run` sees each batch's pass;
+/// `after_round` runs after every round that did not end the loop with an error (the
+/// service sends the notification mails due there).
+pub async fn work<AfterRound: Future<Output = ()>>(
     store: Arc<dyn Store>,
     events: EventSink,
     shutdown: StopSignal,
@@ -129,6 +136,7 @@ pub async fn work(
         on_error,
     }: Rounds,
     mut on_run: impl FnMut(BatchRun),
+    mut after_round: impl FnMut() -> AfterRound,
 ) -> Result<(), RunError> {
     // A failure that lasts (no target set yet) is logged once, not every round.
     let mut last_error: Option<String> = None;
@@ -149,6 +157,7 @@ pub async fn work(
             }
             Err(e) => break Err(e),
         }
+        after_round().await;
         if once || shutdown.reason().is_some() {
             break Ok(());
         }
@@ -290,6 +299,7 @@ impl Sides {
                 removal_brake: BrakeRule::with_percent(batch.removal_threshold_percent),
                 target_folds_case: self.target.folds_case,
                 removals_approved: user.removals_held > 0 && user.removals_approved_at.is_some(),
+                may_glance: user.status == UserStatus::Synced,
             })
         }))
     }
@@ -404,6 +414,8 @@ pub async fn run_batch(
     });
 
     let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    // Fewer at once when a server refuses for load (throttle.rs).
+    let gate = Arc::new(Gate::new(limit));
     let memory = MemoryBudget::from_env();
     let stop = StopSignal::default();
     let watcher = tokio::spawn(watch_for_stop(
@@ -438,6 +450,7 @@ pub async fn run_batch(
         let slots = slots.clone();
         let batch = shared.clone();
         let worker = worker.clone();
+        let gate = gate.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let lease = mailbox_job(user.email.as_str());
@@ -455,6 +468,7 @@ pub async fn run_batch(
                             job.stop = job.stop.child();
                             job.removals_approved =
                                 user.removals_held > 0 && user.removals_approved_at.is_some();
+                            job.may_glance = user.status == UserStatus::Synced;
                             let mine = job.stop.clone();
                             (Ok(job), mine)
                         }
@@ -465,7 +479,7 @@ pub async fn run_batch(
                         lease.clone(),
                         mine,
                     ));
-                    let run = run_user(store.clone(), &batch, user, job, events).await;
+                    let run = run_user(store.clone(), &batch, user, job, events, &gate).await;
                     beat.abort();
                     run.map(|(status, outcome)| UserRun::Ran(status, outcome))
                 }
@@ -657,6 +671,7 @@ async fn run_user(
     mut user: MigrationUser,
     job: Result<MailboxJob, String>,
     events: EventSink,
+    gate: &Gate,
 ) -> Result<(UserStatus, PassOutcome), StoreError> {
     let email = user.email.to_string();
     // Asked to stop while waiting for a slot: never started.
@@ -666,7 +681,9 @@ async fn run_user(
         return stopped(store.as_ref(), user, reason, &events).await;
     }
     user.status = UserStatus::running(user.initial_sync_done);
-    user.error = None;
+    // A Synced user's error is what did not fit the target; a pass that ends at a glance
+    // leaves it as it was.
+    let warnings = user.error.take();
     store.update_user(&user).await?;
     events.send(SyncEvent::UserStarted {
         email: email.clone(),
@@ -676,14 +693,51 @@ async fn run_user(
         Err(reason) => Err(reason),
         Ok(job) => {
             let mut attempt = 1;
+            let mut refusals = 0;
             loop {
                 let (copied_before, _) = store.copied_totals(&email).await?;
-                let pass = sync_mailbox(&job, store.as_ref(), &events);
-                match job
+                let inside = match job
                     .stop
-                    .interrupt(STOP_GRACE, pass, SyncError::Stopped)
+                    .interrupt(Duration::ZERO, async { Ok(gate.enter().await) }, |r| r)
                     .await
                 {
+                    Ok(inside) => inside,
+                    Err(reason) => return stopped(store.as_ref(), user, reason, &events).await,
+                };
+                let pass = sync_mailbox(&job, store.as_ref(), &events);
+                let result = job
+                    .stop
+                    .interrupt(STOP_GRACE, pass, SyncError::Stopped)
+                    .await;
+                // A server that refused for load: the user waits and tries again, and
+                // fewer run at once; it fails nothing (unless it never ends).
+                if let Err(e) = &result
+                    && let Some(throttle) = throttle::throttle_of(e)
+                    && refusals < MAX_REFUSALS
+                {
+                    refusals += 1;
+                    let wait = throttle::wait_after(throttle, refusals);
+                    inside.throttled(wait);
+                    warn!(user = email, refusals, wait_ms = wait.as_millis() as u64,
+                        limit = gate.limit(), error = %e, "throttled by the server; waiting");
+                    let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    store.set_throttled(&email, Some(until)).await?;
+                    let pause = async {
+                        tokio::time::sleep(wait).await;
+                        Ok(())
+                    };
+                    if let Err(reason) = job.stop.interrupt(Duration::ZERO, pause, |r| r).await {
+                        store.set_throttled(&email, None).await?;
+                        return stopped(store.as_ref(), user, reason, &events).await;
+                    }
+                    continue;
+                }
+                inside.done();
+                if refusals > 0 {
+                    store.set_throttled(&email, None).await?;
+                    refusals = 0;
+                }
+                match result {
                     Ok(outcome) => break Ok(outcome),
                     Err(SyncError::Store(e)) => return Err(e),
                     Err(SyncError::Stopped(reason)) => {
@@ -727,10 +781,15 @@ async fn run_user(
             user.stats.folders = outcome.folders;
             user.stats.last_pass_items = outcome.copied;
             user.stats.last_pass_millis = outcome.millis;
-            user.stats.folders_left_out = outcome.folders_left_out.clone();
-            // Synced, but what did not fit the target is said on the user.
-            user.error =
-                (!outcome.folder_warnings.is_empty()).then(|| outcome.folder_warnings.join("; "));
+            // A pass that ended at a glance leaves what the last full pass found.
+            if outcome.source_unchanged {
+                user.error = warnings;
+            } else {
+                user.stats.folders_left_out = outcome.folders_left_out.clone();
+                // Synced, but what did not fit the target is said on the user.
+                user.error = (!outcome.folder_warnings.is_empty())
+                    .then(|| outcome.folder_warnings.join("; "));
+            }
             user.removals_held = outcome.held_removals.as_ref().map_or(0, |h| h.messages);
             user.removals_held_detail = outcome.held_removals.as_ref().map(|h| h.detail.clone());
             // An approval this pass used is spent; one given meanwhile stays.

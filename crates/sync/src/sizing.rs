@@ -110,29 +110,21 @@ async fn size_folders(src: &mut Session, job: &MailboxJob) -> Result<SourceSize,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cutover_model::{EmailAddress, Name, UserStats, UserStatus};
+    use cutover_model::{EmailAddress, Name, UserStats};
     use proptest::prelude::*;
 
     fn user(i: usize, bytes: u64, items: u64, done: bool) -> MigrationUser {
         MigrationUser {
-            email: format!("u{i}@b.test").parse::<EmailAddress>().unwrap(),
-            batch: Name::parse("batch", "B").unwrap(),
-            source_login: None,
-            has_password: false,
-            status: UserStatus::Queued,
-            error: None,
             initial_sync_done: done,
-            last_synced_at: None,
             stats: UserStats {
                 source_bytes: bytes,
                 source_items: items,
                 ..UserStats::default()
             },
-            skipped_items_approved_at: None,
-            removals_held: 0,
-            removals_held_detail: None,
-            removals_approved_at: None,
-            pass_start: None,
+            ..MigrationUser::new(
+                format!("u{i}@b.test").parse::<EmailAddress>().unwrap(),
+                Name::parse("batch", "B").unwrap(),
+            )
         }
     }
 

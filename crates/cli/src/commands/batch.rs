@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use cutover_model::{Batch, Name, UserStatus, parse_users_csv};
+use cutover_model::{Batch, EmailAddress, Name, UserStatus, parse_users_csv};
 use cutover_service::control::{self, ControlError};
 use cutover_service::report;
 use cutover_store::NewUser;
@@ -69,6 +69,10 @@ pub struct NewBatch {
     pub folder_map: Vec<cutover_model::FolderMapEntry>,
     pub incremental_interval: u32,
     pub removal_threshold: u32,
+    /// Who gets the notification e-mails (none: no mail).
+    pub notification_emails: Vec<EmailAddress>,
+    pub report_interval: u32,
+    pub skip_reports: bool,
 }
 
 /// Where the users CSV (`EmailAddress,UserName,Password`) comes from.
@@ -118,6 +122,9 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
     if p.incremental_interval == 0 {
         bail!("--incremental-interval must be at least 1 hour");
     }
+    if p.report_interval == 0 {
+        bail!("--report-interval must be at least 1 hour");
+    }
     let users = p.users.users()?;
     let count = users.len();
     let batch = control::create_batch(
@@ -132,6 +139,9 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
             folder_map: p.folder_map,
             incremental_interval_hours: p.incremental_interval,
             removal_threshold_percent: p.removal_threshold,
+            notification_emails: p.notification_emails,
+            report_interval_hours: p.report_interval,
+            skip_reports: p.skip_reports,
             auto_start: p.auto_start,
             skip_domain_check: p.skip_domain_check,
         },
@@ -184,39 +194,25 @@ pub async fn stop(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
     show_one(ctx, b).await
 }
 
-/// What Set-MigrationBatch changes; `None` keeps the setting.
-#[derive(Debug, Default)]
-pub struct BatchSettings {
-    pub bad_item_limit: Option<u32>,
-    pub large_item_limit: Option<u32>,
-    pub removal_threshold: Option<u32>,
-}
-
-/// Set-MigrationBatch's item limits and removal threshold; they apply from the next pass.
-pub async fn set(ctx: &Ctx, name: &str, settings: BatchSettings) -> anyhow::Result<Record> {
-    let BatchSettings {
-        bad_item_limit,
-        large_item_limit,
-        removal_threshold,
-    } = settings;
-    if bad_item_limit.is_none() && large_item_limit.is_none() && removal_threshold.is_none() {
+/// Set-MigrationBatch's item limits, removal threshold and notification settings; they
+/// apply from the next pass. `None` keeps a setting.
+pub async fn set(ctx: &Ctx, name: &str, changes: control::BatchChanges) -> anyhow::Result<Record> {
+    if changes.is_empty() {
         bail!(
-            "nothing to change for batch '{name}': give --bad-item-limit N, --large-item-limit N \
-             and/or --removal-threshold PERCENT"
+            "nothing to change for batch '{name}': give --bad-item-limit N, --large-item-limit N, \
+             --removal-threshold PERCENT, --notification-emails A,B, --report-interval HOURS \
+             and/or --skip-reports true|false"
         );
     }
-    let mut b = load(ctx, name).await?;
-    if let Some(p) = removal_threshold {
+    load(ctx, name).await?;
+    // Checked here too, so the error names the option.
+    if let Some(p) = changes.removal_threshold_percent {
         control::check_removal_threshold(p).context("--removal-threshold")?;
-        b.removal_threshold_percent = p;
     }
-    if let Some(n) = bad_item_limit {
-        b.bad_item_limit = n;
+    if let Some(h) = changes.report_interval_hours {
+        control::check_report_interval(h).context("--report-interval")?;
     }
-    if let Some(n) = large_item_limit {
-        b.large_item_limit = n;
-    }
-    ctx.store.update_batch(&b).await?;
+    let b = control::set_batch(ctx.store.as_ref(), name, changes).await?;
     hint_failed_users(ctx, &b).await?;
     show_one(ctx, b).await
 }
@@ -373,6 +369,18 @@ pub async fn remove(ctx: &Ctx, name: &str, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--notification-emails A,B` of `batch set`: addresses, empty ones left out ('' clears).
+pub fn notification_addresses(given: &[String]) -> anyhow::Result<Vec<EmailAddress>> {
+    given
+        .iter()
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            a.parse::<EmailAddress>()
+                .with_context(|| format!("--notification-emails: '{a}' is not an address"))
+        })
+        .collect()
+}
+
 /// The clap front end.
 pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
     let record = match command {
@@ -388,6 +396,9 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             folder_map,
             incremental_interval,
             removal_threshold,
+            notification_emails,
+            report_interval,
+            skip_reports,
         } => {
             new(
                 ctx,
@@ -403,6 +414,9 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                     folder_map,
                     incremental_interval,
                     removal_threshold,
+                    notification_emails,
+                    report_interval,
+                    skip_reports,
                 },
             )
             .await?
@@ -418,13 +432,21 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             bad_item_limit,
             large_item_limit,
             removal_threshold,
+            notification_emails,
+            report_interval,
+            skip_reports,
         } => {
-            let settings = BatchSettings {
+            let changes = control::BatchChanges {
                 bad_item_limit,
                 large_item_limit,
-                removal_threshold,
+                removal_threshold_percent: removal_threshold,
+                notification_emails: notification_emails
+                    .map(|given| notification_addresses(&given))
+                    .transpose()?,
+                report_interval_hours: report_interval,
+                skip_reports,
             };
-            set(ctx, &name, settings).await?
+            set(ctx, &name, changes).await?
         }
         BatchCommand::ApproveSkippedItems { name } => approve_skipped_items(ctx, &name).await?,
         BatchCommand::ApproveRemovals { name, user } => {

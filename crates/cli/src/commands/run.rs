@@ -1,9 +1,11 @@
 //! `cutover run [--once]`: do the due work in the foreground.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use cutover_service::notify;
 use cutover_sync::{EventSink, OnError, Rounds, StopReason, StopSignal, Worker, work};
 
 use crate::output::Record;
@@ -42,6 +44,7 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
     let drawer = tokio::spawn(progress::draw(events, std::io::stderr().is_terminal()));
     let mut records = Vec::new();
     let worker = Worker::new("run");
+    let notifier = Arc::new(notify::Notifier::default());
     let result = work(
         ctx.store.clone(),
         sink.clone(),
@@ -63,6 +66,13 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
                     .with("BytesCopied", r.bytes)
                     .with("FinishedDateTime", crate::output::time(Some(Utc::now()))),
             )
+        },
+        // The notification mails due after the round; a failure is logged, never fatal.
+        || {
+            let (store, notifier) = (ctx.store.clone(), notifier.clone());
+            async move {
+                notifier.round(store.as_ref(), Utc::now()).await;
+            }
         },
     )
     .await;

@@ -563,6 +563,10 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
         folder_map,
         incremental_interval: b.number("IncrementalSyncInterval")?.unwrap_or(24),
         removal_threshold: cutover_model::Batch::DEFAULT_REMOVAL_THRESHOLD_PERCENT,
+        notification_emails: batch::notification_addresses(&b.strings("NotificationEmails")?)
+            .map_err(|e| b.param_err("NotificationEmails", e))?,
+        report_interval: cutover_model::Batch::DEFAULT_REPORT_INTERVAL_HOURS as u32,
+        skip_reports: b.switch("SkipReports"),
     };
     let r = shell
         .block(batch::new(shell.ctx, p))
@@ -599,26 +603,33 @@ fn set_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
     let name = b.required("Identity")?;
     let bad = b.number("BadItemLimit")?;
     let large = b.number("LargeItemLimit")?;
+    let notification_emails = match b.value("NotificationEmails") {
+        None => None,
+        Some(_) => Some(
+            batch::notification_addresses(&b.strings("NotificationEmails")?)
+                .map_err(|e| b.param_err("NotificationEmails", e))?,
+        ),
+    };
+    let skip_reports = b.has("SkipReports").then(|| b.switch("SkipReports"));
     let approve = b.switch("ApproveSkippedItems");
     let sync_now = b.switch("SyncNow");
-    if bad.is_none() && large.is_none() && !approve && !sync_now {
+    let changes = cutover_service::control::BatchChanges {
+        bad_item_limit: bad,
+        large_item_limit: large,
+        notification_emails,
+        skip_reports,
+        ..Default::default()
+    };
+    if changes.is_empty() && !approve && !sync_now {
         return Err(b.err(
             "InvalidArgument",
-            format!("Nothing to change for batch '{name}': give -BadItemLimit, -LargeItemLimit, -ApproveSkippedItems or -SyncNow."),
+            format!("Nothing to change for batch '{name}': give -BadItemLimit, -LargeItemLimit, -NotificationEmails, -SkipReports, -ApproveSkippedItems or -SyncNow."),
         ));
     }
     let ctx = shell.ctx;
-    if bad.is_some() || large.is_some() {
+    if !changes.is_empty() {
         shell
-            .block(batch::set(
-                ctx,
-                &name,
-                batch::BatchSettings {
-                    bad_item_limit: bad,
-                    large_item_limit: large,
-                    removal_threshold: None,
-                },
-            ))
+            .block(batch::set(ctx, &name, changes))
             .map_err(|e| b.anyhow(e))?;
     }
     if approve {
@@ -856,6 +867,8 @@ static CMDLETS: &[Cmdlet] = &[
             val("FolderMap"),
             val("IncrementalSyncInterval"),
             sw("SkipDomainCheck"),
+            val("NotificationEmails"),
+            sw("SkipReports"),
         ],
         run: new_migration_batch,
         takes_input: false,
@@ -884,6 +897,8 @@ static CMDLETS: &[Cmdlet] = &[
             IDENTITY,
             val("BadItemLimit"),
             val("LargeItemLimit"),
+            val("NotificationEmails"),
+            sw("SkipReports"),
             sw("ApproveSkippedItems"),
             sw("SyncNow"),
         ],

@@ -170,16 +170,63 @@ fn commands_sent(log: &str, command: &str) -> usize {
 #[test]
 fn a_pass_follows_every_change_with_condstore_and_qresync() {
     let log = follows_the_source("");
-    // With CONDSTORE a folder where nothing changed costs one STATUS: no EXAMINE, no FETCH.
+    // With CONDSTORE a mailbox where nothing changed costs a glance at the source: one
+    // LIST, one LSUB and one pipelined STATUS; no EXAMINE, no FETCH, no target.
     assert_eq!(commands_sent(&log, "EXAMINE"), 0, "{log}");
     assert_eq!(commands_sent(&log, "UID FETCH"), 0, "{log}");
-    assert!(commands_sent(&log, "STATUS") > 0, "{log}");
+    assert!(log.contains("C: pipelined command=\"STATUS\""), "{log}");
+    for u in USERS {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("nothing changed on the source") && l.contains(u)),
+            "{u}: {log}"
+        );
+    }
 }
 
 #[test]
 fn a_pass_follows_every_change_without_condstore() {
     let log = follows_the_source(NO_CONDSTORE);
     assert!(!log.contains("CHANGEDSINCE"), "{log}");
+    // Without CONDSTORE nothing vouches for the flags: every pass is a full one.
+    assert!(!log.contains("nothing changed on the source"), "{log}");
+}
+
+/// A pass over mailboxes where nothing changed needs no target at all: it ends Synced with
+/// the target down. The first change on the source makes it look at the target again.
+#[test]
+fn a_pass_where_nothing_changed_needs_no_target() {
+    let (src, mut dst, cutover) = synced_pair("");
+    let warnings_before = cutover.json(&["user", "get", USERS[0]]);
+    dst.stop();
+    let (run, log) = cutover.pass("info");
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
+    assert_eq!(field(&run[0], "ItemsCopied"), 0, "{run:#}");
+    for u in USERS {
+        let user = cutover.json(&["user", "get", u]);
+        assert_eq!(field(&user, "Status"), "Synced", "{user:#}");
+        assert!(user["LastSyncedDateTime"].is_string(), "{user:#}");
+    }
+    let alice = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(alice["ErrorSummary"], warnings_before["ErrorSummary"]);
+    assert_eq!(alice["TotalItemsInSourceMailboxCount"], 50, "{alice:#}");
+
+    // A new message on the source: the pass must reach the target, and cannot.
+    src.write_message(
+        USERS[0],
+        "INBOX",
+        &message("after-the-glance"),
+        &[],
+        1_790_000_500,
+    );
+    src.index(USERS[0]);
+    let (run, log) = cutover.pass("info");
+    let alice = cutover.json(&["user", "get", USERS[0]]);
+    assert_eq!(field(&alice, "Status"), "Failed", "{alice:#}\n{log}");
+    let error = alice["ErrorSummary"].as_str().unwrap_or_default();
+    assert!(error.contains("target"), "{error}");
+    let bob = cutover.json(&["user", "get", USERS[1]]);
+    assert_eq!(field(&bob, "Status"), "Synced", "{bob:#}\n{run:#}");
 }
 
 #[test]

@@ -164,7 +164,8 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
                 "{} source_endpoint={} status={} created_at={} started_at={} initial_sync_at={} \
                  last_synced_at={} next_sync_at={} incremental_interval={}s bad_item_limit={} \
                  large_item_limit={} excluded_folders={} folder_map={} \
-                 skipped_item_approval_time={} removal_threshold_percent={}",
+                 skipped_item_approval_time={} removal_threshold_percent={} \
+                 notification_emails={} report_interval={}s skip_reports={}",
                 s(r, "name")?,
                 s(r, "source_endpoint")?,
                 s(r, "status")?,
@@ -180,6 +181,9 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
                 s(r, "folder_map")?,
                 t(r, "skipped_item_approval_time")?,
                 i(r, "removal_threshold_percent")?,
+                s(r, "notification_emails")?,
+                i(r, "report_interval")?,
+                i(r, "skip_reports")?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -333,6 +337,46 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
         })
         .collect::<Result<_>>()?;
     section(&mut out, "leases", leases);
+
+    // The relay's sealed password is not read: whether it has one is what matters.
+    let relay = rows(
+        tx,
+        "SELECT host, port, tls, from_address, username, password_sealed IS NOT NULL AS has_password,
+           ca_file, updated_at
+         FROM smtp_relay",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{}:{} tls={} from={} user={} has_password={} ca_file={} updated_at={}",
+            s(r, "host")?,
+            i(r, "port")?,
+            s(r, "tls")?,
+            s(r, "from_address")?,
+            s(r, "username")?,
+            i(r, "has_password")?,
+            s(r, "ca_file")?,
+            t(r, "updated_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(&mut out, "smtp relay", relay);
+
+    let notified = rows(tx, "SELECT * FROM batch_notifications ORDER BY batch")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} initial_sync_notified_at={} last_report_at={} failures_announced={}",
+                s(r, "batch")?,
+                t(r, "initial_sync_notified_at")?,
+                t(r, "last_report_at")?,
+                s(r, "failures_announced")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(&mut out, "batch notifications", notified);
     Ok(out)
 }
 
@@ -743,7 +787,7 @@ accepted domains (2)
 mx checks (1)
   b.test expected_mx="[\"mx.new.test\"]" first_switch_at=<time> last_checked_at=<time> last_state=Target
 batches (1)
-  B source_endpoint=E status=Created created_at=<time> started_at=- initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10
+  B source_endpoint=E status=Created created_at=<time> started_at=- initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0
 users (2)
   a@b.test batch=B position=0 source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
   c@b.test batch=B position=1 source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
@@ -759,6 +803,8 @@ skipped items (1)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:2 kind=LargeItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=-
 leases (1)
   mailbox:a@b.test owner="run"@<redacted> acquired_at=<time> heartbeat_at=<time> expires_at=<time>
+smtp relay (0)
+batch notifications (0)
 "#
         );
         // No secret, sealed or not, and no random token.
@@ -797,7 +843,8 @@ leases (1)
         assert_eq!(
             store.dump_state().await.unwrap(),
             "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
-             users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nleases (0)\n"
+             users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nleases (0)\n\
+             smtp relay (0)\nbatch notifications (0)\n"
         );
         assert_invariants(&store).await;
     }

@@ -1,6 +1,7 @@
 //! Test support for end-to-end tests: private Dovecot servers, mail written straight into
 //! their maildirs, snapshots read back through doveadm; private Cyrus servers, written and
-//! read over IMAP by Python's imaplib; and a readable diff of two snapshots.
+//! read over IMAP by Python's imaplib; an SMTP relay delivering into a Dovecot over LMTP;
+//! and a readable diff of two snapshots.
 #![allow(dead_code)] // each test uses a different part of the fixture
 
 mod browser;
@@ -12,12 +13,14 @@ mod dovecot;
 mod http;
 mod https;
 mod idp;
+mod limiting_proxy;
 mod maildir;
 mod proxy;
 mod rewriting_proxy;
 mod samba;
 mod scenario;
 mod slapd;
+mod smtp;
 mod state;
 mod tls;
 mod watchdog;
@@ -35,6 +38,7 @@ pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
 pub use http::{EventStream, Serve, request, request_tls};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use idp::{Idp, IdpOptions};
+pub use limiting_proxy::LimitingProxy;
 pub use proxy::{Cut, CuttingProxy, Direction};
 pub use rewriting_proxy::{RewritingProxy, Rule};
 pub use samba::SambaDc;
@@ -44,6 +48,7 @@ pub use scenario::{
     users_csv, verify_independently,
 };
 pub use slapd::Slapd;
+pub use smtp::{LMTP, SmtpRelay};
 pub use tls::{TestCa, TlsFiles};
 
 /// What [`fill_realistic_mailbox`] and scenarios need of a server fixture, so the same mail
