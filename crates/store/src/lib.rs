@@ -298,7 +298,7 @@ pub trait Store:
     /// The digest of the source's listing at the end of the user's last complete pass
     /// (`None` before one).
     async fn source_listing(&self, email: &str) -> Result<Option<String>>;
-    async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()>;
+    async fn set_source_listing(&self, email: &str, digest: Option<&str>) -> Result<()>;
     /// A user's pass has made its plan: what the source holds as it counted it, and
     /// where the pass starts copying from. Touches only those columns.
     async fn start_pass(

@@ -764,7 +764,7 @@ impl Store for SqliteStore {
         Ok(digest.flatten())
     }
 
-    async fn set_source_listing(&self, email: &str, digest: &str) -> Result<()> {
+    async fn set_source_listing(&self, email: &str, digest: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE users SET source_listing = ? WHERE email = ?")
             .bind(digest)
             .bind(email)

@@ -40,6 +40,15 @@ pub(crate) async fn apply_plan(
     let email = job.email.as_str();
     let mut facts = facts;
     let source_listing = std::mem::take(&mut facts.source_listing);
+    // A pass that changes the target's folders has not seen what the target made of it
+    // (a parent a server made selectable, a rename it reshaped): the next pass looks at
+    // both servers again before any may end at a glance.
+    let settled = !plan.steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::RenameFolder(_) | Step::CreateFolder { .. } | Step::DeleteFolder { .. }
+        )
+    });
     // What the plan was made from and no step needs: freed before the copies.
     for f in &mut facts.folders {
         f.view = Default::default();
@@ -264,7 +273,10 @@ pub(crate) async fn apply_plan(
         bytes: planned_bytes,
     });
     copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome).await?;
-    // Complete: the next pass may end at a glance if the source stays as it is now.
-    store.set_source_listing(email, &source_listing).await?;
+    // Complete and settled: the next pass may end at a glance if the source stays as it
+    // is now.
+    store
+        .set_source_listing(email, settled.then_some(source_listing.as_str()))
+        .await?;
     Ok(outcome)
 }

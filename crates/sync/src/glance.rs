@@ -5,7 +5,9 @@
 //!
 //! Nothing changed means: the source lists the same folders with the same attributes and
 //! subscriptions, under the same batch rules (excluded folders, folder map), as when the
-//! last complete pass ended (a digest of them is kept, [`listing_digest`]); every folder's
+//! last complete pass ended that left the target's folders as they were (a digest of them
+//! is kept, [`listing_digest`]; a pass that created, renamed or deleted target folders
+//! keeps none, so the next one looks at what the target made of them); every folder's
 //! STATUS equals its checkpoint, HIGHESTMODSEQ included (so flags did not change either:
 //! only a source with CONDSTORE can say so); and nothing waits for a pass (an interrupted
 //! copy's intents, skipped messages to try again, removals held or approved). Anything

@@ -277,8 +277,12 @@ fn a_google_service_account_migrates_exactly_and_a_long_running_service_refreshe
     // The cached tokens look good for an hour but are dead: Dovecot refuses them, and
     // each login asks once for a fresh token and goes on.
     std::thread::sleep(Duration::from_secs(11));
+    // New mail for both (a mailbox where nothing changed would end at a glance at the
+    // source, without a target login).
     fill_realistic_mailbox(&src, BOB, 5, 22, false);
     src.index(BOB);
+    fill_realistic_mailbox(&src, ALICE, 3, 23, false);
+    src.index(ALICE);
     cutover.ok(&["batch", "start", "CutoverBatch"]);
     let third = wait_synced(
         &cutover,
