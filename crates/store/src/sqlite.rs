@@ -1516,6 +1516,18 @@ mod tests {
         }
     }
 
+    /// A store holding endpoint `E` and batch `B` with these users (no passwords).
+    async fn store_with_batch(emails: &[&str]) -> (tempfile::TempDir, SqliteStore) {
+        let (dir, store) = store().await;
+        store
+            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
+            .await
+            .unwrap();
+        let users: Vec<NewUser> = emails.iter().map(|e| new_user(e, None)).collect();
+        store.create_batch(&batch("B", "E"), &users).await.unwrap();
+        (dir, store)
+    }
+
     #[tokio::test]
     async fn an_oauth_application_round_trips_with_its_secret_sealed() {
         let (_dir, store) = store().await;
@@ -1696,15 +1708,7 @@ mod tests {
 
     #[tokio::test]
     async fn user_progress_is_saved() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        store
-            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
         let mut u = store.user("A@b.test").await.unwrap().unwrap();
         u.status = UserStatus::Failed;
         u.error = Some("login failed".into());
@@ -1742,18 +1746,7 @@ mod tests {
     }
     #[tokio::test]
     async fn subscriptions_seen_are_recorded_forgotten_and_dropped_on_rename() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        store
-            .create_batch(
-                &batch("B", "E"),
-                &[new_user("a@b.test", None), new_user("c@b.test", None)],
-            )
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_batch(&["a@b.test", "c@b.test"]).await;
         let a = "a@b.test";
         assert!(store.subscriptions_seen(a).await.unwrap().is_empty());
         let seen = |names: &[(&str, bool)]| -> Vec<(Vec<u8>, bool)> {
@@ -1802,15 +1795,7 @@ mod tests {
 
     #[tokio::test]
     async fn recorded_copies_move_the_users_counters_at_once_and_once() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        store
-            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
         let copy = |uid: u32, size: u32| CopiedMessage {
             src_uid: uid,
             dst_uidvalidity: Some(9),
@@ -1858,15 +1843,7 @@ mod tests {
 
     #[tokio::test]
     async fn skipped_items_are_counted_approved_and_forgotten_once_copied() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        store
-            .create_batch(&batch("B", "E"), &[new_user("a@b.test", None)])
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
         // Passes record skips; a pass counts them into the user's counters at its end.
         start_pass(&store, "a@b.test").await;
         let first = skipped(b"INBOX", 1, SkippedKind::LargeItem);
@@ -2189,18 +2166,7 @@ mod tests {
 
     #[tokio::test]
     async fn progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("pw".to_string()))
-            .await
-            .unwrap();
-        store
-            .create_batch(
-                &batch("B", "E"),
-                &[new_user("a@b.test", None), new_user("c@b.test", None)],
-            )
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_batch(&["a@b.test", "c@b.test"]).await;
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let start = PassStart {
             at: t0,
