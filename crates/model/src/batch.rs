@@ -195,14 +195,14 @@ impl MigrationUser {
         }
     }
 
-    /// Exchange's StatusDetail where it adds to the status: `Throttled` while a server's
-    /// refusal for load makes the running pass wait.
-    pub fn status_detail(&self, now: DateTime<Utc>) -> Option<&'static str> {
+    /// Until when the running pass waits because a server refused for load; `None` when
+    /// it does not wait (Exchange's StatusDetail `Throttled` is shown while it does).
+    pub fn throttled_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let running = matches!(
             self.status,
             UserStatus::Syncing | UserStatus::IncrementalSyncing
         );
-        (running && self.throttled_until.is_some_and(|t| t > now)).then_some("Throttled")
+        self.throttled_until.filter(|t| running && *t > now)
     }
 
     /// The login to use on the source: the CSV's UserName, else the address.

@@ -447,6 +447,7 @@ impl UserView {
     /// The view as of `now` (its progress counts time from the pass's start).
     pub fn at(u: &MigrationUser, now: DateTime<Utc>) -> Self {
         let progress = u.progress(now);
+        let throttled = u.throttled_wait(now);
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
@@ -465,10 +466,8 @@ impl UserView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
-            status_detail: u.status_detail(now).map(Into::into),
-            throttled_until_date_time: time_text(
-                u.throttled_until.filter(|_| u.status_detail(now).is_some()),
-            ),
+            status_detail: throttled.map(|_| "Throttled".into()),
+            throttled_until_date_time: time_text(throttled),
         }
     }
 }
@@ -553,7 +552,9 @@ pub struct UserStatsView {
 impl UserStatsView {
     pub fn new(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Self {
         let s = &u.stats;
-        let progress = u.progress(Utc::now());
+        let now = Utc::now();
+        let progress = u.progress(now);
+        let throttled = u.throttled_wait(now);
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
@@ -584,11 +585,8 @@ impl UserStatsView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
-            status_detail: u.status_detail(Utc::now()).map(Into::into),
-            throttled_until_date_time: time_text(
-                u.throttled_until
-                    .filter(|_| u.status_detail(Utc::now()).is_some()),
-            ),
+            status_detail: throttled.map(|_| "Throttled".into()),
+            throttled_until_date_time: time_text(throttled),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }

@@ -10,7 +10,7 @@ use std::io::Write;
 use anyhow::{Context, anyhow};
 use cutover_model::UserStatus;
 use cutover_service::control::{self, ControlError};
-use cutover_service::report::UserReport;
+use cutover_service::report::{self, UserReport};
 
 use crate::args::UserCommand;
 use crate::output::{self, Format, Record};
@@ -93,16 +93,8 @@ fn print_report(ctx: &Ctx, report: &UserReport) -> anyhow::Result<()> {
             let full = Record::from_view(row);
             let skip_empty = ctx.format == Format::List && row.folder.is_none();
             let mut shown = Record::new();
-            for name in [
-                "Kind",
-                "Folder",
-                "Subject",
-                "SourceUid",
-                "Size",
-                "Reason",
-                "DateSkipped",
-                "ApprovedDateTime",
-            ] {
+            // MigrationErrors.csv's columns after EmailAddress and Status.
+            for &name in &report::ERRORS_COLUMNS[2..] {
                 match full.get(name) {
                     Some(serde_json::Value::Null) if skip_empty => {}
                     Some(v) => shown = shown.with(name, v.clone()),

@@ -268,12 +268,7 @@ fn the_dashboard_shows_held_removals_and_approves_them() {
     let serve = cutover.serve(&[], &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let browser = Browser::start().await;
-        browser
-            .client
-            .goto(&format!("http://{}/#token={}", serve.addr, serve.token))
-            .await
-            .unwrap();
+        let browser = Browser::signed_in(&serve).await;
         browser
             .wait_text("held-text", "the held removals", |t| {
                 t.contains("Removals held for 1 mailbox")
@@ -358,12 +353,7 @@ fn the_dashboard_creates_a_batch_from_an_uploaded_csv_and_pages_through_1000_use
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let browser = Browser::start().await;
-        browser
-            .client
-            .goto(&format!("http://{}/#token={}", serve.addr, serve.token))
-            .await
-            .unwrap();
+        let browser = Browser::signed_in(&serve).await;
         browser
             .wait_text("new-batch-endpoint", "the endpoint to pick", |t| {
                 t.contains("CutoverEndpoint")

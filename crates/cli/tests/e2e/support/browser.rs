@@ -89,6 +89,18 @@ impl Browser {
         }
     }
 
+    /// A browser on `serve`'s dashboard, signed in by the link `cutover serve` prints
+    /// (the token in the address's fragment).
+    pub async fn signed_in(serve: &super::Serve) -> Browser {
+        let browser = Browser::start().await;
+        browser
+            .client
+            .goto(&format!("http://{}/#token={}", serve.addr, serve.token))
+            .await
+            .unwrap();
+        browser
+    }
+
     /// The text of the element with this id, "" while it is absent.
     pub async fn text(&self, id: &str) -> String {
         self.css_text(&format!("#{id}")).await
