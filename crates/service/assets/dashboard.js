@@ -289,7 +289,10 @@ function drawChart(t) {
   const n = points.length;
   const x = (i) => (n <= 1 ? 600 : (i * 600) / (n - 1));
   const y = (v) => 116 - (v / max) * 108;
-  const line = points.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.BytesPerSecond).toFixed(1)}`).join(" ");
+  // One stretch alone (a batch younger than its first bucket) is a level line across.
+  const line = n === 1
+    ? `M0,${y(points[0].BytesPerSecond).toFixed(1)} L600,${y(points[0].BytesPerSecond).toFixed(1)}`
+    : points.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.BytesPerSecond).toFixed(1)}`).join(" ");
   $("throughput-line").setAttribute("d", line);
   $("throughput-area").setAttribute("d", n ? `${line} L${x(n - 1).toFixed(1)},120 L0,120 Z` : "");
   $("throughput-chart").dataset.points = String(n);
