@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cutover_service::notify;
-use cutover_sync::{EventSink, OnError, Rounds, StopReason, StopSignal, Worker, work};
+use cutover_service::scheduler::{OnError, Rounds, work};
+use cutover_sync::{EventSink, StopReason, StopSignal, Worker};
 
 use crate::output::Record;
 use crate::{Ctx, progress};
