@@ -740,6 +740,8 @@ pub struct Rounds {
     /// Run what is due now to its end, then return (`cutover run --once`).
     pub once: bool,
     pub on_error: OnError,
+    /// Jobs this process runs at most at once (default: `CUTOVER_WORKER_JOBS`, else 256).
+    pub jobs: Option<usize>,
 }
 
 /// While jobs run or wait, how often the scheduler ticks.
@@ -760,11 +762,15 @@ pub async fn work<AfterRound: Future<Output = ()>>(
         poll,
         once,
         on_error,
+        jobs,
     }: Rounds,
     mut on_run: impl FnMut(BatchRun),
     mut after_round: impl FnMut() -> AfterRound,
 ) -> Result<(), RunError> {
     let mut scheduler = Scheduler::new(store, worker.clone(), events, shutdown.clone());
+    if let Some(n) = jobs {
+        scheduler.capacity = n.max(1);
+    }
     // A failure that lasts (no target set yet) is logged once, not every tick.
     let mut last_error: Option<String> = None;
     let mut last_after_round = std::time::Instant::now();

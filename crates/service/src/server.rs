@@ -198,6 +198,7 @@ pub async fn serve(
                     poll,
                     once: false,
                     on_error: OnError::Retry,
+                    jobs: None,
                 },
                 |run| info!(batch = run.batch, status = %run.status, users = run.users, copied = run.copied, "pass done"),
                 move || {

@@ -30,3 +30,4 @@ mod stopping;
 mod support;
 mod test_server;
 mod throttling;
+mod workers;
