@@ -322,7 +322,7 @@ fn domain_rules(
             }
         }
     }
-    for (domain, users) in by_domain {
+    for (domain, users) in by_domain.clone() {
         let skipped = if facts.domain_check_skipped {
             " (the batch was created with --skip-domain-check, so this does not block it)"
         } else {
@@ -366,8 +366,10 @@ fn domain_rules(
             action,
         });
     }
-    // An alias is no user ID: it only goes missing, it never blocks.
-    for (domain, mut addresses) in aliases {
+    // An alias is no user ID: it only goes missing, it never blocks. A domain already
+    // named for primary addresses is not named again.
+    let named: BTreeSet<String> = by_domain.keys().cloned().collect();
+    for (domain, mut addresses) in aliases.into_iter().filter(|(d, _)| !named.contains(d)) {
         addresses.sort_by_key(|a| a.to_lowercase());
         {
             let mut objects = vec![domain.clone()];
@@ -640,12 +642,26 @@ fn target_address_rule(migrated: &[Migrated], target: &TargetFacts, findings: &m
             on_target.entry(address_key(a)).or_default().push(t);
         }
     }
+    // An address two migrated recipients share is a DuplicateAddress already: fixing that
+    // settles what the target holds of it too.
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    for m in migrated {
+        let mut mine: Vec<String> = m.addresses().into_iter().map(address_key).collect();
+        mine.sort();
+        mine.dedup();
+        for a in mine {
+            *holders.entry(a).or_default() += 1;
+        }
+    }
     for m in migrated {
         let own = address_key(&m.user.email);
         let source_name = m
             .recipient
             .map_or_else(|| m.user.email.clone(), |r| r.dn.clone());
         for a in m.addresses() {
+            if holders.get(&address_key(a)).is_some_and(|n| *n > 1) {
+                continue;
+            }
             for t in on_target.get(&address_key(a)).into_iter().flatten() {
                 if t.primary_smtp.as_deref().map(address_key).as_deref() == Some(own.as_str()) {
                     continue;
@@ -999,6 +1015,17 @@ mod tests {
         assert_eq!(
             found[0].objects,
             ["bob@contoso.test".to_string(), dn("Bob"), dn("Erin")]
+        );
+        // Bob already on the target: still the one finding (fixing it settles both).
+        let mut erin = mailbox("Erin");
+        erin.aliases = vec!["bob@contoso.test".into()];
+        let mut f = facts(vec![mailbox("Bob"), erin]);
+        let mut bob_there = mailbox("Bob");
+        bob_there.dn = "uid=bob,dc=target,dc=test".into();
+        f.target.as_mut().unwrap().recipients = vec![bob_there];
+        assert_eq!(
+            codes(&preflight(&f)),
+            [(Severity::Blocking, Code::DuplicateAddress)]
         );
     }
 
