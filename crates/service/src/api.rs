@@ -32,7 +32,8 @@ use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
 use crate::throughput::{self, ThroughputView};
 use crate::views::{
-    BatchView, EndpointView, RecipientView, SkippedItemView, TargetView, UserStatsView, UserView,
+    BatchView, EndpointView, PreflightView, RecipientView, SkippedItemView, TargetView,
+    UserStatsView, UserView,
 };
 
 /// What every handler shares.
@@ -128,6 +129,14 @@ impl From<ControlError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "StillRunning", e.to_string())
             }
             ControlError::Invalid(_) => Self::invalid(e.to_string()),
+            ControlError::Directory { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "DirectoryUnreadable",
+                e.to_string(),
+            ),
+            ControlError::PreflightBlocked { .. } => {
+                Self::new(StatusCode::CONFLICT, "PreflightBlocked", e.to_string())
+            }
             ControlError::Store(e) => e.into(),
         }
     }
@@ -289,7 +298,8 @@ async fn get_target(State(s): State<AppState>) -> ApiResult<Json<TargetView>> {
             "no target is set; run `cutover target set --server ... --admin ...`",
         )
     })?;
-    Ok(Json(TargetView::new(&t)))
+    let directory = s.store.target_directory().await?;
+    Ok(Json(TargetView::new(&t).with_directory(directory.as_ref())))
 }
 
 // ---------------------------------------------------------------- batches
@@ -341,7 +351,8 @@ pub struct NewUserRequest {
 }
 
 /// A new cutover batch (New-MigrationBatch). Give the users as `Users` or as the text of
-/// a users CSV (`UsersCsv`, header `EmailAddress,UserName,Password`), not both.
+/// a users CSV (`UsersCsv`, header `EmailAddress,UserName,Password`), or neither to read
+/// the whole organization from the endpoint's directory (`AllMailboxes`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct NewBatchRequest {
@@ -351,6 +362,10 @@ pub struct NewBatchRequest {
     pub users: Vec<NewUserRequest>,
     #[serde(default)]
     pub users_csv: Option<String>,
+    /// Every mailbox, mail user, contact and mail-enabled group of the endpoint's
+    /// directory, each with its kind; the default when no users are given.
+    #[serde(default)]
+    pub all_mailboxes: bool,
     /// Start the batch right away.
     #[serde(default)]
     pub auto_start: bool,
@@ -419,6 +434,9 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
         (Some(_), false) => Err(ApiError::invalid(
             "give the users either as Users or as UsersCsv, not both",
         )),
+        _ if req.all_mailboxes => Err(ApiError::invalid(
+            "AllMailboxes reads the users from the endpoint's directory: give no Users or UsersCsv with it",
+        )),
         (Some(csv), true) => Ok(parse_users_csv(&csv)
             .map_err(|e| ApiError::invalid(format!("UsersCsv: {e}")))?
             .into_iter()
@@ -426,6 +444,7 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
                 email: r.email,
                 source_login: r.user_name,
                 password: r.password,
+                kind: cutover_model::RecipientKind::Mailbox,
             })
             .collect()),
         (None, _) => {
@@ -445,6 +464,7 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
                         email,
                         source_login: u.user_name.filter(|n| !n.trim().is_empty()),
                         password: u.password.filter(|p| !p.is_empty()).map(SecretString::from),
+                        kind: cutover_model::RecipientKind::Mailbox,
                     })
                 })
                 .collect()
@@ -463,7 +483,12 @@ async fn create_batch(
     State(s): State<AppState>,
     ApiJson(mut req): ApiJson<NewBatchRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    let users = new_users(&mut req)?;
+    let from_directory = req.all_mailboxes || (req.users.is_empty() && req.users_csv.is_none());
+    let users = if from_directory {
+        crate::organization::organization_users(s.store.as_ref(), &req.source_endpoint).await?
+    } else {
+        new_users(&mut req)?
+    };
     let folder_map = req
         .folder_map
         .iter()
@@ -494,6 +519,7 @@ async fn create_batch(
             skip_reports: req.skip_reports,
             auto_start: req.auto_start,
             skip_domain_check: false,
+            from_directory,
         },
     )
     .await?;
@@ -559,9 +585,24 @@ async fn start_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
-    let b = control::start_batch(s.store.as_ref(), &name).await?;
+    let (b, _warnings) = control::start_batch(s.store.as_ref(), &name).await?;
     changed(&s, b.name.as_str(), b.status.as_str());
     Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Preflight of the batch, now (`cutover batch preflight`): what must be fixed before it
+/// may start (Blocking) and what will not carry over (Warning), each naming its objects
+/// and what to do. Reads the source and target directories.
+#[utoipa::path(get, path = "/api/v1/batches/{name}/preflight", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = PreflightView), (status = 404, body = ErrorBody),
+        (status = 502, description = "A directory could not be read", body = ErrorBody)))]
+async fn batch_preflight(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PreflightView>> {
+    let (b, findings) = control::preflight(s.store.as_ref(), &name).await?;
+    Ok(Json(PreflightView::new(&b, &findings, Utc::now())))
 }
 
 /// Stops the batch's users (Stop-MigrationBatch); running passes stop within seconds.
@@ -1029,6 +1070,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_batches, create_batch))
         .routes(routes!(get_batch, set_batch, remove_batch))
         .routes(routes!(start_batch))
+        .routes(routes!(batch_preflight))
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
         .routes(routes!(approve_removals))

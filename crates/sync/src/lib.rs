@@ -42,6 +42,7 @@ pub mod lifecycle;
 pub mod listing;
 mod message_changes;
 pub mod namespace;
+mod no_mailbox;
 mod observe;
 pub mod pass;
 pub mod plan;

@@ -315,7 +315,10 @@ async fn read_only_jobs(
     let sides = Sides::of(store, batch).await?;
     let mut out = Vec::new();
     for user in store.users(Some(batch.name.as_str()), None).await? {
-        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e)) {
+        // Mail users, contacts and groups have no mailbox to read.
+        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e))
+            || !user.kind.has_mailbox()
+        {
             continue;
         }
         let job = sides
@@ -673,6 +676,10 @@ async fn run_user(
     events: EventSink,
     gate: &Gate,
 ) -> Result<(UserStatus, PassOutcome), StoreError> {
+    // Mail users, contacts and groups: no mailbox, so no IMAP pass (no_mailbox.rs).
+    if !user.kind.has_mailbox() {
+        return crate::no_mailbox::pass(store.as_ref(), user, &events).await;
+    }
     let email = user.email.to_string();
     // Asked to stop while waiting for a slot: never started.
     if let Ok(job) = &job

@@ -539,7 +539,15 @@ fn csv_data(b: &Bound) -> PsResult<String> {
 fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     let name = b.required("Name")?;
     let source_endpoint = b.required("SourceEndpoint")?;
-    let text = csv_data(b)?;
+    // Without -CSVData, the organization from the endpoint's directory, as Exchange's
+    // cutover reads it from Active Directory.
+    let users = match b.value("CSVData") {
+        None => batch::UsersCsv::AllMailboxes,
+        Some(_) => batch::UsersCsv::Text {
+            text: csv_data(b)?,
+            origin: "-CSVData".into(),
+        },
+    };
     let folder_map = b
         .strings("FolderMap")?
         .iter()
@@ -552,10 +560,7 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
         name,
         source_endpoint,
         skip_domain_check: b.switch("SkipDomainCheck") || env_flag("CUTOVER_SKIP_DOMAIN_CHECK"),
-        users: batch::UsersCsv::Text {
-            text,
-            origin: "-CSVData".into(),
-        },
+        users,
         auto_start: b.switch("AutoStart"),
         bad_item_limit: b.number("BadItemLimit")?.unwrap_or(0),
         large_item_limit: b.number("LargeItemLimit")?.unwrap_or(0),
