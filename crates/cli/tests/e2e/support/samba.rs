@@ -184,6 +184,11 @@ impl SambaDc {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("samba.out")).unwrap_or_default()
     }
+
+    /// Applies an LDIF (changetypes in it) as the domain's Administrator.
+    pub fn modify(&self, ldif: &str) {
+        ldapmodify(ldif, false);
+    }
 }
 
 fn set_mode_600(path: &Path) {
