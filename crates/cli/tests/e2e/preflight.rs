@@ -471,3 +471,57 @@ fn preflight_finds_exactly_the_planted_problems_and_lets_the_batch_start_once_fi
     assert_eq!(nora["Status"], "Synced", "{nora:#}");
     assert_eq!(nora["StatusDetail"], Value::Null);
 }
+
+/// The dashboard shows preflight's findings (read from the Samba DC as the batch
+/// appears), each user's kind, and a Start that preflight refused.
+#[test]
+fn the_dashboard_shows_the_findings_and_the_kinds() {
+    SambaDc::shared();
+    let cutover = Cutover::new();
+    endpoint(&cutover, 143, None, SambaDc::BASE);
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        ENDPOINT,
+    ]);
+    let serve = cutover.serve(&[], &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = crate::support::Browser::signed_in(&serve).await;
+        browser
+            .wait_text("preflight-result", "preflight's result", |t| t == "Blocked")
+            .await;
+        let caption = browser.text("preflight-caption").await;
+        assert!(caption.starts_with("4 blocking, 4 warning(s)"), "{caption}");
+        let findings = browser.text("preflight-findings").await;
+        for text in [
+            "UnifiedMessagingEnabled",
+            "carol@contoso.test",
+            "ManagerNotMigrated",
+            "CN=Outside Boss,OU=Elsewhere,DC=contoso,DC=test",
+            "cutover domain add contoso.test",
+            // 1,600 members outside the base, counted rather than listed.
+            "and 1,597 more",
+        ] {
+            assert!(findings.contains(text), "{text}: {findings}");
+        }
+        let partner = browser
+            .wait_css(
+                "#users tr[data-email='partner@fabrikam.test']",
+                "the contact's row",
+                |t| t.contains("MailContact"),
+            )
+            .await;
+        assert!(partner.contains("Queued"), "{partner}");
+        // Start: refused, with the service's reason.
+        browser.click("btn-start").await;
+        browser
+            .wait_text("toast", "the refusal", |t| t.contains("cannot be started"))
+            .await;
+        assert_eq!(browser.text("batch-status").await, "Created");
+        browser.close().await;
+    });
+}
