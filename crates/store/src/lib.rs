@@ -10,7 +10,7 @@
 pub mod directory;
 pub mod domains;
 mod inspect;
-mod lease;
+pub mod jobs;
 pub mod notifications;
 pub mod private_file;
 pub mod secrets;
@@ -29,7 +29,7 @@ use secrecy::SecretString;
 pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
-pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
+pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
@@ -180,7 +180,7 @@ pub async fn count_from_ledger(
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store:
-    LeaseStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
+    JobStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
 {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;

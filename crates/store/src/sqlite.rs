@@ -27,6 +27,7 @@ use crate::{
 mod directory;
 mod domains;
 mod inspect;
+mod jobs;
 mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1524,7 +1525,7 @@ mod tests {
     }
 
     /// A store holding endpoint `E` and batch `B` with these users (no passwords).
-    async fn store_with_batch(emails: &[&str]) -> (tempfile::TempDir, SqliteStore) {
+    pub(super) async fn store_with_batch(emails: &[&str]) -> (tempfile::TempDir, SqliteStore) {
         let (dir, store) = store().await;
         store
             .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))

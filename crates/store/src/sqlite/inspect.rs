@@ -330,21 +330,69 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
     .collect::<Result<_>>()?;
     section(&mut out, "skipped items", skipped);
 
-    let leases = rows(tx, "SELECT * FROM leases ORDER BY job")
+    let rounds = rows(tx, "SELECT * FROM rounds ORDER BY batch")
         .await?
         .iter()
         .map(|r| {
-            let holder: String = r.try_get("owner")?;
+            let incremental: bool = r.try_get("incremental")?;
             Ok(format!(
-                "{} owner={} acquired_at={} heartbeat_at={} expires_at=<time>",
-                s(r, "job")?,
-                owner(&holder),
-                t(r, "acquired_at")?,
-                t(r, "heartbeat_at")?,
+                "{} {} started_at={}",
+                s(r, "batch")?,
+                if incremental {
+                    "incremental"
+                } else {
+                    "initial"
+                },
+                t(r, "started_at")?,
             ))
         })
         .collect::<Result<_>>()?;
-    section(&mut out, "leases", leases);
+    section(&mut out, "rounds", rounds);
+
+    let jobs = rows(tx, "SELECT * FROM jobs ORDER BY batch, position, id")
+        .await?
+        .iter()
+        .map(|r| {
+            let holder: Option<String> = r.try_get("lease_owner")?;
+            let lease = match holder {
+                Some(holder) => format!(
+                    "owner={} leased_at={} heartbeat_at={} expires_at=<time>",
+                    owner(&holder),
+                    t(r, "leased_at")?,
+                    t(r, "heartbeat_at")?,
+                ),
+                None => "free".to_string(),
+            };
+            Ok(format!(
+                "{} {} batch={} position={} run_at=<time> attempts={} refusals={} last_error={} {lease}",
+                s(r, "kind")?,
+                s(r, "subject")?,
+                s(r, "batch")?,
+                i(r, "position")?,
+                i(r, "attempts")?,
+                i(r, "refusals")?,
+                s(r, "last_error")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(&mut out, "jobs", jobs);
+
+    let throttles = rows(tx, "SELECT * FROM throttles ORDER BY batch")
+        .await?
+        .iter()
+        .map(|r| {
+            let closed: Option<i64> = r.try_get("closed_until")?;
+            Ok(format!(
+                "{} limit={} credits={} max={} closed_until={}",
+                s(r, "batch")?,
+                i(r, "lim")?,
+                i(r, "credits")?,
+                i(r, "max")?,
+                if closed.is_some() { "<time>" } else { "-" },
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(&mut out, "throttles", throttles);
 
     // The relay's sealed password is not read: whether it has one is what matters.
     let relay = rows(
@@ -577,22 +625,39 @@ async fn skipped_not_copied(tx: &mut Tx<'_>, out: &mut Vec<InvariantViolation>) 
 /// [`Invariant::LeaseTimesInOrder`]: a lease written with the wrong unit or sign (the
 /// expiry is kept as Unix milliseconds, the other times as text) would be free or held
 /// forever. Several leases of one owner are fine (a worker runs many mailboxes), and
-/// one job has at most one lease by its key.
+/// one job has at most one lease, on its row.
 async fn lease_times_in_order(tx: &mut Tx<'_>, out: &mut Vec<InvariantViolation>) -> Result<()> {
-    for r in &rows(tx, "SELECT * FROM leases ORDER BY job").await? {
-        let acquired: DateTime<Utc> = r.try_get("acquired_at")?;
-        let heartbeat: DateTime<Utc> = r.try_get("heartbeat_at")?;
-        let expires: i64 = r.try_get("expires_at")?;
-        if acquired > heartbeat || heartbeat.timestamp_millis() >= expires {
-            let expires = DateTime::from_timestamp_millis(expires)
-                .map_or_else(|| format!("{expires} ms"), |e| e.to_rfc3339());
+    for r in &rows(
+        tx,
+        "SELECT * FROM jobs WHERE lease_owner IS NOT NULL ORDER BY id",
+    )
+    .await?
+    {
+        let leased: Option<DateTime<Utc>> = r.try_get("leased_at")?;
+        let heartbeat: Option<DateTime<Utc>> = r.try_get("heartbeat_at")?;
+        let expires: Option<i64> = r.try_get("lease_expires_at")?;
+        let in_order = match (leased, heartbeat, expires) {
+            (Some(l), Some(h), Some(e)) => l <= h && h.timestamp_millis() < e,
+            _ => false,
+        };
+        if !in_order {
+            let expires = expires.map_or_else(
+                || "never".to_string(),
+                |e| {
+                    DateTime::from_timestamp_millis(e)
+                        .map_or_else(|| format!("{e} ms"), |e| e.to_rfc3339())
+                },
+            );
+            let show =
+                |t: Option<DateTime<Utc>>| t.map_or_else(|| "never".into(), |t| t.to_rfc3339());
             out.push(InvariantViolation::new(
                 Invariant::LeaseTimesInOrder,
                 format!(
-                    "lease {}: acquired at {}, heartbeat at {}, expires at {expires}",
-                    s(r, "job")?,
-                    acquired.to_rfc3339(),
-                    heartbeat.to_rfc3339(),
+                    "the lease on job {} {}: taken at {}, heartbeat at {}, expires at {expires}",
+                    s(r, "kind")?,
+                    s(r, "subject")?,
+                    show(leased),
+                    show(heartbeat),
                 ),
             ));
         }
@@ -634,7 +699,7 @@ mod tests {
     use crate::inspect::assert_invariants;
     use crate::{
         AcceptedDomain, CopiedMessage, DomainStore, EndpointDiscovery, FolderState, Intent,
-        LeaseStore, MxCheck, Store, mailbox_job,
+        JobKind, JobStore, MxCheck, NewJob, Store,
     };
 
     const A: &str = "a@b.test";
@@ -772,13 +837,15 @@ mod tests {
             .record_skipped(A, &skipped(sent, 2, SkippedKind::LargeItem))
             .await
             .unwrap();
+        let jobs = [A, "c@b.test"].map(|u| NewJob {
+            kind: JobKind::MailboxPass,
+            subject: u.into(),
+            position: 0,
+        });
+        store.open_round("B", false, &jobs, now).await.unwrap();
+        let limits = std::collections::BTreeMap::from([("B".to_string(), 1)]);
         store
-            .acquire_lease(
-                &mailbox_job(A),
-                "run@host/42/12345",
-                Duration::seconds(30),
-                now,
-            )
+            .claim_due("run@host/42/12345", 5, &limits, Duration::seconds(30), now)
             .await
             .unwrap();
 
@@ -809,8 +876,12 @@ intents (1)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:3 -> "Sent" uid_floor=3 size=30 internal_date=1700000000 created_at=<time>
 skipped items (1)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:2 kind=LargeItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=-
-leases (1)
-  mailbox:a@b.test owner="run"@<redacted> acquired_at=<time> heartbeat_at=<time> expires_at=<time>
+rounds (1)
+  B initial started_at=<time>
+jobs (2)
+  mailbox-pass a@b.test batch=B position=0 run_at=<time> attempts=0 refusals=0 last_error=- owner="run"@<redacted> leased_at=<time> heartbeat_at=<time> expires_at=<time>
+  mailbox-pass c@b.test batch=B position=0 run_at=<time> attempts=0 refusals=0 last_error=- free
+throttles (0)
 smtp relay (0)
 batch notifications (0)
 "#
@@ -851,8 +922,8 @@ batch notifications (0)
         assert_eq!(
             store.dump_state().await.unwrap(),
             "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
-             users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nleases (0)\n\
-             smtp relay (0)\nbatch notifications (0)\n"
+             users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
+             throttles (0)\nsmtp relay (0)\nbatch notifications (0)\n"
         );
         assert_invariants(&store).await;
     }
@@ -1065,25 +1136,30 @@ batch notifications (0)
     async fn a_lease_whose_times_are_out_of_order_is_named() {
         let (_dir, store) = with_batch().await;
         let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        for (job, owner) in [(mailbox_job(A), "w"), (mailbox_job("c@b.test"), "w")] {
-            store
-                .acquire_lease(&job, owner, Duration::seconds(30), now)
-                .await
-                .unwrap()
-                .unwrap();
-        }
+        let jobs = [A, "c@b.test"].map(|u| NewJob {
+            kind: JobKind::MailboxPass,
+            subject: u.into(),
+            position: 0,
+        });
+        store.open_round("B", false, &jobs, now).await.unwrap();
+        let limits = std::collections::BTreeMap::from([("B".to_string(), 2)]);
+        let claimed = store
+            .claim_due("w", 2, &limits, Duration::seconds(30), now)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
         assert_invariants(&store).await;
         // The expiry in seconds where milliseconds belong: expired since 1970.
         sql(
             &store,
-            "UPDATE leases SET expires_at = expires_at / 1000 WHERE job = 'mailbox:a@b.test'",
+            "UPDATE jobs SET lease_expires_at = lease_expires_at / 1000 WHERE subject = 'a@b.test'",
         )
         .await;
         assert_eq!(
             violations(&store).await,
             [(
                 Invariant::LeaseTimesInOrder,
-                "lease mailbox:a@b.test: acquired at 2027-01-15T08:00:00+00:00, heartbeat at \
+                "the lease on job mailbox-pass a@b.test: taken at 2027-01-15T08:00:00+00:00, heartbeat at \
                  2027-01-15T08:00:00+00:00, expires at 1970-01-21T20:00:00.030+00:00"
                     .into()
             )]
