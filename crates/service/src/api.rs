@@ -434,9 +434,6 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
         (Some(_), false) => Err(ApiError::invalid(
             "give the users either as Users or as UsersCsv, not both",
         )),
-        _ if req.all_mailboxes => Err(ApiError::invalid(
-            "AllMailboxes reads the users from the endpoint's directory: give no Users or UsersCsv with it",
-        )),
         (Some(csv), true) => Ok(parse_users_csv(&csv)
             .map_err(|e| ApiError::invalid(format!("UsersCsv: {e}")))?
             .into_iter()
@@ -483,7 +480,13 @@ async fn create_batch(
     State(s): State<AppState>,
     ApiJson(mut req): ApiJson<NewBatchRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    let from_directory = req.all_mailboxes || (req.users.is_empty() && req.users_csv.is_none());
+    let listed = !req.users.is_empty() || req.users_csv.is_some();
+    if req.all_mailboxes && listed {
+        return Err(ApiError::invalid(
+            "AllMailboxes reads the users from the endpoint's directory: give no Users or UsersCsv with it",
+        ));
+    }
+    let from_directory = !listed;
     let users = if from_directory {
         crate::organization::organization_users(s.store.as_ref(), &req.source_endpoint).await?
     } else {

@@ -479,15 +479,24 @@ fn the_dashboard_shows_the_findings_and_the_kinds() {
     SambaDc::shared();
     let cutover = Cutover::new();
     endpoint(&cutover, 143, None, SambaDc::BASE);
-    cutover.ok(&[
-        "batch",
-        "new",
-        "--name",
-        "CutoverBatch",
-        "--source-endpoint",
-        ENDPOINT,
-    ]);
     let serve = cutover.serve(&[], &[]);
+    // The API makes the batch of the organization too: AllMailboxes, or no users at all.
+    let both = serde_json::json!({
+        "Name": "CutoverBatch", "SourceEndpoint": ENDPOINT, "AllMailboxes": true,
+        "UsersCsv": "EmailAddress,UserName,Password\nbob@contoso.test,,\n",
+    });
+    let refused = serve.call("POST", "/api/v1/batches", Some(&both));
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let created = serve.call(
+        "POST",
+        "/api/v1/batches",
+        Some(&serde_json::json!({"Name": "CutoverBatch", "SourceEndpoint": ENDPOINT})),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.json()["TotalCount"], 7);
+    let start = serve.call("POST", "/api/v1/batches/CutoverBatch/start", None);
+    assert_eq!(start.status, 409, "{start:?}");
+    assert_eq!(start.json()["Code"], "PreflightBlocked");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let browser = crate::support::Browser::signed_in(&serve).await;
