@@ -95,6 +95,11 @@ impl JobStore for SqliteStore {
         if !opened {
             return Ok(false);
         }
+        sqlx::query("UPDATE batches SET started_at = COALESCE(started_at, ?) WHERE name = ?")
+            .bind(now)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
         for job in jobs {
             sqlx::query(
                 "INSERT INTO jobs (kind, batch, subject, position, run_at) VALUES (?, ?, ?, ?, ?)",
@@ -519,6 +524,62 @@ mod tests {
         assert_eq!(subjects(&retry), &USERS[..1]);
         assert_eq!((retry[0].attempts, retry[0].refusals), (1, 2));
         assert_eq!(retry[0].last_error.as_deref(), Some("throttled"));
+    }
+
+    #[tokio::test]
+    async fn the_scheduler_s_batch_writes_touch_their_columns_and_lose_to_a_change_of_status() {
+        use cutover_model::BatchStatus;
+        let (_dir, s) = store_with_batch(&USERS[..1]).await;
+        let now = now();
+        // Opening the round marks the batch started, once.
+        s.open_round("B", false, &jobs(&USERS[..1]), now)
+            .await
+            .unwrap();
+        let started = s.batch("B").await.unwrap().unwrap().started_at;
+        assert_eq!(started, Some(now));
+        // The admin changes a setting meanwhile: the scheduler's write keeps it.
+        let mut b = s.batch("B").await.unwrap().unwrap();
+        b.status = BatchStatus::Syncing;
+        b.bad_item_limit = 7;
+        s.update_batch(&b).await.unwrap();
+        let next = now + Duration::hours(24);
+        assert!(
+            !s.set_batch_status("B", BatchStatus::Stopping, BatchStatus::Stopped, None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.set_batch_status(
+                "B",
+                BatchStatus::Syncing,
+                BatchStatus::Synced,
+                Some((now, next))
+            )
+            .await
+            .unwrap()
+        );
+        let b = s.batch("B").await.unwrap().unwrap();
+        assert_eq!(b.status, BatchStatus::Synced);
+        assert_eq!(b.bad_item_limit, 7);
+        assert_eq!(
+            (b.initial_sync_at, b.last_synced_at, b.next_sync_at),
+            (Some(now), Some(now), Some(next))
+        );
+        // A later pass keeps the initial sync's time.
+        let later = now + Duration::hours(1);
+        s.set_batch_status(
+            "B",
+            BatchStatus::Synced,
+            BatchStatus::Synced,
+            Some((later, next)),
+        )
+        .await
+        .unwrap();
+        let b = s.batch("B").await.unwrap().unwrap();
+        assert_eq!(
+            (b.initial_sync_at, b.last_synced_at, b.started_at),
+            (Some(now), Some(later), started)
+        );
     }
 
     #[tokio::test]
