@@ -21,8 +21,8 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use cutover_model::{
-    Batch, BatchStatus, EmailAddress, Endpoint, MigrationUser, PassStart, SkippedCounts,
-    SkippedKind, Target, UserStatus,
+    Batch, BatchStatus, EmailAddress, Endpoint, MigrationUser, PassStart, RecipientKind,
+    SkippedCounts, SkippedKind, Target, UserStatus,
 };
 use secrecy::SecretString;
 
@@ -82,12 +82,14 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A user to add to a new batch, from the users CSV.
+/// A user to add to a new batch, from the users CSV or the source directory.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub email: EmailAddress,
     pub source_login: Option<String>,
     pub password: Option<SecretString>,
+    /// A mailbox (every row of a users CSV), or what the directory says it is.
+    pub kind: RecipientKind,
 }
 
 /// What a pass saw of one source folder.

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchStatus, Compression, Connection, EmailAddress, Endpoint, Impersonation,
-    MigrationUser, Name, PassStart, Security, SkippedCounts, SkippedKind, Target, UserStats,
-    UserStatus,
+    MigrationUser, Name, PassStart, RecipientKind, Security, SkippedCounts, SkippedKind, Target,
+    UserStats, UserStatus,
 };
 use secrecy::SecretString;
 use sqlx::sqlite::{
@@ -208,6 +208,7 @@ fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
         },
         report_interval: chrono::Duration::seconds(row.try_get("report_interval")?),
         skip_reports: row.try_get("skip_reports")?,
+        domain_check_skipped: row.try_get("domain_check_skipped")?,
     })
 }
 
@@ -218,6 +219,7 @@ fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
     Ok(MigrationUser {
         email: EmailAddress::from_str(&email).map_err(corrupt)?,
         batch: name(row, "batch", "batch")?,
+        kind: parse::<RecipientKind>(row, "recipient_type")?,
         source_login: row.try_get("source_login")?,
         has_password: sealed.is_some(),
         status: parse::<UserStatus>(row, "status")?,
@@ -491,8 +493,9 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports,
+               domain_check_skipped)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -511,6 +514,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
         .bind(b.report_interval.num_seconds())
         .bind(b.skip_reports)
+        .bind(b.domain_check_skipped)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -520,8 +524,9 @@ impl Store for SqliteStore {
                 .map(|p| self.sealer.seal(p, &user_owner(u.email.as_str())))
                 .transpose()?;
             sqlx::query(
-                "INSERT INTO users (email, batch, source_login, password_sealed, status, position)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (email, batch, source_login, password_sealed, status, position,
+                   recipient_type)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(u.email.as_str())
             .bind(b.name.as_str())
@@ -529,6 +534,7 @@ impl Store for SqliteStore {
             .bind(sealed)
             .bind(UserStatus::Queued.as_str())
             .bind(position as i64)
+            .bind(u.kind.recipient_type(true))
             .execute(&mut *tx)
             .await?;
         }
@@ -1540,6 +1546,7 @@ mod tests {
             email: email.parse().unwrap(),
             source_login: None,
             password: password.map(|p| SecretString::from(p.to_string())),
+            kind: cutover_model::RecipientKind::Mailbox,
         }
     }
 

@@ -139,7 +139,10 @@ async fn read_only_jobs(
     let sides = Sides::of(store, batch).await?;
     let mut out = Vec::new();
     for user in store.users(Some(batch.name.as_str()), None).await? {
-        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e)) {
+        // Mail users, contacts and groups have no mailbox to read.
+        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e))
+            || !user.kind.has_mailbox()
+        {
             continue;
         }
         let job = sides

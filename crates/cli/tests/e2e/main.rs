@@ -23,6 +23,7 @@ mod notifications;
 mod oauth;
 mod plan;
 mod powershell;
+mod preflight;
 mod proof;
 mod reports;
 mod serve;

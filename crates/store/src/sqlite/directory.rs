@@ -15,6 +15,9 @@ fn directory_owner(endpoint: &str) -> String {
     format!("directory:{}", endpoint.to_lowercase())
 }
 
+/// The target directory's password owner (no endpoint's: those start `directory:`).
+const TARGET_DIRECTORY_OWNER: &str = "target-directory";
+
 #[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn set_endpoint_directory(
@@ -106,6 +109,58 @@ impl DirectoryStore for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn set_target_directory(
+        &self,
+        directory: Option<(&SourceDirectory, &SecretString)>,
+    ) -> Result<()> {
+        let Some((directory, password)) = directory else {
+            sqlx::query("DELETE FROM target_directory")
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        };
+        let settings = serde_json::to_string(directory)
+            .map_err(|e| corrupt(format!("target directory settings: {e}")))?;
+        let sealed = self.sealer.seal(password, TARGET_DIRECTORY_OWNER)?;
+        sqlx::query(
+            "INSERT INTO target_directory (id, settings, password_sealed, updated_at)
+             VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET settings = excluded.settings,
+               password_sealed = excluded.password_sealed, updated_at = excluded.updated_at",
+        )
+        .bind(&settings)
+        .bind(&sealed)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn target_directory(&self) -> Result<Option<SourceDirectory>> {
+        let settings: Option<String> =
+            sqlx::query_scalar("SELECT settings FROM target_directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        settings
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| corrupt(format!("target directory settings: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn target_directory_password(&self) -> Result<SecretString> {
+        let sealed: String =
+            sqlx::query_scalar("SELECT password_sealed FROM target_directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "target directory",
+                    name: "(set it with `cutover target set ... --directory URL`)".into(),
+                })?;
+        self.sealer.open(&sealed, TARGET_DIRECTORY_OWNER)
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +246,74 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, 0, "the directory goes with its endpoint");
+    }
+
+    #[tokio::test]
+    async fn the_target_directory_is_stored_sealed_and_forgotten_with_none() {
+        let (_dir, store) = open().await;
+        assert_eq!(store.target_directory().await.unwrap(), None);
+        assert!(store.target_directory_password().await.is_err());
+        let mut target = directory();
+        target.base_dn = "dc=target,dc=test".into();
+        store
+            .set_target_directory(Some((&target, &SecretString::from("targetpass"))))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.target_directory().await.unwrap(),
+            Some(target.clone())
+        );
+        assert_eq!(
+            store
+                .target_directory_password()
+                .await
+                .unwrap()
+                .expose_secret(),
+            "targetpass"
+        );
+        let raw: String =
+            sqlx::query_scalar("SELECT settings || password_sealed FROM target_directory")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert!(!raw.contains("targetpass"));
+        // Sealed for the target: an endpoint's directory password does not open as it.
+        let e = endpoint("target");
+        store
+            .insert_endpoint(&e, &SecretString::from("imappass"))
+            .await
+            .unwrap();
+        store
+            .set_endpoint_directory("target", &directory(), Some(&SecretString::from("other")))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .endpoint_directory_password("target")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "other"
+        );
+        store
+            .set_target(
+                &cutover_model::Target {
+                    connection: endpoint("T").connection,
+                    updated_at: chrono::Utc::now(),
+                    folds_case: None,
+                },
+                &SecretString::from("imapadmin"),
+            )
+            .await
+            .unwrap();
+        let dump = store.dump_state().await.unwrap();
+        assert!(
+            dump.contains("target_directory={\"url\"")
+                && dump.contains("target_directory_password=<redacted>")
+                && !dump.contains("targetpass"),
+            "{dump}"
+        );
+        store.set_target_directory(None).await.unwrap();
+        assert_eq!(store.target_directory().await.unwrap(), None);
     }
 }

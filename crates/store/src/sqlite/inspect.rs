@@ -71,16 +71,22 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
     // Never `SELECT *` where a sealed secret lives: it is not read at all.
     let target = rows(
         tx,
-        "SELECT server, port, security, admin, impersonation, ca_file, compression, oauth, updated_at
-         FROM target",
+        "SELECT t.server, t.port, t.security, t.admin, t.impersonation, t.ca_file, t.compression,
+           t.oauth, t.updated_at, x.settings AS directory
+         FROM target t LEFT JOIN target_directory x ON x.id = t.id",
     )
     .await?
     .iter()
     .map(|r| {
+        // The target directory's settings (JSON); its bind password is sealed and not read.
+        let directory: Option<String> = r.try_get("directory")?;
         Ok(format!(
-            "{} updated_at={}",
+            "{} updated_at={}{}",
             connection(r)?,
-            t(r, "updated_at")?
+            t(r, "updated_at")?,
+            directory
+                .map(|d| format!(" target_directory={d} target_directory_password=<redacted>"))
+                .unwrap_or_default(),
         ))
     })
     .collect::<Result<_>>()?;
@@ -165,7 +171,8 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
                  last_synced_at={} next_sync_at={} incremental_interval={}s bad_item_limit={} \
                  large_item_limit={} excluded_folders={} folder_map={} \
                  skipped_item_approval_time={} removal_threshold_percent={} \
-                 notification_emails={} report_interval={}s skip_reports={}",
+                 notification_emails={} report_interval={}s skip_reports={} \
+                 domain_check_skipped={}",
                 s(r, "name")?,
                 s(r, "source_endpoint")?,
                 s(r, "status")?,
@@ -184,6 +191,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
                 s(r, "notification_emails")?,
                 i(r, "report_interval")?,
                 i(r, "skip_reports")?,
+                i(r, "domain_check_skipped")?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -192,7 +200,8 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
     // last_pass_millis is left out: a measured duration, never the same twice.
     let users = rows(
         tx,
-        "SELECT email, batch, position, source_login, password_sealed IS NOT NULL AS has_password,
+        "SELECT email, batch, position, recipient_type, source_login,
+           password_sealed IS NOT NULL AS has_password,
            status, error, initial_sync_done, last_synced_at, source_items, items_synced,
            bytes_synced, items_skipped, bad_items, large_items, folders, last_pass_items,
            skipped_items_approved_at, removals_held, removals_held_detail, removals_approved_at
@@ -204,7 +213,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
         let has_password: bool = r.try_get("has_password")?;
         let done: bool = r.try_get("initial_sync_done")?;
         Ok(format!(
-            "{} batch={} position={} source_login={} password={} status={} error={} \
+            "{} batch={} position={} recipient_type={} source_login={} password={} status={} error={} \
              initial_sync_done={done} last_synced_at={} source_items={} items_synced={} \
              bytes_synced={} items_skipped={} bad_items={} large_items={} folders={} \
              last_pass_items={} skipped_items_approved_at={} removals_held={} \
@@ -212,6 +221,7 @@ async fn dump(tx: &mut Tx<'_>) -> Result<String> {
             s(r, "email")?,
             s(r, "batch")?,
             i(r, "position")?,
+            s(r, "recipient_type")?,
             s(r, "source_login")?,
             if has_password { "<redacted>" } else { "-" },
             s(r, "status")?,
@@ -854,10 +864,10 @@ accepted domains (2)
 mx checks (1)
   b.test expected_mx="[\"mx.new.test\"]" first_switch_at=<time> last_checked_at=<time> last_state=Target
 batches (1)
-  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0
+  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0 domain_check_skipped=0
 users (2)
-  a@b.test batch=B position=0 source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
-  c@b.test batch=B position=1 source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
+  a@b.test batch=B position=0 recipient_type=UserMailbox source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
+  c@b.test batch=B position=1 recipient_type=UserMailbox source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
 folders (1)
   a@b.test "INBOX" uidvalidity=7 -> "INBOX" uidnext=4 highest_modseq=- messages=3 mailbox_id=-
 messages (3)
