@@ -1,0 +1,320 @@
+//! End to end against real servers: Radicale (Debian `radicale`) and Xandikos (Debian
+//! `xandikos`), started once for this test binary on free loopback ports, each watched
+//! by a shell that stops it when this process ends. The copy is checked by
+//! `fixtures/dav/davtool.py`, which reads both servers without the engine.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cutover_dav::client::DavAccount;
+use cutover_dav::pass::run_pass;
+use cutover_dav::plan::Step;
+use cutover_imap::TlsOptions;
+use cutover_store::{DavStore, SqliteStore};
+use secrecy::SecretString;
+
+struct Servers {
+    _dir: tempfile::TempDir,
+    /// the watching shells (they end with this process, and their servers with them)
+    _watchers: Vec<Child>,
+    radicale: u16,
+    /// the target of the first direction
+    xandikos_target: u16,
+    /// the source of the other direction
+    xandikos_source: u16,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dav")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `command` under a shell that kills it once this test process is gone.
+fn start_watched(command: &str, log: &Path) -> Child {
+    let script = format!(
+        "{command} >'{}' 2>&1 & child=$!; while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null",
+        log.display(),
+        parent = std::process::id()
+    );
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("/bin/sh starts")
+}
+
+fn wait_for(port: u16, name: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not listen on 127.0.0.1:{port}; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn servers() -> &'static Servers {
+    static SERVERS: OnceLock<Servers> = OnceLock::new();
+    SERVERS.get_or_init(|| {
+        assert!(
+            Path::new("/usr/lib/python3/dist-packages/radicale").is_dir(),
+            "Radicale is missing: install the Debian package `radicale` (listed in .ci/packages)"
+        );
+        assert!(
+            Path::new("/usr/bin/xandikos").is_file(),
+            "Xandikos is missing: install the Debian package `xandikos` (listed in .ci/packages)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\n").unwrap();
+        let radicale = free_port();
+        std::fs::write(
+            root.join("radicale.conf"),
+            format!(
+                "[server]\nhosts = 127.0.0.1:{radicale}\n[auth]\ntype = htpasswd\n\
+                 htpasswd_filename = {users}\nhtpasswd_encryption = plain\n\
+                 [storage]\nfilesystem_folder = {storage}\n[rights]\ntype = owner_only\n[logging]\nlevel = info\n",
+                users = root.join("users").display(),
+                storage = root.join("radicale").display()
+            ),
+        )
+        .unwrap();
+        let log = root.join("radicale.log");
+        let mut watchers = vec![start_watched(
+            &format!(
+                "exec /usr/bin/python3 -m radicale --config '{}'",
+                root.join("radicale.conf").display()
+            ),
+            &log,
+        )];
+        wait_for(radicale, "Radicale", &log);
+        let mut xandikos = Vec::new();
+        for name in ["xandikos-target", "xandikos-source"] {
+            let port = free_port();
+            let log = root.join(format!("{name}.log"));
+            watchers.push(start_watched(
+                &format!(
+                    "exec /usr/bin/xandikos -d '{}' --autocreate -l 127.0.0.1 -p {port}",
+                    root.join(name).display()
+                ),
+                &log,
+            ));
+            wait_for(port, name, &log);
+            xandikos.push(port);
+        }
+        Servers {
+            _dir: dir,
+            _watchers: watchers,
+            radicale,
+            xandikos_target: xandikos[0],
+            xandikos_source: xandikos[1],
+        }
+    })
+}
+
+/// One side as the engine and davtool.py see it.
+struct Side {
+    url: String,
+    user: &'static str,
+    password: &'static str,
+    calendars: &'static str,
+    address_books: &'static str,
+}
+
+impl Side {
+    fn radicale(user: &'static str, password: &'static str, home: &'static str) -> Self {
+        Side {
+            url: format!("http://127.0.0.1:{}/", servers().radicale),
+            user,
+            password,
+            calendars: home,
+            address_books: home,
+        }
+    }
+
+    fn xandikos(port: u16) -> Self {
+        Side {
+            url: format!("http://127.0.0.1:{port}/"),
+            user: "user",
+            password: "unused-by-xandikos",
+            calendars: "/user/calendars/",
+            address_books: "/user/contacts/",
+        }
+    }
+
+    fn account(&self) -> DavAccount {
+        DavAccount {
+            url: self.url.clone(),
+            user: self.user.into(),
+            password: SecretString::from(self.password),
+            tls: TlsOptions::default(),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            self.url.clone(),
+            self.user.into(),
+            self.password.into(),
+            self.calendars.into(),
+            self.address_books.into(),
+        ]
+    }
+}
+
+fn davtool(command: &str, sides: &[&Side], extra: &[&str]) -> String {
+    let output = Command::new("/usr/bin/python3")
+        .arg(fixtures().join("davtool.py"))
+        .arg(command)
+        .args(sides.iter().flat_map(|s| s.args()))
+        .args(extra)
+        .output()
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "davtool.py {command}:\n{text}");
+    text
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    (dir, SqliteStore::open(&url, None).await.unwrap())
+}
+
+/// Seed, copy, check; again (nothing to do); change the source, copy, check.
+async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[&str]) {
+    let (_dir, store) = store().await;
+    let store: &dyn DavStore = &store;
+    davtool("seed", &[&source], &[]);
+
+    let first = run_pass(
+        &source.account(),
+        &target.account(),
+        store,
+        "ann@example.org",
+    )
+    .await
+    .expect("the first pass");
+    assert!(
+        first.applied.skipped.is_empty(),
+        "{:?}",
+        first.applied.skipped
+    );
+    assert_eq!(first.applied.collections_created, 5);
+    // what the target cannot keep is said, and only that is left out of the comparison
+    let mut not_kept: Vec<&str> = first
+        .applied
+        .properties_not_kept
+        .iter()
+        .map(|(_, property, _)| property.as_str())
+        .collect();
+    not_kept.sort_unstable();
+    not_kept.dedup();
+    assert_eq!(not_kept, expected_not_kept);
+    let unkept: Vec<&str> = if not_kept.is_empty() {
+        vec![]
+    } else {
+        vec!["--unkept", "description"]
+    };
+    let copied = first.applied.copied;
+    assert_eq!((copied.events, copied.tasks, copied.contacts), (5, 2, 4));
+    let report = davtool("compare", &[&source, &target], &unkept);
+    assert!(
+        report.contains("identical: 5 collections, 11 items"),
+        "{report}"
+    );
+
+    let again = run_pass(
+        &source.account(),
+        &target.account(),
+        store,
+        "ann@example.org",
+    )
+    .await
+    .expect("the second pass");
+    assert_eq!(again.steps, Vec::<Step>::new(), "nothing changed");
+
+    davtool("mutate", &[&source], &[]);
+    let later = run_pass(
+        &source.account(),
+        &target.account(),
+        store,
+        "ann@example.org",
+    )
+    .await
+    .expect("the incremental pass");
+    assert!(
+        later.applied.skipped.is_empty(),
+        "{:?}",
+        later.applied.skipped
+    );
+    assert_eq!(
+        later.applied.copied.events + later.applied.copied.contacts,
+        2
+    );
+    assert_eq!((later.applied.updated, later.applied.deleted), (1, 1));
+    let report = davtool("compare", &[&source, &target], &unkept);
+    assert!(
+        report.contains("identical: 5 collections, 12 items"),
+        "{report}"
+    );
+    let ledger = store.dav_ledger("ann@example.org").await.unwrap();
+    assert_eq!(ledger.records.len(), 12);
+    assert!(ledger.intents.is_empty());
+}
+
+#[tokio::test]
+async fn radicale_to_xandikos_copies_exactly_and_follows_changes() {
+    let servers = servers();
+    copy_follow_and_check(
+        Side::radicale("ann", "ann-pw", "/ann/"),
+        Side::xandikos(servers.xandikos_target),
+        // Xandikos 0.2.8 answers 409 to setting a calendar's description (a TODO in
+        // its caldav.py); an address book's it keeps
+        &["calendar-description"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn xandikos_to_radicale_copies_exactly_and_follows_changes() {
+    let servers = servers();
+    copy_follow_and_check(
+        Side::xandikos(servers.xandikos_source),
+        Side::radicale("bob", "bob-pw", "/bob/"),
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_the_pass_without_showing_it() {
+    let target = Side::xandikos(servers().xandikos_target);
+    let mut source = Side::radicale("ann", "ann-pw", "/ann/").account();
+    source.password = SecretString::from("not-anns-password");
+    let (_dir, store) = store().await;
+    let err = run_pass(&source, &target.account(), &store, "ann@example.org")
+        .await
+        .expect_err("Radicale refuses the password");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains("not-anns-password"), "{text}");
+}
