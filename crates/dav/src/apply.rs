@@ -8,6 +8,8 @@ use libdav::carddav::CreateAddressBook;
 use libdav::dav::{Delete, GetEtag, PutResource, SetProperty, WebDavError};
 use libdav::names;
 
+use cutover_sync::test_hooks::{PausePoint, reached};
+
 use crate::client::{DavError, DavSession};
 use crate::facts::{CollectionKind, CollectionProps};
 use crate::item;
@@ -102,6 +104,7 @@ pub async fn apply(
                     target_href: target_href.clone(),
                 };
                 store.dav_begin(user, &intent).await?;
+                reached(PausePoint::DavAfterIntent);
                 let put = match step {
                     Step::Update { if_match, .. } => {
                         target
@@ -124,7 +127,10 @@ pub async fn apply(
                     }
                 };
                 let etag = match put {
-                    Ok(response) => response.etag,
+                    Ok(response) => {
+                        reached(PausePoint::DavAfterPut);
+                        response.etag
+                    }
                     Err(WebDavError::BadStatusCode(status)) if status.is_client_error() => {
                         // the target refuses the item (invalid, too large, a UID taken)
                         store.dav_drop_intent(user, source_href).await?;

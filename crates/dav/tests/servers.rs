@@ -80,7 +80,7 @@ fn servers() -> &'static Servers {
         );
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\n").unwrap();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
             root.join("radicale.conf"),
@@ -317,4 +317,107 @@ async fn a_wrong_password_fails_the_pass_without_showing_it() {
     let text = format!("{err} {err:?}");
     assert!(text.contains("401"), "{text}");
     assert!(!text.contains("not-anns-password"), "{text}");
+}
+
+/// The `dav_pass` example beside this test binary (`cargo test` builds examples).
+fn dav_pass_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples/dav_pass");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo test -p cutover-dav` (it builds the examples)",
+        binary.display()
+    );
+    binary
+}
+
+fn dav_pass(state: &Path, source: &Side, target: &Side) -> Command {
+    let mut command = Command::new(dav_pass_binary());
+    command
+        .arg(state)
+        .args(["ann@example.org", &source.url, source.user])
+        .args([&target.url, target.user])
+        .env("DAV_SOURCE_PASSWORD", source.password)
+        .env("DAV_TARGET_PASSWORD", target.password)
+        .env_remove("CUTOVER_TEST_PAUSE_AT");
+    command
+}
+
+/// `kill -9` of a pass stopped at `point` (the 4th item), then a re-run: the copy is
+/// exact, each item once, and the ledger holds a record per item and no intent.
+async fn killed_and_rerun(point: &str, source: Side, target: Side) {
+    davtool("seed", &[&source], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let pause = dir.path().join("paused");
+    let mut child = dav_pass(&state, &source, &target)
+        .env("CUTOVER_TEST_PAUSE_AT", format!("{point}:4"))
+        .env("CUTOVER_TEST_PAUSE_FILE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pause.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pass ended before reaching {point}"
+        );
+        assert!(Instant::now() < deadline, "the pass never reached {point}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let store = SqliteStore::open(&format!("sqlite://{}", state.display()), None)
+        .await
+        .unwrap();
+    let ledger = store.dav_ledger("ann@example.org").await.unwrap();
+    assert_eq!(
+        (ledger.records.len(), ledger.intents.len()),
+        (3, 1),
+        "stopped at the 4th item: {ledger:?}"
+    );
+    drop(store);
+
+    let rerun = dav_pass(&state, &source, &target).output().unwrap();
+    assert!(
+        rerun.status.success(),
+        "the re-run: {}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let report = davtool("compare", &[&source, &target], &[]);
+    assert!(
+        report.contains("identical: 5 collections, 11 items"),
+        "{report}"
+    );
+    let store = SqliteStore::open(&format!("sqlite://{}", state.display()), None)
+        .await
+        .unwrap();
+    let ledger = store.dav_ledger("ann@example.org").await.unwrap();
+    assert_eq!((ledger.records.len(), ledger.intents.len()), (11, 0));
+}
+
+#[tokio::test]
+async fn killed_after_an_intent_before_its_put_and_rerun_copies_each_item_once() {
+    killed_and_rerun(
+        "dav-after-intent",
+        Side::radicale("cara", "cara-pw", "/cara/"),
+        Side::radicale("dan", "dan-pw", "/dan/"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn killed_after_a_put_before_its_record_and_rerun_copies_each_item_once() {
+    killed_and_rerun(
+        "dav-after-put",
+        Side::radicale("erin", "erin-pw", "/erin/"),
+        Side::radicale("finn", "finn-pw", "/finn/"),
+    )
+    .await;
 }
