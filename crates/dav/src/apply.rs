@@ -91,7 +91,7 @@ pub async fn apply(
                 let uid = match item::uid(&fetched.body) {
                     Ok(uid) => uid,
                     Err(e) => {
-                        applied.skipped.push((source_href.clone(), e.to_string()));
+                        skip(store, user, &mut applied, source_href, e.to_string()).await?;
                         continue;
                     }
                 };
@@ -134,18 +134,14 @@ pub async fn apply(
                     Err(WebDavError::BadStatusCode(status)) if status.is_client_error() => {
                         // the target refuses the item (invalid, too large, a UID taken)
                         store.dav_drop_intent(user, source_href).await?;
-                        applied.skipped.push((
-                            source_href.clone(),
-                            format!("the target answered {status} to its PUT"),
-                        ));
+                        let reason = format!("the target answered {status} to its PUT");
+                        skip(store, user, &mut applied, source_href, reason).await?;
                         continue;
                     }
                     Err(WebDavError::PreconditionFailed(precondition)) => {
                         store.dav_drop_intent(user, source_href).await?;
-                        applied.skipped.push((
-                            source_href.clone(),
-                            format!("the target refused it: {precondition:?}"),
-                        ));
+                        let reason = format!("the target refused it: {precondition:?}");
+                        skip(store, user, &mut applied, source_href, reason).await?;
                         continue;
                     }
                     Err(e) => return Err(target.error(format!("PUT {target_href}"), e).into()),
@@ -197,11 +193,24 @@ pub async fn apply(
             }
             Step::Forget { source_href } => store.dav_forget(user, source_href).await?,
             Step::Skip { source, reason } => {
-                applied.skipped.push((source.clone(), reason.to_string()));
+                skip(store, user, &mut applied, source, reason.to_string()).await?;
             }
         }
     }
     Ok(applied)
+}
+
+/// An item (or collection) not copied: counted in this pass and kept in the store.
+async fn skip(
+    store: &dyn DavStore,
+    user: &str,
+    applied: &mut Applied,
+    source_href: &str,
+    reason: String,
+) -> Result<(), ApplyError> {
+    store.dav_skip(user, source_href, &reason).await?;
+    applied.skipped.push((source_href.to_string(), reason));
+    Ok(())
 }
 
 fn record(intent: &DavIntent, target_etag: String) -> DavRecord {

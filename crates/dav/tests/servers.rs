@@ -80,7 +80,7 @@ fn servers() -> &'static Servers {
         );
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\n").unwrap();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
             root.join("radicale.conf"),
@@ -420,4 +420,30 @@ async fn killed_after_a_put_before_its_record_and_rerun_copies_each_item_once() 
         Side::radicale("finn", "finn-pw", "/finn/"),
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_item_the_target_refuses_is_skipped_with_its_reason_and_the_rest_copied() {
+    let source = Side::radicale("hana", "hana-pw", "/hana/");
+    let target = Side::radicale("gus", "gus-pw", "/gus/");
+    davtool("seed", &[&source], &[]);
+    // the target's "personal" already holds the dentist's UID under another name:
+    // Radicale refuses a second resource with it (CalDAV's no-uid-conflict)
+    davtool("plant", &[&target], &[]);
+    let (_dir, store) = store().await;
+    let pass = run_pass(
+        &source.account(),
+        &target.account(),
+        &store,
+        "ann@example.org",
+    )
+    .await
+    .expect("a refused item does not fail the pass");
+    assert_eq!(pass.applied.skipped.len(), 1, "{:?}", pass.applied.skipped);
+    let (href, reason) = &pass.applied.skipped[0];
+    assert_eq!(href, "/hana/personal/dentist.ics");
+    assert!(reason.contains("409") || reason.contains("uid"), "{reason}");
+    let ledger = store.dav_ledger("ann@example.org").await.unwrap();
+    assert_eq!(ledger.skipped, pass.applied.skipped);
+    assert_eq!((ledger.records.len(), ledger.intents.len()), (10, 0));
 }

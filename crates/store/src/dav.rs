@@ -38,6 +38,8 @@ pub struct DavLedger {
     pub intents: Vec<DavIntent>,
     /// (source collection, sync token)
     pub sync_tokens: Vec<(String, String)>,
+    /// (source href, reason): items not copied, tried again by the next pass.
+    pub skipped: Vec<(String, String)>,
 }
 
 #[async_trait]
@@ -47,12 +49,14 @@ pub trait DavStore: Send + Sync {
     /// Before a PUT: replaces any earlier intent for the same source item.
     async fn dav_begin(&self, user: &str, intent: &DavIntent) -> Result<()>;
     /// After a PUT (or on finding that one landed): the record replaces the item's
-    /// record and intent, in one transaction.
+    /// record, intent and skipped row, in one transaction.
     async fn dav_record(&self, user: &str, record: &DavRecord) -> Result<()>;
     /// The intent's PUT did not land: it is forgotten (the item is planned again).
     async fn dav_drop_intent(&self, user: &str, source_href: &str) -> Result<()>;
     /// The item was removed from the target (or is gone from both): its record goes.
     async fn dav_forget(&self, user: &str, source_href: &str) -> Result<()>;
+    /// An item not copied, and why (replaces an earlier reason for it).
+    async fn dav_skip(&self, user: &str, source_href: &str, reason: &str) -> Result<()>;
     /// Saves (or, with `None`, clears) a source collection's sync token.
     async fn dav_set_sync_token(
         &self,

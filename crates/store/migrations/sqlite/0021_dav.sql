@@ -40,3 +40,13 @@ CREATE TABLE dav_sync_tokens (
     updated_at        TEXT NOT NULL,
     PRIMARY KEY (user_email, source_collection)
 ) WITHOUT ROWID;
+
+-- Items the target refused or the plan could not copy, with why: the next pass tries
+-- them again (a success removes the row); the user's statistics count them.
+CREATE TABLE dav_skipped (
+    user_email        TEXT NOT NULL COLLATE NOCASE,
+    source_href       TEXT NOT NULL,
+    reason            TEXT NOT NULL,
+    skipped_at        TEXT NOT NULL,
+    PRIMARY KEY (user_email, source_href)
+) WITHOUT ROWID;

@@ -67,10 +67,20 @@ impl DavStore for SqliteStore {
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_>>()?;
+        let skipped = sqlx::query(
+            "SELECT source_href, reason FROM dav_skipped WHERE user_email = ? ORDER BY source_href",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_>>()?;
         Ok(DavLedger {
             records,
             intents,
             sync_tokens,
+            skipped,
         })
     }
 
@@ -127,7 +137,28 @@ impl DavStore for SqliteStore {
             .bind(&record.source_href)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM dav_skipped WHERE user_email = ? AND source_href = ?")
+            .bind(user)
+            .bind(&record.source_href)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dav_skip(&self, user: &str, source_href: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dav_skipped (user_email, source_href, reason, skipped_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_email, source_href) DO UPDATE SET
+               reason = excluded.reason, skipped_at = excluded.skipped_at",
+        )
+        .bind(user)
+        .bind(source_href)
+        .bind(reason)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -148,6 +179,11 @@ impl DavStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM dav_intents WHERE user_email = ? AND source_href = ?")
+            .bind(user)
+            .bind(source_href)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM dav_skipped WHERE user_email = ? AND source_href = ?")
             .bind(user)
             .bind(source_href)
             .execute(&mut *tx)
@@ -303,6 +339,36 @@ mod tests {
                 .dav_record("u@example.org", &record_of(&b, "\"t\""))
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_skipped_item_keeps_its_latest_reason_until_its_record() {
+        let (_dir, store) = store().await;
+        let a = intent("a.ics", "\"1\"");
+        store
+            .dav_skip("u@example.org", &a.source_href, "the target answered 413")
+            .await
+            .unwrap();
+        store
+            .dav_skip("u@example.org", &a.source_href, "the target answered 409")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.dav_ledger("u@example.org").await.unwrap().skipped,
+            vec![(a.source_href.clone(), "the target answered 409".to_string())]
+        );
+        store
+            .dav_record("u@example.org", &record_of(&a, "\"t\""))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .dav_ledger("u@example.org")
+                .await
+                .unwrap()
+                .skipped
+                .is_empty()
         );
     }
 
