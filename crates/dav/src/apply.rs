@@ -87,7 +87,14 @@ pub async fn apply(
                 ..
             } => {
                 let kind = kind_of_collection(source_collection);
-                let fetched = source.fetch(kind, source_href).await?;
+                let fetched = match source.fetch(kind, source_href).await {
+                    Ok(fetched) => fetched,
+                    Err(e @ DavError::TooLarge { .. }) => {
+                        skip(store, user, &mut applied, source_href, e.to_string()).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let uid = match item::uid(&fetched.body) {
                     Ok(uid) => uid,
                     Err(e) => {

@@ -5,7 +5,10 @@
 //! (test servers). The password goes into one `Authorization` header value marked
 //! sensitive, added below libdav, so libdav's request logging never sees it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use base64::Engine as _;
 use cutover_imap::TlsOptions;
@@ -55,6 +58,12 @@ pub enum DavError {
         server: String,
         cause: String,
     },
+    #[error("{href} at {server} is larger than {limit} bytes")]
+    TooLarge {
+        href: String,
+        server: String,
+        limit: usize,
+    },
     #[error("{what} at {server}: the server answered {status}")]
     Status {
         what: String,
@@ -63,30 +72,88 @@ pub enum DavError {
     },
 }
 
-/// Adds the user's Basic credentials to every request.
+/// How long one request may take, its answer's body included: a server that stalls
+/// fails the request (and the pass, which the scheduler tries again) instead of holding
+/// it forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Adds the user's Basic credentials to every request and bounds it in time.
 #[derive(Clone)]
 pub struct BasicAuth<S> {
     inner: S,
     authorization: HeaderValue,
+    timeout: Duration,
 }
 
-impl<S, B> Service<Request<B>> for BasicAuth<S>
+/// A request that failed below libdav: the client's error or the deadline.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Client(#[from] hyper_util::client::legacy::Error),
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A response body that fails once the request's deadline has passed.
+pub struct TimedBody<B> {
+    inner: B,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+impl<B> hyper::body::Body for TimedBody<B>
 where
-    S: Service<Request<B>>,
+    B: hyper::body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(HttpError::Timeout(self.timeout)))));
+        }
+        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+}
+
+type ResponseFuture<B> =
+    Pin<Box<dyn Future<Output = Result<http::Response<TimedBody<B>>, HttpError>> + Send>>;
+
+impl<S, B, R> Service<Request<B>> for BasicAuth<S>
+where
+    S: Service<Request<B>, Response = http::Response<R>, Error = hyper_util::client::legacy::Error>,
+    S::Future: Send + 'static,
+    R: hyper::body::Body + Unpin + Send + 'static,
+{
+    type Response = http::Response<TimedBody<R>>;
+    type Error = HttpError;
+    type Future = ResponseFuture<R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(HttpError::Client)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         request
             .headers_mut()
             .insert(header::AUTHORIZATION, self.authorization.clone());
-        self.inner.call(request)
+        let timeout = self.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = tokio::time::timeout_at(deadline, response)
+                .await
+                .map_err(|_| HttpError::Timeout(timeout))??;
+            Ok(response.map(|inner| TimedBody {
+                inner,
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                timeout,
+            }))
+        })
     }
 }
 
@@ -96,9 +163,15 @@ pub type HttpClient = BasicAuth<Client<Https, String>>;
 /// A user's session with one DAV server: both protocols on one HTTP client.
 pub struct DavSession {
     server: String,
+    http: HttpClient,
+    item_limit: usize,
     caldav: CalDavClient<HttpClient>,
     carddav: CardDavClient<HttpClient>,
 }
+
+/// The largest item a pass reads into memory (an item's bytes are held whole between
+/// its GET and its PUT); a larger one is skipped as too large, as a large message is.
+pub const MAX_ITEM_BYTES: usize = 64 * 1024 * 1024;
 
 /// A collection as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +198,7 @@ pub struct FetchedItem {
     pub content_type: String,
 }
 
-fn http_client(account: &DavAccount, uri: &Uri) -> Result<HttpClient, DavError> {
+fn http_client(account: &DavAccount, uri: &Uri, timeout: Duration) -> Result<HttpClient, DavError> {
     let host = uri.host().unwrap_or_default();
     match uri.scheme_str() {
         Some("https") => {}
@@ -168,6 +241,7 @@ fn http_client(account: &DavAccount, uri: &Uri) -> Result<HttpClient, DavError> 
     Ok(BasicAuth {
         inner: Client::builder(TokioExecutor::new()).build(connector),
         authorization,
+        timeout,
     })
 }
 
@@ -179,7 +253,7 @@ impl DavSession {
             url: account.url.clone(),
             reason: format!("{e}"),
         })?;
-        let http = http_client(account, &uri)?;
+        let http = http_client(account, &uri, REQUEST_TIMEOUT)?;
         let server = format!(
             "{}://{}",
             uri.scheme_str().unwrap_or("https"),
@@ -188,14 +262,22 @@ impl DavSession {
         let caldav = Self::context(&uri, http.clone(), &server, DiscoverableService::CalDavs)
             .await
             .map(CalDavClient::new)?;
-        let carddav = Self::context(&uri, http, &server, DiscoverableService::CardDavs)
+        let carddav = Self::context(&uri, http.clone(), &server, DiscoverableService::CardDavs)
             .await
             .map(CardDavClient::new)?;
         Ok(Self {
             server,
+            http,
+            item_limit: MAX_ITEM_BYTES,
             caldav,
             carddav,
         })
+    }
+
+    /// Another bound on the bytes of one item than [`MAX_ITEM_BYTES`].
+    pub fn with_item_limit(mut self, bytes: usize) -> Self {
+        self.item_limit = bytes;
+        self
     }
 
     async fn context(
@@ -422,10 +504,11 @@ impl DavSession {
             )
             .body(String::new())
             .map_err(|e| self.request_error(what(), e))?;
-        let (head, body) = client
-            .request_raw(request)
+        // Not libdav's request_raw: it reads a body whole, whatever its size.
+        let response = Service::call(&mut self.http.clone(), request)
             .await
             .map_err(|e| self.request_error(what(), e))?;
+        let (head, body) = response.into_parts();
         if !head.status.is_success() {
             return Err(DavError::Status {
                 what: what(),
@@ -433,6 +516,21 @@ impl DavSession {
                 status: head.status,
             });
         }
+        let body =
+            http_body_util::BodyExt::collect(http_body_util::Limited::new(body, self.item_limit))
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        DavError::TooLarge {
+                            href: href.to_string(),
+                            server: self.server.clone(),
+                            limit: self.item_limit,
+                        }
+                    } else {
+                        self.request_error(what(), e)
+                    }
+                })?
+                .to_bytes();
         let header_text = |name: header::HeaderName| {
             head.headers
                 .get(name)
@@ -483,7 +581,7 @@ mod tests {
     #[test]
     fn plain_http_is_refused_unless_on_loopback() {
         let remote = account("http://dav.example.org/");
-        let err = http_client(&remote, &remote.url.parse().unwrap())
+        let err = http_client(&remote, &remote.url.parse().unwrap(), REQUEST_TIMEOUT)
             .err()
             .unwrap();
         assert!(err.to_string().contains("use https://"), "{err}");
@@ -493,7 +591,10 @@ mod tests {
             "https://dav.example.org/",
         ] {
             let a = account(url);
-            assert!(http_client(&a, &a.url.parse().unwrap()).is_ok(), "{url}");
+            assert!(
+                http_client(&a, &a.url.parse().unwrap(), REQUEST_TIMEOUT).is_ok(),
+                "{url}"
+            );
         }
     }
 
@@ -501,8 +602,62 @@ mod tests {
     fn the_password_is_never_shown() {
         let a = account("https://dav.example.org/");
         assert!(!format!("{a:?}").contains("s3cret-pw"));
-        let client = http_client(&a, &a.url.parse().unwrap()).unwrap();
+        let client = http_client(&a, &a.url.parse().unwrap(), REQUEST_TIMEOUT).unwrap();
         assert!(client.authorization.is_sensitive());
         assert!(!format!("{:?}", client.authorization).contains("czNjcmV0"));
+    }
+
+    /// A scripted server that accepts, reads the request, writes `answer` and then
+    /// holds the connection open without another byte.
+    async fn stalling_server(answer: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            socket.write_all(answer).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(socket);
+        });
+        url
+    }
+
+    async fn get(url: &str) -> Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>> {
+        use http_body_util::BodyExt;
+        let a = account(url);
+        let mut client =
+            http_client(&a, &a.url.parse().unwrap(), Duration::from_millis(300)).unwrap();
+        let request = Request::get(url).body(String::new()).unwrap();
+        let response = Service::call(&mut client, request).await?;
+        Ok(response.into_body().collect().await?.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let url = stalling_server(b"").await;
+        let err = get(&url).await.unwrap_err();
+        assert!(
+            err.to_string().contains("no complete answer within"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_half_way_times_out() {
+        let url =
+            stalling_server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nBEGIN:VCALENDAR").await;
+        let err = get(&url).await.unwrap_err();
+        assert!(
+            err.to_string().contains("no complete answer within"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_prompt_answer_is_read_whole() {
+        let url = stalling_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
+        assert_eq!(get(&url).await.unwrap(), "hello");
     }
 }

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cutover_dav::client::DavAccount;
-use cutover_dav::pass::run_pass;
+use cutover_dav::client::DavSession;
+use cutover_dav::pass::{run_pass, run_pass_with};
 use cutover_dav::plan::Step;
 use cutover_imap::TlsOptions;
 use cutover_store::{DavStore, SqliteStore};
@@ -25,6 +26,8 @@ struct Servers {
     xandikos_target: u16,
     /// the source of the other direction
     xandikos_source: u16,
+    /// the source of the size bound's test
+    xandikos_large: u16,
 }
 
 fn fixtures() -> PathBuf {
@@ -80,7 +83,7 @@ fn servers() -> &'static Servers {
         );
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\n").unwrap();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
             root.join("radicale.conf"),
@@ -103,7 +106,7 @@ fn servers() -> &'static Servers {
         )];
         wait_for(radicale, "Radicale", &log);
         let mut xandikos = Vec::new();
-        for name in ["xandikos-target", "xandikos-source"] {
+        for name in ["xandikos-target", "xandikos-source", "xandikos-large"] {
             let port = free_port();
             let log = root.join(format!("{name}.log"));
             watchers.push(start_watched(
@@ -122,6 +125,7 @@ fn servers() -> &'static Servers {
             radicale,
             xandikos_target: xandikos[0],
             xandikos_source: xandikos[1],
+            xandikos_large: xandikos[2],
         }
     })
 }
@@ -446,4 +450,41 @@ async fn an_item_the_target_refuses_is_skipped_with_its_reason_and_the_rest_copi
     let ledger = store.dav_ledger("ann@example.org").await.unwrap();
     assert_eq!(ledger.skipped, pass.applied.skipped);
     assert_eq!((ledger.records.len(), ledger.intents.len()), (10, 0));
+}
+
+#[tokio::test]
+async fn an_item_over_the_size_bound_is_skipped_as_too_large() {
+    let servers = servers();
+    // a Xandikos source keeps the fixtures' bytes: offsite.ics (766 bytes, an attachment
+    // and a long description) is the only item over 700
+    let source = Side::xandikos(servers.xandikos_large);
+    let target = Side::radicale("ivy", "ivy-pw", "/ivy/");
+    davtool("seed", &[&source], &[]);
+    let (_dir, store) = store().await;
+    let source_session = DavSession::open(&source.account())
+        .await
+        .unwrap()
+        .with_item_limit(700);
+    let target_session = DavSession::open(&target.account()).await.unwrap();
+    let pass = run_pass_with(&source_session, &target_session, &store, "ann@example.org")
+        .await
+        .expect("a large item does not fail the pass");
+    let too_large: Vec<&str> = pass
+        .applied
+        .skipped
+        .iter()
+        .filter(|(_, reason)| reason.contains("larger than 700 bytes"))
+        .map(|(href, _)| href.as_str())
+        .collect();
+    assert_eq!(too_large, ["/user/calendars/work/offsite.ics"]);
+    assert_eq!(pass.applied.skipped.len(), 1, "{:?}", pass.applied.skipped);
+    assert_eq!(
+        store
+            .dav_ledger("ann@example.org")
+            .await
+            .unwrap()
+            .records
+            .len(),
+        10
+    );
 }
