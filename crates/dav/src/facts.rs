@@ -115,9 +115,9 @@ pub fn last_segment(href: &str) -> &str {
 }
 
 /// Where a source collection goes: the same name in the target's home set of its kind.
-pub fn target_collection_href(homes: &TargetHomes, source: &SourceCollection) -> String {
-    let home = homes.for_kind(source.kind).trim_end_matches('/');
-    format!("{home}/{}/", last_segment(&source.href))
+pub fn target_collection_href(homes: &TargetHomes, kind: CollectionKind, source: &str) -> String {
+    let home = homes.for_kind(kind).trim_end_matches('/');
+    format!("{home}/{}/", last_segment(source))
 }
 
 /// Where a source item goes inside its target collection: the same resource name.
@@ -146,7 +146,7 @@ mod tests {
             listing: SourceListing::Complete(vec![]),
         };
         assert_eq!(
-            target_collection_href(&homes, &source),
+            target_collection_href(&homes, source.kind, &source.href),
             "/card/u/work%20cal/"
         );
         assert_eq!(

@@ -13,6 +13,7 @@ use cutover_store::DavStore;
 use crate::client::{DavError, DavSession};
 use crate::facts::{
     CollectionKind, DavFacts, SourceCollection, SourceListing, TargetCollection, TargetHomes,
+    target_collection_href,
 };
 
 #[derive(Debug)]
@@ -46,13 +47,34 @@ pub async fn observe(
         .iter()
         .map(|(c, t)| (c.as_str(), t.as_str()))
         .collect();
+    let mut targets = Vec::new();
+    for kind in KINDS {
+        for collection in target.collections(kind).await? {
+            let items = target.items(kind, &collection.href).await?;
+            targets.push(TargetCollection {
+                href: collection.href,
+                kind,
+                items,
+            });
+        }
+    }
+    let homes = TargetHomes {
+        calendars: target.home_set(CollectionKind::Calendar).await?,
+        address_books: target.home_set(CollectionKind::AddressBook).await?,
+    };
     let mut sources = Vec::new();
     let mut new_tokens = BTreeMap::new();
     let mut unlisted = Vec::new();
     for kind in KINDS {
         for collection in source.collections(kind).await? {
             let listing = if collection.supports_sync {
-                let known = tokens.get(collection.href.as_str()).copied();
+                // A token says what changed since the last pass, on the premise that the
+                // target holds the rest: without the target collection, list everything.
+                let target = target_collection_href(&homes, kind, &collection.href);
+                let known = tokens
+                    .get(collection.href.as_str())
+                    .copied()
+                    .filter(|_| targets.iter().any(|t| t.href == target));
                 let report = match source.sync_collection(kind, &collection.href, known).await {
                     Ok(report) => Ok((report, known.is_some())),
                     // an expired token: start again from everything
@@ -91,21 +113,6 @@ pub async fn observe(
             });
         }
     }
-    let mut targets = Vec::new();
-    for kind in KINDS {
-        for collection in target.collections(kind).await? {
-            let items = target.items(kind, &collection.href).await?;
-            targets.push(TargetCollection {
-                href: collection.href,
-                kind,
-                items,
-            });
-        }
-    }
-    let homes = TargetHomes {
-        calendars: target.home_set(CollectionKind::Calendar).await?,
-        address_books: target.home_set(CollectionKind::AddressBook).await?,
-    };
     Ok(Observed {
         facts: DavFacts {
             sources,

@@ -6,7 +6,9 @@
 //!   PUT landed when the target holds its href; an update's when the target's ETag is no
 //!   longer the recorded one.
 //! * a source collection missing on the target is created ([`Step::CreateCollection`]),
-//!   with the same name in the target's home set of its kind.
+//!   with the same name in the target's home set of its kind; if the ledger had records
+//!   in it (the collection was removed from the target), they name nothing: every listed
+//!   item is copied again and the others' records forgotten.
 //! * an item without a record is copied ([`Step::Copy`], `If-None-Match: *`) to the same
 //!   resource name; one whose source ETag is not the recorded one is updated
 //!   ([`Step::Update`], `If-Match`), or copied again when the target lost it.
@@ -202,7 +204,7 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
 
     let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
     for source in &facts.sources {
-        let target = target_collection_href(&facts.homes, source);
+        let target = target_collection_href(&facts.homes, source.kind, &source.href);
         if let Some(other) = claimed.get(&target) {
             steps.push(Step::Skip {
                 source: source.href.clone(),
@@ -215,6 +217,7 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
         }
         claimed.insert(target.clone(), &source.href);
         let empty = BTreeMap::new();
+        let mut target_missing = false;
         let target_items = match targets.get(target.as_str()) {
             Some((kind, _)) if *kind != source.kind => {
                 steps.push(Step::Skip {
@@ -231,15 +234,43 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
                     kind: source.kind,
                     props: source.props.clone(),
                 });
+                target_missing = true;
                 &empty
             }
         };
+        if target_missing {
+            // The collection is gone from the target (or was never there): its records
+            // name nothing; each listed item is copied again, the others forgotten.
+            let stale: Vec<&DavRecord> = records
+                .values()
+                .filter(|r| r.source_collection == source.href)
+                .collect();
+            let listed: BTreeSet<&str> = source
+                .listing
+                .present()
+                .iter()
+                .map(|i| i.href.as_str())
+                .collect();
+            for record in stale
+                .iter()
+                .filter(|r| !listed.contains(r.source_href.as_str()))
+            {
+                steps.push(Step::Forget {
+                    source_href: record.source_href.clone(),
+                });
+            }
+        }
+        let no_records = BTreeMap::new();
         plan_items(
             &source.href,
             &source.listing,
             &target,
             target_items,
-            &records,
+            if target_missing {
+                &no_records
+            } else {
+                &records
+            },
             &mut steps,
         );
     }

@@ -83,7 +83,7 @@ fn servers() -> &'static Servers {
         );
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\n").unwrap();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\nleo:leo-pw\nmia:mia-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
             root.join("radicale.conf"),
@@ -486,5 +486,39 @@ async fn an_item_over_the_size_bound_is_skipped_as_too_large() {
             .records
             .len(),
         10
+    );
+}
+
+#[tokio::test]
+async fn a_calendar_removed_from_the_target_is_created_and_filled_again() {
+    let source = Side::radicale("leo", "leo-pw", "/leo/");
+    let target = Side::radicale("mia", "mia-pw", "/mia/");
+    davtool("seed", &[&source], &[]);
+    let (_dir, store) = store().await;
+    run_pass(
+        &source.account(),
+        &target.account(),
+        &store,
+        "ann@example.org",
+    )
+    .await
+    .unwrap();
+    davtool("drop", &[&target], &[]);
+    // the source's sync token says nothing changed: the pass must not trust it for a
+    // collection the target no longer has
+    let again = run_pass(
+        &source.account(),
+        &target.account(),
+        &store,
+        "ann@example.org",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.applied.collections_created, 1);
+    assert_eq!(again.applied.copied.events, 3);
+    let report = davtool("compare", &[&source, &target], &[]);
+    assert!(
+        report.contains("identical: 5 collections, 11 items"),
+        "{report}"
     );
 }

@@ -110,6 +110,40 @@ fn a_new_collection_is_created_and_its_items_copied_under_their_names() {
 }
 
 #[test]
+fn a_collection_gone_from_the_target_is_created_and_filled_again() {
+    let mut f = facts(
+        vec![calendar(
+            "work",
+            SourceListing::Complete(vec![item("/s/work/a.ics", "1")]),
+        )],
+        vec![],
+    );
+    f.records = vec![
+        record("work", "a.ics", "1", "t1"),
+        record("work", "gone.ics", "1", "t2"),
+    ];
+    let steps = plan(&f);
+    assert!(
+        matches!(steps[0], Step::CreateCollection { .. }),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps[1..],
+        [
+            Step::Forget {
+                source_href: "/s/work/gone.ics".into()
+            },
+            Step::Copy {
+                source_collection: "/s/work/".into(),
+                source_href: "/s/work/a.ics".into(),
+                target_collection: "/t/cal/work/".into(),
+                target_href: "/t/cal/work/a.ics".into(),
+            }
+        ]
+    );
+}
+
+#[test]
 fn an_unchanged_recorded_item_is_left_alone() {
     let mut f = facts(
         vec![calendar(
@@ -594,7 +628,7 @@ fn mutate(sources: &[SourceCollection], seed: &[(u8, u8)]) -> Vec<SourceCollecti
 /// ETag, and nothing else; no intent is left open.
 fn assert_exact(world: &World, sources: &[SourceCollection]) {
     for source in sources {
-        let target = target_collection_href(&homes(), source);
+        let target = target_collection_href(&homes(), source.kind, &source.href);
         let items = &world.target.get(&target).expect("collection created").1;
         let expected: BTreeSet<String> = source
             .listing
@@ -672,6 +706,23 @@ proptest! {
         let rerun = plan(&world.facts(&sources));
         world.apply(&sources, &rerun, None);
         assert_exact(&world, &sources);
+    }
+
+    #[test]
+    fn a_collection_removed_from_the_target_is_made_whole_again(
+        sources in sources(),
+        seed in proptest::collection::vec((0..3u8, 0..10u8), 0..8),
+        drop in 0..5usize,
+    ) {
+        let mut world = World::default();
+        world.apply(&sources, &plan(&world.facts(&sources)), None);
+        if let Some(source) = sources.get(drop) {
+            world.target.remove(&target_collection_href(&homes(), source.kind, &source.href));
+        }
+        let later = mutate(&sources, &seed);
+        world.apply(&later, &plan(&world.facts(&later)), None);
+        assert_exact(&world, &later);
+        prop_assert_eq!(plan(&world.facts(&later)), vec![]);
     }
 
     #[test]
