@@ -22,6 +22,8 @@ pub struct Applied {
     pub copied: Counts,
     pub updated: u64,
     pub deleted: u64,
+    /// Items removed from the source between its listing and their GET.
+    pub vanished: u64,
     /// (source href, reason): items not copied this pass.
     pub skipped: Vec<(String, String)>,
     /// (target collection, property, the target's answer): collection properties the
@@ -89,8 +91,16 @@ pub async fn apply(
                 let kind = kind_of_collection(source_collection);
                 let fetched = match source.fetch(kind, source_href).await {
                     Ok(fetched) => fetched,
-                    Err(e @ DavError::TooLarge { .. }) => {
+                    Err(e @ (DavError::TooLarge { .. } | DavError::NotText { .. })) => {
                         skip(store, user, &mut applied, source_href, e.to_string()).await?;
+                        continue;
+                    }
+                    // removed from the source since it was listed: the next listing says so
+                    Err(DavError::Status { status, .. })
+                        if status == http::StatusCode::NOT_FOUND
+                            || status == http::StatusCode::GONE =>
+                    {
+                        applied.vanished += 1;
                         continue;
                     }
                     Err(e) => return Err(e.into()),

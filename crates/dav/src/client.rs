@@ -64,6 +64,8 @@ pub enum DavError {
         server: String,
         limit: usize,
     },
+    #[error("{href} at {server} is not UTF-8 text (iCalendar and vCard are)")]
+    NotText { href: String, server: String },
     #[error("{what} at {server}: the server answered {status}")]
     Status {
         what: String,
@@ -537,8 +539,10 @@ impl DavSession {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let body = String::from_utf8(body.to_vec())
-            .map_err(|_| self.request_error(what(), "the item is not UTF-8 text"))?;
+        let body = String::from_utf8(body.to_vec()).map_err(|_| DavError::NotText {
+            href: href.to_string(),
+            server: self.server.clone(),
+        })?;
         Ok(FetchedItem {
             body,
             etag: header_text(header::ETAG).unwrap_or_default(),
@@ -659,5 +663,73 @@ mod tests {
     async fn a_prompt_answer_is_read_whole() {
         let url = stalling_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
         assert_eq!(get(&url).await.unwrap(), "hello");
+    }
+
+    async fn session_at(url: &str) -> DavSession {
+        DavSession::open(&account(url)).await.unwrap()
+    }
+
+    /// A scripted server answering every request on every connection with `answer`.
+    async fn answering_server(answer: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        if socket.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_item_gone_since_its_listing_is_a_status_not_a_body() {
+        let url = answering_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        let err = session_at(&url)
+            .await
+            .fetch(CollectionKind::Calendar, "/cal/a.ics")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DavError::Status { status, .. } if status == StatusCode::NOT_FOUND),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_item_that_is_not_text_is_named() {
+        let url = answering_server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nETag: \"1\"\r\n\r\n\xff\xfe\x00",
+        )
+        .await;
+        let err = session_at(&url)
+            .await
+            .fetch(CollectionKind::AddressBook, "/card/a.vcf")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DavError::NotText { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_item_over_the_bound_is_not_read() {
+        let url = answering_server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nBEGIN:VCARD\r\nUID:x\r\n",
+        )
+        .await;
+        let err = session_at(&url)
+            .await
+            .with_item_limit(10)
+            .fetch(CollectionKind::AddressBook, "/card/a.vcf")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DavError::TooLarge { limit: 10, .. }), "{err}");
     }
 }
