@@ -83,6 +83,21 @@ fn servers() -> &'static Servers {
         );
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
+        // a static is never dropped: the servers' files go when this process has gone
+        let remover = Command::new("/bin/sh")
+            .args([
+                "-c",
+                &format!(
+                    "while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; sleep 1; rm -rf '{}'",
+                    root.display(),
+                    parent = std::process::id()
+                ),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/bin/sh starts");
         std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\nleo:leo-pw\nmia:mia-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
@@ -97,7 +112,7 @@ fn servers() -> &'static Servers {
         )
         .unwrap();
         let log = root.join("radicale.log");
-        let mut watchers = vec![start_watched(
+        let mut watchers = vec![remover, start_watched(
             &format!(
                 "exec /usr/bin/python3 -m radicale --config '{}'",
                 root.join("radicale.conf").display()
