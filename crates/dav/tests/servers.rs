@@ -298,6 +298,9 @@ async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[
     let ledger = store.dav_ledger("ann@example.org").await.unwrap();
     assert_eq!(ledger.records.len(), 12);
     assert!(ledger.intents.is_empty());
+    // both servers have sync-collection: every source collection has its token, and
+    // the incremental pass read only what changed
+    assert_eq!(ledger.sync_tokens.len(), 5, "{:?}", ledger.sync_tokens);
 }
 
 #[tokio::test]
