@@ -7,6 +7,7 @@
 //! store can show itself ([`StateInspection`]): the whole state as stable text, and
 //! the invariants it keeps, which the tests check after their steps.
 
+pub mod dav;
 pub mod directory;
 pub mod domains;
 mod inspect;
@@ -26,6 +27,7 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 
+pub use dav::{DavIntent, DavLedger, DavRecord, DavStore};
 pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
@@ -180,7 +182,14 @@ pub async fn count_from_ledger(
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store:
-    JobStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
+    JobStore
+    + DomainStore
+    + DirectoryStore
+    + DavStore
+    + NotificationStore
+    + StateInspection
+    + Send
+    + Sync
 {
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;

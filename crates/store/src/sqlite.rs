@@ -24,6 +24,7 @@ use crate::{
     THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort,
 };
 
+mod dav;
 mod directory;
 mod domains;
 mod inspect;
