@@ -736,7 +736,9 @@ impl JobContext {
         if job.refusals > 0 {
             store.set_throttled(user.email.as_str(), None).await?;
         }
-        let attempt = cutover_sync::attempt_pass(store, &mailbox, &self.events).await?;
+        let attempt =
+            cutover_sync::attempt_pass(store, &mailbox, &self.events, user.stats.items_synced)
+                .await?;
         let max = limits.max;
         match decide(&attempt, job.attempts, job.refusals) {
             Decision::Finish(result) => {

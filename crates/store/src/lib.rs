@@ -261,6 +261,9 @@ pub trait Store:
     ) -> Result<()>;
     /// The intents left for a source folder (by a crash or a failed APPEND).
     async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>>;
+    /// Whether any intent of the user is left, in any folder (one query, for a pass that
+    /// may end at a glance).
+    async fn has_intents(&self, email: &str) -> Result<bool>;
     /// Forgets intents whose message did not land on the target.
     async fn drop_intents(
         &self,

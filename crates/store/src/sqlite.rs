@@ -1246,6 +1246,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn has_intents(&self, email: &str) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM intents WHERE email = ?)")
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?
+                != 0,
+        )
+    }
+
     async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>> {
         sqlx::query(
             "SELECT * FROM intents WHERE email = ? AND src_name = ? ORDER BY src_uidvalidity, src_uid",

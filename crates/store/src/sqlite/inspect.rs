@@ -1026,10 +1026,13 @@ batch notifications (0)
         // A pass running, a pass stopped or failed with a chunk in flight: its intents
         // wait for the next pass.
         start_pass(&store, A).await;
+        assert!(!store.has_intents(A).await.unwrap());
         store
             .record_intents(A, b"INBOX", &[intent(3, b"INBOX")])
             .await
             .unwrap();
+        assert!(store.has_intents(A).await.unwrap());
+        assert!(!store.has_intents("c@b.test").await.unwrap());
         assert_invariants(&store).await;
         for status in ["Stopped", "Failed", "Queued"] {
             sqlx::query("UPDATE users SET status = ? WHERE email = ?")
@@ -1043,6 +1046,7 @@ batch notifications (0)
         // The next pass resolves it and finishes; a later incremental pass is shut down
         // with a chunk in flight: Synced, and its intent written after the last finish.
         store.drop_intents(A, b"INBOX", 7, &[3]).await.unwrap();
+        assert!(!store.has_intents(A).await.unwrap());
         finish_pass(&store, A).await;
         store
             .record_intents(A, b"INBOX", &[intent(4, b"INBOX")])
