@@ -1,6 +1,6 @@
 #!/bin/bash
-# Throughput with several `cutover worker` processes on one state, against `cutover run`
-# alone on SQLite, on the same corpus, in one run. Each case: a fresh target, a fresh
+# Throughput with 1, 2, 3 `cutover worker` processes on one state, SQLite and PostgreSQL,
+# on the same corpus, in one run (the reference: one worker on SQLite). Each case: a fresh target, a fresh
 # state, the batch created and started, then the workers (or `run --once`) until the batch
 # is Synced; wall time from the start of the workers to the batch's end, and the kit's
 # verify.py. PostgreSQL is a private cluster of this script (initdb/pg_ctl under the work
@@ -64,7 +64,6 @@ for rep in $(seq "$REPS"); do
   for state in $STATES; do
     for n in $WORKERS; do
       name="$state-w$n"
-      # `run` alone is the reference on SQLite; workers otherwise.
       "$KIT/servers.sh" reset-dst >/dev/null
       url=$(fresh_state "$state" "bench_${state}_w${n}_$rep")
       setup "$url"

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox, pair};
+use crate::support::{
+    Cutover, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox, pair, terminate,
+};
 
 /// One `cutover worker` process and its log.
 struct WorkerProcess {
@@ -42,22 +44,10 @@ impl WorkerProcess {
 
     /// SIGTERM, then its exit status within `limit`.
     fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the worker did not stop within {limit:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = self.log.clone();
+        terminate(&mut self.child, limit, "the worker", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        })
     }
 }
 

@@ -138,22 +138,10 @@ impl Serve {
 
     /// SIGTERM, then the exit status (within `limit`, or the test fails).
     pub fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("serve did not stop within {limit:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = self.log.clone();
+        terminate(&mut self.child, limit, "serve", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        })
     }
 
     /// SIGKILL: no chance to clean up.
@@ -324,5 +312,31 @@ impl EventStream {
                 return serde_json::from_str(data).unwrap();
             }
         }
+    }
+}
+
+/// Sends SIGTERM to a `cutover` process and returns its exit status; kills it and fails
+/// the test (with its log) unless it ends within `limit`.
+pub fn terminate(
+    child: &mut Child,
+    limit: Duration,
+    what: &str,
+    log: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not stop within {limit:?}:\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -35,7 +35,7 @@ pub use corpus::{fill_realistic_mailbox, simple_message};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dns::{Dnsmasq, Zone};
 pub use dovecot::{Dovecot, DovecotOptions, REFUSE_OVER_1_MIB};
-pub use http::{EventStream, Serve, request, request_tls};
+pub use http::{EventStream, Serve, request, request_tls, terminate};
 pub use https::{AutodiscoverHttps, autoconfig_xml, pox_xml};
 pub use idp::{Idp, IdpOptions};
 pub use limiting_proxy::LimitingProxy;
