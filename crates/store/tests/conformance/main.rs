@@ -1,0 +1,85 @@
+//! The store's conformance suite: every test is written once against `&dyn Store` and
+//! runs on each backend, SQLite (a file in a temporary directory) and PostgreSQL (a fresh
+//! database on a private cluster this binary starts, see `support::postgres`). A test
+//! that needs PostgreSQL fails, naming the Debian package, when it is not installed.
+
+mod support;
+
+mod directory;
+mod domains;
+mod inspect;
+mod leases;
+mod notifications;
+mod store;
+
+/// One `#[tokio::test]` per test and backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let b = crate::support::Backend::new(crate::support::Kind::Sqlite).await;
+                    crate::$module::$name(b).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let b = crate::support::Backend::new(crate::support::Kind::Postgres).await;
+                    crate::$module::$name(b).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    directory::a_directory_is_stored_with_its_password_sealed,
+    domains::domains_and_the_first_mx_switch_are_kept,
+    inspect::the_dump_shows_every_table_in_order_with_times_tokens_and_secrets_redacted,
+    inspect::an_empty_state_dumps_every_section_title,
+    inspect::a_second_batch_is_named,
+    inspect::two_messages_on_one_target_uid_are_named_with_their_target_folder,
+    inspect::an_intent_a_finished_pass_left_is_named,
+    inspect::counters_that_drift_from_the_ledger_are_named_unless_a_pass_runs,
+    inspect::a_skipped_item_that_was_copied_is_named,
+    inspect::a_lease_whose_times_are_out_of_order_is_named,
+    leases::a_lease_is_exclusive_until_released,
+    leases::the_lease_of_a_dead_worker_expires_and_another_takes_the_job,
+    leases::an_expired_lease_cannot_be_renewed_and_shutdown_releases_all,
+    leases::concurrent_workers_get_each_job_once,
+    leases::acquire_and_release_sequences_keep_one_owner,
+    notifications::the_relay_round_trips_with_its_password_sealed,
+    notifications::the_record_of_what_was_mailed_follows_its_batch,
+    store::an_oauth_application_round_trips_with_its_secret_sealed,
+    store::endpoints_round_trip_with_sealed_passwords,
+    store::only_one_cutover_batch_and_cascade_on_remove,
+    store::user_progress_is_saved,
+    store::subscriptions_seen_are_recorded_forgotten_and_dropped_on_rename,
+    store::recorded_copies_move_the_users_counters_at_once_and_once,
+    store::skipped_items_are_counted_approved_and_forgotten_once_copied,
+    store::a_page_of_users_is_the_slice_of_them_all_filtered_and_sorted,
+    store::progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets,
+);
+
+/// The same steps on both backends leave the same state: the dumps are equal, line for
+/// line, and both keep every invariant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_steps_dump_the_same_text_on_both_backends() {
+    use support::{Backend, Kind, assert_invariants};
+    let sqlite = Backend::new(Kind::Sqlite).await;
+    let postgres = Backend::new(Kind::Postgres).await;
+    for b in [&sqlite, &postgres] {
+        inspect::fill_every_table(b.store()).await;
+        assert_invariants(b.store()).await;
+    }
+    let (on_sqlite, on_postgres) = (
+        sqlite.store().dump_state().await.unwrap(),
+        postgres.store().dump_state().await.unwrap(),
+    );
+    assert!(on_sqlite.contains("messages (3)"), "{on_sqlite}");
+    assert_eq!(on_sqlite, on_postgres);
+}
