@@ -337,3 +337,20 @@ pub(crate) fn user_owner(email: &str) -> String {
 }
 
 pub(crate) const TARGET_OWNER: &str = "target";
+
+/// A directory's bind password does not open as another secret.
+pub(crate) fn directory_owner(endpoint: &str) -> String {
+    format!("directory:{}", endpoint.to_lowercase())
+}
+
+/// The associated data the SMTP relay's password is sealed with.
+pub(crate) const RELAY_OWNER: &str = "smtp-relay";
+
+pub(crate) fn domain_row(row: &impl Columns) -> Result<crate::AcceptedDomain> {
+    Ok(crate::AcceptedDomain {
+        name: row.value("name")?,
+        token: row.value("token")?,
+        created_at: row.value("created_at")?,
+        verified_at: row.value("verified_at")?,
+    })
+}

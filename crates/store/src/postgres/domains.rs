@@ -3,20 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
 use crate::domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
+use crate::rows::domain_row;
 use crate::{Result, StoreError};
-
-fn domain_row(row: &PgRow) -> Result<AcceptedDomain> {
-    Ok(AcceptedDomain {
-        name: row.try_get("name")?,
-        token: row.try_get("token")?,
-        created_at: row.try_get("created_at")?,
-        verified_at: row.try_get("verified_at")?,
-    })
-}
 
 #[async_trait]
 impl DomainStore for PostgresStore {

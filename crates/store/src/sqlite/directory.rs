@@ -8,12 +8,8 @@ use sqlx::Row;
 
 use super::{SqliteStore, corrupt};
 use crate::directory::DirectoryStore;
+use crate::rows::directory_owner;
 use crate::{Result, StoreError};
-
-/// The sealed password's owner: a directory password does not open as another's.
-fn directory_owner(endpoint: &str) -> String {
-    format!("directory:{}", endpoint.to_lowercase())
-}
 
 #[async_trait]
 impl DirectoryStore for SqliteStore {

@@ -9,10 +9,8 @@ use sqlx::Row;
 
 use super::{SqliteStore, corrupt, parse};
 use crate::notifications::{NotificationRecord, NotificationStore};
+use crate::rows::RELAY_OWNER;
 use crate::{Result, StoreError};
-
-/// The associated data the relay's password is sealed with.
-const RELAY_OWNER: &str = "smtp-relay";
 
 #[async_trait]
 impl NotificationStore for SqliteStore {
