@@ -628,3 +628,36 @@ pub async fn progress_moves_the_counters_and_fills_the_batch_s_throughput_bucket
     store.remove_batch("B").await.unwrap();
     assert_eq!(b.count("throughput").await, 0);
 }
+
+/// Two processes create a cutover batch at the same moment: one batch exists after, made
+/// by one of them; the other is refused (PostgreSQL: it waits for the first and sees its
+/// batch; SQLite: its write lock is refused, or it sees the batch).
+pub async fn two_processes_creating_the_batch_at_once_make_one(b: Backend) {
+    let store = b.shared();
+    store
+        .insert_endpoint(&endpoint("E"), &secret("p"))
+        .await
+        .unwrap();
+    for round in 0..5 {
+        let other = b.open_again().await;
+        // Both connected before the race (a new connection would lose it).
+        assert!(other.batches().await.unwrap().is_empty());
+        let (one, two) = (format!("One{round}"), format!("Two{round}"));
+        let users_one = [new_user(&format!("a{round}@b.test"), None)];
+        let users_two = [new_user(&format!("c{round}@b.test"), None)];
+        let (batch_one, batch_two) = (batch(&one, "E"), batch(&two, "E"));
+        let (first, second) = tokio::join!(
+            store.create_batch(&batch_one, &users_one),
+            other.create_batch(&batch_two, &users_two),
+        );
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "exactly one may create it: {first:?} / {second:?}"
+        );
+        let batches = store.batches().await.unwrap();
+        assert_eq!(batches.len(), 1, "{batches:?}");
+        assert_invariants(store.as_ref()).await;
+        store.remove_batch(batches[0].name.as_str()).await.unwrap();
+        other.close().await;
+    }
+}
