@@ -100,6 +100,15 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// A worker without the API: runs due jobs of every batch beside any number of other
+    /// workers (`cutover worker`, `cutover serve`, `cutover run`) on the same state, until
+    /// SIGTERM or Ctrl-C. Limits (MaxConcurrentMigrations, …) hold across all of them.
+    Worker {
+        /// Jobs this process runs at most at once (default 256; the batches' limits and the
+        /// memory budget bound it too).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// Run as a service: the workers (as `run` does) and the HTTP API with the dashboard,
     /// until SIGTERM or Ctrl-C. The API needs a bearer token, made on first start into
     /// a 0600 file beside the state (STATE.api-token; with PostgreSQL beside the key file,

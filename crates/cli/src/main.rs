@@ -58,7 +58,7 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     // `run` on a terminal draws progress bars; logs would tear them, so only warnings.
     let running = matches!(cli.command, Command::Run { .. });
-    let serving = matches!(cli.command, Command::Serve(_));
+    let serving = matches!(cli.command, Command::Serve(_) | Command::Worker { .. });
     let default = match cli.verbose {
         0 if serving => "info",
         0 if running && !std::io::stderr().is_terminal() => "info",
@@ -113,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domain(c) => commands::domain::run(&ctx, c).await,
         Command::Dns(c) => commands::dns::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,
+        Command::Worker { jobs } => commands::run::worker(&ctx, jobs).await,
         Command::Ps(args) => ps::run(&ctx, args).await,
         Command::Serve(args) => commands::serve::run(&ctx, args, &state_path).await,
         Command::State(c) => commands::state::run(&ctx, c).await,

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod relay;
 pub mod skipped;
 pub mod status;
+pub mod throttle;
 pub mod users_csv;
 
 pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
@@ -30,4 +31,5 @@ pub use skipped::{
     DataConsistencyScore, ItemLimitExceeded, SkippedCounts, SkippedKind, check_item_limits,
 };
 pub use status::{BatchStatus, UserStatus};
+pub use throttle::Aimd;
 pub use users_csv::{CsvError, UserRow, parse_users_csv};

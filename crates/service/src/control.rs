@@ -9,7 +9,7 @@ use chrono::Utc;
 use cutover_model::{
     Batch, BatchStatus, EmailAddress, FolderMapEntry, MigrationUser, Name, UserStatus,
 };
-use cutover_store::{NewUser, Store, StoreError, mailbox_job};
+use cutover_store::{NewUser, Store, StoreError};
 use cutover_sync::worker::is_dead_local_owner;
 
 use crate::views::UserStatsView;
@@ -182,26 +182,31 @@ pub async fn start_batch(store: &dyn Store, name: &str) -> Result<Batch> {
     Ok(batch)
 }
 
-/// The mailboxes a live worker holds now: leases not expired, and not of a process of
-/// this machine that is gone.
+/// The users a live worker holds a job of now: leases not expired, and not of a process
+/// of this machine that is gone.
 async fn held_by_live_workers(store: &dyn Store) -> Result<HashSet<String>> {
     let now = Utc::now();
     Ok(store
-        .leases()
+        .leased_jobs()
         .await?
         .into_iter()
-        .filter(|l| !l.is_expired(now) && !is_dead_local_owner(&l.owner))
-        .map(|l| l.job)
+        .filter(|j| j.is_held(now))
+        .filter(|j| {
+            j.lease
+                .as_ref()
+                .is_some_and(|l| !is_dead_local_owner(&l.owner))
+        })
+        .map(|j| j.subject.to_ascii_lowercase())
         .collect())
 }
 
 /// Whether a user's pass is running now: its status says so and a live worker holds
-/// its mailbox (a worker that was killed leaves the status behind, not a live lease).
+/// its job (a worker that was killed leaves the status behind, not a live lease).
 fn in_a_live_pass(u: &MigrationUser, live: &HashSet<String>) -> bool {
     matches!(
         u.status,
         UserStatus::Syncing | UserStatus::IncrementalSyncing | UserStatus::Provisioning
-    ) && live.contains(&mailbox_job(u.email.as_str()))
+    ) && live.contains(&u.email.as_str().to_ascii_lowercase())
 }
 
 /// Stops the batch's users (Stop-MigrationBatch): queued ones, and ones whose worker

@@ -9,8 +9,9 @@
 //! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
-//! dashboard's embedded files; [`tls`] HTTPS; [`server`] puts it together with the
-//! workers of `cutover-sync` (the same job loop and leases as `cutover run`).
+//! dashboard's embedded files; [`tls`] HTTPS; [`scheduler`] turns batches into jobs and
+//! runs them under leases (the loop of `cutover run`, `cutover worker` and `cutover
+//! serve`); [`server`] puts the API and the scheduler together.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod live;
 pub mod notify;
 pub mod proof;
 pub mod report;
+pub mod scheduler;
 pub mod server;
 pub mod throughput;
 pub mod tls;

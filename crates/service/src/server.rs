@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::scheduler::{OnError, Rounds, work};
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::Utc;
 use cutover_store::Store;
-use cutover_sync::{EventSink, OnError, Rounds, RunError, StopSignal, Worker, work};
+use cutover_sync::{EventSink, RunError, StopSignal, Worker};
 use secrecy::SecretString;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -197,6 +198,7 @@ pub async fn serve(
                     poll,
                     once: false,
                     on_error: OnError::Retry,
+                    jobs: None,
                 },
                 |run| info!(batch = run.batch, status = %run.status, users = run.users, copied = run.copied, "pass done"),
                 move || {
@@ -253,8 +255,8 @@ pub async fn serve(
         }
     };
     // Whatever happened above, this worker holds nothing any more.
-    if let Err(e) = store.release_leases_of(&worker.id).await {
-        warn!(error = %e, "cannot release the leases; they expire");
+    if let Err(e) = store.release_jobs_of(&worker.id).await {
+        warn!(error = %e, "cannot give back the jobs; their leases expire");
     }
     // Requests in flight get a moment to finish.
     if tokio::time::timeout(Duration::from_secs(5), http)

@@ -111,7 +111,7 @@ impl fmt::Display for InvariantViolation {
 pub trait StateInspection: Send + Sync {
     /// Every table that matters, one line per row, sorted by natural keys: target,
     /// endpoints, accepted domains and MX checks, batches, users, folders, the message
-    /// map, intents, skipped items, leases. Times show as `<time>` (`-` when unset),
+    /// map, intents, skipped items, rounds, jobs (with their leases), throttles. Times show as `<time>` (`-` when unset),
     /// random tokens and lease owners' ids as `<redacted>`; sealed passwords are never
     /// read (only whether one is stored). Folder names show decoded, with their wire
     /// bytes when those differ. Holds the whole message map in memory: for tests and

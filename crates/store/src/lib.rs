@@ -10,7 +10,7 @@
 pub mod directory;
 pub mod domains;
 mod inspect;
-mod lease;
+pub mod jobs;
 pub mod notifications;
 mod postgres;
 pub mod private_file;
@@ -32,7 +32,7 @@ use secrecy::SecretString;
 pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
-pub use lease::{Lease, LeaseStore, mailbox_job, may_take};
+pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use postgres::{PostgresStore, redact_url};
 pub use sqlite::SqliteStore;
@@ -225,7 +225,7 @@ pub async fn count_from_ledger(
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store:
-    LeaseStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
+    JobStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
 {
     /// Closes the store, waiting for its connections to finish (SQLite's files are closed
     /// when this returns).

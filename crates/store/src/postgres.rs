@@ -31,7 +31,7 @@ use crate::{
 mod directory;
 mod domains;
 mod inspect;
-mod lease;
+mod jobs;
 mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -42,6 +42,8 @@ const ONE_BATCH_LOCK: i64 = 0x6375_746f_0001;
 pub struct PostgresStore {
     pool: PgPool,
     sealer: Sealer,
+    /// The `LISTEN` side of [`crate::JobStore::wait_for_work`], started on first use.
+    wakeups: tokio::sync::OnceCell<jobs::Wakeups>,
     /// The URL without its password (for Debug and errors).
     url: String,
 }
@@ -119,6 +121,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             sealer,
+            wakeups: tokio::sync::OnceCell::new(),
             url: shown,
         })
     }
@@ -150,6 +153,9 @@ async fn delete_each_uid(
 #[async_trait]
 impl Store for PostgresStore {
     async fn close(&self) {
+        if let Some(w) = self.wakeups.get() {
+            w.stop();
+        }
         self.pool.close().await;
     }
 

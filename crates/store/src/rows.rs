@@ -16,6 +16,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
+use crate::jobs::{Job, JobLease, Round, ThrottleState};
 use crate::{CopiedMessage, FolderState, Intent, Result, SkippedItem, StoreError};
 
 /// A type a column can be read as, from either backend.
@@ -352,5 +353,61 @@ pub(crate) fn domain_row(row: &impl Columns) -> Result<crate::AcceptedDomain> {
         token: row.value("token")?,
         created_at: row.value("created_at")?,
         verified_at: row.value("verified_at")?,
+    })
+}
+
+/// A time kept as Unix milliseconds (compared as numbers by both backends).
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job> {
+    let kind: String = row.value("kind")?;
+    let owner: Option<String> = row.value("lease_owner")?;
+    let lease = match owner {
+        Some(owner) => Some(JobLease {
+            owner,
+            leased_at: row
+                .value::<Option<DateTime<Utc>>>("leased_at")?
+                .unwrap_or_default(),
+            heartbeat_at: row
+                .value::<Option<DateTime<Utc>>>("heartbeat_at")?
+                .unwrap_or_default(),
+            expires_at: from_millis(row.value::<Option<i64>>("lease_expires_at")?.unwrap_or(0)),
+        }),
+        None => None,
+    };
+    Ok(Job {
+        id: row.value("id")?,
+        kind: kind.parse().map_err(StoreError::Corrupt)?,
+        batch: row.value("batch")?,
+        subject: row.value("subject")?,
+        position: row.value("position")?,
+        run_at: from_millis(row.value("run_at")?),
+        attempts: row.value::<i64>("attempts")?.try_into().unwrap_or(u32::MAX),
+        refusals: row.value::<i64>("refusals")?.try_into().unwrap_or(u32::MAX),
+        last_error: row.value("last_error")?,
+        lease,
+    })
+}
+
+pub(crate) fn round_from_row(row: &impl Columns) -> Result<Round> {
+    Ok(Round {
+        batch: row.value("batch")?,
+        incremental: row.value("incremental")?,
+        started_at: row.value("started_at")?,
+    })
+}
+
+pub(crate) fn throttle_from_row(r: &impl Columns) -> Result<ThrottleState> {
+    let n =
+        |c: &str| -> Result<u32> { Ok(r.value::<i64>(c)?.clamp(0, i64::from(u32::MAX)) as u32) };
+    Ok(ThrottleState {
+        aimd: cutover_model::Aimd::restore(n("lim")?, n("credits")?, n("max")?),
+        closed_until: r.value::<Option<i64>>("closed_until")?.map(from_millis),
     })
 }

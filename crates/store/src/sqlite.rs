@@ -26,6 +26,7 @@ use crate::{
 mod directory;
 mod domains;
 mod inspect;
+mod jobs;
 mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -19,12 +19,14 @@
 //!
 //! The vocabulary every part shares ([`pass`]: the job, the outcome, the errors; and
 //! [`facts`]) are leaves, so nothing imports another through the orchestrator
-//! (`tests/module_graph.rs`). [`runner`] runs the passes that are due, mailboxes in
-//! parallel within the endpoint's limits and the shared memory [`budget`], and moves batch
-//! and user statuses. Progress leaves as typed [`events::SyncEvent`]s; nothing here
-//! prints. [`completeness`] accounts for every message of a folder on both sides (pure),
-//! and [`audit`] lists both servers for it: the completeness proof. [`worker`] names the process that holds the leases on mailboxes while it runs
-//! them. [`test_hooks`] holds the pause points the crash tests kill the process at.
+//! (`tests/module_graph.rs`). [`runner`] is a user's pass as a job of the scheduler (in
+//! the service crate) runs it: one attempt, its typed outcome, and the user's status and
+//! statistics; passes share the memory [`budget`] of their process, and [`throttle`]
+//! tells a server's refusal for load from other failures. Progress leaves as typed
+//! [`events::SyncEvent`]s; nothing here prints. [`completeness`] accounts for every
+//! message of a folder on both sides (pure), and [`audit`] lists both servers for it: the
+//! completeness proof. [`worker`] names the process that holds the leases on jobs while
+//! it runs them. [`test_hooks`] holds the pause points the crash tests kill the process at.
 
 pub mod apply;
 pub mod audit;
@@ -63,7 +65,8 @@ pub use events::{EventSink, SyncEvent};
 pub use executor::{MailboxJob, PassOutcome, SyncError, plan_pass, sync_mailbox};
 pub use plan::{MailboxPlan, Step};
 pub use runner::{
-    BatchRun, OnError, Rounds, RunError, audit_batch, plan_batch, run_batch, run_due, work,
+    Attempt, RunError, Sides, attempt_pass, audit_batch, begin_pass, end_pass, plan_batch,
+    size_sources, stopped,
 };
 pub use stop::{StopReason, StopSignal};
 pub use worker::Worker;

@@ -49,49 +49,44 @@ impl Worker {
         self.lease_ttl / 3
     }
 
-    pub(crate) fn ttl(&self) -> chrono::Duration {
+    pub fn ttl(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(30))
     }
 
-    /// Frees the leases of workers of this machine whose process is gone (killed, crashed),
-    /// so that a restarted worker need not wait for them to expire. Leases of other
-    /// machines' workers only expire.
+    /// Gives back the jobs held by workers of this machine whose process is gone
+    /// (killed, crashed), so that a restarted worker need not wait for their leases to
+    /// expire. Leases of other machines' workers only expire.
     pub async fn reap_dead_local_leases(&self, store: &dyn Store) -> Result<(), StoreError> {
-        for lease in store.leases().await? {
-            if lease.owner != self.id && is_dead_local_owner(&lease.owner) {
-                info!(
-                    job = lease.job,
-                    owner = lease.owner,
-                    "taking back the lease of a worker that is gone"
-                );
-                store.release_lease(&lease.job, &lease.owner).await?;
-            }
+        let mut owners: Vec<String> = store
+            .leased_jobs()
+            .await?
+            .into_iter()
+            .filter_map(|j| j.lease.map(|l| l.owner))
+            .filter(|owner| owner != &self.id && is_dead_local_owner(owner))
+            .collect();
+        owners.sort();
+        owners.dedup();
+        for owner in owners {
+            let jobs = store.release_jobs_of(&owner).await?;
+            info!(
+                owner,
+                jobs, "taking back the lease of a worker that is gone"
+            );
         }
         Ok(())
     }
 
-    /// Takes the lease on `job`; None when another worker holds it.
-    pub async fn lease(&self, store: &dyn Store, job: &str) -> Result<bool, StoreError> {
-        Ok(store
-            .acquire_lease(job, &self.id, self.ttl(), Utc::now())
-            .await?
-            .is_some())
-    }
-
-    /// Renews the lease on `job` every heartbeat until aborted; if it is lost (it
+    /// Renews the lease on job `id` every heartbeat until aborted; if it is lost (it
     /// expired, e.g. the process was suspended, and may be another worker's now),
     /// stops `stop` with [`StopReason::LeaseLost`].
-    pub async fn keep_lease(self, store: std::sync::Arc<dyn Store>, job: String, stop: StopSignal) {
+    pub async fn keep_lease(self, store: std::sync::Arc<dyn Store>, id: i64, stop: StopSignal) {
         loop {
             tokio::time::sleep(self.heartbeat()).await;
-            match store
-                .renew_lease(&job, &self.id, self.ttl(), Utc::now())
-                .await
-            {
+            match store.renew_job(id, &self.id, self.ttl(), Utc::now()).await {
                 Ok(true) => {}
                 Ok(false) => {
                     warn!(
-                        job,
+                        job = id,
                         "the lease was lost; leaving the job to the worker that has it"
                     );
                     stop.stop(StopReason::LeaseLost);
@@ -99,7 +94,7 @@ impl Worker {
                 }
                 // The store is busy or gone for a moment: try again on the next beat;
                 // the lease holds for two more.
-                Err(e) => warn!(job, error = %e, "cannot renew the lease"),
+                Err(e) => warn!(job = id, error = %e, "cannot renew the lease"),
             }
         }
     }

@@ -1,4 +1,5 @@
-//! `cutover run [--once]`: do the due work in the foreground.
+//! `cutover run [--once]`: do the due work in the foreground; `cutover worker`: do it
+//! beside other workers, without the API, until stopped.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -6,7 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cutover_service::notify;
-use cutover_sync::{EventSink, OnError, Rounds, StopReason, StopSignal, Worker, work};
+use cutover_service::scheduler::{OnError, Rounds, work};
+use cutover_sync::{EventSink, StopReason, StopSignal, Worker};
 
 use crate::output::Record;
 use crate::{Ctx, progress};
@@ -54,6 +56,7 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
             poll: POLL,
             once,
             on_error: OnError::Stop,
+            jobs: None,
         },
         |r| {
             records.push(
@@ -86,4 +89,44 @@ pub async fn run(ctx: &Ctx, once: bool) -> anyhow::Result<()> {
         );
     }
     ctx.print(&records, false)
+}
+
+/// How often an idle `worker` looks for due work (PostgreSQL wakes it at once).
+const WORKER_POLL: Duration = Duration::from_secs(5);
+
+pub async fn worker(ctx: &Ctx, jobs: Option<usize>) -> anyhow::Result<()> {
+    anyhow::ensure!(jobs != Some(0), "--jobs must be at least 1");
+    let shutdown = StopSignal::default();
+    on_termination(shutdown.clone());
+    let (sink, mut events) = EventSink::channel();
+    // Progress goes to the log (per user), not to bars: a worker runs unattended.
+    let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let worker = Worker::new("worker");
+    tracing::info!(worker = worker.id, "worker starting");
+    let notifier = Arc::new(notify::Notifier::default());
+    let result = work(
+        ctx.store.clone(),
+        sink.clone(),
+        shutdown,
+        &worker,
+        Rounds {
+            poll: WORKER_POLL,
+            once: false,
+            on_error: OnError::Retry,
+            jobs,
+        },
+        |r| tracing::info!(batch = r.batch, status = %r.status, users = r.users, copied = r.copied, "pass done"),
+        || {
+            let (store, notifier) = (ctx.store.clone(), notifier.clone());
+            async move {
+                notifier.round(store.as_ref(), Utc::now()).await;
+            }
+        },
+    )
+    .await;
+    drop(sink);
+    let _ = drain.await;
+    result?;
+    tracing::info!("worker stopped");
+    Ok(())
 }

@@ -26,11 +26,23 @@ fn a_mailbox_leased_elsewhere_waits_for_the_lease_to_expire_then_is_taken_over()
         .as_millis()
         + 4000)
         .to_string();
+    // Its round is open: alice's job is held, bob's is free.
     cutover.state_sql(
-        "INSERT INTO leases (job, owner, acquired_at, heartbeat_at, expires_at) \
-         VALUES ('mailbox:alice@contoso.test', 'serve@elsewhere.invalid/4242/1', \
-         '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', ?)",
+        "INSERT INTO rounds (batch, incremental, started_at) \
+         VALUES ('CutoverBatch', 0, '2026-01-01T00:00:00Z')",
+        &[],
+    );
+    cutover.state_sql(
+        "INSERT INTO jobs (kind, batch, subject, position, run_at, lease_owner, leased_at, \
+         heartbeat_at, lease_expires_at) \
+         VALUES ('mailbox-pass', 'CutoverBatch', 'alice@contoso.test', 0, 0, \
+         'serve@elsewhere.invalid/4242/1', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', ?)",
         &[&expires],
+    );
+    cutover.state_sql(
+        "INSERT INTO jobs (kind, batch, subject, position, run_at) \
+         VALUES ('mailbox-pass', 'CutoverBatch', 'bob@contoso.test', 1, 0)",
+        &[],
     );
 
     // Bob's mailbox is done; alice's is left to its holder, so the pass stays open.
@@ -45,7 +57,8 @@ fn a_mailbox_leased_elsewhere_waits_for_the_lease_to_expire_then_is_taken_over()
     // Once it has expired, the next run takes the mailbox and closes the pass (bob, done
     // this round already, is not run again).
     while cutover.state_sql(
-        "SELECT expires_at <= CAST(strftime('%s','now') AS INTEGER) * 1000 - 1000 FROM leases",
+        "SELECT lease_expires_at <= CAST(strftime('%s','now') AS INTEGER) * 1000 - 1000 \
+         FROM jobs WHERE lease_owner IS NOT NULL",
         &[],
     ) != "1"
     {

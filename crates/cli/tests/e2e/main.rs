@@ -31,3 +31,4 @@ mod stopping;
 mod support;
 mod test_server;
 mod throttling;
+mod workers;

@@ -341,21 +341,69 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
     .collect::<Result<_>>()?;
     section(&mut out, "skipped items", skipped);
 
-    let leases = rows(tx, "SELECT * FROM leases ORDER BY job")
+    let rounds = rows(tx, "SELECT * FROM rounds ORDER BY batch")
         .await?
         .iter()
         .map(|r| {
-            let holder: String = r.value("owner")?;
+            let incremental: bool = r.value("incremental")?;
             Ok(format!(
-                "{} owner={} acquired_at={} heartbeat_at={} expires_at=<time>",
-                s(r, "job")?,
-                owner(&holder),
-                t(r, "acquired_at")?,
-                t(r, "heartbeat_at")?,
+                "{} {} started_at={}",
+                s(r, "batch")?,
+                if incremental {
+                    "incremental"
+                } else {
+                    "initial"
+                },
+                t(r, "started_at")?,
             ))
         })
         .collect::<Result<_>>()?;
-    section(&mut out, "leases", leases);
+    section(&mut out, "rounds", rounds);
+
+    let jobs = rows(tx, "SELECT * FROM jobs ORDER BY batch, position, id")
+        .await?
+        .iter()
+        .map(|r| {
+            let holder: Option<String> = r.value("lease_owner")?;
+            let lease = match holder {
+                Some(holder) => format!(
+                    "owner={} leased_at={} heartbeat_at={} expires_at=<time>",
+                    owner(&holder),
+                    t(r, "leased_at")?,
+                    t(r, "heartbeat_at")?,
+                ),
+                None => "free".to_string(),
+            };
+            Ok(format!(
+                "{} {} batch={} position={} run_at=<time> attempts={} refusals={} last_error={} {lease}",
+                s(r, "kind")?,
+                s(r, "subject")?,
+                s(r, "batch")?,
+                i(r, "position")?,
+                i(r, "attempts")?,
+                i(r, "refusals")?,
+                s(r, "last_error")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(&mut out, "jobs", jobs);
+
+    let throttles = rows(tx, "SELECT * FROM throttles ORDER BY batch")
+        .await?
+        .iter()
+        .map(|r| {
+            let closed: Option<i64> = r.value("closed_until")?;
+            Ok(format!(
+                "{} limit={} credits={} max={} closed_until={}",
+                s(r, "batch")?,
+                i(r, "lim")?,
+                i(r, "credits")?,
+                i(r, "max")?,
+                if closed.is_some() { "<time>" } else { "-" },
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(&mut out, "throttles", throttles);
 
     // The relay's sealed password is not read: whether it has one is what matters.
     let relay = rows(
@@ -594,27 +642,44 @@ async fn skipped_not_copied<R: Reader>(
 }
 
 /// [`Invariant::LeaseTimesInOrder`]: a lease written with the wrong unit or sign (the
-/// expiry is kept as Unix milliseconds, the other times as text) would be free or held
+/// expiry is kept as Unix milliseconds, the other times as times) would be free or held
 /// forever. Several leases of one owner are fine (a worker runs many mailboxes), and
-/// one job has at most one lease by its key.
+/// one job has at most one lease, on its row.
 async fn lease_times_in_order<R: Reader>(
     tx: &mut R,
     out: &mut Vec<InvariantViolation>,
 ) -> Result<()> {
-    for r in &rows(tx, "SELECT * FROM leases ORDER BY job").await? {
-        let acquired: DateTime<Utc> = r.value("acquired_at")?;
-        let heartbeat: DateTime<Utc> = r.value("heartbeat_at")?;
-        let expires: i64 = r.value("expires_at")?;
-        if acquired > heartbeat || heartbeat.timestamp_millis() >= expires {
-            let expires = DateTime::from_timestamp_millis(expires)
-                .map_or_else(|| format!("{expires} ms"), |e| e.to_rfc3339());
+    for r in &rows(
+        tx,
+        "SELECT * FROM jobs WHERE lease_owner IS NOT NULL ORDER BY id",
+    )
+    .await?
+    {
+        let leased: Option<DateTime<Utc>> = r.value("leased_at")?;
+        let heartbeat: Option<DateTime<Utc>> = r.value("heartbeat_at")?;
+        let expires: Option<i64> = r.value("lease_expires_at")?;
+        let in_order = match (leased, heartbeat, expires) {
+            (Some(l), Some(h), Some(e)) => l <= h && h.timestamp_millis() < e,
+            _ => false,
+        };
+        if !in_order {
+            let expires = expires.map_or_else(
+                || "never".to_string(),
+                |e| {
+                    DateTime::from_timestamp_millis(e)
+                        .map_or_else(|| format!("{e} ms"), |e| e.to_rfc3339())
+                },
+            );
+            let show =
+                |t: Option<DateTime<Utc>>| t.map_or_else(|| "never".into(), |t| t.to_rfc3339());
             out.push(InvariantViolation::new(
                 Invariant::LeaseTimesInOrder,
                 format!(
-                    "lease {}: acquired at {}, heartbeat at {}, expires at {expires}",
-                    s(r, "job")?,
-                    acquired.to_rfc3339(),
-                    heartbeat.to_rfc3339(),
+                    "the lease on job {} {}: taken at {}, heartbeat at {}, expires at {expires}",
+                    s(r, "kind")?,
+                    s(r, "subject")?,
+                    show(leased),
+                    show(heartbeat),
                 ),
             ));
         }

@@ -3,8 +3,8 @@
 use chrono::Duration;
 use cutover_model::{SkippedKind, Target};
 use cutover_store::{
-    AcceptedDomain, CopiedMessage, EndpointDiscovery, FolderState, Intent, Invariant, MxCheck,
-    Store, mailbox_job,
+    AcceptedDomain, CopiedMessage, EndpointDiscovery, FolderState, Intent, Invariant, JobKind,
+    MxCheck, NewJob, Store,
 };
 
 use crate::support::*;
@@ -139,13 +139,15 @@ pub async fn fill_every_table(store: &dyn Store) {
         .record_skipped(A, &skipped(sent, 2, SkippedKind::LargeItem))
         .await
         .unwrap();
+    let jobs = [A, "c@b.test"].map(|u| NewJob {
+        kind: JobKind::MailboxPass,
+        subject: u.into(),
+        position: 0,
+    });
+    store.open_round("B", false, &jobs, now).await.unwrap();
+    let limits = std::collections::BTreeMap::from([("B".to_string(), 1)]);
     store
-        .acquire_lease(
-            &mailbox_job(A),
-            "run@host/42/12345",
-            Duration::seconds(30),
-            now,
-        )
+        .claim_due("run@host/42/12345", 5, &limits, Duration::seconds(30), now)
         .await
         .unwrap();
 }
@@ -183,8 +185,12 @@ intents (1)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:3 -> "Sent" uid_floor=3 size=30 internal_date=1700000000 created_at=<time>
 skipped items (1)
   a@b.test "Éléments envoyés" (wire "&AMk-l&AOk-ments envoy&AOk-s") 7:2 kind=LargeItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=-
-leases (1)
-  mailbox:a@b.test owner="run"@<redacted> acquired_at=<time> heartbeat_at=<time> expires_at=<time>
+rounds (1)
+  B initial started_at=<time>
+jobs (2)
+  mailbox-pass a@b.test batch=B position=0 run_at=<time> attempts=0 refusals=0 last_error=- owner="run"@<redacted> leased_at=<time> heartbeat_at=<time> expires_at=<time>
+  mailbox-pass c@b.test batch=B position=0 run_at=<time> attempts=0 refusals=0 last_error=- free
+throttles (0)
 smtp relay (0)
 batch notifications (0)
 "#
@@ -221,8 +227,8 @@ pub async fn an_empty_state_dumps_every_section_title(b: Backend) {
     assert_eq!(
         store.dump_state().await.unwrap(),
         "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
-         users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nleases (0)\n\
-         smtp relay (0)\nbatch notifications (0)\n"
+         users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
+         throttles (0)\nsmtp relay (0)\nbatch notifications (0)\n"
     );
     assert_invariants(store).await;
 }
@@ -427,22 +433,29 @@ pub async fn a_lease_whose_times_are_out_of_order_is_named(b: Backend) {
     let store = b.store();
     with_batch(store).await;
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    for (job, owner) in [(mailbox_job(A), "w"), (mailbox_job("c@b.test"), "w")] {
-        store
-            .acquire_lease(&job, owner, Duration::seconds(30), now)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    let jobs = [A, "c@b.test"].map(|u| NewJob {
+        kind: JobKind::MailboxPass,
+        subject: u.into(),
+        position: 0,
+    });
+    store.open_round("B", false, &jobs, now).await.unwrap();
+    let limits = std::collections::BTreeMap::from([("B".to_string(), 2)]);
+    let claimed = store
+        .claim_due("w", 2, &limits, Duration::seconds(30), now)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
     assert_invariants(store).await;
     // The expiry in seconds where milliseconds belong: expired since 1970.
-    b.execute("UPDATE leases SET expires_at = expires_at / 1000 WHERE job = 'mailbox:a@b.test'")
-        .await;
+    b.execute(
+        "UPDATE jobs SET lease_expires_at = lease_expires_at / 1000 WHERE subject = 'a@b.test'",
+    )
+    .await;
     assert_eq!(
         violations(store).await,
         [(
             Invariant::LeaseTimesInOrder,
-            "lease mailbox:a@b.test: acquired at 2027-01-15T08:00:00+00:00, heartbeat at \
+            "the lease on job mailbox-pass a@b.test: taken at 2027-01-15T08:00:00+00:00, heartbeat at \
              2027-01-15T08:00:00+00:00, expires at 1970-01-21T20:00:00.030+00:00"
                 .into()
         )]

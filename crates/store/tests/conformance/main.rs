@@ -8,7 +8,7 @@ mod support;
 mod directory;
 mod domains;
 mod inspect;
-mod leases;
+mod jobs;
 mod notifications;
 mod store;
 
@@ -47,11 +47,14 @@ on_both_backends!(
     inspect::counters_that_drift_from_the_ledger_are_named_unless_a_pass_runs,
     inspect::a_skipped_item_that_was_copied_is_named,
     inspect::a_lease_whose_times_are_out_of_order_is_named,
-    leases::a_lease_is_exclusive_until_released,
-    leases::the_lease_of_a_dead_worker_expires_and_another_takes_the_job,
-    leases::an_expired_lease_cannot_be_renewed_and_shutdown_releases_all,
-    leases::concurrent_workers_get_each_job_once,
-    leases::acquire_and_release_sequences_keep_one_owner,
+    jobs::a_round_opens_once_and_closes_when_its_last_job_is_done,
+    jobs::a_claim_holds_the_batch_s_limit_and_takes_no_job_twice,
+    jobs::an_expired_lease_is_taken_over_and_its_old_owner_can_neither_renew_nor_end_it,
+    jobs::a_job_ended_later_waits_for_its_time_and_a_released_one_is_due_at_once,
+    jobs::throttling_is_kept_per_batch_and_shared,
+    jobs::two_stores_on_one_state_never_claim_the_same_job,
+    jobs::workers_claiming_at_once_never_pass_the_batch_s_limit,
+    jobs::waiting_for_work_ends_by_its_timeout_or_when_work_comes,
     notifications::the_relay_round_trips_with_its_password_sealed,
     notifications::the_record_of_what_was_mailed_follows_its_batch,
     store::an_oauth_application_round_trips_with_its_secret_sealed,

@@ -27,10 +27,13 @@ impl Cutover {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// How many leases the state holds.
+    /// How many jobs a lease holds (expired ones included).
     pub fn leases(&self) -> u64 {
-        self.state_sql("SELECT COUNT(*) FROM leases", &[])
-            .parse()
-            .unwrap()
+        self.state_sql(
+            "SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL",
+            &[],
+        )
+        .parse()
+        .unwrap()
     }
 }

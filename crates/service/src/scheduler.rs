@@ -1,0 +1,844 @@
+//! The scheduler: turns the batches' desired state into jobs and runs them.
+//!
+//! Each [`Scheduler::tick`] does, in order: notes the jobs of this worker that ended;
+//! closes the rounds whose last job is done (the batch's status after its pass, its next
+//! incremental sync) and settles batches stopped meanwhile; opens a round for every
+//! batch that fell due (one mailbox-pass job per user, the biggest mailboxes first);
+//! stops the local jobs of batches that were stopped or removed; and claims due jobs
+//! within each batch's limit (the endpoint's MaxConcurrentMigrations or
+//! MaxConcurrentIncrementalSyncs, lowered for every worker while a server refuses for
+//! load), spawning each. A job runs one attempt of the user's pass
+//! ([`cutover_sync::attempt_pass`]) under its lease, with a heartbeat; what then
+//! becomes of job and user is [`decide`], a plain function. `cutover run`, `cutover
+//! worker` and `cutover serve` all run [`work`], the loop around it; tests call `tick`.
+
+pub mod decide;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cutover_model::{Batch, BatchStatus, MigrationUser, UserStatus};
+use cutover_store::{Job, JobEnd, JobKind, NewJob, Store, StoreError};
+use cutover_sync::budget::MemoryBudget;
+use cutover_sync::{
+    Attempt, EventSink, RunError, Sides, StopReason, StopSignal, SyncEvent, Worker, sizing,
+};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+pub use decide::{Decision, decide};
+
+/// What this worker did for one batch, reported when its round closes (or when `--once`
+/// ends with the round still open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRun {
+    pub batch: String,
+    pub status: BatchStatus,
+    /// Users whose pass this worker ran to an end (Synced or Failed).
+    pub users: u64,
+    pub failed: u64,
+    pub copied: u64,
+    pub bytes: u64,
+}
+
+impl BatchRun {
+    fn new(batch: &str, status: BatchStatus) -> Self {
+        Self {
+            batch: batch.to_string(),
+            status,
+            users: 0,
+            failed: 0,
+            copied: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Default)]
+pub struct Tick {
+    /// Batches whose round it opened.
+    pub opened: Vec<String>,
+    /// Jobs it claimed and started.
+    pub claimed: usize,
+    /// Rounds it closed, with what this worker ran of them.
+    pub closed: Vec<BatchRun>,
+}
+
+/// How a job's task ended, for the batch's tally.
+#[derive(Debug)]
+struct JobReport {
+    batch: String,
+    ended: Option<(UserStatus, u64, u64)>,
+}
+
+/// Jobs at once in one worker process, whatever the batches allow (`CUTOVER_WORKER_JOBS`
+/// changes it): the memory budget bounds what they hold.
+const DEFAULT_CAPACITY: usize = 256;
+
+/// How often a worker looks for the jobs of dead workers of its machine.
+const REAP_EVERY: Duration = Duration::from_secs(30);
+
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    worker: Worker,
+    events: EventSink,
+    shutdown: StopSignal,
+    memory: MemoryBudget,
+    capacity: usize,
+    running: JoinSet<JobReport>,
+    /// Per batch (lower case) with local jobs: their stop signal and how many run.
+    local: HashMap<String, (StopSignal, usize)>,
+    /// What this worker ran per batch (lower case) since its round opened or it joined.
+    tally: BTreeMap<String, BatchRun>,
+    last_reap: Option<std::time::Instant>,
+    /// Whether ticks may open rounds (`--once` opens only in its first).
+    pub opens_rounds: bool,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        worker: Worker,
+        events: EventSink,
+        shutdown: StopSignal,
+    ) -> Self {
+        let capacity = std::env::var("CUTOVER_WORKER_JOBS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_CAPACITY);
+        Self {
+            store,
+            worker,
+            events,
+            shutdown,
+            memory: MemoryBudget::from_env(),
+            capacity,
+            running: JoinSet::new(),
+            local: HashMap::new(),
+            tally: BTreeMap::new(),
+            last_reap: None,
+            opens_rounds: true,
+        }
+    }
+
+    /// Jobs running in this process now.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// One round of the scheduler's work (see the module's documentation).
+    pub async fn tick(&mut self) -> Result<Tick, RunError> {
+        let mut tick = Tick::default();
+        let now = Utc::now();
+        self.collect_ended();
+        if self.last_reap.is_none_or(|at| at.elapsed() >= REAP_EVERY) {
+            self.worker
+                .reap_dead_local_leases(self.store.as_ref())
+                .await?;
+            self.last_reap = Some(std::time::Instant::now());
+        }
+        let batches = self.store.batches().await?;
+        let rounds = self.store.rounds().await?;
+        let open: HashMap<String, bool> = rounds
+            .iter()
+            .map(|r| (r.batch.to_ascii_lowercase(), r.incremental))
+            .collect();
+        let held = self.held_per_batch(now).await?;
+
+        // Rounds whose last job is done close; stopped batches settle.
+        for batch in &batches {
+            let key = batch.name.as_str().to_ascii_lowercase();
+            if !open.contains_key(&key) {
+                continue;
+            }
+            if batch.status == BatchStatus::Stopping && held.get(&key).copied().unwrap_or(0) == 0 {
+                self.settle_stopped(batch).await?;
+            }
+            // A local job that ended its row but is not noted yet counts in the tally
+            // first.
+            if !self.local.contains_key(&key)
+                && self.store.close_round(batch.name.as_str()).await?
+                && let Some(run) = self.finish_round(batch).await?
+            {
+                tick.closed.push(run);
+            }
+        }
+
+        if self.shutdown.reason().is_some() {
+            return Ok(tick);
+        }
+
+        // Batches that fell due get a round.
+        if self.opens_rounds {
+            for batch in &batches {
+                let key = batch.name.as_str().to_ascii_lowercase();
+                if !open.contains_key(&key)
+                    && batch.is_due(now)
+                    && self.open_round(batch.clone()).await?
+                {
+                    tick.opened.push(batch.name.to_string());
+                }
+            }
+        }
+
+        // Local jobs of batches stopped or removed stop.
+        let by_key: HashMap<String, &Batch> = batches
+            .iter()
+            .map(|b| (b.name.as_str().to_ascii_lowercase(), b))
+            .collect();
+        // Rounds open elsewhere that this worker joins are reported too.
+        for key in open.keys() {
+            if let Some(b) = by_key.get(key).filter(|b| runnable(b.status)) {
+                self.tally
+                    .entry(key.clone())
+                    .or_insert_with(|| BatchRun::new(b.name.as_str(), b.status));
+            }
+        }
+        for (key, (stop, _)) in &self.local {
+            let runnable = by_key.get(key).is_some_and(|b| runnable(b.status));
+            if !runnable && stop.reason().is_none() {
+                info!(
+                    batch = key,
+                    "the batch was stopped or removed; stopping its passes"
+                );
+                stop.stop(StopReason::BatchStopped);
+            }
+        }
+
+        // Claim what is due, within each batch's limit.
+        let free = self.capacity.saturating_sub(self.running.len());
+        if free > 0 {
+            let rounds = self.store.rounds().await?;
+            let mut limits = BTreeMap::new();
+            for round in &rounds {
+                let Some(batch) = by_key.get(&round.batch.to_ascii_lowercase()) else {
+                    continue;
+                };
+                if !runnable(batch.status) {
+                    continue;
+                }
+                let Some(endpoint) = self.store.endpoint(batch.source_endpoint.as_str()).await?
+                else {
+                    continue;
+                };
+                let max = if round.incremental {
+                    endpoint.max_concurrent_incremental_syncs
+                } else {
+                    endpoint.max_concurrent_migrations
+                }
+                .max(1);
+                let limit = match self.store.throttle(&round.batch).await? {
+                    Some(t) => t.limit_at(now).min(max),
+                    None => max,
+                };
+                limits.insert(round.batch.clone(), limit);
+            }
+            let claimed = self
+                .store
+                .claim_due(&self.worker.id, free, &limits, self.worker.ttl(), now)
+                .await?;
+            tick.claimed = claimed.len();
+            for job in claimed {
+                let Some(batch) = by_key.get(&job.batch.to_ascii_lowercase()) else {
+                    continue;
+                };
+                self.spawn(job, (*batch).clone());
+            }
+        }
+        Ok(tick)
+    }
+
+    /// Jobs of each batch (lower case) held by a live lease now.
+    async fn held_per_batch(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<HashMap<String, u32>, StoreError> {
+        let mut held = HashMap::new();
+        for job in self.store.leased_jobs().await? {
+            if job.is_held(now) {
+                *held.entry(job.batch.to_ascii_lowercase()).or_default() += 1;
+            }
+        }
+        Ok(held)
+    }
+
+    /// Whether any job this worker could run now or later is left: one of a runnable
+    /// batch that no live lease holds (due now, or waiting for a retry).
+    pub async fn work_left(&self) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let batches = self.store.batches().await?;
+        for round in self.store.rounds().await? {
+            let Some(batch) = batches
+                .iter()
+                .find(|b| b.name.as_str().eq_ignore_ascii_case(&round.batch))
+            else {
+                continue;
+            };
+            if !runnable(batch.status) {
+                continue;
+            }
+            if self
+                .store
+                .jobs(Some(&round.batch))
+                .await?
+                .iter()
+                .any(|j| !j.is_held(now))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Notes the local jobs that ended.
+    fn collect_ended(&mut self) {
+        while let Some(joined) = self.running.try_join_next() {
+            self.note(joined);
+        }
+    }
+
+    fn note(&mut self, joined: Result<JobReport, tokio::task::JoinError>) {
+        match joined {
+            Ok(report) => {
+                let key = report.batch.to_ascii_lowercase();
+                if let Some((_, n)) = self.local.get_mut(&key) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.local.remove(&key);
+                    }
+                }
+                if let Some((status, copied, bytes)) = report.ended {
+                    let run = self
+                        .tally
+                        .entry(key)
+                        .or_insert_with(|| BatchRun::new(&report.batch, BatchStatus::Syncing));
+                    run.users += 1;
+                    run.failed += u64::from(status == UserStatus::Failed);
+                    run.copied += copied;
+                    run.bytes += bytes;
+                }
+            }
+            Err(join) => warn!(error = %join, "a job's task ended abnormally"),
+        }
+    }
+
+    /// Waits until a local job ends, work may have become due, or `timeout` passed.
+    pub async fn wait(&mut self, timeout: Duration) {
+        if self.running.is_empty() {
+            let store = self.store.clone();
+            tokio::select! {
+                _ = store.wait_for_work(timeout) => {}
+                _ = self.shutdown.stopped() => {}
+            }
+            return;
+        }
+        let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
+        let ended = tokio::select! {
+            Some(joined) = self.running.join_next() => Some(joined),
+            _ = store.wait_for_work(timeout) => None,
+            _ = shutdown.stopped() => None,
+        };
+        if let Some(joined) = ended {
+            self.note(joined);
+        }
+    }
+
+    /// Waits for every local job to end (they stop when `shutdown` is set), then gives
+    /// back whatever this worker still holds.
+    pub async fn drain(&mut self) {
+        while let Some(joined) = self.running.join_next().await {
+            self.note(joined);
+        }
+        match self.store.release_jobs_of(&self.worker.id).await {
+            Ok(n) if n > 0 => info!(jobs = n, "gave back the jobs left"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot give back the worker's jobs; their leases expire"),
+        }
+    }
+
+    /// What this worker ran of the rounds still open, for `--once`'s report.
+    pub async fn open_tallies(&mut self) -> Result<Vec<BatchRun>, StoreError> {
+        let mut out = Vec::new();
+        for (_, mut run) in std::mem::take(&mut self.tally) {
+            if let Some(b) = self.store.batch(&run.batch).await? {
+                run.status = b.status;
+            }
+            out.push(run);
+        }
+        Ok(out)
+    }
+
+    /// Opens `batch`'s round: one job per user not stopped, the biggest mailboxes first
+    /// (sized first where no pass has counted them yet).
+    async fn open_round(&mut self, mut batch: Batch) -> Result<bool, RunError> {
+        let sides = Sides::of(self.store.as_ref(), &batch).await?;
+        let incremental = batch.status != BatchStatus::Syncing;
+        let limit = if incremental {
+            sides.endpoint.max_concurrent_incremental_syncs
+        } else {
+            sides.endpoint.max_concurrent_migrations
+        };
+        if batch.started_at.is_none() {
+            batch.started_at = Some(Utc::now());
+            self.store.update_batch(&batch).await?;
+        }
+        let mut users: Vec<MigrationUser> = self
+            .store
+            .users(Some(batch.name.as_str()), None)
+            .await?
+            .into_iter()
+            .filter(|u| u.status != UserStatus::Stopped)
+            .collect();
+        let unsized_users = sizing::to_size(&users, limit.max(1) as usize, incremental);
+        if !unsized_users.is_empty() {
+            cutover_sync::size_sources(
+                self.store.clone(),
+                &sides,
+                &batch,
+                &mut users,
+                &unsized_users,
+                limit,
+                &self.shutdown,
+            )
+            .await?;
+        }
+        sizing::pass_order(&mut users);
+        let jobs: Vec<NewJob> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| NewJob {
+                kind: JobKind::MailboxPass,
+                subject: u.email.to_string(),
+                position: i as i64,
+            })
+            .collect();
+        let opened = self
+            .store
+            .open_round(batch.name.as_str(), incremental, &jobs, Utc::now())
+            .await?;
+        if opened {
+            info!(batch = %batch.name, users = users.len(), incremental, limit, "pass starting");
+            self.tally.insert(
+                batch.name.as_str().to_ascii_lowercase(),
+                BatchRun::new(batch.name.as_str(), batch.status),
+            );
+            self.events.send(SyncEvent::BatchStarted {
+                batch: batch.name.to_string(),
+                users: users.len() as u64,
+                incremental,
+            });
+        }
+        Ok(opened)
+    }
+
+    /// A batch Stopping with no pass running anywhere is Stopped; its round stays open
+    /// with the jobs left, which run when it is started again.
+    async fn settle_stopped(&self, batch: &Batch) -> Result<(), StoreError> {
+        let Some(mut current) = self.store.batch(batch.name.as_str()).await? else {
+            return Ok(());
+        };
+        if current.status == BatchStatus::Stopping {
+            current.status = BatchStatus::Stopped;
+            match self.store.update_batch(&current).await {
+                Err(StoreError::NotFound { .. }) => {}
+                other => other?,
+            }
+            info!(batch = %current.name, "the batch's passes have stopped");
+        }
+        Ok(())
+    }
+
+    /// The round's last job is done: the batch's status after its pass and its next
+    /// incremental sync.
+    async fn finish_round(&mut self, batch: &Batch) -> Result<Option<BatchRun>, StoreError> {
+        let name = batch.name.as_str();
+        // The batch may have been stopped or removed while the pass ran.
+        let Some(mut current) = self.store.batch(name).await? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let statuses: Vec<UserStatus> = self
+            .store
+            .users(Some(name), None)
+            .await?
+            .iter()
+            .map(|u| u.status)
+            .collect();
+        current.status = match current.status {
+            BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
+            BatchStatus::Removing => BatchStatus::Removing,
+            _ => BatchStatus::after_pass_with_skipped(
+                &statuses,
+                self.store.unapproved_skipped_items(name).await?
+                    + self.store.users_with_held_removals(name).await?,
+            ),
+        };
+        if current.status != BatchStatus::Stopped && current.status != BatchStatus::Removing {
+            current.initial_sync_at.get_or_insert(now);
+            current.last_synced_at = Some(now);
+            current.next_sync_at = Some(now + current.incremental_interval);
+        }
+        match self.store.update_batch(&current).await {
+            // Removed meanwhile (`batch remove` waits for the users, not for this).
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            other => other?,
+        }
+        let mut run = self
+            .tally
+            .remove(&name.to_ascii_lowercase())
+            .unwrap_or_else(|| BatchRun::new(name, current.status));
+        run.batch = current.name.to_string();
+        run.status = current.status;
+        info!(batch = %current.name, status = %current.status, users = run.users, failed = run.failed, copied = run.copied, "pass finished");
+        self.events.send(SyncEvent::BatchFinished {
+            batch: current.name.to_string(),
+            status: current.status,
+        });
+        Ok(Some(run))
+    }
+
+    /// Starts a claimed job in its own task.
+    fn spawn(&mut self, job: Job, batch: Batch) {
+        let key = batch.name.as_str().to_ascii_lowercase();
+        let shutdown = self.shutdown.clone();
+        // The batch's own stop, which the process's shutdown stops too; a batch started
+        // again while its stopped passes still end gets a new one.
+        let entry = self
+            .local
+            .entry(key)
+            .or_insert_with(|| (shutdown.child(), 0));
+        if entry.0.reason() == Some(StopReason::BatchStopped) {
+            entry.0 = shutdown.child();
+        }
+        entry.1 += 1;
+        let stop = entry.0.clone();
+        let ctx = JobContext {
+            store: self.store.clone(),
+            worker: self.worker.clone(),
+            events: self.events.clone(),
+            memory: self.memory.clone(),
+        };
+        self.running
+            .spawn(async move { ctx.run(job, batch, stop).await });
+    }
+}
+
+/// Whether a batch's jobs may run: not being stopped or removed.
+fn runnable(status: BatchStatus) -> bool {
+    !matches!(
+        status,
+        BatchStatus::Stopping | BatchStatus::Stopped | BatchStatus::Removing
+    )
+}
+
+/// What a job's task needs.
+struct JobContext {
+    store: Arc<dyn Store>,
+    worker: Worker,
+    events: EventSink,
+    memory: MemoryBudget,
+}
+
+impl JobContext {
+    async fn run(self, job: Job, batch: Batch, stop: StopSignal) -> JobReport {
+        let name = batch.name.to_string();
+        match self.run_job(&job, &batch, stop).await {
+            Ok(ended) => JobReport { batch: name, ended },
+            Err(e) => {
+                // The store failed under the job: give it back; it is due again.
+                warn!(job = job.id, user = job.subject, error = %e, "the job could not be recorded; giving it back");
+                let _ = self
+                    .store
+                    .end_job(job.id, &self.worker.id, &JobEnd::Release)
+                    .await;
+                JobReport {
+                    batch: name,
+                    ended: None,
+                }
+            }
+        }
+    }
+
+    /// Runs one attempt of the job's pass under its lease and records what the decision
+    /// makes of job and user. Returns the user's status when its pass came to an end.
+    async fn run_job(
+        &self,
+        job: &Job,
+        batch: &Batch,
+        stop: StopSignal,
+    ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
+        let store = self.store.as_ref();
+        let Some(mut user) = store.user(&job.subject).await? else {
+            store
+                .end_job(job.id, &self.worker.id, &JobEnd::Done)
+                .await?;
+            return Ok(None);
+        };
+        // Its own stop, for a lost lease; it still stops with the batch.
+        let mine = stop.child();
+        let sides = Sides::of(store, batch).await?;
+        let mailbox = sides
+            .job(store, batch, &user, mine.clone(), self.memory.clone())
+            .await?;
+        let beat = tokio::spawn(self.worker.clone().keep_lease(
+            self.store.clone(),
+            job.id,
+            mine.clone(),
+        ));
+        let result = self.attempt(job, batch, &mut user, mailbox).await;
+        beat.abort();
+        result
+    }
+
+    async fn attempt(
+        &self,
+        job: &Job,
+        batch: &Batch,
+        user: &mut MigrationUser,
+        mailbox: Result<cutover_sync::MailboxJob, String>,
+    ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
+        let store = self.store.as_ref();
+        let owner = self.worker.id.as_str();
+        let mailbox = match mailbox {
+            Ok(m) => m,
+            Err(reason) => {
+                // Its credentials cannot be put together: a failure to report.
+                cutover_sync::begin_pass(store, user, &self.events).await?;
+                let status =
+                    cutover_sync::end_pass(store, batch, user.clone(), Err(reason), &self.events)
+                        .await?;
+                store.end_job(job.id, owner, &JobEnd::Done).await?;
+                return Ok(Some((status, 0, 0)));
+            }
+        };
+        if let Some(reason) = mailbox.stop.reason() {
+            return self.give_back(job, user.clone(), reason).await;
+        }
+        cutover_sync::begin_pass(store, user, &self.events).await?;
+        if job.refusals > 0 {
+            store.set_throttled(user.email.as_str(), None).await?;
+        }
+        let attempt = cutover_sync::attempt_pass(store, &mailbox, &self.events).await?;
+        let max = self.max_at_once(batch, user).await?;
+        match decide(&attempt, job.attempts, job.refusals) {
+            Decision::Finish(result) => {
+                let outcome = match &attempt {
+                    Attempt::Passed(o) => Some(o.clone()),
+                    _ => None,
+                };
+                let result = result.map(|()| outcome.clone().unwrap_or_default());
+                let status =
+                    cutover_sync::end_pass(store, batch, user.clone(), result, &self.events)
+                        .await?;
+                if outcome.is_some()
+                    && store
+                        .throttle(batch.name.as_str())
+                        .await?
+                        .is_some_and(|t| t.aimd.limit() < max)
+                {
+                    store.note_throttle(batch.name.as_str(), max, None).await?;
+                }
+                store.end_job(job.id, owner, &JobEnd::Done).await?;
+                let (copied, bytes) = outcome.map_or((0, 0), |o| (o.copied, o.bytes));
+                Ok(Some((status, copied, bytes)))
+            }
+            Decision::Retry {
+                after,
+                attempts,
+                refusals,
+                throttled,
+                error,
+            } => {
+                let run_at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
+                if throttled {
+                    let state = store
+                        .note_throttle(batch.name.as_str(), max, Some(run_at))
+                        .await?;
+                    store
+                        .set_throttled(user.email.as_str(), Some(run_at))
+                        .await?;
+                    warn!(user = %user.email, refusals, wait_ms = after.as_millis() as u64,
+                        limit = state.aimd.limit(), error, "throttled by the server; waiting");
+                } else {
+                    warn!(user = %user.email, attempts, error, "transient failure; retrying the pass");
+                }
+                let end = JobEnd::Later {
+                    run_at,
+                    attempts,
+                    refusals,
+                    error: Some(error),
+                };
+                store.end_job(job.id, owner, &end).await?;
+                Ok(None)
+            }
+            Decision::GiveBack(reason) => self.give_back(job, user.clone(), reason).await,
+            Decision::LetGo => Ok(None),
+        }
+    }
+
+    /// Stopped: the user as the stop says, and the job given back.
+    async fn give_back(
+        &self,
+        job: &Job,
+        user: MigrationUser,
+        reason: StopReason,
+    ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
+        let store = self.store.as_ref();
+        if reason == StopReason::LeaseLost {
+            return Ok(None);
+        }
+        cutover_sync::stopped(store, user, reason, &self.events).await?;
+        store
+            .end_job(job.id, &self.worker.id, &JobEnd::Release)
+            .await?;
+        Ok(None)
+    }
+
+    /// The admin's limit of mailboxes at once for the user's kind of pass.
+    async fn max_at_once(&self, batch: &Batch, user: &MigrationUser) -> Result<u32, RunError> {
+        let endpoint = self
+            .store
+            .endpoint(batch.source_endpoint.as_str())
+            .await?
+            .ok_or_else(|| RunError::MissingEndpoint {
+                batch: batch.name.to_string(),
+                endpoint: batch.source_endpoint.to_string(),
+            })?;
+        Ok(if user.initial_sync_done {
+            endpoint.max_concurrent_incremental_syncs
+        } else {
+            endpoint.max_concurrent_migrations
+        }
+        .max(1))
+    }
+}
+
+/// What [`work`] does when a tick fails (no target set, the endpoint removed, the
+/// store unreachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Return the error (`cutover run`).
+    Stop,
+    /// Log it and try again (`cutover serve`, `cutover worker`: the admin may fix it).
+    Retry,
+}
+
+/// How [`work`] goes round.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounds {
+    /// How often it looks for due work while nothing runs.
+    pub poll: Duration,
+    /// Run what is due now to its end, then return (`cutover run --once`).
+    pub once: bool,
+    pub on_error: OnError,
+    /// Jobs this process runs at most at once (default: `CUTOVER_WORKER_JOBS`, else 256).
+    pub jobs: Option<usize>,
+}
+
+/// While jobs run or wait, how often the scheduler ticks.
+const BUSY_TICK: Duration = Duration::from_millis(500);
+
+/// The loop of `cutover run`, `cutover worker` and `cutover serve`: ticks until
+/// `shutdown` (or, with `once`, until the work due at its start is done or left to other
+/// workers). Every job of the worker is given back before it returns. `on_run` sees each
+/// round this worker saw close (and, with `once`, what it ran of rounds still open);
+/// `after_round` runs after every tick that closed a round, and every `poll` (the
+/// service sends the notification mails due there).
+pub async fn work<AfterRound: Future<Output = ()>>(
+    store: Arc<dyn Store>,
+    events: EventSink,
+    shutdown: StopSignal,
+    worker: &Worker,
+    Rounds {
+        poll,
+        once,
+        on_error,
+        jobs,
+    }: Rounds,
+    mut on_run: impl FnMut(BatchRun),
+    mut after_round: impl FnMut() -> AfterRound,
+) -> Result<(), RunError> {
+    let mut scheduler = Scheduler::new(store, worker.clone(), events, shutdown.clone());
+    if let Some(n) = jobs {
+        scheduler.capacity = n.max(1);
+    }
+    // A failure that lasts (no target set yet) is logged once, not every tick.
+    let mut last_error: Option<String> = None;
+    let mut last_after_round = std::time::Instant::now();
+    let result = loop {
+        let tick = scheduler.tick().await;
+        if once {
+            scheduler.opens_rounds = false;
+        }
+        let mut idle = false;
+        match tick {
+            Ok(tick) => {
+                if last_error.take().is_some() {
+                    info!("the scheduler works again");
+                }
+                let closed = !tick.closed.is_empty();
+                tick.closed.into_iter().for_each(&mut on_run);
+                if closed || last_after_round.elapsed() >= poll {
+                    after_round().await;
+                    last_after_round = std::time::Instant::now();
+                }
+                idle = scheduler.running() == 0 && tick.claimed == 0 && tick.opened.is_empty();
+            }
+            Err(e) if on_error == OnError::Retry && !once => {
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    warn!(error = text, "the scheduler's tick failed; trying again");
+                    last_error = Some(text);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+        if shutdown.reason().is_some() {
+            break Ok(());
+        }
+        if once && idle {
+            match scheduler.work_left().await {
+                Ok(false) => {
+                    // A round this worker closes last is reported by the next tick.
+                    match scheduler.tick().await {
+                        Ok(tick) => tick.closed.into_iter().for_each(&mut on_run),
+                        Err(e) => break Err(e),
+                    }
+                    if scheduler.running() == 0 {
+                        after_round().await;
+                        break Ok(());
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => break Err(e.into()),
+            }
+        }
+        let pause = if scheduler.running() > 0 || !idle || once {
+            BUSY_TICK
+        } else {
+            poll.min(Duration::from_secs(1))
+        };
+        scheduler.wait(pause).await;
+    };
+    // Jobs stop with the shutdown; whatever is left is given back.
+    if result.is_err() {
+        shutdown.stop(StopReason::Shutdown);
+    }
+    scheduler.drain().await;
+    if once && result.is_ok() {
+        match scheduler.open_tallies().await {
+            Ok(runs) => runs.into_iter().for_each(&mut on_run),
+            Err(e) => warn!(error = %e, "cannot read the batches for the report"),
+        }
+    }
+    result
+}
