@@ -16,8 +16,9 @@ CREATE TABLE jobs (
     -- 'mailbox-pass'
     kind             TEXT COLLATE "C" NOT NULL,
     batch            TEXT COLLATE nocase NOT NULL REFERENCES rounds(batch) ON DELETE CASCADE,
-    -- the user's address
-    subject          TEXT COLLATE nocase NOT NULL,
+    -- the user's address, as stored in users.email (lowercase), with its collation so
+    -- that the two compare (SQLite's NOCASE here would not join with users.email)
+    subject          TEXT COLLATE "C" NOT NULL,
     -- order in the round (biggest mailboxes lowest)
     position         BIGINT NOT NULL,
     -- Unix milliseconds (UTC): not before
