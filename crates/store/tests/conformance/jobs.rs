@@ -286,3 +286,33 @@ pub async fn waiting_for_work_ends_by_its_timeout_or_when_work_comes(b: Backend)
         Kind::Postgres => assert!(waited < std::time::Duration::from_secs(5), "{waited:?}"),
     }
 }
+
+/// Four workers note a refusal at the same moment: each counts (the limit halves four
+/// times), none overwrites another.
+pub async fn refusals_noted_at_once_by_four_workers_all_count(b: Backend) {
+    store_with_batch(b.store(), &USERS[..1]).await;
+    let mut workers: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..4 {
+        let w = b.open_again().await;
+        // Connected before the race.
+        assert_eq!(w.throttle("B").await.unwrap(), None);
+        workers.push(w);
+    }
+    let until = now() + Duration::seconds(5);
+    for round in 1..=3u32 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in &workers {
+            let w = w.clone();
+            tasks.spawn(async move { w.note_throttle("B", 1 << 16, Some(until)).await });
+        }
+        while let Some(noted) = tasks.join_next().await {
+            noted.unwrap().unwrap();
+        }
+        let stored = b.store().throttle("B").await.unwrap().unwrap();
+        assert_eq!(
+            stored.aimd.limit(),
+            (1 << 16) >> (4 * round),
+            "round {round}"
+        );
+    }
+}

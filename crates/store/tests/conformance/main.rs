@@ -55,6 +55,7 @@ on_both_backends!(
     jobs::two_stores_on_one_state_never_claim_the_same_job,
     jobs::workers_claiming_at_once_never_pass_the_batch_s_limit,
     jobs::waiting_for_work_ends_by_its_timeout_or_when_work_comes,
+    jobs::refusals_noted_at_once_by_four_workers_all_count,
     notifications::the_relay_round_trips_with_its_password_sealed,
     notifications::the_record_of_what_was_mailed_follows_its_batch,
     store::an_oauth_application_round_trips_with_its_secret_sealed,
