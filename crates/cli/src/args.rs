@@ -42,7 +42,14 @@ impl std::str::FromStr for StateUrl {
 pub struct Cli {
     /// Where the state lives: sqlite://PATH, or postgres://USER@HOST[:PORT]/DATABASE (give
     /// its password in CUTOVER_STATE, PGPASSWORD or ~/.pgpass, not on the command line).
-    #[arg(long, global = true, env = "CUTOVER_STATE", value_name = "URL")]
+    // hide_env_values: `--help` would print the URL, its password with it.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<StateUrl>,
     /// The key file that seals stored passwords (default: the SQLite database path +
     /// ".key"; required with PostgreSQL).

@@ -116,6 +116,13 @@ fn a_postgres_state_needs_a_key_file_and_never_shows_its_password() {
     assert!(!stderr.contains("not-the-password"), "{stderr}");
     // The right one opens it.
     cutover.ok(&["endpoint", "get"]);
+    // Nor does `--help` show it (clap would print the environment's value).
+    let help = cutover.command(&["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("CUTOVER_STATE") && !help.contains(PASSWORD),
+        "{help}"
+    );
 }
 
 /// `cutover worker` on three processes sharing a PostgreSQL state: the batch's limit holds
