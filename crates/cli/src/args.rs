@@ -82,6 +82,9 @@ pub enum Command {
     /// Migration users: one mailbox each.
     #[command(subcommand)]
     User(UserCommand),
+    /// The scheduler's jobs: which worker runs which mailbox, what waits to try again.
+    #[command(subcommand)]
+    Job(JobCommand),
     /// The source organization's directory (LDAP) of an endpoint: its recipients, and a
     /// test of its settings.
     #[command(subcommand)]
@@ -720,6 +723,16 @@ pub enum BatchCommand {
         /// Remove even while the initial sync is not finished, or before the MX switch.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List the jobs of every batch's round (or of one batch): Running on a worker,
+    /// Waiting to try again, or Queued.
+    Get {
+        #[arg(long)]
+        batch: Option<String>,
     },
 }
 

@@ -110,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
         Command::Directory(c) => commands::directory::run(&ctx, c).await,
         Command::User(c) => commands::user::run(&ctx, c).await,
+        Command::Job(c) => commands::job::run(&ctx, c).await,
         Command::Domain(c) => commands::domain::run(&ctx, c).await,
         Command::Dns(c) => commands::dns::run(&ctx, c).await,
         Command::Run { once } => commands::run::run(&ctx, once).await,

@@ -32,7 +32,8 @@ use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
 use crate::throughput::{self, ThroughputView};
 use crate::views::{
-    BatchView, EndpointView, RecipientView, SkippedItemView, TargetView, UserStatsView, UserView,
+    BatchView, EndpointView, JobView, RecipientView, SkippedItemView, TargetView, UserStatsView,
+    UserView,
 };
 
 /// What every handler shares.
@@ -901,6 +902,30 @@ async fn list_users(
     Ok(Json(users.iter().map(UserView::new).collect()))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    /// Only the jobs of this batch.
+    pub batch: Option<String>,
+}
+
+/// The scheduler's jobs: each batch's round of work, which worker runs what, and what
+/// waits to try again.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "batches", params(JobFilter),
+    responses((status = 200, body = Vec<JobView>), (status = 404, body = ErrorBody)))]
+async fn list_jobs(
+    State(s): State<AppState>,
+    ApiQuery(filter): ApiQuery<JobFilter>,
+) -> ApiResult<Json<Vec<JobView>>> {
+    if let Some(b) = &filter.batch {
+        control::load_batch(s.store.as_ref(), b).await?;
+    }
+    let now = chrono::Utc::now();
+    let jobs = s.store.jobs(filter.batch.as_deref()).await?;
+    Ok(Json(jobs.iter().map(|j| JobView::at(j, now)).collect()))
+}
+
 async fn load_user(s: &AppState, email: &str) -> ApiResult<cutover_model::MigrationUser> {
     s.store
         .user(email)
@@ -1035,6 +1060,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_target))
         .routes(routes!(batch_users))
         .routes(routes!(batch_throughput))
+        .routes(routes!(list_jobs))
         .routes(routes!(list_users))
         .routes(routes!(get_user))
         .routes(routes!(user_statistics))

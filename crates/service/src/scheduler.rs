@@ -379,7 +379,7 @@ impl Scheduler {
 
     /// Opens `batch`'s round: one job per user not stopped, the biggest mailboxes first
     /// (sized first where no pass has counted them yet).
-    async fn open_round(&mut self, mut batch: Batch) -> Result<bool, RunError> {
+    async fn open_round(&mut self, batch: Batch) -> Result<bool, RunError> {
         let sides = Sides::of(self.store.as_ref(), &batch).await?;
         let incremental = batch.status != BatchStatus::Syncing;
         let limit = if incremental {
@@ -387,10 +387,6 @@ impl Scheduler {
         } else {
             sides.endpoint.max_concurrent_migrations
         };
-        if batch.started_at.is_none() {
-            batch.started_at = Some(Utc::now());
-            self.store.update_batch(&batch).await?;
-        }
         let mut users: Vec<MigrationUser> = self
             .store
             .users(Some(batch.name.as_str()), None)
@@ -443,55 +439,60 @@ impl Scheduler {
     /// A batch Stopping with no pass running anywhere is Stopped; its round stays open
     /// with the jobs left, which run when it is started again.
     async fn settle_stopped(&self, batch: &Batch) -> Result<(), StoreError> {
-        let Some(mut current) = self.store.batch(batch.name.as_str()).await? else {
-            return Ok(());
-        };
-        if current.status == BatchStatus::Stopping {
-            current.status = BatchStatus::Stopped;
-            match self.store.update_batch(&current).await {
-                Err(StoreError::NotFound { .. }) => {}
-                other => other?,
-            }
-            info!(batch = %current.name, "the batch's passes have stopped");
+        if self
+            .store
+            .set_batch_status(
+                batch.name.as_str(),
+                BatchStatus::Stopping,
+                BatchStatus::Stopped,
+                None,
+            )
+            .await?
+        {
+            info!(batch = %batch.name, "the batch's passes have stopped");
         }
         Ok(())
     }
 
     /// The round's last job is done: the batch's status after its pass and its next
-    /// incremental sync.
+    /// incremental sync. Only those columns are written, and only over the status read
+    /// (an admin's stop or change meanwhile is read again, never overwritten).
     async fn finish_round(&mut self, batch: &Batch) -> Result<Option<BatchRun>, StoreError> {
         let name = batch.name.as_str();
-        // The batch may have been stopped or removed while the pass ran.
-        let Some(mut current) = self.store.batch(name).await? else {
-            return Ok(None);
+        let current = loop {
+            // The batch may have been stopped or removed while the pass ran.
+            let Some(mut current) = self.store.batch(name).await? else {
+                return Ok(None);
+            };
+            let now = Utc::now();
+            let from = current.status;
+            let statuses: Vec<UserStatus> = self
+                .store
+                .users(Some(name), None)
+                .await?
+                .iter()
+                .map(|u| u.status)
+                .collect();
+            current.status = match from {
+                BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
+                BatchStatus::Removing => BatchStatus::Removing,
+                _ => BatchStatus::after_pass_with_skipped(
+                    &statuses,
+                    self.store.unapproved_skipped_items(name).await?
+                        + self.store.users_with_held_removals(name).await?,
+                ),
+            };
+            let synced = (current.status != BatchStatus::Stopped
+                && current.status != BatchStatus::Removing)
+                .then(|| (now, now + current.incremental_interval));
+            if self
+                .store
+                .set_batch_status(name, from, current.status, synced)
+                .await?
+            {
+                break current;
+            }
         };
-        let now = Utc::now();
-        let statuses: Vec<UserStatus> = self
-            .store
-            .users(Some(name), None)
-            .await?
-            .iter()
-            .map(|u| u.status)
-            .collect();
-        current.status = match current.status {
-            BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
-            BatchStatus::Removing => BatchStatus::Removing,
-            _ => BatchStatus::after_pass_with_skipped(
-                &statuses,
-                self.store.unapproved_skipped_items(name).await?
-                    + self.store.users_with_held_removals(name).await?,
-            ),
-        };
-        if current.status != BatchStatus::Stopped && current.status != BatchStatus::Removing {
-            current.initial_sync_at.get_or_insert(now);
-            current.last_synced_at = Some(now);
-            current.next_sync_at = Some(now + current.incremental_interval);
-        }
-        match self.store.update_batch(&current).await {
-            // Removed meanwhile (`batch remove` waits for the users, not for this).
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            other => other?,
-        }
         let mut run = self
             .tally
             .remove(&name.to_ascii_lowercase())

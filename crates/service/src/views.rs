@@ -639,3 +639,53 @@ mod tests {
         );
     }
 }
+
+/// One job of the scheduler: a unit of work of a batch's round and who runs it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobView {
+    /// What it does: `mailbox-pass`.
+    pub kind: String,
+    /// The user it works on.
+    pub identity: String,
+    pub batch_id: String,
+    /// Running (a worker holds it), Waiting (tries again at RunAt), or Queued (due, no
+    /// worker has taken it yet).
+    pub status: String,
+    /// The worker holding it (`kind@host/pid/start`).
+    pub worker: Option<String>,
+    /// Not before this.
+    pub run_at_date_time: Option<String>,
+    /// When the worker's lease runs out unless it renews it.
+    pub lease_expires_date_time: Option<String>,
+    /// Tries in a row that failed and moved nothing.
+    pub attempts: u32,
+    /// Refusals for load in a row.
+    pub refusals: u32,
+    pub last_error: Option<String>,
+}
+
+impl JobView {
+    pub fn at(j: &cutover_store::Job, now: DateTime<Utc>) -> Self {
+        let held = j.lease.as_ref().filter(|l| !l.is_expired(now));
+        let status = if held.is_some() {
+            "Running"
+        } else if j.run_at > now {
+            "Waiting"
+        } else {
+            "Queued"
+        };
+        Self {
+            kind: j.kind.as_str().into(),
+            identity: j.subject.clone(),
+            batch_id: j.batch.clone(),
+            status: status.into(),
+            worker: held.map(|l| l.owner.clone()),
+            run_at_date_time: time_text(Some(j.run_at)),
+            lease_expires_date_time: time_text(held.map(|l| l.expires_at)),
+            attempts: j.attempts,
+            refusals: j.refusals,
+            last_error: j.last_error.clone(),
+        }
+    }
+}

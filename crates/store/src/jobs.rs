@@ -220,8 +220,9 @@ pub fn choose_claims(
 /// Jobs and rounds; every [`crate::Store`] has them.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Opens a round of `batch` with its jobs (due at `now`), in one transaction; false
-    /// (and nothing written) when the batch has a round open already.
+    /// Opens a round of `batch` with its jobs (due at `now`), and marks the batch started
+    /// then if it never was, in one transaction; false (and nothing written) when the
+    /// batch has a round open already.
     async fn open_round(
         &self,
         batch: &str,

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cutover_model::{
-    Batch, EmailAddress, Endpoint, MigrationUser, PassStart, SkippedCounts, SkippedKind, Target,
-    UserStatus,
+    Batch, BatchStatus, EmailAddress, Endpoint, MigrationUser, PassStart, SkippedCounts,
+    SkippedKind, Target, UserStatus,
 };
 use secrecy::SecretString;
 
@@ -256,6 +256,17 @@ pub trait Store:
     async fn batch(&self, name: &str) -> Result<Option<Batch>>;
     async fn batches(&self) -> Result<Vec<Batch>>;
     async fn update_batch(&self, batch: &Batch) -> Result<()>;
+    /// Moves the batch's status from `from` to `to` and nothing else (but, with
+    /// `synced = Some((at, next))`, the end of a pass: initial sync time if unset, last
+    /// sync `at`, next sync `next`), unless its status is no longer `from`: false then,
+    /// and nothing written. The scheduler's writes, which the admin's cannot undo.
+    async fn set_batch_status(
+        &self,
+        name: &str,
+        from: BatchStatus,
+        to: BatchStatus,
+        synced: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<bool>;
     /// Removes the batch, its users and their sync state (mail on the target stays).
     async fn remove_batch(&self, name: &str) -> Result<()>;
 

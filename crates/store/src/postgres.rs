@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cutover_model::{Batch, Endpoint, MigrationUser, PassStart, SkippedCounts, Target, UserStatus};
+use cutover_model::{
+    Batch, BatchStatus, Endpoint, MigrationUser, PassStart, SkippedCounts, Target, UserStatus,
+};
 use secrecy::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -466,6 +468,33 @@ impl Store for PostgresStore {
             });
         }
         Ok(())
+    }
+
+    async fn set_batch_status(
+        &self,
+        name: &str,
+        from: BatchStatus,
+        to: BatchStatus,
+        synced: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<bool> {
+        let (at, next) = synced.unzip();
+        // One statement: the status compared and set under the row's lock.
+        let done = sqlx::query(
+            "UPDATE batches SET status = $1,
+               initial_sync_at = CASE WHEN $2::TIMESTAMPTZ IS NULL THEN initial_sync_at
+                                      ELSE COALESCE(initial_sync_at, $2) END,
+               last_synced_at = COALESCE($2, last_synced_at),
+               next_sync_at = COALESCE($3, next_sync_at)
+             WHERE name = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(next)
+        .bind(name)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn remove_batch(&self, name: &str) -> Result<()> {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cutover_model::{Batch, Endpoint, MigrationUser, PassStart, SkippedCounts, Target, UserStatus};
+use cutover_model::{
+    Batch, BatchStatus, Endpoint, MigrationUser, PassStart, SkippedCounts, Target, UserStatus,
+};
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -442,6 +444,32 @@ impl Store for SqliteStore {
             });
         }
         Ok(())
+    }
+
+    async fn set_batch_status(
+        &self,
+        name: &str,
+        from: BatchStatus,
+        to: BatchStatus,
+        synced: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<bool> {
+        let (at, next) = synced.unzip();
+        let done = sqlx::query(
+            "UPDATE batches SET status = ?,
+               initial_sync_at = CASE WHEN ?2 IS NULL THEN initial_sync_at
+                                      ELSE COALESCE(initial_sync_at, ?2) END,
+               last_synced_at = COALESCE(?2, last_synced_at),
+               next_sync_at = COALESCE(?3, next_sync_at)
+             WHERE name = ?4 AND status = ?5",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(next)
+        .bind(name)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn remove_batch(&self, name: &str) -> Result<()> {

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod dns;
 pub mod domain;
 pub mod endpoint;
+pub mod job;
 pub mod notify;
 pub mod report;
 pub mod run;

@@ -400,6 +400,8 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         "/api/v1/users/alice@contoso.test/statistics?include_skipped_items=true",
         "/api/v1/endpoints",
         "/api/v1/endpoints/CutoverEndpoint",
+        "/api/v1/jobs",
+        "/api/v1/jobs?batch=CutoverBatch",
     ] {
         let reply = serve.call("GET", path, None);
         assert_eq!(reply.status, 200, "{path}: {reply:?}");
@@ -451,6 +453,7 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         "/api/v1/batches/{name}/users",
         "/api/v1/users",
         "/api/v1/users/{email}/statistics",
+        "/api/v1/jobs",
         "/api/v1/events",
     ] {
         assert!(
@@ -463,6 +466,7 @@ fn the_api_wants_its_token_and_answers_errors_in_json() {
         "BatchView",
         "UserView",
         "UserStatsView",
+        "JobView",
         "NewBatchRequest",
         "ErrorBody",
     ] {

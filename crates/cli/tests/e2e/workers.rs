@@ -132,6 +132,24 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // `job get` shows who runs what: never more than the limit Running.
+    let jobs = cutover.json(&["job", "get"]);
+    let running: Vec<&serde_json::Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["Status"] == "Running")
+        .collect();
+    assert!(!running.is_empty() && running.len() <= 2, "{jobs:#}");
+    for j in &running {
+        let worker = j["Worker"].as_str().unwrap();
+        assert!(
+            workers
+                .iter()
+                .any(|w| worker.contains(&format!("/{}/", w.pid()))),
+            "{j:#}"
+        );
+    }
     let killed = workers.remove(victim);
     let killed_pid = killed.pid();
     let mut child = killed;

@@ -115,6 +115,11 @@ impl JobStore for PostgresStore {
         if !opened {
             return Ok(false);
         }
+        sqlx::query("UPDATE batches SET started_at = COALESCE(started_at, $1) WHERE name = $2")
+            .bind(now)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
         for job in jobs {
             sqlx::query(
                 "INSERT INTO jobs (kind, batch, subject, position, run_at)

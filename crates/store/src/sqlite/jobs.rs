@@ -46,6 +46,11 @@ impl JobStore for SqliteStore {
         if !opened {
             return Ok(false);
         }
+        sqlx::query("UPDATE batches SET started_at = COALESCE(started_at, ?) WHERE name = ?")
+            .bind(now)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
         for job in jobs {
             sqlx::query(
                 "INSERT INTO jobs (kind, batch, subject, position, run_at) VALUES (?, ?, ?, ?, ?)",

@@ -171,7 +171,7 @@ accepted domains (2)
 mx checks (1)
   b.test expected_mx="[\"mx.new.test\"]" first_switch_at=<time> last_checked_at=<time> last_state=Target
 batches (1)
-  B source_endpoint=E status=Created created_at=<time> started_at=- initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0
+  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0
 users (2)
   a@b.test batch=B position=0 source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
   c@b.test batch=B position=1 source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-

@@ -316,3 +316,69 @@ pub async fn refusals_noted_at_once_by_four_workers_all_count(b: Backend) {
         );
     }
 }
+
+pub async fn the_scheduler_s_batch_writes_touch_their_columns_and_lose_to_a_change_of_status(
+    b: Backend,
+) {
+    use cutover_model::BatchStatus;
+    let s = b.store();
+    store_with_batch(s, &USERS[..1]).await;
+    let now = now();
+    // Opening the round marks the batch started, once.
+    s.open_round("B", false, &jobs(&USERS[..1]), now)
+        .await
+        .unwrap();
+    let started = s.batch("B").await.unwrap().unwrap().started_at;
+    assert_eq!(started, Some(now));
+    // The admin changes a setting meanwhile: the scheduler's write keeps it.
+    let mut batch = s.batch("B").await.unwrap().unwrap();
+    batch.status = BatchStatus::Syncing;
+    batch.bad_item_limit = 7;
+    s.update_batch(&batch).await.unwrap();
+    let next = now + Duration::hours(24);
+    assert!(
+        !s.set_batch_status("B", BatchStatus::Stopping, BatchStatus::Stopped, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.set_batch_status(
+            "B",
+            BatchStatus::Syncing,
+            BatchStatus::Synced,
+            Some((now, next))
+        )
+        .await
+        .unwrap()
+    );
+    let batch = s.batch("B").await.unwrap().unwrap();
+    assert_eq!(batch.status, BatchStatus::Synced);
+    assert_eq!(batch.bad_item_limit, 7);
+    assert_eq!(
+        (
+            batch.initial_sync_at,
+            batch.last_synced_at,
+            batch.next_sync_at
+        ),
+        (Some(now), Some(now), Some(next))
+    );
+    // A later pass keeps the initial sync's time.
+    let later = now + Duration::hours(1);
+    s.set_batch_status(
+        "B",
+        BatchStatus::Synced,
+        BatchStatus::Synced,
+        Some((later, next)),
+    )
+    .await
+    .unwrap();
+    let batch = s.batch("B").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            batch.initial_sync_at,
+            batch.last_synced_at,
+            batch.started_at
+        ),
+        (Some(now), Some(later), started)
+    );
+}

@@ -51,6 +51,7 @@ on_both_backends!(
     jobs::a_claim_holds_the_batch_s_limit_and_takes_no_job_twice,
     jobs::an_expired_lease_is_taken_over_and_its_old_owner_can_neither_renew_nor_end_it,
     jobs::a_job_ended_later_waits_for_its_time_and_a_released_one_is_due_at_once,
+    jobs::the_scheduler_s_batch_writes_touch_their_columns_and_lose_to_a_change_of_status,
     jobs::throttling_is_kept_per_batch_and_shared,
     jobs::two_stores_on_one_state_never_claim_the_same_job,
     jobs::workers_claiming_at_once_never_pass_the_batch_s_limit,
