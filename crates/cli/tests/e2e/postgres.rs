@@ -114,8 +114,19 @@ fn a_postgres_state_needs_a_key_file_and_never_shows_its_password() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("not-the-password"), "{stderr}");
-    // The right one opens it.
+    // The right one opens it, in the URL or (better) in PGPASSWORD.
     cutover.ok(&["endpoint", "get"]);
+    let out = cutover
+        .command(&["endpoint", "get"])
+        .env("CUTOVER_STATE", url.replace(&format!(":{PASSWORD}@"), "@"))
+        .env("PGPASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Nor does `--help` show it (clap would print the environment's value).
     let help = cutover.command(&["--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
