@@ -89,3 +89,19 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
     assert!(on_sqlite.contains("messages (3)"), "{on_sqlite}");
     assert_eq!(on_sqlite, on_postgres);
 }
+
+/// PostgreSQL only: the store shows its URL without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_never_shows_its_password() {
+    let url = support::postgres::cluster().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let store = cutover_store::PostgresStore::open(&url, &dir.path().join("key"))
+        .await
+        .unwrap();
+    let shown = format!("{store:?}");
+    assert!(
+        shown.contains("postgres:<redacted>@127.0.0.1")
+            && !shown.contains(support::postgres::PASSWORD),
+        "{shown}"
+    );
+}
