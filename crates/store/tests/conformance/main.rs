@@ -69,6 +69,7 @@ on_both_backends!(
     store::a_page_of_users_is_the_slice_of_them_all_filtered_and_sorted,
     store::progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets,
     store::two_processes_creating_the_batch_at_once_make_one,
+    store::the_ledger_s_smaller_reads_and_writes,
 );
 
 /// The same steps on both backends leave the same state: the dumps are equal, line for

@@ -661,3 +661,118 @@ pub async fn two_processes_creating_the_batch_at_once_make_one(b: Backend) {
         other.close().await;
     }
 }
+
+/// The ledger's other reads and writes: intents recorded, read and dropped; target UIDs;
+/// messages forgotten (with their skips); the listing digest; the source's size; the
+/// throttled wait; held removals approved and spent.
+pub async fn the_ledger_s_smaller_reads_and_writes(b: Backend) {
+    use cutover_store::Intent;
+    let store = b.store();
+    store_with_batch(store, &["a@b.test", "c@b.test"]).await;
+    let a = "a@b.test";
+    let intent = |uid: u32, floor: u32| Intent {
+        src_uidvalidity: 7,
+        src_uid: uid,
+        dst_name: b"INBOX".to_vec(),
+        dst_uid_floor: floor,
+        size: 10 * uid,
+        internal_date: 1_700_000_000 + i64::from(uid),
+    };
+    store
+        .record_intents(a, b"INBOX", &[intent(1, 5), intent(2, 5), intent(3, 5)])
+        .await
+        .unwrap();
+    // Recorded again with a lower floor: the lowest stays.
+    store
+        .record_intents(a, b"INBOX", &[intent(2, 3), intent(3, 9)])
+        .await
+        .unwrap();
+    let got = store.intents(a, b"INBOX").await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|i| (i.src_uid, i.dst_uid_floor))
+            .collect::<Vec<_>>(),
+        [(1, 5), (2, 3), (3, 5)]
+    );
+    assert_eq!(got[0], intent(1, 5));
+    store.drop_intents(a, b"INBOX", 7, &[1, 3]).await.unwrap();
+    assert_eq!(store.intents(a, b"INBOX").await.unwrap(), [intent(2, 3)]);
+
+    let copy = |uid: u32, dst_uid: u32| CopiedMessage {
+        src_uid: uid,
+        dst_uidvalidity: Some(9),
+        dst_uid: Some(dst_uid),
+        size: 10,
+        flags: vec![],
+    };
+    store
+        .record_copies(a, b"INBOX", 7, &[copy(2, 12), copy(4, 11), copy(5, 13)])
+        .await
+        .unwrap();
+    assert!(store.intents(a, b"INBOX").await.unwrap().is_empty());
+    assert_eq!(
+        store.copied_dst_uids(a, b"INBOX", 9).await.unwrap(),
+        [11, 12, 13]
+    );
+    store
+        .record_skipped(a, &skipped(b"INBOX", 6, SkippedKind::BadItem))
+        .await
+        .unwrap();
+    store
+        .forget_messages(a, b"INBOX", 7, &[4, 6])
+        .await
+        .unwrap();
+    assert_eq!(store.copied_uids(a, b"INBOX", 7).await.unwrap(), [2, 5]);
+    assert!(store.skipped_items(a).await.unwrap().is_empty());
+
+    assert_eq!(store.source_listing(a).await.unwrap(), None);
+    store.set_source_listing(a, Some("digest-1")).await.unwrap();
+    assert_eq!(
+        store.source_listing(a).await.unwrap().as_deref(),
+        Some("digest-1")
+    );
+    store.set_source_listing(a, None).await.unwrap();
+    assert_eq!(store.source_listing(a).await.unwrap(), None);
+    store.set_source_size(a, 40, 4000).await.unwrap();
+    let until = now() + Duration::seconds(30);
+    store.set_throttled(a, Some(until)).await.unwrap();
+    let u = store.user(a).await.unwrap().unwrap();
+    assert_eq!((u.stats.source_items, u.stats.source_bytes), (40, 4000));
+    assert_eq!(u.throttled_until, Some(until));
+    store.set_throttled(a, None).await.unwrap();
+    assert_eq!(store.user(a).await.unwrap().unwrap().throttled_until, None);
+
+    // Removals held for a, approved (for the batch, and for one user), then spent.
+    let mut held = store.user(a).await.unwrap().unwrap();
+    held.removals_held = 12;
+    held.removals_held_detail = Some("12 of 20 in INBOX".into());
+    store.update_user(&held).await.unwrap();
+    assert_eq!(store.users_with_held_removals("B").await.unwrap(), 1);
+    assert!(matches!(
+        store.approve_removals("B", Some("x@b.test"), now()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.approve_removals("Nope", None, now()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let at = now();
+    assert_eq!(store.approve_removals("B", Some(a), at).await.unwrap(), 1);
+    assert_eq!(store.approve_removals("B", None, at).await.unwrap(), 1);
+    let approved = store.user(a).await.unwrap().unwrap();
+    assert_eq!(approved.removals_approved_at, Some(at));
+    // An older approval's time is not this one: nothing spent.
+    store
+        .spend_removal_approval(a, at - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user(a).await.unwrap().unwrap().removals_approved_at,
+        Some(at)
+    );
+    store.spend_removal_approval(a, at).await.unwrap();
+    assert_eq!(
+        store.user(a).await.unwrap().unwrap().removals_approved_at,
+        None
+    );
+}
