@@ -14,7 +14,7 @@
 
 pub mod decide;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,8 +94,34 @@ pub struct Scheduler {
     /// What this worker ran per batch (lower case) since its round opened or it joined.
     tally: BTreeMap<String, BatchRun>,
     last_reap: Option<std::time::Instant>,
+    /// What the last full tick saw, for claims until the next.
+    seen: Option<Seen>,
     /// Whether ticks may open rounds (`--once` opens only in its first).
     pub opens_rounds: bool,
+}
+
+/// What a full tick saw of the batches with open rounds, which the claims until the
+/// next full tick reuse (keys: batch names in lower case).
+struct Seen {
+    at: std::time::Instant,
+    batches: HashMap<String, Batch>,
+    /// Per batch (as its round names it): how many of its jobs may be held at once now.
+    limits: BTreeMap<String, u32>,
+    /// The admin's limit of the batch's round.
+    maxes: HashMap<String, u32>,
+    /// Batches whose servers' refusals hold the limit below the admin's.
+    throttled: HashSet<String>,
+    /// Both servers and their credentials, read once per batch and tick.
+    sides: HashMap<String, Arc<Sides>>,
+}
+
+/// The limits a job runs under, as the tick that claimed it saw them.
+#[derive(Debug, Clone, Copy)]
+struct JobLimits {
+    /// The admin's limit of mailboxes at once for the round.
+    max: u32,
+    /// Refusals hold the batch's limit below it: a pass that goes through raises it.
+    throttled: bool,
 }
 
 impl Scheduler {
@@ -121,6 +147,7 @@ impl Scheduler {
             local: HashMap::new(),
             tally: BTreeMap::new(),
             last_reap: None,
+            seen: None,
             opens_rounds: true,
         }
     }
@@ -214,46 +241,111 @@ impl Scheduler {
         }
 
         // Claim what is due, within each batch's limit.
-        let free = self.capacity.saturating_sub(self.running.len());
-        if free > 0 {
-            let rounds = self.store.rounds().await?;
-            let mut limits = BTreeMap::new();
-            for round in &rounds {
-                let Some(batch) = by_key.get(&round.batch.to_ascii_lowercase()) else {
-                    continue;
-                };
-                if !runnable(batch.status) {
-                    continue;
-                }
-                let Some(endpoint) = self.store.endpoint(batch.source_endpoint.as_str()).await?
-                else {
-                    continue;
-                };
-                let max = if round.incremental {
-                    endpoint.max_concurrent_incremental_syncs
-                } else {
-                    endpoint.max_concurrent_migrations
-                }
-                .max(1);
-                let limit = match self.store.throttle(&round.batch).await? {
-                    Some(t) => t.limit_at(now).min(max),
-                    None => max,
-                };
-                limits.insert(round.batch.clone(), limit);
+        let rounds = self.store.rounds().await?;
+        let mut seen = Seen {
+            at: std::time::Instant::now(),
+            batches: HashMap::new(),
+            limits: BTreeMap::new(),
+            maxes: HashMap::new(),
+            throttled: HashSet::new(),
+            sides: HashMap::new(),
+        };
+        for round in &rounds {
+            let key = round.batch.to_ascii_lowercase();
+            let Some(batch) = by_key.get(&key) else {
+                continue;
+            };
+            if !runnable(batch.status) {
+                continue;
             }
-            let claimed = self
-                .store
-                .claim_due(&self.worker.id, free, &limits, self.worker.ttl(), now)
-                .await?;
-            tick.claimed = claimed.len();
-            for job in claimed {
-                let Some(batch) = by_key.get(&job.batch.to_ascii_lowercase()) else {
-                    continue;
-                };
-                self.spawn(job, (*batch).clone());
+            let Some(endpoint) = self.store.endpoint(batch.source_endpoint.as_str()).await? else {
+                continue;
+            };
+            let max = if round.incremental {
+                endpoint.max_concurrent_incremental_syncs
+            } else {
+                endpoint.max_concurrent_migrations
             }
+            .max(1);
+            let limit = match self.store.throttle(&round.batch).await? {
+                Some(t) => {
+                    if t.aimd.limit() < max {
+                        seen.throttled.insert(key.clone());
+                    }
+                    t.limit_at(now).min(max)
+                }
+                None => max,
+            };
+            seen.limits.insert(round.batch.clone(), limit);
+            seen.maxes.insert(key.clone(), max);
+            seen.batches.insert(key, (*batch).clone());
         }
+        self.seen = Some(seen);
+        tick.claimed = self.claim().await?;
         Ok(tick)
+    }
+
+    /// Whether the last full tick is recent enough for [`Scheduler::refill`].
+    pub fn fresh(&self) -> bool {
+        self.seen
+            .as_ref()
+            .is_some_and(|s| s.at.elapsed() < BUSY_TICK)
+    }
+
+    /// Between full ticks (a job ended): claims what is due with what the last tick saw
+    /// of the batches and their limits, so a freed slot is filled at once; the store
+    /// holds the limits whatever this worker saw. Returns how many it claimed.
+    pub async fn refill(&mut self) -> Result<usize, RunError> {
+        self.collect_ended();
+        if !self.fresh() || self.shutdown.reason().is_some() {
+            return Ok(0);
+        }
+        self.claim().await
+    }
+
+    /// Claims due jobs within the limits the last full tick saw, and spawns each.
+    async fn claim(&mut self) -> Result<usize, RunError> {
+        let free = self.capacity.saturating_sub(self.running.len());
+        let Some(seen) = self.seen.as_ref() else {
+            return Ok(0);
+        };
+        if free == 0 || seen.limits.is_empty() {
+            return Ok(0);
+        }
+        let claimed = self
+            .store
+            .claim_due(
+                &self.worker.id,
+                free,
+                &seen.limits,
+                self.worker.ttl(),
+                Utc::now(),
+            )
+            .await?;
+        let n = claimed.len();
+        for job in claimed {
+            let key = job.batch.to_ascii_lowercase();
+            let Some(seen) = self.seen.as_mut() else {
+                break;
+            };
+            let Some(batch) = seen.batches.get(&key).cloned() else {
+                continue;
+            };
+            let sides = match seen.sides.get(&key) {
+                Some(sides) => sides.clone(),
+                None => {
+                    let sides = Arc::new(Sides::of(self.store.as_ref(), &batch).await?);
+                    seen.sides.insert(key.clone(), sides.clone());
+                    sides
+                }
+            };
+            let limits = JobLimits {
+                max: seen.maxes.get(&key).copied().unwrap_or(1),
+                throttled: seen.throttled.contains(&key),
+            };
+            self.spawn(job, batch, sides, limits);
+        }
+        Ok(n)
     }
 
     /// Jobs of each batch (lower case) held by a live lease now.
@@ -508,7 +600,7 @@ impl Scheduler {
     }
 
     /// Starts a claimed job in its own task.
-    fn spawn(&mut self, job: Job, batch: Batch) {
+    fn spawn(&mut self, job: Job, batch: Batch, sides: Arc<Sides>, limits: JobLimits) {
         let key = batch.name.as_str().to_ascii_lowercase();
         let shutdown = self.shutdown.clone();
         // The batch's own stop, which the process's shutdown stops too; a batch started
@@ -529,7 +621,7 @@ impl Scheduler {
             memory: self.memory.clone(),
         };
         self.running
-            .spawn(async move { ctx.run(job, batch, stop).await });
+            .spawn(async move { ctx.run(job, batch, sides, limits, stop).await });
     }
 }
 
@@ -550,9 +642,16 @@ struct JobContext {
 }
 
 impl JobContext {
-    async fn run(self, job: Job, batch: Batch, stop: StopSignal) -> JobReport {
+    async fn run(
+        self,
+        job: Job,
+        batch: Batch,
+        sides: Arc<Sides>,
+        limits: JobLimits,
+        stop: StopSignal,
+    ) -> JobReport {
         let name = batch.name.to_string();
-        match self.run_job(&job, &batch, stop).await {
+        match self.run_job(&job, &batch, &sides, limits, stop).await {
             Ok(ended) => JobReport { batch: name, ended },
             Err(e) => {
                 // The store failed under the job: give it back; it is due again.
@@ -575,6 +674,8 @@ impl JobContext {
         &self,
         job: &Job,
         batch: &Batch,
+        sides: &Sides,
+        limits: JobLimits,
         stop: StopSignal,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
@@ -586,7 +687,6 @@ impl JobContext {
         };
         // Its own stop, for a lost lease; it still stops with the batch.
         let mine = stop.child();
-        let sides = Sides::of(store, batch).await?;
         let mailbox = sides
             .job(store, batch, &user, mine.clone(), self.memory.clone())
             .await?;
@@ -595,7 +695,7 @@ impl JobContext {
             job.id,
             mine.clone(),
         ));
-        let result = self.attempt(job, batch, &mut user, mailbox).await;
+        let result = self.attempt(job, batch, &mut user, mailbox, limits).await;
         beat.abort();
         result
     }
@@ -606,6 +706,7 @@ impl JobContext {
         batch: &Batch,
         user: &mut MigrationUser,
         mailbox: Result<cutover_sync::MailboxJob, String>,
+        limits: JobLimits,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
         let owner = self.worker.id.as_str();
@@ -629,7 +730,7 @@ impl JobContext {
             store.set_throttled(user.email.as_str(), None).await?;
         }
         let attempt = cutover_sync::attempt_pass(store, &mailbox, &self.events).await?;
-        let max = self.max_at_once(batch, user).await?;
+        let max = limits.max;
         match decide(&attempt, job.attempts, job.refusals) {
             Decision::Finish(result) => {
                 let outcome = match &attempt {
@@ -640,12 +741,7 @@ impl JobContext {
                 let status =
                     cutover_sync::end_pass(store, batch, user.clone(), result, &self.events)
                         .await?;
-                if outcome.is_some()
-                    && store
-                        .throttle(batch.name.as_str())
-                        .await?
-                        .is_some_and(|t| t.aimd.limit() < max)
-                {
+                if outcome.is_some() && limits.throttled {
                     store.note_throttle(batch.name.as_str(), max, None).await?;
                 }
                 store.end_job(job.id, owner, &JobEnd::Done).await?;
@@ -703,24 +799,6 @@ impl JobContext {
             .await?;
         Ok(None)
     }
-
-    /// The admin's limit of mailboxes at once for the user's kind of pass.
-    async fn max_at_once(&self, batch: &Batch, user: &MigrationUser) -> Result<u32, RunError> {
-        let endpoint = self
-            .store
-            .endpoint(batch.source_endpoint.as_str())
-            .await?
-            .ok_or_else(|| RunError::MissingEndpoint {
-                batch: batch.name.to_string(),
-                endpoint: batch.source_endpoint.to_string(),
-            })?;
-        Ok(if user.initial_sync_done {
-            endpoint.max_concurrent_incremental_syncs
-        } else {
-            endpoint.max_concurrent_migrations
-        }
-        .max(1))
-    }
 }
 
 /// What [`work`] does when a tick fails (no target set, the endpoint removed, the
@@ -776,6 +854,20 @@ pub async fn work<AfterRound: Future<Output = ()>>(
     let mut last_error: Option<String> = None;
     let mut last_after_round = std::time::Instant::now();
     let result = loop {
+        // A slot freed since a recent full tick is filled at once; the rest of the
+        // tick's work (rounds, stops) waits for the next full one.
+        if scheduler.fresh() && scheduler.running() > 0 {
+            match scheduler.refill().await {
+                Ok(_) => {
+                    scheduler.wait(BUSY_TICK).await;
+                    continue;
+                }
+                Err(e) if on_error == OnError::Retry && !once => {
+                    warn!(error = %e, "claiming jobs failed; trying again");
+                }
+                Err(e) => break Err(e),
+            }
+        }
         let tick = scheduler.tick().await;
         if once {
             scheduler.opens_rounds = false;
