@@ -452,6 +452,11 @@ pub struct TargetSetArgs {
     /// remembers its answer.
     #[arg(long, default_value = "auto", value_parser = ["auto", "sensitive", "insensitive"])]
     pub folder_case: String,
+    /// The target organization's directory (LDAP), read by preflight for the recipients
+    /// and addresses the target already holds: --directory URL --directory-base DN
+    /// --directory-bind DN and its password, as on `endpoint new`.
+    #[command(flatten)]
+    pub directory: DirectoryArgs,
 }
 
 /// The source organization's directory (LDAP: Active Directory or OpenLDAP), read for
@@ -601,9 +606,14 @@ pub enum BatchCommand {
         /// The endpoint of the source system.
         #[arg(long)]
         source_endpoint: String,
-        /// The users CSV: header EmailAddress,UserName,Password.
-        #[arg(long, value_name = "FILE")]
-        users_csv: PathBuf,
+        /// The users CSV: header EmailAddress,UserName,Password. Without it, the batch
+        /// is every recipient of the endpoint's directory (--all-mailboxes).
+        #[arg(long, value_name = "FILE", conflicts_with = "all_mailboxes")]
+        users_csv: Option<PathBuf>,
+        /// Every mailbox, mail user, contact and mail-enabled group of the endpoint's
+        /// directory, each with its kind (the default when no --users-csv is given).
+        #[arg(long)]
+        all_mailboxes: bool,
         /// Start the batch right away.
         #[arg(long)]
         auto_start: bool,
@@ -695,6 +705,11 @@ pub enum BatchCommand {
         #[arg(long, value_name = "EMAIL")]
         user: Option<String>,
     },
+    /// Preflight (the seed's Step 1): what must be fixed before the batch may start,
+    /// read now from the source and target directories, the accepted domains and the
+    /// batch; `batch start` runs it and refuses while a Blocking finding is left. Exit
+    /// code 1 when one is.
+    Preflight { name: String },
     /// The steps the next pass would take for each mailbox of the batch (folders created,
     /// renamed, deleted, subscriptions, flags, removals, copies, checkpoints), read from
     /// both servers and the state without changing anything. `--format json` for scripts.

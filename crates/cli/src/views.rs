@@ -63,8 +63,8 @@ pub fn oauth_properties(app: &cutover_model::OAuthApp) -> Vec<(&'static str, Val
     ]
 }
 
-pub fn target(t: &Target) -> Record {
-    Record::from_view(&TargetView::new(t))
+pub fn target(t: &Target, directory: Option<&cutover_model::SourceDirectory>) -> Record {
+    Record::from_view(&TargetView::new(t).with_directory(directory))
 }
 
 pub fn batch(b: &Batch, users: &[MigrationUser]) -> Record {

@@ -5,16 +5,25 @@
 //! into plain [`Entry`] values. [`recipient_from_entry`] is the pure mapping from an
 //! entry to a [`Recipient`] (kind, primary SMTP address, aliases, members, manager,
 //! delegates), over the attribute names of a profile ([`AttributeNames`]).
-//! Preflight, provisioning and licenses build on these later.
+//! [`preflight`] is the pure decision of what must be fixed before a cutover starts,
+//! over facts read from both directories, the batch and the accepted domains; the
+//! target's directory is read with the same reader (provisioning will add a writer
+//! beside it). Licenses build on these later.
 
 pub mod attributes;
 pub mod entry;
 pub mod error;
+pub mod preflight;
 pub mod reader;
 pub mod recipient;
+pub mod target;
 
 pub use attributes::{AttributeNames, Field, MEMBER_RANGE_STEP, parse_override};
 pub use entry::{Entry, ValueRange, join_next_range, parse_ranged};
 pub use error::DirectoryError;
+pub use preflight::{
+    BatchUser, Code, DomainFact, Finding, PreflightFacts, Severity, TargetFacts, preflight,
+};
 pub use reader::{BaseCheck, DirectoryReader, PAGE_SIZE};
 pub use recipient::{GROUP_TYPE_SECURITY, Recipient, is_security_group_type, recipient_from_entry};
+pub use target::read_target;

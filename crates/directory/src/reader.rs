@@ -51,55 +51,17 @@ impl DirectoryReader {
         settings: &SourceDirectory,
         password: &SecretString,
     ) -> Result<Self, DirectoryError> {
-        settings.check().map_err(DirectoryError::Settings)?;
-        let names = AttributeNames::new(settings.profile, &settings.attributes)
-            .map_err(DirectoryError::Settings)?;
-        let url = settings.url.clone();
-        let tls = cutover_imap::TlsOptions {
-            ca_file: settings.ca_file.as_ref().map(Into::into),
-        }
-        .client_config()
-        .map_err(|e| DirectoryError::Settings(format!("--directory-ca-file: {e}")))?;
-        let conn_settings = LdapConnSettings::new()
-            .set_conn_timeout(CONNECT_TIMEOUT)
-            .set_config(Arc::clone(&tls))
-            .set_starttls(settings.starttls);
-        let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &url)
-            .await
-            .map_err(|e| connect_error(&url, e))?;
-        let conn_url = url.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.drive().await {
-                tracing::debug!(url = %conn_url, error = %e, "directory connection ended");
-            }
-        });
-        let bound = ldap
-            .with_timeout(TIMEOUT)
-            .simple_bind(&settings.bind_dn, password.expose_secret())
-            .await
-            .map_err(|e| connect_error(&url, e))?;
-        if bound.rc != 0 {
-            let text = bound.text.trim().to_string();
-            return Err(match bound.rc {
-                8 | 13 => DirectoryError::StrongerAuthRequired { url, text },
-                rc => DirectoryError::BindRefused {
-                    url,
-                    bind_dn: settings.bind_dn.clone(),
-                    code: result_code_name(rc).to_string(),
-                    text: if text.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {text}")
-                    },
-                },
-            });
-        }
-        tracing::info!(url = %settings.url, bind_dn = %settings.bind_dn, "bound to the source directory");
+        let (ldap, names) = bind(settings, password).await?;
         Ok(Self {
             ldap,
             settings: settings.clone(),
             names,
         })
+    }
+
+    /// The attribute names it reads (the profile with the admin's overrides).
+    pub fn names(&self) -> &AttributeNames {
+        &self.names
     }
 
     /// Reads the base entry (a wrong base DN fails here, by name) and the server's
@@ -256,6 +218,60 @@ impl DirectoryReader {
             reason,
         }
     }
+}
+
+/// Connects (strict TLS: LDAPS or StartTLS) and binds, for reading now and for writing
+/// when provisioning comes: a writer into the target's directory binds the same way.
+/// Each failure says what to change.
+pub(crate) async fn bind(
+    settings: &SourceDirectory,
+    password: &SecretString,
+) -> Result<(Ldap, AttributeNames), DirectoryError> {
+    settings.check().map_err(DirectoryError::Settings)?;
+    let names = AttributeNames::new(settings.profile, &settings.attributes)
+        .map_err(DirectoryError::Settings)?;
+    let url = settings.url.clone();
+    let tls = cutover_imap::TlsOptions {
+        ca_file: settings.ca_file.as_ref().map(Into::into),
+    }
+    .client_config()
+    .map_err(|e| DirectoryError::Settings(format!("--directory-ca-file: {e}")))?;
+    let conn_settings = LdapConnSettings::new()
+        .set_conn_timeout(CONNECT_TIMEOUT)
+        .set_config(Arc::clone(&tls))
+        .set_starttls(settings.starttls);
+    let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &url)
+        .await
+        .map_err(|e| connect_error(&url, e))?;
+    let conn_url = url.clone();
+    tokio::spawn(async move {
+        if let Err(e) = conn.drive().await {
+            tracing::debug!(url = %conn_url, error = %e, "directory connection ended");
+        }
+    });
+    let bound = ldap
+        .with_timeout(TIMEOUT)
+        .simple_bind(&settings.bind_dn, password.expose_secret())
+        .await
+        .map_err(|e| connect_error(&url, e))?;
+    if bound.rc != 0 {
+        let text = bound.text.trim().to_string();
+        return Err(match bound.rc {
+            8 | 13 => DirectoryError::StrongerAuthRequired { url, text },
+            rc => DirectoryError::BindRefused {
+                url,
+                bind_dn: settings.bind_dn.clone(),
+                code: result_code_name(rc).to_string(),
+                text: if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {text}")
+                },
+            },
+        });
+    }
+    tracing::info!(url = %settings.url, bind_dn = %settings.bind_dn, "bound to the directory");
+    Ok((ldap, names))
 }
 
 fn plain(e: SearchEntry) -> Entry {

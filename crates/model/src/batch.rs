@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::directory::RecipientKind;
 use crate::folder_map::FolderMapEntry;
 use crate::names::{EmailAddress, Name};
 use crate::progress::{PassStart, Progress, progress};
@@ -47,6 +48,10 @@ pub struct Batch {
     /// No periodic report mails, only the initial-sync and failure ones (-SkipReports).
     #[serde(default)]
     pub skip_reports: bool,
+    /// Created with `--skip-domain-check` (labs): preflight reports a domain that is not
+    /// accepted and verified as a warning, not as a blocking finding.
+    #[serde(default)]
+    pub domain_check_skipped: bool,
 }
 
 impl Batch {
@@ -85,6 +90,7 @@ impl Batch {
             notification_emails: Vec::new(),
             report_interval: Self::default_report_interval(),
             skip_reports: false,
+            domain_check_skipped: false,
         }
     }
 
@@ -143,6 +149,11 @@ pub struct UserStats {
 pub struct MigrationUser {
     pub email: EmailAddress,
     pub batch: Name,
+    /// What it is in the source organization (RecipientType): a mailbox (from a users
+    /// CSV, always), or from the directory a mail user, contact or group, which has no
+    /// mailbox to copy.
+    #[serde(default = "MigrationUser::default_kind")]
+    pub kind: RecipientKind,
     /// The source login when it differs from the address (the CSV's UserName).
     pub source_login: Option<String>,
     /// Whether the CSV gave this user's own password (kept encrypted in the store).
@@ -174,11 +185,22 @@ pub struct MigrationUser {
 }
 
 impl MigrationUser {
+    fn default_kind() -> RecipientKind {
+        RecipientKind::Mailbox
+    }
+
+    /// Exchange's RecipientType of the user (`UserMailbox`, `MailContact`, ...); a
+    /// migration user always has an address.
+    pub fn recipient_type(&self) -> &'static str {
+        self.kind.recipient_type(true)
+    }
+
     /// A user of `batch` that no pass has touched: Queued, nothing counted.
     pub fn new(email: EmailAddress, batch: Name) -> Self {
         Self {
             email,
             batch,
+            kind: RecipientKind::Mailbox,
             source_login: None,
             has_password: false,
             status: UserStatus::Queued,

@@ -44,8 +44,9 @@ impl FromStr for DirectoryProfile {
     }
 }
 
-/// Where and how an endpoint reads the source organization (LDAP). The bind password
-/// is not here: the store keeps it sealed.
+/// Where and how a directory is read over LDAP: the source organization of an endpoint,
+/// and the target organization's (`target set --directory`), with the same settings and
+/// reader. The bind password is not here: the store keeps it sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDirectory {
     /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
@@ -150,6 +151,12 @@ impl RecipientKind {
             RecipientKind::SecurityGroup if mail_enabled => "MailUniversalSecurityGroup",
             RecipientKind::DistributionGroup | RecipientKind::SecurityGroup => "Group",
         }
+    }
+
+    /// Whether it has a mailbox whose mail a pass copies. Mail users, contacts and
+    /// groups are recipients without one: they only exist in the directory.
+    pub fn has_mailbox(self) -> bool {
+        self == RecipientKind::Mailbox
     }
 
     pub fn is_group(self) -> bool {

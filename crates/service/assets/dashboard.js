@@ -23,6 +23,8 @@ const api = {
     return { users: await response.json(), total: Number(response.headers.get("X-Total-Count") || 0) };
   },
   throughput: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/throughput`),
+  // Reads both directories: asked for on a batch's first showing, a click, a refused start.
+  preflight: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/preflight`),
   endpoints: () => get("/api/v1/endpoints"),
   endpoint: (name) => get(`/api/v1/endpoints/${encodeURIComponent(name)}`),
   target: () => get("/api/v1/target"),
@@ -44,6 +46,7 @@ let timer = null;
 // Which page of mailboxes the table shows: the service filters, sorts and slices.
 const view = { offset: 0, sort: "position", descending: false, filter: "" };
 let settingsShown = null; // the batch whose settings are drawn
+let preflightShown = null; // the batch whose preflight is drawn
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -255,6 +258,7 @@ function drawUsers(page) {
     tr.dataset.email = u.Identity;
     if (u.Identity === selected) tr.className = "selected";
     cell(tr, u.Identity);
+    cell(tr, u.RecipientType || "", "muted");
     cell(tr, statusBadge(u.StatusDetail ? `${u.Status} · ${u.StatusDetail}` : u.Status));
     cell(tr, progressCell(u), "progress-cell");
     cell(tr, num(u.ItemsSynced), "num");
@@ -279,6 +283,48 @@ function drawUsers(page) {
     const sorted = th.dataset.sort === view.sort;
     if (sorted) th.setAttribute("aria-sort", view.descending ? "descending" : "ascending");
     else th.removeAttribute("aria-sort");
+  }
+}
+
+// Preflight's findings: what blocks the start, and what will not carry over. Objects
+// beyond the first few are counted (a group's members left behind can be thousands).
+const OBJECTS_SHOWN = 4;
+
+function drawPreflight(p) {
+  const result = $("preflight-result");
+  result.textContent = p.Result;
+  result.className = `status ${p.Result === "Blocked" ? "bad" : p.Result === "Passed" ? "good" : "busy"}`;
+  $("preflight-caption").textContent =
+    `${num(p.BlockingCount)} blocking, ${num(p.WarningCount)} warning(s) · checked ${when(p.CheckedDateTime)}`;
+  const rows = p.Findings.map((f) => {
+    const tr = document.createElement("tr");
+    tr.className = f.Severity === "Blocking" ? "blocking" : "warning";
+    cell(tr, statusBadge(f.Severity));
+    cell(tr, f.Code);
+    const shown = f.Objects.slice(0, OBJECTS_SHOWN).join("\n");
+    const more = f.Objects.length > OBJECTS_SHOWN ? `\n… and ${num(f.Objects.length - OBJECTS_SHOWN)} more` : "";
+    cell(tr, shown + more, "objects");
+    cell(tr, f.Message);
+    cell(tr, f.Action);
+    return tr;
+  });
+  $("preflight-findings").replaceChildren(...rows);
+  show("preflight-table", rows.length > 0);
+  show("preflight-none", rows.length === 0);
+}
+
+async function runPreflight() {
+  if (!batchName) return;
+  const name = batchName;
+  $("btn-preflight").disabled = true;
+  $("preflight-caption").textContent = "reading the directories…";
+  try {
+    drawPreflight(await api.preflight(name));
+    preflightShown = name;
+  } catch (e) {
+    $("preflight-caption").textContent = `preflight failed: ${e.message}`;
+  } finally {
+    $("btn-preflight").disabled = false;
   }
 }
 
@@ -448,6 +494,7 @@ async function refresh() {
       drawUsers(await api.users(b.Identity, view));
       drawChart(await api.throughput(b.Identity));
       await drawSettings(b);
+      if (preflightShown !== b.Identity) await runPreflight();
       await refreshDetail();
     }
     live("ok", `updated ${new Date().toLocaleTimeString("en-GB")}`);
@@ -555,6 +602,8 @@ async function act(action, verb) {
     toast(`${verb} ${batchName}`);
   } catch (e) {
     toast(`${verb} failed: ${e.message}`, true);
+    // A start refused by preflight: show what it found.
+    if (action === "start" && e.status === 409) await runPreflight();
   }
   stop();
   await loop();
@@ -658,6 +707,7 @@ function init() {
       redraw();
     });
   }
+  $("btn-preflight").addEventListener("click", runPreflight);
   $("new-batch-form").addEventListener("submit", createBatch);
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDetail(); });

@@ -32,8 +32,8 @@ use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
 use crate::throughput::{self, ThroughputView};
 use crate::views::{
-    BatchView, EndpointView, JobView, RecipientView, SkippedItemView, TargetView, UserStatsView,
-    UserView,
+    BatchView, EndpointView, JobView, PreflightView, RecipientView, SkippedItemView, TargetView,
+    UserStatsView, UserView,
 };
 
 /// What every handler shares.
@@ -129,6 +129,14 @@ impl From<ControlError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "StillRunning", e.to_string())
             }
             ControlError::Invalid(_) => Self::invalid(e.to_string()),
+            ControlError::Directory { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "DirectoryUnreadable",
+                e.to_string(),
+            ),
+            ControlError::PreflightBlocked { .. } => {
+                Self::new(StatusCode::CONFLICT, "PreflightBlocked", e.to_string())
+            }
             ControlError::Store(e) => e.into(),
         }
     }
@@ -290,7 +298,8 @@ async fn get_target(State(s): State<AppState>) -> ApiResult<Json<TargetView>> {
             "no target is set; run `cutover target set --server ... --admin ...`",
         )
     })?;
-    Ok(Json(TargetView::new(&t)))
+    let directory = s.store.target_directory().await?;
+    Ok(Json(TargetView::new(&t).with_directory(directory.as_ref())))
 }
 
 // ---------------------------------------------------------------- batches
@@ -342,7 +351,8 @@ pub struct NewUserRequest {
 }
 
 /// A new cutover batch (New-MigrationBatch). Give the users as `Users` or as the text of
-/// a users CSV (`UsersCsv`, header `EmailAddress,UserName,Password`), not both.
+/// a users CSV (`UsersCsv`, header `EmailAddress,UserName,Password`), or neither to read
+/// the whole organization from the endpoint's directory (`AllMailboxes`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct NewBatchRequest {
@@ -352,6 +362,10 @@ pub struct NewBatchRequest {
     pub users: Vec<NewUserRequest>,
     #[serde(default)]
     pub users_csv: Option<String>,
+    /// Every mailbox, mail user, contact and mail-enabled group of the endpoint's
+    /// directory, each with its kind; the default when no users are given.
+    #[serde(default)]
+    pub all_mailboxes: bool,
     /// Start the batch right away.
     #[serde(default)]
     pub auto_start: bool,
@@ -427,6 +441,7 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
                 email: r.email,
                 source_login: r.user_name,
                 password: r.password,
+                kind: cutover_model::RecipientKind::Mailbox,
             })
             .collect()),
         (None, _) => {
@@ -446,6 +461,7 @@ fn new_users(req: &mut NewBatchRequest) -> ApiResult<Vec<NewUser>> {
                         email,
                         source_login: u.user_name.filter(|n| !n.trim().is_empty()),
                         password: u.password.filter(|p| !p.is_empty()).map(SecretString::from),
+                        kind: cutover_model::RecipientKind::Mailbox,
                     })
                 })
                 .collect()
@@ -464,7 +480,18 @@ async fn create_batch(
     State(s): State<AppState>,
     ApiJson(mut req): ApiJson<NewBatchRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchView>)> {
-    let users = new_users(&mut req)?;
+    let listed = !req.users.is_empty() || req.users_csv.is_some();
+    if req.all_mailboxes && listed {
+        return Err(ApiError::invalid(
+            "AllMailboxes reads the users from the endpoint's directory: give no Users or UsersCsv with it",
+        ));
+    }
+    let from_directory = !listed;
+    let users = if from_directory {
+        crate::organization::organization_users(s.store.as_ref(), &req.source_endpoint).await?
+    } else {
+        new_users(&mut req)?
+    };
     let folder_map = req
         .folder_map
         .iter()
@@ -495,6 +522,7 @@ async fn create_batch(
             skip_reports: req.skip_reports,
             auto_start: req.auto_start,
             skip_domain_check: false,
+            from_directory,
         },
     )
     .await?;
@@ -560,9 +588,24 @@ async fn start_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<BatchView>> {
-    let b = control::start_batch(s.store.as_ref(), &name).await?;
+    let (b, _warnings) = control::start_batch(s.store.as_ref(), &name).await?;
     changed(&s, b.name.as_str(), b.status.as_str());
     Ok(Json(batch_view(&s, &b).await?))
+}
+
+/// Preflight of the batch, now (`cutover batch preflight`): what must be fixed before it
+/// may start (Blocking) and what will not carry over (Warning), each naming its objects
+/// and what to do. Reads the source and target directories.
+#[utoipa::path(get, path = "/api/v1/batches/{name}/preflight", tag = "batches",
+    params(("name" = String, Path, description = "The batch's name")),
+    responses((status = 200, body = PreflightView), (status = 404, body = ErrorBody),
+        (status = 502, description = "A directory could not be read", body = ErrorBody)))]
+async fn batch_preflight(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PreflightView>> {
+    let (b, findings) = control::preflight(s.store.as_ref(), &name).await?;
+    Ok(Json(PreflightView::new(&b, &findings, Utc::now())))
 }
 
 /// Stops the batch's users (Stop-MigrationBatch); running passes stop within seconds.
@@ -1054,6 +1097,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_batches, create_batch))
         .routes(routes!(get_batch, set_batch, remove_batch))
         .routes(routes!(start_batch))
+        .routes(routes!(batch_preflight))
         .routes(routes!(stop_batch))
         .routes(routes!(approve_skipped_items))
         .routes(routes!(approve_removals))

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use cutover_directory::Finding;
 use cutover_model::{
     Batch, BatchStatus, EmailAddress, FolderMapEntry, MigrationUser, Name, UserStatus,
 };
@@ -37,8 +38,38 @@ pub enum ControlError {
         running: usize,
         secs: u64,
     },
+    /// A directory preflight or the batch needs could not be read (a 502 over HTTP).
+    #[error("cannot read the {which}: {reason}")]
+    Directory { which: &'static str, reason: String },
+    /// Preflight found what must be fixed before the batch may start (a 409 over HTTP).
+    #[error("{}", blocked_message(batch, *created, findings))]
+    PreflightBlocked {
+        batch: String,
+        /// The batch was just created (`--auto-start`): it exists, not started.
+        created: bool,
+        findings: Vec<Finding>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn blocked_message(batch: &str, created: bool, findings: &[Finding]) -> String {
+    let blocking: Vec<&Finding> = findings.iter().filter(|f| f.is_blocking()).collect();
+    let mut text = format!(
+        "batch '{batch}' {}: preflight found {} problem(s) to fix first \
+         (`cutover batch preflight {batch}` lists them with the warnings; fix them, then \
+         `cutover batch start {batch}`):",
+        if created {
+            "was created but not started"
+        } else {
+            "cannot be started"
+        },
+        blocking.len()
+    );
+    for f in blocking {
+        text.push_str(&format!("\n  {}: {}; {}", f.code, f.message, f.action));
+    }
+    text
 }
 
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;
@@ -77,8 +108,12 @@ pub struct NewBatch {
     /// No periodic report mails.
     pub skip_reports: bool,
     pub auto_start: bool,
-    /// Lets users of domains that are not accepted and verified in (labs, benchmarks).
+    /// Lets users of domains that are not accepted and verified in (labs, benchmarks);
+    /// preflight then reports them as warnings.
     pub skip_domain_check: bool,
+    /// The users are the organization read from the endpoint's directory: their domains
+    /// are preflight's to check (at `batch start`), not a reason to refuse the batch.
+    pub from_directory: bool,
 }
 
 /// Creates the cutover batch (and starts it when asked).
@@ -128,25 +163,43 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
         notification_emails: dedup(new.notification_emails),
         report_interval: chrono::Duration::hours(i64::from(new.report_interval_hours)),
         skip_reports: new.skip_reports,
+        domain_check_skipped: new.skip_domain_check,
     };
     if new.skip_domain_check {
         tracing::warn!(
             batch = new.name,
             "the accepted-domain check is skipped, as asked: users of unverified domains may migrate"
         );
-    } else {
+    } else if !new.from_directory {
         check_accepted_domains(store, &new.users).await?;
     }
     store.create_batch(&batch, &new.users).await?;
     if new.auto_start {
-        start(store, &mut batch).await?;
+        start(store, &mut batch).await.map_err(|e| match e {
+            ControlError::PreflightBlocked {
+                batch, findings, ..
+            } => ControlError::PreflightBlocked {
+                batch,
+                created: true,
+                findings,
+            },
+            e => e,
+        })?;
     }
     Ok(batch)
 }
 
+/// Preflight of a batch, now: every finding, blocking ones first.
+pub async fn preflight(store: &dyn Store, name: &str) -> Result<(Batch, Vec<Finding>)> {
+    let batch = load_batch(store, name).await?;
+    let facts = crate::organization::preflight_facts(store, &batch).await?;
+    Ok((batch, cutover_directory::preflight(&facts)))
+}
+
 /// Moves a batch (and its users) to running, as Start-MigrationBatch does: a batch
-/// that finished its initial sync gets an incremental pass now.
-pub async fn start(store: &dyn Store, batch: &mut Batch) -> Result<()> {
+/// that finished its initial sync gets an incremental pass now. Preflight runs first,
+/// and a blocking finding refuses the start. Returns the warnings it found.
+pub async fn start(store: &dyn Store, batch: &mut Batch) -> Result<Vec<Finding>> {
     batch
         .status
         .check_start()
@@ -155,6 +208,15 @@ pub async fn start(store: &dyn Store, batch: &mut Batch) -> Result<()> {
             action: "started",
             why,
         })?;
+    let facts = crate::organization::preflight_facts(store, batch).await?;
+    let findings = cutover_directory::preflight(&facts);
+    if findings.iter().any(Finding::is_blocking) {
+        return Err(ControlError::PreflightBlocked {
+            batch: batch.name.to_string(),
+            created: false,
+            findings,
+        });
+    }
     let now = Utc::now();
     batch.started_at.get_or_insert(now);
     if batch.initial_sync_at.is_some() {
@@ -173,13 +235,14 @@ pub async fn start(store: &dyn Store, batch: &mut Batch) -> Result<()> {
         }
     }
     store.update_batch(batch).await?;
-    Ok(())
+    Ok(findings)
 }
 
-pub async fn start_batch(store: &dyn Store, name: &str) -> Result<Batch> {
+/// Starts the batch by name; returns it and preflight's warnings.
+pub async fn start_batch(store: &dyn Store, name: &str) -> Result<(Batch, Vec<Finding>)> {
     let mut batch = load_batch(store, name).await?;
-    start(store, &mut batch).await?;
-    Ok(batch)
+    let warnings = start(store, &mut batch).await?;
+    Ok((batch, warnings))
 }
 
 /// The users a live worker holds a job of now: leases not expired, and not of a process

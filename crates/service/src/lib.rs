@@ -5,7 +5,9 @@
 //! (Exchange's property names), [`report`] the batch's MigrationStatistics.csv and
 //! MigrationErrors.csv built from them, [`proof`] the signed completeness proof and its
 //! check, [`throughput`] the batch's throughput over time (the dashboard's chart);
-//! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay).
+//! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay);
+//! [`organization`] the source and target directories read for a batch of the whole
+//! organization and for preflight.
 //! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
@@ -19,6 +21,7 @@ pub mod control;
 pub mod dashboard;
 pub mod live;
 pub mod notify;
+pub mod organization;
 pub mod proof;
 pub mod report;
 pub mod scheduler;

@@ -417,6 +417,7 @@ mod tests {
             email: "a@contoso.test".parse().unwrap(),
             source_login: None,
             password: None,
+            kind: cutover_model::RecipientKind::Mailbox,
         };
         store.create_batch(&batch, &[user]).await.unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0")

@@ -303,6 +303,7 @@ mod tests {
         UserStatsView {
             identity: email.into(),
             batch_id: "CutoverBatch".into(),
+            recipient_type: "UserMailbox".into(),
             status: status.into(),
             source_login: email.into(),
             total_items_in_source_mailbox_count: 31,

@@ -710,6 +710,13 @@ impl JobContext {
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
         let owner = self.worker.id.as_str();
+        // Mail users, contacts and groups: no mailbox, so no IMAP pass (sync's no_mailbox).
+        if !user.kind.has_mailbox() {
+            let (status, _) =
+                cutover_sync::no_mailbox::pass(store, user.clone(), &self.events).await?;
+            store.end_job(job.id, owner, &JobEnd::Done).await?;
+            return Ok(Some((status, 0, 0)));
+        }
         let mailbox = match mailbox {
             Ok(m) => m,
             Err(reason) => {
@@ -729,7 +736,9 @@ impl JobContext {
         if job.refusals > 0 {
             store.set_throttled(user.email.as_str(), None).await?;
         }
-        let attempt = cutover_sync::attempt_pass(store, &mailbox, &self.events).await?;
+        let attempt =
+            cutover_sync::attempt_pass(store, &mailbox, &self.events, user.stats.items_synced)
+                .await?;
         let max = limits.max;
         match decide(&attempt, job.attempts, job.refusals) {
             Decision::Finish(result) => {

@@ -5,7 +5,7 @@
 //! appear: no view has a field for one.
 
 use chrono::{DateTime, Utc};
-use cutover_directory::Recipient;
+use cutover_directory::{Finding, Recipient};
 use cutover_model::SourceDirectory;
 use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
@@ -236,6 +236,9 @@ pub struct TargetView {
     /// How the target compares folder names: Insensitive, Sensitive, or not probed yet.
     pub folder_name_case: String,
     pub last_modified_date_time: Option<String>,
+    /// The target organization's directory (LDAP), when set; never its bind password.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryView>,
 }
 
 impl TargetView {
@@ -264,7 +267,14 @@ impl TargetView {
             }
             .into(),
             last_modified_date_time: time_text(Some(t.updated_at)),
+            directory: None,
         }
+    }
+
+    /// The view with the target's directory.
+    pub fn with_directory(mut self, directory: Option<&SourceDirectory>) -> Self {
+        self.directory = directory.map(DirectoryView::new);
+        self
     }
 }
 
@@ -407,6 +417,9 @@ pub struct UserView {
     /// The mailbox's address.
     pub identity: String,
     pub batch_id: String,
+    /// UserMailbox, MailUser, MailContact, MailUniversalDistributionGroup or
+    /// MailUniversalSecurityGroup.
+    pub recipient_type: String,
     /// Queued, Provisioning, Syncing, Synced, IncrementalSyncing, Stopped, Failed.
     pub status: String,
     pub items_synced: u64,
@@ -433,10 +446,24 @@ pub struct UserView {
     pub estimated_seconds_left: Option<u64>,
     /// The same, for people ("12 min").
     pub estimated_time_left: Option<String>,
-    /// `Throttled` while a server's refusal for load makes the running pass wait.
+    /// `Throttled` while a server's refusal for load makes the running pass wait;
+    /// `NotProvisioned` for a Synced recipient without a mailbox (mail user, contact,
+    /// group): it had nothing to copy, and cutover does not create it on the target yet.
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
+}
+
+/// A user's StatusDetail: `Throttled` while it waits for a server, `NotProvisioned` once
+/// a recipient without a mailbox is Synced.
+fn status_detail(u: &MigrationUser, throttled: Option<DateTime<Utc>>) -> Option<String> {
+    if throttled.is_some() {
+        Some("Throttled".into())
+    } else if !u.kind.has_mailbox() && u.status == UserStatus::Synced {
+        Some("NotProvisioned".into())
+    } else {
+        None
+    }
 }
 
 impl UserView {
@@ -451,6 +478,7 @@ impl UserView {
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
+            recipient_type: u.recipient_type().into(),
             status: u.status.as_str().into(),
             items_synced: u.stats.items_synced,
             items_skipped: u.stats.items_skipped,
@@ -466,7 +494,7 @@ impl UserView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
-            status_detail: throttled.map(|_| "Throttled".into()),
+            status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
         }
     }
@@ -509,6 +537,9 @@ impl SkippedItemView {
 pub struct UserStatsView {
     pub identity: String,
     pub batch_id: String,
+    /// UserMailbox, MailUser, MailContact, MailUniversalDistributionGroup or
+    /// MailUniversalSecurityGroup.
+    pub recipient_type: String,
     pub status: String,
     pub source_login: String,
     pub total_items_in_source_mailbox_count: u64,
@@ -558,6 +589,7 @@ impl UserStatsView {
         Self {
             identity: u.email.to_string(),
             batch_id: u.batch.to_string(),
+            recipient_type: u.recipient_type().into(),
             status: u.status.as_str().into(),
             source_login: u.source_login().into(),
             total_items_in_source_mailbox_count: s.source_items,
@@ -585,9 +617,75 @@ impl UserStatsView {
             bytes_percentage_complete: progress.bytes_percent,
             estimated_seconds_left: progress.seconds_left,
             estimated_time_left: progress.seconds_left.map(human_duration),
-            status_detail: throttled.map(|_| "Throttled".into()),
+            status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
+        }
+    }
+}
+
+/// One preflight finding, as the CLI and the API show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct FindingView {
+    /// Blocking (the batch does not start) or Warning (what will not carry over).
+    pub severity: String,
+    /// DomainNotAccepted, DomainNotVerified, UnifiedMessagingEnabled,
+    /// SecurityGroupNotOnTarget, ManagerNotMigrated, DelegateNotMigrated,
+    /// DuplicateAddress, AddressUsedOnTarget, HiddenFromAddressLists,
+    /// GroupMembersNotMigrated, GroupNotMailEnabled, AliasDomainNotAccepted or
+    /// TargetDirectoryNotSet.
+    pub code: String,
+    /// What it is about: addresses, domains and DNs, the one concerned first.
+    pub objects: Vec<String>,
+    pub message: String,
+    /// What to do about it.
+    pub action: String,
+}
+
+impl FindingView {
+    pub fn new(f: &Finding) -> Self {
+        Self {
+            severity: f.severity.as_str().into(),
+            code: f.code.as_str().into(),
+            objects: f.objects.clone(),
+            message: f.message.clone(),
+            action: f.action.clone(),
+        }
+    }
+}
+
+/// A batch's preflight: whether it may start, and every finding.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreflightView {
+    pub identity: String,
+    /// Passed, PassedWithWarnings or Blocked.
+    pub result: String,
+    pub blocking_count: usize,
+    pub warning_count: usize,
+    pub checked_date_time: Option<String>,
+    pub findings: Vec<FindingView>,
+}
+
+impl PreflightView {
+    pub fn new(b: &Batch, findings: &[Finding], now: DateTime<Utc>) -> Self {
+        let blocking = findings.iter().filter(|f| f.is_blocking()).count();
+        let warnings = findings.len() - blocking;
+        Self {
+            identity: b.name.to_string(),
+            result: if blocking > 0 {
+                "Blocked"
+            } else if warnings > 0 {
+                "PassedWithWarnings"
+            } else {
+                "Passed"
+            }
+            .into(),
+            blocking_count: blocking,
+            warning_count: warnings,
+            checked_date_time: time_text(Some(now)),
+            findings: findings.iter().map(FindingView::new).collect(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! store can show itself ([`StateInspection`]): the whole state as stable text, and
 //! the invariants it keeps, which the tests check after their steps.
 
+pub mod dav;
 pub mod directory;
 pub mod domains;
 mod inspect;
@@ -24,11 +25,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cutover_model::{
-    Batch, BatchStatus, EmailAddress, Endpoint, MigrationUser, PassStart, SkippedCounts,
-    SkippedKind, Target, UserStatus,
+    Batch, BatchStatus, EmailAddress, Endpoint, MigrationUser, PassStart, RecipientKind,
+    SkippedCounts, SkippedKind, Target, UserStatus,
 };
 use secrecy::SecretString;
 
+pub use dav::{DavIntent, DavLedger, DavRecord, DavStore};
 pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
@@ -129,12 +131,14 @@ pub fn side_files_base(url: &str, key_file: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// A user to add to a new batch, from the users CSV.
+/// A user to add to a new batch, from the users CSV or the source directory.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub email: EmailAddress,
     pub source_login: Option<String>,
     pub password: Option<SecretString>,
+    /// A mailbox (every row of a users CSV), or what the directory says it is.
+    pub kind: RecipientKind,
 }
 
 /// What a pass saw of one source folder.
@@ -225,7 +229,14 @@ pub async fn count_from_ledger(
 /// The state of every migration, behind one interface so backends can differ.
 #[async_trait]
 pub trait Store:
-    JobStore + DomainStore + DirectoryStore + NotificationStore + StateInspection + Send + Sync
+    JobStore
+    + DomainStore
+    + DirectoryStore
+    + DavStore
+    + NotificationStore
+    + StateInspection
+    + Send
+    + Sync
 {
     /// Closes the store, waiting for its connections to finish (SQLite's files are closed
     /// when this returns).
@@ -301,6 +312,9 @@ pub trait Store:
     ) -> Result<()>;
     /// The intents left for a source folder (by a crash or a failed APPEND).
     async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>>;
+    /// Whether any intent of the user is left, in any folder (one query, for a pass that
+    /// may end at a glance).
+    async fn has_intents(&self, email: &str) -> Result<bool>;
     /// Forgets intents whose message did not land on the target.
     async fn drop_intents(
         &self,

@@ -30,6 +30,7 @@ use crate::{
     THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort,
 };
 
+mod dav;
 mod directory;
 mod domains;
 mod inspect;
@@ -371,8 +372,9 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports,
+               domain_check_skipped)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -391,6 +393,7 @@ impl Store for PostgresStore {
         .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
         .bind(b.report_interval.num_seconds())
         .bind(b.skip_reports)
+        .bind(b.domain_check_skipped)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -400,8 +403,9 @@ impl Store for PostgresStore {
                 .map(|p| self.sealer.seal(p, &user_owner(u.email.as_str())))
                 .transpose()?;
             sqlx::query(
-                "INSERT INTO users (email, batch, source_login, password_sealed, status, position)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO users (email, batch, source_login, password_sealed, status, position,
+                   recipient_type)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(u.email.as_str())
             .bind(b.name.as_str())
@@ -409,6 +413,7 @@ impl Store for PostgresStore {
             .bind(sealed)
             .bind(UserStatus::Queued.as_str())
             .bind(position as i64)
+            .bind(u.kind.recipient_type(true))
             .execute(&mut *tx)
             .await?;
         }
@@ -1092,6 +1097,15 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn has_intents(&self, email: &str) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM intents WHERE email = $1)")
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>> {

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use cutover_model::{
     Batch, BatchStatus, Compression, Connection, EmailAddress, Endpoint, Impersonation,
-    MigrationUser, Name, PassStart, Security, UserStats, UserStatus,
+    MigrationUser, Name, PassStart, RecipientKind, Security, UserStats, UserStatus,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -211,6 +211,7 @@ pub(crate) fn batch_from_row(row: &impl Columns) -> Result<Batch> {
         },
         report_interval: chrono::Duration::seconds(row.value("report_interval")?),
         skip_reports: row.value("skip_reports")?,
+        domain_check_skipped: row.value("domain_check_skipped")?,
     })
 }
 
@@ -220,6 +221,7 @@ pub(crate) fn user_from_row(row: &impl Columns) -> Result<MigrationUser> {
     Ok(MigrationUser {
         email: EmailAddress::from_str(&email).map_err(corrupt)?,
         batch: name(row, "batch", "batch")?,
+        kind: parse::<RecipientKind>(row, "recipient_type")?,
         source_login: row.value("source_login")?,
         has_password: sealed.is_some(),
         status: parse::<UserStatus>(row, "status")?,
@@ -345,6 +347,9 @@ pub(crate) fn directory_owner(endpoint: &str) -> String {
 }
 
 /// The associated data the SMTP relay's password is sealed with.
+/// The target directory's password owner (no endpoint's: those start `directory:`).
+pub(crate) const TARGET_DIRECTORY_OWNER: &str = "target-directory";
+
 pub(crate) const RELAY_OWNER: &str = "smtp-relay";
 
 pub(crate) fn domain_row(row: &impl Columns) -> Result<crate::AcceptedDomain> {

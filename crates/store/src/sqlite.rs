@@ -25,6 +25,7 @@ use crate::{
     THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort,
 };
 
+mod dav;
 mod directory;
 mod domains;
 mod inspect;
@@ -347,8 +348,9 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
-               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports,
+               domain_check_skipped)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -367,6 +369,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&b.notification_emails).map_err(corrupt)?)
         .bind(b.report_interval.num_seconds())
         .bind(b.skip_reports)
+        .bind(b.domain_check_skipped)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {
@@ -376,8 +379,9 @@ impl Store for SqliteStore {
                 .map(|p| self.sealer.seal(p, &user_owner(u.email.as_str())))
                 .transpose()?;
             sqlx::query(
-                "INSERT INTO users (email, batch, source_login, password_sealed, status, position)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (email, batch, source_login, password_sealed, status, position,
+                   recipient_type)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(u.email.as_str())
             .bind(b.name.as_str())
@@ -385,6 +389,7 @@ impl Store for SqliteStore {
             .bind(sealed)
             .bind(UserStatus::Queued.as_str())
             .bind(position as i64)
+            .bind(u.kind.recipient_type(true))
             .execute(&mut *tx)
             .await?;
         }
@@ -1065,6 +1070,16 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn has_intents(&self, email: &str) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM intents WHERE email = ?)")
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?
+                != 0,
+        )
     }
 
     async fn intents(&self, email: &str, src_folder: &[u8]) -> Result<Vec<Intent>> {

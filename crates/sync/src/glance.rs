@@ -64,12 +64,10 @@ pub(crate) async fn unchanged_source(
     if !store.skipped_items(email).await?.is_empty() {
         return Ok(None);
     }
-    let states = store.folder_states(email).await?;
-    for st in &states {
-        if !store.intents(email, &st.src_name).await?.is_empty() {
-            return Ok(None);
-        }
+    if store.has_intents(email).await? {
+        return Ok(None);
     }
+    let states = store.folder_states(email).await?;
     let (listed, subscribed) = list_folders(src, Role::Source).await?;
     if listing_digest(&listed, &subscribed, &job.excluded_folders, &job.folder_map) != known {
         return Ok(None);

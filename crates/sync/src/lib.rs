@@ -44,6 +44,7 @@ pub mod lifecycle;
 pub mod listing;
 mod message_changes;
 pub mod namespace;
+pub mod no_mailbox;
 mod observe;
 pub mod pass;
 pub mod plan;

@@ -139,7 +139,10 @@ async fn read_only_jobs(
     let sides = Sides::of(store, batch).await?;
     let mut out = Vec::new();
     for user in store.users(Some(batch.name.as_str()), None).await? {
-        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e)) {
+        // Mail users, contacts and groups have no mailbox to read.
+        if only.is_some_and(|e| !user.email.as_str().eq_ignore_ascii_case(e))
+            || !user.kind.has_mailbox()
+        {
             continue;
         }
         let job = sides
@@ -306,15 +309,17 @@ pub async fn begin_pass(
 }
 
 /// One attempt at the pass of `job`; the store's failures are the caller's.
+/// `copied_before` is the user's `items_synced` as the attempt starts (chunks that land
+/// move it on): a transient failure after it grew moved mail on.
 pub async fn attempt_pass(
     store: &dyn Store,
     job: &MailboxJob,
     events: &EventSink,
+    copied_before: u64,
 ) -> Result<Attempt, StoreError> {
     if let Some(reason) = job.stop.reason() {
         return Ok(Attempt::Stopped(reason));
     }
-    let (copied_before, _) = store.copied_totals(&job.email).await?;
     let pass = sync_mailbox(job, store, events);
     let result = job
         .stop
@@ -331,7 +336,10 @@ pub async fn attempt_pass(
                     error: e.to_string(),
                 }
             } else if e.is_transient() {
-                let progressed = store.copied_totals(&job.email).await?.0 > copied_before;
+                let progressed = store
+                    .user(&job.email)
+                    .await?
+                    .is_some_and(|u| u.stats.items_synced > copied_before);
                 Attempt::Transient {
                     error: e.to_string(),
                     progressed,

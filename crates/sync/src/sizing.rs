@@ -31,7 +31,8 @@ pub fn to_size(users: &[MigrationUser], slots: usize, incremental: bool) -> Vec<
     users
         .iter()
         .enumerate()
-        .filter(|(_, u)| !u.initial_sync_done && u.stats.source_items == 0)
+        // Mail users, contacts and groups have no mailbox to size.
+        .filter(|(_, u)| u.kind.has_mailbox() && !u.initial_sync_done && u.stats.source_items == 0)
         .map(|(i, _)| i)
         .collect()
 }

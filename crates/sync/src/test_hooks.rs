@@ -14,6 +14,10 @@ pub enum PausePoint {
     AfterAppend,
     /// The chunk's copies are recorded.
     AfterRecord,
+    /// A DAV item's intent is recorded; its PUT is not sent yet (crates/dav).
+    DavAfterIntent,
+    /// The target took a DAV item's PUT; its record is not written yet.
+    DavAfterPut,
 }
 
 impl PausePoint {
@@ -23,6 +27,8 @@ impl PausePoint {
             PausePoint::AfterIntents => "after-intents",
             PausePoint::AfterAppend => "after-append",
             PausePoint::AfterRecord => "after-record",
+            PausePoint::DavAfterIntent => "dav-after-intent",
+            PausePoint::DavAfterPut => "dav-after-put",
         }
     }
 }

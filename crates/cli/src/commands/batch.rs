@@ -11,7 +11,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use cutover_model::{Batch, EmailAddress, Name, UserStatus, parse_users_csv};
 use cutover_service::control::{self, ControlError};
-use cutover_service::report;
+use cutover_service::views::PreflightView;
+use cutover_service::{organization, report};
 use cutover_store::NewUser;
 
 use crate::args::BatchCommand;
@@ -75,8 +76,11 @@ pub struct NewBatch {
     pub skip_reports: bool,
 }
 
-/// Where the users CSV (`EmailAddress,UserName,Password`) comes from.
+/// Where the users come from: a users CSV (`EmailAddress,UserName,Password`), or the
+/// endpoint's directory.
 pub enum UsersCsv {
+    /// Every recipient of the endpoint's directory (`--all-mailboxes`).
+    AllMailboxes,
     File(std::path::PathBuf),
     /// Text given inline; `origin` names it in errors (a parameter).
     Text {
@@ -88,6 +92,7 @@ pub enum UsersCsv {
 impl UsersCsv {
     fn users(&self) -> anyhow::Result<Vec<NewUser>> {
         let (text, origin) = match self {
+            UsersCsv::AllMailboxes => unreachable!("read from the directory by `new`"),
             UsersCsv::File(path) => (
                 std::fs::read_to_string(path)
                     .with_context(|| format!("--users-csv {}: cannot read it", path.display()))?,
@@ -102,6 +107,7 @@ impl UsersCsv {
                 email: r.email,
                 source_login: r.user_name,
                 password: r.password,
+                kind: cutover_model::RecipientKind::Mailbox,
             })
             .collect())
     }
@@ -125,8 +131,20 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
     if p.report_interval == 0 {
         bail!("--report-interval must be at least 1 hour");
     }
-    let users = p.users.users()?;
+    let from_directory = matches!(p.users, UsersCsv::AllMailboxes);
+    let users = if from_directory {
+        organization::organization_users(ctx.store.as_ref(), source_endpoint)
+            .await
+            .with_context(|| {
+                format!(
+                    "--all-mailboxes: the organization of endpoint '{source_endpoint}' could not                      be read (or give --users-csv FILE)"
+                )
+            })?
+    } else {
+        p.users.users()?
+    };
     let count = users.len();
+    let kinds = kind_counts(&users);
     let batch = control::create_batch(
         ctx.store.as_ref(),
         control::NewBatch {
@@ -144,6 +162,7 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
             skip_reports: p.skip_reports,
             auto_start: p.auto_start,
             skip_domain_check: p.skip_domain_check,
+            from_directory,
         },
     )
     .await
@@ -154,9 +173,10 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
         e => e.into(),
     })?;
     eprintln!(
-        "batch '{}' created with {} users{}",
+        "batch '{}' created with {} users{}{}",
         batch.name,
         count,
+        kinds,
         if p.auto_start {
             " and started; `cutover run` does the work"
         } else {
@@ -164,6 +184,23 @@ pub async fn new(ctx: &Ctx, p: NewBatch) -> anyhow::Result<Record> {
         }
     );
     show_one(ctx, batch).await
+}
+
+/// "(3 UserMailbox, 1 MailContact)" for users of more than one kind.
+fn kind_counts(users: &[NewUser]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for u in users {
+        let t = u.kind.recipient_type(true);
+        match counts.iter_mut().find(|(k, _)| *k == t) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    if counts.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(" ({})", parts.join(", "))
 }
 
 /// One batch by name, or all of them.
@@ -183,8 +220,39 @@ pub async fn get(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<Vec<Record>> {
 /// Start-MigrationBatch: starts the batch, or asks a Synced one for an incremental sync now.
 pub async fn start_named(ctx: &Ctx, name: &str) -> anyhow::Result<Record> {
     load(ctx, name).await?;
-    let b = control::start_batch(ctx.store.as_ref(), name).await?;
+    let (b, warnings) = control::start_batch(ctx.store.as_ref(), name).await?;
+    if !warnings.is_empty() {
+        output::note(&format!(
+            "preflight: {} warning(s) of what will not carry over (`cutover batch preflight {name}`)",
+            warnings.len()
+        ));
+    }
     show_one(ctx, b).await
+}
+
+/// `batch preflight`: every finding, as records (`--format json`: the whole report, as
+/// the API answers it). Fails (exit 1) while a Blocking finding is left.
+pub async fn preflight(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    load(ctx, name).await?;
+    let (b, findings) = control::preflight(ctx.store.as_ref(), name).await?;
+    let view = PreflightView::new(&b, &findings, chrono::Utc::now());
+    if ctx.format == Format::Json {
+        ctx.print(&[Record::from_view(&view)], true)?;
+    } else {
+        let records: Vec<Record> = view.findings.iter().map(Record::from_view).collect();
+        ctx.print(&records, false)?;
+        output::note(&format!(
+            "preflight of batch '{}': {} ({} blocking, {} warning(s))",
+            b.name, view.result, view.blocking_count, view.warning_count
+        ));
+    }
+    if view.blocking_count > 0 {
+        bail!(
+            "batch '{name}' cannot start until the {} blocking finding(s) are fixed",
+            view.blocking_count
+        );
+    }
+    Ok(())
 }
 
 /// Stop-MigrationBatch: queued users stop now, running passes at their next chunk.
@@ -388,6 +456,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             name,
             source_endpoint,
             users_csv,
+            all_mailboxes: _,
             auto_start,
             skip_domain_check,
             bad_item_limit,
@@ -405,7 +474,8 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
                 NewBatch {
                     name,
                     source_endpoint,
-                    users: UsersCsv::File(users_csv),
+                    // Without a users CSV, the organization from the directory.
+                    users: users_csv.map_or(UsersCsv::AllMailboxes, UsersCsv::File),
                     auto_start,
                     skip_domain_check,
                     bad_item_limit,
@@ -426,6 +496,7 @@ pub async fn run(ctx: &Ctx, command: BatchCommand) -> anyhow::Result<()> {
             return ctx.print(&get(ctx, name.as_deref()).await?, single);
         }
         BatchCommand::Start { name } => start_named(ctx, &name).await?,
+        BatchCommand::Preflight { name } => return preflight(ctx, &name).await,
         BatchCommand::Stop { name } => stop(ctx, &name).await?,
         BatchCommand::Set {
             name,

@@ -4,7 +4,7 @@ use anyhow::Context;
 use chrono::Utc;
 use cutover_model::Target;
 
-use super::verify;
+use super::{directory, verify};
 use crate::args::TargetCommand;
 use crate::{Ctx, output, views};
 
@@ -13,6 +13,9 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
         TargetCommand::Set(set) => {
             let args = &set.server;
             let connection = verify::connection(args)?;
+            // The target's directory: the same options, settings and test as a source's.
+            let directory = directory::settings_from_args(None, &set.directory)?
+                .map(|(d, pw)| (d, pw.expect("a new directory has its password")));
             let pw = verify::secret(args, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())
@@ -30,15 +33,35 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
                     _ => None,
                 },
             };
+            if let Some((d, dpw)) = &directory
+                && !args.skip_verification
+            {
+                let tested = directory::test_settings(d, dpw).await.context(
+                    "the target's directory did not pass the test (use --skip-verification to store it anyway)",
+                )?;
+                output::note(&format!(
+                    "target directory verified: bound to {} as {}, {} recipients under {}",
+                    d.url,
+                    d.bind_dn,
+                    tested.get("Recipients").cloned().unwrap_or_default(),
+                    d.base_dn
+                ));
+            }
             ctx.store.set_target(&target, &pw).await?;
-            ctx.print(&[views::target(&target)], true)
+            // `target set` replaces the target as a whole: no directory given, none kept.
+            ctx.store
+                .set_target_directory(directory.as_ref().map(|(d, p)| (d, p)))
+                .await?;
+            let stored = ctx.store.target_directory().await?;
+            ctx.print(&[views::target(&target, stored.as_ref())], true)
         }
         TargetCommand::Get => {
             let target =
                 ctx.store.target().await?.context(
                     "no target is set; run `cutover target set --server ... --admin ...`",
                 )?;
-            ctx.print(&[views::target(&target)], true)
+            let stored = ctx.store.target_directory().await?;
+            ctx.print(&[views::target(&target, stored.as_ref())], true)
         }
     }
 }

@@ -511,7 +511,9 @@ fn csv_data(b: &Bound) -> PsResult<String> {
                 "InvalidArgument",
                 "Cannot process command because of one or more missing mandatory parameters: CSVData. \
                  Over IMAP the source's mailboxes cannot be listed (Outlook Anywhere reads them from \
-                 Active Directory), so a cutover batch takes the users CSV (EmailAddress,UserName,Password): \
+                 Active Directory), so without a directory on the endpoint (`cutover endpoint set NAME \
+                 --directory ldaps://HOST ...`, then the batch is the whole organization) a cutover \
+                 batch takes the users CSV (EmailAddress,UserName,Password): \
                  -CSVData ([System.IO.File]::ReadAllBytes(\"users.csv\"))",
             ));
         }
@@ -539,7 +541,20 @@ fn csv_data(b: &Bound) -> PsResult<String> {
 fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsResult<Vec<Value>> {
     let name = b.required("Name")?;
     let source_endpoint = b.required("SourceEndpoint")?;
-    let text = csv_data(b)?;
+    // Without -CSVData, the organization from the endpoint's directory, as Exchange's
+    // cutover reads it from Active Directory; without a directory, -CSVData is needed.
+    let has_directory = b.value("CSVData").is_none()
+        && shell
+            .block(shell.ctx.store.endpoint_directory(&source_endpoint))
+            .is_ok_and(|d| d.is_some());
+    let users = if has_directory {
+        batch::UsersCsv::AllMailboxes
+    } else {
+        batch::UsersCsv::Text {
+            text: csv_data(b)?,
+            origin: "-CSVData".into(),
+        }
+    };
     let folder_map = b
         .strings("FolderMap")?
         .iter()
@@ -552,10 +567,7 @@ fn new_migration_batch(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> PsRes
         name,
         source_endpoint,
         skip_domain_check: b.switch("SkipDomainCheck") || env_flag("CUTOVER_SKIP_DOMAIN_CHECK"),
-        users: batch::UsersCsv::Text {
-            text,
-            origin: "-CSVData".into(),
-        },
+        users,
         auto_start: b.switch("AutoStart"),
         bad_item_limit: b.number("BadItemLimit")?.unwrap_or(0),
         large_item_limit: b.number("LargeItemLimit")?.unwrap_or(0),

@@ -24,6 +24,7 @@ mod oauth;
 mod plan;
 mod postgres;
 mod powershell;
+mod preflight;
 mod proof;
 mod reports;
 mod serve;

@@ -90,16 +90,22 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
     // Never `SELECT *` where a sealed secret lives: it is not read at all.
     let target = rows(
         tx,
-        "SELECT server, port, security, admin, impersonation, ca_file, compression, oauth, updated_at
-         FROM target",
+        "SELECT t.server, t.port, t.security, t.admin, t.impersonation, t.ca_file, t.compression,
+           t.oauth, t.updated_at, x.settings AS directory
+         FROM target t LEFT JOIN target_directory x ON x.id = t.id",
     )
     .await?
     .iter()
     .map(|r| {
+        // The target directory's settings (JSON); its bind password is sealed and not read.
+        let directory: Option<String> = r.value("directory")?;
         Ok(format!(
-            "{} updated_at={}",
+            "{} updated_at={}{}",
             connection(r)?,
-            t(r, "updated_at")?
+            t(r, "updated_at")?,
+            directory
+                .map(|d| format!(" target_directory={d} target_directory_password=<redacted>"))
+                .unwrap_or_default(),
         ))
     })
     .collect::<Result<_>>()?;
@@ -184,7 +190,8 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
                  last_synced_at={} next_sync_at={} incremental_interval={}s bad_item_limit={} \
                  large_item_limit={} excluded_folders={} folder_map={} \
                  skipped_item_approval_time={} removal_threshold_percent={} \
-                 notification_emails={} report_interval={}s skip_reports={}",
+                 notification_emails={} report_interval={}s skip_reports={} \
+                 domain_check_skipped={}",
                 s(r, "name")?,
                 s(r, "source_endpoint")?,
                 s(r, "status")?,
@@ -203,6 +210,7 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
                 s(r, "notification_emails")?,
                 i(r, "report_interval")?,
                 i(r, "skip_reports")?,
+                i(r, "domain_check_skipped")?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -211,7 +219,8 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
     // last_pass_millis is left out: a measured duration, never the same twice.
     let users = rows(
         tx,
-        "SELECT email, batch, position, source_login, password_sealed IS NOT NULL AS has_password,
+        "SELECT email, batch, position, recipient_type, source_login,
+           password_sealed IS NOT NULL AS has_password,
            status, error, initial_sync_done, last_synced_at, source_items, items_synced,
            bytes_synced, items_skipped, bad_items, large_items, folders, last_pass_items,
            skipped_items_approved_at, removals_held, removals_held_detail, removals_approved_at
@@ -223,7 +232,7 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
         let has_password: bool = r.value("has_password")?;
         let done: bool = r.value("initial_sync_done")?;
         Ok(format!(
-            "{} batch={} position={} source_login={} password={} status={} error={} \
+            "{} batch={} position={} recipient_type={} source_login={} password={} status={} error={} \
              initial_sync_done={done} last_synced_at={} source_items={} items_synced={} \
              bytes_synced={} items_skipped={} bad_items={} large_items={} folders={} \
              last_pass_items={} skipped_items_approved_at={} removals_held={} \
@@ -231,6 +240,7 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
             s(r, "email")?,
             s(r, "batch")?,
             i(r, "position")?,
+            s(r, "recipient_type")?,
             s(r, "source_login")?,
             if has_password { "<redacted>" } else { "-" },
             s(r, "status")?,

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{PostgresStore, corrupt};
 use crate::directory::DirectoryStore;
-use crate::rows::directory_owner;
+use crate::rows::{TARGET_DIRECTORY_OWNER, directory_owner};
 use crate::{Result, StoreError};
 
 #[async_trait]
@@ -101,5 +101,56 @@ impl DirectoryStore for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+    async fn set_target_directory(
+        &self,
+        directory: Option<(&SourceDirectory, &SecretString)>,
+    ) -> Result<()> {
+        let Some((directory, password)) = directory else {
+            sqlx::query("DELETE FROM target_directory")
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        };
+        let settings = serde_json::to_string(directory)
+            .map_err(|e| corrupt(format!("target directory settings: {e}")))?;
+        let sealed = self.sealer.seal(password, TARGET_DIRECTORY_OWNER)?;
+        sqlx::query(
+            "INSERT INTO target_directory (id, settings, password_sealed, updated_at)
+             VALUES (1, $1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET settings = excluded.settings,
+               password_sealed = excluded.password_sealed, updated_at = excluded.updated_at",
+        )
+        .bind(&settings)
+        .bind(&sealed)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn target_directory(&self) -> Result<Option<SourceDirectory>> {
+        let settings: Option<String> =
+            sqlx::query_scalar("SELECT settings FROM target_directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        settings
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| corrupt(format!("target directory settings: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn target_directory_password(&self) -> Result<SecretString> {
+        let sealed: String =
+            sqlx::query_scalar("SELECT password_sealed FROM target_directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "target directory",
+                    name: "(set it with `cutover target set ... --directory URL`)".into(),
+                })?;
+        self.sealer.open(&sealed, TARGET_DIRECTORY_OWNER)
     }
 }

@@ -137,21 +137,17 @@ impl JobStore for SqliteStore {
         let chosen = choose_claims(&candidates, &held, limits, n);
         let mut claimed = Vec::new();
         for id in chosen {
-            sqlx::query(
+            let row = sqlx::query(
                 "UPDATE jobs SET lease_owner = ?, leased_at = ?, heartbeat_at = ?,
-                   lease_expires_at = ? WHERE id = ?",
+                   lease_expires_at = ? WHERE id = ? RETURNING *",
             )
             .bind(owner)
             .bind(now)
             .bind(now)
             .bind(millis(now + ttl))
             .bind(id)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-            let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
             claimed.push(job_from_row(&row)?);
         }
         tx.commit().await?;

@@ -171,10 +171,10 @@ accepted domains (2)
 mx checks (1)
   b.test expected_mx="[\"mx.new.test\"]" first_switch_at=<time> last_checked_at=<time> last_state=Target
 batches (1)
-  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0
+  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0 domain_check_skipped=0
 users (2)
-  a@b.test batch=B position=0 source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
-  c@b.test batch=B position=1 source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
+  a@b.test batch=B position=0 recipient_type=UserMailbox source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
+  c@b.test batch=B position=1 recipient_type=UserMailbox source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
 folders (1)
   a@b.test "INBOX" uidvalidity=7 -> "INBOX" uidnext=4 highest_modseq=- messages=3 mailbox_id=-
 messages (3)
@@ -329,10 +329,13 @@ pub async fn an_intent_a_finished_pass_left_is_named(b: Backend) {
     // A pass running, a pass stopped or failed with a chunk in flight: its intents
     // wait for the next pass.
     start_pass(store, A).await;
+    assert!(!store.has_intents(A).await.unwrap());
     store
         .record_intents(A, b"INBOX", &[intent(3, b"INBOX")])
         .await
         .unwrap();
+    assert!(store.has_intents(A).await.unwrap());
+    assert!(!store.has_intents("c@b.test").await.unwrap());
     assert_invariants(store).await;
     for status in ["Stopped", "Failed", "Queued"] {
         b.execute(&format!(
@@ -344,6 +347,7 @@ pub async fn an_intent_a_finished_pass_left_is_named(b: Backend) {
     // The next pass resolves it and finishes; a later incremental pass is shut down
     // with a chunk in flight: Synced, and its intent written after the last finish.
     store.drop_intents(A, b"INBOX", 7, &[3]).await.unwrap();
+    assert!(!store.has_intents(A).await.unwrap());
     finish_pass(store, A).await;
     store
         .record_intents(A, b"INBOX", &[intent(4, b"INBOX")])

@@ -69,11 +69,15 @@ impl SambaDc {
                  samba-ad-dc, samba-ad-provision; listed in .ci/packages)"
             );
         }
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", 389)).is_err(),
-            "127.0.0.1:389 is taken (another Samba AD DC or slapd?): Samba's LDAP port is \
-             fixed, stop that server first"
-        );
+        // Samba's ports are fixed: LDAP, and the RPC endpoint it opens even with only the
+        // LDAP service (49154). Another test run's DC on this machine holds them too.
+        for port in [389, 49154] {
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "127.0.0.1:{port} is taken (another Samba AD DC, maybe another test run's, or a \
+                 slapd?): Samba's ports are fixed, stop that server or wait for that run first"
+            );
+        }
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ldap/samba");
         let dir = tempfile::Builder::new()
             .prefix("cutover-samba-")
@@ -183,6 +187,11 @@ impl SambaDc {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("samba.out")).unwrap_or_default()
+    }
+
+    /// Applies an LDIF (changetypes in it) as the domain's Administrator.
+    pub fn modify(&self, ldif: &str) {
+        ldapmodify(ldif, false);
     }
 }
 

@@ -1,7 +1,8 @@
-//! A private OpenLDAP `slapd` (Debian `slapd`), started once per test binary on a free
-//! 127.0.0.1 port with the organization of `fixtures/ldap/openldap` plus
-//! [`Slapd::EXTRA_PEOPLE`] people (more than one page of 500), StartTLS with a
-//! certificate from the tests' CA. Stopped when the test process ends.
+//! Private OpenLDAP `slapd`s (Debian `slapd`), each started once per test binary on a
+//! free 127.0.0.1 port, StartTLS with a certificate from the tests' CA: the source
+//! organization of `fixtures/ldap/openldap` plus [`Slapd::EXTRA_PEOPLE`] people (more
+//! than one page of 500), and the target organization of the preflight test
+//! (`target.ldif`). Stopped when the test process ends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,17 +30,59 @@ impl Slapd {
     pub const READER_PASSWORD: &str = "readerpass";
     pub const EXTRA_PEOPLE: usize = 600;
 
-    /// The one slapd of this test binary.
+    pub const ADMIN: &str = "cn=admin,dc=contoso,dc=test";
+    pub const ADMIN_PASSWORD: &str = "adminpass";
+
+    /// The source organization's slapd of this test binary.
     pub fn shared() -> &'static Slapd {
         static SLAPD_SERVER: OnceLock<Slapd> = OnceLock::new();
-        SLAPD_SERVER.get_or_init(Slapd::start)
+        SLAPD_SERVER.get_or_init(|| Slapd::start("organization.ldif", Self::EXTRA_PEOPLE))
+    }
+
+    /// A second slapd, the target organization of the preflight test
+    /// (`fixtures/ldap/openldap/target.ldif`), which that test changes.
+    pub fn target() -> &'static Slapd {
+        static TARGET_SERVER: OnceLock<Slapd> = OnceLock::new();
+        TARGET_SERVER.get_or_init(|| Slapd::start("target.ldif", 0))
+    }
+
+    /// Applies an LDIF as the root DN (`ldapmodify`, changetype in the LDIF).
+    pub fn modify(&self, ldif: &str) {
+        use std::io::Write;
+        let mut child = Command::new("/usr/bin/ldapmodify")
+            .args([
+                "-x",
+                "-H",
+                &self.url(),
+                "-D",
+                Self::ADMIN,
+                "-w",
+                Self::ADMIN_PASSWORD,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ldapmodify (apt-get install ldap-utils)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapmodify into slapd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
-    fn start() -> Slapd {
+    fn start(organization: &str, extra_people: usize) -> Slapd {
         for tool in [SLAPD, SLAPADD] {
             assert!(
                 Path::new(tool).exists(),
@@ -66,8 +109,8 @@ impl Slapd {
             .replace("@KEY@", &tls.key.display().to_string())
             .replace("@CA@", &ca.cert.display().to_string());
         std::fs::write(dir.join("slapd.conf"), conf).unwrap();
-        let mut ldif = std::fs::read_to_string(fixtures.join("organization.ldif")).unwrap();
-        for i in 0..Self::EXTRA_PEOPLE {
+        let mut ldif = std::fs::read_to_string(fixtures.join(organization)).unwrap();
+        for i in 0..extra_people {
             ldif.push_str(&format!(
                 "\ndn: uid=person{i:04},ou=people,dc=contoso,dc=test\nobjectClass: inetOrgPerson\n\
                  uid: person{i:04}\ncn: Person {i}\nsn: {i}\nmail: person{i:04}@contoso.test\n"

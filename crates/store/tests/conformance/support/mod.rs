@@ -171,6 +171,7 @@ pub fn new_user(email: &str, password: Option<&str>) -> NewUser {
     NewUser {
         email: email.parse().unwrap(),
         source_login: None,
+        kind: cutover_model::RecipientKind::Mailbox,
         password: password.map(secret),
     }
 }
