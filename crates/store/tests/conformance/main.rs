@@ -5,6 +5,7 @@
 
 mod support;
 
+mod dav;
 mod directory;
 mod domains;
 mod inspect;
@@ -37,7 +38,14 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    dav::an_intent_stands_until_its_record_replaces_it,
+    dav::an_update_intent_stands_beside_the_record_and_its_record_replaces_both,
+    dav::dropped_intents_and_forgotten_records_are_gone,
+    dav::two_records_never_share_a_target_href,
+    dav::a_skipped_item_keeps_its_latest_reason_until_its_record,
+    dav::sync_tokens_are_saved_replaced_and_cleared,
     directory::a_directory_is_stored_with_its_password_sealed,
+    directory::the_target_directory_is_stored_sealed_and_forgotten_with_none,
     domains::domains_and_the_first_mx_switch_are_kept,
     inspect::the_dump_shows_every_table_in_order_with_times_tokens_and_secrets_redacted,
     inspect::an_empty_state_dumps_every_section_title,
@@ -70,6 +78,7 @@ on_both_backends!(
     store::progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets,
     store::two_processes_creating_the_batch_at_once_make_one,
     store::the_ledger_s_smaller_reads_and_writes,
+    store::a_batch_keeps_its_users_kinds_and_its_domain_check,
 );
 
 /// The same steps on both backends leave the same state: the dumps are equal, line for
@@ -81,13 +90,20 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
     let postgres = Backend::new(Kind::Postgres).await;
     for b in [&sqlite, &postgres] {
         inspect::fill_every_table(b.store()).await;
+        directory::set_a_target_directory(b.store()).await;
         assert_invariants(b.store()).await;
     }
     let (on_sqlite, on_postgres) = (
         sqlite.store().dump_state().await.unwrap(),
         postgres.store().dump_state().await.unwrap(),
     );
-    assert!(on_sqlite.contains("messages (3)"), "{on_sqlite}");
+    assert!(
+        on_sqlite.contains("messages (3)")
+            && on_sqlite.contains("target_directory={")
+            && on_sqlite.contains("recipient_type=UserMailbox")
+            && on_sqlite.contains("domain_check_skipped=0"),
+        "{on_sqlite}"
+    );
     assert_eq!(on_sqlite, on_postgres);
 }
 

@@ -776,3 +776,45 @@ pub async fn the_ledger_s_smaller_reads_and_writes(b: Backend) {
         None
     );
 }
+
+/// What each user is in the source organization and whether the batch skipped the domain
+/// check are written with the batch and read back, in the dump too.
+pub async fn a_batch_keeps_its_users_kinds_and_its_domain_check(b: Backend) {
+    let store = b.store();
+    store
+        .insert_endpoint(&endpoint("E"), &secret("p"))
+        .await
+        .unwrap();
+    let users: Vec<NewUser> = cutover_model::RecipientKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(n, kind)| NewUser {
+            kind: *kind,
+            ..new_user(&format!("r{n}@b.test"), None)
+        })
+        .collect();
+    let mut skipped = batch("B", "E");
+    skipped.domain_check_skipped = true;
+    store.create_batch(&skipped, &users).await.unwrap();
+    assert!(
+        store
+            .batch("B")
+            .await
+            .unwrap()
+            .unwrap()
+            .domain_check_skipped
+    );
+    let listed = store.users(Some("B"), None).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|u| u.kind).collect::<Vec<_>>(),
+        cutover_model::RecipientKind::ALL.to_vec()
+    );
+    let dump = store.dump_state().await.unwrap();
+    assert!(
+        dump.contains("domain_check_skipped=1")
+            && dump.contains(
+                "r3@b.test batch=B position=3 recipient_type=MailUniversalDistributionGroup"
+            ),
+        "{dump}"
+    );
+}
