@@ -19,9 +19,9 @@ if ((${#missing[@]})); then
   echo "==> installing ${missing[*]}"
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-  # The packages' own daemons are not used (the tests start private slapd and Samba servers),
+  # The packages' own daemons are not used (the tests start private slapd, Samba and PostgreSQL servers),
   # and a system slapd would hold 127.0.0.1:389, which Samba's AD DC of the tests needs.
-  for daemon in slapd samba-ad-dc; do
+  for daemon in slapd samba-ad-dc postgresql; do
     if [[ -d /run/systemd/system ]]; then
       systemctl disable --now "$daemon" 2>/dev/null || true
     elif [[ -x /etc/init.d/$daemon ]]; then

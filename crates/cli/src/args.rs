@@ -12,13 +12,47 @@ use crate::output::Format;
 /// cutover: test the source, create a migration endpoint, create and start one
 /// cutover batch, watch it sync, keep it in incremental sync while MX moves, then
 /// remove the batch.
+/// The state URL as given; its Debug never shows a password.
+#[derive(Clone)]
+pub struct StateUrl(String);
+
+impl StateUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StateUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StateUrl")
+            .field(&cutover_store::redact_url(&self.0))
+            .finish()
+    }
+}
+
+impl std::str::FromStr for StateUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "cutover", version, propagate_version = true)]
 pub struct Cli {
-    /// Where the state lives: sqlite://PATH.
-    #[arg(long, global = true, env = "CUTOVER_STATE", value_name = "URL")]
-    pub state: Option<String>,
-    /// The key file that seals stored passwords (default: the database path + ".key").
+    /// Where the state lives: sqlite://PATH, or postgres://USER@HOST[:PORT]/DATABASE (give
+    /// its password in CUTOVER_STATE, PGPASSWORD or ~/.pgpass, not on the command line).
+    // hide_env_values: `--help` would print the URL, its password with it.
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub state: Option<StateUrl>,
+    /// The key file that seals stored passwords (default: the SQLite database path +
+    /// ".key"; required with PostgreSQL).
     #[arg(long, global = true, env = "CUTOVER_KEY_FILE", value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// Output format.
@@ -87,7 +121,8 @@ pub enum Command {
     },
     /// Run as a service: the workers (as `run` does) and the HTTP API with the dashboard,
     /// until SIGTERM or Ctrl-C. The API needs a bearer token, made on first start into
-    /// a 0600 file beside the state (STATE.api-token) unless --token-file names one.
+    /// a 0600 file beside the state (STATE.api-token; with PostgreSQL beside the key file,
+    /// KEY_FILE.api-token) unless --token-file names one.
     Serve(ServeArgs),
     /// The state database itself, for support and tests: everything it holds as text,
     /// and a check of the rules it keeps.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use cutover_store::{SqliteStore, Store};
+use cutover_store::Store;
 
 use args::{Cli, Command};
 use output::Format;
@@ -85,17 +85,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::TestServer(args) = cli.command {
         return commands::test_server::run(&out, *args).await;
     }
-    let url = cli.state.clone().unwrap_or_else(default_state);
-    let store = SqliteStore::open(&url, cli.key_file.as_deref())
+    let url = cli
+        .state
+        .as_ref()
+        .map(|s| s.expose().to_string())
+        .unwrap_or_else(default_state);
+    // Never the URL's password: not in an error, not in a log.
+    let shown = cutover_store::redact_url(&url);
+    // The API token and the signing key sit beside the SQLite database, or beside the
+    // key file of a PostgreSQL state.
+    let state_path = cutover_store::side_files_base(&url, cli.key_file.as_deref())
+        .with_context(|| format!("cannot open the state at {shown}"))?;
+    let store = cutover_store::open(&url, cli.key_file.as_deref())
         .await
-        .with_context(|| format!("cannot open the state at {url}"))?;
-    let state_path = store.path().to_path_buf();
+        .with_context(|| format!("cannot open the state at {shown}"))?;
     let ctx = Ctx {
-        store: Arc::new(store),
+        store,
         format: cli.format.unwrap_or_default(),
         select: cli.select,
     };
-    match cli.command {
+    let done = match cli.command {
         Command::Target(c) => commands::target::run(&ctx, c).await,
         Command::Endpoint(c) => commands::endpoint::run(&ctx, *c).await,
         Command::Batch(c) => commands::batch::run(&ctx, c).await,
@@ -112,7 +121,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(c) => commands::report::run(&ctx, c, &state_path).await,
         Command::Notify(c) => commands::notify::run(&ctx, c).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
-    }
+    };
+    ctx.store.close().await;
+    done
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

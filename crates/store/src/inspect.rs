@@ -29,6 +29,8 @@ use cutover_model::UserStatus;
 
 use crate::Result;
 
+pub(crate) mod read;
+
 /// A rule of the persisted state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
@@ -109,7 +111,7 @@ impl fmt::Display for InvariantViolation {
 pub trait StateInspection: Send + Sync {
     /// Every table that matters, one line per row, sorted by natural keys: target,
     /// endpoints, accepted domains and MX checks, batches, users, folders, the message
-    /// map, intents, skipped items, leases. Times show as `<time>` (`-` when unset),
+    /// map, intents, skipped items, rounds, jobs (with their leases), throttles. Times show as `<time>` (`-` when unset),
     /// random tokens and lease owners' ids as `<redacted>`; sealed passwords are never
     /// read (only whether one is stored). Folder names show decoded, with their wire
     /// bytes when those differ. Holds the whole message map in memory: for tests and
@@ -195,23 +197,6 @@ pub(crate) async fn assert_invariants(store: &dyn StateInspection) {
             .join("\n"),
         store.dump_state().await.unwrap_or_default()
     );
-}
-
-/// For tests: one section of a dump (its title line and rows), to compare a part.
-#[cfg(test)]
-pub(crate) fn dump_section(dump: &str, title: &str) -> String {
-    let mut lines = dump
-        .lines()
-        .skip_while(|l| !l.starts_with(&format!("{title} (")));
-    let Some(head) = lines.next() else {
-        return String::new();
-    };
-    let mut out = format!("{head}\n");
-    for l in lines.take_while(|l| l.starts_with("  ")) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! The store is the single source of truth: the CLI (and later the HTTP API) write
 //! desired state into it, workers write progress and the message map. SQLite
-//! ([`SqliteStore`]) is the embedded default; PostgreSQL will implement the same
-//! trait. Secrets are sealed by [`secrets::Sealer`] before they reach a table. Every
+//! ([`SqliteStore`]) is the embedded default; PostgreSQL ([`PostgresStore`]) lets many
+//! workers share one state. [`open`] picks one from the state URL. Secrets are sealed by [`secrets::Sealer`] before they reach a table. Every
 //! store can show itself ([`StateInspection`]): the whole state as stable text, and
 //! the invariants it keeps, which the tests check after their steps.
 
@@ -13,12 +13,15 @@ pub mod domains;
 mod inspect;
 pub mod jobs;
 pub mod notifications;
+mod postgres;
 pub mod private_file;
+mod rows;
 pub mod secrets;
 mod sqlite;
 pub mod user_query;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cutover_model::{
@@ -33,6 +36,7 @@ pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
 pub use notifications::{NotificationRecord, NotificationStore};
+pub use postgres::{PostgresStore, redact_url};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -42,8 +46,20 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("cannot upgrade the state database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported state URL '{0}': use sqlite://PATH (PostgreSQL comes later)")]
+    #[error(
+        "unsupported state URL '{0}': use sqlite://PATH or postgres://USER@HOST[:PORT]/DATABASE \
+         (postgresql:// too)"
+    )]
     UnsupportedUrl(String),
+    /// The URL is shown without its password.
+    #[error("invalid state URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "a PostgreSQL state ('{url}') needs --key-file FILE (or CUTOVER_KEY_FILE): the key that \
+         seals its secrets cannot live beside a database on a server; give a file only this \
+         installation can read (it is created, 0600, when missing)"
+    )]
+    KeyFileRequired { url: String },
     #[error("{what} '{name}' already exists")]
     AlreadyExists { what: &'static str, name: String },
     #[error("{what} '{name}' was not found")]
@@ -83,6 +99,37 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens the state at `url`: `sqlite://PATH` (the key file defaults to `PATH.key`) or
+/// `postgres://...` / `postgresql://...` (the key file is required). Errors never show the
+/// URL's password.
+pub async fn open(url: &str, key_file: Option<&Path>) -> Result<Arc<dyn Store>> {
+    if postgres::is_postgres_url(url) {
+        let key_file = key_file.ok_or_else(|| StoreError::KeyFileRequired {
+            url: redact_url(url),
+        })?;
+        Ok(Arc::new(PostgresStore::open(url, key_file).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, key_file).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The path other files of an installation are named after (`PATH.api-token`,
+/// `PATH.signing-key`): the SQLite database itself, or, for PostgreSQL, the key file, so
+/// that they sit beside it. Pure: nothing is opened.
+pub fn side_files_base(url: &str, key_file: Option<&Path>) -> Result<PathBuf> {
+    if postgres::is_postgres_url(url) {
+        key_file
+            .map(Path::to_path_buf)
+            .ok_or_else(|| StoreError::KeyFileRequired {
+                url: redact_url(url),
+            })
+    } else {
+        sqlite::database_path(url)
+    }
+}
 
 /// A user to add to a new batch, from the users CSV or the source directory.
 #[derive(Debug, Clone)]
@@ -191,6 +238,10 @@ pub trait Store:
     + Send
     + Sync
 {
+    /// Closes the store, waiting for its connections to finish (SQLite's files are closed
+    /// when this returns).
+    async fn close(&self);
+
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()>;
     async fn target(&self) -> Result<Option<Target>>;
     /// Remembers the target's case rule for folder names found by a probe, unless the
@@ -410,4 +461,55 @@ pub trait Store:
         email: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn side_files_sit_beside_the_sqlite_database_or_the_key_file() {
+        assert_eq!(
+            side_files_base("sqlite:///var/lib/cutover/state.db", None).unwrap(),
+            Path::new("/var/lib/cutover/state.db")
+        );
+        let key = Path::new("/etc/cutover/state.key");
+        assert_eq!(
+            side_files_base("postgres://u:pw@db.test/cutover", Some(key)).unwrap(),
+            key
+        );
+        let err = side_files_base("postgres://u:pw@db.test/cutover", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--key-file") && err.contains("CUTOVER_KEY_FILE") && !err.contains("pw@"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_keyless_url_is_refused_without_its_password() {
+        let err = open("mysql://root:hunter2@db.test/x", None)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("sqlite://PATH")
+                && err.contains("postgres://")
+                && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = open("postgresql://root:hunter2@db.test/x", None)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("--key-file") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
 }

@@ -1,23 +1,24 @@
 //! The embedded SQLite backend (one file, WAL, versioned migrations).
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cutover_model::{
-    Batch, BatchStatus, Compression, Connection, EmailAddress, Endpoint, Impersonation,
-    MigrationUser, Name, PassStart, RecipientKind, Security, SkippedCounts, SkippedKind, Target,
-    UserStats, UserStatus,
+    Batch, BatchStatus, Endpoint, MigrationUser, PassStart, SkippedCounts, Target, UserStatus,
 };
 use secrecy::SecretString;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::private_file;
+use crate::rows::{
+    TARGET_OWNER, batch_from_row, connection, copied_message_from_row, endpoint_from_row,
+    endpoint_owner, folder_state_from_row, intent_from_row, oauth_json, skipped_item_from_row,
+    throughput_from_row, user_from_row, user_owner,
+};
+pub(crate) use crate::rows::{corrupt, parse, u64_col};
 use crate::secrets::Sealer;
 use crate::{
     CopiedMessage, FolderState, Intent, NewUser, Result, SkippedItem, Store, StoreError,
@@ -60,12 +61,7 @@ impl SqliteStore {
     /// the key file are created 0600; either one (or a SQLite side file) that group or
     /// others may read is refused.
     pub async fn open(url: &str, key_file: Option<&Path>) -> Result<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
-        let path = PathBuf::from(path);
+        let path = database_path(url)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::KeyFile {
                 path: dir.to_path_buf(),
@@ -117,149 +113,13 @@ impl SqliteStore {
     }
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-fn parse<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let raw: String = row.try_get(col)?;
-    raw.parse::<T>()
-        .map_err(|e| corrupt(format!("column {col}: {e}")))
-}
-
-fn u32_col(row: &SqliteRow, col: &str) -> Result<u32> {
-    let v: i64 = row.try_get(col)?;
-    u32::try_from(v).map_err(|_| corrupt(format!("column {col}: {v} out of range")))
-}
-
-fn opt_u32(row: &SqliteRow, col: &str) -> Result<Option<u32>> {
-    let v: Option<i64> = row.try_get(col)?;
-    v.map(|v| u32::try_from(v).map_err(|_| corrupt(format!("column {col}: {v} out of range"))))
-        .transpose()
-}
-
-fn u64_col(row: &SqliteRow, col: &str) -> Result<u64> {
-    let v: i64 = row.try_get(col)?;
-    Ok(v.max(0) as u64)
-}
-
-fn name(row: &SqliteRow, col: &str, what: &'static str) -> Result<Name> {
-    let raw: String = row.try_get(col)?;
-    Name::parse(what, &raw).map_err(corrupt)
-}
-
-fn connection(row: &SqliteRow) -> Result<Connection> {
-    Ok(Connection {
-        server: row.try_get("server")?,
-        port: u16::try_from(u32_col(row, "port")?).map_err(|_| corrupt("port out of range"))?,
-        security: parse::<Security>(row, "security")?,
-        admin: row.try_get("admin")?,
-        impersonation: parse::<Impersonation>(row, "impersonation")?,
-        ca_file: row.try_get("ca_file")?,
-        compression: parse::<Compression>(row, "compression")?,
-        oauth: row
-            .try_get::<Option<String>, _>("oauth")?
-            .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(format!("oauth: {e}"))))
-            .transpose()?,
-    })
-}
-
-/// The OAuth settings as stored (JSON), NULL for a password login.
-fn oauth_json(c: &Connection) -> Option<String> {
-    c.oauth
-        .as_ref()
-        .map(|app| serde_json::to_string(app).unwrap_or_default())
-}
-
-fn endpoint_from_row(row: &SqliteRow) -> Result<Endpoint> {
-    Ok(Endpoint {
-        name: name(row, "name", "endpoint")?,
-        connection: connection(row)?,
-        max_concurrent_migrations: u32_col(row, "max_concurrent_migrations")?,
-        max_concurrent_incremental_syncs: u32_col(row, "max_concurrent_incremental_syncs")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn batch_from_row(row: &SqliteRow) -> Result<Batch> {
-    let excluded: String = row.try_get("excluded_folders")?;
-    let folder_map: String = row.try_get("folder_map")?;
-    Ok(Batch {
-        name: name(row, "name", "batch")?,
-        source_endpoint: name(row, "source_endpoint", "endpoint")?,
-        status: parse::<BatchStatus>(row, "status")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        initial_sync_at: row.try_get("initial_sync_at")?,
-        last_synced_at: row.try_get("last_synced_at")?,
-        next_sync_at: row.try_get("next_sync_at")?,
-        incremental_interval: chrono::Duration::seconds(row.try_get("incremental_interval")?),
-        bad_item_limit: u32_col(row, "bad_item_limit")?,
-        large_item_limit: u32_col(row, "large_item_limit")?,
-        excluded_folders: serde_json::from_str(&excluded).map_err(corrupt)?,
-        folder_map: serde_json::from_str(&folder_map).map_err(corrupt)?,
-        skipped_item_approval_time: row.try_get("skipped_item_approval_time")?,
-        removal_threshold_percent: u32_col(row, "removal_threshold_percent")?,
-        notification_emails: {
-            let text: String = row.try_get("notification_emails")?;
-            serde_json::from_str(&text).map_err(corrupt)?
-        },
-        report_interval: chrono::Duration::seconds(row.try_get("report_interval")?),
-        skip_reports: row.try_get("skip_reports")?,
-        domain_check_skipped: row.try_get("domain_check_skipped")?,
-    })
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<MigrationUser> {
-    let email: String = row.try_get("email")?;
-    let sealed: Option<String> = row.try_get("password_sealed")?;
-    let done: i64 = row.try_get("initial_sync_done")?;
-    Ok(MigrationUser {
-        email: EmailAddress::from_str(&email).map_err(corrupt)?,
-        batch: name(row, "batch", "batch")?,
-        kind: parse::<RecipientKind>(row, "recipient_type")?,
-        source_login: row.try_get("source_login")?,
-        has_password: sealed.is_some(),
-        status: parse::<UserStatus>(row, "status")?,
-        error: row.try_get("error")?,
-        initial_sync_done: done != 0,
-        last_synced_at: row.try_get("last_synced_at")?,
-        stats: UserStats {
-            source_items: u64_col(row, "source_items")?,
-            items_synced: u64_col(row, "items_synced")?,
-            items_skipped: u64_col(row, "items_skipped")?,
-            bad_items: u64_col(row, "bad_items")?,
-            large_items: u64_col(row, "large_items")?,
-            bytes_synced: u64_col(row, "bytes_synced")?,
-            source_bytes: u64_col(row, "source_bytes")?,
-            folders: u64_col(row, "folders")?,
-            last_pass_items: u64_col(row, "last_pass_items")?,
-            last_pass_millis: u64_col(row, "last_pass_millis")?,
-            folders_left_out: {
-                let text: Option<String> = row.try_get("folders_left_out")?;
-                match text {
-                    Some(t) => serde_json::from_str(&t).map_err(corrupt)?,
-                    None => Vec::new(),
-                }
-            },
-        },
-        skipped_items_approved_at: row.try_get("skipped_items_approved_at")?,
-        removals_held: u64_col(row, "removals_held")?,
-        removals_held_detail: row.try_get("removals_held_detail")?,
-        removals_approved_at: row.try_get("removals_approved_at")?,
-        throttled_until: row.try_get("throttled_until")?,
-        pass_start: match row.try_get::<Option<DateTime<Utc>>, _>("pass_started_at")? {
-            Some(at) => Some(PassStart {
-                at,
-                items: u64_col(row, "pass_items_at_start")?,
-                bytes: u64_col(row, "pass_bytes_at_start")?,
-            }),
-            None => None,
-        },
-    })
+/// The database file of a `sqlite://PATH` (or `sqlite:PATH`) URL.
+pub(crate) fn database_path(url: &str) -> Result<PathBuf> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| StoreError::UnsupportedUrl(crate::redact_url(url)))
 }
 
 /// Runs a `DELETE ... WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND
@@ -282,18 +142,12 @@ async fn delete_each_uid(
     Ok(())
 }
 
-fn endpoint_owner(name: &str) -> String {
-    format!("endpoint:{}", name.to_lowercase())
-}
-
-fn user_owner(email: &str) -> String {
-    format!("user:{email}")
-}
-
-const TARGET_OWNER: &str = "target";
-
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn set_target(&self, target: &Target, password: &SecretString) -> Result<()> {
         let c = &target.connection;
         let sealed = self.sealer.seal(password, TARGET_OWNER)?;
@@ -878,15 +732,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            let bucket: i64 = row.try_get("bucket")?;
-            Ok(ThroughputBucket {
-                at: DateTime::from_timestamp(bucket, 0)
-                    .ok_or_else(|| corrupt(format!("throughput bucket {bucket} is not a time")))?,
-                messages: u64_col(row, "messages")?,
-                bytes: u64_col(row, "bytes")?,
-            })
-        })
+        .map(throughput_from_row)
         .collect()
     }
 
@@ -896,18 +742,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                let modseq: Option<i64> = row.try_get("highest_modseq")?;
-                Ok(FolderState {
-                    src_name: row.try_get("src_name")?,
-                    src_uidvalidity: u32_col(row, "src_uidvalidity")?,
-                    dst_name: row.try_get("dst_name")?,
-                    uidnext: opt_u32(row, "uidnext")?,
-                    highest_modseq: modseq.map(|m| m as u64),
-                    messages: u32_col(row, "messages")?,
-                    mailbox_id: row.try_get("mailbox_id")?,
-                })
-            })
+            .map(folder_state_from_row)
             .collect()
     }
 
@@ -1053,16 +888,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            let flags: String = row.try_get("flags")?;
-            Ok(CopiedMessage {
-                src_uid: u32_col(row, "src_uid")?,
-                dst_uidvalidity: opt_u32(row, "dst_uidvalidity")?,
-                dst_uid: opt_u32(row, "dst_uid")?,
-                size: u32_col(row, "size")?,
-                flags: flags.split_whitespace().map(str::to_string).collect(),
-            })
-        })
+        .map(copied_message_from_row)
         .collect()
     }
 
@@ -1265,16 +1091,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok(Intent {
-                src_uidvalidity: u32_col(row, "src_uidvalidity")?,
-                src_uid: u32_col(row, "src_uid")?,
-                dst_name: row.try_get("dst_name")?,
-                dst_uid_floor: u32_col(row, "dst_uid_floor")?,
-                size: u32_col(row, "size")?,
-                internal_date: row.try_get("internal_date")?,
-            })
-        })
+        .map(intent_from_row)
         .collect()
     }
 
@@ -1354,20 +1171,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                Ok(SkippedItem {
-                    src_name: row.try_get("src_name")?,
-                    folder: row.try_get("folder")?,
-                    src_uidvalidity: u32_col(row, "src_uidvalidity")?,
-                    src_uid: u32_col(row, "src_uid")?,
-                    size: u32_col(row, "size")?,
-                    kind: parse::<SkippedKind>(row, "kind")?,
-                    subject: row.try_get("subject")?,
-                    reason: row.try_get("reason")?,
-                    skipped_at: row.try_get("skipped_at")?,
-                    approved_at: row.try_get("approved_at")?,
-                })
-            })
+            .map(skipped_item_from_row)
             .collect()
     }
 
@@ -1509,492 +1313,13 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    //! SQLite only: an upgrade from its first schema. What every backend does is in
+    //! `tests/conformance`.
     use super::*;
-    use crate::inspect::{Invariant, StateInspection, assert_invariants, dump_section};
-    use chrono::Duration;
-    use secrecy::ExposeSecret;
+    use crate::inspect::assert_invariants;
+    use cutover_model::SkippedKind;
+    use sqlx::SqlitePool;
 
-    pub(super) async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("state.db").display());
-        let store = SqliteStore::open(&url, None).await.unwrap();
-        (dir, store)
-    }
-
-    pub(super) fn endpoint(name: &str) -> Endpoint {
-        Endpoint {
-            name: Name::parse("endpoint", name).unwrap(),
-            connection: Connection {
-                server: "127.0.0.1".into(),
-                port: 143,
-                security: Security::None,
-                admin: "admin".into(),
-                impersonation: Impersonation::Template("{user}*{admin}".into()),
-                ca_file: None,
-                compression: Compression::Auto,
-                oauth: None,
-            },
-            max_concurrent_migrations: 100,
-            max_concurrent_incremental_syncs: 20,
-            created_at: chrono::Utc::now(),
-        }
-    }
-
-    pub(super) fn batch(name: &str, endpoint: &str) -> Batch {
-        Batch {
-            excluded_folders: vec!["Junk".into()],
-            folder_map: vec!["Sent Items=Sent".parse().unwrap()],
-            ..Batch::new(
-                Name::parse("batch", name).unwrap(),
-                Name::parse("endpoint", endpoint).unwrap(),
-                chrono::Utc::now(),
-            )
-        }
-    }
-
-    pub(super) fn new_user(email: &str, password: Option<&str>) -> NewUser {
-        NewUser {
-            email: email.parse().unwrap(),
-            source_login: None,
-            password: password.map(|p| SecretString::from(p.to_string())),
-            kind: cutover_model::RecipientKind::Mailbox,
-        }
-    }
-
-    /// A store holding endpoint `E` and batch `B` with these users (no passwords).
-    pub(super) async fn store_with_batch(emails: &[&str]) -> (tempfile::TempDir, SqliteStore) {
-        let (dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        let users: Vec<NewUser> = emails.iter().map(|e| new_user(e, None)).collect();
-        store.create_batch(&batch("B", "E"), &users).await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn an_oauth_application_round_trips_with_its_secret_sealed() {
-        let (_dir, store) = store().await;
-        let mut e = endpoint("OAuthEndpoint");
-        e.connection.oauth = Some(cutover_model::OAuthApp {
-            provider: cutover_model::OAuthProvider::Microsoft,
-            tenant: Some("contoso.onmicrosoft.com".into()),
-            client_id: "6f1c2a7e".into(),
-            credential: cutover_model::OAuthCredential::ClientSecret,
-            token_url: None,
-            scope: None,
-        });
-        let secret = SecretString::from("cs~client-secret".to_string());
-        store.insert_endpoint(&e, &secret).await.unwrap();
-        let got = store.endpoint("OAuthEndpoint").await.unwrap().unwrap();
-        assert_eq!(got.connection, e.connection);
-        let stored: String = sqlx::query_scalar("SELECT oauth FROM endpoints")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert!(stored.contains("6f1c2a7e") && !stored.contains("client-secret"));
-        // Back to a password login.
-        e.connection.oauth = None;
-        store.update_endpoint(&e, None).await.unwrap();
-        let got = store.endpoint("OAuthEndpoint").await.unwrap().unwrap();
-        assert_eq!(got.connection.oauth, None);
-        assert_eq!(
-            store
-                .endpoint_password("OAuthEndpoint")
-                .await
-                .unwrap()
-                .expose_secret(),
-            "cs~client-secret"
-        );
-    }
-
-    #[tokio::test]
-    async fn endpoints_round_trip_with_sealed_passwords() {
-        let (dir, store) = store().await;
-        let e = endpoint("CutoverEndpoint");
-        store
-            .insert_endpoint(&e, &SecretString::from("adminpass".to_string()))
-            .await
-            .unwrap();
-        let err = store
-            .insert_endpoint(&e, &SecretString::from("x".to_string()))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
-        let got = store.endpoint("cutoverendpoint").await.unwrap().unwrap();
-        assert_eq!(got.connection, e.connection);
-        assert_eq!(
-            store
-                .endpoint_password("CutoverEndpoint")
-                .await
-                .unwrap()
-                .expose_secret(),
-            "adminpass"
-        );
-        assert_invariants(&store).await;
-        // Nor in the dump, not even sealed.
-        let dump = store.dump_state().await.unwrap();
-        let sealed: String = sqlx::query_scalar("SELECT password_sealed FROM endpoints")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert!(
-            !dump.contains(&sealed) && !dump.contains("adminpass"),
-            "{dump}"
-        );
-        // The password is nowhere in the database file in plain text.
-        drop(store);
-        for f in std::fs::read_dir(dir.path()).unwrap() {
-            let bytes = std::fs::read(f.unwrap().path()).unwrap();
-            assert!(!bytes.windows(9).any(|w| w == b"adminpass"));
-        }
-    }
-
-    #[tokio::test]
-    async fn only_one_cutover_batch_and_cascade_on_remove() {
-        let (_dir, store) = store().await;
-        store
-            .insert_endpoint(&endpoint("E"), &SecretString::from("p".to_string()))
-            .await
-            .unwrap();
-        let users = [
-            new_user("a@b.test", Some("pw-a")),
-            new_user("c@b.test", None),
-        ];
-        store.create_batch(&batch("B1", "E"), &users).await.unwrap();
-        let err = store
-            .create_batch(&batch("B2", "E"), &[])
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("only one cutover batch"), "{err}");
-        assert!(matches!(
-            store.remove_endpoint("E").await.unwrap_err(),
-            StoreError::EndpointInUse { .. }
-        ));
-
-        let listed = store.users(Some("B1"), None).await.unwrap();
-        assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0].email.as_str(), "a@b.test");
-        assert!(listed[0].has_password && !listed[1].has_password);
-        assert_eq!(
-            store
-                .user_password("a@b.test")
-                .await
-                .unwrap()
-                .unwrap()
-                .expose_secret(),
-            "pw-a"
-        );
-        assert!(store.user_password("c@b.test").await.unwrap().is_none());
-        let stored = store.batch("B1").await.unwrap().unwrap();
-        assert_eq!(stored.excluded_folders, vec!["Junk".to_string()]);
-        assert_eq!(stored.folder_map[0].to_string(), "Sent Items=Sent");
-
-        store
-            .record_copies(
-                "a@b.test",
-                b"INBOX",
-                7,
-                &[CopiedMessage {
-                    src_uid: 3,
-                    dst_uidvalidity: Some(9),
-                    dst_uid: Some(1),
-                    size: 10,
-                    flags: vec!["\\Seen".into(), "$Label1".into()],
-                }],
-            )
-            .await
-            .unwrap();
-        let copied = store
-            .copied_messages("a@b.test", b"INBOX", 7)
-            .await
-            .unwrap();
-        assert_eq!(
-            copied[0].flags,
-            vec!["\\Seen".to_string(), "$Label1".to_string()]
-        );
-        store
-            .update_flags("a@b.test", b"INBOX", 7, &[(3, vec![])])
-            .await
-            .unwrap();
-        assert!(
-            store
-                .copied_messages("a@b.test", b"INBOX", 7)
-                .await
-                .unwrap()[0]
-                .flags
-                .is_empty()
-        );
-        assert_eq!(
-            store.copied_uids("a@b.test", b"INBOX", 7).await.unwrap(),
-            vec![3]
-        );
-        assert!(
-            store
-                .copied_uids("a@b.test", b"INBOX", 8)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-
-        store.remove_batch("B1").await.unwrap();
-        assert!(store.users(None, None).await.unwrap().is_empty());
-        assert!(
-            store
-                .copied_uids("a@b.test", b"INBOX", 7)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        store.create_batch(&batch("B2", "E"), &users).await.unwrap();
-        assert_invariants(&store).await;
-    }
-
-    #[tokio::test]
-    async fn user_progress_is_saved() {
-        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
-        let mut u = store.user("A@b.test").await.unwrap().unwrap();
-        u.status = UserStatus::Failed;
-        u.error = Some("login failed".into());
-        u.stats.items_synced = 42;
-        store.update_user(&u).await.unwrap();
-        let again = store.user("a@b.test").await.unwrap().unwrap();
-        assert_eq!(again, u);
-        assert_eq!(
-            store
-                .users(None, Some(UserStatus::Failed))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(
-            store
-                .users(None, Some(UserStatus::Synced))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        // 42 items synced with no message copied: the check sees the made-up counter.
-        let violations = store.check_invariants().await.unwrap();
-        assert_eq!(
-            violations
-                .iter()
-                .map(|v| (v.invariant, v.detail.as_str()))
-                .collect::<Vec<_>>(),
-            [(
-                Invariant::CountersMatchLedger,
-                "a@b.test (Failed): items_synced=42 but 0 copied messages"
-            )]
-        );
-    }
-    #[tokio::test]
-    async fn subscriptions_seen_are_recorded_forgotten_and_dropped_on_rename() {
-        let (_dir, store) = store_with_batch(&["a@b.test", "c@b.test"]).await;
-        let a = "a@b.test";
-        assert!(store.subscriptions_seen(a).await.unwrap().is_empty());
-        let seen = |names: &[(&str, bool)]| -> Vec<(Vec<u8>, bool)> {
-            names
-                .iter()
-                .map(|(n, s)| (n.as_bytes().to_vec(), *s))
-                .collect()
-        };
-        store
-            .set_subscriptions_seen(
-                a,
-                &seen(&[
-                    ("INBOX", true),
-                    ("R&-D", false),
-                    ("Old", true),
-                    ("Gone", true),
-                ]),
-            )
-            .await
-            .unwrap();
-        store
-            .set_subscriptions_seen("c@b.test", &seen(&[("INBOX", false)]))
-            .await
-            .unwrap();
-        // A later pass changes one; the others stay.
-        store
-            .set_subscriptions_seen(a, &seen(&[("R&-D", true)]))
-            .await
-            .unwrap();
-        store.forget_folder(a, b"Gone").await.unwrap();
-        store
-            .rename_folder(a, b"Old", b"New", b"New")
-            .await
-            .unwrap();
-        assert_eq!(
-            store.subscriptions_seen(a).await.unwrap(),
-            seen(&[("INBOX", true), ("R&-D", true)])
-        );
-        assert_eq!(
-            store.subscriptions_seen("c@b.test").await.unwrap(),
-            seen(&[("INBOX", false)])
-        );
-        store.remove_batch("B").await.unwrap();
-        assert!(store.subscriptions_seen(a).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn recorded_copies_move_the_users_counters_at_once_and_once() {
-        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
-        let copy = |uid: u32, size: u32| CopiedMessage {
-            src_uid: uid,
-            dst_uidvalidity: Some(9),
-            dst_uid: Some(uid),
-            size,
-            flags: Vec::new(),
-        };
-        store
-            .record_copies("a@b.test", b"INBOX", 7, &[copy(1, 10), copy(2, 20)])
-            .await
-            .unwrap();
-        // UID 2 again (recovery records a landed message a second time), and a new one.
-        store
-            .record_copies("a@b.test", b"INBOX", 7, &[copy(2, 20), copy(3, 30)])
-            .await
-            .unwrap();
-        let u = store.user("a@b.test").await.unwrap().unwrap();
-        assert_eq!((u.stats.items_synced, u.stats.bytes_synced), (3, 60));
-        assert_eq!(store.copied_totals("a@b.test").await.unwrap(), (3, 60));
-        assert_invariants(&store).await;
-        assert_eq!(
-            dump_section(&store.dump_state().await.unwrap(), "messages"),
-            r#"messages (3)
-  a@b.test "INBOX" 7:1 -> 9:1 size=10 flags=""
-  a@b.test "INBOX" 7:2 -> 9:2 size=20 flags=""
-  a@b.test "INBOX" 7:3 -> 9:3 size=30 flags=""
-"#
-        );
-    }
-
-    pub(super) fn skipped(folder: &[u8], uid: u32, kind: SkippedKind) -> SkippedItem {
-        SkippedItem {
-            src_name: folder.to_vec(),
-            folder: String::from_utf8_lossy(folder).into_owned(),
-            src_uidvalidity: 7,
-            src_uid: uid,
-            size: 100,
-            kind,
-            subject: "Big one".into(),
-            reason: "the target refused it: [TOOBIG] too big".into(),
-            skipped_at: chrono::Utc::now(),
-            approved_at: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn skipped_items_are_counted_approved_and_forgotten_once_copied() {
-        let (_dir, store) = store_with_batch(&["a@b.test"]).await;
-        // Passes record skips; a pass counts them into the user's counters at its end.
-        start_pass(&store, "a@b.test").await;
-        let first = skipped(b"INBOX", 1, SkippedKind::LargeItem);
-        store.record_skipped("a@b.test", &first).await.unwrap();
-        store
-            .record_skipped("a@b.test", &skipped(b"R&-D", 2, SkippedKind::BadItem))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.skipped_counts("a@b.test").await.unwrap(),
-            SkippedCounts {
-                bad: 1,
-                large: 1,
-                unapproved_bad: 1,
-                unapproved_large: 1
-            }
-        );
-        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 2);
-
-        let at = chrono::Utc::now();
-        assert_eq!(store.approve_skipped_items("B", at).await.unwrap(), 2);
-        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 0);
-        let b = store.batch("B").await.unwrap().unwrap();
-        assert_eq!(b.skipped_item_approval_time, Some(at));
-        let u = store.user("a@b.test").await.unwrap().unwrap();
-        assert_eq!(u.skipped_items_approved_at, Some(at));
-        assert!(matches!(
-            store.approve_skipped_items("Nope", at).await.unwrap_err(),
-            StoreError::NotFound { .. }
-        ));
-
-        // Refused again: still the first time, still approved; a new skip waits.
-        let mut again = first.clone();
-        again.skipped_at = at + Duration::hours(1);
-        store.record_skipped("a@b.test", &again).await.unwrap();
-        store
-            .record_skipped("a@b.test", &skipped(b"INBOX", 3, SkippedKind::BadItem))
-            .await
-            .unwrap();
-        let items = store.skipped_items("a@b.test").await.unwrap();
-        assert_eq!(items.len(), 3);
-        let inbox1 = items.iter().find(|i| i.src_uid == 1).unwrap();
-        assert_eq!(inbox1.skipped_at, first.skipped_at);
-        assert_eq!(inbox1.approved_at, Some(at));
-        assert_eq!(inbox1.subject, "Big one");
-        assert_eq!(inbox1.kind, SkippedKind::LargeItem);
-        assert_eq!(store.unapproved_skipped_items("B").await.unwrap(), 1);
-
-        // Copied by a later pass: no longer skipped.
-        store
-            .record_copies(
-                "a@b.test",
-                b"INBOX",
-                7,
-                &[CopiedMessage {
-                    src_uid: 1,
-                    dst_uidvalidity: Some(1),
-                    dst_uid: Some(1),
-                    size: 100,
-                    flags: vec![],
-                }],
-            )
-            .await
-            .unwrap();
-        let left: Vec<(Vec<u8>, u32)> = store
-            .skipped_items("a@b.test")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|i| (i.src_name, i.src_uid))
-            .collect();
-        assert_eq!(left, vec![(b"INBOX".to_vec(), 3), (b"R&-D".to_vec(), 2)]);
-        finish_pass(&store, "a@b.test").await;
-        assert_invariants(&store).await;
-        assert_eq!(
-            dump_section(&store.dump_state().await.unwrap(), "skipped items"),
-            r#"skipped items (2)
-  a@b.test "INBOX" 7:3 kind=BadItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=-
-  a@b.test "R&D" (wire "R&-D") 7:2 kind=BadItem size=100 subject="Big one" reason="the target refused it: [TOOBIG] too big" skipped_at=<time> approved_at=<time>
-"#
-        );
-    }
-
-    /// What a pass does to its user first (runner::run_user): running.
-    pub(super) async fn start_pass(store: &SqliteStore, email: &str) {
-        let mut u = store.user(email).await.unwrap().unwrap();
-        u.status = UserStatus::running(u.initial_sync_done);
-        store.update_user(&u).await.unwrap();
-    }
-
-    /// What a pass that finished does to its user (runner::run_user): Synced, with the
-    /// counters taken from the ledger.
-    pub(super) async fn finish_pass(store: &SqliteStore, email: &str) {
-        let mut u = store.user(email).await.unwrap().unwrap();
-        let (copied, bytes) = store.copied_totals(email).await.unwrap();
-        let counts = store.skipped_counts(email).await.unwrap();
-        u.status = UserStatus::Synced;
-        u.initial_sync_done = true;
-        u.last_synced_at = Some(chrono::Utc::now());
-        u.stats.items_synced = copied;
-        u.stats.bytes_synced = bytes;
-        u.stats.items_skipped = counts.total();
-        u.stats.bad_items = counts.bad;
-        u.stats.large_items = counts.large;
-        store.update_user(&u).await.unwrap();
-    }
     #[tokio::test]
     async fn skipped_rows_of_the_first_schema_get_wire_names_and_kinds() {
         let dir = tempfile::tempdir().unwrap();
@@ -2060,214 +1385,5 @@ mod tests {
             (2, 1, 1)
         );
         assert_invariants(&store).await;
-    }
-
-    /// The reference the database's pages are checked against: every user in memory,
-    /// filtered, sorted and sliced by hand.
-    fn page_by_hand(all: &[MigrationUser], q: &UserQuery) -> Vec<String> {
-        let filter = q.filter.as_deref().map(|f| f.trim().to_lowercase());
-        let mut users: Vec<(usize, &MigrationUser)> = all
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| q.status.is_none_or(|s| u.status == s))
-            .filter(|(_, u)| {
-                filter.as_deref().is_none_or(|f| {
-                    f.is_empty()
-                        || format!("{} {}", u.email, u.status.as_str())
-                            .to_lowercase()
-                            .contains(f)
-                })
-            })
-            .collect();
-        let share = |u: &MigrationUser| -> f64 {
-            if u.stats.source_items == 0 {
-                -1.0
-            } else {
-                u.stats.items_synced.min(u.stats.source_items) as f64 / u.stats.source_items as f64
-            }
-        };
-        users.sort_by(|(pa, a), (pb, b)| {
-            let key = match q.sort {
-                UserSort::Position => pa.cmp(pb),
-                UserSort::Email => a.email.as_str().cmp(b.email.as_str()),
-                UserSort::Status => a.status.as_str().cmp(b.status.as_str()),
-                UserSort::Progress => share(a).total_cmp(&share(b)),
-                UserSort::ItemsSynced => a.stats.items_synced.cmp(&b.stats.items_synced),
-                UserSort::ItemsSkipped => a.stats.items_skipped.cmp(&b.stats.items_skipped),
-                UserSort::BytesSynced => a.stats.bytes_synced.cmp(&b.stats.bytes_synced),
-                UserSort::LastSynced => a.last_synced_at.cmp(&b.last_synced_at),
-                UserSort::Error => a
-                    .error
-                    .as_deref()
-                    .unwrap_or("")
-                    .cmp(b.error.as_deref().unwrap_or("")),
-            };
-            let key = if q.descending { key.reverse() } else { key };
-            key.then(pa.cmp(pb))
-        });
-        users
-            .into_iter()
-            .skip(q.offset as usize)
-            .take(q.limit.map_or(usize::MAX, |l| l as usize))
-            .map(|(_, u)| u.email.to_string())
-            .collect()
-    }
-
-    mod pages {
-        use super::*;
-        use proptest::prelude::*;
-
-        const STATUSES: [UserStatus; 4] = [
-            UserStatus::Queued,
-            UserStatus::Syncing,
-            UserStatus::Synced,
-            UserStatus::Failed,
-        ];
-
-        fn user_strategy() -> impl Strategy<Value = (u8, u8, u16, u16, u32, Option<u8>, Option<i64>)>
-        {
-            (
-                0u8..4,
-                0u8..20,
-                0u16..50,
-                0u16..60,
-                0u32..5000,
-                proptest::option::of(0u8..3),
-                proptest::option::of(0i64..4),
-            )
-        }
-
-        fn query_strategy() -> impl Strategy<Value = UserQuery> {
-            (
-                proptest::option::of(prop_oneof![
-                    Just("user-1".to_string()),
-                    Just("FAIL".to_string()),
-                    Just("sync".to_string()),
-                    Just("@b.test".to_string()),
-                    Just(" ".to_string()),
-                ]),
-                proptest::option::of(0usize..4),
-                0usize..UserSort::ALL.len(),
-                any::<bool>(),
-                0u64..30,
-                proptest::option::of(0u64..12),
-            )
-                .prop_map(|(filter, status, sort, descending, offset, limit)| {
-                    UserQuery {
-                        filter,
-                        status: status.map(|i| STATUSES[i]),
-                        sort: UserSort::ALL[sort],
-                        descending,
-                        offset,
-                        limit,
-                    }
-                })
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(24))]
-            #[test]
-            fn a_page_of_users_is_the_slice_of_them_all_filtered_and_sorted(
-                users in proptest::collection::vec(user_strategy(), 0..25),
-                queries in proptest::collection::vec(query_strategy(), 1..8),
-            ) {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(async {
-                    let (_dir, store) = store().await;
-                    store.insert_endpoint(&endpoint("E"), &SecretString::from("pw".to_string())).await.unwrap();
-                    let news: Vec<NewUser> = (0..users.len())
-                        .map(|i| new_user(&format!("user-{}@b.test", (i * 7919) % 1000), None))
-                        .collect();
-                    let mut seen = std::collections::HashSet::new();
-                    let news: Vec<NewUser> = news.into_iter().filter(|n| seen.insert(n.email.to_string())).collect();
-                    store.create_batch(&batch("B", "E"), &news).await.unwrap();
-                    let now = chrono::Utc::now();
-                    let mut all = Vec::new();
-                    for (n, (status, source, synced, skipped, bytes, error, ago)) in news.iter().zip(&users) {
-                        let mut u = store.user(n.email.as_str()).await.unwrap().unwrap();
-                        u.status = STATUSES[*status as usize];
-                        u.stats.source_items = u64::from(*source);
-                        u.stats.items_synced = u64::from(*synced);
-                        u.stats.items_skipped = u64::from(*skipped);
-                        u.stats.bytes_synced = u64::from(*bytes);
-                        u.error = error.map(|e| format!("error {e}"));
-                        u.last_synced_at = ago.map(|a| now - Duration::hours(a));
-                        store.update_user(&u).await.unwrap();
-                        all.push(store.user(n.email.as_str()).await.unwrap().unwrap());
-                    }
-                    for q in &queries {
-                        let page = store.users_page("B", q).await.unwrap();
-                        let got: Vec<String> = page.users.iter().map(|u| u.email.to_string()).collect();
-                        let mut whole = q.clone();
-                        whole.offset = 0;
-                        whole.limit = None;
-                        assert_eq!(page.total as usize, page_by_hand(&all, &whole).len(), "{q:?}");
-                        assert_eq!(got, page_by_hand(&all, q), "{q:?}");
-                    }
-                });
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn progress_moves_the_counters_and_fills_the_batch_s_throughput_buckets() {
-        let (_dir, store) = store_with_batch(&["a@b.test", "c@b.test"]).await;
-        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let start = PassStart {
-            at: t0,
-            items: 0,
-            bytes: 0,
-        };
-        store
-            .start_pass("a@b.test", 10, 1000, &start)
-            .await
-            .unwrap();
-        store
-            .record_progress("a@b.test", 2, 200, t0 + Duration::seconds(1))
-            .await
-            .unwrap();
-        store
-            .record_progress("c@b.test", 1, 50, t0 + Duration::seconds(9))
-            .await
-            .unwrap();
-        store
-            .record_progress("a@b.test", 3, 300, t0 + Duration::seconds(12))
-            .await
-            .unwrap();
-        let a = store.user("a@b.test").await.unwrap().unwrap();
-        assert_eq!((a.stats.source_items, a.stats.source_bytes), (10, 1000));
-        assert_eq!((a.stats.items_synced, a.stats.bytes_synced), (5, 500));
-        assert_eq!(a.pass_start, Some(start));
-        let buckets = store.throughput("B", t0).await.unwrap();
-        assert_eq!(
-            buckets,
-            vec![
-                ThroughputBucket {
-                    at: t0,
-                    messages: 3,
-                    bytes: 250
-                },
-                ThroughputBucket {
-                    at: t0 + Duration::seconds(10),
-                    messages: 3,
-                    bytes: 300
-                },
-            ]
-        );
-        assert_eq!(
-            store
-                .throughput("B", t0 + Duration::seconds(10))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        // The batch's removal takes its throughput along.
-        store.remove_batch("B").await.unwrap();
-        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throughput")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(left, 0);
     }
 }

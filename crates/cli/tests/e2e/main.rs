@@ -22,6 +22,7 @@ mod lost_replies;
 mod notifications;
 mod oauth;
 mod plan;
+mod postgres;
 mod powershell;
 mod preflight;
 mod proof;

@@ -151,10 +151,19 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut taken_over_by = None;
     loop {
+        // (Now, in whole seconds, plus one: the same SQL on SQLite and PostgreSQL.)
+        let soon = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            * 1000
+            + 1000;
         let held: u64 = cutover
             .state_sql(
-                "SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL \
-                 AND lease_expires_at > CAST(strftime('%s','now') AS INTEGER) * 1000 + 1000",
+                &format!(
+                    "SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL \
+                     AND lease_expires_at > {soon}"
+                ),
                 &[],
             )
             .parse()

@@ -11,13 +11,29 @@ use super::{Dnsmasq, Dovecot, Zone};
 /// One installation of cutover: its own state database and key file.
 pub struct Cutover {
     pub dir: TempDir,
+    /// A PostgreSQL state's URL (its key file is `DIR/state.key`); `None`: SQLite in DIR.
+    pub postgres: Option<String>,
 }
 
 impl Cutover {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            postgres: None,
         }
+    }
+
+    /// An installation whose state is a fresh database on the test binary's PostgreSQL
+    /// cluster (`--state postgres://...` with `--key-file`, given through the environment).
+    pub fn on_postgres() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            postgres: Some(super::postgres::cluster().new_database()),
+        }
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("state.key")
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -26,13 +42,19 @@ impl Cutover {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cutover"));
-        cmd.args(args)
-            .env(
-                "CUTOVER_STATE",
-                format!("sqlite://{}", self.state_path().display()),
-            )
-            .env_remove("CUTOVER_KEY_FILE")
-            .env_remove("CUTOVER_LOG")
+        cmd.args(args);
+        match &self.postgres {
+            Some(url) => cmd
+                .env("CUTOVER_STATE", url)
+                .env("CUTOVER_KEY_FILE", self.key_file()),
+            None => cmd
+                .env(
+                    "CUTOVER_STATE",
+                    format!("sqlite://{}", self.state_path().display()),
+                )
+                .env_remove("CUTOVER_KEY_FILE"),
+        };
+        cmd.env_remove("CUTOVER_LOG")
             .env("SRC_ADMIN_PASSWORD", "adminpass")
             .env("DST_ADMIN_PASSWORD", "adminpass");
         cmd

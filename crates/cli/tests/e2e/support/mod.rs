@@ -15,6 +15,9 @@ mod https;
 mod idp;
 mod limiting_proxy;
 mod maildir;
+// The store's conformance suite starts its PostgreSQL the same way: one fixture for both.
+#[path = "../../../../store/tests/conformance/support/postgres.rs"]
+pub mod postgres;
 mod proxy;
 mod rewriting_proxy;
 mod samba;
