@@ -8,6 +8,7 @@ use crate::support::postgres::PASSWORD;
 use crate::support::{
     Cutover, assert_same_mailbox, field, fill_realistic_mailbox, pair, verify_independently,
 };
+use crate::workers::three_workers_one_killed;
 
 #[test]
 fn a_cutover_with_its_state_in_postgres_moves_every_mailbox() {
@@ -133,4 +134,12 @@ fn a_postgres_state_needs_a_key_file_and_never_shows_its_password() {
         help.contains("CUTOVER_STATE") && !help.contains(PASSWORD),
         "{help}"
     );
+}
+
+/// `cutover worker` on three processes sharing a PostgreSQL state: the batch's limit holds
+/// across them (claims under the batch's advisory lock), a worker killed mid-mailbox loses
+/// its job to another once its lease expired, nothing is saved twice on the target.
+#[test]
+fn three_workers_on_a_postgres_state_share_a_batch_and_one_killed_is_taken_over() {
+    three_workers_one_killed(&Cutover::on_postgres());
 }

@@ -73,7 +73,7 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     let (src, dst) = pair(&names, '/');
     for (i, u) in names.iter().enumerate() {
-        fill_realistic_mailbox(&src, u, 40, 300 + i as u64, i % 2 == 0);
+        fill_realistic_mailbox(&src, u, 80, 300 + i as u64, i % 2 == 0);
         src.index(u);
     }
     let total: usize = names.iter().map(|u| src.mailbox(u).message_count()).sum();
@@ -94,7 +94,7 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
     // Slow chunks, so that the kill lands mid-mailbox; short leases, so that the
     // takeover comes within seconds.
     let env = [
-        ("CUTOVER_TEST_CHUNK_DELAY_MS", "150"),
+        ("CUTOVER_TEST_CHUNK_DELAY_MS", "250"),
         ("CUTOVER_LEASE_TTL_SECS", "3"),
     ];
     let mut workers: Vec<WorkerProcess> = (1..=3)
@@ -116,9 +116,10 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
         {
             break (i, subject.to_string());
         }
+        let status = cutover.json(&["batch", "get", "CutoverBatch"]);
         assert!(
-            Instant::now() < deadline,
-            "no worker ever held a mailbox mid-copy"
+            Instant::now() < deadline && field(&status, "Status") == "Syncing",
+            "no worker was seen holding a mailbox mid-copy before the batch ended: {status:#}"
         );
         std::thread::sleep(Duration::from_millis(50));
     };

@@ -191,6 +191,12 @@ impl Cluster {
         std::mem::forget(watchdog);
     }
 
+    /// The cluster's `psql`, to look into a state independently of cutover.
+    #[allow(dead_code)] // the CLI's e2e tests use it (support/state.rs), this suite does not
+    pub fn psql(&self) -> PathBuf {
+        self.bin.join("psql")
+    }
+
     /// A new, empty database; its URL over TCP to 127.0.0.1, with the password.
     pub fn new_database(&self) -> String {
         let name = format!(
