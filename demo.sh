@@ -259,22 +259,31 @@ run "$CUTOVER" notify set --smtp-host 127.0.0.1 --smtp-port "$SMTP_PORT" --tls s
   --ca-file "$WORK/smtp/ca.pem"
 run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint --users-csv "$WORK/users.csv" \
   --notification-emails it-admin@example.test --auto-start
-step "Two workers share the initial sync (as they would on two machines); job get shows who runs what"
+step "Two workers share the initial sync (as they would on two machines), one mailbox at a time"
+# MaxConcurrentMigrations holds across every worker: with 1, the mailboxes go one by one,
+# each to whichever worker claims it first.
+run "$CUTOVER" endpoint set CutoverEndpoint --max-concurrent-migrations 1 --max-concurrent-incremental-syncs 1
 "$CUTOVER" worker >"$WORK/worker1.log" 2>&1 &
 WORKER1=$!
 "$CUTOVER" worker >"$WORK/worker2.log" 2>&1 &
 WORKER2=$!
-sleep 1
-run "$CUTOVER" job get --format table
+SHOWN=""
 for _ in $(seq 600); do
   STATUS="$("$CUTOVER" batch get CutoverBatch --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)["Status"])')"
   [[ $STATUS == Syncing ]] || break
-  sleep 0.2
+  # The round's jobs while it runs: Running on which worker, or Queued.
+  if [[ -z $SHOWN ]] && "$CUTOVER" job get --format json | grep -q '"Running"'; then
+    run "$CUTOVER" job get --format table --select 'Identity,Status,Worker'
+    SHOWN=1
+  fi
+  sleep 0.1
 done
 kill -TERM "$WORKER1" "$WORKER2"
 wait "$WORKER1" "$WORKER2" || die "a worker did not stop cleanly (see $WORK/worker*.log)"
 [[ $STATUS == Synced ]] || die "the initial sync ended $STATUS (see $WORK/worker*.log)"
-echo "initial sync: $STATUS; the workers ran $(grep -c 'pass finished\|step applied' "$WORK"/worker*.log | paste -sd' ') log lines of work"
+for w in 1 2; do
+  echo "worker $w ran: $(grep 'step applied' "$WORK/worker$w.log" | grep -o 'user="[^"]*"' | sort -u | sed 's/user=//; s/"//g' | paste -sd' ')"
+done
 # Anything due after the round (the notification mail) goes out with the next run.
 run "$CUTOVER" run --once
 step "The admin's mail: the initial sync finished, with both reports attached (read over IMAP)"
