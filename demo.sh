@@ -259,9 +259,10 @@ run "$CUTOVER" notify set --smtp-host 127.0.0.1 --smtp-port "$SMTP_PORT" --tls s
   --ca-file "$WORK/smtp/ca.pem"
 run "$CUTOVER" batch new --name CutoverBatch --source-endpoint CutoverEndpoint --users-csv "$WORK/users.csv" \
   --notification-emails it-admin@example.test --auto-start
-step "Two workers share the initial sync (as they would on two machines), one mailbox at a time"
+step "Two workers on one state (as on two machines) run the initial sync, one mailbox at a time"
 # MaxConcurrentMigrations holds across every worker: with 1, the mailboxes go one by one,
-# each to whichever worker claims it first.
+# each to whichever worker claims it first (on SQLite, often the one that just finished
+# one; PostgreSQL wakes the others at once).
 run "$CUTOVER" endpoint set CutoverEndpoint --max-concurrent-migrations 1 --max-concurrent-incremental-syncs 1
 "$CUTOVER" worker >"$WORK/worker1.log" 2>&1 &
 WORKER1=$!
