@@ -157,10 +157,6 @@ impl Scheduler {
         self.running.len()
     }
 
-    pub fn worker(&self) -> &Worker {
-        &self.worker
-    }
-
     /// One round of the scheduler's work (see the module's documentation).
     pub async fn tick(&mut self) -> Result<Tick, RunError> {
         let mut tick = Tick::default();
@@ -240,8 +236,13 @@ impl Scheduler {
             }
         }
 
-        // Claim what is due, within each batch's limit.
-        let rounds = self.store.rounds().await?;
+        // Claim what is due, within each batch's limit (the rounds read again only when
+        // this tick opened some).
+        let rounds = if tick.opened.is_empty() {
+            rounds
+        } else {
+            self.store.rounds().await?
+        };
         let mut seen = Seen {
             at: std::time::Instant::now(),
             batches: HashMap::new(),
