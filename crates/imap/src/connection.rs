@@ -87,6 +87,8 @@ pub(crate) struct Connection<S> {
     /// Bytes (of whole responses) and responses received since the command was sent.
     received: u64,
     responses: u64,
+    /// See [`Connection::round_trip`].
+    round_trip: Option<std::time::Duration>,
     inflation: Option<Inflation>,
     /// Set when a command failed in a way that leaves the stream out of step with the
     /// server: (what happened, whether a new connection may do better).
@@ -105,6 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             command: "greeting",
             received: 0,
             responses: 0,
+            round_trip: None,
             inflation: None,
             broken: None,
         }
@@ -389,10 +392,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         logging: Logging,
     ) -> Result<Completion, ImapError> {
         self.begin(command)?;
+        let started = std::time::Instant::now();
         let result = self
             .execute_inner(command, tag, parts, logging, None, &mut None)
             .await;
+        if result.is_ok() {
+            let took = started.elapsed();
+            self.round_trip = Some(self.round_trip.map_or(took, |rt| rt.min(took)));
+        }
         self.end(result)
+    }
+
+    /// The quickest command so far, sent to its completion: about the round-trip time to
+    /// the server (a small command's own work is next to nothing).
+    pub(crate) fn round_trip(&self) -> Option<std::time::Duration> {
+        self.round_trip
     }
 
     /// [`Self::execute`] for a SASL exchange whose failure the server may announce with
@@ -499,6 +513,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         command: &'static str,
         commands: Vec<(String, Vec<Out<'_>>)>,
     ) -> Result<(Vec<Untagged>, Vec<StatusLine>), ImapError> {
+        let done = self.execute_all(command, commands, false).await?;
+        let mut untagged = Vec::new();
+        let mut statuses = Vec::with_capacity(done.len());
+        for d in done {
+            untagged.extend(d.untagged);
+            statuses.push(d.status);
+        }
+        Ok((untagged, statuses))
+    }
+
+    /// [`Self::execute_pipelined`], with each command's own untagged data: what arrived
+    /// after the completion before it and up to its own. That is the command's data when
+    /// the server runs the commands one after the other, which IMAP requires of a command
+    /// that changes the selected mailbox (EXAMINE) and of every command after it (RFC 3501
+    /// section 5.5): an `EXAMINE a`, `UID FETCH`, `EXAMINE b`, `UID FETCH` sequence comes
+    /// back folder by folder. Completions out of order make it an error. The limits on
+    /// data received apply to each command.
+    pub(crate) async fn execute_each(
+        &mut self,
+        command: &'static str,
+        commands: Vec<(String, Vec<Out<'_>>)>,
+    ) -> Result<Vec<Completion>, ImapError> {
+        self.execute_all(command, commands, true).await
+    }
+
+    /// Pipelines `commands`; `ordered`: a completion out of order fails it (the data
+    /// could not be told apart by command).
+    async fn execute_all(
+        &mut self,
+        command: &'static str,
+        commands: Vec<(String, Vec<Out<'_>>)>,
+        ordered: bool,
+    ) -> Result<Vec<Completion>, ImapError> {
         let waits = commands
             .iter()
             .flat_map(|(_, parts)| parts)
@@ -509,7 +556,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             )));
         }
         self.begin(command)?;
-        let result = self.execute_pipelined_inner(command, commands).await;
+        let result = self
+            .execute_pipelined_inner(command, commands, ordered)
+            .await;
         self.end(result)
     }
 
@@ -517,7 +566,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         &mut self,
         command: &'static str,
         commands: Vec<(String, Vec<Out<'_>>)>,
-    ) -> Result<(Vec<Untagged>, Vec<StatusLine>), ImapError> {
+        ordered: bool,
+    ) -> Result<Vec<Completion>, ImapError> {
         let mut tags = Vec::with_capacity(commands.len());
         for (tag, parts) in commands {
             for part in parts {
@@ -531,14 +581,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.flush().await?;
         let mut untagged = Vec::new();
         let mut bye = None;
-        let mut statuses: Vec<Option<StatusLine>> = tags.iter().map(|_| None).collect();
+        let mut done: Vec<Option<Completion>> = tags.iter().map(|_| None).collect();
         let mut pending = tags.len();
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         while pending > 0 {
             match self.route(&tags, &mut untagged, &mut bye).await? {
                 Routed::Done(i, status) => {
-                    if statuses[i].replace(status).is_none() {
+                    if done[i].is_none() {
+                        if ordered && done[i + 1..].iter().any(Option::is_some) {
+                            return Err(ImapError::Protocol(format!(
+                                "{command}: the server completed pipelined commands out of order"
+                            )));
+                        }
+                        done[i] = Some(Completion {
+                            untagged: std::mem::take(&mut untagged),
+                            status,
+                        });
                         pending -= 1;
+                        if ordered {
+                            // Each command's data is its own: so are the limits on it.
+                            self.received = 0;
+                            self.responses = 0;
+                        }
                     }
                 }
                 Routed::Continue(_) => {
@@ -549,7 +613,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Routed::More => {}
             }
         }
-        Ok((untagged, statuses.into_iter().flatten().collect()))
+        Ok(done.into_iter().flatten().collect())
     }
 
     async fn route(

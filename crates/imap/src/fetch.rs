@@ -15,8 +15,9 @@ use tracing::warn;
 
 use crate::{
     error::ImapError,
+    mailbox::MailboxName,
     response::{FetchItems, Untagged},
-    session::Session,
+    session::{SelectedMailbox, Session},
 };
 
 /// What `fetch_meta` returns for one message.
@@ -37,67 +38,133 @@ impl Session {
     /// mailbox; `uid_set` like `"1:*"`. Sorted by UID. A message whose response cannot
     /// be decoded is logged and left out.
     pub async fn fetch_meta(&mut self, uid_set: &str) -> Result<Vec<MessageMeta>, ImapError> {
-        let sequence_set = SequenceSet::try_from(uid_set)
-            .map_err(|e| ImapError::InvalidArgument(format!("uid set {uid_set:?}: {e}")))?;
-        let body = CommandBody::Fetch {
-            sequence_set,
-            macro_or_item_names: vec![
-                MessageDataItemName::Uid,
-                MessageDataItemName::Flags,
-                MessageDataItemName::InternalDate,
-                MessageDataItemName::Rfc822Size,
-            ]
-            .into(),
-            uid: true,
-            modifiers: Vec::new(),
-        };
-        let done = self.run("UID FETCH", body).await?;
-        // A server may split one message's items over several FETCH responses.
-        let mut merged: BTreeMap<u32, FetchItems> = BTreeMap::new();
-        for u in done.untagged {
-            match u {
-                Untagged::Fetch(items) => {
-                    let Some(uid) = items.uid else { continue };
-                    let entry = merged.entry(uid).or_default();
-                    entry.uid = Some(uid);
-                    if items.flags.is_some() {
-                        entry.flags = items.flags;
-                    }
-                    if items.internal_date.is_some() {
-                        entry.internal_date = items.internal_date;
-                    }
-                    if items.size.is_some() {
-                        entry.size = items.size;
-                    }
-                }
-                Untagged::FetchFailed { uid, reason } => {
-                    warn!(
-                        ?uid,
-                        reason, "skipping message whose metadata could not be read"
-                    );
-                }
-                _ => {}
-            }
+        let done = self.run("UID FETCH", meta_fetch(uid_set)?).await?;
+        Ok(metas(done.untagged))
+    }
+
+    /// Each folder's EXAMINE and `UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)`,
+    /// all of them in one round trip: what [`Session::examine`] and
+    /// [`Session::fetch_meta`] give one folder after the other, at a round trip each. One
+    /// result per folder, in order: a folder the server would not open (NO) is its error
+    /// and leaves the others as they are. The outer error is the connection's. Afterwards
+    /// the last folder that opened is selected (none when it did not).
+    pub async fn examine_and_list(
+        &mut self,
+        names: &[MailboxName],
+    ) -> Result<Vec<Result<(SelectedMailbox, Vec<MessageMeta>), ImapError>>, ImapError> {
+        let mut commands = Vec::with_capacity(names.len() * 2);
+        for name in names {
+            let examine = CommandBody::Examine {
+                mailbox: name.to_imap()?,
+                parameters: Vec::new(),
+            };
+            let tag = self.conn.next_tag();
+            commands.push((tag.clone(), crate::session::encode_command(&tag, examine)?));
+            let tag = self.conn.next_tag();
+            commands.push((
+                tag.clone(),
+                crate::session::encode_command(&tag, meta_fetch("1:*")?)?,
+            ));
         }
-        let mut out = Vec::with_capacity(merged.len());
-        for (uid, items) in merged {
-            match (items.internal_date, items.size) {
-                (Some(internal_date), Some(size)) => out.push(MessageMeta {
-                    uid,
-                    flags: items.flags.unwrap_or_default(),
-                    internal_date,
-                    size,
-                }),
-                // Typically an unsolicited flag update for a UID outside our set.
-                _ => warn!(
-                    uid,
-                    "FETCH response without INTERNALDATE/RFC822.SIZE; skipped"
-                ),
-            }
+        let done = self
+            .conn
+            .execute_each("EXAMINE/UID FETCH", commands)
+            .await?;
+        let mut out = Vec::with_capacity(names.len());
+        let mut done = done.into_iter();
+        while let (Some(examined), Some(listed)) = (done.next(), done.next()) {
+            let selected = match examined.ok("EXAMINE").and_then(crate::session::selected) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            let listing = match listed.ok("UID FETCH") {
+                Ok(l) => metas(l.untagged),
+                // An empty folder has no `1:*` to fetch on some servers.
+                Err(ImapError::No { .. } | ImapError::Bad { .. }) if selected.exists == Some(0) => {
+                    Vec::new()
+                }
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            out.push(Ok((selected, listing)));
         }
         Ok(out)
     }
+}
 
+/// `UID FETCH <uid_set> (UID FLAGS INTERNALDATE RFC822.SIZE)`.
+fn meta_fetch(uid_set: &str) -> Result<CommandBody<'static>, ImapError> {
+    let sequence_set = SequenceSet::try_from(uid_set)
+        .map_err(|e| ImapError::InvalidArgument(format!("uid set {uid_set:?}: {e}")))?;
+    Ok(CommandBody::Fetch {
+        sequence_set,
+        macro_or_item_names: vec![
+            MessageDataItemName::Uid,
+            MessageDataItemName::Flags,
+            MessageDataItemName::InternalDate,
+            MessageDataItemName::Rfc822Size,
+        ]
+        .into(),
+        uid: true,
+        modifiers: Vec::new(),
+    })
+}
+
+/// The messages' metadata in a `UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE)` reply,
+/// sorted by UID. A message whose response cannot be decoded is logged and left out.
+fn metas(untagged: Vec<Untagged>) -> Vec<MessageMeta> {
+    // A server may split one message's items over several FETCH responses.
+    let mut merged: BTreeMap<u32, FetchItems> = BTreeMap::new();
+    for u in untagged {
+        match u {
+            Untagged::Fetch(items) => {
+                let Some(uid) = items.uid else { continue };
+                let entry = merged.entry(uid).or_default();
+                entry.uid = Some(uid);
+                if items.flags.is_some() {
+                    entry.flags = items.flags;
+                }
+                if items.internal_date.is_some() {
+                    entry.internal_date = items.internal_date;
+                }
+                if items.size.is_some() {
+                    entry.size = items.size;
+                }
+            }
+            Untagged::FetchFailed { uid, reason } => {
+                warn!(
+                    ?uid,
+                    reason, "skipping message whose metadata could not be read"
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(merged.len());
+    for (uid, items) in merged {
+        match (items.internal_date, items.size) {
+            (Some(internal_date), Some(size)) => out.push(MessageMeta {
+                uid,
+                flags: items.flags.unwrap_or_default(),
+                internal_date,
+                size,
+            }),
+            // Typically an unsolicited flag update for a UID outside our set.
+            _ => warn!(
+                uid,
+                "FETCH response without INTERNALDATE/RFC822.SIZE; skipped"
+            ),
+        }
+    }
+    out
+}
+
+impl Session {
     /// `UID FETCH <uids> (UID BODY.PEEK[])` on the selected mailbox.
     ///
     /// Returns `(uid, result)` for every requested UID the server answered for, in the

@@ -373,6 +373,12 @@ impl Session {
         &self.caps
     }
 
+    /// About the round-trip time to the server: its quickest command's, from sending it
+    /// to its completion. `None` before a command completed.
+    pub fn round_trip(&self) -> Option<std::time::Duration> {
+        self.conn.round_trip()
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
     }
@@ -718,7 +724,7 @@ fn listed(done: Completion) -> Vec<ListedMailbox> {
         .collect()
 }
 
-fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
+pub(crate) fn selected(done: Completion) -> Result<SelectedMailbox, ImapError> {
     let mut uid_validity = None;
     let mut uid_next = None;
     let mut exists = None;

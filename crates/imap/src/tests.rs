@@ -339,6 +339,70 @@ async fn fetch_meta_drops_recent() {
 }
 
 #[tokio::test]
+async fn examine_and_list_pipelines_every_folder_and_keeps_each_answer_with_its_folder() {
+    // Sent's listing carries UID 10, as INBOX's does: each stays with its folder. Drafts
+    // will not open; Empty has no `1:*` to fetch (BAD) and lists as empty.
+    let script = format!(
+        "{GREETING}* 2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 12] n\r\n\
+         C1 OK [READ-ONLY] Examine completed.\r\n\
+         * 1 FETCH (UID 10 FLAGS (\\Seen) INTERNALDATE \"05-Mar-2024 10:11:12 +0100\" RFC822.SIZE 100)\r\n\
+         * 2 FETCH (UID 11 FLAGS () INTERNALDATE \"05-Mar-2024 10:11:12 +0100\" RFC822.SIZE 200)\r\n\
+         C2 OK Fetch completed.\r\n\
+         * 1 EXISTS\r\n* OK [UIDVALIDITY 8] v\r\nC3 OK [READ-ONLY] Examine completed.\r\n\
+         * 1 FETCH (UID 10 FLAGS (\\Answered) INTERNALDATE \"06-Mar-2024 10:11:12 +0100\" RFC822.SIZE 300)\r\n\
+         C4 OK Fetch completed.\r\n\
+         C5 NO Mailbox doesn't exist: Drafts\r\nC6 BAD No mailbox selected.\r\n\
+         * 0 EXISTS\r\n* OK [UIDVALIDITY 9] v\r\nC7 OK [READ-ONLY] Examine completed.\r\n\
+         C8 BAD Error in IMAP command UID FETCH: Invalid uidset\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let names = [name("INBOX"), name("Sent"), name("Drafts"), name("Empty")];
+        let listed = s.examine_and_list(&names).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 EXAMINE INBOX\r\nC2 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n\
+             C3 EXAMINE Sent\r\nC4 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n\
+             C5 EXAMINE Drafts\r\nC6 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n\
+             C7 EXAMINE Empty\r\nC8 UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)\r\n"
+        );
+        assert_eq!(listed.len(), 4);
+        let (inbox, metas) = listed[0].as_ref().unwrap();
+        assert_eq!((inbox.uid_validity, inbox.exists), (7, Some(2)));
+        assert_eq!(metas.iter().map(|m| m.size).collect::<Vec<_>>(), [100, 200]);
+        let (sent, metas) = listed[1].as_ref().unwrap();
+        assert_eq!((sent.uid_validity, sent.exists), (8, Some(1)));
+        assert_eq!(metas.len(), 1);
+        assert_eq!((metas[0].uid, metas[0].size), (10, 300));
+        assert_eq!(metas[0].flags, ["\\Answered"]);
+        assert!(
+            matches!(listed[2], Err(ImapError::No { .. })),
+            "{:?}",
+            listed[2]
+        );
+        let (empty, metas) = listed[3].as_ref().unwrap();
+        assert_eq!((empty.uid_validity, empty.exists), (9, Some(0)));
+        assert!(metas.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn examine_and_list_refuses_answers_out_of_order() {
+    // The second command completes first: whose FETCH data is whose cannot be told.
+    let script = format!(
+        "{GREETING}C2 OK Fetch completed.\r\n* 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n\
+         C1 OK Examine completed.\r\n"
+    );
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        match s.examine_and_list(&[name("INBOX")]).await {
+            Err(ImapError::Protocol(text)) => assert!(text.contains("out of order"), "{text}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn fetch_bodies_keyed_by_uid_not_order() {
     let script = format!(
         "{GREETING}* 3 FETCH (UID 12 BODY[] {{12}}\r\nhello\r\nworld)\r\n\

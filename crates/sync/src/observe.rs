@@ -272,6 +272,51 @@ pub(crate) async fn map_folders(
     })
 }
 
+/// Folders no pass has seen yet (no state) are listed whole: their EXAMINE and metadata
+/// FETCH go [`PRELIST`] folders to a round trip instead of two round trips each, which on
+/// a distant source is most of a new mailbox's set-up. A folder whose listing failed is
+/// left out: its scan opens it again and reports what the server says.
+const PRELIST: usize = 64;
+
+async fn list_new_folders(
+    src: &mut Session,
+    mappings: &[FolderMapping],
+    states: &HashMap<Vec<u8>, FolderState>,
+) -> Result<HashMap<Vec<u8>, scan::Listed>, SyncError> {
+    let fresh: Vec<&[u8]> = mappings
+        .iter()
+        .filter(|m| m.selectable && !states.contains_key(&m.src))
+        .map(|m| m.src.as_slice())
+        .collect();
+    let mut out = HashMap::new();
+    if fresh.len() < 2 {
+        return Ok(out);
+    }
+    for group in fresh.chunks(PRELIST) {
+        let names: Vec<MailboxName> = group
+            .iter()
+            .map(|n| MailboxName::from_wire(n.to_vec()))
+            .collect();
+        let listed = src
+            .examine_and_list(&names)
+            .await
+            .map_err(|source| SyncError::Imap {
+                role: Role::Source,
+                source,
+            })?;
+        for (name, result) in group.iter().zip(listed) {
+            match result {
+                Ok(l) => {
+                    out.insert(name.to_vec(), l);
+                }
+                Err(e) => debug!(folder = %MailboxName::from_wire(name.to_vec()), error = %e,
+                    "listing with the others failed; the folder is looked at alone"),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Looks at one mailbox on both servers. `for_pass`: a pass follows (it may probe the
 /// target's case rule); else only a plan is wanted.
 pub(crate) async fn observe_mailbox(
@@ -324,8 +369,10 @@ pub(crate) async fn observe_mailbox(
             .cloned();
     }
 
-    // Each selectable source folder.
+    // Each selectable source folder; those no pass has seen yet opened and listed all
+    // at once.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
+    let mut prelisted = list_new_folders(src, &mappings, &states).await?;
     let mut folders = Vec::new();
     for m in mappings.iter().filter(|m| m.selectable) {
         if let Some(reason) = job.stop.reason() {
@@ -349,7 +396,10 @@ pub(crate) async fn observe_mailbox(
                 .map_or(m.dst.as_slice(), Vec::as_slice),
             records,
         };
-        folders.push(scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here).await?);
+        let listed = prelisted.remove(&m.src);
+        folders.push(
+            scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here, listed).await?,
+        );
     }
     let (migrated, _) = store.copied_totals(email).await?;
     let selectable_on_target: BTreeSet<&[u8]> = dst_list

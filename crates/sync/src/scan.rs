@@ -28,6 +28,10 @@ fn listed(metas: &[MessageMeta]) -> Vec<ListedMessage> {
         .collect()
 }
 
+/// A folder opened and listed whole beforehand
+/// ([`cutover_imap::Session::examine_and_list`]).
+pub(crate) type Listed = (SelectedMailbox, Vec<MessageMeta>);
+
 /// Scans one source folder (`p.dst_folder` is where its messages go on the target).
 /// `state` is what the last pass saw of it; `skipped` the UIDs of its skipped items.
 pub(crate) async fn scan_folder(
@@ -35,6 +39,7 @@ pub(crate) async fn scan_folder(
     state: Option<&FolderState>,
     modes: SourceModes,
     skipped: &[u32],
+    prelisted: Option<Listed>,
 ) -> Result<FolderFacts, SyncError> {
     let (store, email, src_folder) = (p.store, p.email, p.src_folder);
     let (records, dst_folder) = (p.records, p.dst_folder);
@@ -88,7 +93,13 @@ pub(crate) async fn scan_folder(
         }
     }
 
-    let selected = p.src.examine(&name).await.map_err(err)?;
+    // A listing made beforehand with the other new folders serves a folder without a
+    // past: no state, nothing in flight, nothing skipped (it is listed whole anyway).
+    let (selected, mut prelisted) =
+        match prelisted.filter(|_| state.is_none() && intents.is_empty() && !retry_skipped) {
+            Some((selected, all)) => (selected, Some(all)),
+            None => (p.src.examine(&name).await.map_err(err)?, None),
+        };
     let validity = selected.uid_validity;
     let mut recovered = false;
     let mut found = Vec::new();
@@ -161,10 +172,10 @@ pub(crate) async fn scan_folder(
     let (view, metas, complete) = match delta {
         Some((view, new)) => (view, new, true),
         None => {
-            let all = if selected.exists != Some(0) {
-                p.src.fetch_meta("1:*").await.map_err(err)?
-            } else {
-                Vec::new()
+            let all = match prelisted.take() {
+                Some(all) => all,
+                None if selected.exists != Some(0) => p.src.fetch_meta("1:*").await.map_err(err)?,
+                None => Vec::new(),
             };
             let uids: BTreeSet<u32> = all.iter().map(|m| m.uid).collect();
             // Only a listing known to be whole says what is no longer there.
