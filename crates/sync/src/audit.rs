@@ -7,7 +7,7 @@ use cutover_store::Store;
 use serde::Serialize;
 
 use crate::completeness::{self, FolderAccount, FolderLedger, Listed, Record};
-use crate::executor::open;
+use crate::connect::open;
 use crate::observe;
 use crate::pass::{MailboxJob, Role, SyncError};
 use crate::proof;

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::budget::MemoryPermit;
+use crate::connect;
 use crate::events::{EventSink, SyncEvent};
+use crate::lanes::{self, FolderQueue};
 use crate::message_changes;
 use crate::pass::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
 use crate::planner::{self, ChunkLimits, SourceMessage};
@@ -213,12 +215,11 @@ enum Step {
     FolderDone(usize),
 }
 
-/// Copies what the scan planned for every folder of a mailbox, as one pipeline across
-/// folders: while the target appends the last chunks of one folder (and applies the
-/// next one's flag changes and removals), the source already opens the next folder and
-/// fetches its first chunks, so a distant link does not drain at every folder. A folder's
-/// state is saved once all of it is appended; a stop or failure leaves the unfinished
-/// folder's state as it was, for the next pass to continue.
+/// Copies what the scan planned for every folder of a mailbox. On a distant source the
+/// folders are shared out among more connections per side ([`lanes`]), each lane with
+/// its own sessions and pipeline; the given sessions run the first lane. A lane whose
+/// connections cannot be opened leaves its folders to the first lane. A lane's failure
+/// ends that lane; the others finish, and the first failure is the pass's.
 pub(crate) async fn copy_mailbox(
     src: &mut Session,
     dst: &mut Session,
@@ -228,9 +229,84 @@ pub(crate) async fn copy_mailbox(
     events: &EventSink,
     outcome: &mut PassOutcome,
 ) -> Result<(), SyncError> {
+    let bytes: Vec<u64> = work
+        .iter()
+        .map(|w| w.copies.iter().map(|c| u64::from(c.size)).sum())
+        .collect();
+    let rtt = src.round_trip();
+    let plan = lanes::plan(rtt, &bytes, lanes::MAX_LANES);
+    let queue = FolderQueue::new(plan.order);
+    // The other lanes' logins at once: on a distant link each costs a few round trips.
+    // A lane that cannot log in leaves its share to the others.
+    let opened = futures::future::join_all((1..plan.lanes).map(|_| open_lane(job))).await;
+    let mut others: Vec<(Session, Session)> = Vec::new();
+    for lane in opened {
+        match lane {
+            Ok(sessions) => others.push(sessions),
+            Err(e) => info!(user = job.email, error = %e,
+                "cannot open one more connection for this mailbox; the others copy its share"),
+        }
+    }
+    if others.is_empty() {
+        return copy_lane(src, dst, work, &queue, job, store, events, outcome).await;
+    }
+    info!(
+        user = job.email,
+        lanes = others.len() + 1,
+        rtt_ms = rtt.map(|r| r.as_millis() as u64),
+        "copying on several connections"
+    );
+    let mut outcomes = vec![PassOutcome::default(); others.len() + 1];
+    let (head, tail) = outcomes.split_first_mut().expect("one outcome per lane");
+    let mut running = vec![copy_lane(src, dst, work, &queue, job, store, events, head)];
+    for ((s, d), out) in others.iter_mut().zip(tail.iter_mut()) {
+        running.push(copy_lane(s, d, work, &queue, job, store, events, out));
+    }
+    let results = futures::future::join_all(running).await;
+    futures::future::join_all(others.into_iter().map(|(s, d)| async move {
+        let _ = tokio::join!(s.logout(), d.logout());
+    }))
+    .await;
+    for o in &outcomes {
+        outcome.copied += o.copied;
+        outcome.bytes += o.bytes;
+        outcome.skipped += o.skipped;
+        outcome.flags_changed += o.flags_changed;
+        outcome.removed += o.removed;
+    }
+    results.into_iter().collect()
+}
+
+/// A lane's own connections to both sides.
+async fn open_lane(job: &MailboxJob) -> Result<(Session, Session), SyncError> {
+    let (src, dst) = tokio::join!(
+        connect::open(&job.source, Role::Source),
+        connect::open(&job.target, Role::Target)
+    );
+    Ok((src?, dst?))
+}
+
+/// Copies the folders one lane takes from `queue` as one pipeline across folders: while
+/// the target appends the last chunks of one folder (and applies the next one's flag
+/// changes and removals), the source already opens the next folder and fetches its first
+/// chunks, so a distant link does not drain at every folder. A folder's state is saved
+/// once all of it is appended; a stop or failure leaves the unfinished folder's state as
+/// it was, for the next pass to continue, and the lane takes no more folders.
+#[allow(clippy::too_many_arguments)]
+async fn copy_lane(
+    src: &mut Session,
+    dst: &mut Session,
+    work: &[FolderWork],
+    queue: &FolderQueue,
+    job: &MailboxJob,
+    store: &dyn Store,
+    events: &EventSink,
+    outcome: &mut PassOutcome,
+) -> Result<(), SyncError> {
     let (tx, rx) = mpsc::channel::<Step>(AHEAD);
     let fetcher = async {
-        for (i, folder) in work.iter().enumerate() {
+        while let Some(i) = queue.take() {
+            let folder = &work[i];
             if let Some(reason) = job.stop.reason() {
                 return Err(SyncError::Stopped(reason));
             }
@@ -323,10 +399,19 @@ pub(crate) async fn copy_mailbox(
         }
         Ok::<PassOutcome, SyncError>(stats)
     };
+    let started = std::time::Instant::now();
     let (fetched, appended) = tokio::join!(fetcher, appender);
     // The appender's error is the cause when both fail (the fetcher then saw a closed
     // channel). A stop ends the fetcher after the appender recorded the chunks in flight.
     let stats = appended?;
+    debug!(
+        user = job.email,
+        folders = work.len(),
+        copied = stats.copied,
+        bytes = stats.bytes,
+        millis = started.elapsed().as_millis() as u64,
+        "copy lane done"
+    );
     outcome.copied += stats.copied;
     outcome.bytes += stats.bytes;
     outcome.skipped += stats.skipped;

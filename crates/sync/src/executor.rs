@@ -9,47 +9,16 @@
 
 use std::time::Instant;
 
-use cutover_imap::{Limits, Session};
 use cutover_store::Store;
 use tracing::info;
 
 use crate::apply;
-use crate::credentials::Side;
+use crate::connect::open;
 use crate::events::EventSink;
 use crate::glance;
 use crate::observe;
 pub use crate::pass::{MailboxJob, PassOutcome, Role, SyncError};
 use crate::plan::{self, MailboxPlan, PlanRules};
-
-pub(crate) async fn open(side: &Side, role: Role) -> Result<Session, SyncError> {
-    let addr = side.addr.to_string();
-    let connect_err = |source| SyncError::Connect {
-        role,
-        addr: addr.clone(),
-        source,
-    };
-    // The operator's CUTOVER_IMAP_* limits and timeouts, read here for every session.
-    let limits = Limits::from_env().map_err(connect_err)?;
-    let mut session = Session::connect_limited(&side.addr, &[], &side.tls, limits)
-        .await
-        .map_err(connect_err)?;
-    session
-        .authenticate(&side.credentials)
-        .await
-        .map_err(|source| SyncError::Login {
-            role,
-            addr,
-            identity: side.credentials.identity().to_string(),
-            source,
-        })?;
-    if side.compress {
-        session
-            .compress()
-            .await
-            .map_err(|source| SyncError::Imap { role, source })?;
-    }
-    Ok(session)
-}
 
 fn rules(job: &MailboxJob) -> PlanRules {
     PlanRules {
@@ -85,8 +54,7 @@ pub async fn sync_mailbox(
         apply::apply_plan(&mut src, &mut dst, job, store, events, facts, plan).await?;
 
     // A failed LOGOUT after a complete pass changes nothing that matters.
-    let _ = src.logout().await;
-    let _ = dst.logout().await;
+    let _ = tokio::join!(src.logout(), dst.logout());
     outcome.millis = started.elapsed().as_millis() as u64;
     info!(
         user = email,

@@ -7,7 +7,8 @@
 //! plain [`facts`]; [`plan`] is one pure function from those facts to typed steps; and
 //! [`apply`] is the only code that writes to the target and the store ([`target_folders`],
 //! lifecycle's rename and delete, and `copy`'s pipelined fetch and append, with the
-//! flag changes and removals of `message_changes`). [`executor::plan_pass`] stops
+//! flag changes and removals of `message_changes`; on a distant source on several
+//! connections per side, as [`lanes`] decides). [`executor::plan_pass`] stops
 //! before apply: `cutover batch plan`.
 //!
 //! The pure decisions the plan uses: [`folder_map`] says where each source folder goes on
@@ -32,6 +33,7 @@ pub mod apply;
 pub mod audit;
 pub mod budget;
 pub mod completeness;
+mod connect;
 mod copy;
 pub mod credentials;
 pub mod events;
@@ -40,6 +42,7 @@ pub mod facts;
 pub mod folder_map;
 pub mod glance;
 pub mod incremental;
+pub mod lanes;
 pub mod lifecycle;
 pub mod listing;
 mod message_changes;

@@ -200,9 +200,14 @@ pub async fn audit_batch(
     Ok(out)
 }
 
-/// Sizes the source mailboxes of `users[which]`, `limit` at a time, and keeps each size
-/// as the user's source counts. A mailbox that cannot be sized keeps its place in the
-/// users CSV's order; its pass says what is wrong.
+/// Mailboxes sized at once when the batch's limit is lower: a sizing is a login, a LIST
+/// and one pipelined STATUS, over in a few round trips, and on a distant source sizing
+/// them one by one would keep the batch from starting for a round trip count per user.
+const SIZING_AT_ONCE: u32 = 4;
+
+/// Sizes the source mailboxes of `users[which]`, `limit` (at least [`SIZING_AT_ONCE`])
+/// at a time, and keeps each size as the user's source counts. A mailbox that cannot be
+/// sized keeps its place in the users CSV's order; its pass says what is wrong.
 pub async fn size_sources(
     store: Arc<dyn Store>,
     sides: &Sides,
@@ -213,7 +218,7 @@ pub async fn size_sources(
     stop: &StopSignal,
 ) -> Result<(), RunError> {
     let started = std::time::Instant::now();
-    let slots = Arc::new(Semaphore::new(limit.max(1) as usize));
+    let slots = Arc::new(Semaphore::new(limit.max(SIZING_AT_ONCE) as usize));
     let mut tasks = JoinSet::new();
     for &i in which {
         let Ok(job) = sides

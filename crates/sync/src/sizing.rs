@@ -7,7 +7,7 @@
 use cutover_imap::{ListedMailbox, MailboxName, Session};
 use cutover_model::MigrationUser;
 
-use crate::executor;
+use crate::connect;
 use crate::folder_map::{ListedFolder, SpecialUse, is_excluded};
 use crate::namespace;
 use crate::observe::side_namespace;
@@ -49,7 +49,7 @@ pub fn pass_order(users: &mut [MigrationUser]) {
 
 /// Sizes one source mailbox: its personal folders but the excluded ones.
 pub async fn size_source(job: &MailboxJob) -> Result<SourceSize, SyncError> {
-    let mut src = executor::open(&job.source, Role::Source).await?;
+    let mut src = connect::open(&job.source, Role::Source).await?;
     let size = size_folders(&mut src, job).await;
     let _ = src.logout().await;
     size

@@ -10,6 +10,7 @@ mod cyrus;
 mod cyrus_cutover;
 mod dashboard;
 mod directory;
+mod distant_source;
 mod domains;
 mod first_cutover;
 mod fixture;
