@@ -132,6 +132,9 @@ pub(crate) struct BodyData {
 pub(crate) enum Untagged {
     Capability(Vec<String>),
     List(ListedMailbox),
+    /// An LSUB line: a subscribed mailbox (kept apart from LIST's, so that both can be
+    /// asked for in one round trip).
+    Lsub(ListedMailbox),
     Status {
         name: MailboxName,
         items: Vec<StatusItem>,
@@ -320,12 +323,16 @@ fn convert_data(data: Data<'_>) -> Untagged {
             items,
             delimiter,
             mailbox,
-        }
-        | Data::Lsub {
+        } => Untagged::List(ListedMailbox {
+            name: MailboxName::from_wire(mailbox_bytes(&mailbox)),
+            delimiter: delimiter.map(|d| d.inner()),
+            attributes: items.iter().map(|a| a.to_string()).collect(),
+        }),
+        Data::Lsub {
             items,
             delimiter,
             mailbox,
-        } => Untagged::List(ListedMailbox {
+        } => Untagged::Lsub(ListedMailbox {
             name: MailboxName::from_wire(mailbox_bytes(&mailbox)),
             delimiter: delimiter.map(|d| d.inner()),
             attributes: items.iter().map(|a| a.to_string()).collect(),

@@ -462,7 +462,15 @@ impl Session {
     pub async fn lsub(&mut self) -> Result<Vec<ListedMailbox>, ImapError> {
         let body = CommandBody::lsub("", "*")
             .map_err(|e| ImapError::InvalidArgument(format!("LSUB: {e:?}")))?;
-        Ok(listed(self.run("LSUB", body).await?))
+        let done = self.run("LSUB", body).await?;
+        Ok(done
+            .untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::Lsub(l) => Some(l),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Read-only select.

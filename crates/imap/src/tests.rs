@@ -387,6 +387,49 @@ async fn examine_and_list_pipelines_every_folder_and_keeps_each_answer_with_its_
 }
 
 #[tokio::test]
+async fn folders_asks_list_lsub_and_namespace_in_one_round_trip_and_tells_them_apart() {
+    // The server interleaves the replies; a LSUB line is a subscription, never a folder.
+    let caps = "* OK [CAPABILITY IMAP4rev1 LITERAL+ SPECIAL-USE NAMESPACE] ready.\r\n";
+    let script = format!(
+        "{caps}* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * LSUB () \"/\" Gone\r\n\
+         * LIST (\\Sent) \"/\" Sent\r\n\
+         * NAMESPACE ((\"\" \"/\")) NIL NIL\r\n\
+         * LSUB () \"/\" INBOX\r\n\
+         C1 OK List completed.\r\nC2 OK Lsub completed.\r\nC3 OK Namespace completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let f = s.folders().await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\nC2 LSUB \"\" *\r\nC3 NAMESPACE\r\n"
+        );
+        let names = |l: &[ListedMailbox]| l.iter().map(|m| m.name.to_display()).collect::<Vec<_>>();
+        assert_eq!(names(&f.listed), ["INBOX", "Sent"]);
+        assert_eq!(f.listed[1].attributes, ["\\Sent"]);
+        assert_eq!(names(&f.subscribed), ["Gone", "INBOX"]);
+        assert_eq!(f.namespaces.unwrap().personal[0].prefix, b"");
+    }
+    // RETURN (SPECIAL-USE) refused: listed again plainly; no NAMESPACE without the capability.
+    let caps = "* OK [CAPABILITY IMAP4rev1 LITERAL+ LIST-EXTENDED] ready.\r\n";
+    let script = format!(
+        "{caps}C1 BAD Unknown RETURN option\r\n* LSUB () \"/\" INBOX\r\nC2 OK Lsub completed.\r\n\
+         * LIST () \"/\" INBOX\r\nC3 OK List completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let f = s.folders().await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\nC2 LSUB \"\" *\r\nC3 LIST \"\" *\r\n"
+        );
+        assert_eq!((f.listed.len(), f.subscribed.len()), (1, 1));
+        assert!(f.namespaces.is_none());
+    }
+}
+
+#[tokio::test]
 async fn examine_and_list_refuses_answers_out_of_order() {
     // The second command completes first: whose FETCH data is whose cannot be told.
     let script = format!(

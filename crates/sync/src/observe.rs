@@ -119,6 +119,39 @@ pub(crate) async fn side_namespace(
     Ok(side)
 }
 
+/// A server's folders (with special-use attributes), its subscriptions and its personal
+/// namespace, asked for in one round trip.
+async fn read_folders(
+    session: &mut Session,
+    role: Role,
+) -> Result<
+    (
+        Vec<cutover_imap::ListedMailbox>,
+        BTreeSet<Vec<u8>>,
+        SideNamespace,
+    ),
+    SyncError,
+> {
+    let folders = session
+        .folders()
+        .await
+        .map_err(|source| SyncError::Imap { role, source })?;
+    let names: Vec<&[u8]> = folders.listed.iter().map(|m| m.name.as_bytes()).collect();
+    let side = SideNamespace::new(
+        folders.namespaces.as_ref(),
+        &names,
+        separator(&folders.listed),
+    );
+    debug!(%role, prefix = %String::from_utf8_lossy(&side.personal), separator = ?side.separator,
+        source = ?side.source, "personal namespace");
+    let subscribed = folders
+        .subscribed
+        .into_iter()
+        .map(|m| m.name.as_bytes().to_vec())
+        .collect();
+    Ok((folders.listed, subscribed, side))
+}
+
 /// A server's folders (with special-use attributes) and its subscriptions.
 pub(crate) async fn list_folders(
     session: &mut Session,
@@ -184,18 +217,16 @@ pub(crate) async fn map_folders(
 ) -> Result<FolderLayout, SyncError> {
     let email = job.email.as_str();
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
-    let (src_list, src_subscribed) = list_folders(src, Role::Source).await?;
+    // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
+    // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
+    let (src_list, src_subscribed, src_ns) = read_folders(src, Role::Source).await?;
     let source_listing = listing::listing_digest(
         &src_list,
         &src_subscribed,
         &job.excluded_folders,
         &job.folder_map,
     );
-    let (dst_list, dst_subscribed) = list_folders(dst, Role::Target).await?;
-    // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
-    // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
-    let src_ns = side_namespace(src, Role::Source, &src_list).await?;
-    let dst_ns = side_namespace(dst, Role::Target, &dst_list).await?;
+    let (dst_list, dst_subscribed, dst_ns) = read_folders(dst, Role::Target).await?;
     let seps = Separators {
         source: src_ns.separator,
         target: dst_ns.separator,
@@ -317,6 +348,44 @@ async fn list_new_folders(
     Ok(out)
 }
 
+/// The STATUS of every folder an earlier pass saw, in one pipelined round trip: what
+/// the scan compares with the folder's state to find it unchanged (only with CONDSTORE,
+/// the one case it trusts) instead of a round trip per folder. A folder whose STATUS
+/// failed is left out: its scan asks again and reports what the server says.
+async fn status_known_folders(
+    src: &mut Session,
+    mappings: &[FolderMapping],
+    states: &HashMap<Vec<u8>, FolderState>,
+    modes: SourceModes,
+) -> Result<HashMap<Vec<u8>, cutover_imap::MailboxStatus>, SyncError> {
+    let known: Vec<&[u8]> = mappings
+        .iter()
+        .filter(|m| m.selectable && states.contains_key(&m.src))
+        .map(|m| m.src.as_slice())
+        .collect();
+    let mut out = HashMap::new();
+    if !modes.condstore || known.len() < 2 {
+        return Ok(out);
+    }
+    let names: Vec<MailboxName> = known
+        .iter()
+        .map(|n| MailboxName::from_wire(n.to_vec()))
+        .collect();
+    let answers = src
+        .statuses(&names)
+        .await
+        .map_err(|source| SyncError::Imap {
+            role: Role::Source,
+            source,
+        })?;
+    for (name, answer) in known.iter().zip(answers) {
+        if let Ok(status) = answer {
+            out.insert(name.to_vec(), status);
+        }
+    }
+    Ok(out)
+}
+
 /// Looks at one mailbox on both servers. `for_pass`: a pass follows (it may probe the
 /// target's case rule); else only a plan is wanted.
 pub(crate) async fn observe_mailbox(
@@ -373,6 +442,7 @@ pub(crate) async fn observe_mailbox(
     // at once.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
     let mut prelisted = list_new_folders(src, &mappings, &states).await?;
+    let mut statuses = status_known_folders(src, &mappings, &states, modes).await?;
     let mut folders = Vec::new();
     for m in mappings.iter().filter(|m| m.selectable) {
         if let Some(reason) = job.stop.reason() {
@@ -396,9 +466,12 @@ pub(crate) async fn observe_mailbox(
                 .map_or(m.dst.as_slice(), Vec::as_slice),
             records,
         };
-        let listed = prelisted.remove(&m.src);
+        let ahead = scan::Ahead {
+            listed: prelisted.remove(&m.src),
+            status: statuses.remove(&m.src),
+        };
         folders.push(
-            scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here, listed).await?,
+            scan::scan_folder(&mut pass, states.get(&m.src), modes, &skipped_here, ahead).await?,
         );
     }
     let (migrated, _) = store.copied_totals(email).await?;

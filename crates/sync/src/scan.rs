@@ -32,6 +32,15 @@ fn listed(metas: &[MessageMeta]) -> Vec<ListedMessage> {
 /// ([`cutover_imap::Session::examine_and_list`]).
 pub(crate) type Listed = (SelectedMailbox, Vec<MessageMeta>);
 
+/// What was asked of the source for a folder beforehand, pipelined with the other
+/// folders: its listing (a folder no pass has seen) or its STATUS (one an earlier pass
+/// saw).
+#[derive(Debug, Default)]
+pub(crate) struct Ahead {
+    pub(crate) listed: Option<Listed>,
+    pub(crate) status: Option<cutover_imap::MailboxStatus>,
+}
+
 /// Scans one source folder (`p.dst_folder` is where its messages go on the target).
 /// `state` is what the last pass saw of it; `skipped` the UIDs of its skipped items.
 pub(crate) async fn scan_folder(
@@ -39,8 +48,12 @@ pub(crate) async fn scan_folder(
     state: Option<&FolderState>,
     modes: SourceModes,
     skipped: &[u32],
-    prelisted: Option<Listed>,
+    ahead: Ahead,
 ) -> Result<FolderFacts, SyncError> {
+    let Ahead {
+        listed: prelisted,
+        status: status_ahead,
+    } = ahead;
     let (store, email, src_folder) = (p.store, p.email, p.src_folder);
     let (records, dst_folder) = (p.records, p.dst_folder);
     let facts = |uid_validity, uid_next, highest_modseq, messages| FolderFacts {
@@ -73,7 +86,10 @@ pub(crate) async fn scan_folder(
         && st.highest_modseq.is_some()
         && (st.mailbox_id.is_some() || !modes.object_ids)
     {
-        let status = p.src.status(&name).await.map_err(err)?;
+        let status = match status_ahead {
+            Some(status) => status,
+            None => p.src.status(&name).await.map_err(err)?,
+        };
         if status.uid_validity == Some(st.src_uidvalidity)
             && status.uid_next == st.uidnext
             && status.messages == st.messages
