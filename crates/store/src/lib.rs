@@ -12,6 +12,7 @@ pub mod directory;
 pub mod domains;
 mod inspect;
 pub mod jobs;
+pub mod licenses;
 pub mod notifications;
 mod postgres;
 pub mod private_file;
@@ -35,6 +36,7 @@ pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
+pub use licenses::{DisabledLogin, LicenseAssignment, LicenseSku, LicenseStore};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use postgres::{PostgresStore, redact_url};
 pub use sqlite::SqliteStore;
@@ -64,6 +66,21 @@ pub enum StoreError {
     AlreadyExists { what: &'static str, name: String },
     #[error("{what} '{name}' was not found")]
     NotFound { what: &'static str, name: String },
+    #[error(
+        "every unit of license SKU '{sku}' is assigned ({units} of {units}); unassign it from \
+         a user (`cutover license unassign USER {sku}`) or give it more units \
+         (`cutover license sku set {sku} --units N`)"
+    )]
+    LicenseSkuFull { sku: String, units: u64 },
+    #[error(
+        "license SKU '{sku}' is assigned to {assigned} users: it cannot have fewer units \
+         ({units}); unassign it from some first"
+    )]
+    LicenseSkuUnits {
+        sku: String,
+        units: u64,
+        assigned: u64,
+    },
     #[error("endpoint '{endpoint}' is used by batch '{batch}'; remove the batch first")]
     EndpointInUse { endpoint: String, batch: String },
     #[error(
@@ -234,6 +251,7 @@ pub trait Store:
     + DirectoryStore
     + DavStore
     + NotificationStore
+    + LicenseStore
     + StateInspection
     + Send
     + Sync

@@ -35,6 +35,7 @@ mod directory;
 mod domains;
 mod inspect;
 mod jobs;
+mod licenses;
 mod notifications;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

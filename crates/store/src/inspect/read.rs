@@ -454,7 +454,77 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
         })
         .collect::<Result<_>>()?;
     section(&mut out, "batch notifications", notified);
+    licenses(tx, &mut out).await?;
     Ok(out)
+}
+
+/// The license SKUs, assignments, grace period and disabled logins. Sorted here, not
+/// by SQL: SKU names compare without case, and the backends order such names apart.
+async fn licenses<R: Reader>(tx: &mut R, out: &mut String) -> Result<()> {
+    let sorted = |mut lines: Vec<String>| {
+        lines.sort();
+        lines
+    };
+    let skus = rows(
+        tx,
+        "SELECT s.name, s.units, s.created_at,
+           (SELECT COUNT(*) FROM license_assignments a WHERE a.sku = s.name) AS assigned
+         FROM license_skus s",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} units={} assigned={} created_at={}",
+            s(r, "name")?,
+            i(r, "units")?,
+            i(r, "assigned")?,
+            t(r, "created_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "license skus", sorted(skus));
+    let assignments = rows(
+        tx,
+        "SELECT email, sku, assigned_at FROM license_assignments",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} sku={} assigned_at={}",
+            s(r, "email")?,
+            s(r, "sku")?,
+            t(r, "assigned_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "license assignments", sorted(assignments));
+    let settings = rows(tx, "SELECT grace_seconds, updated_at FROM license_settings")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "grace_seconds={} updated_at={}",
+                i(r, "grace_seconds")?,
+                t(r, "updated_at")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "license settings", settings);
+    let disabled = rows(tx, "SELECT email, disabled_at FROM disabled_logins")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} disabled_at={}",
+                s(r, "email")?,
+                t(r, "disabled_at")?
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "disabled logins", sorted(disabled));
+    Ok(())
 }
 
 /// [`Invariant::OneCutoverBatch`].

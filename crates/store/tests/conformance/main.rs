@@ -10,6 +10,7 @@ mod directory;
 mod domains;
 mod inspect;
 mod jobs;
+mod licenses;
 mod notifications;
 mod store;
 
@@ -65,6 +66,10 @@ on_both_backends!(
     jobs::workers_claiming_at_once_never_pass_the_batch_s_limit,
     jobs::waiting_for_work_ends_by_its_timeout_or_when_work_comes,
     jobs::refusals_noted_at_once_by_four_workers_all_count,
+    licenses::skus_and_assignments_round_trip_and_a_full_sku_refuses,
+    licenses::assignments_at_once_never_pass_the_units,
+    licenses::the_grace_period_is_30_days_until_set,
+    licenses::a_disabled_login_keeps_its_first_time_until_given_back,
     notifications::the_relay_round_trips_with_its_password_sealed,
     notifications::the_record_of_what_was_mailed_follows_its_batch,
     store::an_oauth_application_round_trips_with_its_secret_sealed,
@@ -91,6 +96,7 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
     for b in [&sqlite, &postgres] {
         inspect::fill_every_table(b.store()).await;
         directory::set_a_target_directory(b.store()).await;
+        licenses::fill_licenses(b.store()).await;
         assert_invariants(b.store()).await;
     }
     let (on_sqlite, on_postgres) = (
@@ -101,7 +107,9 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
         on_sqlite.contains("messages (3)")
             && on_sqlite.contains("target_directory={")
             && on_sqlite.contains("recipient_type=UserMailbox")
-            && on_sqlite.contains("domain_check_skipped=0"),
+            && on_sqlite.contains("domain_check_skipped=0")
+            && on_sqlite.contains("license skus (2)\n  E3 units=2 assigned=1")
+            && on_sqlite.contains("license settings (1)\n  grace_seconds=90"),
         "{on_sqlite}"
     );
     assert_eq!(on_sqlite, on_postgres);
