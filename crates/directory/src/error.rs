@@ -45,6 +45,12 @@ pub enum DirectoryError {
         base: String,
         reason: String,
     },
+    #[error("cannot change the login of {user} on the directory at {url}: {reason}")]
+    Login {
+        url: String,
+        user: String,
+        reason: String,
+    },
     #[error(
         "the directory at {url} sent the values of {attr} of '{dn}' out of order ({got}); \
          range retrieval cannot go on"

@@ -8,11 +8,13 @@
 //! [`preflight`] is the pure decision of what must be fixed before a cutover starts,
 //! over facts read from both directories, the batch and the accepted domains; the
 //! target's directory is read with the same reader (provisioning will add a writer
-//! beside it). Licenses build on these later.
+//! beside it). [`login`] disables and enables a user's login on the target directory
+//! for the license enforcement (ppolicy's lock on OpenLDAP, ACCOUNTDISABLE on AD).
 
 pub mod attributes;
 pub mod entry;
 pub mod error;
+pub mod login;
 pub mod preflight;
 pub mod reader;
 pub mod recipient;
@@ -21,6 +23,7 @@ pub mod target;
 pub use attributes::{AttributeNames, Field, MEMBER_RANGE_STEP, parse_override};
 pub use entry::{Entry, ValueRange, join_next_range, parse_ranged};
 pub use error::DirectoryError;
+pub use login::{LoginEdit, LoginOutcome, LoginWriter, login_edit};
 pub use preflight::{
     BatchUser, Code, DomainFact, Finding, PreflightFacts, Severity, TargetFacts, preflight,
 };

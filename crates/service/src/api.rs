@@ -27,6 +27,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod licenses;
+
 use crate::control::{self, ControlError, NewBatch};
 use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
@@ -101,7 +103,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::AlreadyExists { .. }
             | StoreError::OneCutoverBatch { .. }
-            | StoreError::EndpointInUse { .. } => {
+            | StoreError::EndpointInUse { .. }
+            | StoreError::LicenseSkuFull { .. }
+            | StoreError::LicenseSkuUnits { .. } => {
                 Self::new(StatusCode::CONFLICT, "Conflict", e.to_string())
             }
             other => {
@@ -1113,6 +1117,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_report))
         .routes(routes!(completeness_proof))
         .routes(routes!(events))
+        .routes(routes!(licenses::list_user_licenses))
+        .routes(routes!(licenses::list_skus, licenses::add_sku))
+        .routes(routes!(licenses::assign))
+        .routes(routes!(licenses::unassign))
         .split_for_parts()
 }
 

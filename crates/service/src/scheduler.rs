@@ -856,6 +856,8 @@ pub async fn work<AfterRound: Future<Output = ()>>(
     mut on_run: impl FnMut(BatchRun),
     mut after_round: impl FnMut() -> AfterRound,
 ) -> Result<(), RunError> {
+    let licenses = Arc::clone(&store);
+    let (mut licenses_at, mut licenses_error) = (None::<std::time::Instant>, None);
     let mut scheduler = Scheduler::new(store, worker.clone(), events, shutdown.clone());
     if let Some(n) = jobs {
         scheduler.capacity = n.max(1);
@@ -895,6 +897,11 @@ pub async fn work<AfterRound: Future<Output = ()>>(
                     last_after_round = std::time::Instant::now();
                 }
                 idle = scheduler.running() == 0 && tick.claimed == 0 && tick.opened.is_empty();
+                // Logins of users whose license grace period ended (crate::licenses).
+                if licenses_at.is_none_or(|t| t.elapsed() >= crate::licenses::ENFORCE_EVERY) {
+                    crate::licenses::enforce_in_loop(licenses.as_ref(), &mut licenses_error).await;
+                    licenses_at = Some(std::time::Instant::now());
+                }
             }
             Err(e) if on_error == OnError::Retry && !once => {
                 let text = e.to_string();
