@@ -137,6 +137,73 @@ pub enum Command {
     /// --notification-emails.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Licenses (the seed's Section 7): a provisioned user without a license loses its
+    /// login on the target when the grace period (30 days by default) ends; a license
+    /// gives it back.
+    #[command(subcommand)]
+    License(LicenseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// License SKUs: add one with its units, change its units, show them
+    /// (Get-MsolAccountSku).
+    #[command(subcommand)]
+    Sku(LicenseSkuCommand),
+    /// Give USER (its address) the SKU (Set-MsolUserLicense -AddLicenses); a login
+    /// disabled for want of a license is given back at once.
+    Assign { user: String, sku: String },
+    /// Take the SKU from USER (Set-MsolUserLicense -RemoveLicenses); without another
+    /// license its login is disabled once its grace period (counted from its
+    /// provisioning) is over.
+    Unassign { user: String, sku: String },
+    /// Each provisioned user: its licenses, or unlicensed with the days left of its grace
+    /// period, or its login disabled (Get-MsolUser).
+    Get {
+        /// Only this user.
+        user: Option<String>,
+        /// Only users without a license (Get-MsolUser -UnlicensedUsersOnly).
+        #[arg(long)]
+        unlicensed_only: bool,
+    },
+    /// The grace period: how long a provisioned user may stay without a license.
+    #[command(subcommand)]
+    Grace(LicenseGraceCommand),
+    /// Apply the grace period now (the scheduler does every 30 s): disable the logins
+    /// whose grace period is over, give back those of licensed users.
+    Enforce,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseSkuCommand {
+    /// Add a SKU; --units: how many users it can license (default: as many as needed).
+    Add {
+        name: String,
+        #[arg(long, value_name = "N")]
+        units: Option<u64>,
+    },
+    /// Change a SKU's units (never below the units assigned); --unlimited: no limit.
+    Set {
+        name: String,
+        #[arg(long, value_name = "N", required_unless_present = "unlimited")]
+        units: Option<u64>,
+        #[arg(long, conflicts_with = "units")]
+        unlimited: bool,
+    },
+    /// Show one SKU or all of them, with their units and how many are assigned.
+    Get { name: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseGraceCommand {
+    /// Set it: days (30), or with a unit: 30d, 12h, 90m, 45s (short ones to try the
+    /// enforcement out).
+    Set {
+        #[arg(value_name = "DAYS")]
+        period: String,
+    },
+    /// Show it.
+    Get,
 }
 
 #[derive(Debug, Subcommand)]
