@@ -26,6 +26,7 @@ mod postgres;
 mod powershell;
 mod preflight;
 mod proof;
+mod provisioning;
 mod reports;
 mod serve;
 mod stopping;
