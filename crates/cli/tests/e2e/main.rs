@@ -18,6 +18,7 @@ mod huge_numbers;
 mod incremental;
 mod large_messages;
 mod leases;
+mod licenses;
 mod lost_replies;
 mod notifications;
 mod oauth;

@@ -1,0 +1,237 @@
+//! Licenses (the seed's Section 7) against the provisioning tests' target organization
+//! ([`TargetOrganization`]): a slapd with the password-policy overlay and a Dovecot
+//! that logs its users in by binding as them (`auth_bind`). Two users of a started
+//! cutover batch have entries there and log in; one gets a license, the other none.
+//! With the grace period shortened to seconds (`license grace set 3s`), the scheduler's
+//! loop (`cutover run --once`) locks the unlicensed user's entry
+//! (`pwdAccountLockedTime: 000001010000Z`) and the target Dovecot refuses its login,
+//! while the licensed one still logs in; a license gives the login back at once.
+//!
+//! The entries are made by the test itself, as provisioning would make them
+//! (`uid=ADDRESS,ou=people,...`), and the grace period counts from the batch's start
+//! until provisioning records when it created each user.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Cutover, Dovecot, DovecotOptions, Slapd, TargetOrganization};
+
+const LICENSED: &str = "lic.alice@contoso.test";
+const UNLICENSED: &str = "lic.bob@contoso.test";
+const PASSWORD: &str = "Initial.Pass1";
+
+fn user<'a>(list: &'a Value, email: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .find(|u| u["UserPrincipalName"] == email)
+        .unwrap_or_else(|| panic!("{email} is not in {list}"))
+}
+
+/// `target set` to the target organization's Dovecot, with its directory bound as the
+/// root DN (the lock attribute is written by an administrator).
+fn set_target(cutover: &Cutover, target: &TargetOrganization) {
+    let port = target.dovecot.port().to_string();
+    let url = target.directory.url();
+    let ca = target.directory.ca_file.display().to_string();
+    let out = cutover
+        .command(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--impersonation",
+            "template:{user}*{admin}",
+            "--test-mailbox",
+            LICENSED,
+            "--directory",
+            &url,
+            "--directory-starttls",
+            "--directory-ca-file",
+            &ca,
+            "--directory-base",
+            Slapd::BASE,
+            "--directory-bind",
+            Slapd::ADMIN,
+            "--directory-password-env",
+            "TARGET_LDAP_PASSWORD",
+            "--directory-profile",
+            "openldap",
+        ])
+        .env("TARGET_LDAP_PASSWORD", Slapd::ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "target set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn locked(target: &TargetOrganization, email: &str) -> bool {
+    target
+        .directory
+        .search(
+            &TargetOrganization::person_dn(email),
+            "(objectClass=*)",
+            &["pwdAccountLockedTime"],
+        )
+        .contains(&format!(
+            "pwdAccountLockedTime: {}",
+            TargetOrganization::LOCKED_FOREVER
+        ))
+}
+
+#[test]
+fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_license_gives_it_back() {
+    let target = TargetOrganization::shared();
+    for email in [LICENSED, UNLICENSED] {
+        let dn = TargetOrganization::person_dn(email);
+        target.directory.modify(&format!(
+            "dn: {dn}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: {email}\ncn: {email}\n\
+             sn: User\nmail: {email}\nuserPassword: {PASSWORD}\n"
+        ));
+        assert!(
+            target.can_log_in(email, PASSWORD),
+            "{email} before: {}",
+            target.dovecot.log()
+        );
+    }
+    let src = Dovecot::start(
+        "src",
+        DovecotOptions {
+            users: vec![LICENSED.into(), UNLICENSED.into()],
+            ..DovecotOptions::default()
+        },
+    );
+    let cutover = Cutover::new();
+    set_target(&cutover, target);
+    let sp = src.port().to_string();
+    cutover.ok(&[
+        "endpoint",
+        "new",
+        "--name",
+        "CutoverEndpoint",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &sp,
+        "--security",
+        "none",
+        "--admin",
+        "admin",
+        "--password-env",
+        "SRC_ADMIN_PASSWORD",
+        "--impersonation",
+        "template:{user}*{admin}",
+        "--test-mailbox",
+        LICENSED,
+    ]);
+    cutover.start_batch(&[(LICENSED, "", ""), (UNLICENSED, "", "")], &[]);
+
+    // A SKU of one unit; the default grace period: 30 days left each.
+    let sku = cutover.json(&["license", "sku", "add", "E3", "--units", "1"]);
+    assert_eq!(
+        (
+            &sku["AccountSkuId"],
+            &sku["ActiveUnits"],
+            &sku["ConsumedUnits"]
+        ),
+        (&Value::from("E3"), &Value::from(1), &Value::from(0))
+    );
+    let before = cutover.json(&["license", "get"]);
+    for email in [LICENSED, UNLICENSED] {
+        let u = user(&before, email);
+        assert_eq!(u["LicenseStatus"], "Unlicensed", "{u}");
+        assert_eq!(u["DaysLeft"], 30, "{u}");
+        assert_eq!(u["LoginDisabled"], false, "{u}");
+    }
+    cutover.ok(&["license", "assign", LICENSED, "e3"]);
+
+    // The grace period ends: the scheduler's loop disables the unlicensed login only.
+    cutover.ok(&["license", "grace", "set", "3s"]);
+    std::thread::sleep(Duration::from_secs(4));
+    cutover.ok(&["run", "--once"]);
+    assert!(locked(target, UNLICENSED), "{}", target.directory.log());
+    assert!(!locked(target, LICENSED));
+    assert!(
+        !target.can_log_in(UNLICENSED, PASSWORD),
+        "the unlicensed user still logs in"
+    );
+    assert!(
+        target.can_log_in(LICENSED, PASSWORD),
+        "the licensed user: {}",
+        target.dovecot.log()
+    );
+    let after = cutover.json(&["license", "get"]);
+    let bob = user(&after, UNLICENSED);
+    assert_eq!(
+        (
+            &bob["LicenseStatus"],
+            &bob["DaysLeft"],
+            &bob["LoginDisabled"]
+        ),
+        (
+            &Value::from("GracePeriodEnded"),
+            &Value::from(0),
+            &Value::from(true)
+        ),
+        "{bob}"
+    );
+    let alice = user(&after, LICENSED);
+    assert_eq!(alice["Licenses"], serde_json::json!(["E3"]), "{alice}");
+    assert_eq!(alice["DaysLeft"], Value::Null, "{alice}");
+    let unlicensed = cutover.json(&["license", "get", "--unlicensed-only"]);
+    assert_eq!(unlicensed.as_array().unwrap().len(), 1, "{unlicensed}");
+
+    // The SKU is full: a clear refusal; with a second unit the license gives the login
+    // back at once.
+    let full = cutover.fails(&["license", "assign", UNLICENSED, "E3"]);
+    assert!(
+        full.contains("every unit of license SKU 'E3' is assigned (1 of 1)"),
+        "{full}"
+    );
+    assert!(locked(target, UNLICENSED));
+    cutover.ok(&["license", "sku", "set", "E3", "--units", "2"]);
+    cutover.ok(&["license", "assign", UNLICENSED, "E3"]);
+    assert!(!locked(target, UNLICENSED));
+    assert!(
+        target.can_log_in(UNLICENSED, PASSWORD),
+        "a license did not give the login back: {}",
+        target.dovecot.log()
+    );
+    let licensed = cutover.json(&["license", "get", UNLICENSED]);
+    assert_eq!(licensed["LicenseStatus"], "Licensed", "{licensed}");
+    assert_eq!(licensed["LoginDisabled"], false, "{licensed}");
+
+    // In the cmdlet shell: the license taken back (the grace period long over), the
+    // next enforcement disables the login again.
+    let ps = cutover.ok(&[
+        "ps",
+        "-c",
+        &format!(
+            "Set-MsolUserLicense -UserPrincipalName {UNLICENSED} -RemoveLicenses contoso:E3; \
+             Get-MsolUser -UnlicensedUsersOnly | Format-List UserPrincipalName,LicenseStatus; \
+             Get-MsolAccountSku | Format-List AccountSkuId,ConsumedUnits"
+        ),
+    ]);
+    assert!(
+        ps.contains(&format!("UserPrincipalName : {UNLICENSED}"))
+            && ps.contains("LicenseStatus     : GracePeriodEnded")
+            && ps.contains("ConsumedUnits : 1"),
+        "{ps}"
+    );
+    cutover.ok(&["license", "enforce"]);
+    assert!(locked(target, UNLICENSED));
+    assert!(!target.can_log_in(UNLICENSED, PASSWORD));
+    assert!(target.can_log_in(LICENSED, PASSWORD));
+}
