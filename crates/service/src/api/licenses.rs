@@ -157,3 +157,113 @@ pub(super) async fn unassign(
     .await?;
     Ok(Json(change_view(&req, out)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::live::Live;
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    async fn state(dir: &tempfile::TempDir) -> AppState {
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        AppState {
+            store: cutover_store::open(&url, None).await.unwrap(),
+            live: Arc::new(Live::default()),
+            shutdown: tokio::sync::watch::channel(false).1,
+            signing_key_file: dir.path().join("signing-key"),
+        }
+    }
+
+    /// The handlers over a real store: a SKU added, assigned until full (409 with the
+    /// store's words), listed with its consumed units; the document names every property
+    /// they send.
+    #[tokio::test]
+    async fn skus_are_added_assigned_until_full_and_documented() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(&dir).await;
+        let (status, Json(sku)) = add_sku(
+            State(s.clone()),
+            ApiJson(NewSkuRequest {
+                name: "E3".into(),
+                units: Some(1),
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, StatusCode::CREATED);
+        let request = |user: &str| LicenseChangeRequest {
+            user_principal_name: user.into(),
+            account_sku_id: "e3".into(),
+        };
+        let Json(changed) = assign(State(s.clone()), ApiJson(request("A@x.test")))
+            .await
+            .unwrap();
+        assert!(changed.changed && !changed.provisioned, "{changed:?}");
+        assert_eq!(changed.user_principal_name, "a@x.test");
+        assert_eq!(changed.enforcement_error, None);
+        let full = assign(State(s.clone()), ApiJson(request("b@x.test")))
+            .await
+            .unwrap_err();
+        assert_eq!(full.status, StatusCode::CONFLICT);
+        assert!(
+            full.body.message.contains("(1 of 1)"),
+            "{}",
+            full.body.message
+        );
+        let bad = assign(State(s.clone()), ApiJson(request("not an address")))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let Json(skus) = list_skus(State(s.clone())).await.unwrap();
+        assert_eq!(skus[0].consumed_units, 1);
+        let Json(users) = list_user_licenses(
+            State(s.clone()),
+            ApiQuery(LicenseFilter {
+                unlicensed_only: false,
+            }),
+        )
+        .await
+        .unwrap();
+        assert!(users.is_empty(), "nobody is provisioned: {users:?}");
+
+        let doc = serde_json::to_value(super::super::routes().1).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let view = UserLicenseView {
+            user_principal_name: "a@x.test".into(),
+            is_licensed: false,
+            licenses: Vec::new(),
+            license_status: "Unlicensed".into(),
+            provisioned: None,
+            grace_period_ends: None,
+            days_left: Some(3),
+            login_disabled: false,
+            login_disabled_since: None,
+        };
+        for (name, sent) in [
+            ("AccountSkuView", serde_json::to_value(&sku).unwrap()),
+            ("UserLicenseView", serde_json::to_value(&view).unwrap()),
+            ("LicenseChangeView", serde_json::to_value(&changed).unwrap()),
+        ] {
+            assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");
+        }
+        for path in [
+            "/api/v1/licenses",
+            "/api/v1/licenses/skus",
+            "/api/v1/licenses/assign",
+            "/api/v1/licenses/unassign",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path}");
+        }
+        s.store.close().await;
+    }
+}
