@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod notifications;
 mod postgres;
 pub mod private_file;
+pub mod provisioning;
 mod rows;
 pub mod secrets;
 mod sqlite;
@@ -37,6 +38,7 @@ pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use postgres::{PostgresStore, redact_url};
+pub use provisioning::{ProvisioningRecord, ProvisioningStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -232,6 +234,7 @@ pub trait Store:
     JobStore
     + DomainStore
     + DirectoryStore
+    + ProvisioningStore
     + DavStore
     + NotificationStore
     + StateInspection
