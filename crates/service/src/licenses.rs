@@ -40,23 +40,31 @@ pub enum LicenseError {
     Directory(#[from] DirectoryError),
 }
 
-/// The users whose logins the licenses govern, and since when the target holds each.
-///
-/// Until provisioning records when it created each user in the target directory, this
-/// is every mailbox of a started batch, since the batch started (a mailbox is the only
-/// kind with a login of its own). This function is the one place that changes when the
-/// provisioning record comes.
+/// The users whose logins the licenses govern, and since when the target holds each:
+/// every mailbox and mail user (the kinds with a login of their own) that provisioning
+/// created in the target directory, since it first did (`ProvisioningStore`'s
+/// `provisioned_at`). A user not provisioned (yet) is not governed: its grace period has
+/// not started.
 pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>, StoreError> {
     let mut out = Vec::new();
     for batch in store.batches().await? {
-        let Some(started) = batch.started_at else {
-            continue;
-        };
-        for user in store.users(Some(batch.name.as_str()), None).await? {
-            if user.kind == RecipientKind::Mailbox {
+        let logins: BTreeSet<EmailAddress> = store
+            .users(Some(batch.name.as_str()), None)
+            .await?
+            .into_iter()
+            .filter(|u| matches!(u.kind, RecipientKind::Mailbox | RecipientKind::MailUser))
+            .map(|u| u.email)
+            .collect();
+        for record in store.provisioning_records(batch.name.as_str()).await? {
+            let (Ok(email), Some(at)) =
+                (record.email.parse::<EmailAddress>(), record.provisioned_at)
+            else {
+                continue;
+            };
+            if logins.contains(&email) {
                 out.push(ProvisionedUser {
-                    email: user.email,
-                    provisioned_at: started,
+                    email,
+                    provisioned_at: at,
                 });
             }
         }

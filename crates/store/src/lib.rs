@@ -16,6 +16,7 @@ pub mod licenses;
 pub mod notifications;
 mod postgres;
 pub mod private_file;
+pub mod provisioning;
 mod rows;
 pub mod secrets;
 mod sqlite;
@@ -39,6 +40,7 @@ pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, Throttle
 pub use licenses::{DisabledLogin, LicenseAssignment, LicenseSku, LicenseStore};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use postgres::{PostgresStore, redact_url};
+pub use provisioning::{ProvisioningRecord, ProvisioningStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -249,6 +251,7 @@ pub trait Store:
     JobStore
     + DomainStore
     + DirectoryStore
+    + ProvisioningStore
     + DavStore
     + NotificationStore
     + LicenseStore

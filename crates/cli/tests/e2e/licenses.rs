@@ -7,9 +7,10 @@
 //! (`pwdAccountLockedTime: 000001010000Z`) and the target Dovecot refuses its login,
 //! while the licensed one still logs in; a license gives the login back at once.
 //!
-//! The entries are made by the test itself, as provisioning would make them
-//! (`uid=ADDRESS,ou=people,...`), and the grace period counts from the batch's start
-//! until provisioning records when it created each user.
+//! The entries are made by the test itself, as provisioning makes them
+//! (`uid=ADDRESS,ou=people,...`), and so is the provisioning record in the state (the
+//! `provisioning` row with its `provisioned_at`, where the grace period starts): the
+//! provisioning job that writes both is not wired into `cutover run` yet.
 
 use std::time::Duration;
 
@@ -137,6 +138,15 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
         LICENSED,
     ]);
     cutover.start_batch(&[(LICENSED, "", ""), (UNLICENSED, "", "")], &[]);
+    // Not provisioned yet: not governed by licenses.
+    assert_eq!(cutover.json(&["license", "get"]), serde_json::json!([]));
+    for email in [LICENSED, UNLICENSED] {
+        cutover.state_sql(
+            "INSERT INTO provisioning (email, target_dn, provisioned_at, updated_at)
+             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            &[email, &TargetOrganization::person_dn(email)],
+        );
+    }
 
     // A SKU of one unit; the default grace period: 30 days left each.
     let sku = cutover.json(&["license", "sku", "add", "E3", "--units", "1"]);

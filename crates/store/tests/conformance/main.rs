@@ -12,6 +12,7 @@ mod inspect;
 mod jobs;
 mod licenses;
 mod notifications;
+mod provisioning;
 mod store;
 
 /// One `#[tokio::test]` per test and backend: `sqlite::NAME` and `postgres::NAME`.
@@ -56,6 +57,9 @@ on_both_backends!(
     inspect::counters_that_drift_from_the_ledger_are_named_unless_a_pass_runs,
     inspect::a_skipped_item_that_was_copied_is_named,
     inspect::a_lease_whose_times_are_out_of_order_is_named,
+    provisioning::users_join_a_batch_after_the_others_once,
+    provisioning::an_entry_is_desired_then_applied_and_provisioned_once,
+    provisioning::an_initial_password_is_kept_sealed_until_handed_out_then_forgotten,
     jobs::a_round_opens_once_and_closes_when_its_last_job_is_done,
     jobs::a_claim_holds_the_batch_s_limit_and_takes_no_job_twice,
     jobs::an_expired_lease_is_taken_over_and_its_old_owner_can_neither_renew_nor_end_it,
