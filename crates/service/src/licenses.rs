@@ -44,9 +44,11 @@ pub enum LicenseError {
 /// every mailbox and mail user (the kinds with a login of their own) that provisioning
 /// created in the target directory, since it first did (`ProvisioningStore`'s
 /// `provisioned_at`). A user not provisioned (yet) is not governed: its grace period has
-/// not started.
+/// not started. The provisioning record goes with the batch, and the seed licenses
+/// users after removing it: so each user seen here is remembered in the license tables
+/// (first time kept), and stays governed once its batch is gone.
 pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>, StoreError> {
-    let mut out = Vec::new();
+    let mut seen = Vec::new();
     for batch in store.batches().await? {
         let logins: BTreeSet<EmailAddress> = store
             .users(Some(batch.name.as_str()), None)
@@ -62,14 +64,17 @@ pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>
                 continue;
             };
             if logins.contains(&email) {
-                out.push(ProvisionedUser {
+                seen.push(ProvisionedUser {
                     email,
                     provisioned_at: at,
                 });
             }
         }
     }
-    Ok(out)
+    if !seen.is_empty() {
+        store.remember_license_users(&seen).await?;
+    }
+    store.license_users().await
 }
 
 /// A license SKU (Get-MsolAccountSku).

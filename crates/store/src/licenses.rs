@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cutover_model::{EmailAddress, GracePeriod};
+use cutover_model::{EmailAddress, GracePeriod, ProvisionedUser};
 
 use crate::Result;
 
@@ -69,6 +69,13 @@ pub trait LicenseStore: Send + Sync {
     async fn grace_period(&self) -> Result<GracePeriod>;
     async fn set_grace_period(&self, grace: GracePeriod) -> Result<()>;
 
+    /// Remembers users the licenses govern and when they were provisioned; a user
+    /// remembered already keeps its first time. Kept apart from the provisioning record,
+    /// which goes with the batch: the seed licenses users after removing it.
+    async fn remember_license_users(&self, users: &[ProvisionedUser]) -> Result<()>;
+    /// Every user remembered so, by address.
+    async fn license_users(&self) -> Result<Vec<ProvisionedUser>>;
+
     /// The logins the enforcement disabled and has not given back, by address.
     async fn disabled_logins(&self) -> Result<Vec<DisabledLogin>>;
     /// The target's directory refuses the user's login since `at` (`None`: it was given
@@ -117,6 +124,13 @@ pub(crate) mod row {
             email: email(r)?,
             sku: r.value("sku")?,
             assigned_at: r.value("assigned_at")?,
+        })
+    }
+
+    pub(crate) fn license_user(r: &impl Columns) -> Result<cutover_model::ProvisionedUser> {
+        Ok(cutover_model::ProvisionedUser {
+            email: email(r)?,
+            provisioned_at: r.value("provisioned_at")?,
         })
     }
 

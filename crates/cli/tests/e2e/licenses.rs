@@ -5,7 +5,8 @@
 //! With the grace period shortened to seconds (`license grace set 3s`), the scheduler's
 //! loop (`cutover run --once`) locks the unlicensed user's entry
 //! (`pwdAccountLockedTime: 000001010000Z`) and the target Dovecot refuses its login,
-//! while the licensed one still logs in; a license gives the login back at once.
+//! while the licensed one still logs in; a license gives the login back at once, also
+//! after the batch is removed (the seed licenses users after its Step 6).
 //!
 //! The entries are made by the test itself, as provisioning makes them
 //! (`uid=ADDRESS,ou=people,...`), and so is the provisioning record in the state (the
@@ -244,4 +245,18 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     assert!(locked(target, UNLICENSED));
     assert!(!target.can_log_in(UNLICENSED, PASSWORD));
     assert!(target.can_log_in(LICENSED, PASSWORD));
+
+    // Step 6 removes the batch (and its provisioning records); Section 7 licenses the
+    // users after it: they are still known, and a license still gives the login back.
+    cutover.ok(&["batch", "remove", "CutoverBatch", "--force"]);
+    let after_removal = cutover.json(&["license", "get"]);
+    assert_eq!(
+        after_removal.as_array().unwrap().len(),
+        2,
+        "{after_removal}"
+    );
+    assert_eq!(user(&after_removal, UNLICENSED)["LoginDisabled"], true);
+    cutover.ok(&["license", "assign", UNLICENSED, "E3"]);
+    assert!(target.can_log_in(UNLICENSED, PASSWORD));
+    cutover.check_state();
 }

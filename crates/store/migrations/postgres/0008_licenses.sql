@@ -1,5 +1,5 @@
 -- SQLite's 0025_licenses.sql: license SKUs (units NULL: as many as needed), assignments,
--- the grace period, and the logins we disabled. SKU names compare without case, as
+-- the grace period, the logins we disabled, and the users the licenses govern. SKU names compare without case, as
 -- batch names do (the nocase collation of 0001).
 CREATE TABLE license_skus (
     name       TEXT COLLATE nocase PRIMARY KEY,
@@ -24,4 +24,9 @@ CREATE TABLE license_settings (
 CREATE TABLE disabled_logins (
     email       TEXT COLLATE "C" PRIMARY KEY,
     disabled_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE license_users (
+    email          TEXT COLLATE "C" PRIMARY KEY,
+    provisioned_at TIMESTAMPTZ NOT NULL
 );

@@ -27,3 +27,8 @@ CREATE TABLE disabled_logins (
     email       TEXT PRIMARY KEY,
     disabled_at TEXT NOT NULL
 );
+
+CREATE TABLE license_users (
+    email          TEXT PRIMARY KEY,
+    provisioned_at TEXT NOT NULL
+);

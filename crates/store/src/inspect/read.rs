@@ -555,6 +555,18 @@ async fn licenses<R: Reader>(tx: &mut R, out: &mut String) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     section(out, "disabled logins", sorted(disabled));
+    let governed = rows(tx, "SELECT email, provisioned_at FROM license_users")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} provisioned_at={}",
+                s(r, "email")?,
+                t(r, "provisioned_at")?
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "license users", sorted(governed));
     Ok(())
 }
 

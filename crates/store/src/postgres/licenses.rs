@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cutover_model::{EmailAddress, GracePeriod};
+use cutover_model::{EmailAddress, GracePeriod, ProvisionedUser};
 
 use super::{PostgresStore, corrupt};
 use crate::licenses::{DisabledLogin, LicenseAssignment, LicenseSku, LicenseStore, row};
@@ -181,6 +181,31 @@ impl LicenseStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn remember_license_users(&self, users: &[ProvisionedUser]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for u in users {
+            sqlx::query(
+                "INSERT INTO license_users (email, provisioned_at) VALUES ($1, $2)
+                 ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(u.email.as_str())
+            .bind(u.provisioned_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn license_users(&self) -> Result<Vec<ProvisionedUser>> {
+        sqlx::query("SELECT email, provisioned_at FROM license_users ORDER BY email")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row::license_user)
+            .collect()
     }
 
     async fn disabled_logins(&self) -> Result<Vec<DisabledLogin>> {

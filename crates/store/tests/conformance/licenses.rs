@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cutover_model::{EmailAddress, GracePeriod};
+use cutover_model::{EmailAddress, GracePeriod, ProvisionedUser};
 use cutover_store::{Store, StoreError};
 
 use crate::support::*;
@@ -32,6 +32,13 @@ pub async fn fill_licenses(store: &dyn Store) {
         .unwrap();
     store
         .set_login_disabled(&addr("c@x.test"), Some(at))
+        .await
+        .unwrap();
+    store
+        .remember_license_users(&[ProvisionedUser {
+            email: addr("c@x.test"),
+            provisioned_at: at,
+        }])
         .await
         .unwrap();
 }
@@ -191,6 +198,35 @@ pub async fn a_disabled_login_keeps_its_first_time_until_given_back(b: Backend) 
     let dump = store.dump_state().await.unwrap();
     assert!(
         dump.contains("disabled logins (1)\n  a@x.test disabled_at=<time>\n"),
+        "{dump}"
+    );
+}
+
+/// The users the licenses govern outlive the batch (and its provisioning records): each
+/// keeps the first time it was remembered with.
+pub async fn the_users_licenses_govern_keep_their_first_provisioning_time(b: Backend) {
+    let store = b.store();
+    let first = now();
+    let later = first + chrono::TimeDelta::seconds(60);
+    let user = |s: &str, at| ProvisionedUser {
+        email: addr(s),
+        provisioned_at: at,
+    };
+    store
+        .remember_license_users(&[user("b@x.test", first), user("a@x.test", later)])
+        .await
+        .unwrap();
+    store
+        .remember_license_users(&[user("b@x.test", later)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.license_users().await.unwrap(),
+        [user("a@x.test", later), user("b@x.test", first)]
+    );
+    let dump = store.dump_state().await.unwrap();
+    assert!(
+        dump.contains("license users (2)\n  a@x.test provisioned_at=<time>\n"),
         "{dump}"
     );
 }

@@ -74,6 +74,7 @@ on_both_backends!(
     licenses::assignments_at_once_never_pass_the_units,
     licenses::the_grace_period_is_30_days_until_set,
     licenses::a_disabled_login_keeps_its_first_time_until_given_back,
+    licenses::the_users_licenses_govern_keep_their_first_provisioning_time,
     notifications::the_relay_round_trips_with_its_password_sealed,
     notifications::the_record_of_what_was_mailed_follows_its_batch,
     store::an_oauth_application_round_trips_with_its_secret_sealed,
