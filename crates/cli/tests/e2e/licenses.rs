@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Cutover, Dovecot, DovecotOptions, Slapd, TargetOrganization};
+use crate::support::{Cutover, Dovecot, DovecotOptions, SambaDc, Slapd, TargetOrganization};
 
 const LICENSED: &str = "lic.alice@contoso.test";
 const UNLICENSED: &str = "lic.bob@contoso.test";
@@ -31,45 +31,40 @@ fn user<'a>(list: &'a Value, email: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{email} is not in {list}"))
 }
 
-/// `target set` to the target organization's Dovecot, with its directory bound as the
-/// root DN (the lock attribute is written by an administrator).
-fn set_target(cutover: &Cutover, target: &TargetOrganization) {
-    let port = target.dovecot.port().to_string();
-    let url = target.directory.url();
-    let ca = target.directory.ca_file.display().to_string();
+/// `target set` to the IMAP port `imap` as the Dovecot master user, its directory given
+/// by `directory` (`--directory*` options) and bound with `directory_password`.
+fn set_target(
+    cutover: &Cutover,
+    imap: u16,
+    test_mailbox: &str,
+    directory: &[&str],
+    directory_password: &str,
+) {
+    let port = imap.to_string();
+    let mut args = vec![
+        "target",
+        "set",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--security",
+        "none",
+        "--admin",
+        "admin",
+        "--password-env",
+        "DST_ADMIN_PASSWORD",
+        "--impersonation",
+        "template:{user}*{admin}",
+        "--test-mailbox",
+        test_mailbox,
+        "--directory-password-env",
+        "TARGET_LDAP_PASSWORD",
+    ];
+    args.extend_from_slice(directory);
     let out = cutover
-        .command(&[
-            "target",
-            "set",
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--security",
-            "none",
-            "--admin",
-            "admin",
-            "--password-env",
-            "DST_ADMIN_PASSWORD",
-            "--impersonation",
-            "template:{user}*{admin}",
-            "--test-mailbox",
-            LICENSED,
-            "--directory",
-            &url,
-            "--directory-starttls",
-            "--directory-ca-file",
-            &ca,
-            "--directory-base",
-            Slapd::BASE,
-            "--directory-bind",
-            Slapd::ADMIN,
-            "--directory-password-env",
-            "TARGET_LDAP_PASSWORD",
-            "--directory-profile",
-            "openldap",
-        ])
-        .env("TARGET_LDAP_PASSWORD", Slapd::ADMIN_PASSWORD)
+        .command(&args)
+        .env("TARGET_LDAP_PASSWORD", directory_password)
         .output()
         .unwrap();
     assert!(
@@ -77,6 +72,51 @@ fn set_target(cutover: &Cutover, target: &TargetOrganization) {
         "target set: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The source endpoint (a Dovecot with `users`), the started cutover batch of them, and
+/// their provisioning records (as the provisioning job writes them once it has made
+/// their entries on the target).
+fn batch_of_provisioned(cutover: &Cutover, users: &[&str], dns: &[String]) {
+    let src = Dovecot::start(
+        "src",
+        DovecotOptions {
+            users: users.iter().map(|u| u.to_string()).collect(),
+            ..DovecotOptions::default()
+        },
+    );
+    let sp = src.port().to_string();
+    cutover.ok(&[
+        "endpoint",
+        "new",
+        "--name",
+        "CutoverEndpoint",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &sp,
+        "--security",
+        "none",
+        "--admin",
+        "admin",
+        "--password-env",
+        "SRC_ADMIN_PASSWORD",
+        "--impersonation",
+        "template:{user}*{admin}",
+        "--test-mailbox",
+        users[0],
+    ]);
+    let rows: Vec<(&str, &str, &str)> = users.iter().map(|u| (*u, "", "")).collect();
+    cutover.start_batch(&rows, &[]);
+    // Not provisioned yet: not governed by licenses.
+    assert_eq!(cutover.json(&["license", "get"]), serde_json::json!([]));
+    for (email, dn) in users.iter().zip(dns) {
+        cutover.state_sql(
+            "INSERT INTO provisioning (email, target_dn, provisioned_at, updated_at)
+             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            &[email, dn],
+        );
+    }
 }
 
 fn locked(target: &TargetOrganization, email: &str) -> bool {
@@ -108,46 +148,37 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
             target.dovecot.log()
         );
     }
-    let src = Dovecot::start(
-        "src",
-        DovecotOptions {
-            users: vec![LICENSED.into(), UNLICENSED.into()],
-            ..DovecotOptions::default()
-        },
-    );
     let cutover = Cutover::new();
-    set_target(&cutover, target);
-    let sp = src.port().to_string();
-    cutover.ok(&[
-        "endpoint",
-        "new",
-        "--name",
-        "CutoverEndpoint",
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &sp,
-        "--security",
-        "none",
-        "--admin",
-        "admin",
-        "--password-env",
-        "SRC_ADMIN_PASSWORD",
-        "--impersonation",
-        "template:{user}*{admin}",
-        "--test-mailbox",
+    let url = target.directory.url();
+    let ca = target.directory.ca_file.display().to_string();
+    set_target(
+        &cutover,
+        target.dovecot.port(),
         LICENSED,
-    ]);
-    cutover.start_batch(&[(LICENSED, "", ""), (UNLICENSED, "", "")], &[]);
-    // Not provisioned yet: not governed by licenses.
-    assert_eq!(cutover.json(&["license", "get"]), serde_json::json!([]));
-    for email in [LICENSED, UNLICENSED] {
-        cutover.state_sql(
-            "INSERT INTO provisioning (email, target_dn, provisioned_at, updated_at)
-             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-            &[email, &TargetOrganization::person_dn(email)],
-        );
-    }
+        &[
+            "--directory",
+            &url,
+            "--directory-starttls",
+            "--directory-ca-file",
+            &ca,
+            "--directory-base",
+            Slapd::BASE,
+            // The lock attribute is written by an administrator.
+            "--directory-bind",
+            Slapd::ADMIN,
+            "--directory-profile",
+            "openldap",
+        ],
+        Slapd::ADMIN_PASSWORD,
+    );
+    batch_of_provisioned(
+        &cutover,
+        &[LICENSED, UNLICENSED],
+        &[
+            TargetOrganization::person_dn(LICENSED),
+            TargetOrganization::person_dn(UNLICENSED),
+        ],
+    );
 
     // A SKU of one unit; the default grace period: 30 days left each.
     let sku = cutover.json(&["license", "sku", "add", "E3", "--units", "1"]);
@@ -259,4 +290,155 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     cutover.ok(&["license", "assign", UNLICENSED, "E3"]);
     assert!(target.can_log_in(UNLICENSED, PASSWORD));
     cutover.check_state();
+}
+
+const AD_USER: &str = "lic.carol@contoso.test";
+const AD_PASSWORD: &str = "Carol.Pass.1";
+const AD_OU: &str = "OU=Licenses,DC=contoso,DC=test";
+
+/// `userAccountControl` of the AD user, read as the domain's Administrator.
+fn user_account_control(dn: &str) -> u32 {
+    let out = std::process::Command::new("/usr/bin/ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            SambaDc::URL,
+            "-D",
+            SambaDc::ADMIN,
+            "-w",
+            SambaDc::ADMIN_PASSWORD,
+            "-b",
+            dn,
+            "-s",
+            "base",
+            "(objectClass=*)",
+            "userAccountControl",
+        ])
+        .output()
+        .expect("run ldapsearch (apt-get install ldap-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("userAccountControl: "))
+        .unwrap_or_else(|| panic!("no userAccountControl on {dn}: {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Whether the AD user can bind (what a target authenticating against AD asks), and
+/// what ldapsearch said.
+fn ad_bind(dn: &str, password: &str) -> (bool, String) {
+    // A search of the root DSE as the user (Samba has no WhoAmI operation).
+    let out = std::process::Command::new("/usr/bin/ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-H",
+            SambaDc::URL,
+            "-D",
+            dn,
+            "-w",
+            password,
+            "-b",
+            "",
+            "-s",
+            "base",
+            "(objectClass=*)",
+            "1.1",
+        ])
+        .output()
+        .expect("run ldapsearch (apt-get install ldap-utils)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// An Active Directory target (Samba's AD DC): the grace period over, the unlicensed
+/// user's `userAccountControl` gets ACCOUNTDISABLE (its other bits kept) and AD refuses
+/// its bind; a license clears the bit and the bind works again.
+#[test]
+fn on_active_directory_the_accountdisable_bit_stops_an_unlicensed_login() {
+    let dc = SambaDc::shared();
+    dc.modify(&format!(
+        "dn: {AD_OU}\nchangetype: add\nobjectClass: organizationalUnit\nou: Licenses\n"
+    ));
+    let out = std::process::Command::new("/usr/bin/samba-tool")
+        .args([
+            "user",
+            "create",
+            "lic.carol",
+            AD_PASSWORD,
+            "--mail-address",
+            AD_USER,
+            "--userou",
+            "OU=Licenses",
+            "-H",
+            SambaDc::URL,
+            "-U",
+            &format!("Administrator%{}", SambaDc::ADMIN_PASSWORD),
+        ])
+        .output()
+        .expect("run samba-tool (apt-get install samba)");
+    assert!(
+        out.status.success(),
+        "samba-tool user create: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dn = format!("CN=lic.carol,{AD_OU}");
+    let enabled = user_account_control(&dn);
+    assert_eq!(enabled & 2, 0, "a new user is enabled: {enabled}");
+    let (bound, said) = ad_bind(&dn, AD_PASSWORD);
+    assert!(bound, "{said}");
+
+    let dst = Dovecot::start(
+        "dst",
+        DovecotOptions {
+            users: vec![AD_USER.into()],
+            ..DovecotOptions::default()
+        },
+    );
+    let cutover = Cutover::new();
+    set_target(
+        &cutover,
+        dst.port(),
+        AD_USER,
+        &[
+            "--directory",
+            SambaDc::URL,
+            "--directory-base",
+            AD_OU,
+            "--directory-bind",
+            SambaDc::ADMIN,
+            "--directory-profile",
+            "active-directory",
+        ],
+        SambaDc::ADMIN_PASSWORD,
+    );
+    batch_of_provisioned(&cutover, &[AD_USER], std::slice::from_ref(&dn));
+    cutover.ok(&["license", "sku", "add", "E3"]);
+    cutover.ok(&["license", "grace", "set", "0s"]);
+    cutover.ok(&["license", "enforce"]);
+    assert_eq!(user_account_control(&dn), enabled | 2);
+    let (bound, said) = ad_bind(&dn, AD_PASSWORD);
+    assert!(!bound, "a disabled user bound: {said}");
+    let got = cutover.json(&["license", "get", AD_USER]);
+    assert_eq!(got["LoginDisabled"], true, "{got}");
+
+    cutover.ok(&["license", "assign", AD_USER, "E3"]);
+    assert_eq!(user_account_control(&dn), enabled);
+    let (bound, said) = ad_bind(&dn, AD_PASSWORD);
+    assert!(bound, "{said}");
+    let got = cutover.json(&["license", "get", AD_USER]);
+    assert_eq!(
+        (&got["LicenseStatus"], &got["LoginDisabled"]),
+        (&Value::from("Licensed"), &Value::from(false)),
+        "{got}"
+    );
 }
