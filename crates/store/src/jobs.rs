@@ -1,5 +1,5 @@
-//! Work as jobs: one row per unit of work (today a user's mailbox pass; provisioning and
-//! calendar passes are other kinds), with when it may run, how often it was tried, and
+//! Work as jobs: one row per unit of work (a user's mailbox pass, or writing its entry
+//! into the target's directory; calendar passes are another kind), with when it may run, how often it was tried, and
 //! the lease of the worker running it.
 //!
 //! A batch's pass is a *round*: when the batch falls due the scheduler opens a round
