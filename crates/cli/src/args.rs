@@ -524,6 +524,13 @@ pub struct TargetSetArgs {
     /// --directory-bind DN and its password, as on `endpoint new`.
     #[command(flatten)]
     pub directory: DirectoryArgs,
+    /// Provision the organization into the target's directory: a batch made with
+    /// --all-mailboxes creates its users (ID and primary address: the source's primary
+    /// SMTP address; the other addresses aliases, initial passwords in the batch's
+    /// report), mail users, contacts and groups there before their first pass, and
+    /// follows the source's changes at each incremental pass. The bind needs write access.
+    #[arg(long, requires = "directory")]
+    pub directory_provision: bool,
 }
 
 /// The source organization's directory (LDAP: Active Directory or OpenLDAP), read for

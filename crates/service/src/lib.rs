@@ -25,6 +25,7 @@ pub mod live;
 pub mod notify;
 pub mod organization;
 pub mod proof;
+pub mod provisioning;
 pub mod report;
 pub mod scheduler;
 pub mod server;

@@ -14,8 +14,15 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
             let args = &set.server;
             let connection = verify::connection(args)?;
             // The target's directory: the same options, settings and test as a source's.
-            let directory = directory::settings_from_args(None, &set.directory)?
-                .map(|(d, pw)| (d, pw.expect("a new directory has its password")));
+            let directory = directory::settings_from_args(None, &set.directory)?.map(|(d, pw)| {
+                (
+                    cutover_model::SourceDirectory {
+                        provision: set.directory_provision,
+                        ..d
+                    },
+                    pw.expect("a new directory has its password"),
+                )
+            });
             let pw = verify::secret(args, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())

@@ -1,17 +1,18 @@
-//! Licenses (the seed's Section 7) against the provisioning tests' target organization
-//! ([`TargetOrganization`]): a slapd with the password-policy overlay and a Dovecot
-//! that logs its users in by binding as them (`auth_bind`). Two users of a started
-//! cutover batch have entries there and log in; one gets a license, the other none.
-//! With the grace period shortened to seconds (`license grace set 3s`), the scheduler's
-//! loop (`cutover run --once`) locks the unlicensed user's entry
+//! Licenses (the seed's Section 7), end to end.
+//!
+//! On an OpenLDAP target, the provisioning tests' target organization
+//! ([`TargetOrganization`]: a slapd with the password-policy overlay and a Dovecot that
+//! logs its users in by binding as them, `auth_bind`): a source organization of two
+//! mailboxes in the shared Samba DC is provisioned into it by a batch of the whole
+//! organization, and the users log in with their initial passwords. One gets a license,
+//! the other none. With the grace period shortened to seconds (`license grace set 3s`),
+//! the scheduler's loop (`cutover run --once`) locks the unlicensed user's entry
 //! (`pwdAccountLockedTime: 000001010000Z`) and the target Dovecot refuses its login,
 //! while the licensed one still logs in; a license gives the login back at once, also
 //! after the batch is removed (the seed licenses users after its Step 6).
 //!
-//! The entries are made by the test itself, as provisioning makes them
-//! (`uid=ADDRESS,ou=people,...`), and so is the provisioning record in the state (the
-//! `provisioning` row with its `provisioned_at`, where the grace period starts): the
-//! provisioning job that writes both is not wired into `cutover run` yet.
+//! On an Active Directory target (Samba's DC): ACCOUNTDISABLE. Provisioning does not
+//! write into AD yet, so that test makes the user and its provisioning record itself.
 
 use std::time::Duration;
 
@@ -21,7 +22,6 @@ use crate::support::{Cutover, Dovecot, DovecotOptions, SambaDc, Slapd, TargetOrg
 
 const LICENSED: &str = "lic.alice@contoso.test";
 const UNLICENSED: &str = "lic.bob@contoso.test";
-const PASSWORD: &str = "Initial.Pass1";
 
 fn user<'a>(list: &'a Value, email: &str) -> &'a Value {
     list.as_array()
@@ -31,12 +31,13 @@ fn user<'a>(list: &'a Value, email: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{email} is not in {list}"))
 }
 
-/// `target set` to the IMAP port `imap` as the Dovecot master user, its directory given
-/// by `directory` (`--directory*` options) and bound with `directory_password`.
+/// `target set` to the IMAP port `imap` as the Dovecot master user (tested with
+/// `test_mailbox`, or not), its directory given by `directory` (`--directory*` options)
+/// and bound with `directory_password`.
 fn set_target(
     cutover: &Cutover,
     imap: u16,
-    test_mailbox: &str,
+    test_mailbox: Option<&str>,
     directory: &[&str],
     directory_password: &str,
 ) {
@@ -56,11 +57,13 @@ fn set_target(
         "DST_ADMIN_PASSWORD",
         "--impersonation",
         "template:{user}*{admin}",
-        "--test-mailbox",
-        test_mailbox,
         "--directory-password-env",
         "TARGET_LDAP_PASSWORD",
     ];
+    match test_mailbox {
+        Some(m) => args.extend(["--test-mailbox", m]),
+        None => args.push("--skip-verification"),
+    }
     args.extend_from_slice(directory);
     let out = cutover
         .command(&args)
@@ -133,28 +136,62 @@ fn locked(target: &TargetOrganization, email: &str) -> bool {
         ))
 }
 
+/// The source organization of the OpenLDAP test, in the shared Samba DC (other tests
+/// read other OUs): two mailboxes.
+const SOURCE_BASE: &str = "OU=LicenseOrg,DC=contoso,DC=test";
+
+fn plant_the_source(dc: &SambaDc) {
+    let mut ldif =
+        format!("dn: {SOURCE_BASE}\nchangetype: add\nobjectClass: organizationalUnit\n\n");
+    for (login, email) in [("licalice", LICENSED), ("licbob", UNLICENSED)] {
+        ldif.push_str(&format!(
+            "dn: CN={login},{SOURCE_BASE}\nchangetype: add\nobjectClass: user\n\
+             sAMAccountName: {login}\nuserPrincipalName: {email}\nmail: {email}\n\
+             proxyAddresses: SMTP:{email}\nmsExchRecipientTypeDetails: 1\n\n"
+        ));
+    }
+    dc.modify(&ldif);
+}
+
+/// The initial passwords of the batch's report (`InitialPasswords.csv`): address ->
+/// password.
+fn initial_passwords(cutover: &Cutover) -> std::collections::BTreeMap<String, String> {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    let written = cutover.json(&["batch", "report", "CutoverBatch", "--out", &dir]);
+    let file = written["PasswordsFile"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no passwords file: {written:#}"));
+    let text = std::fs::read_to_string(file).unwrap();
+    text.trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (e, p) = l.split_once(',').expect("EmailAddress,Password");
+            (e.to_string(), p.to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_license_gives_it_back() {
+    let dc = SambaDc::shared();
     let target = TargetOrganization::shared();
-    for email in [LICENSED, UNLICENSED] {
-        let dn = TargetOrganization::person_dn(email);
-        target.directory.modify(&format!(
-            "dn: {dn}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: {email}\ncn: {email}\n\
-             sn: User\nmail: {email}\nuserPassword: {PASSWORD}\n"
-        ));
-        assert!(
-            target.can_log_in(email, PASSWORD),
-            "{email} before: {}",
-            target.dovecot.log()
-        );
-    }
+    plant_the_source(dc);
+    let src = Dovecot::start(
+        "licenses-src",
+        DovecotOptions {
+            users: vec![LICENSED.into(), UNLICENSED.into()],
+            ..DovecotOptions::default()
+        },
+    );
     let cutover = Cutover::new();
     let url = target.directory.url();
     let ca = target.directory.ca_file.display().to_string();
     set_target(
         &cutover,
         target.dovecot.port(),
-        LICENSED,
+        None,
         &[
             "--directory",
             &url,
@@ -163,22 +200,74 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
             &ca,
             "--directory-base",
             Slapd::BASE,
-            // The lock attribute is written by an administrator.
+            // Provisioning and the lock attribute are written by an administrator.
             "--directory-bind",
             Slapd::ADMIN,
             "--directory-profile",
             "openldap",
+            "--directory-provision",
         ],
         Slapd::ADMIN_PASSWORD,
     );
-    batch_of_provisioned(
-        &cutover,
-        &[LICENSED, UNLICENSED],
-        &[
-            TargetOrganization::person_dn(LICENSED),
-            TargetOrganization::person_dn(UNLICENSED),
-        ],
+    let sp = src.port().to_string();
+    let out = cutover
+        .command(&[
+            "endpoint",
+            "new",
+            "--name",
+            "CutoverEndpoint",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &sp,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "SRC_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            SambaDc::URL,
+            "--directory-base",
+            SOURCE_BASE,
+            "--directory-bind",
+            SambaDc::ADMIN,
+            "--directory-password-env",
+            "AD_PASSWORD",
+        ])
+        .env("AD_PASSWORD", SambaDc::ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "endpoint new: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    cutover.accept_domains(&[LICENSED]);
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        "CutoverEndpoint",
+        "--all-mailboxes",
+    ]);
+    // Not provisioned yet: not governed by licenses.
+    assert_eq!(cutover.json(&["license", "get"]), serde_json::json!([]));
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+    let passwords = initial_passwords(&cutover);
+    let password = |email: &str| passwords[email].clone();
+    for email in [LICENSED, UNLICENSED] {
+        assert!(
+            target.can_log_in(email, &password(email)),
+            "{email} after provisioning: {}",
+            target.dovecot.log()
+        );
+    }
 
     // A SKU of one unit; the default grace period: 30 days left each.
     let sku = cutover.json(&["license", "sku", "add", "E3", "--units", "1"]);
@@ -206,11 +295,11 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     assert!(locked(target, UNLICENSED), "{}", target.directory.log());
     assert!(!locked(target, LICENSED));
     assert!(
-        !target.can_log_in(UNLICENSED, PASSWORD),
+        !target.can_log_in(UNLICENSED, &password(UNLICENSED)),
         "the unlicensed user still logs in"
     );
     assert!(
-        target.can_log_in(LICENSED, PASSWORD),
+        target.can_log_in(LICENSED, &password(LICENSED)),
         "the licensed user: {}",
         target.dovecot.log()
     );
@@ -247,7 +336,7 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     cutover.ok(&["license", "assign", UNLICENSED, "E3"]);
     assert!(!locked(target, UNLICENSED));
     assert!(
-        target.can_log_in(UNLICENSED, PASSWORD),
+        target.can_log_in(UNLICENSED, &password(UNLICENSED)),
         "a license did not give the login back: {}",
         target.dovecot.log()
     );
@@ -274,8 +363,8 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     );
     cutover.ok(&["license", "enforce"]);
     assert!(locked(target, UNLICENSED));
-    assert!(!target.can_log_in(UNLICENSED, PASSWORD));
-    assert!(target.can_log_in(LICENSED, PASSWORD));
+    assert!(!target.can_log_in(UNLICENSED, &password(UNLICENSED)));
+    assert!(target.can_log_in(LICENSED, &password(LICENSED)));
 
     // Step 6 removes the batch (and its provisioning records); Section 7 licenses the
     // users after it: they are still known, and a license still gives the login back.
@@ -288,7 +377,7 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     );
     assert_eq!(user(&after_removal, UNLICENSED)["LoginDisabled"], true);
     cutover.ok(&["license", "assign", UNLICENSED, "E3"]);
-    assert!(target.can_log_in(UNLICENSED, PASSWORD));
+    assert!(target.can_log_in(UNLICENSED, &password(UNLICENSED)));
     cutover.check_state();
 }
 
@@ -408,7 +497,7 @@ fn on_active_directory_the_accountdisable_bit_stops_an_unlicensed_login() {
     set_target(
         &cutover,
         dst.port(),
-        AD_USER,
+        Some(AD_USER),
         &[
             "--directory",
             SambaDc::URL,
