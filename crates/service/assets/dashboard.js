@@ -49,6 +49,7 @@ let timer = null;
 const view = { offset: 0, sort: "position", descending: false, filter: "" };
 let settingsShown = null; // the batch whose settings are drawn
 let preflightShown = null; // the batch whose preflight is drawn
+let licensePolls = 0; // counts the polls: the licenses are read on every 15th
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -525,7 +526,8 @@ async function refresh() {
       if (preflightShown !== b.Identity) await runPreflight();
       await refreshDetail();
     }
-    drawLicenses(await api.licenses(), await api.skus());
+    // Licenses change by the day: read every 15th poll (30 s), and at once after sign-in.
+    if (licensePolls++ % 15 === 0) drawLicenses(await api.licenses(), await api.skus());
     live("ok", `updated ${new Date().toLocaleTimeString("en-GB")}`);
   } catch (e) {
     if (e.status === 401) {

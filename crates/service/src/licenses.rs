@@ -71,10 +71,17 @@ pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>
             }
         }
     }
-    if !seen.is_empty() {
-        store.remember_license_users(&seen).await?;
+    let mut known = store.license_users().await?;
+    let remembered: BTreeSet<&EmailAddress> = known.iter().map(|u| &u.email).collect();
+    let new: Vec<ProvisionedUser> = seen
+        .into_iter()
+        .filter(|u| !remembered.contains(&u.email))
+        .collect();
+    if !new.is_empty() {
+        store.remember_license_users(&new).await?;
+        known = store.license_users().await?;
     }
-    store.license_users().await
+    Ok(known)
 }
 
 /// A license SKU (Get-MsolAccountSku).

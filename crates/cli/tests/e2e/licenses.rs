@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Cutover, Dovecot, DovecotOptions, SambaDc, Slapd, TargetOrganization};
+use crate::support::{
+    Browser, Cutover, Dovecot, DovecotOptions, SambaDc, Slapd, TargetOrganization,
+};
 
 const LICENSED: &str = "lic.alice@contoso.test";
 const UNLICENSED: &str = "lic.bob@contoso.test";
@@ -323,6 +325,41 @@ fn an_unlicensed_user_loses_its_target_login_after_the_grace_period_and_a_licens
     assert_eq!(alice["DaysLeft"], Value::Null, "{alice}");
     let unlicensed = cutover.json(&["license", "get", "--unlicensed-only"]);
     assert_eq!(unlicensed.as_array().unwrap().len(), 1, "{unlicensed}");
+
+    // The API and the dashboard's Licenses panel (headless Chromium) show the same.
+    {
+        let serve = cutover.serve(&[], &[]);
+        let listed = serve.call("GET", "/api/v1/licenses?unlicensed_only=true", None);
+        assert_eq!(listed.status, 200, "{listed:?}");
+        assert_eq!(
+            listed.json()[0]["UserPrincipalName"],
+            UNLICENSED,
+            "{listed:?}"
+        );
+        assert_eq!(listed.json()[0]["DaysLeft"], 0, "{listed:?}");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let browser = Browser::signed_in(&serve).await;
+            let bob = browser
+                .wait_css(
+                    &format!("#license-users tr[data-user='{UNLICENSED}']"),
+                    "the unlicensed user's row",
+                    |t| t.contains("GracePeriodEnded"),
+                )
+                .await;
+            assert!(bob.contains("disabled since"), "{bob}");
+            let alice = browser
+                .css_text(&format!("#license-users tr[data-user='{LICENSED}']"))
+                .await;
+            assert!(
+                alice.contains("E3") && alice.contains("Licensed") && alice.contains("enabled"),
+                "{alice}"
+            );
+            let skus = browser.text("license-skus").await;
+            assert!(skus.contains("E3: 1 of 1 assigned"), "{skus}");
+            browser.close().await;
+        });
+    }
 
     // The SKU is full: a clear refusal; with a second unit the license gives the login
     // back at once.
