@@ -72,7 +72,7 @@ pub struct OpenLdapWriter {
     /// Address (lower case) -> DN of every entry with a mail address, read once when a
     /// group's members are first resolved.
     mail_dns: Option<BTreeMap<String, String>>,
-    containers_ready: bool,
+    containers_ready: HashSet<&'static str>,
 }
 
 impl std::fmt::Debug for OpenLdapWriter {
@@ -218,7 +218,7 @@ impl OpenLdapWriter {
             settings: settings.clone(),
             names,
             mail_dns: None,
-            containers_ready: false,
+            containers_ready: HashSet::new(),
         })
     }
 
@@ -239,29 +239,28 @@ impl OpenLdapWriter {
         self.failed(what, dn, reason)
     }
 
-    /// The containers of people, contacts and groups, added when missing.
-    async fn ensure_containers(&mut self) -> Result<(), DirectoryError> {
-        if self.containers_ready {
+    /// The container of people, contacts or groups, added when missing (once per
+    /// connection).
+    async fn ensure_container(&mut self, ou: &'static str) -> Result<(), DirectoryError> {
+        if self.containers_ready.contains(ou) {
             return Ok(());
         }
-        for ou in ["people", "contacts", "groups"] {
-            let dn = format!("ou={ou},{}", self.settings.base_dn);
-            let attrs = vec![
-                ("objectClass", HashSet::from(["organizationalUnit"])),
-                ("ou", HashSet::from([ou])),
-            ];
-            let result = self
-                .ldap
-                .with_timeout(TIMEOUT)
-                .add(&dn, attrs)
-                .await
-                .map_err(|e| self.ldap_failure("add the container", &dn, e))?;
-            // 68: entryAlreadyExists.
-            if result.rc != 0 && result.rc != 68 {
-                return Err(self.failed("add the container", &dn, describe(&result)));
-            }
+        let dn = format!("ou={ou},{}", self.settings.base_dn);
+        let attrs = vec![
+            ("objectClass", HashSet::from(["organizationalUnit"])),
+            ("ou", HashSet::from([ou])),
+        ];
+        let result = self
+            .ldap
+            .with_timeout(TIMEOUT)
+            .add(&dn, attrs)
+            .await
+            .map_err(|e| self.ldap_failure("add the container", &dn, e))?;
+        // 68: entryAlreadyExists.
+        if result.rc != 0 && result.rc != 68 {
+            return Err(self.failed("add the container", &dn, describe(&result)));
         }
-        self.containers_ready = true;
+        self.containers_ready.insert(ou);
         Ok(())
     }
 
@@ -371,7 +370,6 @@ impl DirectoryWriter for OpenLdapWriter {
     }
 
     async fn write(&mut self, entry: &DesiredEntry) -> Result<Written, DirectoryError> {
-        self.ensure_containers().await?;
         let member_dns = self.member_dns(&entry.members).await?;
         if let Some(dn) = self.locate(&entry.address).await? {
             self.modify(&dn, entry, &member_dns).await?;
@@ -387,6 +385,7 @@ impl DirectoryWriter for OpenLdapWriter {
                     .into(),
             ));
         }
+        self.ensure_container(place(entry.kind).0).await?;
         let dn = new_entry_dn(&self.settings.base_dn, entry.kind, &entry.address);
         let attrs = new_entry_attributes(entry, &self.names, &member_dns);
         let result = self

@@ -290,6 +290,7 @@ async fn write(
         };
     }
     let written = writer.write(entry).await?;
+    cutover_sync::test_hooks::reached(cutover_sync::test_hooks::PausePoint::ProvisionAfterWrite);
     if let Some(p) = &password {
         writer.set_password(&written.dn, p).await?;
     }

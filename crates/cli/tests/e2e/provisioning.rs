@@ -117,6 +117,83 @@ fn plant_the_organization(dc: &SambaDc) {
     dc.modify(&ldif);
 }
 
+/// `target set` to the target organization's Dovecot, its directory provisioned
+/// (bound as the directory's admin, who may write).
+fn provisioned_target(cutover: &Cutover, target: &TargetOrganization) {
+    let port = target.dovecot.port().to_string();
+    let ca = target.directory.ca_file.display().to_string();
+    let url = target.directory.url();
+    let out = cutover
+        .command(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            &url,
+            "--directory-starttls",
+            "--directory-ca-file",
+            &ca,
+            "--directory-base",
+            Slapd::BASE,
+            "--directory-bind",
+            Slapd::ADMIN,
+            "--directory-password-env",
+            "TARGET_LDAP_PASSWORD",
+            "--directory-profile",
+            "openldap",
+            "--directory-provision",
+        ])
+        .env("TARGET_LDAP_PASSWORD", Slapd::ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "target set: {}", stderr(&out));
+}
+
+/// `endpoint new` to the source Dovecot, reading the Samba DC under `base`.
+fn endpoint(cutover: &Cutover, src: &Dovecot, base: &str) {
+    let sp = src.port().to_string();
+    let out = cutover
+        .command(&[
+            "endpoint",
+            "new",
+            "--name",
+            ENDPOINT,
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &sp,
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "SRC_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            SambaDc::URL,
+            "--directory-base",
+            base,
+            "--directory-bind",
+            SambaDc::ADMIN,
+            "--directory-password-env",
+            "AD_PASSWORD",
+        ])
+        .env("AD_PASSWORD", SambaDc::ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "endpoint new: {}", stderr(&out));
+}
+
 /// The rows of a passwords CSV (BOM, header, CRLF): address -> password.
 fn passwords(path: &std::path::Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -185,74 +262,8 @@ fn the_organization_is_provisioned_into_the_target_and_follows_the_source() {
     }
 
     let cutover = Cutover::new();
-    let port = target.dovecot.port().to_string();
-    let ca = target.directory.ca_file.display().to_string();
-    let url = target.directory.url();
-    let out = cutover
-        .command(&[
-            "target",
-            "set",
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--security",
-            "none",
-            "--admin",
-            "admin",
-            "--password-env",
-            "DST_ADMIN_PASSWORD",
-            "--skip-verification",
-            "--directory",
-            &url,
-            "--directory-starttls",
-            "--directory-ca-file",
-            &ca,
-            "--directory-base",
-            Slapd::BASE,
-            "--directory-bind",
-            Slapd::ADMIN,
-            "--directory-password-env",
-            "TARGET_LDAP_PASSWORD",
-            "--directory-profile",
-            "openldap",
-            "--directory-provision",
-        ])
-        .env("TARGET_LDAP_PASSWORD", Slapd::ADMIN_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "target set: {}", stderr(&out));
-    let sp = src.port().to_string();
-    let out = cutover
-        .command(&[
-            "endpoint",
-            "new",
-            "--name",
-            ENDPOINT,
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &sp,
-            "--security",
-            "none",
-            "--admin",
-            "admin",
-            "--password-env",
-            "SRC_ADMIN_PASSWORD",
-            "--skip-verification",
-            "--directory",
-            SambaDc::URL,
-            "--directory-base",
-            BASE,
-            "--directory-bind",
-            SambaDc::ADMIN,
-            "--directory-password-env",
-            "AD_PASSWORD",
-        ])
-        .env("AD_PASSWORD", SambaDc::ADMIN_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "endpoint new: {}", stderr(&out));
+    provisioned_target(&cutover, target);
+    endpoint(&cutover, &src, BASE);
     cutover.accept_domains(&["pia@contoso.test"]);
     let created = cutover.json(&[
         "batch",
@@ -416,4 +427,93 @@ fn the_organization_is_provisioned_into_the_target_and_follows_the_source() {
     assert!(target.can_log_in("ray@contoso.test", &second["ray@contoso.test"]));
     // The first users' passwords did not change.
     assert!(target.can_log_in("quinn@contoso.test", &first["quinn@contoso.test"]));
+}
+
+/// A crash after a user's entry was written and before its initial password was set
+/// on the target: the password was kept sealed before the write, so the next run sets
+/// that same password, the CSV hands it out, the user logs in with it, and the entry
+/// is there once.
+#[test]
+fn a_crash_before_the_password_is_set_leaves_no_user_without_one() {
+    let dc = SambaDc::shared();
+    let target = TargetOrganization::shared();
+    let base = "OU=ProvisioningCrash,DC=contoso,DC=test";
+    dc.modify(&format!(
+        "dn: {base}\nchangetype: add\nobjectClass: organizationalUnit\n\n\
+         dn: CN=Cleo Crash,{base}\nchangetype: add\nobjectClass: user\nsAMAccountName: cleo\n\
+         userPrincipalName: cleo@contoso.test\nmail: cleo@contoso.test\n\
+         proxyAddresses: SMTP:cleo@contoso.test\nmsExchRecipientTypeDetails: 1\n"
+    ));
+    let src = Dovecot::start(
+        "provisioning-crash-src",
+        DovecotOptions {
+            users: vec!["cleo@contoso.test".into()],
+            ..DovecotOptions::default()
+        },
+    );
+    src.write_message(
+        "cleo@contoso.test",
+        "INBOX",
+        &simple_message("cleo@contoso.test", "c0"),
+        &[],
+        1_700_000_000,
+    );
+    src.index("cleo@contoso.test");
+    let cutover = Cutover::new();
+    provisioned_target(&cutover, target);
+    endpoint(&cutover, &src, base);
+    cutover.accept_domains(&["cleo@contoso.test"]);
+    cutover.ok(&[
+        "batch",
+        "new",
+        "--name",
+        "CutoverBatch",
+        "--source-endpoint",
+        ENDPOINT,
+        "--all-mailboxes",
+    ]);
+    cutover.ok(&["batch", "start", "CutoverBatch"]);
+
+    crate::crash::kill_at(&cutover, "provision-after-write", 1);
+    let dn = TargetOrganization::person_dn("cleo@contoso.test");
+    let entry = target.directory.search(
+        TargetOrganization::PEOPLE,
+        "(uid=cleo@contoso.test)",
+        &["userPassword"],
+    );
+    assert!(
+        entry.contains(&format!("dn: {dn}")),
+        "the write happened: {entry}"
+    );
+    assert!(
+        !entry.contains("userPassword"),
+        "no password set yet: {entry}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    assert_eq!(
+        report(&cutover, out.path())["PasswordCount"],
+        0,
+        "none set, none handed out"
+    );
+
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(run[0]["Status"], "Synced", "{run:#}");
+    let written = report(&cutover, out.path());
+    assert_eq!(written["PasswordCount"], 1, "{written:#}");
+    let handed = passwords(std::path::Path::new(
+        written["PasswordsFile"].as_str().unwrap(),
+    ));
+    assert!(target.can_log_in("cleo@contoso.test", &handed["cleo@contoso.test"]));
+    assert_eq!(
+        target
+            .directory
+            .search(Slapd::BASE, "(mail=cleo@contoso.test)", &["1.1"])
+            .matches("dn: ")
+            .count(),
+        1
+    );
+    assert_eq!(
+        target.dovecot.mailbox("cleo@contoso.test").folders["INBOX"].len(),
+        1
+    );
 }
