@@ -321,6 +321,14 @@ fn the_organization_is_provisioned_into_the_target_and_follows_the_source() {
     }
     let kim = cutover.json(&["user", "get", "kim@fabrikam.test"]);
     assert_eq!(kim["StatusDetail"], "Provisioned", "{kim:#}");
+    let serve = cutover.serve(&[], &[]);
+    let api = serve.get("/api/v1/users/kim@fabrikam.test");
+    assert_eq!(api["StatusDetail"], "Provisioned", "{api:#}");
+    assert_eq!(
+        api["TargetDn"],
+        "cn=kim@fabrikam.test,ou=contacts,dc=contoso,dc=test"
+    );
+    drop(serve);
     assert!(
         target
             .directory
