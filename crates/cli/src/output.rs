@@ -44,16 +44,6 @@ impl Record {
         self
     }
 
-    /// The property's value replaced (or added at the end when it has none).
-    pub fn set(mut self, name: &'static str, value: impl Into<Value>) -> Self {
-        let value = value.into();
-        match self.0.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => *v = value,
-            None => self.0.push((Cow::Borrowed(name), value)),
-        }
-        self
-    }
-
     /// A view of `cutover_service::views`, its properties in their declared order.
     pub fn from_view(view: &impl serde::Serialize) -> Self {
         match serde_json::to_value(view) {

@@ -411,6 +411,16 @@ impl DirectoryWriter for OpenLdapWriter {
         dn: &str,
         password: &SecretString,
     ) -> Result<(), DirectoryError> {
+        // The password crosses this connection: never in clear off this machine.
+        if self.settings.is_plaintext()
+            && !cutover_model::endpoint::is_loopback(self.settings.host())
+        {
+            return Err(DirectoryError::Settings(format!(
+                "initial passwords are not sent over plain LDAP to {}; use ldaps:// or \
+                 --directory-starttls",
+                self.settings.url
+            )));
+        }
         let exop = PasswordModify {
             user_id: Some(dn),
             old_pass: None,

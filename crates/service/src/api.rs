@@ -988,7 +988,11 @@ async fn get_user(
     State(s): State<AppState>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::new(&load_user(&s, &email).await?)))
+    let user = load_user(&s, &email).await?;
+    let provisioning = s.store.provisioning(user.email.as_str()).await?;
+    Ok(Json(
+        UserView::new(&user).with_provisioning(provisioning.as_ref()),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

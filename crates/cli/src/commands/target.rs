@@ -23,6 +23,17 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
                     pw.expect("a new directory has its password"),
                 )
             });
+            if let Some((d, _)) = &directory
+                && d.provision
+                && d.is_plaintext()
+                && !cutover_model::endpoint::is_loopback(d.host())
+            {
+                anyhow::bail!(
+                    "--directory-provision sets the users' initial passwords over this connection, \
+                     and {} is plain LDAP; use ldaps:// or --directory-starttls",
+                    d.url
+                );
+            }
             let pw = verify::secret(args, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())

@@ -29,8 +29,10 @@ pub async fn get(
             .user(email)
             .await?
             .with_context(|| format!("no migration user '{email}'"))?;
-        let record = views::user(&u);
-        return Ok(vec![with_provisioning(ctx, &u, record).await?]);
+        let provisioning = ctx.store.provisioning(u.email.as_str()).await?;
+        return Ok(vec![Record::from_view(
+            &cutover_service::views::UserView::new(&u).with_provisioning(provisioning.as_ref()),
+        )]);
     }
     if let Some(b) = batch
         && ctx.store.batch(b).await?.is_none()
@@ -39,30 +41,6 @@ pub async fn get(
     }
     let users = ctx.store.users(batch, status).await?;
     Ok(users.iter().map(views::user).collect())
-}
-
-/// A provisioned user's entry on the target: where it is and when it was first
-/// provisioned (a license's grace period counts from then); a recipient without a
-/// mailbox that is on the target is `Provisioned`, not `NotProvisioned`.
-async fn with_provisioning(
-    ctx: &Ctx,
-    u: &cutover_model::MigrationUser,
-    record: Record,
-) -> anyhow::Result<Record> {
-    let Some(p) = ctx.store.provisioning(u.email.as_str()).await? else {
-        return Ok(record);
-    };
-    let mut record = record
-        .set("TargetDn", p.target_dn.clone())
-        .set(
-            "ProvisionedDateTime",
-            p.provisioned_at.map(|t| t.to_rfc3339()),
-        )
-        .set("ProvisioningError", p.error.clone());
-    if p.provisioned_at.is_some() && !u.kind.has_mailbox() && u.status == UserStatus::Synced {
-        record = record.set("StatusDetail", "Provisioned");
-    }
-    Ok(record)
 }
 
 /// A user's statistics, with the skipped items when asked.

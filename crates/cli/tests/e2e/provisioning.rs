@@ -321,6 +321,14 @@ fn the_organization_is_provisioned_into_the_target_and_follows_the_source() {
     }
     let kim = cutover.json(&["user", "get", "kim@fabrikam.test"]);
     assert_eq!(kim["StatusDetail"], "Provisioned", "{kim:#}");
+    let serve = cutover.serve(&[], &[]);
+    let api = serve.get("/api/v1/users/kim@fabrikam.test");
+    assert_eq!(api["StatusDetail"], "Provisioned", "{api:#}");
+    assert_eq!(
+        api["TargetDn"],
+        "cn=kim@fabrikam.test,ou=contacts,dc=contoso,dc=test"
+    );
+    drop(serve);
     assert!(
         target
             .directory
@@ -516,4 +524,50 @@ fn a_crash_before_the_password_is_set_leaves_no_user_without_one() {
         target.dovecot.mailbox("cleo@contoso.test").folders["INBOX"].len(),
         1
     );
+}
+
+/// Initial passwords never cross the network in clear: a provisioned target directory
+/// over plain LDAP to another machine is refused, naming what to use.
+#[test]
+fn a_provisioned_directory_over_plain_ldap_is_refused() {
+    let cutover = Cutover::new();
+    let out = cutover
+        .command(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            "143",
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            "ldap://ldap.example.test:389",
+            "--directory-base",
+            Slapd::BASE,
+            "--directory-bind",
+            Slapd::ADMIN,
+            "--directory-password-env",
+            "TARGET_LDAP_PASSWORD",
+            "--directory-profile",
+            "openldap",
+            "--directory-provision",
+        ])
+        .env("TARGET_LDAP_PASSWORD", Slapd::ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("use ldaps:// or --directory-starttls"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was stored.
+    let err = cutover.fails(&["target", "get"]);
+    assert!(err.contains("no target is set"), "{err}");
 }
