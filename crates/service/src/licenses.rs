@@ -357,16 +357,26 @@ pub async fn enforce(store: &dyn Store, now: DateTime<Utc>) -> Result<Enforcemen
     for e in &done.enabled {
         tracing::info!(user = %e, "login given back on the target");
     }
-    for (e, why) in &done.failed {
-        tracing::warn!(user = %e, error = %why, "cannot change the login on the target");
-    }
     Ok(done)
 }
 
 /// The scheduler loop's enforcement: runs [`enforce`], logs what it did, and a failure
-/// once until it changes (a target directory that is down is not logged every time).
+/// (of the whole, or of some users' logins) once until it changes: a target directory
+/// that is down, or an entry that is missing, is not logged every 30 seconds.
 pub async fn enforce_in_loop(store: &dyn Store, last_error: &mut Option<String>) {
     match enforce(store, Utc::now()).await {
+        Ok(done) if !done.failed.is_empty() => {
+            let text = done
+                .failed
+                .iter()
+                .map(|(e, why)| format!("{e}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if last_error.as_ref() != Some(&text) {
+                tracing::warn!(error = %text, "cannot change some logins on the target; trying again later");
+                *last_error = Some(text);
+            }
+        }
         Ok(_) => {
             if last_error.take().is_some() {
                 tracing::info!("the license enforcement works again");
