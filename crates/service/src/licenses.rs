@@ -391,3 +391,121 @@ pub async fn enforce_in_loop(store: &dyn Store, last_error: &mut Option<String>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use cutover_model::{Batch, Compression, Connection, Endpoint, Impersonation, Name, Security};
+    use cutover_store::NewUser;
+    use secrecy::SecretString;
+
+    use std::sync::Arc;
+
+    use super::*;
+
+    async fn store_with(
+        dir: &tempfile::TempDir,
+        users: &[(&str, RecipientKind)],
+    ) -> Arc<dyn Store> {
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let store = cutover_store::open(&url, None).await.unwrap();
+        let endpoint = Endpoint {
+            name: Name::parse("endpoint", "E").unwrap(),
+            connection: Connection {
+                server: "127.0.0.1".into(),
+                port: 143,
+                security: Security::None,
+                admin: "admin".into(),
+                impersonation: Impersonation::Authzid,
+                ca_file: None,
+                compression: Compression::Auto,
+                oauth: None,
+            },
+            max_concurrent_migrations: 100,
+            max_concurrent_incremental_syncs: 20,
+            created_at: Utc::now(),
+        };
+        store
+            .insert_endpoint(&endpoint, &SecretString::from("p"))
+            .await
+            .unwrap();
+        let batch = Batch::new(
+            Name::parse("batch", "B").unwrap(),
+            Name::parse("endpoint", "E").unwrap(),
+            Utc::now(),
+        );
+        let new: Vec<NewUser> = users
+            .iter()
+            .map(|(email, kind)| NewUser {
+                email: email.parse().unwrap(),
+                source_login: None,
+                password: None,
+                kind: *kind,
+            })
+            .collect();
+        store.create_batch(&batch, &new).await.unwrap();
+        store
+    }
+
+    /// Only provisioned mailboxes and mail users count, from their provisioning time;
+    /// they stay once the batch (and its provisioning records) is gone; the enforcement
+    /// asks for the target directory only when a login must change.
+    #[tokio::test]
+    async fn provisioned_logins_are_governed_from_their_provisioning_and_outlive_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(
+            &dir,
+            &[
+                ("a@x.test", RecipientKind::Mailbox),
+                ("m@x.test", RecipientKind::MailUser),
+                ("c@x.test", RecipientKind::MailContact),
+                ("q@x.test", RecipientKind::Mailbox),
+            ],
+        )
+        .await;
+        let at = Utc::now() - TimeDelta::days(10);
+        for email in ["a@x.test", "m@x.test", "c@x.test"] {
+            store
+                .record_provisioned(email, "uid=x", "digest", true, at)
+                .await
+                .unwrap();
+        }
+        let now = Utc::now();
+        let listed = user_licenses(store.as_ref(), now, false).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|u| (u.user_principal_name.as_str(), u.days_left))
+                .collect::<Vec<_>>(),
+            [("a@x.test", Some(20)), ("m@x.test", Some(20))],
+            "q is not provisioned, c has no login"
+        );
+        // Nothing to change: no directory needed.
+        assert_eq!(
+            enforce(store.as_ref(), now).await.unwrap(),
+            Enforcement::default()
+        );
+        store.set_grace_period("5d".parse().unwrap()).await.unwrap();
+        let err = enforce(store.as_ref(), now).await.unwrap_err();
+        assert!(
+            matches!(err, LicenseError::NoTargetDirectory { changes: 2 }),
+            "{err}"
+        );
+        store.add_license_sku("E3", None, now).await.unwrap();
+        // The assignment stands though the login of m@ cannot be changed now.
+        let out = assign(store.as_ref(), "A@x.test", "e3", now).await.unwrap();
+        assert!(out.changed && !out.not_provisioned, "{out:?}");
+        assert!(
+            matches!(&out.enforced, Some(Err(e)) if e.contains("no target directory")),
+            "{out:?}"
+        );
+        assert_eq!(store.license_assignments().await.unwrap().len(), 1);
+
+        store.remove_batch("B").await.unwrap();
+        let listed = user_licenses(store.as_ref(), now, true).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].user_principal_name, "m@x.test");
+        assert_eq!(listed[0].license_status, "GracePeriodEnded");
+        store.close().await;
+    }
+}
