@@ -50,6 +50,10 @@ pub enum LicenseError {
 pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>, StoreError> {
     let mut seen = Vec::new();
     for batch in store.batches().await? {
+        let records = store.provisioning_records(batch.name.as_str()).await?;
+        if records.iter().all(|r| r.provisioned_at.is_none()) {
+            continue;
+        }
         let logins: BTreeSet<EmailAddress> = store
             .users(Some(batch.name.as_str()), None)
             .await?
@@ -57,7 +61,7 @@ pub async fn provisioned_users(store: &dyn Store) -> Result<Vec<ProvisionedUser>
             .filter(|u| matches!(u.kind, RecipientKind::Mailbox | RecipientKind::MailUser))
             .map(|u| u.email)
             .collect();
-        for record in store.provisioning_records(batch.name.as_str()).await? {
+        for record in records {
             let (Ok(email), Some(at)) =
                 (record.email.parse::<EmailAddress>(), record.provisioned_at)
             else {
