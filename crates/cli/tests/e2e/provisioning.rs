@@ -503,6 +503,24 @@ fn a_crash_before_the_password_is_set_leaves_no_user_without_one() {
         0,
         "none set, none handed out"
     );
+    // The jobs show the provision job the crash left, and the mailbox pass behind it.
+    let jobs = cutover.json(&["job", "get"]);
+    let kinds: Vec<(&str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["Kind"].as_str().unwrap(), j["Identity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("provision", "cleo@contoso.test"),
+            ("mailbox-pass", "cleo@contoso.test")
+        ],
+        "{jobs:#}"
+    );
+    let cleo = cutover.json(&["user", "get", "cleo@contoso.test"]);
+    assert_eq!(cleo["Status"], "Provisioning", "{cleo:#}");
 
     let run = cutover.json(&["run", "--once"]);
     assert_eq!(run[0]["Status"], "Synced", "{run:#}");
