@@ -771,7 +771,8 @@ mod tests {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct JobView {
-    /// What it does: `mailbox-pass`.
+    /// What it does: `mailbox-pass`, or `provision` (the user's entry in the target's
+    /// directory, before its first mailbox pass).
     pub kind: String,
     /// The user it works on.
     pub identity: String,

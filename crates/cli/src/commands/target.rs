@@ -25,6 +25,16 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
             });
             if let Some((d, _)) = &directory
                 && d.provision
+                && d.profile != cutover_model::DirectoryProfile::OpenLdap
+            {
+                anyhow::bail!(
+                    "--directory-provision writes into an OpenLDAP directory \
+                     (--directory-profile openldap); writing into {} is not built yet",
+                    d.profile
+                );
+            }
+            if let Some((d, _)) = &directory
+                && d.provision
                 && d.is_plaintext()
                 && !cutover_model::endpoint::is_loopback(d.host())
             {

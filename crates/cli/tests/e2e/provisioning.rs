@@ -503,6 +503,24 @@ fn a_crash_before_the_password_is_set_leaves_no_user_without_one() {
         0,
         "none set, none handed out"
     );
+    // The jobs show the provision job the crash left, and the mailbox pass behind it.
+    let jobs = cutover.json(&["job", "get"]);
+    let kinds: Vec<(&str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["Kind"].as_str().unwrap(), j["Identity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("provision", "cleo@contoso.test"),
+            ("mailbox-pass", "cleo@contoso.test")
+        ],
+        "{jobs:#}"
+    );
+    let cleo = cutover.json(&["user", "get", "cleo@contoso.test"]);
+    assert_eq!(cleo["Status"], "Provisioning", "{cleo:#}");
 
     let run = cutover.json(&["run", "--once"]);
     assert_eq!(run[0]["Status"], "Synced", "{run:#}");
@@ -527,7 +545,8 @@ fn a_crash_before_the_password_is_set_leaves_no_user_without_one() {
 }
 
 /// Initial passwords never cross the network in clear: a provisioned target directory
-/// over plain LDAP to another machine is refused, naming what to use.
+/// over plain LDAP to another machine is refused, naming what to use; so is one the
+/// writer cannot write (Active Directory).
 #[test]
 fn a_provisioned_directory_over_plain_ldap_is_refused() {
     let cutover = Cutover::new();
@@ -564,6 +583,41 @@ fn a_provisioned_directory_over_plain_ldap_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("use ldaps:// or --directory-starttls"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor into Active Directory, which the writer does not know yet.
+    let out = cutover
+        .command(&[
+            "target",
+            "set",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            "143",
+            "--security",
+            "none",
+            "--admin",
+            "admin",
+            "--password-env",
+            "DST_ADMIN_PASSWORD",
+            "--skip-verification",
+            "--directory",
+            "ldaps://dc.example.test:636",
+            "--directory-base",
+            "DC=example,DC=test",
+            "--directory-bind",
+            "CN=admin,DC=example,DC=test",
+            "--directory-password-env",
+            "TARGET_LDAP_PASSWORD",
+            "--directory-provision",
+        ])
+        .env("TARGET_LDAP_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--directory-profile openldap"),
         "{}",
         stderr(&out)
     );
