@@ -137,6 +137,92 @@ pub enum Command {
     /// --notification-emails.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Licenses (the seed's Section 7): a provisioned user without a license loses its
+    /// login on the target when the grace period (30 days by default) ends; a license
+    /// gives it back.
+    #[command(subcommand)]
+    License(LicenseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// License SKUs: add one with its units, change its units, show them
+    /// (Get-MsolAccountSku).
+    #[command(subcommand)]
+    Sku(LicenseSkuCommand),
+    /// Give USER (its address) the SKU (Set-MsolUserLicense -AddLicenses); a login
+    /// disabled for want of a license is given back at once.
+    Assign {
+        /// The user's address (its primary SMTP address, its ID on the target).
+        user: String,
+        /// The SKU's name (any case).
+        sku: String,
+    },
+    /// Take the SKU from USER (Set-MsolUserLicense -RemoveLicenses); without another
+    /// license its login is disabled once its grace period (counted from its
+    /// provisioning) is over.
+    Unassign {
+        /// The user's address.
+        user: String,
+        /// The SKU's name (any case).
+        sku: String,
+    },
+    /// Each provisioned user: its licenses, or unlicensed with the days left of its grace
+    /// period, or its login disabled (Get-MsolUser).
+    Get {
+        /// Only this user.
+        user: Option<String>,
+        /// Only users without a license (Get-MsolUser -UnlicensedUsersOnly).
+        #[arg(long)]
+        unlicensed_only: bool,
+    },
+    /// The grace period: how long a provisioned user may stay without a license.
+    #[command(subcommand)]
+    Grace(LicenseGraceCommand),
+    /// Apply the grace period now (the scheduler does every 30 s): disable the logins
+    /// whose grace period is over, give back those of licensed users.
+    Enforce,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseSkuCommand {
+    /// Add a SKU; --units: how many users it can license (default: as many as needed).
+    Add {
+        /// The SKU's name (e.g. E3, ENTERPRISEPACK).
+        name: String,
+        /// How many users it can license.
+        #[arg(long, value_name = "N")]
+        units: Option<u64>,
+    },
+    /// Change a SKU's units (never below the units assigned); --unlimited: no limit.
+    Set {
+        /// The SKU's name (any case).
+        name: String,
+        /// How many users it can license from now on.
+        #[arg(long, value_name = "N", required_unless_present = "unlimited")]
+        units: Option<u64>,
+        /// As many users as needed.
+        #[arg(long, conflicts_with = "units")]
+        unlimited: bool,
+    },
+    /// Show one SKU or all of them, with their units and how many are assigned.
+    Get {
+        /// Only this SKU.
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseGraceCommand {
+    /// Set it: days (30), or with a unit: 30d, 12h, 90m, 45s (short ones to try the
+    /// enforcement out).
+    Set {
+        /// Days (30), or a number with d, h, m or s (12h, 90s).
+        #[arg(value_name = "DAYS")]
+        period: String,
+    },
+    /// Show it.
+    Get,
 }
 
 #[derive(Debug, Subcommand)]
@@ -453,10 +539,18 @@ pub struct TargetSetArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "sensitive", "insensitive"])]
     pub folder_case: String,
     /// The target organization's directory (LDAP), read by preflight for the recipients
-    /// and addresses the target already holds: --directory URL --directory-base DN
-    /// --directory-bind DN and its password, as on `endpoint new`.
+    /// and addresses the target already holds, and where the license enforcement
+    /// disables and enables logins (`cutover license`): --directory URL --directory-base
+    /// DN --directory-bind DN and its password, as on `endpoint new`.
     #[command(flatten)]
     pub directory: DirectoryArgs,
+    /// Provision the organization into the target's directory: a batch made with
+    /// --all-mailboxes creates its users (ID and primary address: the source's primary
+    /// SMTP address; the other addresses aliases, initial passwords in the batch's
+    /// report), mail users, contacts and groups there before their first pass, and
+    /// follows the source's changes at each incremental pass. The bind needs write access.
+    #[arg(long, requires = "directory")]
+    pub directory_provision: bool,
 }
 
 /// The source organization's directory (LDAP: Active Directory or OpenLDAP), read for

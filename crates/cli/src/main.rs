@@ -120,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(c) => commands::state::run(&ctx, c).await,
         Command::Report(c) => commands::report::run(&ctx, c, &state_path).await,
         Command::Notify(c) => commands::notify::run(&ctx, c).await,
+        Command::License(c) => commands::license::run(&ctx, c).await,
         Command::TestServer(_) => unreachable!("handled before the state is opened"),
     };
     ctx.store.close().await;

@@ -45,6 +45,19 @@ pub enum DirectoryError {
         base: String,
         reason: String,
     },
+    #[error("cannot change the login of {user} on the directory at {url}: {reason}")]
+    Login {
+        url: String,
+        user: String,
+        reason: String,
+    },
+    #[error("the target's directory at {url} could not {what} '{dn}': {reason}")]
+    Write {
+        url: String,
+        what: String,
+        dn: String,
+        reason: String,
+    },
     #[error(
         "the directory at {url} sent the values of {attr} of '{dn}' out of order ({got}); \
          range retrieval cannot go on"
@@ -55,6 +68,20 @@ pub enum DirectoryError {
         attr: String,
         got: String,
     },
+}
+
+impl DirectoryError {
+    /// Whether trying again later may go through (the network, a server that was busy
+    /// or refused one write); settings, refused binds and untrusted certificates wait
+    /// for the admin.
+    pub fn may_pass(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::Connect { .. }
+                | DirectoryError::Search { .. }
+                | DirectoryError::Write { .. }
+        )
+    }
 }
 
 /// LDAP result codes an admin can act on (RFC 4511, appendix A.1).
@@ -73,6 +100,8 @@ pub(crate) fn result_code_name(rc: u32) -> &'static str {
         51 => "busy",
         52 => "unavailable",
         53 => "unwillingToPerform",
+        65 => "objectClassViolation",
+        68 => "entryAlreadyExists",
         _ => "error",
     }
 }

@@ -18,7 +18,7 @@ use crate::recipient::{Recipient, recipient_from_entry};
 
 /// Entries per page: under AD's MaxPageSize (1,000) and Samba's.
 pub const PAGE_SIZE: i32 = 500;
-const TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound connection to a source directory.
@@ -274,7 +274,7 @@ pub(crate) async fn bind(
     Ok((ldap, names))
 }
 
-fn plain(e: SearchEntry) -> Entry {
+pub(crate) fn plain(e: SearchEntry) -> Entry {
     let mut entry = Entry::new(e.dn);
     for (attr, values) in e.attrs {
         entry.add(&attr, values);

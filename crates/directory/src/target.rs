@@ -1,7 +1,7 @@
 //! The target organization's directory (`target set --directory`): what it holds now,
 //! read for preflight with the same settings type, bind and reader as a source
-//! directory. Provisioning will add a writer here, beside [`read_target`], binding the
-//! same way ([`crate::reader`]'s `bind`).
+//! directory. Provisioning writes into it with [`crate::writer`], binding the same way
+//! ([`crate::reader`]'s `bind`).
 
 use cutover_model::SourceDirectory;
 use secrecy::SecretString;

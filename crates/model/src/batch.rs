@@ -52,6 +52,10 @@ pub struct Batch {
     /// accepted and verified as a warning, not as a blocking finding.
     #[serde(default)]
     pub domain_check_skipped: bool,
+    /// The whole organization read from the endpoint's directory (`--all-mailboxes`):
+    /// each round picks up the recipients that appeared and the changes of the others.
+    #[serde(default)]
+    pub from_directory: bool,
 }
 
 impl Batch {
@@ -91,6 +95,7 @@ impl Batch {
             report_interval: Self::default_report_interval(),
             skip_reports: false,
             domain_check_skipped: false,
+            from_directory: false,
         }
     }
 

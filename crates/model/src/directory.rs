@@ -63,6 +63,11 @@ pub struct SourceDirectory {
     /// Attributes the admin renamed: field name (`mail`, `aliases`, ...) to LDAP
     /// attribute names, comma-separated (empty: do not read the field).
     pub attributes: BTreeMap<String, String>,
+    /// The target's directory only (`target set --directory-provision`): batches of the
+    /// organization are written into it (users, mail users, contacts, groups) before
+    /// their first pass; the bind DN needs the right to add and change entries.
+    #[serde(default)]
+    pub provision: bool,
 }
 
 impl SourceDirectory {
@@ -202,6 +207,7 @@ mod tests {
             ca_file: None,
             profile: DirectoryProfile::OpenLdap,
             attributes: BTreeMap::new(),
+            provision: false,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod directory;
 pub mod endpoint;
 pub mod folder_map;
+pub mod license;
 pub mod names;
 pub mod oauth;
 pub mod progress;
@@ -23,6 +24,9 @@ pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
 pub use directory::{DirectoryProfile, RecipientKind, SourceDirectory};
 pub use endpoint::{Compression, Connection, Endpoint, Impersonation, Security, Target};
 pub use folder_map::{FolderMapEntry, FolderMapError};
+pub use license::{
+    GracePeriod, LicenseStatus, LoginChanges, ProvisionedUser, decide_logins, license_status,
+};
 pub use names::{EmailAddress, Name, NameError};
 pub use oauth::{OAuthApp, OAuthCredential, OAuthProvider};
 pub use progress::{PassStart, Progress, human_duration};

@@ -25,6 +25,8 @@ const api = {
   throughput: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/throughput`),
   // Reads both directories: asked for on a batch's first showing, a click, a refused start.
   preflight: (batch) => get(`/api/v1/batches/${encodeURIComponent(batch)}/preflight`),
+  licenses: () => get("/api/v1/licenses"),
+  skus: () => get("/api/v1/licenses/skus"),
   endpoints: () => get("/api/v1/endpoints"),
   endpoint: (name) => get(`/api/v1/endpoints/${encodeURIComponent(name)}`),
   target: () => get("/api/v1/target"),
@@ -47,6 +49,7 @@ let timer = null;
 const view = { offset: 0, sort: "position", descending: false, filter: "" };
 let settingsShown = null; // the batch whose settings are drawn
 let preflightShown = null; // the batch whose preflight is drawn
+let licensePolls = 0; // counts the polls: the licenses are read on every 15th
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -145,6 +148,9 @@ function when(value) {
 
 function statusClass(status) {
   const s = String(status || "");
+  if (/^graceperiodended$/i.test(s)) return "bad";
+  if (/^unlicensed$/i.test(s)) return "busy";
+  if (/^licensed$/i.test(s)) return "good";
   if (/witherrors|investigate/i.test(s)) return "busy";
   if (/fail|error|corrupt|poor/i.test(s)) return "bad";
   if (/^(synced|completed)/i.test(s)) return "good";
@@ -473,6 +479,29 @@ function closeDetail() {
 
 // ---- the loop --------------------------------------------------------------------
 
+// Licenses (the seed's Section 7): every provisioned user, its SKUs, and for one without
+// a license the days left of its grace period, or its login disabled on the target.
+function drawLicenses(users, skus) {
+  show("licenses", users.length > 0 || skus.length > 0);
+  const unlicensed = users.filter((u) => !u.IsLicensed).length;
+  $("licenses-caption").textContent =
+    `${num(users.length)} provisioned user(s), ${num(unlicensed)} without a license`;
+  $("license-skus").textContent = skus.length
+    ? skus.map((k) => `${k.AccountSkuId}: ${num(k.ConsumedUnits)} of ${k.ActiveUnits == null ? "∞" : num(k.ActiveUnits)} assigned`).join(" · ")
+    : "No license SKU yet: cutover license sku add NAME --units N";
+  const rows = users.map((u) => {
+    const tr = document.createElement("tr");
+    tr.dataset.user = u.UserPrincipalName;
+    cell(tr, u.UserPrincipalName);
+    cell(tr, u.Licenses.join(", ") || "—");
+    cell(tr, statusBadge(u.LicenseStatus));
+    cell(tr, u.DaysLeft == null ? "—" : num(u.DaysLeft), "num days-left");
+    cell(tr, u.LoginDisabled ? `disabled since ${when(u.LoginDisabledSince)}` : "enabled");
+    return tr;
+  });
+  $("license-users").replaceChildren(...rows);
+}
+
 async function refresh() {
   try {
     const batches = await api.batches();
@@ -497,6 +526,8 @@ async function refresh() {
       if (preflightShown !== b.Identity) await runPreflight();
       await refreshDetail();
     }
+    // Licenses change by the day: read every 15th poll (30 s), and at once after sign-in.
+    if (licensePolls++ % 15 === 0) drawLicenses(await api.licenses(), await api.skus());
     live("ok", `updated ${new Date().toLocaleTimeString("en-GB")}`);
   } catch (e) {
     if (e.status === 401) {

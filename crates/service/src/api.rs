@@ -27,6 +27,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod licenses;
+
 use crate::control::{self, ControlError, NewBatch};
 use crate::live::{EventView, Live};
 use crate::report::{self, UserReport};
@@ -101,7 +103,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::AlreadyExists { .. }
             | StoreError::OneCutoverBatch { .. }
-            | StoreError::EndpointInUse { .. } => {
+            | StoreError::EndpointInUse { .. }
+            | StoreError::LicenseSkuFull { .. }
+            | StoreError::LicenseSkuUnits { .. } => {
                 Self::new(StatusCode::CONFLICT, "Conflict", e.to_string())
             }
             other => {
@@ -984,7 +988,11 @@ async fn get_user(
     State(s): State<AppState>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::new(&load_user(&s, &email).await?)))
+    let user = load_user(&s, &email).await?;
+    let provisioning = s.store.provisioning(user.email.as_str()).await?;
+    Ok(Json(
+        UserView::new(&user).with_provisioning(provisioning.as_ref()),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -1113,6 +1121,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_report))
         .routes(routes!(completeness_proof))
         .routes(routes!(events))
+        .routes(routes!(licenses::list_user_licenses))
+        .routes(routes!(licenses::list_skus, licenses::add_sku))
+        .routes(routes!(licenses::assign))
+        .routes(routes!(licenses::unassign))
         .split_for_parts()
 }
 

@@ -164,6 +164,7 @@ pub async fn create_batch(store: &dyn Store, new: NewBatch) -> Result<Batch> {
         report_interval: chrono::Duration::hours(i64::from(new.report_interval_hours)),
         skip_reports: new.skip_reports,
         domain_check_skipped: new.skip_domain_check,
+        from_directory: new.from_directory,
     };
     if new.skip_domain_check {
         tracing::warn!(

@@ -7,7 +7,8 @@
 //! check, [`throughput`] the batch's throughput over time (the dashboard's chart);
 //! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay);
 //! [`organization`] the source and target directories read for a batch of the whole
-//! organization and for preflight.
+//! organization and for preflight; [`licenses`] the license SKUs, assignments and the
+//! grace period, and the enforcement that disables unlicensed users' logins.
 //! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
@@ -19,10 +20,12 @@ pub mod api;
 pub mod auth;
 pub mod control;
 pub mod dashboard;
+pub mod licenses;
 pub mod live;
 pub mod notify;
 pub mod organization;
 pub mod proof;
+pub mod provisioning;
 pub mod report;
 pub mod scheduler;
 pub mod server;

@@ -474,6 +474,11 @@ impl Scheduler {
     /// (sized first where no pass has counted them yet).
     async fn open_round(&mut self, batch: Batch) -> Result<bool, RunError> {
         let sides = Sides::of(self.store.as_ref(), &batch).await?;
+        // A batch of the organization: new recipients join, and the entries to write
+        // into the target's directory get a provision job ahead of the mailbox passes.
+        let to_provision = crate::provisioning::prepare_round(self.store.as_ref(), &batch)
+            .await
+            .map_err(|e| RunError::Provisioning(e.to_string()))?;
         let incremental = batch.status != BatchStatus::Syncing;
         let limit = if incremental {
             sides.endpoint.max_concurrent_incremental_syncs
@@ -501,14 +506,18 @@ impl Scheduler {
             .await?;
         }
         sizing::pass_order(&mut users);
-        let jobs: Vec<NewJob> = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| NewJob {
+        let provision_jobs = to_provision.iter().enumerate().map(|(i, email)| NewJob {
+            kind: JobKind::Provision,
+            subject: email.clone(),
+            position: i as i64,
+        });
+        let first_pass = to_provision.len();
+        let jobs: Vec<NewJob> = provision_jobs
+            .chain(users.iter().enumerate().map(|(i, u)| NewJob {
                 kind: JobKind::MailboxPass,
                 subject: u.email.to_string(),
-                position: i as i64,
-            })
+                position: (first_pass + i) as i64,
+            }))
             .collect();
         let opened = self
             .store
@@ -686,6 +695,9 @@ impl JobContext {
                 .await?;
             return Ok(None);
         };
+        if let Some(ended) = self.provisioning_first(job, batch, &user).await? {
+            return Ok(ended);
+        }
         // Its own stop, for a lost lease; it still stops with the batch.
         let mine = stop.child();
         let mailbox = sides
@@ -699,6 +711,41 @@ impl JobContext {
         let result = self.attempt(job, batch, &mut user, mailbox, limits).await;
         beat.abort();
         result
+    }
+
+    /// A provision job runs here; a mailbox pass waits for its user's first
+    /// provisioning (or does not run when that failed). `Some`: the job was handled.
+    async fn provisioning_first(
+        &self,
+        job: &Job,
+        batch: &Batch,
+        user: &MigrationUser,
+    ) -> Result<Option<Option<(UserStatus, u64, u64)>>, RunError> {
+        use crate::provisioning::{MailboxPassGate, mailbox_pass_waits, run_job};
+        let store = self.store.as_ref();
+        let owner = self.worker.id.as_str();
+        if job.kind == JobKind::Provision {
+            let end = run_job(store, batch, job).await?;
+            store.end_job(job.id, owner, &end).await?;
+            return Ok(Some(None));
+        }
+        match mailbox_pass_waits(store, user).await? {
+            MailboxPassGate::Go => Ok(None),
+            MailboxPassGate::Wait => {
+                let end = JobEnd::Later {
+                    run_at: Utc::now() + chrono::Duration::seconds(1),
+                    attempts: job.attempts,
+                    refusals: job.refusals,
+                    error: Some("waiting for the user's entry on the target".into()),
+                };
+                store.end_job(job.id, owner, &end).await?;
+                Ok(Some(None))
+            }
+            MailboxPassGate::Skip => {
+                store.end_job(job.id, owner, &JobEnd::Done).await?;
+                Ok(Some(Some((UserStatus::Failed, 0, 0))))
+            }
+        }
     }
 
     async fn attempt(
@@ -856,6 +903,8 @@ pub async fn work<AfterRound: Future<Output = ()>>(
     mut on_run: impl FnMut(BatchRun),
     mut after_round: impl FnMut() -> AfterRound,
 ) -> Result<(), RunError> {
+    let licenses = Arc::clone(&store);
+    let (mut licenses_at, mut licenses_error) = (None::<std::time::Instant>, None);
     let mut scheduler = Scheduler::new(store, worker.clone(), events, shutdown.clone());
     if let Some(n) = jobs {
         scheduler.capacity = n.max(1);
@@ -895,6 +944,11 @@ pub async fn work<AfterRound: Future<Output = ()>>(
                     last_after_round = std::time::Instant::now();
                 }
                 idle = scheduler.running() == 0 && tick.claimed == 0 && tick.opened.is_empty();
+                // Logins of users whose license grace period ended (crate::licenses).
+                if licenses_at.is_none_or(|t| t.elapsed() >= crate::licenses::ENFORCE_EVERY) {
+                    crate::licenses::enforce_in_loop(licenses.as_ref(), &mut licenses_error).await;
+                    licenses_at = Some(std::time::Instant::now());
+                }
             }
             Err(e) if on_error == OnError::Retry && !once => {
                 let text = e.to_string();

@@ -11,7 +11,7 @@ use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
     Target, UserStatus, human_duration,
 };
-use cutover_store::{EndpointDiscovery, SkippedItem};
+use cutover_store::{EndpointDiscovery, ProvisioningRecord, SkippedItem};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -448,10 +448,21 @@ pub struct UserView {
     pub estimated_time_left: Option<String>,
     /// `Throttled` while a server's refusal for load makes the running pass wait;
     /// `NotProvisioned` for a Synced recipient without a mailbox (mail user, contact,
-    /// group): it had nothing to copy, and cutover does not create it on the target yet.
+    /// group): it had nothing to copy, and the target's directory is not provisioned;
+    /// `Provisioned` when provisioning put it on the target.
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
+    /// A provisioned user's entry in the target's directory (absent when the batch is
+    /// not provisioned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_dn: Option<String>,
+    /// When the entry was first provisioned: a license's grace period counts from here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioned_date_time: Option<String>,
+    /// Why the last try to write the entry failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_error: Option<String>,
 }
 
 /// A user's StatusDetail: `Throttled` while it waits for a server, `NotProvisioned` once
@@ -496,7 +507,25 @@ impl UserView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
+            target_dn: None,
+            provisioned_date_time: None,
+            provisioning_error: None,
         }
+    }
+
+    /// With the user's entry on the target: where, since when, the last failure; a
+    /// recipient without a mailbox that is there is `Provisioned`, not `NotProvisioned`.
+    pub fn with_provisioning(mut self, record: Option<&ProvisioningRecord>) -> Self {
+        let Some(p) = record else {
+            return self;
+        };
+        self.target_dn = p.target_dn.clone();
+        self.provisioned_date_time = time_text(p.provisioned_at);
+        self.provisioning_error = p.error.clone();
+        if p.provisioned_at.is_some() && self.status_detail.as_deref() == Some("NotProvisioned") {
+            self.status_detail = Some("Provisioned".into());
+        }
+        self
     }
 }
 
@@ -742,7 +771,8 @@ mod tests {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct JobView {
-    /// What it does: `mailbox-pass`.
+    /// What it does: `mailbox-pass`, or `provision` (the user's entry in the target's
+    /// directory, before its first mailbox pass).
     pub kind: String,
     /// The user it works on.
     pub identity: String,

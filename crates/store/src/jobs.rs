@@ -1,5 +1,5 @@
-//! Work as jobs: one row per unit of work (today a user's mailbox pass; provisioning and
-//! calendar passes are other kinds), with when it may run, how often it was tried, and
+//! Work as jobs: one row per unit of work (a user's mailbox pass, or writing its entry
+//! into the target's directory; calendar passes are another kind), with when it may run, how often it was tried, and
 //! the lease of the worker running it.
 //!
 //! A batch's pass is a *round*: when the batch falls due the scheduler opens a round
@@ -31,12 +31,16 @@ use crate::Result;
 pub enum JobKind {
     /// One pass over a user's mailbox (the initial sync or an incremental one).
     MailboxPass,
+    /// Writing the user's entry into the target's directory; its mailbox pass of the
+    /// round waits for it.
+    Provision,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::MailboxPass => "mailbox-pass",
+            JobKind::Provision => "provision",
         }
     }
 }
@@ -52,6 +56,7 @@ impl FromStr for JobKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "mailbox-pass" => Ok(JobKind::MailboxPass),
+            "provision" => Ok(JobKind::Provision),
             other => Err(format!("unknown job kind '{other}'")),
         }
     }

@@ -12,9 +12,11 @@ pub mod directory;
 pub mod domains;
 mod inspect;
 pub mod jobs;
+pub mod licenses;
 pub mod notifications;
 mod postgres;
 pub mod private_file;
+pub mod provisioning;
 mod rows;
 pub mod secrets;
 mod sqlite;
@@ -35,8 +37,10 @@ pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};
 pub use jobs::{Job, JobEnd, JobKind, JobLease, JobStore, NewJob, Round, ThrottleState};
+pub use licenses::{DisabledLogin, LicenseAssignment, LicenseSku, LicenseStore};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use postgres::{PostgresStore, redact_url};
+pub use provisioning::{ProvisioningRecord, ProvisioningStore};
 pub use sqlite::SqliteStore;
 pub use user_query::{THROUGHPUT_BUCKET_SECONDS, ThroughputBucket, UserPage, UserQuery, UserSort};
 
@@ -64,6 +68,21 @@ pub enum StoreError {
     AlreadyExists { what: &'static str, name: String },
     #[error("{what} '{name}' was not found")]
     NotFound { what: &'static str, name: String },
+    #[error(
+        "every unit of license SKU '{sku}' is assigned ({units} of {units}); unassign it from \
+         a user (`cutover license unassign USER {sku}`) or give it more units \
+         (`cutover license sku set {sku} --units N`)"
+    )]
+    LicenseSkuFull { sku: String, units: u64 },
+    #[error(
+        "license SKU '{sku}' is assigned to {assigned} users: it cannot have fewer units \
+         ({units}); unassign it from some first"
+    )]
+    LicenseSkuUnits {
+        sku: String,
+        units: u64,
+        assigned: u64,
+    },
     #[error("endpoint '{endpoint}' is used by batch '{batch}'; remove the batch first")]
     EndpointInUse { endpoint: String, batch: String },
     #[error(
@@ -232,8 +251,10 @@ pub trait Store:
     JobStore
     + DomainStore
     + DirectoryStore
+    + ProvisioningStore
     + DavStore
     + NotificationStore
+    + LicenseStore
     + StateInspection
     + Send
     + Sync

@@ -35,7 +35,9 @@ mod directory;
 mod domains;
 mod inspect;
 mod jobs;
+mod licenses;
 mod notifications;
+mod provisioning;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -373,8 +375,8 @@ impl Store for PostgresStore {
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
                folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports,
-               domain_check_skipped)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+               domain_check_skipped, from_directory)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -394,6 +396,7 @@ impl Store for PostgresStore {
         .bind(b.report_interval.num_seconds())
         .bind(b.skip_reports)
         .bind(b.domain_check_skipped)
+        .bind(b.from_directory)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {

@@ -212,6 +212,24 @@ pub(crate) fn batch_from_row(row: &impl Columns) -> Result<Batch> {
         report_interval: chrono::Duration::seconds(row.value("report_interval")?),
         skip_reports: row.value("skip_reports")?,
         domain_check_skipped: row.value("domain_check_skipped")?,
+        from_directory: row.value("from_directory")?,
+    })
+}
+
+pub(crate) fn provisioning_from_row(
+    row: &impl Columns,
+) -> Result<crate::provisioning::ProvisioningRecord> {
+    Ok(crate::provisioning::ProvisioningRecord {
+        email: row.value("email")?,
+        desired: row.value("desired")?,
+        desired_digest: row.value("desired_digest")?,
+        applied_digest: row.value("applied_digest")?,
+        target_dn: row.value("target_dn")?,
+        provisioned_at: row.value("provisioned_at")?,
+        updated_at: row.value("updated_at")?,
+        error: row.value("error")?,
+        password_set_at: row.value("password_set_at")?,
+        password_handed_out_at: row.value("password_handed_out_at")?,
     })
 }
 
@@ -340,6 +358,11 @@ pub(crate) fn user_owner(email: &str) -> String {
 }
 
 pub(crate) const TARGET_OWNER: &str = "target";
+
+/// A user's initial password on the target does not open as its source password.
+pub(crate) fn initial_password_owner(email: &str) -> String {
+    format!("initial-password:{email}")
+}
 
 /// A directory's bind password does not open as another secret.
 pub(crate) fn directory_owner(endpoint: &str) -> String {

@@ -30,7 +30,9 @@ mod directory;
 mod domains;
 mod inspect;
 mod jobs;
+mod licenses;
 mod notifications;
+mod provisioning;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -349,8 +351,8 @@ impl Store for SqliteStore {
             "INSERT INTO batches (name, source_endpoint, status, created_at, started_at, initial_sync_at,
                last_synced_at, next_sync_at, incremental_interval, bad_item_limit, large_item_limit, excluded_folders,
                folder_map, removal_threshold_percent, notification_emails, report_interval, skip_reports,
-               domain_check_skipped)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               domain_check_skipped, from_directory)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.name.as_str())
         .bind(b.source_endpoint.as_str())
@@ -370,6 +372,7 @@ impl Store for SqliteStore {
         .bind(b.report_interval.num_seconds())
         .bind(b.skip_reports)
         .bind(b.domain_check_skipped)
+        .bind(b.from_directory)
         .execute(&mut *tx)
         .await?;
         for (position, u) in users.iter().enumerate() {

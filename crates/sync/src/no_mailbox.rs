@@ -1,8 +1,9 @@
 //! The pass of a migration user without a mailbox: a mail user, contact or group of a
 //! batch read from the directory. There is no mail to copy, so no IMAP connection is
 //! made; the user is Synced at once, as Exchange shows such recipients once they are
-//! provisioned. Cutover does not create them on the target yet: the views say so with
-//! `StatusDetail: NotProvisioned`.
+//! provisioned. With a provisioned target directory the scheduler runs this pass only
+//! after the user's provision job wrote its entry (`StatusDetail: Provisioned`);
+//! without one, cutover cannot create them and the views say `NotProvisioned`.
 
 use chrono::Utc;
 use cutover_model::{MigrationUser, UserStatus};

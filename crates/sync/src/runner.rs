@@ -41,6 +41,9 @@ pub enum RunError {
     NoTarget,
     #[error("batch '{batch}' uses endpoint '{endpoint}', which does not exist any more")]
     MissingEndpoint { batch: String, endpoint: String },
+    /// The organization could not be read or prepared for provisioning.
+    #[error("provisioning the target organization: {0}")]
+    Provisioning(String),
 }
 
 /// How one attempt at a user's pass went.

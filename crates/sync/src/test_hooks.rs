@@ -18,6 +18,9 @@ pub enum PausePoint {
     DavAfterIntent,
     /// The target took a DAV item's PUT; its record is not written yet.
     DavAfterPut,
+    /// A user's entry is on the target's directory and its initial password kept
+    /// sealed; the password is not set on the target yet (crates/service provisioning).
+    ProvisionAfterWrite,
 }
 
 impl PausePoint {
@@ -29,6 +32,7 @@ impl PausePoint {
             PausePoint::AfterRecord => "after-record",
             PausePoint::DavAfterIntent => "dav-after-intent",
             PausePoint::DavAfterPut => "dav-after-put",
+            PausePoint::ProvisionAfterWrite => "provision-after-write",
         }
     }
 }

@@ -409,12 +409,31 @@ pub async fn report(ctx: &Ctx, name: &str, out: Option<&Path>) -> anyhow::Result
         errors.display(),
         error_rows
     );
+    // The initial passwords provisioning set, each written once (0600), then forgotten.
+    let passwords = cutover_service::provisioning::hand_out_passwords(
+        ctx.store.as_ref(),
+        b.name.as_str(),
+        &dir,
+    )
+    .await?;
+    if let Some((path, n)) = &passwords {
+        eprintln!(
+            "{n} initial password(s) are written to {} (readable by you only); hand them to \
+             their users: the state does not keep them any more",
+            path.display()
+        );
+    }
     Ok(Record::new()
         .with("Identity", b.name.as_str())
         .with("StatisticsFile", statistics.display().to_string())
         .with("ErrorsFile", errors.display().to_string())
         .with("UserCount", users.len())
-        .with("ErrorCount", error_rows))
+        .with("ErrorCount", error_rows)
+        .with(
+            "PasswordsFile",
+            passwords.as_ref().map(|(p, _)| p.display().to_string()),
+        )
+        .with("PasswordCount", passwords.as_ref().map_or(0, |(_, n)| *n)))
 }
 
 /// Remove-MigrationBatch: the batch and its users leave the state; mail stays on the

@@ -56,6 +56,7 @@ pub fn settings_from_args(
                 ca_file: None,
                 profile: DirectoryProfile::ActiveDirectory,
                 attributes: BTreeMap::new(),
+                provision: false,
             }
         }
     };

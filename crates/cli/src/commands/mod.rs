@@ -7,6 +7,7 @@ pub mod dns;
 pub mod domain;
 pub mod endpoint;
 pub mod job;
+pub mod license;
 pub mod notify;
 pub mod report;
 pub mod run;

@@ -14,8 +14,36 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
             let args = &set.server;
             let connection = verify::connection(args)?;
             // The target's directory: the same options, settings and test as a source's.
-            let directory = directory::settings_from_args(None, &set.directory)?
-                .map(|(d, pw)| (d, pw.expect("a new directory has its password")));
+            let directory = directory::settings_from_args(None, &set.directory)?.map(|(d, pw)| {
+                (
+                    cutover_model::SourceDirectory {
+                        provision: set.directory_provision,
+                        ..d
+                    },
+                    pw.expect("a new directory has its password"),
+                )
+            });
+            if let Some((d, _)) = &directory
+                && d.provision
+                && d.profile != cutover_model::DirectoryProfile::OpenLdap
+            {
+                anyhow::bail!(
+                    "--directory-provision writes into an OpenLDAP directory \
+                     (--directory-profile openldap); writing into {} is not built yet",
+                    d.profile
+                );
+            }
+            if let Some((d, _)) = &directory
+                && d.provision
+                && d.is_plaintext()
+                && !cutover_model::endpoint::is_loopback(d.host())
+            {
+                anyhow::bail!(
+                    "--directory-provision sets the users' initial passwords over this connection, \
+                     and {} is plain LDAP; use ldaps:// or --directory-starttls",
+                    d.url
+                );
+            }
             let pw = verify::secret(args, "Target admin password: ")?;
             if !args.skip_verification {
                 let summary = verify::check(&connection, &pw, args.test_mailbox.as_deref())

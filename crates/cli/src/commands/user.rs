@@ -29,7 +29,10 @@ pub async fn get(
             .user(email)
             .await?
             .with_context(|| format!("no migration user '{email}'"))?;
-        return Ok(vec![views::user(&u)]);
+        let provisioning = ctx.store.provisioning(u.email.as_str()).await?;
+        return Ok(vec![Record::from_view(
+            &cutover_service::views::UserView::new(&u).with_provisioning(provisioning.as_ref()),
+        )]);
     }
     if let Some(b) = batch
         && ctx.store.batch(b).await?.is_none()

@@ -244,6 +244,7 @@ pub(super) fn in_cmdlet_terms(message: &str) -> String {
         ("`cutover batch remove ", "`Remove-MigrationBatch "),
         ("`cutover endpoint get`", "Get-MigrationEndpoint"),
         ("`cutover domain get ", "`Get-AcceptedDomain "),
+        ("`cutover license get`", "Get-MsolUser"),
         ("--skip-domain-check", "-SkipDomainCheck"),
         ("--auth oauth2", "-Authentication OAuth"),
         ("--auth password", "-Authentication Basic"),

@@ -966,6 +966,32 @@ static CMDLETS: &[Cmdlet] = &[
         takes_input: false,
     },
     Cmdlet {
+        name: "Get-MsolAccountSku",
+        params: &[],
+        run: super::licenses::get_msol_account_sku,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Set-MsolUserLicense",
+        params: &[
+            req("UserPrincipalName"),
+            val("AddLicenses"),
+            val("RemoveLicenses"),
+        ],
+        run: super::licenses::set_msol_user_license,
+        takes_input: false,
+    },
+    Cmdlet {
+        name: "Get-MsolUser",
+        params: &[
+            pos0("UserPrincipalName"),
+            sw("UnlicensedUsersOnly"),
+            sw("All"),
+        ],
+        run: super::licenses::get_msol_user,
+        takes_input: false,
+    },
+    Cmdlet {
         name: "Get-Credential",
         params: &[pos0("Credential"), val("UserName"), val("Message")],
         run: builtins::get_credential,

@@ -16,6 +16,7 @@ mod cmdlets;
 mod eval;
 mod format;
 mod lexer;
+mod licenses;
 mod parser;
 mod value;
 

@@ -191,7 +191,7 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
                  large_item_limit={} excluded_folders={} folder_map={} \
                  skipped_item_approval_time={} removal_threshold_percent={} \
                  notification_emails={} report_interval={}s skip_reports={} \
-                 domain_check_skipped={}",
+                 domain_check_skipped={} from_directory={}",
                 s(r, "name")?,
                 s(r, "source_endpoint")?,
                 s(r, "status")?,
@@ -211,6 +211,7 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
                 i(r, "report_interval")?,
                 i(r, "skip_reports")?,
                 i(r, "domain_check_skipped")?,
+                i(r, "from_directory")?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -262,6 +263,36 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
     })
     .collect::<Result<_>>()?;
     section(&mut out, "users", users);
+
+    // The desired entry is shown by its digest; an initial password only as being kept.
+    let provisioning = rows(
+        tx,
+        "SELECT email, desired_digest, applied_digest, target_dn, provisioned_at, updated_at,
+           error, password_sealed IS NOT NULL AS has_password, password_set_at,
+           password_handed_out_at
+         FROM provisioning ORDER BY email",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let has_password: bool = r.value("has_password")?;
+        Ok(format!(
+            "{} desired_digest={} applied_digest={} target_dn={} provisioned_at={} updated_at={} \
+             error={} initial_password={} password_set_at={} password_handed_out_at={}",
+            s(r, "email")?,
+            s(r, "desired_digest")?,
+            s(r, "applied_digest")?,
+            s(r, "target_dn")?,
+            t(r, "provisioned_at")?,
+            t(r, "updated_at")?,
+            s(r, "error")?,
+            if has_password { "<redacted>" } else { "-" },
+            t(r, "password_set_at")?,
+            t(r, "password_handed_out_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(&mut out, "provisioning", provisioning);
 
     let folders = rows(tx, "SELECT * FROM folders ORDER BY email, src_name")
         .await?
@@ -454,7 +485,89 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
         })
         .collect::<Result<_>>()?;
     section(&mut out, "batch notifications", notified);
+    licenses(tx, &mut out).await?;
     Ok(out)
+}
+
+/// The license SKUs, assignments, grace period and disabled logins. Sorted here, not
+/// by SQL: SKU names compare without case, and the backends order such names apart.
+async fn licenses<R: Reader>(tx: &mut R, out: &mut String) -> Result<()> {
+    let sorted = |mut lines: Vec<String>| {
+        lines.sort();
+        lines
+    };
+    let skus = rows(
+        tx,
+        "SELECT s.name, s.units, s.created_at,
+           (SELECT COUNT(*) FROM license_assignments a WHERE a.sku = s.name) AS assigned
+         FROM license_skus s",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} units={} assigned={} created_at={}",
+            s(r, "name")?,
+            i(r, "units")?,
+            i(r, "assigned")?,
+            t(r, "created_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "license skus", sorted(skus));
+    let assignments = rows(
+        tx,
+        "SELECT email, sku, assigned_at FROM license_assignments",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} sku={} assigned_at={}",
+            s(r, "email")?,
+            s(r, "sku")?,
+            t(r, "assigned_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "license assignments", sorted(assignments));
+    let settings = rows(tx, "SELECT grace_seconds, updated_at FROM license_settings")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "grace_seconds={} updated_at={}",
+                i(r, "grace_seconds")?,
+                t(r, "updated_at")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "license settings", settings);
+    let disabled = rows(tx, "SELECT email, disabled_at FROM disabled_logins")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} disabled_at={}",
+                s(r, "email")?,
+                t(r, "disabled_at")?
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "disabled logins", sorted(disabled));
+    let governed = rows(tx, "SELECT email, provisioned_at FROM license_users")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} provisioned_at={}",
+                s(r, "email")?,
+                t(r, "provisioned_at")?
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "license users", sorted(governed));
+    Ok(())
 }
 
 /// [`Invariant::OneCutoverBatch`].

@@ -16,6 +16,7 @@ fn directory() -> SourceDirectory {
         ca_file: None,
         profile: DirectoryProfile::OpenLdap,
         attributes: BTreeMap::from([("aliases".into(), "otherMailbox".into())]),
+        provision: false,
     }
 }
 

@@ -74,6 +74,18 @@ pub async fn fill_every_table(store: &dyn Store) {
     with_batch(store).await;
     let now = now();
     store
+        .set_provisioning_desired("c@b.test", "{}", "d1")
+        .await
+        .unwrap();
+    store
+        .hold_initial_password("c@b.test", &secret("Initial.1"))
+        .await
+        .unwrap();
+    store
+        .record_provisioned("c@b.test", "uid=c@b.test,ou=people", "d1", true, now)
+        .await
+        .unwrap();
+    store
         .set_target(
             &Target {
                 connection: endpoint("T").connection,
@@ -171,10 +183,12 @@ accepted domains (2)
 mx checks (1)
   b.test expected_mx="[\"mx.new.test\"]" first_switch_at=<time> last_checked_at=<time> last_state=Target
 batches (1)
-  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0 domain_check_skipped=0
+  B source_endpoint=E status=Created created_at=<time> started_at=<time> initial_sync_at=- last_synced_at=- next_sync_at=- incremental_interval=86400s bad_item_limit=0 large_item_limit=0 excluded_folders="[\"Junk\"]" folder_map="[{\"source\":\"Sent Items\",\"target\":\"Sent\"}]" skipped_item_approval_time=- removal_threshold_percent=10 notification_emails="[]" report_interval=86400s skip_reports=0 domain_check_skipped=0 from_directory=0
 users (2)
   a@b.test batch=B position=0 recipient_type=UserMailbox source_login=- password=<redacted> status=Syncing error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=3 bytes_synced=40 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
   c@b.test batch=B position=1 recipient_type=UserMailbox source_login=- password=- status=Queued error=- initial_sync_done=false last_synced_at=- source_items=0 items_synced=0 bytes_synced=0 items_skipped=0 bad_items=0 large_items=0 folders=0 last_pass_items=0 skipped_items_approved_at=- removals_held=0 removals_held_detail=- removals_approved_at=-
+provisioning (1)
+  c@b.test desired_digest=d1 applied_digest=d1 target_dn="uid=c@b.test,ou=people" provisioned_at=<time> updated_at=<time> error=- initial_password=<redacted> password_set_at=<time> password_handed_out_at=-
 folders (1)
   a@b.test "INBOX" uidvalidity=7 -> "INBOX" uidnext=4 highest_modseq=- messages=3 mailbox_id=-
 messages (3)
@@ -193,6 +207,11 @@ jobs (2)
 throttles (0)
 smtp relay (0)
 batch notifications (0)
+license skus (0)
+license assignments (0)
+license settings (0)
+disabled logins (0)
+license users (0)
 "#
     );
     // No secret, sealed or not, and no random token.
@@ -227,8 +246,9 @@ pub async fn an_empty_state_dumps_every_section_title(b: Backend) {
     assert_eq!(
         store.dump_state().await.unwrap(),
         "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
-         users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
-         throttles (0)\nsmtp relay (0)\nbatch notifications (0)\n"
+         users (0)\nprovisioning (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
+         throttles (0)\nsmtp relay (0)\nbatch notifications (0)\nlicense skus (0)\n\
+         license assignments (0)\nlicense settings (0)\ndisabled logins (0)\nlicense users (0)\n"
     );
     assert_invariants(store).await;
 }

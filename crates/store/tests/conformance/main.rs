@@ -10,7 +10,9 @@ mod directory;
 mod domains;
 mod inspect;
 mod jobs;
+mod licenses;
 mod notifications;
+mod provisioning;
 mod store;
 
 /// One `#[tokio::test]` per test and backend: `sqlite::NAME` and `postgres::NAME`.
@@ -55,6 +57,9 @@ on_both_backends!(
     inspect::counters_that_drift_from_the_ledger_are_named_unless_a_pass_runs,
     inspect::a_skipped_item_that_was_copied_is_named,
     inspect::a_lease_whose_times_are_out_of_order_is_named,
+    provisioning::users_join_a_batch_after_the_others_once,
+    provisioning::an_entry_is_desired_then_applied_and_provisioned_once,
+    provisioning::an_initial_password_is_kept_sealed_until_handed_out_then_forgotten,
     jobs::a_round_opens_once_and_closes_when_its_last_job_is_done,
     jobs::a_claim_holds_the_batch_s_limit_and_takes_no_job_twice,
     jobs::an_expired_lease_is_taken_over_and_its_old_owner_can_neither_renew_nor_end_it,
@@ -65,6 +70,11 @@ on_both_backends!(
     jobs::workers_claiming_at_once_never_pass_the_batch_s_limit,
     jobs::waiting_for_work_ends_by_its_timeout_or_when_work_comes,
     jobs::refusals_noted_at_once_by_four_workers_all_count,
+    licenses::skus_and_assignments_round_trip_and_a_full_sku_refuses,
+    licenses::assignments_at_once_never_pass_the_units,
+    licenses::the_grace_period_is_30_days_until_set,
+    licenses::a_disabled_login_keeps_its_first_time_until_given_back,
+    licenses::the_users_licenses_govern_keep_their_first_provisioning_time,
     notifications::the_relay_round_trips_with_its_password_sealed,
     notifications::the_record_of_what_was_mailed_follows_its_batch,
     store::an_oauth_application_round_trips_with_its_secret_sealed,
@@ -91,6 +101,7 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
     for b in [&sqlite, &postgres] {
         inspect::fill_every_table(b.store()).await;
         directory::set_a_target_directory(b.store()).await;
+        licenses::fill_licenses(b.store()).await;
         assert_invariants(b.store()).await;
     }
     let (on_sqlite, on_postgres) = (
@@ -101,7 +112,9 @@ async fn the_same_steps_dump_the_same_text_on_both_backends() {
         on_sqlite.contains("messages (3)")
             && on_sqlite.contains("target_directory={")
             && on_sqlite.contains("recipient_type=UserMailbox")
-            && on_sqlite.contains("domain_check_skipped=0"),
+            && on_sqlite.contains("domain_check_skipped=0")
+            && on_sqlite.contains("license skus (2)\n  E3 units=2 assigned=1")
+            && on_sqlite.contains("license settings (1)\n  grace_seconds=90"),
         "{on_sqlite}"
     );
     assert_eq!(on_sqlite, on_postgres);

@@ -80,7 +80,37 @@ pub struct DovecotOptions {
     /// passdb, which POSTs each token to this introspection URL and wants the answer's
     /// `email` to be the mailbox (see `fixtures/dovecot/dovecot-oauth2.conf.ext.in`).
     pub oauth2_introspection_url: Option<String>,
+    /// Also users of an LDAP directory: Dovecot's `ldap` passdb with `auth_bind = yes`
+    /// (the password is checked by binding as the user's entry, so the directory's
+    /// password policy decides who logs in) and its `ldap` userdb, after the password
+    /// file's users (see [`LdapUsers`]).
+    pub ldap: Option<LdapUsers>,
 }
+
+/// Where a Dovecot finds its LDAP users: entries of `objectClass=inetOrgPerson` under
+/// `base` whose `uid` is the login, searched as `bind_dn`.
+#[derive(Clone)]
+pub struct LdapUsers {
+    pub url: String,
+    pub base: String,
+    pub bind_dn: String,
+    pub bind_password: String,
+}
+
+/// The passdb and userdb of [`LdapUsers`], after the password file's (a user the file
+/// does not know is looked up in the next one). The master user's logins look the
+/// user up without a password (`result_success = continue` above), which `auth_bind`
+/// answers with a search.
+const LDAP_DBS: &str = "\
+passdb {
+  driver = ldap
+  args = @LDAP_CONF@
+}
+userdb {
+  driver = ldap
+  args = @LDAP_CONF@
+}
+";
 
 impl Default for DovecotOptions {
     fn default() -> Self {
@@ -95,6 +125,7 @@ impl Default for DovecotOptions {
             extra_config: String::new(),
             tls: None,
             oauth2_introspection_url: None,
+            ldap: None,
         }
     }
 }
@@ -164,6 +195,38 @@ impl Dovecot {
             );
             extra_config = render_with(OAUTH2_PASSDB, &[("OAUTH2_CONF", &path_str(&oauth2_conf))])
                 + &extra_config;
+        }
+        if let Some(ldap) = &opts.ldap {
+            let ldap_conf = root.join("dovecot-ldap.conf.ext");
+            write_file(
+                &ldap_conf,
+                &format!(
+                    "uris = {url}\n\
+                     dn = {bind_dn}\n\
+                     dnpass = {bind_password}\n\
+                     auth_bind = yes\n\
+                     ldap_version = 3\n\
+                     base = {base}\n\
+                     scope = subtree\n\
+                     pass_filter = (&(objectClass=inetOrgPerson)(uid=%u))\n\
+                     pass_attrs = uid=user\n\
+                     user_filter = (&(objectClass=inetOrgPerson)(uid=%u))\n\
+                     user_attrs = =home={mail}/%d/%n, =uid={uid}, =gid={gid}\n\
+                     iterate_attrs = uid=user\n\
+                     iterate_filter = (&(objectClass=inetOrgPerson)(uid=*))\n",
+                    url = ldap.url,
+                    bind_dn = ldap.bind_dn,
+                    bind_password = ldap.bind_password,
+                    base = ldap.base,
+                    mail = path_str(&root.join("mail")),
+                    uid = owner.0,
+                    gid = owner.1,
+                ),
+            );
+            // Dovecot reads the file as root; it holds the search password.
+            fs::set_permissions(&ldap_conf, fs::Permissions::from_mode(0o600)).unwrap();
+            extra_config =
+                render_with(LDAP_DBS, &[("LDAP_CONF", &path_str(&ldap_conf))]) + &extra_config;
         }
         let mailboxes: String = opts
             .special_use
@@ -381,6 +444,43 @@ impl Dovecot {
             snapshot.folders.entry(folder).or_default().push(message);
         }
         snapshot
+    }
+
+    /// Keeps this server for the rest of the test process (a server tests share, held in
+    /// a static that is never dropped): a watchdog stops it and removes its directory
+    /// when the process ends.
+    pub fn keep_until_tests_end(self) -> Dovecot {
+        let pid = self.master_pid.expect("a running dovecot");
+        let dir = self.dir.path().to_path_buf();
+        super::watchdog::stop_when_tests_end(pid, &[&dir]);
+        self
+    }
+
+    /// Whether `user` logs in over IMAP with `password` (LOGIN on the plain port): what
+    /// a mail client of the target does.
+    pub fn can_log_in(&self, user: &str, password: &str) -> bool {
+        use std::io::{BufRead, BufReader, Write};
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to dovecot");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("dovecot's greeting");
+        assert!(line.starts_with("* OK"), "greeting: {line}");
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut writer = stream;
+        write!(writer, "a1 LOGIN {} {}\r\n", quote(user), quote(password)).unwrap();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).expect("dovecot's LOGIN answer");
+            assert!(n > 0, "dovecot closed the connection during LOGIN");
+            if let Some(status) = line.strip_prefix("a1 ") {
+                let ok = status.starts_with("OK");
+                let _ = write!(writer, "a2 LOGOUT\r\n");
+                return ok;
+            }
+        }
     }
 
     /// TERMs the master, waits for it and its children; also done on drop.

@@ -26,6 +26,7 @@ mod scenario;
 mod slapd;
 mod smtp;
 mod state;
+mod target_organization;
 mod tls;
 mod watchdog;
 
@@ -54,6 +55,7 @@ pub use scenario::{
 };
 pub use slapd::Slapd;
 pub use smtp::{LMTP, SmtpRelay};
+pub use target_organization::TargetOrganization;
 pub use tls::{TestCa, TlsFiles};
 
 /// What [`fill_realistic_mailbox`] and scenarios need of a server fixture, so the same mail

@@ -1,8 +1,10 @@
 //! Private OpenLDAP `slapd`s (Debian `slapd`), each started once per test binary on a
 //! free 127.0.0.1 port, StartTLS with a certificate from the tests' CA: the source
 //! organization of `fixtures/ldap/openldap` plus [`Slapd::EXTRA_PEOPLE`] people (more
-//! than one page of 500), and the target organization of the preflight test
-//! (`target.ldif`). Stopped when the test process ends.
+//! than one page of 500), the target organization of the preflight test
+//! (`target.ldif`), and the target organization provisioning writes into
+//! (`provisioning-target.ldif`, with the password-policy overlay). Stopped when the
+//! test process ends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +48,61 @@ impl Slapd {
         TARGET_SERVER.get_or_init(|| Slapd::start("target.ldif", 0))
     }
 
+    /// The target organization provisioning writes into
+    /// (`fixtures/ldap/openldap/provisioning-target.ldif`), with the `ppolicy` overlay
+    /// and a default policy with `pwdLockout`: an entry whose `pwdAccountLockedTime` is
+    /// `000001010000Z` cannot bind, so it cannot log in to a Dovecot that checks
+    /// passwords with `auth_bind` ([`super::TargetOrganization`]). Tests share it: each
+    /// uses addresses of its own.
+    pub fn provisioning_target() -> &'static Slapd {
+        static PROVISIONING_SERVER: OnceLock<Slapd> = OnceLock::new();
+        PROVISIONING_SERVER.get_or_init(|| Slapd::start("provisioning-target.ldif", 0))
+    }
+
+    /// Whether `dn` can bind with `password` (`ldapwhoami`): what the target Dovecot's
+    /// `auth_bind` asks of the directory.
+    pub fn can_bind(&self, dn: &str, password: &str) -> bool {
+        Command::new("/usr/bin/ldapwhoami")
+            .args(["-x", "-H", &self.url(), "-D", dn, "-w", password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run ldapwhoami (apt-get install ldap-utils)")
+            .success()
+    }
+
+    /// Reads entries as the root DN (`ldapsearch`, LDIF without wrapping): under
+    /// `base` (subtree), matching `filter`, with `attrs`.
+    pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {
+        let out = Command::new("/usr/bin/ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-E",
+                "pr=500/noprompt",
+                "-H",
+                &self.url(),
+                "-D",
+                Self::ADMIN,
+                "-w",
+                Self::ADMIN_PASSWORD,
+                "-b",
+                base,
+                filter,
+            ])
+            .args(attrs)
+            .output()
+            .expect("run ldapsearch (apt-get install ldap-utils)");
+        assert!(
+            out.status.success(),
+            "ldapsearch {base} {filter} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Applies an LDIF as the root DN (`ldapmodify`, changetype in the LDIF).
     pub fn modify(&self, ldif: &str) {
         use std::io::Write;
@@ -83,6 +140,8 @@ impl Slapd {
     }
 
     fn start(organization: &str, extra_people: usize) -> Slapd {
+        // The password-policy overlay, for the organization whose policy entry it reads.
+        let ppolicy = organization == "provisioning-target.ldif";
         for tool in [SLAPD, SLAPADD] {
             assert!(
                 Path::new(tool).exists(),
@@ -107,7 +166,16 @@ impl Slapd {
             .replace("@DIR@", &dir.display().to_string())
             .replace("@CERT@", &tls.cert.display().to_string())
             .replace("@KEY@", &tls.key.display().to_string())
-            .replace("@CA@", &ca.cert.display().to_string());
+            .replace("@CA@", &ca.cert.display().to_string())
+            .replace("@MODULES@", if ppolicy { "moduleload ppolicy" } else { "" })
+            .replace(
+                "@OVERLAYS@",
+                if ppolicy {
+                    "overlay ppolicy\nppolicy_default \"cn=default,ou=policies,dc=contoso,dc=test\""
+                } else {
+                    ""
+                },
+            );
         std::fs::write(dir.join("slapd.conf"), conf).unwrap();
         let mut ldif = std::fs::read_to_string(fixtures.join(organization)).unwrap();
         for i in 0..extra_people {
