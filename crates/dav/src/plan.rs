@@ -73,6 +73,22 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The step's name, stable for scripts (`batch plan --format json`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RecordLanded { .. } => "RecordLanded",
+            Self::DropIntent { .. } => "DropIntent",
+            Self::CreateCollection { .. } => "CreateCollection",
+            Self::Copy { .. } => "Copy",
+            Self::Update { .. } => "Update",
+            Self::Delete { .. } => "Delete",
+            Self::Forget { .. } => "Forget",
+            Self::Skip { .. } => "Skip",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     /// The target already has a collection of the other kind under the name.
@@ -189,6 +205,7 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
                         target_collection: intent.target_collection.clone(),
                         target_href: intent.target_href.clone(),
                         target_etag: target_etag.clone(),
+                        kind: intent.kind,
                     },
                 );
                 steps.push(Step::RecordLanded {

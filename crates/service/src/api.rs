@@ -306,7 +306,8 @@ async fn get_target(State(s): State<AppState>) -> ApiResult<Json<TargetView>> {
 
 async fn batch_view(s: &AppState, batch: &cutover_model::Batch) -> ApiResult<BatchView> {
     let users = s.store.users(Some(batch.name.as_str()), None).await?;
-    let mut view = BatchView::new(batch, &users);
+    let dav = crate::calendars::batch_dav(s.store.as_ref(), batch, &users).await?;
+    let mut view = BatchView::new(batch, &users).with_dav(dav.as_deref());
     let now = Utc::now();
     let recent = s
         .store
@@ -765,7 +766,13 @@ async fn batch_users(
     };
     let page = s.store.users_page(b.name.as_str(), &query).await?;
     let now = Utc::now();
-    let users: Vec<UserView> = page.users.iter().map(|u| UserView::at(u, now)).collect();
+    let dav = crate::calendars::batch_dav(s.store.as_ref(), &b, &page.users).await?;
+    let users: Vec<UserView> = page
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| UserView::at(u, now).with_dav(dav.as_ref().and_then(|d| d.get(i))))
+        .collect();
     Ok((
         [(
             header::HeaderName::from_static("x-total-count"),
@@ -942,7 +949,12 @@ async fn list_users(
         control::load_batch(s.store.as_ref(), b).await?;
     }
     let users = s.store.users(filter.batch.as_deref(), status).await?;
-    Ok(Json(users.iter().map(UserView::new).collect()))
+    let mut views = Vec::with_capacity(users.len());
+    for u in &users {
+        let dav = crate::calendars::user_dav(s.store.as_ref(), u).await?;
+        views.push(UserView::new(u).with_dav(dav.as_ref()));
+    }
+    Ok(Json(views))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -984,7 +996,9 @@ async fn get_user(
     State(s): State<AppState>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::new(&load_user(&s, &email).await?)))
+    let u = load_user(&s, &email).await?;
+    let dav = crate::calendars::user_dav(s.store.as_ref(), &u).await?;
+    Ok(Json(UserView::new(&u).with_dav(dav.as_ref())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -1007,11 +1021,14 @@ async fn user_statistics(
 ) -> ApiResult<Json<UserStatsView>> {
     let u = load_user(&s, &email).await?;
     let skipped = if params.include_skipped_items {
-        Some(s.store.skipped_items(u.email.as_str()).await?)
+        Some(crate::calendars::skipped_items(s.store.as_ref(), u.email.as_str()).await?)
     } else {
         None
     };
-    Ok(Json(UserStatsView::new(&u, skipped.as_deref())))
+    let dav = crate::calendars::user_dav(s.store.as_ref(), &u).await?;
+    Ok(Json(
+        UserStatsView::new(&u, skipped.as_deref()).with_dav(dav.as_ref()),
+    ))
 }
 
 // ---------------------------------------------------------------- events

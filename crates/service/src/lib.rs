@@ -7,7 +7,8 @@
 //! check, [`throughput`] the batch's throughput over time (the dashboard's chart);
 //! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay);
 //! [`organization`] the source and target directories read for a batch of the whole
-//! organization and for preflight.
+//! organization and for preflight; [`calendars`] the calendars, contacts and tasks
+//! beside mail in the views.
 //! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod calendars;
 pub mod control;
 pub mod dashboard;
 pub mod live;

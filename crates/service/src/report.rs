@@ -331,6 +331,7 @@ mod tests {
             estimated_time_left: None,
             status_detail: None,
             throttled_until_date_time: None,
+            dav: None,
             skipped_items: Some(vec![]),
         }
     }

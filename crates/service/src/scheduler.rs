@@ -12,6 +12,7 @@
 //! becomes of job and user is [`decide`], a plain function. `cutover run`, `cutover
 //! worker` and `cutover serve` all run [`work`], the loop around it; tests call `tick`.
 
+mod dav_job;
 pub mod decide;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -501,7 +502,7 @@ impl Scheduler {
             .await?;
         }
         sizing::pass_order(&mut users);
-        let jobs: Vec<NewJob> = users
+        let mut jobs: Vec<NewJob> = users
             .iter()
             .enumerate()
             .map(|(i, u)| NewJob {
@@ -510,6 +511,21 @@ impl Scheduler {
                 position: i as i64,
             })
             .collect();
+        // Calendars, contacts and tasks: a job of their own per mailbox, beside its mail
+        // pass, when both sides have a DAV server.
+        if sides.endpoint.connection.dav.is_some() && sides.target.connection.dav.is_some() {
+            jobs.extend(
+                users
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, u)| u.kind.has_mailbox())
+                    .map(|(i, u)| NewJob {
+                        kind: JobKind::DavPass,
+                        subject: u.email.to_string(),
+                        position: i as i64,
+                    }),
+            );
+        }
         let opened = self
             .store
             .open_round(batch.name.as_str(), incremental, &jobs, Utc::now())
@@ -559,13 +575,10 @@ impl Scheduler {
             };
             let now = Utc::now();
             let from = current.status;
-            let statuses: Vec<UserStatus> = self
-                .store
-                .users(Some(name), None)
-                .await?
-                .iter()
-                .map(|u| u.status)
-                .collect();
+            let mut statuses = Vec::new();
+            for u in self.store.users(Some(name), None).await? {
+                statuses.push(dav_job::with_dav_outcome(self.store.as_ref(), &u).await?);
+            }
             current.status = match from {
                 BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
                 BatchStatus::Removing => BatchStatus::Removing,
@@ -679,6 +692,9 @@ impl JobContext {
         limits: JobLimits,
         stop: StopSignal,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
+        if job.kind == JobKind::DavPass {
+            return self.run_dav(job, batch, sides, stop).await;
+        }
         let store = self.store.as_ref();
         let Some(mut user) = store.user(&job.subject).await? else {
             store

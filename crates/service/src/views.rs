@@ -11,7 +11,7 @@ use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
     Target, UserStatus, human_duration,
 };
-use cutover_store::{EndpointDiscovery, SkippedItem};
+use cutover_store::{DavSummary, EndpointDiscovery, SkippedItem};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -86,6 +86,9 @@ pub struct EndpointView {
     /// its bind password.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryView>,
+    /// The source's CalDAV/CardDAV server, when it has one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavSettingsView>,
 }
 
 impl EndpointView {
@@ -119,6 +122,69 @@ impl EndpointView {
             max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
             creation_date_time: time_text(Some(e.created_at)),
             directory: None,
+            dav: DavSettingsView::new(c),
+        }
+    }
+}
+
+/// A side's CalDAV/CardDAV server (calendars, contacts and tasks); absent: mail only.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DavSettingsView {
+    /// The server's base URL.
+    pub dav_url: String,
+    pub dav_ca_file: Option<String>,
+    /// How users sign in: per-user (their password from the users CSV).
+    pub dav_auth: String,
+}
+
+impl DavSettingsView {
+    pub fn new(c: &Connection) -> Option<Self> {
+        c.dav.as_ref().map(|d| Self {
+            dav_url: d.url.clone(),
+            dav_ca_file: d.ca_file.clone(),
+            dav_auth: d.auth.as_str().into(),
+        })
+    }
+}
+
+/// A user's calendars, contacts and tasks beside their mail: what is on the target
+/// through this migration, what was skipped, how the last DAV pass ended.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DavCountsView {
+    /// Calendar events (a recurring series with its exceptions is one).
+    pub calendar_items_synced: u64,
+    pub task_items_synced: u64,
+    pub contact_items_synced: u64,
+    /// Calendar items and contacts skipped (also listed among the skipped items).
+    pub dav_items_skipped: u64,
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    pub dav_error: Option<String>,
+}
+
+impl DavCountsView {
+    pub fn new(d: &DavSummary) -> Self {
+        Self {
+            calendar_items_synced: d.events,
+            task_items_synced: d.tasks,
+            contact_items_synced: d.contacts,
+            dav_items_skipped: d.skipped,
+            dav_last_synced_date_time: time_text(d.last_pass_at),
+            dav_error: d.last_error.clone(),
+        }
+    }
+
+    /// The sums over a batch's users (no time, no error).
+    pub fn total(all: &[DavSummary]) -> Self {
+        Self {
+            calendar_items_synced: all.iter().map(|d| d.events).sum(),
+            task_items_synced: all.iter().map(|d| d.tasks).sum(),
+            contact_items_synced: all.iter().map(|d| d.contacts).sum(),
+            dav_items_skipped: all.iter().map(|d| d.skipped).sum(),
+            dav_last_synced_date_time: None,
+            dav_error: None,
         }
     }
 }
@@ -239,6 +305,9 @@ pub struct TargetView {
     /// The target organization's directory (LDAP), when set; never its bind password.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryView>,
+    /// The target's CalDAV/CardDAV server, when it has one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavSettingsView>,
 }
 
 impl TargetView {
@@ -268,6 +337,7 @@ impl TargetView {
             .into(),
             last_modified_date_time: time_text(Some(t.updated_at)),
             directory: None,
+            dav: DavSettingsView::new(c),
         }
     }
 
@@ -336,9 +406,19 @@ pub struct BatchView {
     /// every one of them is counted (the HTTP API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_time_left: Option<String>,
+    /// Calendars, contacts and tasks over the batch's users, when both sides have a
+    /// DAV server.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavCountsView>,
 }
 
 impl BatchView {
+    /// The view with the DAV counts of its users (`None`: the batch moves mail only).
+    pub fn with_dav(mut self, dav: Option<&[DavSummary]>) -> Self {
+        self.dav = dav.map(DavCountsView::total);
+        self
+    }
+
     pub fn new(b: &Batch, users: &[MigrationUser]) -> Self {
         let counts = BatchCounts::from_statuses(users.iter().map(|u| u.status));
         Self {
@@ -384,6 +464,7 @@ impl BatchView {
             throughput_bytes_per_second: None,
             total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
             estimated_time_left: None,
+            dav: None,
         }
     }
 
@@ -452,6 +533,9 @@ pub struct UserView {
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
+    /// Calendars, contacts and tasks, when both sides have a DAV server.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavCountsView>,
 }
 
 /// A user's StatusDetail: `Throttled` while it waits for a server, `NotProvisioned` once
@@ -496,7 +580,14 @@ impl UserView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
+            dav: None,
         }
+    }
+
+    /// The view with the user's calendars, contacts and tasks.
+    pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
+        self.dav = dav.map(DavCountsView::new);
+        self
     }
 }
 
@@ -576,6 +667,9 @@ pub struct UserStatsView {
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
+    /// Calendars, contacts and tasks, when both sides have a DAV server.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavCountsView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -619,8 +713,15 @@ impl UserStatsView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
+            dav: None,
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
+    }
+
+    /// The view with the user's calendars, contacts and tasks.
+    pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
+        self.dav = dav.map(DavCountsView::new);
+        self
     }
 }
 

@@ -31,12 +31,16 @@ use crate::Result;
 pub enum JobKind {
     /// One pass over a user's mailbox (the initial sync or an incremental one).
     MailboxPass,
+    /// One pass over a user's calendars, contacts and tasks (CalDAV/CardDAV), in the
+    /// rounds of batches whose source and target both have a DAV server.
+    DavPass,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::MailboxPass => "mailbox-pass",
+            JobKind::DavPass => "dav-pass",
         }
     }
 }
@@ -52,6 +56,7 @@ impl FromStr for JobKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "mailbox-pass" => Ok(JobKind::MailboxPass),
+            "dav-pass" => Ok(JobKind::DavPass),
             other => Err(format!("unknown job kind '{other}'")),
         }
     }

@@ -44,6 +44,7 @@ fn record(name: &str, item: &str, source_etag: &str, target_etag: &str) -> DavRe
         target_collection: format!("/t/cal/{name}/"),
         target_href: format!("/t/cal/{name}/{item}"),
         target_etag: target_etag.into(),
+        kind: Default::default(),
     }
 }
 
@@ -55,6 +56,7 @@ fn intent_of(r: &DavRecord, source_etag: &str) -> DavIntent {
         uid: r.uid.clone(),
         target_collection: r.target_collection.clone(),
         target_href: r.target_href.clone(),
+        kind: r.kind,
     }
 }
 
@@ -489,6 +491,7 @@ impl World {
                         uid: format!("uid-{source_href}"),
                         target_collection: target_collection.clone(),
                         target_href: target_href.clone(),
+                        kind: Default::default(),
                     };
                     self.intents.insert(source_href.clone(), intent.clone());
                     if crash_here == Some(false) {
@@ -552,6 +555,7 @@ fn record_from_intent(i: &DavIntent, target_etag: &str) -> DavRecord {
         target_collection: i.target_collection.clone(),
         target_href: i.target_href.clone(),
         target_etag: target_etag.to_string(),
+        kind: i.kind,
     }
 }
 

@@ -193,6 +193,12 @@ jobs (2)
 throttles (0)
 smtp relay (0)
 batch notifications (0)
+dav settings (0)
+dav records (0)
+dav intents (0)
+dav sync tokens (0)
+dav skipped items (0)
+dav passes (0)
 "#
     );
     // No secret, sealed or not, and no random token.
@@ -228,7 +234,9 @@ pub async fn an_empty_state_dumps_every_section_title(b: Backend) {
         store.dump_state().await.unwrap(),
         "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
          users (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
-         throttles (0)\nsmtp relay (0)\nbatch notifications (0)\n"
+         throttles (0)\nsmtp relay (0)\nbatch notifications (0)\ndav settings (0)\n\
+         dav records (0)\ndav intents (0)\ndav sync tokens (0)\ndav skipped items (0)\n\
+         dav passes (0)\n"
     );
     assert_invariants(store).await;
 }
