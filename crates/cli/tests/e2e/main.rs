@@ -9,6 +9,7 @@ mod crash;
 mod cyrus;
 mod cyrus_cutover;
 mod dashboard;
+mod dav;
 mod directory;
 mod domains;
 mod first_cutover;
