@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::facts::{
     CollectionKind, CollectionProps, DavFacts, DavIntent, DavRecord, ItemRef, SourceListing,
-    target_collection_href, target_item_href,
+    calendar_names, target_collection_href_among, target_item_href,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,8 +220,10 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
     }
 
     let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
+    let calendars = calendar_names(&facts.sources);
     for source in &facts.sources {
-        let target = target_collection_href(&facts.homes, source.kind, &source.href);
+        let target =
+            target_collection_href_among(&facts.homes, source.kind, &source.href, &calendars);
         if let Some(other) = claimed.get(&target) {
             steps.push(Step::Skip {
                 source: source.href.clone(),

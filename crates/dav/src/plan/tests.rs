@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::facts::target_collection_href;
 use crate::facts::{SourceCollection, TargetCollection, TargetHomes};
 
 fn homes() -> TargetHomes {
