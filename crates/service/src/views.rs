@@ -149,9 +149,9 @@ impl DavSettingsView {
 }
 
 /// A user's calendars, contacts and tasks beside their mail: what is on the target
-/// through this migration, what was skipped, how the last DAV pass ended.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-#[serde(rename_all = "PascalCase")]
+/// through this migration, what was skipped, how the last DAV pass ended. The views
+/// carry its fields (not flattened: the OpenAPI document keeps their properties).
+#[derive(Debug, Clone, Default)]
 pub struct DavCountsView {
     /// Calendar events (a recurring series with its exceptions is one).
     pub calendar_items_synced: u64,
@@ -406,16 +406,39 @@ pub struct BatchView {
     /// every one of them is counted (the HTTP API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_time_left: Option<String>,
-    /// Calendars, contacts and tasks over the batch's users, when both sides have a
-    /// DAV server.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub dav: Option<DavCountsView>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
+    /// When the last DAV pass ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_error: Option<String>,
 }
 
 impl BatchView {
     /// The view with the DAV counts of its users (`None`: the batch moves mail only).
     pub fn with_dav(mut self, dav: Option<&[DavSummary]>) -> Self {
-        self.dav = dav.map(DavCountsView::total);
+        let dav = dav.map(DavCountsView::total);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
+        self.dav_error = d.and_then(|d| d.dav_error.clone());
         self
     }
 
@@ -464,7 +487,12 @@ impl BatchView {
             throughput_bytes_per_second: None,
             total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
             estimated_time_left: None,
-            dav: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
         }
     }
 
@@ -533,9 +561,25 @@ pub struct UserView {
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
-    /// Calendars, contacts and tasks, when both sides have a DAV server.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub dav: Option<DavCountsView>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
+    /// When the last DAV pass ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_error: Option<String>,
 }
 
 /// A user's StatusDetail: `Throttled` while it waits for a server, `NotProvisioned` once
@@ -580,13 +624,26 @@ impl UserView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
-            dav: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
         }
     }
 
     /// The view with the user's calendars, contacts and tasks.
     pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
-        self.dav = dav.map(DavCountsView::new);
+        let dav = dav.map(DavCountsView::new);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
+        self.dav_error = d.and_then(|d| d.dav_error.clone());
         self
     }
 }
@@ -667,9 +724,25 @@ pub struct UserStatsView {
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
-    /// Calendars, contacts and tasks, when both sides have a DAV server.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub dav: Option<DavCountsView>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
+    /// When the last DAV pass ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -713,14 +786,27 @@ impl UserStatsView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
-            dav: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
     }
 
     /// The view with the user's calendars, contacts and tasks.
     pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
-        self.dav = dav.map(DavCountsView::new);
+        let dav = dav.map(DavCountsView::new);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
+        self.dav_error = d.and_then(|d| d.dav_error.clone());
         self
     }
 }
