@@ -1210,7 +1210,14 @@ mod tests {
     fn the_document_names_the_properties_the_api_sends() {
         let doc = doc();
         let schemas = &doc["components"]["schemas"];
-        let mut batch = BatchView::new(&sample_batch(), &[sample_user()]);
+        // with calendars: every optional property is sent
+        let dav = cutover_store::DavSummary {
+            last_pass_at: Some(Utc::now()),
+            last_error: Some("the target answered 503".into()),
+            ..Default::default()
+        };
+        let mut batch = BatchView::new(&sample_batch(), &[sample_user()])
+            .with_dav(Some(std::slice::from_ref(&dav)));
         batch.throughput_bytes_per_second = Some(1);
         batch.estimated_time_left = Some("1 s".into());
         let user = sample_user();
@@ -1218,11 +1225,12 @@ mod tests {
             ("BatchView", serde_json::to_value(&batch).unwrap()),
             (
                 "UserView",
-                serde_json::to_value(UserView::new(&user)).unwrap(),
+                serde_json::to_value(UserView::new(&user).with_dav(Some(&dav))).unwrap(),
             ),
             (
                 "UserStatsView",
-                serde_json::to_value(UserStatsView::new(&user, Some(&[]))).unwrap(),
+                serde_json::to_value(UserStatsView::new(&user, Some(&[])).with_dav(Some(&dav)))
+                    .unwrap(),
             ),
         ] {
             assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");

@@ -419,12 +419,6 @@ pub struct BatchView {
     /// Calendar items and contacts skipped (also among the skipped items).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dav_items_skipped: Option<u64>,
-    /// When the last DAV pass ended.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dav_last_synced_date_time: Option<String>,
-    /// Why the last DAV pass failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dav_error: Option<String>,
 }
 
 impl BatchView {
@@ -437,8 +431,6 @@ impl BatchView {
         self.task_items_synced = d.map(|d| d.task_items_synced);
         self.contact_items_synced = d.map(|d| d.contact_items_synced);
         self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
-        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
-        self.dav_error = d.and_then(|d| d.dav_error.clone());
         self
     }
 
@@ -491,8 +483,6 @@ impl BatchView {
             task_items_synced: None,
             contact_items_synced: None,
             dav_items_skipped: None,
-            dav_last_synced_date_time: None,
-            dav_error: None,
         }
     }
 
