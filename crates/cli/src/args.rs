@@ -470,6 +470,14 @@ pub struct DavArgs {
     /// CardDAV paths are found from it (/.well-known/caldav, /.well-known/carddav).
     #[arg(long, value_name = "URL")]
     pub dav_url: Option<String>,
+    /// Find each user's DAV server from their address instead (RFC 6764): the SRV record
+    /// _caldavs._tcp.DOMAIN, else https://DOMAIN/ with its well-known URIs.
+    #[arg(long, conflicts_with = "dav_url")]
+    pub dav_discover: bool,
+    /// The DNS server (IP or IP:PORT) for --dav-discover's SRV look-ups; the system's
+    /// resolver by default.
+    #[arg(long, value_name = "IP:PORT", requires = "dav_discover")]
+    pub dav_dns_server: Option<String>,
     /// PEM file of a private CA that signed the DAV server's certificate.
     #[arg(long, value_name = "PEM")]
     pub dav_ca_file: Option<PathBuf>,
@@ -482,7 +490,10 @@ pub struct DavArgs {
 impl DavArgs {
     /// Whether any DAV option was given.
     pub fn given(&self) -> bool {
-        self.dav_url.is_some() || self.dav_ca_file.is_some() || self.dav_auth.is_some()
+        self.dav_url.is_some()
+            || self.dav_discover
+            || self.dav_ca_file.is_some()
+            || self.dav_auth.is_some()
     }
 }
 
@@ -624,7 +635,7 @@ pub enum EndpointCommand {
         #[command(flatten)]
         dav: Box<DavArgs>,
         /// The endpoint no longer has a DAV server (batches move mail only).
-        #[arg(long, conflicts_with_all = ["dav_url", "dav_ca_file", "dav_auth"])]
+        #[arg(long, conflicts_with_all = ["dav_url", "dav_discover", "dav_ca_file", "dav_auth"])]
         remove_dav: bool,
     },
     /// Remove an endpoint no batch uses.

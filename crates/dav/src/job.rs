@@ -114,6 +114,8 @@ mod tests {
             url: "https://dav.example.org/".into(),
             ca_file: Some("/etc/ca.pem".into()),
             auth: DavAuth::PerUser,
+            discover: false,
+            dns_server: None,
         }
     }
 

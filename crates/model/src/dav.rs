@@ -48,11 +48,19 @@ impl FromStr for DavAuth {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DavSettings {
     /// The server's base URL (`https://dav.example.org/`); the CalDAV and CardDAV
-    /// context paths are found from it (RFC 6764 `/.well-known/caldav|carddav`).
+    /// context paths are found from it (RFC 6764 `/.well-known/caldav|carddav`). Empty
+    /// when the server is found from each user's address ([`DavSettings::discover`]).
     pub url: String,
     /// PEM file with extra CA certificates to trust (a private CA).
     pub ca_file: Option<String>,
     pub auth: DavAuth,
+    /// Find the server from each user's address (RFC 6764): the SRV record
+    /// `_caldavs._tcp.DOMAIN`, else `https://DOMAIN/` and its well-known URIs.
+    #[serde(default)]
+    pub discover: bool,
+    /// The DNS server that answers the SRV look-ups (IP:PORT); `None`: the system's.
+    #[serde(default)]
+    pub dns_server: Option<String>,
 }
 
 impl DavSettings {

@@ -3,14 +3,66 @@
 //! (`--dav-url`); then each user's view carries the DAV ledger's counts, and the
 //! user's skipped items include the calendar items and contacts the target refused.
 
+use std::net::{IpAddr, SocketAddr};
+
 use cutover_dav::client::DavAccount;
-use cutover_model::{Batch, Endpoint, MigrationUser, Target};
+use cutover_discover::Dns;
+use cutover_discover::srv::{SrvRecord, order};
+use cutover_model::endpoint::is_loopback;
+use cutover_model::{Batch, DavSettings, Endpoint, MigrationUser, Target};
 use cutover_store::{DavSummary, SkippedItem, Store, StoreError};
 use secrecy::SecretString;
 
-/// Both sides' accounts for `user`'s calendars and address books, or why they cannot be
-/// put together; `None` when a side has no DAV server.
-pub fn accounts(
+/// `IP` or `IP:PORT` (port 53 by default): the DNS server of `--dav-dns-server`.
+pub fn dns_server(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("'{text}' is not IP or IP:PORT"))
+}
+
+/// Where a user of `domain` finds their DAV server, from the SRV answers (RFC 6764
+/// section 3): the best `_caldavs._tcp` target over TLS; a `_caldav._tcp` one (plain
+/// HTTP) only on loopback (test servers: passwords never cross a network in clear); else
+/// the domain itself over TLS, whose well-known URIs the session follows.
+pub fn url_from_srv(domain: &str, caldavs: &[SrvRecord], caldav: &[SrvRecord]) -> String {
+    if let Some(best) = order(caldavs).first() {
+        return format!("https://{}:{}/", best.target, best.port);
+    }
+    if let Some(best) = order(caldav).into_iter().find(|r| is_loopback(&r.target)) {
+        return format!("http://{}:{}/", best.target, best.port);
+    }
+    format!("https://{domain}/")
+}
+
+/// The base URL of the side's DAV server for the user with this address: the one set,
+/// or the one discovery finds from the address's domain.
+pub async fn dav_url(settings: &DavSettings, email: &str) -> Result<String, String> {
+    if !settings.discover {
+        return Ok(settings.url.clone());
+    }
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| format!("'{email}' has no domain to find its DAV server from"))?;
+    let server = settings.dns_server.as_deref().map(dns_server).transpose()?;
+    let dns = Dns::new(server).map_err(|e| format!("DAV discovery for {email}: {e}"))?;
+    let mut answers = Vec::new();
+    for service in ["_caldavs._tcp", "_caldav._tcp"] {
+        let records = dns
+            .srv(&format!("{service}.{domain}"))
+            .await
+            .map_err(|e| format!("DAV discovery for {email}: {e}"))?;
+        answers.push(records);
+    }
+    Ok(url_from_srv(&domain, &answers[0], &answers[1]))
+}
+
+/// Both sides' accounts for `user`'s calendars and address books (each side's server
+/// found from the user's address where it is discovered), or why they cannot be put
+/// together; `None` when a side has no DAV server.
+pub async fn accounts(
     endpoint: &Endpoint,
     target: &Target,
     user: &MigrationUser,
@@ -24,13 +76,20 @@ pub fn accounts(
     };
     let email = user.email.as_str();
     let side = format!("endpoint '{}'", endpoint.name);
-    Some(
-        cutover_dav::job::account(source, &side, email, user.source_login(), password).and_then(
-            |s| {
-                cutover_dav::job::account(dst, "the target", email, email, password).map(|t| (s, t))
-            },
-        ),
-    )
+    let found = async {
+        let source = DavSettings {
+            url: dav_url(source, email).await?,
+            ..source.clone()
+        };
+        let dst = DavSettings {
+            url: dav_url(dst, email).await?,
+            ..dst.clone()
+        };
+        let s = cutover_dav::job::account(&source, &side, email, user.source_login(), password)?;
+        let t = cutover_dav::job::account(&dst, "the target", email, email, password)?;
+        Ok((s, t))
+    };
+    Some(found.await)
 }
 
 /// The steps the next DAV pass of `user` would take (`cutover batch plan`), touching
@@ -48,7 +107,7 @@ pub async fn plan_user(
         return Ok(None);
     };
     let password = store.user_password(user.email.as_str()).await?;
-    let Some(accounts) = accounts(&endpoint, &target, user, password.as_ref()) else {
+    let Some(accounts) = accounts(&endpoint, &target, user, password.as_ref()).await else {
         return Ok(None);
     };
     let Ok((source, target)) = accounts else {
@@ -111,4 +170,51 @@ pub async fn skipped_items(store: &dyn Store, email: &str) -> Result<Vec<Skipped
     let mut items = store.skipped_items(email).await?;
     items.extend(store.dav_skipped_items(email).await?);
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn srv(target: &str, port: u16, priority: u16) -> SrvRecord {
+        SrvRecord {
+            priority,
+            weight: 0,
+            port,
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn the_best_caldavs_target_wins_and_plain_http_only_on_loopback() {
+        let tls = [
+            srv("b.contoso.com.", 443, 10),
+            srv("a.contoso.com.", 8443, 0),
+        ];
+        assert_eq!(
+            url_from_srv("contoso.com", &tls, &[srv("localhost", 80, 0)]),
+            "https://a.contoso.com:8443/"
+        );
+        assert_eq!(
+            url_from_srv("contoso.com", &[], &[srv("localhost.", 5232, 0)]),
+            "http://localhost:5232/"
+        );
+        // plain http to another host: not taken, the domain's well-known URIs instead
+        assert_eq!(
+            url_from_srv("contoso.com", &[], &[srv("dav.contoso.com", 80, 0)]),
+            "https://contoso.com/"
+        );
+        // "." says there is no such service
+        assert_eq!(
+            url_from_srv("contoso.com", &[srv(".", 0, 0)], &[]),
+            "https://contoso.com/"
+        );
+    }
+
+    #[test]
+    fn a_dns_server_is_ip_or_ip_and_port() {
+        assert_eq!(dns_server("127.0.0.1").unwrap().port(), 53);
+        assert_eq!(dns_server("127.0.0.1:5353").unwrap().port(), 5353);
+        assert!(dns_server("dns.example").is_err());
+    }
 }

@@ -131,8 +131,13 @@ impl EndpointView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct DavSettingsView {
-    /// The server's base URL.
+    /// The server's base URL; empty when it is found from each user's address.
     pub dav_url: String,
+    /// Found from each user's address (SRV `_caldavs._tcp`, then the domain's
+    /// well-known URIs).
+    pub dav_discover: bool,
+    /// The DNS server of the discovery's look-ups (none: the system's).
+    pub dav_dns_server: Option<String>,
     pub dav_ca_file: Option<String>,
     /// How users sign in: per-user (their password from the users CSV).
     pub dav_auth: String,
@@ -142,6 +147,8 @@ impl DavSettingsView {
     pub fn new(c: &Connection) -> Option<Self> {
         c.dav.as_ref().map(|d| Self {
             dav_url: d.url.clone(),
+            dav_discover: d.discover,
+            dav_dns_server: d.dns_server.clone(),
             dav_ca_file: d.ca_file.clone(),
             dav_auth: d.auth.as_str().into(),
         })

@@ -1,11 +1,13 @@
 //! Calendars, contacts and tasks beside mail, through the `cutover` binary: a real batch
-//! whose source has Dovecot and Radicale and whose target has Dovecot and Xandikos.
+//! whose source has Dovecot and Radicale (found from the user's address by an SRV record
+//! in a private dnsmasq) and whose target has Dovecot and Xandikos.
 //! `batch start` copies mail and DAV both (mail checked by doveadm, DAV by
 //! `fixtures/dav/davtool.py`, neither through the engine); an incremental pass follows
 //! an item added, changed and deleted; statistics show the counts beside mail.
 
 use crate::support::{
-    Cutover, DavServer, assert_same_mailbox, field, fill_realistic_mailbox, pair, simple_message,
+    Cutover, DavServer, Dnsmasq, Zone, assert_same_mailbox, field, fill_realistic_mailbox, pair,
+    simple_message,
 };
 
 const ANN: &str = "ann@contoso.test";
@@ -50,14 +52,22 @@ fn a_batch_copies_calendars_contacts_and_tasks_beside_mail_and_follows_changes()
     let cutover = Cutover::new();
     let target_dav = xandikos.url();
     cutover.set_target(dst.port(), "authzid", ANN, &["--dav-url", &target_dav]);
-    let source_dav = radicale.url();
-    endpoint_new(&cutover, src.port(), &["--dav-url", &source_dav]);
-    let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
-    assert_eq!(
-        field(&endpoint, "DavUrl"),
-        source_dav.as_str(),
-        "{endpoint:#}"
+    // the source's server is found from ann's domain (RFC 6764): plain http is taken
+    // only because the SRV target is loopback
+    let dns = Dnsmasq::start(&Zone::new().srv(
+        "_caldav._tcp.contoso.test",
+        "localhost",
+        radicale.port,
+        0,
+    ));
+    let dns_addr = dns.addr();
+    endpoint_new(
+        &cutover,
+        src.port(),
+        &["--dav-discover", "--dav-dns-server", &dns_addr],
     );
+    let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
+    assert_eq!(field(&endpoint, "DavDiscover"), true, "{endpoint:#}");
     assert_eq!(field(&endpoint, "DavAuth"), "per-user", "{endpoint:#}");
     let target = cutover.json(&["target", "get"]);
     assert_eq!(field(&target, "DavUrl"), target_dav.as_str(), "{target:#}");

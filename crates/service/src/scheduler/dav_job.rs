@@ -91,7 +91,9 @@ impl JobContext {
             &sides.target,
             &user,
             password.as_ref(),
-        ) {
+        )
+        .await
+        {
             Some(Ok(accounts)) => accounts,
             Some(Err(reason)) => {
                 warn!(

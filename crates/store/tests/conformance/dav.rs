@@ -313,6 +313,8 @@ pub async fn dav_settings_are_kept_on_the_endpoint_and_the_target(b: Backend) {
         url: "https://dav.example.org/".into(),
         ca_file: Some("/etc/ca.pem".into()),
         auth: DavAuth::PerUser,
+        discover: false,
+        dns_server: None,
     };
     store.set_endpoint_dav("E", Some(&dav)).await.unwrap();
     assert_eq!(
