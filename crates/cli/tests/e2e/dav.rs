@@ -201,3 +201,50 @@ fn a_user_without_a_password_for_the_dav_server_is_told_why() {
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
     assert!(endpoint.get("DavUrl").is_none(), "{endpoint:#}");
 }
+
+#[test]
+fn a_dav_pass_killed_after_a_put_and_run_again_leaves_each_item_once() {
+    let (src, dst) = pair(&[ANN], '/');
+    fill_realistic_mailbox(&src, ANN, 10, 15, false);
+    src.index(ANN);
+    let radicale = DavServer::radicale(ANN, "pass");
+    let xandikos = DavServer::xandikos();
+    DavServer::davtool("seed", &[&radicale], &[]);
+    let cutover = Cutover::new();
+    let target_dav = xandikos.url();
+    cutover.set_target(dst.port(), "authzid", ANN, &["--dav-url", &target_dav]);
+    let source_dav = radicale.url();
+    endpoint_new(&cutover, src.port(), &["--dav-url", &source_dav]);
+    cutover.start_batch(&[(ANN, "", "pass")], &[]);
+    // SIGKILL once the target took the 4th item and before its record is written
+    crate::crash::kill_at(&cutover, "dav-after-put", 4);
+    let dump = cutover.ok(&["state", "dump"]);
+    assert!(dump.contains("dav intents (1)"), "{dump}");
+
+    let run = cutover.json(&["run", "--once"]);
+    assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
+    assert_same_mailbox(&src, &dst, ANN);
+    // the item that landed before the kill was recorded, not put twice
+    let report = DavServer::davtool(
+        "compare",
+        &[&radicale, &xandikos],
+        &["--unkept", "description"],
+    );
+    assert!(
+        report.contains("identical: 5 collections, 11 items"),
+        "{report}"
+    );
+    let dump = cutover.ok(&["state", "dump"]);
+    assert!(dump.contains("dav records (11)"), "{dump}");
+    assert!(dump.contains("dav intents (0)"), "{dump}");
+    let user = cutover.json(&["user", "get", ANN]);
+    let items: u64 = [
+        "CalendarItemsSynced",
+        "TaskItemsSynced",
+        "ContactItemsSynced",
+    ]
+    .iter()
+    .map(|k| field(&user, k).as_u64().unwrap())
+    .sum();
+    assert_eq!(items, 11, "{user:#}");
+}
