@@ -551,6 +551,44 @@ pub struct TargetSetArgs {
     /// follows the source's changes at each incremental pass. The bind needs write access.
     #[arg(long, requires = "directory")]
     pub directory_provision: bool,
+    #[command(flatten)]
+    pub dav: DavArgs,
+}
+
+/// The side's CalDAV/CardDAV server: with one on the endpoint and on the target, a
+/// batch copies every user's calendars, contacts and tasks beside their mail. On
+/// `endpoint set`, what is not given is kept.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DavArgs {
+    /// The DAV server's base URL (https://; http:// only on loopback); the CalDAV and
+    /// CardDAV paths are found from it (/.well-known/caldav, /.well-known/carddav).
+    #[arg(long, value_name = "URL")]
+    pub dav_url: Option<String>,
+    /// Find each user's DAV server from their address instead (RFC 6764): the SRV record
+    /// _caldavs._tcp.DOMAIN, else https://DOMAIN/ with its well-known URIs.
+    #[arg(long, conflicts_with = "dav_url")]
+    pub dav_discover: bool,
+    /// The DNS server (IP or IP:PORT) for --dav-discover's SRV look-ups; the system's
+    /// resolver by default.
+    #[arg(long, value_name = "IP:PORT", requires = "dav_discover")]
+    pub dav_dns_server: Option<String>,
+    /// PEM file of a private CA that signed the DAV server's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub dav_ca_file: Option<PathBuf>,
+    /// How users sign in to the DAV server: per-user (each user's password from the
+    /// users CSV; Radicale and Xandikos have no admin that can act for a user).
+    #[arg(long, value_name = "MODE")]
+    pub dav_auth: Option<String>,
+}
+
+impl DavArgs {
+    /// Whether any DAV option was given.
+    pub fn given(&self) -> bool {
+        self.dav_url.is_some()
+            || self.dav_discover
+            || self.dav_ca_file.is_some()
+            || self.dav_auth.is_some()
+    }
 }
 
 /// The source organization's directory (LDAP: Active Directory or OpenLDAP), read for
@@ -646,6 +684,8 @@ pub enum EndpointCommand {
         max_concurrent_incremental_syncs: u32,
         #[command(flatten)]
         directory: Box<DirectoryArgs>,
+        #[command(flatten)]
+        dav: Box<DavArgs>,
     },
     /// Show one endpoint or all of them.
     Get { name: Option<String> },
@@ -686,6 +726,11 @@ pub enum EndpointCommand {
         /// The endpoint no longer reads a source directory.
         #[arg(long, conflicts_with = "directory")]
         remove_directory: bool,
+        #[command(flatten)]
+        dav: Box<DavArgs>,
+        /// The endpoint no longer has a DAV server (batches move mail only).
+        #[arg(long, conflicts_with_all = ["dav_url", "dav_discover", "dav_ca_file", "dav_auth"])]
+        remove_dav: bool,
     },
     /// Remove an endpoint no batch uses.
     Remove { name: String },

@@ -67,12 +67,17 @@ pub fn target(t: &Target, directory: Option<&cutover_model::SourceDirectory>) ->
     Record::from_view(&TargetView::new(t).with_directory(directory))
 }
 
-pub fn batch(b: &Batch, users: &[MigrationUser]) -> Record {
-    Record::from_view(&BatchView::new(b, users))
+/// `dav`: the users' calendars, contacts and tasks, when the batch moves them.
+pub fn batch(
+    b: &Batch,
+    users: &[MigrationUser],
+    dav: Option<&[cutover_store::DavSummary]>,
+) -> Record {
+    Record::from_view(&BatchView::new(b, users).with_dav(dav))
 }
 
-pub fn user(u: &MigrationUser) -> Record {
-    Record::from_view(&UserView::new(u))
+pub fn user(u: &MigrationUser, dav: Option<&cutover_store::DavSummary>) -> Record {
+    Record::from_view(&UserView::new(u).with_dav(dav))
 }
 
 /// Get-MigrationStatistics: counts over every migration user of the organization.
@@ -89,6 +94,10 @@ pub fn migration_statistics(users: &[MigrationUser]) -> Record {
         .with("FailedCount", counts.failed)
 }
 
-pub fn user_stats(u: &MigrationUser, skipped: Option<&[SkippedItem]>) -> Record {
-    Record::from_view(&UserStatsView::new(u, skipped))
+pub fn user_stats(
+    u: &MigrationUser,
+    skipped: Option<&[SkippedItem]>,
+    dav: Option<&cutover_store::DavSummary>,
+) -> Record {
+    Record::from_view(&UserStatsView::new(u, skipped).with_dav(dav))
 }

@@ -2,7 +2,8 @@
 //! is in the store before each PUT and the record after it; a PUT that the target
 //! refuses makes a skipped item with the server's answer as its reason.
 
-use cutover_store::{DavIntent, DavRecord, DavStore};
+use cutover_model::SkippedKind;
+use cutover_store::{DavIntent, DavItemKind, DavRecord, DavStore};
 use libdav::caldav::{CalendarComponent, CreateCalendar};
 use libdav::carddav::CreateAddressBook;
 use libdav::dav::{Delete, GetEtag, PutResource, SetProperty, WebDavError};
@@ -91,8 +92,13 @@ pub async fn apply(
                 let kind = kind_of_collection(source_collection);
                 let fetched = match source.fetch(kind, source_href).await {
                     Ok(fetched) => fetched,
-                    Err(e @ (DavError::TooLarge { .. } | DavError::NotText { .. })) => {
-                        skip(store, user, &mut applied, source_href, e.to_string()).await?;
+                    Err(e @ DavError::TooLarge { .. }) => {
+                        let reason = e.to_string();
+                        skip(store, user, &mut applied, source_href, LARGE, reason).await?;
+                        continue;
+                    }
+                    Err(e @ DavError::NotText { .. }) => {
+                        skip(store, user, &mut applied, source_href, BAD, e.to_string()).await?;
                         continue;
                     }
                     // removed from the source since it was listed: the next listing says so
@@ -108,7 +114,7 @@ pub async fn apply(
                 let uid = match item::uid(&fetched.body) {
                     Ok(uid) => uid,
                     Err(e) => {
-                        skip(store, user, &mut applied, source_href, e.to_string()).await?;
+                        skip(store, user, &mut applied, source_href, BAD, e.to_string()).await?;
                         continue;
                     }
                 };
@@ -119,6 +125,7 @@ pub async fn apply(
                     uid,
                     target_collection: target_collection.clone(),
                     target_href: target_href.clone(),
+                    kind: item_kind(kind, &fetched.body),
                 };
                 store.dav_begin(user, &intent).await?;
                 reached(PausePoint::DavAfterIntent);
@@ -152,13 +159,19 @@ pub async fn apply(
                         // the target refuses the item (invalid, too large, a UID taken)
                         store.dav_drop_intent(user, source_href).await?;
                         let reason = format!("the target answered {status} to its PUT");
-                        skip(store, user, &mut applied, source_href, reason).await?;
+                        // 413: the item is over the target's size limit
+                        let kind = if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+                            LARGE
+                        } else {
+                            BAD
+                        };
+                        skip(store, user, &mut applied, source_href, kind, reason).await?;
                         continue;
                     }
                     Err(WebDavError::PreconditionFailed(precondition)) => {
                         store.dav_drop_intent(user, source_href).await?;
                         let reason = format!("the target refused it: {precondition:?}");
-                        skip(store, user, &mut applied, source_href, reason).await?;
+                        skip(store, user, &mut applied, source_href, BAD, reason).await?;
                         continue;
                     }
                     Err(e) => return Err(target.error(format!("PUT {target_href}"), e).into()),
@@ -177,7 +190,7 @@ pub async fn apply(
                 if matches!(step, Step::Update { .. }) {
                     applied.updated += 1;
                 } else {
-                    count(&mut applied.copied, kind, &fetched.body);
+                    count(&mut applied.copied, intent.kind);
                 }
             }
             Step::Delete {
@@ -210,12 +223,15 @@ pub async fn apply(
             }
             Step::Forget { source_href } => store.dav_forget(user, source_href).await?,
             Step::Skip { source, reason } => {
-                skip(store, user, &mut applied, source, reason.to_string()).await?;
+                skip(store, user, &mut applied, source, BAD, reason.to_string()).await?;
             }
         }
     }
     Ok(applied)
 }
+
+const BAD: SkippedKind = SkippedKind::BadItem;
+const LARGE: SkippedKind = SkippedKind::LargeItem;
 
 /// An item (or collection) not copied: counted in this pass and kept in the store.
 async fn skip(
@@ -223,9 +239,10 @@ async fn skip(
     user: &str,
     applied: &mut Applied,
     source_href: &str,
+    kind: SkippedKind,
     reason: String,
 ) -> Result<(), ApplyError> {
-    store.dav_skip(user, source_href, &reason).await?;
+    store.dav_skip(user, source_href, kind, &reason).await?;
     applied.skipped.push((source_href.to_string(), reason));
     Ok(())
 }
@@ -239,14 +256,24 @@ fn record(intent: &DavIntent, target_etag: String) -> DavRecord {
         target_collection: intent.target_collection.clone(),
         target_href: intent.target_href.clone(),
         target_etag,
+        kind: intent.kind,
     }
 }
 
-fn count(counts: &mut Counts, kind: CollectionKind, body: &str) {
+/// What an item is: a contact in an address book, a task or an event in a calendar.
+fn item_kind(kind: CollectionKind, body: &str) -> DavItemKind {
     match kind {
-        CollectionKind::AddressBook => counts.contacts += 1,
-        CollectionKind::Calendar if item::is_task(body) => counts.tasks += 1,
-        CollectionKind::Calendar => counts.events += 1,
+        CollectionKind::AddressBook => DavItemKind::Contact,
+        CollectionKind::Calendar if item::is_task(body) => DavItemKind::Task,
+        CollectionKind::Calendar => DavItemKind::Event,
+    }
+}
+
+fn count(counts: &mut Counts, kind: DavItemKind) {
+    match kind {
+        DavItemKind::Contact => counts.contacts += 1,
+        DavItemKind::Task => counts.tasks += 1,
+        DavItemKind::Event => counts.events += 1,
     }
 }
 

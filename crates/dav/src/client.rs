@@ -247,6 +247,51 @@ fn http_client(account: &DavAccount, uri: &Uri, timeout: Duration) -> Result<Htt
     })
 }
 
+/// Whether a DAV server answers at `url` over the strict TLS settings, without signing
+/// in (for `endpoint new` and `target set`, which have no user's password): the HTTP
+/// status of an OPTIONS request, whatever it is (401 too: the server is there).
+pub async fn probe(url: &str, tls: &TlsOptions) -> Result<StatusCode, DavError> {
+    let account = DavAccount {
+        url: url.to_string(),
+        user: String::new(),
+        password: SecretString::from(""),
+        tls: tls.clone(),
+    };
+    let uri: Uri = url.parse().map_err(|e| DavError::Url {
+        url: url.to_string(),
+        reason: format!("{e}"),
+    })?;
+    let mut http = http_client(&account, &uri, Duration::from_secs(20))?;
+    let request = Request::builder()
+        .method(Method::OPTIONS)
+        .uri(uri)
+        .body(String::new())
+        .map_err(|e| DavError::Url {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    let response = Service::call(&mut http, request)
+        .await
+        .map_err(|e| DavError::Request {
+            what: "OPTIONS".into(),
+            server: url.to_string(),
+            cause: source_chain(&e),
+        })?;
+    Ok(response.status())
+}
+
+/// An error with its causes (a TLS failure sits under the client's error).
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl DavSession {
     /// Opens a session: the context paths by RFC 6764's well-known URIs where the server
     /// redirects them, else the base URL itself.

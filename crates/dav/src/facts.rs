@@ -120,6 +120,36 @@ pub fn target_collection_href(homes: &TargetHomes, kind: CollectionKind, source:
     format!("{home}/{}/", last_segment(source))
 }
 
+/// Where a source collection goes among the source's others: as
+/// [`target_collection_href`], except on a target that keeps calendars and address books in
+/// one home (Radicale) for an address book named as one of the source's calendars (Cyrus
+/// names its default calendar and address book both `Default`): it goes to
+/// `NAME-contacts`, so that neither is left out.
+pub fn target_collection_href_among(
+    homes: &TargetHomes,
+    kind: CollectionKind,
+    source: &str,
+    source_calendar_names: &[&str],
+) -> String {
+    let one_home =
+        homes.calendars.trim_end_matches('/') == homes.address_books.trim_end_matches('/');
+    let name = last_segment(source);
+    if one_home && kind == CollectionKind::AddressBook && source_calendar_names.contains(&name) {
+        let home = homes.address_books.trim_end_matches('/');
+        return format!("{home}/{name}-contacts/");
+    }
+    target_collection_href(homes, kind, source)
+}
+
+/// The last segments of the source's calendars, for [`target_collection_href_among`].
+pub fn calendar_names(sources: &[SourceCollection]) -> Vec<&str> {
+    sources
+        .iter()
+        .filter(|s| s.kind == CollectionKind::Calendar)
+        .map(|s| last_segment(&s.href))
+        .collect()
+}
+
 /// Where a source item goes inside its target collection: the same resource name.
 pub fn target_item_href(target_collection: &str, source_href: &str) -> String {
     format!(
@@ -152,6 +182,38 @@ mod tests {
         assert_eq!(
             target_item_href("/card/u/work%20cal/", "/u/work%20cal/x.vcf"),
             "/card/u/work%20cal/x.vcf"
+        );
+    }
+
+    #[test]
+    fn an_address_book_named_as_a_calendar_gets_its_own_name_on_a_one_home_target() {
+        let one = TargetHomes {
+            calendars: "/ann/".into(),
+            address_books: "/ann".into(),
+        };
+        let book = CollectionKind::AddressBook;
+        let cal = CollectionKind::Calendar;
+        let names = ["Default", "work"];
+        assert_eq!(
+            target_collection_href_among(&one, book, "/s/books/Default/", &names),
+            "/ann/Default-contacts/"
+        );
+        assert_eq!(
+            target_collection_href_among(&one, cal, "/s/cals/Default/", &names),
+            "/ann/Default/"
+        );
+        assert_eq!(
+            target_collection_href_among(&one, book, "/s/books/friends/", &names),
+            "/ann/friends/"
+        );
+        // two homes: no clash to avoid
+        let two = TargetHomes {
+            calendars: "/cal/ann/".into(),
+            address_books: "/card/ann/".into(),
+        };
+        assert_eq!(
+            target_collection_href_among(&two, book, "/s/books/Default/", &names),
+            "/card/ann/Default/"
         );
     }
 }

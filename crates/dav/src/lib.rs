@@ -7,12 +7,15 @@
 //! writer (MKCALENDAR / extended MKCOL, PUT with `If-None-Match: *` or `If-Match`,
 //! DELETE with `If-Match`), with an intent in the store before each PUT and a record
 //! after it. [`client`] is the HTTP edge: libdav over hyper and rustls. [`item`] reads an
-//! item's UID with calcard; the bytes copied are never rewritten.
+//! item's UID with calcard; the bytes copied are never rewritten. [`job`] is what the
+//! scheduler's `dav-pass` job takes from here: accounts from the stored settings and the
+//! users CSV, and a pass's result as an attempt of its decision table.
 
 pub mod apply;
 pub mod client;
 pub mod facts;
 pub mod item;
+pub mod job;
 pub mod observe;
 pub mod pass;
 pub mod plan;

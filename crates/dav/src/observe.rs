@@ -13,7 +13,7 @@ use cutover_store::DavStore;
 use crate::client::{DavError, DavSession};
 use crate::facts::{
     CollectionKind, DavFacts, SourceCollection, SourceListing, TargetCollection, TargetHomes,
-    target_collection_href,
+    calendar_names, target_collection_href_among,
 };
 
 #[derive(Debug)]
@@ -70,7 +70,12 @@ pub async fn observe(
             let listing = if collection.supports_sync {
                 // A token says what changed since the last pass, on the premise that the
                 // target holds the rest: without the target collection, list everything.
-                let target = target_collection_href(&homes, kind, &collection.href);
+                let target = target_collection_href_among(
+                    &homes,
+                    kind,
+                    &collection.href,
+                    &calendar_names(&sources),
+                );
                 let known = tokens
                     .get(collection.href.as_str())
                     .copied()

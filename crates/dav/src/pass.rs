@@ -46,6 +46,20 @@ pub async fn run_pass(
     run_pass_with(&source, &target, store, user).await
 }
 
+/// The steps the next pass would take, touching nothing (`cutover batch plan`): both
+/// servers and the ledger are only read.
+pub async fn plan_pass(
+    source: &DavAccount,
+    target: &DavAccount,
+    store: &dyn DavStore,
+    user: &str,
+) -> Result<Vec<Step>, PassError> {
+    let source = DavSession::open(source).await.map_err(PassError::Source)?;
+    let target = DavSession::open(target).await.map_err(PassError::Target)?;
+    let observed = observe(&source, &target, store, user).await?;
+    Ok(plan(&observed.facts))
+}
+
 pub async fn run_pass_with(
     source: &DavSession,
     target: &DavSession,

@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::facts::{
     CollectionKind, CollectionProps, DavFacts, DavIntent, DavRecord, ItemRef, SourceListing,
-    target_collection_href, target_item_href,
+    calendar_names, target_collection_href_among, target_item_href,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,22 @@ pub enum Step {
         source: String,
         reason: SkipReason,
     },
+}
+
+impl Step {
+    /// The step's name, stable for scripts (`batch plan --format json`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RecordLanded { .. } => "RecordLanded",
+            Self::DropIntent { .. } => "DropIntent",
+            Self::CreateCollection { .. } => "CreateCollection",
+            Self::Copy { .. } => "Copy",
+            Self::Update { .. } => "Update",
+            Self::Delete { .. } => "Delete",
+            Self::Forget { .. } => "Forget",
+            Self::Skip { .. } => "Skip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +205,7 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
                         target_collection: intent.target_collection.clone(),
                         target_href: intent.target_href.clone(),
                         target_etag: target_etag.clone(),
+                        kind: intent.kind,
                     },
                 );
                 steps.push(Step::RecordLanded {
@@ -203,8 +220,10 @@ pub fn plan(facts: &DavFacts) -> Vec<Step> {
     }
 
     let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
+    let calendars = calendar_names(&facts.sources);
     for source in &facts.sources {
-        let target = target_collection_href(&facts.homes, source.kind, &source.href);
+        let target =
+            target_collection_href_among(&facts.homes, source.kind, &source.href, &calendars);
         if let Some(other) = claimed.get(&target) {
             steps.push(Step::Skip {
                 source: source.href.clone(),

@@ -1,7 +1,11 @@
 //! End to end against real servers: Radicale (Debian `radicale`) and Xandikos (Debian
 //! `xandikos`), started once for this test binary on free loopback ports, each watched
-//! by a shell that stops it when this process ends. The copy is checked by
-//! `fixtures/dav/davtool.py`, which reads both servers without the engine.
+//! by a shell that stops it when this process ends; and Cyrus's own CalDAV/CardDAV
+//! (`support/cyrus.rs`). The copy is checked by `fixtures/dav/davtool.py`, which reads
+//! both servers without the engine.
+
+#[path = "support/cyrus.rs"]
+mod cyrus;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -98,7 +102,7 @@ fn servers() -> &'static Servers {
             .stderr(Stdio::null())
             .spawn()
             .expect("/bin/sh starts");
-        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\nleo:leo-pw\nmia:mia-pw\n").unwrap();
+        std::fs::write(root.join("users"), "ann:ann-pw\nbob:bob-pw\ncara:cara-pw\ndan:dan-pw\nerin:erin-pw\nfinn:finn-pw\ngus:gus-pw\nhana:hana-pw\nivy:ivy-pw\nleo:leo-pw\nmia:mia-pw\nnora:nora-pw\n").unwrap();
         let radicale = free_port();
         std::fs::write(
             root.join("radicale.conf"),
@@ -219,7 +223,14 @@ async fn store() -> (tempfile::TempDir, SqliteStore) {
 }
 
 /// Seed, copy, check; again (nothing to do); change the source, copy, check.
-async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[&str]) {
+/// `collections`: how many the source holds once seeded (Cyrus adds a Default calendar
+/// and address book of its own to the seed's five).
+async fn copy_follow_and_check(
+    source: Side,
+    target: Side,
+    expected_not_kept: &[&str],
+    collections: usize,
+) {
     let (_dir, store) = store().await;
     let store: &dyn DavStore = &store;
     davtool("seed", &[&source], &[]);
@@ -237,7 +248,7 @@ async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[
         "{:?}",
         first.applied.skipped
     );
-    assert_eq!(first.applied.collections_created, 5);
+    assert_eq!(first.applied.collections_created, collections as u64);
     // what the target cannot keep is said, and only that is left out of the comparison
     let mut not_kept: Vec<&str> = first
         .applied
@@ -257,7 +268,7 @@ async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[
     assert_eq!((copied.events, copied.tasks, copied.contacts), (5, 2, 4));
     let report = davtool("compare", &[&source, &target], &unkept);
     assert!(
-        report.contains("identical: 5 collections, 11 items"),
+        report.contains(&format!("identical: {collections} collections, 11 items")),
         "{report}"
     );
 
@@ -292,7 +303,7 @@ async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[
     assert_eq!((later.applied.updated, later.applied.deleted), (1, 1));
     let report = davtool("compare", &[&source, &target], &unkept);
     assert!(
-        report.contains("identical: 5 collections, 12 items"),
+        report.contains(&format!("identical: {collections} collections, 12 items")),
         "{report}"
     );
     let ledger = store.dav_ledger("ann@example.org").await.unwrap();
@@ -300,7 +311,12 @@ async fn copy_follow_and_check(source: Side, target: Side, expected_not_kept: &[
     assert!(ledger.intents.is_empty());
     // both servers have sync-collection: every source collection has its token, and
     // the incremental pass read only what changed
-    assert_eq!(ledger.sync_tokens.len(), 5, "{:?}", ledger.sync_tokens);
+    assert_eq!(
+        ledger.sync_tokens.len(),
+        collections,
+        "{:?}",
+        ledger.sync_tokens
+    );
 }
 
 #[tokio::test]
@@ -312,6 +328,7 @@ async fn radicale_to_xandikos_copies_exactly_and_follows_changes() {
         // Xandikos 0.2.8 answers 409 to setting a calendar's description (a TODO in
         // its caldav.py); an address book's it keeps
         &["calendar-description"],
+        5,
     )
     .await;
 }
@@ -323,6 +340,90 @@ async fn xandikos_to_radicale_copies_exactly_and_follows_changes() {
         Side::xandikos(servers.xandikos_source),
         Side::radicale("bob", "bob-pw", "/bob/"),
         &[],
+        5,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cyrus_to_radicale_keeps_both_default_collections_apart() {
+    // Cyrus names its default calendar and its default address book both "Default";
+    // Radicale keeps calendars and address books in one home, where the address book
+    // becomes "Default-contacts" rather than being left out.
+    let cyrus = cyrus::CyrusDav::start(&[("bob@contoso.test", "bob-pw")]);
+    let source = Side {
+        url: cyrus.url(),
+        user: "bob@contoso.test",
+        password: "bob-pw",
+        calendars: "/dav/calendars/user/bob@contoso.test/",
+        address_books: "/dav/addressbooks/user/bob@contoso.test/",
+    };
+    let target = Side::radicale("nora", "nora-pw", "/nora/");
+    let (_dir, store) = store().await;
+    davtool("seed", &[&source], &[]);
+    let first = run_pass(
+        &source.account(),
+        &target.account(),
+        &store,
+        "bob@example.org",
+    )
+    .await
+    .expect("the first pass");
+    assert!(
+        first.applied.skipped.is_empty(),
+        "{:?}",
+        first.applied.skipped
+    );
+    assert_eq!(first.applied.collections_created, 7);
+    let report = davtool(
+        "compare",
+        &[&source, &target],
+        &["--addressbook-renamed", "Default=Default-contacts"],
+    );
+    assert!(
+        report.contains("identical: 7 collections, 11 items"),
+        "{report}"
+    );
+    let again = run_pass(
+        &source.account(),
+        &target.account(),
+        &store,
+        "bob@example.org",
+    )
+    .await
+    .expect("the second pass");
+    assert_eq!(again.steps, Vec::<Step>::new(), "nothing changed");
+}
+
+#[tokio::test]
+async fn cyrus_to_xandikos_copies_exactly_and_follows_changes() {
+    // Cyrus's httpd re-serializes what it stores (its own property and parameter order
+    // and folding): the copy is its bytes as it serves them.
+    let cyrus = cyrus::CyrusDav::start(&[("ann@contoso.test", "ann-pw")]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("xandikos.log");
+    // its watcher stops it when this process ends, as the shared servers'
+    let watcher = start_watched(
+        &format!(
+            "exec /usr/bin/xandikos -d '{}' --autocreate -l 127.0.0.1 -p {port}",
+            dir.path().join("data").display()
+        ),
+        &log,
+    );
+    std::mem::forget(watcher);
+    wait_for(port, "xandikos", &log);
+    copy_follow_and_check(
+        Side {
+            url: cyrus.url(),
+            user: "ann@contoso.test",
+            password: "ann-pw",
+            calendars: "/dav/calendars/user/ann@contoso.test/",
+            address_books: "/dav/addressbooks/user/ann@contoso.test/",
+        },
+        Side::xandikos(port),
+        &["calendar-description"],
+        7,
     )
     .await;
 }

@@ -176,6 +176,9 @@ pub struct Connection {
     /// with the admin's password. The secret slot then holds the application's secret.
     #[serde(default)]
     pub oauth: Option<crate::oauth::OAuthApp>,
+    /// The side's CalDAV/CardDAV server; `None`: mail only.
+    #[serde(default)]
+    pub dav: Option<crate::dav::DavSettings>,
 }
 
 /// A named, stored connection to the source system (New-MigrationEndpoint).

@@ -7,6 +7,7 @@
 //! validated here once, so the rest of the code can trust them.
 
 pub mod batch;
+pub mod dav;
 pub mod directory;
 pub mod endpoint;
 pub mod folder_map;
@@ -21,6 +22,7 @@ pub mod throttle;
 pub mod users_csv;
 
 pub use batch::{Batch, BatchCounts, MigrationUser, UserStats};
+pub use dav::{DavAuth, DavSettings};
 pub use directory::{DirectoryProfile, RecipientKind, SourceDirectory};
 pub use endpoint::{Compression, Connection, Endpoint, Impersonation, Security, Target};
 pub use folder_map::{FolderMapEntry, FolderMapError};

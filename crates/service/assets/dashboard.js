@@ -209,6 +209,10 @@ function drawBatch(b) {
   $("count-queued").textContent = num(b.PendingCount);
   $("items-synced").textContent = num(b.ItemsSynced);
   $("items-skipped").textContent = num(b.ItemsSkipped);
+  // Calendars, contacts and tasks: only when the batch moves them (both sides have DAV).
+  const dav = typeof b.CalendarItemsSynced === "number";
+  $("dav-fact").hidden = !dav;
+  if (dav) $("dav-items").textContent = davText(b);
   $("bytes").textContent = bytes(b.BytesTransferred);
   $("initial-duration").textContent = b.InitialSyncDuration || "—";
   $("source-size").textContent = b.TotalBytesInSource ? bytes(b.TotalBytesInSource) : "—";
@@ -254,6 +258,12 @@ function progressCell(u) {
   text.textContent = parts.join(" · ");
   wrap.append(bar, text);
   return wrap;
+}
+
+/** "12 events · 3 tasks · 40 contacts (1 skipped)". */
+function davText(o) {
+  const skipped = o.DavItemsSkipped ? ` (${num(o.DavItemsSkipped)} skipped)` : "";
+  return `${num(o.CalendarItemsSynced)} events · ${num(o.TaskItemsSynced)} tasks · ${num(o.ContactItemsSynced)} contacts${skipped}`;
 }
 
 function drawUsers(page) {
@@ -446,6 +456,11 @@ async function refreshDetail() {
     ["Last pass", s.LastPassDuration ? `${num(s.LastPassItemCount)} items in ${s.LastPassDuration}` : "—"],
     ["Error", s.Error || s.ErrorSummary || "—"],
   ];
+  if (typeof s.CalendarItemsSynced === "number") {
+    facts.push(["Calendars · tasks · contacts", davText(s)]);
+    facts.push(["Calendars last synced", when(s.DavLastSyncedDateTime)]);
+    if (s.DavError) facts.push(["Calendars error", s.DavError]);
+  }
   if (s.RemovalsHeld) facts.push(["Removals held", s.RemovalsHeldDetail || num(s.RemovalsHeld)]);
   const dl = $("detail-facts");
   dl.replaceChildren();

@@ -310,7 +310,8 @@ async fn get_target(State(s): State<AppState>) -> ApiResult<Json<TargetView>> {
 
 async fn batch_view(s: &AppState, batch: &cutover_model::Batch) -> ApiResult<BatchView> {
     let users = s.store.users(Some(batch.name.as_str()), None).await?;
-    let mut view = BatchView::new(batch, &users);
+    let dav = crate::calendars::batch_dav(s.store.as_ref(), batch, &users).await?;
+    let mut view = BatchView::new(batch, &users).with_dav(dav.as_deref());
     let now = Utc::now();
     let recent = s
         .store
@@ -769,7 +770,13 @@ async fn batch_users(
     };
     let page = s.store.users_page(b.name.as_str(), &query).await?;
     let now = Utc::now();
-    let users: Vec<UserView> = page.users.iter().map(|u| UserView::at(u, now)).collect();
+    let dav = crate::calendars::batch_dav(s.store.as_ref(), &b, &page.users).await?;
+    let users: Vec<UserView> = page
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| UserView::at(u, now).with_dav(dav.as_ref().and_then(|d| d.get(i))))
+        .collect();
     Ok((
         [(
             header::HeaderName::from_static("x-total-count"),
@@ -946,7 +953,12 @@ async fn list_users(
         control::load_batch(s.store.as_ref(), b).await?;
     }
     let users = s.store.users(filter.batch.as_deref(), status).await?;
-    Ok(Json(users.iter().map(UserView::new).collect()))
+    let mut views = Vec::with_capacity(users.len());
+    for u in &users {
+        let dav = crate::calendars::user_dav(s.store.as_ref(), u).await?;
+        views.push(UserView::new(u).with_dav(dav.as_ref()));
+    }
+    Ok(Json(views))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -990,8 +1002,11 @@ async fn get_user(
 ) -> ApiResult<Json<UserView>> {
     let user = load_user(&s, &email).await?;
     let provisioning = s.store.provisioning(user.email.as_str()).await?;
+    let dav = crate::calendars::user_dav(s.store.as_ref(), &user).await?;
     Ok(Json(
-        UserView::new(&user).with_provisioning(provisioning.as_ref()),
+        UserView::new(&user)
+            .with_provisioning(provisioning.as_ref())
+            .with_dav(dav.as_ref()),
     ))
 }
 
@@ -1015,11 +1030,14 @@ async fn user_statistics(
 ) -> ApiResult<Json<UserStatsView>> {
     let u = load_user(&s, &email).await?;
     let skipped = if params.include_skipped_items {
-        Some(s.store.skipped_items(u.email.as_str()).await?)
+        Some(crate::calendars::skipped_items(s.store.as_ref(), u.email.as_str()).await?)
     } else {
         None
     };
-    Ok(Json(UserStatsView::new(&u, skipped.as_deref())))
+    let dav = crate::calendars::user_dav(s.store.as_ref(), &u).await?;
+    Ok(Json(
+        UserStatsView::new(&u, skipped.as_deref()).with_dav(dav.as_ref()),
+    ))
 }
 
 // ---------------------------------------------------------------- events
@@ -1205,7 +1223,14 @@ mod tests {
     fn the_document_names_the_properties_the_api_sends() {
         let doc = doc();
         let schemas = &doc["components"]["schemas"];
-        let mut batch = BatchView::new(&sample_batch(), &[sample_user()]);
+        // with calendars: every optional property is sent
+        let dav = cutover_store::DavSummary {
+            last_pass_at: Some(Utc::now()),
+            last_error: Some("the target answered 503".into()),
+            ..Default::default()
+        };
+        let mut batch = BatchView::new(&sample_batch(), &[sample_user()])
+            .with_dav(Some(std::slice::from_ref(&dav)));
         batch.throughput_bytes_per_second = Some(1);
         batch.estimated_time_left = Some("1 s".into());
         let user = sample_user();
@@ -1213,11 +1238,12 @@ mod tests {
             ("BatchView", serde_json::to_value(&batch).unwrap()),
             (
                 "UserView",
-                serde_json::to_value(UserView::new(&user)).unwrap(),
+                serde_json::to_value(UserView::new(&user).with_dav(Some(&dav))).unwrap(),
             ),
             (
                 "UserStatsView",
-                serde_json::to_value(UserStatsView::new(&user, Some(&[]))).unwrap(),
+                serde_json::to_value(UserStatsView::new(&user, Some(&[])).with_dav(Some(&dav)))
+                    .unwrap(),
             ),
         ] {
             assert_eq!(keys(&schemas[name]["properties"]), keys(&sent), "{name}");

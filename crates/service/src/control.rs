@@ -344,8 +344,9 @@ pub async fn batch_report(store: &dyn Store, name: &str) -> Result<(Batch, Vec<U
     let b = load_batch(store, name).await?;
     let mut users = Vec::new();
     for u in store.users(Some(b.name.as_str()), None).await? {
-        let skipped = store.skipped_items(u.email.as_str()).await?;
-        users.push(UserStatsView::new(&u, Some(&skipped)));
+        let skipped = crate::calendars::skipped_items(store, u.email.as_str()).await?;
+        let dav = crate::calendars::user_dav(store, &u).await?;
+        users.push(UserStatsView::new(&u, Some(&skipped)).with_dav(dav.as_ref()));
     }
     Ok((b, users))
 }
@@ -359,8 +360,9 @@ pub async fn user_report(store: &dyn Store, email: &str) -> Result<UserStatsView
             what: "migration user",
             name: email.to_string(),
         })?;
-    let skipped = store.skipped_items(u.email.as_str()).await?;
-    Ok(UserStatsView::new(&u, Some(&skipped)))
+    let skipped = crate::calendars::skipped_items(store, u.email.as_str()).await?;
+    let dav = crate::calendars::user_dav(store, &u).await?;
+    Ok(UserStatsView::new(&u, Some(&skipped)).with_dav(dav.as_ref()))
 }
 
 /// The removal threshold is a share of a mailbox, in percent.
@@ -524,6 +526,10 @@ pub async fn remove_batch(store: &dyn Store, name: &str, force: bool) -> Result<
             running,
             secs: wait.as_secs(),
         });
+    }
+    // The DAV ledger is kept per user, outside the batch's rows: it goes with them.
+    for u in store.users(Some(b.name.as_str()), None).await? {
+        store.dav_remove_user(u.email.as_str()).await?;
     }
     store.remove_batch(b.name.as_str()).await?;
     Ok(Removed { warning })

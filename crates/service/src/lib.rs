@@ -8,7 +8,8 @@
 //! [`notify`] the notification e-mails (what is due when, the mail, the SMTP relay);
 //! [`organization`] the source and target directories read for a batch of the whole
 //! organization and for preflight; [`licenses`] the license SKUs, assignments and the
-//! grace period, and the enforcement that disables unlicensed users' logins.
+//! grace period, and the enforcement that disables unlicensed users' logins;
+//! [`calendars`] the calendars, contacts and tasks beside mail in the views.
 //! [`api`] is the JSON API under `/api/v1` with its
 //! generated OpenAPI document, guarded by the bearer token of [`auth`]; [`live`]
 //! carries the workers' events to the API's event stream; [`dashboard`] serves the
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod calendars;
 pub mod control;
 pub mod dashboard;
 pub mod licenses;

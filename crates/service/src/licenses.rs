@@ -424,6 +424,7 @@ mod tests {
                 ca_file: None,
                 compression: Compression::Auto,
                 oauth: None,
+                dav: None,
             },
             max_concurrent_migrations: 100,
             max_concurrent_incremental_syncs: 20,

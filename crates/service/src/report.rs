@@ -331,6 +331,12 @@ mod tests {
             estimated_time_left: None,
             status_detail: None,
             throttled_until_date_time: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
             skipped_items: Some(vec![]),
         }
     }

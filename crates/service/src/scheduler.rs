@@ -12,6 +12,7 @@
 //! becomes of job and user is [`decide`], a plain function. `cutover run`, `cutover
 //! worker` and `cutover serve` all run [`work`], the loop around it; tests call `tick`.
 
+mod dav_job;
 pub mod decide;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -512,13 +513,28 @@ impl Scheduler {
             position: i as i64,
         });
         let first_pass = to_provision.len();
-        let jobs: Vec<NewJob> = provision_jobs
+        let mut jobs: Vec<NewJob> = provision_jobs
             .chain(users.iter().enumerate().map(|(i, u)| NewJob {
                 kind: JobKind::MailboxPass,
                 subject: u.email.to_string(),
                 position: (first_pass + i) as i64,
             }))
             .collect();
+        // Calendars, contacts and tasks: a job of their own per mailbox, beside its mail
+        // pass, when both sides have a DAV server.
+        if sides.endpoint.connection.dav.is_some() && sides.target.connection.dav.is_some() {
+            jobs.extend(
+                users
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, u)| u.kind.has_mailbox())
+                    .map(|(i, u)| NewJob {
+                        kind: JobKind::DavPass,
+                        subject: u.email.to_string(),
+                        position: (first_pass + i) as i64,
+                    }),
+            );
+        }
         let opened = self
             .store
             .open_round(batch.name.as_str(), incremental, &jobs, Utc::now())
@@ -568,13 +584,10 @@ impl Scheduler {
             };
             let now = Utc::now();
             let from = current.status;
-            let statuses: Vec<UserStatus> = self
-                .store
-                .users(Some(name), None)
-                .await?
-                .iter()
-                .map(|u| u.status)
-                .collect();
+            let mut statuses = Vec::new();
+            for u in self.store.users(Some(name), None).await? {
+                statuses.push(dav_job::with_dav_outcome(self.store.as_ref(), &u).await?);
+            }
             current.status = match from {
                 BatchStatus::Stopping | BatchStatus::Stopped => BatchStatus::Stopped,
                 BatchStatus::Removing => BatchStatus::Removing,
@@ -689,6 +702,15 @@ impl JobContext {
         stop: StopSignal,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
+        if job.kind == JobKind::DavPass {
+            // A user's calendars wait for its entry on the target, as its mail does.
+            if let Some(user) = store.user(&job.subject).await?
+                && self.waits_for_provisioning(job, &user).await?
+            {
+                return Ok(None);
+            }
+            return self.run_dav(job, batch, sides, stop).await;
+        }
         let Some(mut user) = store.user(&job.subject).await? else {
             store
                 .end_job(job.id, &self.worker.id, &JobEnd::Done)
@@ -711,6 +733,28 @@ impl JobContext {
         let result = self.attempt(job, batch, &mut user, mailbox, limits).await;
         beat.abort();
         result
+    }
+
+    /// Whether `job` (a DAV pass) was put off because its user's first provisioning has
+    /// not happened yet.
+    async fn waits_for_provisioning(
+        &self,
+        job: &Job,
+        user: &MigrationUser,
+    ) -> Result<bool, RunError> {
+        use crate::provisioning::{MailboxPassGate, mailbox_pass_waits};
+        let store = self.store.as_ref();
+        if mailbox_pass_waits(store, user).await? != MailboxPassGate::Wait {
+            return Ok(false);
+        }
+        let end = JobEnd::Later {
+            run_at: Utc::now() + chrono::Duration::seconds(1),
+            attempts: job.attempts,
+            refusals: job.refusals,
+            error: Some("waiting for the user's entry on the target".into()),
+        };
+        store.end_job(job.id, &self.worker.id, &end).await?;
+        Ok(true)
     }
 
     /// A provision job runs here; a mailbox pass waits for its user's first

@@ -11,7 +11,7 @@ use cutover_model::{
     Batch, BatchCounts, Connection, DataConsistencyScore, Endpoint, Impersonation, MigrationUser,
     Target, UserStatus, human_duration,
 };
-use cutover_store::{EndpointDiscovery, ProvisioningRecord, SkippedItem};
+use cutover_store::{DavSummary, EndpointDiscovery, ProvisioningRecord, SkippedItem};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -86,6 +86,9 @@ pub struct EndpointView {
     /// its bind password.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryView>,
+    /// The source's CalDAV/CardDAV server, when it has one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavSettingsView>,
 }
 
 impl EndpointView {
@@ -119,6 +122,76 @@ impl EndpointView {
             max_concurrent_incremental_syncs: e.max_concurrent_incremental_syncs,
             creation_date_time: time_text(Some(e.created_at)),
             directory: None,
+            dav: DavSettingsView::new(c),
+        }
+    }
+}
+
+/// A side's CalDAV/CardDAV server (calendars, contacts and tasks); absent: mail only.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DavSettingsView {
+    /// The server's base URL; empty when it is found from each user's address.
+    pub dav_url: String,
+    /// Found from each user's address (SRV `_caldavs._tcp`, then the domain's
+    /// well-known URIs).
+    pub dav_discover: bool,
+    /// The DNS server of the discovery's look-ups (none: the system's).
+    pub dav_dns_server: Option<String>,
+    pub dav_ca_file: Option<String>,
+    /// How users sign in: per-user (their password from the users CSV).
+    pub dav_auth: String,
+}
+
+impl DavSettingsView {
+    pub fn new(c: &Connection) -> Option<Self> {
+        c.dav.as_ref().map(|d| Self {
+            dav_url: d.url.clone(),
+            dav_discover: d.discover,
+            dav_dns_server: d.dns_server.clone(),
+            dav_ca_file: d.ca_file.clone(),
+            dav_auth: d.auth.as_str().into(),
+        })
+    }
+}
+
+/// A user's calendars, contacts and tasks beside their mail: what is on the target
+/// through this migration, what was skipped, how the last DAV pass ended. The views
+/// carry its fields (not flattened: the OpenAPI document keeps their properties).
+#[derive(Debug, Clone, Default)]
+pub struct DavCountsView {
+    /// Calendar events (a recurring series with its exceptions is one).
+    pub calendar_items_synced: u64,
+    pub task_items_synced: u64,
+    pub contact_items_synced: u64,
+    /// Calendar items and contacts skipped (also listed among the skipped items).
+    pub dav_items_skipped: u64,
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    pub dav_error: Option<String>,
+}
+
+impl DavCountsView {
+    pub fn new(d: &DavSummary) -> Self {
+        Self {
+            calendar_items_synced: d.events,
+            task_items_synced: d.tasks,
+            contact_items_synced: d.contacts,
+            dav_items_skipped: d.skipped,
+            dav_last_synced_date_time: time_text(d.last_pass_at),
+            dav_error: d.last_error.clone(),
+        }
+    }
+
+    /// The sums over a batch's users (no time, no error).
+    pub fn total(all: &[DavSummary]) -> Self {
+        Self {
+            calendar_items_synced: all.iter().map(|d| d.events).sum(),
+            task_items_synced: all.iter().map(|d| d.tasks).sum(),
+            contact_items_synced: all.iter().map(|d| d.contacts).sum(),
+            dav_items_skipped: all.iter().map(|d| d.skipped).sum(),
+            dav_last_synced_date_time: None,
+            dav_error: None,
         }
     }
 }
@@ -239,6 +312,9 @@ pub struct TargetView {
     /// The target organization's directory (LDAP), when set; never its bind password.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryView>,
+    /// The target's CalDAV/CardDAV server, when it has one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<DavSettingsView>,
 }
 
 impl TargetView {
@@ -268,6 +344,7 @@ impl TargetView {
             .into(),
             last_modified_date_time: time_text(Some(t.updated_at)),
             directory: None,
+            dav: DavSettingsView::new(c),
         }
     }
 
@@ -336,9 +413,34 @@ pub struct BatchView {
     /// every one of them is counted (the HTTP API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_time_left: Option<String>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
 }
 
 impl BatchView {
+    /// The view with the DAV counts of its users (`None`: the batch moves mail only).
+    pub fn with_dav(mut self, dav: Option<&[DavSummary]>) -> Self {
+        let dav = dav.map(DavCountsView::total);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self
+    }
+
     pub fn new(b: &Batch, users: &[MigrationUser]) -> Self {
         let counts = BatchCounts::from_statuses(users.iter().map(|u| u.status));
         Self {
@@ -384,6 +486,10 @@ impl BatchView {
             throughput_bytes_per_second: None,
             total_bytes_in_source: users.iter().map(|u| u.stats.source_bytes).sum(),
             estimated_time_left: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
         }
     }
 
@@ -463,6 +569,25 @@ pub struct UserView {
     /// Why the last try to write the entry failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioning_error: Option<String>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
+    /// When the last DAV pass ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_error: Option<String>,
 }
 
 /// A user's StatusDetail: `Throttled` while it waits for a server, `NotProvisioned` once
@@ -510,6 +635,12 @@ impl UserView {
             target_dn: None,
             provisioned_date_time: None,
             provisioning_error: None,
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
         }
     }
 
@@ -525,6 +656,20 @@ impl UserView {
         if p.provisioned_at.is_some() && self.status_detail.as_deref() == Some("NotProvisioned") {
             self.status_detail = Some("Provisioned".into());
         }
+        self
+    }
+
+    /// The view with the user's calendars, contacts and tasks.
+    pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
+        let dav = dav.map(DavCountsView::new);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
+        self.dav_error = d.and_then(|d| d.dav_error.clone());
         self
     }
 }
@@ -605,6 +750,25 @@ pub struct UserStatsView {
     pub status_detail: Option<String>,
     /// When a throttled pass tries again.
     pub throttled_until_date_time: Option<String>,
+    /// Calendar events on the target through this migration (a recurring series with
+    /// its exceptions is one), when both sides have a DAV server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_items_synced: Option<u64>,
+    /// Tasks (VTODO), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_items_synced: Option<u64>,
+    /// Contacts (vCards, groups included), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_items_synced: Option<u64>,
+    /// Calendar items and contacts skipped (also among the skipped items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_items_skipped: Option<u64>,
+    /// When the last DAV pass ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_last_synced_date_time: Option<String>,
+    /// Why the last DAV pass failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dav_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_items: Option<Vec<SkippedItemView>>,
 }
@@ -648,8 +812,28 @@ impl UserStatsView {
             estimated_time_left: progress.seconds_left.map(human_duration),
             status_detail: status_detail(u, throttled),
             throttled_until_date_time: time_text(throttled),
+            calendar_items_synced: None,
+            task_items_synced: None,
+            contact_items_synced: None,
+            dav_items_skipped: None,
+            dav_last_synced_date_time: None,
+            dav_error: None,
             skipped_items: skipped.map(|items| items.iter().map(SkippedItemView::new).collect()),
         }
+    }
+
+    /// The view with the user's calendars, contacts and tasks.
+    pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
+        let dav = dav.map(DavCountsView::new);
+        let dav = dav.as_ref();
+        let d = dav;
+        self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
+        self.task_items_synced = d.map(|d| d.task_items_synced);
+        self.contact_items_synced = d.map(|d| d.contact_items_synced);
+        self.dav_items_skipped = d.map(|d| d.dav_items_skipped);
+        self.dav_last_synced_date_time = d.and_then(|d| d.dav_last_synced_date_time.clone());
+        self.dav_error = d.and_then(|d| d.dav_error.clone());
+        self
     }
 }
 

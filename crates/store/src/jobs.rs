@@ -34,6 +34,9 @@ pub enum JobKind {
     /// Writing the user's entry into the target's directory; its mailbox pass of the
     /// round waits for it.
     Provision,
+    /// One pass over a user's calendars, contacts and tasks (CalDAV/CardDAV), in the
+    /// rounds of batches whose source and target both have a DAV server.
+    DavPass,
 }
 
 impl JobKind {
@@ -41,6 +44,7 @@ impl JobKind {
         match self {
             JobKind::MailboxPass => "mailbox-pass",
             JobKind::Provision => "provision",
+            JobKind::DavPass => "dav-pass",
         }
     }
 }
@@ -57,6 +61,7 @@ impl FromStr for JobKind {
         match s {
             "mailbox-pass" => Ok(JobKind::MailboxPass),
             "provision" => Ok(JobKind::Provision),
+            "dav-pass" => Ok(JobKind::DavPass),
             other => Err(format!("unknown job kind '{other}'")),
         }
     }

@@ -32,7 +32,7 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 
-pub use dav::{DavIntent, DavLedger, DavRecord, DavStore};
+pub use dav::{DavIntent, DavItemKind, DavLedger, DavRecord, DavStore, DavSummary};
 pub use directory::DirectoryStore;
 pub use domains::{AcceptedDomain, DomainStore, EndpointDiscovery, MxCheck};
 pub use inspect::{Invariant, InvariantViolation, StateInspection};

@@ -1224,8 +1224,10 @@ impl Store for PostgresStore {
 
     async fn unapproved_skipped_items(&self, batch: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM skipped_items s JOIN users u ON u.email = s.email
-             WHERE u.batch = $1 AND s.approved_at IS NULL",
+            "SELECT (SELECT COUNT(*) FROM skipped_items s JOIN users u ON u.email = s.email
+                     WHERE u.batch = $1 AND s.approved_at IS NULL)
+                  + (SELECT COUNT(*) FROM dav_skipped d JOIN users u ON d.user_email = u.email COLLATE nocase
+                     WHERE u.batch = $1 AND d.approved_at IS NULL)",
         )
         .bind(batch)
         .fetch_one(&self.pool)
@@ -1265,6 +1267,18 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The batch's skipped calendar items and contacts too.
+        let approved = approved
+            + sqlx::query(
+                "UPDATE dav_skipped SET approved_at = $1
+                 WHERE approved_at IS NULL
+                   AND user_email IN (SELECT email COLLATE nocase FROM users WHERE batch = $2)",
+            )
+            .bind(at)
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(approved)
     }

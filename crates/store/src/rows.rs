@@ -166,7 +166,16 @@ pub(crate) fn connection(row: &impl Columns) -> Result<Connection> {
             .value::<Option<String>>("oauth")?
             .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(format!("oauth: {e}"))))
             .transpose()?,
+        dav: row
+            .value::<Option<String>>("dav")?
+            .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(format!("dav: {e}"))))
+            .transpose()?,
     })
+}
+
+/// A side's DAV settings as stored (JSON), NULL for mail only.
+pub(crate) fn dav_json(dav: Option<&cutover_model::DavSettings>) -> Option<String> {
+    dav.map(|d| serde_json::to_string(d).unwrap_or_default())
 }
 
 /// The OAuth settings as stored (JSON), NULL for a password login.

@@ -1199,8 +1199,10 @@ impl Store for SqliteStore {
 
     async fn unapproved_skipped_items(&self, batch: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM skipped_items s JOIN users u ON u.email = s.email
-             WHERE u.batch = ? AND s.approved_at IS NULL",
+            "SELECT (SELECT COUNT(*) FROM skipped_items s JOIN users u ON u.email = s.email
+                     WHERE u.batch = ?1 AND s.approved_at IS NULL)
+                  + (SELECT COUNT(*) FROM dav_skipped d JOIN users u ON u.email = d.user_email
+                     WHERE u.batch = ?1 AND d.approved_at IS NULL)",
         )
         .bind(batch)
         .fetch_one(&self.pool)
@@ -1239,6 +1241,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The batch's skipped calendar items and contacts too.
+        let approved = approved
+            + sqlx::query(
+                "UPDATE dav_skipped SET approved_at = ?
+                 WHERE approved_at IS NULL
+                   AND user_email IN (SELECT email FROM users WHERE batch = ?)",
+            )
+            .bind(at)
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(approved)
     }

@@ -114,6 +114,7 @@ mod tests {
             ca_file: None,
             compression: Default::default(),
             oauth: None,
+            dav: None,
         }
     }
 

@@ -30,7 +30,8 @@ async fn show(ctx: &Ctx, batches: &[Batch]) -> anyhow::Result<Vec<Record>> {
     let mut records = Vec::with_capacity(batches.len());
     for b in batches {
         let users = ctx.store.users(Some(b.name.as_str()), None).await?;
-        records.push(views::batch(b, &users));
+        let dav = cutover_service::calendars::batch_dav(ctx.store.as_ref(), b, &users).await?;
+        records.push(views::batch(b, &users, dav.as_deref()));
     }
     Ok(records)
 }
@@ -316,7 +317,8 @@ pub async fn approve_removals(ctx: &Ctx, name: &str, user: Option<&str>) -> anyh
 /// `batch plan`: the steps each mailbox's next pass would take, touching nothing. Text
 /// for people (a numbered list per user), or with `--format json` one object per user:
 /// `User`, `Steps` (`Kind`, `Folder`, `Messages`, `Bytes`, `Step`: the text) and
-/// `Error` when the mailbox could not be looked at.
+/// `Error` when the mailbox could not be looked at; when the batch moves calendars and
+/// contacts, `DavSteps` (`Kind`, `Step`) and `DavError` beside them.
 pub async fn plan(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<()> {
     let batch = load(ctx, name).await?;
     let plans = cutover_sync::plan_batch(ctx.store.as_ref(), &batch, user).await?;
@@ -327,10 +329,21 @@ pub async fn plan(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<(
             "'{user}' is not a user of batch '{name}'; `cutover user get --batch {name}` lists them"
         );
     }
+    let mut dav_plans = Vec::with_capacity(plans.len());
+    for (email, _) in &plans {
+        let dav = match ctx.store.user(email).await? {
+            Some(u) => {
+                cutover_service::calendars::plan_user(ctx.store.as_ref(), &batch, &u).await?
+            }
+            None => None,
+        };
+        dav_plans.push(dav);
+    }
     if ctx.format == Format::Json {
         let records: Vec<Record> = plans
             .iter()
-            .map(|(email, plan)| {
+            .zip(&dav_plans)
+            .map(|((email, plan), dav)| {
                 let steps: Vec<serde_json::Value> = plan
                     .as_ref()
                     .map(|p| {
@@ -348,22 +361,62 @@ pub async fn plan(ctx: &Ctx, name: &str, user: Option<&str>) -> anyhow::Result<(
                             .collect()
                     })
                     .unwrap_or_default();
-                Record::new()
+                let record = Record::new()
                     .with("User", email.as_str())
                     .with("Steps", steps)
-                    .with("Error", plan.as_ref().err().cloned())
+                    .with("Error", plan.as_ref().err().cloned());
+                match dav {
+                    None => record,
+                    Some(dav) => {
+                        let steps: Vec<serde_json::Value> = dav
+                            .as_ref()
+                            .map(|steps| {
+                                steps
+                                    .iter()
+                                    .map(|s| {
+                                        serde_json::json!({
+                                            "Kind": s.kind(),
+                                            "Step": s.to_string(),
+                                        })
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        record
+                            .with("DavSteps", steps)
+                            .with("DavError", dav.as_ref().err().cloned())
+                    }
+                }
             })
             .collect();
         return ctx.print(&records, false);
     }
     let mut out = String::new();
-    for (email, plan) in &plans {
+    for ((email, plan), dav) in plans.iter().zip(&dav_plans) {
         match plan {
             Err(e) => out.push_str(&format!("{email}: cannot plan: {e}\n")),
             Ok(p) if p.steps.is_empty() => out.push_str(&format!("{email}: nothing to do\n")),
             Ok(p) => {
                 out.push_str(&format!("{email}: {} steps\n", p.steps.len()));
                 for (i, step) in p.steps.iter().enumerate() {
+                    out.push_str(&format!("  {:>3}. {step}\n", i + 1));
+                }
+            }
+        }
+        match dav {
+            None => {}
+            Some(Err(e)) => out.push_str(&format!(
+                "{email} calendars and contacts: cannot plan: {e}\n"
+            )),
+            Some(Ok(steps)) if steps.is_empty() => {
+                out.push_str(&format!("{email} calendars and contacts: nothing to do\n"))
+            }
+            Some(Ok(steps)) => {
+                out.push_str(&format!(
+                    "{email} calendars and contacts: {} steps\n",
+                    steps.len()
+                ));
+                for (i, step) in steps.iter().enumerate() {
                     out.push_str(&format!("  {:>3}. {step}\n", i + 1));
                 }
             }

@@ -6,7 +6,9 @@
 
 use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
-use cutover_model::{Compression, Endpoint, Impersonation, Name, Security, SourceDirectory};
+use cutover_model::{
+    Compression, DavSettings, Endpoint, Impersonation, Name, Security, SourceDirectory,
+};
 use cutover_store::EndpointDiscovery;
 use secrecy::SecretString;
 
@@ -29,6 +31,8 @@ pub struct NewEndpoint {
     pub skip_verification: bool,
     /// The source organization's directory and its bind password.
     pub directory: Option<(SourceDirectory, SecretString)>,
+    /// The source's CalDAV/CardDAV server.
+    pub dav: Option<DavSettings>,
 }
 
 /// Set-MigrationEndpoint's changes; `None` keeps the stored value.
@@ -50,6 +54,8 @@ pub struct EndpointChanges {
     pub test_mailbox: Option<String>,
     pub skip_verification: bool,
     pub directory: Option<DirectoryChange>,
+    /// New DAV settings (`Some(None)`: the endpoint has none any more).
+    pub dav: Option<Option<DavSettings>>,
 }
 
 /// How `endpoint set` changes the OAuth settings: worked out from the stored ones.
@@ -101,6 +107,13 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
     {
         verify_directory(&name, d, pw).await?;
     }
+    if let Some(dav) = &p.dav
+        && !p.skip_verification
+    {
+        super::dav::verify(&format!("endpoint '{name}'"), dav).await?;
+    }
+    let mut connection = connection;
+    connection.dav = p.dav.clone();
     let endpoint = Endpoint {
         name,
         connection,
@@ -109,6 +122,11 @@ pub async fn new(ctx: &Ctx, p: NewEndpoint) -> anyhow::Result<Record> {
         created_at: Utc::now(),
     };
     ctx.store.insert_endpoint(&endpoint, &p.password).await?;
+    if let Some(dav) = &endpoint.connection.dav {
+        ctx.store
+            .set_endpoint_dav(endpoint.name.as_str(), Some(dav))
+            .await?;
+    }
     if let Some(d) = &discovered {
         ctx.store.set_endpoint_discovery(d).await?;
     }
@@ -267,7 +285,18 @@ pub async fn set(ctx: &Ctx, name: &str, ch: EndpointChanges) -> anyhow::Result<R
         }
         _ => {}
     }
+    if let Some(Some(dav)) = &ch.dav
+        && !ch.skip_verification
+    {
+        super::dav::verify(&format!("endpoint '{}'", e.name), dav).await?;
+    }
     ctx.store.update_endpoint(&e, ch.password.as_ref()).await?;
+    if let Some(dav) = &ch.dav {
+        ctx.store
+            .set_endpoint_dav(e.name.as_str(), dav.as_ref())
+            .await?;
+        e.connection.dav = dav.clone();
+    }
     match &ch.directory {
         Some(DirectoryChange::Set(d, pw)) => {
             ctx.store
@@ -304,7 +333,9 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             max_concurrent_migrations,
             max_concurrent_incremental_syncs,
             directory: directory_args,
+            dav,
         } => {
+            let dav = super::dav::settings_from_args(None, &dav)?;
             let directory = directory::settings_from_args(None, &directory_args)?
                 .map(|(d, pw)| (d, pw.expect("a new directory has its password")));
             let password = verify::secret(&server, "Source admin password: ")?;
@@ -319,6 +350,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                     test_mailbox: server.test_mailbox,
                     skip_verification: server.skip_verification,
                     directory,
+                    dav,
                 },
             )
             .await?;
@@ -345,7 +377,23 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
             skip_verification,
             directory: directory_args,
             remove_directory,
+            dav: dav_args,
+            remove_dav,
         } => {
+            let dav = if remove_dav {
+                Some(None)
+            } else if dav_args.given() {
+                let stored = ctx
+                    .store
+                    .endpoint(&name)
+                    .await?
+                    .with_context(|| format!("endpoint '{name}' was not found"))?
+                    .connection
+                    .dav;
+                Some(super::dav::settings_from_args(stored.as_ref(), &dav_args)?)
+            } else {
+                None
+            };
             let directory = if remove_directory {
                 Some(DirectoryChange::Remove)
             } else if directory_args.given() {
@@ -389,6 +437,7 @@ pub async fn run(ctx: &Ctx, command: EndpointCommand) -> anyhow::Result<()> {
                 test_mailbox,
                 skip_verification,
                 directory,
+                dav,
             };
             let record = set(ctx, &name, changes).await?;
             ctx.print(&[record], true)

@@ -2,6 +2,7 @@
 
 pub mod autodiscover;
 pub mod batch;
+pub mod dav;
 pub mod directory;
 pub mod dns;
 pub mod domain;

@@ -12,7 +12,8 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
     match command {
         TargetCommand::Set(set) => {
             let args = &set.server;
-            let connection = verify::connection(args)?;
+            let mut connection = verify::connection(args)?;
+            connection.dav = super::dav::settings_from_args(None, &set.dav)?;
             // The target's directory: the same options, settings and test as a source's.
             let directory = directory::settings_from_args(None, &set.directory)?.map(|(d, pw)| {
                 (
@@ -75,7 +76,16 @@ pub async fn run(ctx: &Ctx, command: TargetCommand) -> anyhow::Result<()> {
                     d.base_dn
                 ));
             }
+            if let Some(dav) = &target.connection.dav
+                && !args.skip_verification
+            {
+                super::dav::verify("the target", dav).await?;
+            }
             ctx.store.set_target(&target, &pw).await?;
+            // `target set` replaces the DAV settings too: none given, none kept.
+            ctx.store
+                .set_target_dav(target.connection.dav.as_ref())
+                .await?;
             // `target set` replaces the target as a whole: no directory given, none kept.
             ctx.store
                 .set_target_directory(directory.as_ref().map(|(d, p)| (d, p)))

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use anyhow::{Context, anyhow};
 use cutover_model::UserStatus;
+use cutover_service::calendars;
 use cutover_service::control::{self, ControlError};
 use cutover_service::report::{self, UserReport};
 
@@ -30,8 +31,11 @@ pub async fn get(
             .await?
             .with_context(|| format!("no migration user '{email}'"))?;
         let provisioning = ctx.store.provisioning(u.email.as_str()).await?;
+        let dav = calendars::user_dav(ctx.store.as_ref(), &u).await?;
         return Ok(vec![Record::from_view(
-            &cutover_service::views::UserView::new(&u).with_provisioning(provisioning.as_ref()),
+            &cutover_service::views::UserView::new(&u)
+                .with_provisioning(provisioning.as_ref())
+                .with_dav(dav.as_ref()),
         )]);
     }
     if let Some(b) = batch
@@ -40,7 +44,12 @@ pub async fn get(
         anyhow::bail!("--batch: batch '{b}' was not found");
     }
     let users = ctx.store.users(batch, status).await?;
-    Ok(users.iter().map(views::user).collect())
+    let mut records = Vec::with_capacity(users.len());
+    for u in &users {
+        let dav = calendars::user_dav(ctx.store.as_ref(), u).await?;
+        records.push(views::user(u, dav.as_ref()));
+    }
+    Ok(records)
 }
 
 /// A user's statistics, with the skipped items when asked.
@@ -51,11 +60,12 @@ pub async fn stats(ctx: &Ctx, email: &str, include_skipped_items: bool) -> anyho
         .await?
         .with_context(|| format!("no migration user '{email}'"))?;
     let skipped = if include_skipped_items {
-        Some(ctx.store.skipped_items(u.email.as_str()).await?)
+        Some(calendars::skipped_items(ctx.store.as_ref(), u.email.as_str()).await?)
     } else {
         None
     };
-    Ok(views::user_stats(&u, skipped.as_deref()))
+    let dav = calendars::user_dav(ctx.store.as_ref(), &u).await?;
+    Ok(views::user_stats(&u, skipped.as_deref(), dav.as_ref()))
 }
 
 /// A user's report: its row of MigrationStatistics.csv and its rows of

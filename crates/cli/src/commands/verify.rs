@@ -73,6 +73,7 @@ pub fn connection_to(
             .compression
             .parse()
             .map_err(|e: String| anyhow!("--compression: {e}"))?,
+        dav: None,
     })
 }
 

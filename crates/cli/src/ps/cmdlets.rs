@@ -187,6 +187,7 @@ fn connection(
                 .parse()
                 .map_err(|e| bad("Compression", e))?,
             oauth,
+            dav: None,
         };
         let tested = o
             .get("EmailAddress")
@@ -248,6 +249,7 @@ fn connection(
         ca_file,
         compression: b.parsed("Compression")?.unwrap_or(Compression::Auto),
         oauth: oauth.map(|(app, _)| app),
+        dav: None,
     };
     if !autodiscover {
         return Ok((Server::Given(c), cred.password.clone(), email));
@@ -417,6 +419,7 @@ fn new_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
         test_mailbox,
         skip_verification: b.switch("SkipVerification"),
         directory: None,
+        dav: None,
     };
     let r = shell
         .block(endpoint::new(shell.ctx, p))
@@ -484,6 +487,7 @@ fn set_migration_endpoint(shell: &mut Shell<'_>, b: &Bound, _: Vec<Value>) -> Ps
         test_mailbox: b.string("EmailAddress")?,
         skip_verification: b.switch("SkipVerification"),
         directory: None,
+        dav: None,
     };
     let r = shell
         .block(endpoint::set(shell.ctx, &name, changes))

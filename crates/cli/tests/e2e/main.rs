@@ -9,6 +9,7 @@ mod crash;
 mod cyrus;
 mod cyrus_cutover;
 mod dashboard;
+mod dav;
 mod directory;
 mod distant_source;
 mod domains;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::facts::target_collection_href;
 use crate::facts::{SourceCollection, TargetCollection, TargetHomes};
 
 fn homes() -> TargetHomes {
@@ -44,6 +45,7 @@ fn record(name: &str, item: &str, source_etag: &str, target_etag: &str) -> DavRe
         target_collection: format!("/t/cal/{name}/"),
         target_href: format!("/t/cal/{name}/{item}"),
         target_etag: target_etag.into(),
+        kind: Default::default(),
     }
 }
 
@@ -55,6 +57,7 @@ fn intent_of(r: &DavRecord, source_etag: &str) -> DavIntent {
         uid: r.uid.clone(),
         target_collection: r.target_collection.clone(),
         target_href: r.target_href.clone(),
+        kind: r.kind,
     }
 }
 
@@ -489,6 +492,7 @@ impl World {
                         uid: format!("uid-{source_href}"),
                         target_collection: target_collection.clone(),
                         target_href: target_href.clone(),
+                        kind: Default::default(),
                     };
                     self.intents.insert(source_href.clone(), intent.clone());
                     if crash_here == Some(false) {
@@ -552,6 +556,7 @@ fn record_from_intent(i: &DavIntent, target_etag: &str) -> DavRecord {
         target_collection: i.target_collection.clone(),
         target_href: i.target_href.clone(),
         target_etag: target_etag.to_string(),
+        kind: i.kind,
     }
 }
 

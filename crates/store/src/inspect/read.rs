@@ -486,7 +486,122 @@ pub(crate) async fn dump<R: Reader>(tx: &mut R) -> Result<String> {
         .collect::<Result<_>>()?;
     section(&mut out, "batch notifications", notified);
     licenses(tx, &mut out).await?;
+    dump_dav(tx, &mut out).await?;
     Ok(out)
+}
+
+/// The calendars-and-contacts part: each side's DAV settings (no secret is in them), then
+/// the DAV ledger (records, intents, sync tokens, skipped items) and how each user's last
+/// DAV pass ended.
+async fn dump_dav<R: Reader>(tx: &mut R, out: &mut String) -> Result<()> {
+    let settings = rows(
+        tx,
+        "SELECT 'target' AS side, dav FROM target WHERE dav IS NOT NULL
+         UNION ALL
+         SELECT 'endpoint ' || name AS side, dav FROM endpoints WHERE dav IS NOT NULL
+         ORDER BY side",
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(format!("{} {}", s(r, "side")?, s(r, "dav")?)))
+    .collect::<Result<_>>()?;
+    section(out, "dav settings", settings);
+
+    let records = rows(
+        tx,
+        "SELECT * FROM dav_records ORDER BY user_email, source_href",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} {} etag={} uid={} kind={} -> {} etag={} updated_at={}",
+            s(r, "user_email")?,
+            s(r, "source_href")?,
+            s(r, "source_etag")?,
+            s(r, "uid")?,
+            s(r, "kind")?,
+            s(r, "target_href")?,
+            s(r, "target_etag")?,
+            t(r, "updated_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "dav records", records);
+
+    let intents = rows(
+        tx,
+        "SELECT * FROM dav_intents ORDER BY user_email, source_href",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} {} etag={} uid={} kind={} -> {} created_at={}",
+            s(r, "user_email")?,
+            s(r, "source_href")?,
+            s(r, "source_etag")?,
+            s(r, "uid")?,
+            s(r, "kind")?,
+            s(r, "target_href")?,
+            t(r, "created_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "dav intents", intents);
+
+    let tokens = rows(
+        tx,
+        "SELECT * FROM dav_sync_tokens ORDER BY user_email, source_collection",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} {} token={} updated_at={}",
+            s(r, "user_email")?,
+            s(r, "source_collection")?,
+            s(r, "token")?,
+            t(r, "updated_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "dav sync tokens", tokens);
+
+    let skipped = rows(
+        tx,
+        "SELECT * FROM dav_skipped ORDER BY user_email, source_href",
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(format!(
+            "{} {} kind={} reason={} skipped_at={} approved_at={}",
+            s(r, "user_email")?,
+            s(r, "source_href")?,
+            s(r, "kind")?,
+            s(r, "reason")?,
+            t(r, "skipped_at")?,
+            t(r, "approved_at")?,
+        ))
+    })
+    .collect::<Result<_>>()?;
+    section(out, "dav skipped items", skipped);
+
+    let passes = rows(tx, "SELECT * FROM dav_passes ORDER BY user_email")
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(format!(
+                "{} ended_at={} error={}",
+                s(r, "user_email")?,
+                t(r, "ended_at")?,
+                s(r, "error")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    section(out, "dav passes", passes);
+    Ok(())
 }
 
 /// The license SKUs, assignments, grace period and disabled logins. Sorted here, not

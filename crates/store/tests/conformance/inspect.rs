@@ -212,6 +212,12 @@ license assignments (0)
 license settings (0)
 disabled logins (0)
 license users (0)
+dav settings (0)
+dav records (0)
+dav intents (0)
+dav sync tokens (0)
+dav skipped items (0)
+dav passes (0)
 "#
     );
     // No secret, sealed or not, and no random token.
@@ -248,7 +254,9 @@ pub async fn an_empty_state_dumps_every_section_title(b: Backend) {
         "target (0)\nendpoints (0)\naccepted domains (0)\nmx checks (0)\nbatches (0)\n\
          users (0)\nprovisioning (0)\nfolders (0)\nmessages (0)\nintents (0)\nskipped items (0)\nrounds (0)\njobs (0)\n\
          throttles (0)\nsmtp relay (0)\nbatch notifications (0)\nlicense skus (0)\n\
-         license assignments (0)\nlicense settings (0)\ndisabled logins (0)\nlicense users (0)\n"
+         license assignments (0)\nlicense settings (0)\ndisabled logins (0)\nlicense users (0)\n\
+         dav settings (0)\ndav records (0)\ndav intents (0)\ndav sync tokens (0)\n\
+         dav skipped items (0)\ndav passes (0)\n"
     );
     assert_invariants(store).await;
 }

@@ -148,6 +148,7 @@ pub fn endpoint(name: &str) -> Endpoint {
             ca_file: None,
             compression: Compression::Auto,
             oauth: None,
+            dav: None,
         },
         max_concurrent_migrations: 100,
         max_concurrent_incremental_syncs: 20,
