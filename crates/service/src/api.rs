@@ -1238,7 +1238,23 @@ mod tests {
             ("BatchView", serde_json::to_value(&batch).unwrap()),
             (
                 "UserView",
-                serde_json::to_value(UserView::new(&user).with_dav(Some(&dav))).unwrap(),
+                serde_json::to_value(
+                    UserView::new(&user)
+                        .with_provisioning(Some(&cutover_store::ProvisioningRecord {
+                            target_dn: Some("uid=a,ou=people,dc=contoso,dc=test".into()),
+                            provisioned_at: Some(Utc::now()),
+                            error: Some("the directory answered busy".into()),
+                            email: user.email.to_string(),
+                            desired: None,
+                            desired_digest: None,
+                            applied_digest: None,
+                            updated_at: None,
+                            password_set_at: None,
+                            password_handed_out_at: None,
+                        }))
+                        .with_dav(Some(&dav)),
+                )
+                .unwrap(),
             ),
             (
                 "UserStatsView",
