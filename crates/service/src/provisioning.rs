@@ -60,21 +60,55 @@ pub async fn prepare_round(store: &dyn Store, batch: &Batch) -> ControlResult<Ve
         return Ok(Vec::new());
     }
     let name = batch.name.as_str();
-    let recipients = source_recipients(store, batch.source_endpoint.as_str())
+    let read = source_recipients(store, batch.source_endpoint.as_str())
+        .await
+        .and_then(|r| {
+            r.ok_or_else(|| {
+                ControlError::Invalid(format!(
+                    "batch '{name}' is provisioned from the directory of endpoint '{}', which \
+                     has none any more; give the endpoint its directory again (`cutover \
+                     endpoint set {} --directory ...`)",
+                    batch.source_endpoint, batch.source_endpoint
+                ))
+            })
+        });
+    let records: std::collections::HashMap<String, ProvisioningRecord> = store
+        .provisioning_records(name)
         .await?
-        .ok_or_else(|| {
-            ControlError::Invalid(format!(
-                "batch '{name}' is provisioned from the directory of endpoint '{}', which has \
-                 none any more; give the endpoint its directory again (`cutover endpoint set \
-                 {} --directory ...`)",
-                batch.source_endpoint, batch.source_endpoint
-            ))
-        })?;
+        .into_iter()
+        .map(|r| (r.email.clone(), r))
+        .collect();
+    let recipients = match read {
+        Ok(r) => r,
+        // The first pass needs the organization; a later one goes on without the
+        // directory's changes this time (entries already decided are still written).
+        Err(e) if batch.initial_sync_at.is_some() => {
+            warn!(batch = name, error = %e, "cannot read the source directory; this pass follows no directory change");
+            return Ok(records
+                .values()
+                .filter(|r| {
+                    r.desired_digest
+                        .as_deref()
+                        .is_some_and(|d| needs_writing(d, r.applied_digest.as_deref()))
+                })
+                .map(|r| r.email.clone())
+                .collect());
+        }
+        Err(e) => return Err(e),
+    };
     let users = store.users(Some(name), None).await?;
     let emails: Vec<String> = users.iter().map(|u| u.email.to_string()).collect();
-    let joiners: Vec<_> = joining(&emails, &recipients).into_iter().cloned().collect();
-    if !joiners.is_empty() {
-        let new_users = users_from_recipients(&joiners)?;
+    let mut new_users = Vec::new();
+    for joiner in joining(&emails, &recipients) {
+        // One recipient the batch cannot take (not an address) does not hold the others.
+        match users_from_recipients(std::slice::from_ref(joiner)) {
+            Ok(mut u) => new_users.append(&mut u),
+            Err(e) => {
+                warn!(batch = name, dn = joiner.dn, error = %e, "a new recipient cannot join")
+            }
+        }
+    }
+    if !new_users.is_empty() {
         let joined = store.add_batch_users(name, &new_users).await?;
         info!(
             batch = name,
@@ -82,12 +116,6 @@ pub async fn prepare_round(store: &dyn Store, batch: &Batch) -> ControlResult<Ve
         );
     }
     let desired = desired_entries(&recipients);
-    let records: std::collections::HashMap<String, ProvisioningRecord> = store
-        .provisioning_records(name)
-        .await?
-        .into_iter()
-        .map(|r| (r.email.clone(), r))
-        .collect();
     let mut to_write = Vec::new();
     for user in store.users(Some(name), None).await? {
         let email = user.email.to_string();
@@ -132,11 +160,16 @@ pub enum MailboxPassGate {
 /// provisioned that was never written.
 pub async fn mailbox_pass_waits(
     store: &dyn Store,
+    batch: &Batch,
     user: &MigrationUser,
 ) -> Result<MailboxPassGate, StoreError> {
     let Some(record) = store.provisioning(user.email.as_str()).await? else {
         return Ok(MailboxPassGate::Go);
     };
+    // The admin stopped provisioning this target: nothing will come to wait for.
+    if target_directory_of(store, batch).await?.is_none() {
+        return Ok(MailboxPassGate::Go);
+    }
     Ok(gate(&record, user.status))
 }
 

@@ -773,7 +773,7 @@ impl JobContext {
             store.end_job(job.id, owner, &end).await?;
             return Ok(Some(None));
         }
-        match mailbox_pass_waits(store, user).await? {
+        match mailbox_pass_waits(store, batch, user).await? {
             MailboxPassGate::Go => Ok(None),
             MailboxPassGate::Wait => {
                 let end = JobEnd::Later {
