@@ -705,7 +705,7 @@ impl JobContext {
         if job.kind == JobKind::DavPass {
             // A user's calendars wait for its entry on the target, as its mail does.
             if let Some(user) = store.user(&job.subject).await?
-                && self.waits_for_provisioning(job, &user).await?
+                && self.waits_for_provisioning(job, batch, &user).await?
             {
                 return Ok(None);
             }
@@ -735,17 +735,25 @@ impl JobContext {
         result
     }
 
-    /// Whether `job` (a DAV pass) was put off because its user's first provisioning has
-    /// not happened yet.
+    /// Whether `job` (a DAV pass) was handled here because its user's first
+    /// provisioning has not happened yet (put off) or failed for good (ended).
     async fn waits_for_provisioning(
         &self,
         job: &Job,
+        batch: &Batch,
         user: &MigrationUser,
     ) -> Result<bool, RunError> {
         use crate::provisioning::{MailboxPassGate, mailbox_pass_waits};
         let store = self.store.as_ref();
-        if mailbox_pass_waits(store, user).await? != MailboxPassGate::Wait {
-            return Ok(false);
+        match mailbox_pass_waits(store, batch, user).await? {
+            MailboxPassGate::Go => return Ok(false),
+            MailboxPassGate::Skip => {
+                store
+                    .end_job(job.id, &self.worker.id, &JobEnd::Done)
+                    .await?;
+                return Ok(true);
+            }
+            MailboxPassGate::Wait => {}
         }
         let end = JobEnd::Later {
             run_at: Utc::now() + chrono::Duration::seconds(1),
