@@ -434,7 +434,8 @@ pub struct ServerArgs {
     /// PEM file of a private CA to trust besides the public ones.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// COMPRESS=DEFLATE: auto (on unless the server is on loopback), on or off.
+    /// COMPRESS=DEFLATE: auto (off on loopback; elsewhere on where copies measure that it
+    /// moves mail faster), on or off.
     /// CUTOVER_COMPRESSION sets it for every new endpoint and target (benchmarks).
     #[arg(long, default_value = "auto", env = "CUTOVER_COMPRESSION")]
     pub compression: String,

@@ -133,6 +133,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// From now on the stream is inflated, and `compressed` counts its bytes before.
+    pub(crate) fn is_inflating(&self) -> bool {
+        self.inflation.is_some()
+    }
+
     pub(crate) fn count_inflation(&mut self, compressed: Arc<AtomicU64>) {
         self.inflation = Some(Inflation {
             compressed,

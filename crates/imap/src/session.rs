@@ -379,6 +379,11 @@ impl Session {
         self.conn.round_trip()
     }
 
+    /// Whether COMPRESS=DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        self.conn.is_inflating()
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
     }

@@ -27,7 +27,7 @@ pub(crate) async fn open(side: &Side, role: Role) -> Result<Session, SyncError> 
             identity: side.credentials.identity().to_string(),
             source,
         })?;
-    if side.compress {
+    if side.compress.wanted() {
         session
             .compress()
             .await

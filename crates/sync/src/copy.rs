@@ -12,6 +12,8 @@ use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::link::{Finished, LinkMeter};
+
 use crate::budget::MemoryPermit;
 use crate::connect;
 use crate::events::{EventSink, SyncEvent};
@@ -221,6 +223,56 @@ enum Step {
 /// connections cannot be opened leaves its folders to the first lane. A lane's failure
 /// ends that lane; the others finish, and the first failure is the pass's.
 pub(crate) async fn copy_mailbox(
+    src: &mut Session,
+    dst: &mut Session,
+    work: &[FolderWork],
+    job: &MailboxJob,
+    store: &dyn Store,
+    events: &EventSink,
+    outcome: &mut PassOutcome,
+) -> Result<(), SyncError> {
+    let before = outcome.bytes;
+    // With `--compression auto`, a whole copy is a measurement of each side's link, in
+    // the mode this copy ran in.
+    let timing = [&job.source, &job.target].map(|side| side.compress.meter().map(|m| m.begin()));
+    let result = copy_on_lanes(src, dst, work, job, store, events, outcome).await;
+    if result.is_ok() {
+        let bytes = outcome.bytes - before;
+        let [source, target] = timing;
+        for (copying, session, role) in
+            [(source, &*src, Role::Source), (target, &*dst, Role::Target)]
+        {
+            if let Some(copying) = copying {
+                let deflated = session.is_compressed();
+                let meter = copying.meter();
+                let finished = copying.finish(deflated, bytes);
+                measured(meter, deflated, bytes, finished, &job.email, role);
+            }
+        }
+    }
+    result
+}
+
+/// Says what one copy measured, and when the choice for the side's next connections
+/// changed.
+fn measured(meter: &LinkMeter, deflated: bool, bytes: u64, f: Finished, user: &str, role: Role) {
+    if bytes < crate::link::SAMPLE_BYTES {
+        return;
+    }
+    let m = meter.snapshot();
+    let mb_s = |r: Option<f64>| r.map(|r| (r / 1e5).round() / 10.0);
+    let (plain, compressed) = (mb_s(m.plain.rate()), mb_s(m.deflated.rate()));
+    debug!(user, side = %role, deflated, bytes, secs = f.took.as_secs_f64(),
+        copies_at_once = f.sharing, plain_mb_s = plain, deflated_mb_s = compressed,
+        "a link measured");
+    if let Some(on) = f.changed {
+        info!(user, side = %role, plain_mb_s = plain, deflated_mb_s = compressed,
+            "--compression auto: the next connections {}",
+            if on { "ask for COMPRESS=DEFLATE" } else { "stay uncompressed" });
+    }
+}
+
+async fn copy_on_lanes(
     src: &mut Session,
     dst: &mut Session,
     work: &[FolderWork],

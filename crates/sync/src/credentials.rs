@@ -1,7 +1,9 @@
 //! How the stored connection settings become IMAP logins for one user.
 
 use cutover_imap::{Credentials, Security as ImapSecurity, ServerAddr, TlsOptions};
-use cutover_model::{Connection, Impersonation, Security, endpoint::is_loopback};
+use cutover_model::{Compression, Connection, Impersonation, Security, endpoint::is_loopback};
+
+use crate::link::{CompressChoice, LinkMeter};
 use secrecy::SecretString;
 
 /// One side of a mailbox pass: where to connect and how to log in as the user.
@@ -10,8 +12,8 @@ pub struct Side {
     pub addr: ServerAddr,
     pub tls: TlsOptions,
     pub credentials: Credentials,
-    /// Ask for COMPRESS=DEFLATE after login.
-    pub compress: bool,
+    /// Whether to ask for COMPRESS=DEFLATE after login.
+    pub compress: CompressChoice,
 }
 
 pub fn server_addr(c: &Connection) -> ServerAddr {
@@ -85,6 +87,18 @@ pub fn credentials_for(
     }
 }
 
+/// `auto` on a server over a network is decided by what copies from it measured
+/// ([`crate::link`]); `on`, `off` and loopback are fixed.
+fn compress_choice(c: &Connection) -> CompressChoice {
+    match c.compression {
+        Compression::Auto if !is_loopback(&c.server) || crate::test_hooks::loopback_is_a_link() => {
+            CompressChoice::Measured(LinkMeter::of(&c.server, c.port))
+        }
+        Compression::Auto | Compression::Off => CompressChoice::Fixed(false),
+        Compression::On => CompressChoice::Fixed(true),
+    }
+}
+
 /// The side for a user on a connection.
 pub fn side(
     c: &Connection,
@@ -96,7 +110,7 @@ pub fn side(
         addr: server_addr(c),
         tls: tls_options(c),
         credentials: credentials_for(c, admin_password, user, user_password)?,
-        compress: c.compression.wanted(&c.server),
+        compress: compress_choice(c),
     })
 }
 

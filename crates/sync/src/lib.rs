@@ -44,6 +44,7 @@ pub mod glance;
 pub mod incremental;
 pub mod lanes;
 pub mod lifecycle;
+pub mod link;
 pub mod listing;
 mod message_changes;
 pub mod namespace;

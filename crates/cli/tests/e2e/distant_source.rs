@@ -8,37 +8,11 @@ use std::time::Duration;
 
 use crate::crash::kill_at;
 use crate::support::{
-    Cutover, DelayingProxy, Dovecot, assert_same_mailbox, field, fill_realistic_mailbox, pair,
-    verify_independently,
+    Cutover, DelayingProxy, Dovecot, assert_same_mailbox, attachment_message, field,
+    fill_realistic_mailbox, pair, verify_independently,
 };
 
 const USER: &str = "alice@contoso.test";
-
-/// An attachment-sized message (about `size` bytes of base64), different for each `n`.
-fn large_message(n: u64, size: usize) -> Vec<u8> {
-    let mut out = format!(
-        "From: Carol <carol@fabrikam.test>\r\nTo: <{USER}>\r\nSubject: Scan {n}\r\n\
-         Message-ID: <scan-{n}@fabrikam.test>\r\nDate: Mon, 3 Jun 2024 10:{:02}:00 +0000\r\n\
-         MIME-Version: 1.0\r\nContent-Type: application/pdf; name=\"scan-{n}.pdf\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n",
-        n % 60
-    )
-    .into_bytes();
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut x = n
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    while out.len() < size {
-        for _ in 0..76 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            out.push(ALPHABET[(x >> 58) as usize]);
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
 
 /// A realistic mailbox plus 40 MB of attachments over four folders: big enough for the
 /// copy to take more than one connection on a distant link.
@@ -50,7 +24,7 @@ fn source_with_a_big_mailbox() -> (Dovecot, Dovecot) {
         src.write_message(
             USER,
             folder,
-            &large_message(n, 2_500_000),
+            &attachment_message(USER, n, 2_500_000),
             &["\\Seen"],
             1_717_400_000 + n as i64,
         );

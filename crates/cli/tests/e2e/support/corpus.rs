@@ -372,3 +372,30 @@ pub fn simple_message(to: &str, subject: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// An attachment-sized message to `to` (about `size` bytes of base64), different for
+/// each `n`: it deflates about 4:3, as attachments do.
+pub fn attachment_message(to: &str, n: u64, size: usize) -> Vec<u8> {
+    let mut out = format!(
+        "From: Carol <carol@fabrikam.test>\r\nTo: <{to}>\r\nSubject: Scan {n}\r\n\
+         Message-ID: <scan-{n}@fabrikam.test>\r\nDate: Mon, 3 Jun 2024 10:{:02}:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: application/pdf; name=\"scan-{n}.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        n % 60
+    )
+    .into_bytes();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = n
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    while out.len() < size {
+        for _ in 0..76 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.push(ALPHABET[(x >> 58) as usize]);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

@@ -1,7 +1,8 @@
 //! A TCP proxy on loopback in front of a real server that delays every byte by a fixed
 //! one-way delay in each direction: a distant server, as far as the migration can tell
 //! (this machine's kernel has no netem). Optionally it lets at most N connections through
-//! at once and turns the others away as Dovecot does (`mail_max_userip_connections`).
+//! at once and turns the others away as Dovecot does (`mail_max_userip_connections`), or
+//! paces each connection to a slow link's bytes per second.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -21,6 +22,20 @@ pub struct DelayingProxy {
 impl DelayingProxy {
     /// `one_way`: the delay each way (the round trip is twice it).
     pub fn start(upstream: u16, one_way: Duration, max_connections: Option<usize>) -> Self {
+        Self::start_with(upstream, one_way, max_connections, None)
+    }
+
+    /// A slow link too: each connection moves at most `bytes_per_second` each way.
+    pub fn start_paced(upstream: u16, one_way: Duration, bytes_per_second: u64) -> Self {
+        Self::start_with(upstream, one_way, None, Some(bytes_per_second))
+    }
+
+    fn start_with(
+        upstream: u16,
+        one_way: Duration,
+        max_connections: Option<usize>,
+        pace: Option<u64>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the delaying proxy");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -50,8 +65,8 @@ impl DelayingProxy {
                 let open = open.clone();
                 thread::spawn(move || {
                     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    let up = thread::spawn(move || delayed(client, server, one_way));
-                    delayed(s2, c2, one_way);
+                    let up = thread::spawn(move || delayed(client, server, one_way, pace));
+                    delayed(s2, c2, one_way, pace);
                     let _ = up.join();
                     open.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -88,11 +103,20 @@ impl Drop for DelayingProxy {
     }
 }
 
-/// Copies `from` to `to`, each piece written `delay` after it was read.
-fn delayed(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+/// Copies `from` to `to`, each piece written `delay` after it was read and, with a
+/// `pace`, no sooner than that many bytes per second allow.
+fn delayed(mut from: TcpStream, mut to: TcpStream, delay: Duration, pace: Option<u64>) {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     let writer = thread::spawn(move || {
+        // When the link is free again: each piece takes its bytes' time on the wire.
+        let mut free = Instant::now();
         for (due, bytes) in rx {
+            let mut due = due;
+            if let Some(rate) = pace {
+                free = free.max(Instant::now())
+                    + Duration::from_secs_f64(bytes.len() as f64 / rate as f64);
+                due = due.max(free);
+            }
             let now = Instant::now();
             if due > now {
                 thread::sleep(due - now);

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 pub use browser::Browser;
 pub use cli::Cutover;
-pub use corpus::{fill_realistic_mailbox, simple_message};
+pub use corpus::{attachment_message, fill_realistic_mailbox, simple_message};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dav::DavServer;
 pub use delaying_proxy::DelayingProxy;
