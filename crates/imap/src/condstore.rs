@@ -56,10 +56,23 @@ impl Session {
     /// ENABLE (RFC 5161) the given extensions, e.g. "QRESYNC". Returns what the server
     /// enabled; an empty list when it has no ENABLE.
     pub async fn enable(&mut self, extensions: &[&str]) -> Result<Vec<String>, ImapError> {
-        if !self.caps.has("ENABLE") || extensions.is_empty() {
+        let Some(body) = self.enable_command(extensions)? else {
             return Ok(Vec::new());
+        };
+        self.run("ENABLE", body).await?;
+        Ok(self.enabled_of(extensions))
+    }
+
+    /// The ENABLE command for `extensions`; `None` when the server has no ENABLE or
+    /// there is nothing to enable.
+    pub(crate) fn enable_command<'e>(
+        &self,
+        extensions: &[&'e str],
+    ) -> Result<Option<CommandBody<'e>>, ImapError> {
+        if !self.caps.has("ENABLE") || extensions.is_empty() {
+            return Ok(None);
         }
-        let caps: Vec<CapabilityEnable<'_>> = extensions
+        let caps: Vec<CapabilityEnable<'e>> = extensions
             .iter()
             .map(|e| {
                 CapabilityEnable::try_from(*e)
@@ -68,14 +81,17 @@ impl Session {
             .collect::<Result<_, _>>()?;
         let capabilities = Vec1::try_from(caps)
             .map_err(|_| ImapError::InvalidArgument("ENABLE needs a capability".into()))?;
-        self.run("ENABLE", CommandBody::Enable { capabilities })
-            .await?;
-        // A server enables what it advertises and ignores the rest (RFC 5161).
-        Ok(extensions
+        Ok(Some(CommandBody::Enable { capabilities }))
+    }
+
+    /// What an accepted ENABLE of `extensions` enabled: a server enables what it
+    /// advertises and ignores the rest (RFC 5161).
+    pub(crate) fn enabled_of(&self, extensions: &[&str]) -> Vec<String> {
+        extensions
             .iter()
             .filter(|e| self.caps.has(e))
             .map(|e| e.to_string())
-            .collect())
+            .collect()
     }
 
     /// `UID FETCH <set> (UID FLAGS) (CHANGEDSINCE <modseq> [VANISHED])` on the selected

@@ -46,9 +46,27 @@ impl Session {
     /// `RETURN (SPECIAL-USE)` (BAD) is listed again plainly, as
     /// [`Session::list_special_use`] does.
     pub async fn folders(&mut self) -> Result<Folders, ImapError> {
+        Ok(self.enable_and_list(&[]).await?.0)
+    }
+
+    /// [`Session::enable`] of `extensions`, then [`Session::folders`], in the same round
+    /// trip (ENABLE must only come before a SELECT, and LIST selects nothing). Returns the
+    /// folders and what was enabled.
+    pub async fn enable_and_list(
+        &mut self,
+        extensions: &[&str],
+    ) -> Result<(Folders, Vec<String>), ImapError> {
         let special_use = self.caps.has("SPECIAL-USE") || self.caps.has("LIST-EXTENDED");
         let with_namespaces = self.caps.has("NAMESPACE");
-        let mut commands = Vec::with_capacity(3);
+        let mut commands = Vec::with_capacity(4);
+        let enabling = match self.enable_command(extensions)? {
+            Some(body) => {
+                let tag = self.conn.next_tag();
+                commands.push((tag.clone(), encode_command(&tag, body)?));
+                true
+            }
+            None => false,
+        };
         let tag = self.conn.next_tag();
         let list = if special_use {
             // imap-codec has no type for LIST return options, so this one line is ours.
@@ -70,7 +88,14 @@ impl Session {
         }
         let (untagged, statuses) = self
             .conn
-            .execute_pipelined("LIST/LSUB/NAMESPACE", commands)
+            .execute_pipelined(
+                if enabling {
+                    "ENABLE/LIST/LSUB/NAMESPACE"
+                } else {
+                    "LIST/LSUB/NAMESPACE"
+                },
+                commands,
+            )
             .await?;
         let mut folders = Folders::default();
         for u in untagged {
@@ -82,6 +107,11 @@ impl Session {
             }
         }
         let mut statuses = statuses.into_iter();
+        let mut enabled = Vec::new();
+        if enabling && let Some(enable) = statuses.next() {
+            enable.check("ENABLE")?;
+            enabled = self.enabled_of(extensions);
+        }
         if let Some(list) = statuses.next() {
             if special_use && list.kind == StatusKind::Bad {
                 tracing::debug!("LIST RETURN (SPECIAL-USE) refused; listing without it");
@@ -96,7 +126,7 @@ impl Session {
         if let Some(namespace) = statuses.next() {
             namespace.check("NAMESPACE")?;
         }
-        Ok(folders)
+        Ok((folders, enabled))
     }
 
     /// NAMESPACE, when the server has it; `None` otherwise (the caller infers the

@@ -61,6 +61,17 @@ pub(crate) async fn apply_plan(
         held_removals: plan.held.clone(),
         ..PassOutcome::default()
     };
+    // A large copy from a distant source wants more connections: they log in while the
+    // folders are made.
+    let copy_bytes: Vec<u64> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Copy { messages, .. } => Some(messages.iter().map(|m| u64::from(m.size)).sum()),
+            _ => None,
+        })
+        .collect();
+    let early = copy::EarlyLanes::open(src, job, &copy_bytes);
     if let Some(folds) = facts.learned_folds_case {
         store.remember_target_folds_case(folds).await?;
     }
@@ -272,7 +283,7 @@ pub(crate) async fn apply_plan(
         messages: planned_messages,
         bytes: planned_bytes,
     });
-    copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome).await?;
+    copy::copy_mailbox(src, dst, &work, job, store, events, &mut outcome, early).await?;
     // Complete and settled: the next pass may end at a glance if the source stays as it
     // is now.
     store

@@ -93,7 +93,7 @@ pub async fn audit_mailbox(job: &MailboxJob, store: &dyn Store) -> Result<Mailbo
     let mut dst = open(&job.target, Role::Target).await?;
     // The folders and where they go; nothing of a pass's scan is needed here, since
     // every folder is listed whole below.
-    let layout = observe::map_folders(&mut src, &mut dst, job, false).await?;
+    let layout = observe::map_folders(&mut src, &mut dst, job, false, &[]).await?;
     let email = job.email.as_str();
     let states = store.folder_states(email).await?;
     let skipped = store.skipped_items(email).await?;

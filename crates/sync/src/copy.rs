@@ -12,12 +12,12 @@ use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::link::{Finished, LinkMeter};
-
 use crate::budget::MemoryPermit;
 use crate::connect;
+use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
 use crate::lanes::{self, FolderQueue};
+use crate::link::{Finished, LinkMeter};
 use crate::message_changes;
 use crate::pass::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
 use crate::planner::{self, ChunkLimits, SourceMessage};
@@ -221,7 +221,9 @@ enum Step {
 /// folders are shared out among more connections per side ([`lanes`]), each lane with
 /// its own sessions and pipeline; the given sessions run the first lane. A lane whose
 /// connections cannot be opened leaves its folders to the first lane. A lane's failure
-/// ends that lane; the others finish, and the first failure is the pass's.
+/// ends that lane; the others finish, and the first failure is the pass's. `early`: the
+/// other lanes' connections, when the pass started opening them before.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy_mailbox(
     src: &mut Session,
     dst: &mut Session,
@@ -230,12 +232,13 @@ pub(crate) async fn copy_mailbox(
     store: &dyn Store,
     events: &EventSink,
     outcome: &mut PassOutcome,
+    early: Option<EarlyLanes>,
 ) -> Result<(), SyncError> {
     let before = outcome.bytes;
     // With `--compression auto`, a whole copy is a measurement of each side's link, in
     // the mode this copy ran in.
     let timing = [&job.source, &job.target].map(|side| side.compress.meter().map(|m| m.begin()));
-    let result = copy_on_lanes(src, dst, work, job, store, events, outcome).await;
+    let result = copy_on_lanes(src, dst, work, job, store, events, outcome, early).await;
     if result.is_ok() {
         let bytes = outcome.bytes - before;
         let [source, target] = timing;
@@ -272,6 +275,7 @@ fn measured(meter: &LinkMeter, deflated: bool, bytes: u64, f: Finished, user: &s
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn copy_on_lanes(
     src: &mut Session,
     dst: &mut Session,
@@ -280,6 +284,7 @@ async fn copy_on_lanes(
     store: &dyn Store,
     events: &EventSink,
     outcome: &mut PassOutcome,
+    early: Option<EarlyLanes>,
 ) -> Result<(), SyncError> {
     let bytes: Vec<u64> = work
         .iter()
@@ -290,7 +295,21 @@ async fn copy_on_lanes(
     let queue = FolderQueue::new(plan.order);
     // The other lanes' logins at once: on a distant link each costs a few round trips.
     // A lane that cannot log in leaves its share to the others.
-    let opened = futures::future::join_all((1..plan.lanes).map(|_| open_lane(job))).await;
+    let mut opened = match early {
+        Some(mut early) => (&mut early.0).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    // Folders refused since the early lanes were planned: fewer may be needed.
+    while opened.len() > plan.lanes.saturating_sub(1) {
+        if let Some(Ok((s, d))) = opened.pop() {
+            connect::close(s);
+            connect::close(d);
+        }
+    }
+    let more = plan.lanes.saturating_sub(1 + opened.len());
+    opened.extend(
+        futures::future::join_all((0..more).map(|_| open_lane(&job.source, &job.target))).await,
+    );
     let mut others: Vec<(Session, Session)> = Vec::new();
     for lane in opened {
         match lane {
@@ -315,10 +334,10 @@ async fn copy_on_lanes(
         running.push(copy_lane(s, d, work, &queue, job, store, events, out));
     }
     let results = futures::future::join_all(running).await;
-    futures::future::join_all(others.into_iter().map(|(s, d)| async move {
-        let _ = tokio::join!(s.logout(), d.logout());
-    }))
-    .await;
+    for (s, d) in others {
+        connect::close(s);
+        connect::close(d);
+    }
     for o in &outcomes {
         outcome.copied += o.copied;
         outcome.bytes += o.bytes;
@@ -330,12 +349,38 @@ async fn copy_on_lanes(
 }
 
 /// A lane's own connections to both sides.
-async fn open_lane(job: &MailboxJob) -> Result<(Session, Session), SyncError> {
+async fn open_lane(source: &Side, target: &Side) -> Result<(Session, Session), SyncError> {
     let (src, dst) = tokio::join!(
-        connect::open(&job.source, Role::Source),
-        connect::open(&job.target, Role::Target)
+        connect::open(source, Role::Source),
+        connect::open(target, Role::Target)
     );
     Ok((src?, dst?))
+}
+
+/// The other lanes' connections, being opened while the pass still creates the target's
+/// folders: on a distant link their logins cost round trips that need not wait.
+/// Dropped unused, it stops opening them (and closes those it opened).
+pub(crate) struct EarlyLanes(tokio::task::JoinHandle<Vec<Result<(Session, Session), SyncError>>>);
+
+impl EarlyLanes {
+    /// Starts opening the lanes beyond the first that copying `bytes` (per folder)
+    /// will want, when it wants more than one.
+    pub(crate) fn open(src: &Session, job: &MailboxJob, bytes: &[u64]) -> Option<EarlyLanes> {
+        let plan = lanes::plan(src.round_trip(), bytes, lanes::MAX_LANES);
+        if plan.lanes < 2 {
+            return None;
+        }
+        let (source, target) = (job.source.clone(), job.target.clone());
+        Some(EarlyLanes(tokio::spawn(async move {
+            futures::future::join_all((1..plan.lanes).map(|_| open_lane(&source, &target))).await
+        })))
+    }
+}
+
+impl Drop for EarlyLanes {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Copies the folders one lane takes from `queue` as one pipeline across folders: while

@@ -13,7 +13,7 @@ use cutover_store::Store;
 use tracing::info;
 
 use crate::apply;
-use crate::connect::open;
+use crate::connect::{close, open};
 use crate::events::EventSink;
 use crate::glance;
 use crate::observe;
@@ -37,7 +37,7 @@ pub async fn sync_mailbox(
     let email = job.email.as_str();
     let mut src = open(&job.source, Role::Source).await?;
     if let Some(mut outcome) = glance::unchanged_source(&mut src, job, store).await? {
-        let _ = src.logout().await;
+        close(src);
         outcome.millis = started.elapsed().as_millis() as u64;
         info!(
             user = email,
@@ -53,8 +53,8 @@ pub async fn sync_mailbox(
     let mut outcome =
         apply::apply_plan(&mut src, &mut dst, job, store, events, facts, plan).await?;
 
-    // A failed LOGOUT after a complete pass changes nothing that matters.
-    let _ = tokio::join!(src.logout(), dst.logout());
+    close(src);
+    close(dst);
     outcome.millis = started.elapsed().as_millis() as u64;
     info!(
         user = email,

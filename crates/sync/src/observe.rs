@@ -120,20 +120,21 @@ pub(crate) async fn side_namespace(
 }
 
 /// A server's folders (with special-use attributes), its subscriptions and its personal
-/// namespace, asked for in one round trip.
+/// namespace, asked for in one round trip, after ENABLE of `enable` in the same one.
+struct SideFolders {
+    listed: Vec<cutover_imap::ListedMailbox>,
+    subscribed: BTreeSet<Vec<u8>>,
+    namespace: SideNamespace,
+    enabled: Vec<String>,
+}
+
 async fn read_folders(
     session: &mut Session,
     role: Role,
-) -> Result<
-    (
-        Vec<cutover_imap::ListedMailbox>,
-        BTreeSet<Vec<u8>>,
-        SideNamespace,
-    ),
-    SyncError,
-> {
-    let folders = session
-        .folders()
+    enable: &[&str],
+) -> Result<SideFolders, SyncError> {
+    let (folders, enabled) = session
+        .enable_and_list(enable)
         .await
         .map_err(|source| SyncError::Imap { role, source })?;
     let names: Vec<&[u8]> = folders.listed.iter().map(|m| m.name.as_bytes()).collect();
@@ -149,7 +150,12 @@ async fn read_folders(
         .into_iter()
         .map(|m| m.name.as_bytes().to_vec())
         .collect();
-    Ok((folders.listed, subscribed, side))
+    Ok(SideFolders {
+        listed: folders.listed,
+        subscribed,
+        namespace: side,
+        enabled,
+    })
 }
 
 /// A server's folders (with special-use attributes) and its subscriptions.
@@ -169,27 +175,26 @@ pub(crate) async fn list_folders(
     Ok((listed, subscribed))
 }
 
-/// Asks the source for change tracking: QRESYNC (which includes CONDSTORE) when it
-/// has it, else CONDSTORE.
-async fn enable_change_tracking(src: &mut Session) -> Result<SourceModes, SyncError> {
-    let caps = src.capabilities().clone();
-    let wanted: &[&str] = if caps.has("QRESYNC") {
+/// The change tracking to ask the source for: QRESYNC (which includes CONDSTORE) when
+/// it has it, else CONDSTORE.
+fn change_tracking(caps: &cutover_imap::Capabilities) -> &'static [&'static str] {
+    if caps.has("QRESYNC") {
         &["QRESYNC"]
     } else if caps.has("CONDSTORE") {
         &["CONDSTORE"]
     } else {
         &[]
-    };
-    let enabled = src.enable(wanted).await.map_err(|source| SyncError::Imap {
-        role: Role::Source,
-        source,
-    })?;
+    }
+}
+
+/// What the source lets a pass use, once `enabled` was enabled.
+fn source_modes(caps: &cutover_imap::Capabilities, enabled: &[String]) -> SourceModes {
     let qresync = enabled.iter().any(|e| e == "QRESYNC");
-    Ok(SourceModes {
+    SourceModes {
         condstore: qresync || caps.has("CONDSTORE"),
         qresync,
         object_ids: caps.has("OBJECTID"),
-    })
+    }
 }
 
 /// Both servers' folders, and where each source folder goes on the target.
@@ -205,6 +210,8 @@ pub(crate) struct FolderLayout {
     pub(crate) target_separator: Option<char>,
     /// The source's listing and the batch's folder rules, digested ([`crate::listing`]).
     pub(crate) source_listing: String,
+    /// What the source enabled of what [`map_folders`] was asked to enable.
+    pub(crate) source_enabled: Vec<String>,
 }
 
 /// Lists both servers and maps the source's folders onto the target's. Reads only, but
@@ -214,19 +221,35 @@ pub(crate) async fn map_folders(
     dst: &mut Session,
     job: &MailboxJob,
     for_pass: bool,
+    src_enable: &[&str],
 ) -> Result<FolderLayout, SyncError> {
     let email = job.email.as_str();
     // With special-use attributes, so Sent goes to Sent whatever each side calls it.
     // Names relative to each side's personal namespace: Cyrus's `INBOX.Sent` is
     // Dovecot's `Sent`. Other users' and shared folders are not this mailbox's mail.
-    let (src_list, src_subscribed, src_ns) = read_folders(src, Role::Source).await?;
+    // Both sides at once: a distant one costs a round trip, not two.
+    let (src_side, dst_side) = tokio::join!(
+        read_folders(src, Role::Source, src_enable),
+        read_folders(dst, Role::Target, &[])
+    );
+    let SideFolders {
+        listed: src_list,
+        subscribed: src_subscribed,
+        namespace: src_ns,
+        enabled: source_enabled,
+    } = src_side?;
+    let SideFolders {
+        listed: dst_list,
+        subscribed: dst_subscribed,
+        namespace: dst_ns,
+        ..
+    } = dst_side?;
     let source_listing = listing::listing_digest(
         &src_list,
         &src_subscribed,
         &job.excluded_folders,
         &job.folder_map,
     );
-    let (dst_list, dst_subscribed, dst_ns) = read_folders(dst, Role::Target).await?;
     let seps = Separators {
         source: src_ns.separator,
         target: dst_ns.separator,
@@ -300,6 +323,7 @@ pub(crate) async fn map_folders(
         target_subscribed: dst_subscribed,
         target_separator: dst_ns.separator,
         source_listing,
+        source_enabled,
     })
 }
 
@@ -396,7 +420,7 @@ pub(crate) async fn observe_mailbox(
     for_pass: bool,
 ) -> Result<MailboxFacts, SyncError> {
     let email = job.email.as_str();
-    let modes = enable_change_tracking(src).await?;
+    let caps = src.capabilities().clone();
     let mut states: HashMap<Vec<u8>, FolderState> = store
         .folder_states(email)
         .await?
@@ -411,7 +435,9 @@ pub(crate) async fn observe_mailbox(
         target_subscribed: dst_subscribed,
         target_separator,
         source_listing,
-    } = map_folders(src, dst, job, for_pass).await?;
+        source_enabled,
+    } = map_folders(src, dst, job, for_pass, change_tracking(&caps)).await?;
+    let modes = source_modes(&caps, &source_enabled);
 
     // Renamed and gone folders; the renamed ones' states follow them here, their records
     // in the store when the plan is applied.
