@@ -91,7 +91,7 @@ pub fn credentials_for(
 /// ([`crate::link`]); `on`, `off` and loopback are fixed.
 fn compress_choice(c: &Connection) -> CompressChoice {
     match c.compression {
-        Compression::Auto if !is_loopback(&c.server) || crate::test_hooks::loopback_is_a_link() => {
+        Compression::Auto if !is_loopback(&c.server) || crate::link::loopback_is_a_link() => {
             CompressChoice::Measured(LinkMeter::of(&c.server, c.port))
         }
         Compression::Auto | Compression::Off => CompressChoice::Fixed(false),

@@ -210,6 +210,13 @@ impl Drop for Copying<'_> {
     }
 }
 
+/// Whether `--compression auto` measures a loopback server as if it were far away:
+/// `CUTOVER_LOOPBACK_IS_A_LINK=1`, for a link emulated on this machine by a proxy (the
+/// tests' and `bench/wan.sh`'s). Otherwise loopback is never compressed.
+pub fn loopback_is_a_link() -> bool {
+    std::env::var_os("CUTOVER_LOOPBACK_IS_A_LINK").is_some_and(|v| v == "1")
+}
+
 /// How a side chooses COMPRESS.
 #[derive(Debug, Clone)]
 pub enum CompressChoice {

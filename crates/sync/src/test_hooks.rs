@@ -87,10 +87,3 @@ pub async fn chunk_delay() {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }
-
-/// Whether `--compression auto` treats a loopback server as one over a network, so that
-/// a test can measure a slow link emulated by a proxy on loopback
-/// (`CUTOVER_TEST_LOOPBACK_IS_A_LINK=1`). Always false in release builds.
-pub fn loopback_is_a_link() -> bool {
-    cfg!(debug_assertions) && std::env::var_os("CUTOVER_TEST_LOOPBACK_IS_A_LINK").is_some()
-}

@@ -47,9 +47,9 @@ fn a_migration_over_compress_deflate_is_byte_exact() {
     verify_independently(&src, &dst, &users);
 }
 
-/// `--compression auto` on a slow link (a proxy pacing the source to 4 MB/s, with
-/// loopback taken for a network by the test hook): the first mailbox is copied plain and
-/// measures the link; the next ones ask for COMPRESS; every mailbox is still exact.
+/// `--compression auto` on a slow link (a proxy pacing the source to 4 MB/s, loopback
+/// taken for a network by `CUTOVER_LOOPBACK_IS_A_LINK`): the first mailbox is copied
+/// plain and measures the link; the next ones ask for COMPRESS; every mailbox is exact.
 #[test]
 fn auto_turns_compress_on_once_a_copy_measured_a_slow_link() {
     let users = [
@@ -90,7 +90,7 @@ fn auto_turns_compress_on_once_a_copy_measured_a_slow_link() {
     let out = cutover
         .command(&["run", "--once", "--format", "json"])
         .env("CUTOVER_LOG", "cutover_sync=debug,info")
-        .env("CUTOVER_TEST_LOOPBACK_IS_A_LINK", "1")
+        .env("CUTOVER_LOOPBACK_IS_A_LINK", "1")
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
