@@ -9,7 +9,8 @@
 # Env: CUTOVER_DEMO_DIR (work dir, default /tmp/cutover-demo), CARGO_TARGET_DIR.
 # Talks to 127.0.0.1 only: source IMAP on :20143, target IMAP on :21143, DNS (dnsmasq,
 # the demo's zone for example.test) on :20053, the SMTP relay for notification mails on
-# :20025 (aiosmtpd, delivering into the target over LMTP).
+# :20025 (aiosmtpd, delivering into the target over LMTP), the source's and the target's
+# CalDAV/CardDAV servers (Radicale) on :20232 and :21232.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +19,8 @@ SRC_PORT=20143
 DST_PORT=21143
 DNS_PORT=20053
 SMTP_PORT=20025
+SRC_DAV_PORT=20232
+DST_DAV_PORT=21232
 NUSERS=3
 MAIL_USER=cutover-mail
 KEEP=no
@@ -39,7 +42,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 install_packages() {
   local missing=() p
-  for p in dovecot-core dovecot-imapd dovecot-lmtpd python3 python3-aiosmtpd openssl dnsmasq; do
+  for p in dovecot-core dovecot-imapd dovecot-lmtpd python3 python3-aiosmtpd openssl dnsmasq radicale; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -175,13 +178,41 @@ start_relay() {
   echo "  relay: pid $(cat "$WORK/smtp/relay.pid"), smtp://127.0.0.1:$SMTP_PORT (STARTTLS, login), log $WORK/smtp/relay.log"
 }
 
+# Calendars and contacts: a Radicale (CalDAV/CardDAV) beside each Dovecot, with the same
+# users and passwords in a plain htpasswd file, each user owning only their own home.
+stop_dav() { # NAME
+  local pf="$WORK/dav-$1/radicale.pid"
+  [[ -s $pf ]] && kill -TERM "$(cat "$pf")" 2>/dev/null || true
+  rm -f "$pf"
+}
+start_dav() { # NAME PORT
+  local n="$1" port="$2" d="$WORK/dav-$1"
+  stop_dav "$n"
+  mkdir -p "$d"
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+    die "127.0.0.1:$port is already in use (another demo still running? see ss -ltnp)"
+  for i in $(seq "$NUSERS"); do echo "user$i@example.test:pass"; done > "$d/users"
+  printf '[server]\nhosts = 127.0.0.1:%s\n[auth]\ntype = htpasswd\nhtpasswd_filename = %s\nhtpasswd_encryption = plain\n[storage]\nfilesystem_folder = %s\n[rights]\ntype = owner_only\n' \
+    "$port" "$d/users" "$d/collections" > "$d/radicale.conf"
+  /usr/bin/python3 -m radicale --config "$d/radicale.conf" </dev/null >"$d/radicale.log" 2>&1 &
+  echo $! > "$d/radicale.pid"
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { tail -5 "$d/radicale.log" >&2; die "$n: Radicale did not start"; }
+  echo "  $n: pid $(cat "$d/radicale.pid"), http://127.0.0.1:$port/ (CalDAV and CardDAV), log $d/radicale.log"
+}
+
 cleanup() {
   local rc=$?
   if [[ $KEEP == yes && $rc -eq 0 ]]; then
-    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst) $WORK/dns/dnsmasq.pid $WORK/smtp/relay.pid)"
+    echo "servers left running; stop them with: kill \$(cat $(pidfile src) $(pidfile dst) $WORK/dns/dnsmasq.pid $WORK/smtp/relay.pid $WORK/dav-src/radicale.pid $WORK/dav-dst/radicale.pid)"
   else
     step "Stopping the servers"
     stop_relay
+    stop_dav src
+    stop_dav dst
     stop_server src
     stop_server dst
     stop_dns
@@ -206,7 +237,9 @@ trap cleanup EXIT
 stop_server src
 stop_server dst
 stop_dns
-rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db*
+stop_dav src
+stop_dav dst
+rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db* "$WORK/dav-src" "$WORK/dav-dst"
 {
   for i in $(seq "$NUSERS"); do echo "user$i@example.test:{PLAIN}pass::::::"; done
   # The admin who gets the notification mails (a mailbox of the new system).
@@ -215,9 +248,11 @@ rm -rf "$WORK/src" "$WORK/dst" "$WORK/conf" "$WORK"/state.db*
 echo 'admin:{PLAIN}adminpass' > "$WORK/master-users"
 chmod 644 "$WORK/users.passwd" "$WORK/master-users"
 {
+  # Each user's password: the calendars' servers have no admin who can act for a user.
   echo "EmailAddress,UserName,Password"
-  for i in $(seq "$NUSERS"); do echo "user$i@example.test,,"; done
+  for i in $(seq "$NUSERS"); do echo "user$i@example.test,,pass"; done
 } > "$WORK/users.csv"
+chmod 600 "$WORK/users.csv"
 echo "  users user1..user$NUSERS@example.test / pass, master user admin / adminpass"
 
 step "Starting the source (old system) and target (new system) Dovecot servers"
@@ -226,6 +261,16 @@ start_server dst "$DST_PORT"
 
 step "Filling the source with $NUSERS realistic mailboxes"
 run python3 "$REPO/demo/make_corpus.py" --conf "$(conf src)" --users "$NUSERS" --messages 120
+
+step "The calendars and contacts of both systems (Radicale); user1's source holds calendars with a recurring series, tasks and address books"
+start_dav src "$SRC_DAV_PORT"
+start_dav dst "$DST_DAV_PORT"
+DAVTOOL="$REPO/fixtures/dav/davtool.py"
+dav_side() { # NAME PORT: davtool.py's arguments for user1 on that server
+  echo "http://127.0.0.1:$2/ user1@example.test pass /user1@example.test/ /user1@example.test/"
+}
+# shellcheck disable=SC2046 # one argument per word
+run /usr/bin/python3 "$DAVTOOL" seed $(dav_side src "$SRC_DAV_PORT")
 
 VERIFY="$REPO/../shared/bench/verify.py"
 if [[ $SERVERS_ONLY == yes ]]; then
@@ -248,9 +293,11 @@ step "Publishing the TXT record in the demo's DNS (the old MX still in place)"
 start_dns
 run "$CUTOVER" domain verify example.test --dns-server "127.0.0.1:$DNS_PORT"
 run "$CUTOVER" target set --server 127.0.0.1 --port "$DST_PORT" --security none --admin admin \
-  --password-env DST_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
+  --password-env DST_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test \
+  --dav-url "http://127.0.0.1:$DST_DAV_PORT/"
 run "$CUTOVER" endpoint new --name CutoverEndpoint --server 127.0.0.1 --port "$SRC_PORT" --security none \
-  --admin admin --password-env SRC_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test
+  --admin admin --password-env SRC_ADMIN_PASSWORD --impersonation authzid --test-mailbox user1@example.test \
+  --dav-url "http://127.0.0.1:$SRC_DAV_PORT/"
 run "$CUTOVER" endpoint get CutoverEndpoint --format list --select 'EndpointType,RemoteServer,Max*'
 step "Notification mails: the SMTP relay, and the admin's address on the batch"
 start_relay
@@ -291,6 +338,12 @@ step "The admin's mail: the initial sync finished, with both reports attached (r
 run /usr/bin/python3 "$REPO/demo/show_inbox.py" "$REPO/fixtures/smtp/fetch_inbox.py" "$DST_PORT" it-admin@example.test pass
 run "$CUTOVER" batch get CutoverBatch --format list
 run "$CUTOVER" user get --format table
+step "Calendars, contacts and tasks moved beside the mail (a dav-pass job per mailbox)"
+run "$CUTOVER" user get user1@example.test --format list \
+  --select 'Identity,ItemsSynced,CalendarItemsSynced,TaskItemsSynced,ContactItemsSynced,DavItemsSkipped,DavLastSyncedDateTime'
+echo "  independent check (davtool.py over plain HTTP, not cutover's code): same collections, same items by UID"
+# shellcheck disable=SC2046 # one argument per word
+run /usr/bin/python3 "$DAVTOOL" compare $(dav_side src "$SRC_DAV_PORT") $(dav_side dst "$DST_DAV_PORT")
 
 step "Incremental sync: the old system loses user2's INBOX; the brake holds the removals for the admin"
 run doveadm -c "$(conf src)" expunge -u user2@example.test mailbox INBOX all
@@ -336,5 +389,6 @@ cat <<EOF
   target       imap://127.0.0.1:$DST_PORT  mail $WORK/dst/mail  log $WORK/dst/log/dovecot.log
   dns          127.0.0.1:$DNS_PORT (dnsmasq, zone example.test)  log $WORK/dns/dnsmasq.log
   relay        smtp://127.0.0.1:$SMTP_PORT (aiosmtpd -> target over LMTP)  log $WORK/smtp/relay.log
+  dav          http://127.0.0.1:$SRC_DAV_PORT/ -> http://127.0.0.1:$DST_DAV_PORT/ (Radicale)  logs $WORK/dav-*/radicale.log
   try          CUTOVER_STATE=$CUTOVER_STATE $CUTOVER user stats user1@example.test
 EOF
