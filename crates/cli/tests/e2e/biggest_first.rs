@@ -22,15 +22,7 @@ fn the_initial_sync_starts_the_biggest_mailbox_first() {
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", SMALL);
     // One mailbox at a time: the order is the order of the passes.
-    cutover.ok(&[
-        "endpoint",
-        "set",
-        "CutoverEndpoint",
-        "--max-concurrent-migrations",
-        "1",
-        "--max-concurrent-incremental-syncs",
-        "1",
-    ]);
+    cutover.at_once(1);
     cutover.start_batch(&users.map(|u| (u, "", "")), &[]);
     let out = cutover.run(&["run", "--once"]);
     assert!(

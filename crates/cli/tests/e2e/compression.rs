@@ -77,15 +77,7 @@ fn auto_turns_compress_on_once_a_copy_measured_a_slow_link() {
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
     assert_eq!(field(&endpoint, "Compression"), "auto");
     // One mailbox at a time: each copy is measured after the one before.
-    cutover.ok(&[
-        "endpoint",
-        "set",
-        "CutoverEndpoint",
-        "--max-concurrent-migrations",
-        "1",
-        "--max-concurrent-incremental-syncs",
-        "1",
-    ]);
+    cutover.at_once(1);
     cutover.start_batch(&users.map(|u| (u, "", "")), &[]);
     let out = cutover
         .command(&["run", "--once", "--format", "json"])

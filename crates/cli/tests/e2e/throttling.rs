@@ -18,15 +18,7 @@ fn a_target_that_refuses_connections_throttles_the_batch_and_fails_nothing() {
     let proxy = LimitingProxy::start(dst.port(), 2);
     let cutover = Cutover::new();
     cutover.connect_ports(src.port(), proxy.port(), "authzid", names[0]);
-    cutover.ok(&[
-        "endpoint",
-        "set",
-        "CutoverEndpoint",
-        "--max-concurrent-migrations",
-        "8",
-        "--max-concurrent-incremental-syncs",
-        "8",
-    ]);
+    cutover.at_once(8);
     let rows: Vec<(&str, &str, &str)> = names.iter().map(|u| (*u, "", "")).collect();
     cutover.start_batch(&rows, &[]);
 

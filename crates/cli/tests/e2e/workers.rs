@@ -78,15 +78,7 @@ pub fn three_workers_one_killed(cutover: &Cutover) {
     }
     let total: usize = names.iter().map(|u| src.mailbox(u).message_count()).sum();
     cutover.connect(&src, &dst, "authzid", names[0]);
-    cutover.ok(&[
-        "endpoint",
-        "set",
-        "CutoverEndpoint",
-        "--max-concurrent-migrations",
-        "2",
-        "--max-concurrent-incremental-syncs",
-        "2",
-    ]);
+    cutover.at_once(2);
     let rows: Vec<(&str, &str, &str)> = names.iter().map(|u| (*u, "", "")).collect();
     cutover.start_batch(&rows, &[]);
     assert_eq!(saves_on(&dst), 0);

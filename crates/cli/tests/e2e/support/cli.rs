@@ -215,6 +215,20 @@ impl Cutover {
     }
 
     /// As [`Cutover::connect`], to any loopback ports (a proxy in front of a server).
+    /// `endpoint set` so that `n` mailboxes move at once, in the initial copy and after.
+    pub fn at_once(&self, n: u32) {
+        let n = n.to_string();
+        self.ok(&[
+            "endpoint",
+            "set",
+            "CutoverEndpoint",
+            "--max-concurrent-migrations",
+            &n,
+            "--max-concurrent-incremental-syncs",
+            &n,
+        ]);
+    }
+
     pub fn connect_ports(&self, src: u16, dst: u16, impersonation: &str, test_mailbox: &str) {
         self.connect_with(src, dst, impersonation, test_mailbox, &[]);
     }
