@@ -119,8 +119,8 @@ pub(crate) async fn side_namespace(
     Ok(side)
 }
 
-/// A server's folders (with special-use attributes), its subscriptions and its personal
-/// namespace, asked for in one round trip, after ENABLE of `enable` in the same one.
+/// A server's folders (with special-use attributes), its subscriptions, its personal
+/// namespace, and what it enabled.
 struct SideFolders {
     listed: Vec<cutover_imap::ListedMailbox>,
     subscribed: BTreeSet<Vec<u8>>,
@@ -128,6 +128,8 @@ struct SideFolders {
     enabled: Vec<String>,
 }
 
+/// A server's [`SideFolders`], asked for in one round trip, with ENABLE of `enable` (none:
+/// no ENABLE) first in the same one.
 async fn read_folders(
     session: &mut Session,
     role: Role,
