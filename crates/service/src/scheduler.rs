@@ -29,6 +29,8 @@ use cutover_sync::{
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::provisioning::{MailboxPassGate, mailbox_pass_waits};
+
 pub use decide::{Decision, decide};
 
 /// What this worker did for one batch, reported when its round closes (or when `--once`
@@ -702,23 +704,31 @@ impl JobContext {
         stop: StopSignal,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
+        let user = store.user(&job.subject).await?;
         if job.kind == JobKind::DavPass {
             // A user's calendars wait for its entry on the target, as its mail does.
-            if let Some(user) = store.user(&job.subject).await?
-                && self.waits_for_provisioning(job, batch, &user).await?
+            if let Some(user) = &user
+                && self.provisioning_gate(job, batch, user).await? != MailboxPassGate::Go
             {
                 return Ok(None);
             }
-            return self.run_dav(job, batch, sides, stop).await;
+            return self.run_dav(job, batch, sides, user, stop).await;
         }
-        let Some(mut user) = store.user(&job.subject).await? else {
+        let Some(mut user) = user else {
             store
                 .end_job(job.id, &self.worker.id, &JobEnd::Done)
                 .await?;
             return Ok(None);
         };
-        if let Some(ended) = self.provisioning_first(job, batch, &user).await? {
-            return Ok(ended);
+        if job.kind == JobKind::Provision {
+            let end = crate::provisioning::run_job(store, batch, job).await?;
+            store.end_job(job.id, &self.worker.id, &end).await?;
+            return Ok(None);
+        }
+        match self.provisioning_gate(job, batch, &user).await? {
+            MailboxPassGate::Go => {}
+            MailboxPassGate::Wait => return Ok(None),
+            MailboxPassGate::Skip => return Ok(Some((UserStatus::Failed, 0, 0))),
         }
         // Its own stop, for a lost lease; it still stops with the batch.
         let mine = stop.child();
@@ -735,69 +745,29 @@ impl JobContext {
         result
     }
 
-    /// Whether `job` (a DAV pass) was handled here because its user's first
-    /// provisioning has not happened yet (put off) or failed for good (ended).
-    async fn waits_for_provisioning(
+    /// A mailbox or DAV pass waits for its user's first provisioning, and does not run
+    /// when that failed for good. Unless the gate says `Go`, the job is ended here: put
+    /// off a second (`Wait`) or done (`Skip`).
+    async fn provisioning_gate(
         &self,
         job: &Job,
         batch: &Batch,
         user: &MigrationUser,
-    ) -> Result<bool, RunError> {
-        use crate::provisioning::{MailboxPassGate, mailbox_pass_waits};
+    ) -> Result<MailboxPassGate, RunError> {
         let store = self.store.as_ref();
-        match mailbox_pass_waits(store, batch, user).await? {
-            MailboxPassGate::Go => return Ok(false),
-            MailboxPassGate::Skip => {
-                store
-                    .end_job(job.id, &self.worker.id, &JobEnd::Done)
-                    .await?;
-                return Ok(true);
-            }
-            MailboxPassGate::Wait => {}
-        }
-        let end = JobEnd::Later {
-            run_at: Utc::now() + chrono::Duration::seconds(1),
-            attempts: job.attempts,
-            refusals: job.refusals,
-            error: Some("waiting for the user's entry on the target".into()),
+        let gate = mailbox_pass_waits(store, batch, user).await?;
+        let end = match gate {
+            MailboxPassGate::Go => return Ok(gate),
+            MailboxPassGate::Wait => JobEnd::Later {
+                run_at: Utc::now() + chrono::Duration::seconds(1),
+                attempts: job.attempts,
+                refusals: job.refusals,
+                error: Some("waiting for the user's entry on the target".into()),
+            },
+            MailboxPassGate::Skip => JobEnd::Done,
         };
         store.end_job(job.id, &self.worker.id, &end).await?;
-        Ok(true)
-    }
-
-    /// A provision job runs here; a mailbox pass waits for its user's first
-    /// provisioning (or does not run when that failed). `Some`: the job was handled.
-    async fn provisioning_first(
-        &self,
-        job: &Job,
-        batch: &Batch,
-        user: &MigrationUser,
-    ) -> Result<Option<Option<(UserStatus, u64, u64)>>, RunError> {
-        use crate::provisioning::{MailboxPassGate, mailbox_pass_waits, run_job};
-        let store = self.store.as_ref();
-        let owner = self.worker.id.as_str();
-        if job.kind == JobKind::Provision {
-            let end = run_job(store, batch, job).await?;
-            store.end_job(job.id, owner, &end).await?;
-            return Ok(Some(None));
-        }
-        match mailbox_pass_waits(store, batch, user).await? {
-            MailboxPassGate::Go => Ok(None),
-            MailboxPassGate::Wait => {
-                let end = JobEnd::Later {
-                    run_at: Utc::now() + chrono::Duration::seconds(1),
-                    attempts: job.attempts,
-                    refusals: job.refusals,
-                    error: Some("waiting for the user's entry on the target".into()),
-                };
-                store.end_job(job.id, owner, &end).await?;
-                Ok(Some(None))
-            }
-            MailboxPassGate::Skip => {
-                store.end_job(job.id, owner, &JobEnd::Done).await?;
-                Ok(Some(Some((UserStatus::Failed, 0, 0))))
-            }
-        }
+        Ok(gate)
     }
 
     async fn attempt(

@@ -431,9 +431,8 @@ pub struct BatchView {
 impl BatchView {
     /// The view with the DAV counts of its users (`None`: the batch moves mail only).
     pub fn with_dav(mut self, dav: Option<&[DavSummary]>) -> Self {
-        let dav = dav.map(DavCountsView::total);
-        let dav = dav.as_ref();
-        let d = dav;
+        let counts = dav.map(DavCountsView::total);
+        let d = counts.as_ref();
         self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
         self.task_items_synced = d.map(|d| d.task_items_synced);
         self.contact_items_synced = d.map(|d| d.contact_items_synced);
@@ -661,9 +660,8 @@ impl UserView {
 
     /// The view with the user's calendars, contacts and tasks.
     pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
-        let dav = dav.map(DavCountsView::new);
-        let dav = dav.as_ref();
-        let d = dav;
+        let counts = dav.map(DavCountsView::new);
+        let d = counts.as_ref();
         self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
         self.task_items_synced = d.map(|d| d.task_items_synced);
         self.contact_items_synced = d.map(|d| d.contact_items_synced);
@@ -824,9 +822,8 @@ impl UserStatsView {
 
     /// The view with the user's calendars, contacts and tasks.
     pub fn with_dav(mut self, dav: Option<&DavSummary>) -> Self {
-        let dav = dav.map(DavCountsView::new);
-        let dav = dav.as_ref();
-        let d = dav;
+        let counts = dav.map(DavCountsView::new);
+        let d = counts.as_ref();
         self.calendar_items_synced = d.map(|d| d.calendar_items_synced);
         self.task_items_synced = d.map(|d| d.task_items_synced);
         self.contact_items_synced = d.map(|d| d.contact_items_synced);

@@ -8,7 +8,9 @@
 //! how the last DAV pass ended is `dav_passes`, which the round's close reads.
 
 use chrono::Utc;
-use cutover_model::{Batch, SkippedCounts, SkippedKind, UserStatus, check_item_limits};
+use cutover_model::{
+    Batch, MigrationUser, SkippedCounts, SkippedKind, UserStatus, check_item_limits,
+};
 use cutover_store::{Job, JobEnd, Store};
 use cutover_sync::{Attempt, RunError, Sides, StopReason, StopSignal};
 use tracing::{info, warn};
@@ -19,7 +21,7 @@ use super::{Decision, JobContext, decide};
 /// DAV pass failed counts as Failed (the batch ends SyncedWithErrors), whatever its mail.
 pub(super) async fn with_dav_outcome(
     store: &dyn Store,
-    user: &cutover_model::MigrationUser,
+    user: &MigrationUser,
 ) -> Result<UserStatus, cutover_store::StoreError> {
     if user.status == UserStatus::Synced
         && store
@@ -66,17 +68,19 @@ async fn over_item_limits(
 }
 
 impl JobContext {
-    /// Runs one attempt of the user's DAV pass and ends the job as [`decide`] says.
+    /// Runs one attempt of the DAV pass of `user` (the job's subject, as read for it) and
+    /// ends the job as [`decide`] says.
     pub(super) async fn run_dav(
         &self,
         job: &Job,
         batch: &Batch,
         sides: &Sides,
+        user: Option<MigrationUser>,
         stop: StopSignal,
     ) -> Result<Option<(UserStatus, u64, u64)>, RunError> {
         let store = self.store.as_ref();
         let owner = self.worker.id.as_str();
-        let user = match store.user(&job.subject).await? {
+        let user = match user {
             Some(user) if user.kind.has_mailbox() => user,
             // gone, or a recipient without a mailbox: nothing to copy
             _ => {
