@@ -458,11 +458,7 @@ pub struct DnsArgs {
 }
 
 pub(crate) fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(std::net::SocketAddr::new(ip, 53));
-    }
-    s.parse()
-        .map_err(|_| format!("'{s}' is not IP or IP:PORT (e.g. 192.0.2.53 or 127.0.0.1:5353)"))
+    cutover_discover::dns::parse_server(s)
 }
 
 /// Finding the server from an address (Test-MigrationServerAvailability -Autodiscover).

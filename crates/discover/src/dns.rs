@@ -14,6 +14,16 @@ use hickory_resolver::{TokioResolver, net::NetError};
 use crate::mx::MxRecord;
 use crate::srv::SrvRecord;
 
+/// The DNS server a `--dns-server` (or `--dav-dns-server`) names: `IP` or `IP:PORT`,
+/// port 53 by default.
+pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not IP or IP:PORT (e.g. 192.0.2.53 or 127.0.0.1:5353)"))
+}
+
 /// A failed DNS question (a missing record is not an error: it is an empty answer).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot look up {rtype} {name} {server}: {reason}")]
@@ -224,5 +234,19 @@ impl reqwest::dns::Resolve for Dns {
                 Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dns_server_is_ip_or_ip_and_port() {
+        assert_eq!(parse_server("127.0.0.1").unwrap().port(), 53);
+        assert_eq!(parse_server("127.0.0.1:5353").unwrap().port(), 5353);
+        assert_eq!(parse_server("[::1]:5353").unwrap().port(), 5353);
+        let refused = parse_server("dns.example").unwrap_err();
+        assert!(refused.contains("IP or IP:PORT"), "{refused}");
     }
 }

@@ -3,8 +3,6 @@
 //! (`--dav-url`); then each user's view carries the DAV ledger's counts, and the
 //! user's skipped items include the calendar items and contacts the target refused.
 
-use std::net::{IpAddr, SocketAddr};
-
 use cutover_dav::client::DavAccount;
 use cutover_discover::Dns;
 use cutover_discover::srv::{SrvRecord, order};
@@ -12,14 +10,6 @@ use cutover_model::endpoint::is_loopback;
 use cutover_model::{Batch, DavSettings, Endpoint, MigrationUser, Target};
 use cutover_store::{DavSummary, SkippedItem, Store, StoreError};
 use secrecy::SecretString;
-
-/// `IP` or `IP:PORT` (port 53 by default): the DNS server of `--dav-dns-server`.
-pub fn dns_server(text: &str) -> Result<SocketAddr, String> {
-    let text = text.trim();
-    text.parse::<SocketAddr>()
-        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| format!("'{text}' is not IP or IP:PORT"))
-}
 
 /// Where a user of `domain` finds their DAV server, from the SRV answers (RFC 6764
 /// section 3): the best `_caldavs._tcp` target over TLS; a `_caldav._tcp` one (plain
@@ -46,7 +36,11 @@ pub async fn dav_url(settings: &DavSettings, email: &str) -> Result<String, Stri
         .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .ok_or_else(|| format!("'{email}' has no domain to find its DAV server from"))?;
-    let server = settings.dns_server.as_deref().map(dns_server).transpose()?;
+    let server = settings
+        .dns_server
+        .as_deref()
+        .map(cutover_discover::dns::parse_server)
+        .transpose()?;
     let dns = Dns::new(server).map_err(|e| format!("DAV discovery for {email}: {e}"))?;
     let mut answers = Vec::new();
     for service in ["_caldavs._tcp", "_caldav._tcp"] {
@@ -209,12 +203,5 @@ mod tests {
             url_from_srv("contoso.com", &[srv(".", 0, 0)], &[]),
             "https://contoso.com/"
         );
-    }
-
-    #[test]
-    fn a_dns_server_is_ip_or_ip_and_port() {
-        assert_eq!(dns_server("127.0.0.1").unwrap().port(), 53);
-        assert_eq!(dns_server("127.0.0.1:5353").unwrap().port(), 5353);
-        assert!(dns_server("dns.example").is_err());
     }
 }

@@ -30,7 +30,7 @@ pub fn settings_from_args(
     };
     let dns_server = match &args.dav_dns_server {
         Some(server) => Some(
-            cutover_service::calendars::dns_server(server)
+            cutover_discover::dns::parse_server(server.trim())
                 .map_err(|e| anyhow!("--dav-dns-server: {e}"))?
                 .to_string(),
         ),
