@@ -12,33 +12,6 @@ use crate::support::{
 
 const ANN: &str = "ann@contoso.test";
 
-/// `endpoint new` for the Dovecot source with `extra` options, as `Cutover::connect_with`.
-fn endpoint_new(cutover: &Cutover, src_port: u16, extra: &[&str]) {
-    let port = src_port.to_string();
-    let mut args = vec![
-        "endpoint",
-        "new",
-        "--name",
-        "CutoverEndpoint",
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--security",
-        "none",
-        "--admin",
-        "admin",
-        "--password-env",
-        "SRC_ADMIN_PASSWORD",
-        "--impersonation",
-        "authzid",
-        "--test-mailbox",
-        ANN,
-    ];
-    args.extend_from_slice(extra);
-    cutover.ok(&args);
-}
-
 #[test]
 fn a_batch_copies_calendars_contacts_and_tasks_beside_mail_and_follows_changes() {
     let (src, dst) = pair(&[ANN], '/');
@@ -61,9 +34,10 @@ fn a_batch_copies_calendars_contacts_and_tasks_beside_mail_and_follows_changes()
         0,
     ));
     let dns_addr = dns.addr();
-    endpoint_new(
-        &cutover,
+    cutover.new_endpoint(
         src.port(),
+        "authzid",
+        ANN,
         &["--dav-discover", "--dav-dns-server", &dns_addr],
     );
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
@@ -166,7 +140,7 @@ fn a_user_without_a_password_for_the_dav_server_is_told_why() {
     let target_dav = xandikos.url();
     cutover.set_target(dst.port(), "authzid", ANN, &["--dav-url", &target_dav]);
     let source_dav = radicale.url();
-    endpoint_new(&cutover, src.port(), &["--dav-url", &source_dav]);
+    cutover.new_endpoint(src.port(), "authzid", ANN, &["--dav-url", &source_dav]);
     // the CSV gives no password: mail moves (the admin acts for ann), calendars cannot
     cutover.start_batch(&[(ANN, "", "")], &[]);
     let run = cutover.json(&["run", "--once"]);
@@ -214,7 +188,7 @@ fn a_dav_pass_killed_after_a_put_and_run_again_leaves_each_item_once() {
     let target_dav = xandikos.url();
     cutover.set_target(dst.port(), "authzid", ANN, &["--dav-url", &target_dav]);
     let source_dav = radicale.url();
-    endpoint_new(&cutover, src.port(), &["--dav-url", &source_dav]);
+    cutover.new_endpoint(src.port(), "authzid", ANN, &["--dav-url", &source_dav]);
     cutover.start_batch(&[(ANN, "", "pass")], &[]);
     // SIGKILL once the target took the 4th item and before its record is written
     crate::crash::kill_at(&cutover, "dav-after-put", 4);

@@ -90,27 +90,7 @@ fn batch_of_provisioned(cutover: &Cutover, users: &[&str], dns: &[String]) {
             ..DovecotOptions::default()
         },
     );
-    let sp = src.port().to_string();
-    cutover.ok(&[
-        "endpoint",
-        "new",
-        "--name",
-        "CutoverEndpoint",
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &sp,
-        "--security",
-        "none",
-        "--admin",
-        "admin",
-        "--password-env",
-        "SRC_ADMIN_PASSWORD",
-        "--impersonation",
-        "template:{user}*{admin}",
-        "--test-mailbox",
-        users[0],
-    ]);
+    cutover.new_endpoint(src.port(), "template:{user}*{admin}", users[0], &[]);
     let rows: Vec<(&str, &str, &str)> = users.iter().map(|u| (*u, "", "")).collect();
     cutover.start_batch(&rows, &[]);
     // Not provisioned yet: not governed by licenses.

@@ -270,6 +270,12 @@ impl Cutover {
         extra: &[&str],
     ) {
         self.set_target(dst, impersonation, test_mailbox, extra);
+        self.new_endpoint(src, impersonation, test_mailbox, extra);
+    }
+
+    /// `endpoint new` for the loopback port `src` as the Dovecot master user `admin`
+    /// (`SRC_ADMIN_PASSWORD`), tested with `test_mailbox`, with more options.
+    pub fn new_endpoint(&self, src: u16, impersonation: &str, test_mailbox: &str, extra: &[&str]) {
         let sp = src.to_string();
         let mut endpoint = vec![
             "endpoint",
