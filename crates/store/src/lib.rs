@@ -221,6 +221,50 @@ pub struct Intent {
     pub internal_date: i64,
 }
 
+/// Rows per multi-row statement: at 9 columns, well under the bound values SQLite and
+/// PostgreSQL take in one statement (32,766 and 65,535).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// The copies to record, one per UID: a UID given twice ends as its last record, as
+/// upserts row by row would leave it (and a multi-row upsert may not touch a row twice).
+pub(crate) fn last_per_uid(copies: &[CopiedMessage]) -> Vec<&CopiedMessage> {
+    let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut out: Vec<&CopiedMessage> = Vec::with_capacity(copies.len());
+    for c in copies {
+        match at.get(&c.src_uid) {
+            Some(&i) => out[i] = c,
+            None => {
+                at.insert(c.src_uid, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The intents to record, one per message: the last one's folder, size and date, and the
+/// lowest UID floor of them all, as upserts row by row would leave it.
+pub(crate) fn merge_intents(intents: &[Intent]) -> Vec<Intent> {
+    let mut at: std::collections::HashMap<(u32, u32), usize> = std::collections::HashMap::new();
+    let mut out: Vec<Intent> = Vec::with_capacity(intents.len());
+    for i in intents {
+        match at.get(&(i.src_uidvalidity, i.src_uid)) {
+            Some(&k) => {
+                let floor = out[k].dst_uid_floor.min(i.dst_uid_floor);
+                out[k] = Intent {
+                    dst_uid_floor: floor,
+                    ..i.clone()
+                };
+            }
+            None => {
+                at.insert((i.src_uidvalidity, i.src_uid), out.len());
+                out.push(i.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Sets a user's counters from the ledger (messages on the target through this
 /// migration, their bytes, and what is skipped now), exact whatever passes failed,
 /// stopped or died, and returns the skipped counts; the caller saves the user. What the

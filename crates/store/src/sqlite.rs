@@ -1,5 +1,6 @@
 //! The embedded SQLite backend (one file, WAL, versioned migrations).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use cutover_model::{
 };
 use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::private_file;
 use crate::rows::{
@@ -798,60 +799,73 @@ impl Store for SqliteStore {
         src_uidvalidity: u32,
         copies: &[CopiedMessage],
     ) -> Result<()> {
+        let copies = crate::last_per_uid(copies);
         let mut tx = self.pool.begin().await?;
         // The user's counters move with the map, in the same transaction, so that a pass
         // shows its progress while it runs (a message recorded again counts once).
         let (mut new_items, mut new_bytes) = (0i64, 0i64);
-        for c in copies {
-            let before: Option<i64> = sqlx::query_scalar(
-                "SELECT size FROM messages
-                 WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(src_uidvalidity as i64)
-            .bind(c.src_uid as i64)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if before.is_none() {
-                new_items += 1;
+        // A chunk's worth of messages per statement, not a statement per message: each
+        // one is a round trip to SQLite's thread.
+        for rows in copies.chunks(crate::ROWS_PER_STATEMENT) {
+            let mut before =
+                QueryBuilder::<Sqlite>::new("SELECT src_uid, size FROM messages WHERE email = ");
+            before
+                .push_bind(email.to_owned())
+                .push(" AND src_name = ")
+                .push_bind(src_folder.to_vec())
+                .push(" AND src_uidvalidity = ")
+                .push_bind(i64::from(src_uidvalidity));
+            push_uid_list(&mut before, rows.iter().map(|c| c.src_uid));
+            let before: HashMap<i64, i64> = before
+                .build_query_as::<(i64, i64)>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            for c in rows {
+                let was = before.get(&i64::from(c.src_uid));
+                if was.is_none() {
+                    new_items += 1;
+                }
+                new_bytes += i64::from(c.size) - was.copied().unwrap_or(0);
             }
-            new_bytes += c.size as i64 - before.unwrap_or(0);
-            sqlx::query(
-                "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size, flags)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT DO UPDATE SET dst_uidvalidity = excluded.dst_uidvalidity,
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (email, src_name, src_uidvalidity, src_uid, dst_uidvalidity, dst_uid, size, flags) ",
+            );
+            insert.push_values(rows, |mut row, c| {
+                row.push_bind(email.to_owned())
+                    .push_bind(src_folder.to_vec())
+                    .push_bind(i64::from(src_uidvalidity))
+                    .push_bind(i64::from(c.src_uid))
+                    .push_bind(c.dst_uidvalidity.map(i64::from))
+                    .push_bind(c.dst_uid.map(i64::from))
+                    .push_bind(i64::from(c.size))
+                    .push_bind(c.flags.join(" "));
+            });
+            insert.push(
+                " ON CONFLICT DO UPDATE SET dst_uidvalidity = excluded.dst_uidvalidity,
                    dst_uid = excluded.dst_uid, size = excluded.size, flags = excluded.flags",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(src_uidvalidity as i64)
-            .bind(c.src_uid as i64)
-            .bind(c.dst_uidvalidity.map(|v| v as i64))
-            .bind(c.dst_uid.map(|v| v as i64))
-            .bind(c.size as i64)
-            .bind(c.flags.join(" "))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM intents WHERE email = ? AND src_name = ? AND src_uidvalidity = ? AND src_uid = ?",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(src_uidvalidity as i64)
-            .bind(c.src_uid as i64)
-            .execute(&mut *tx)
-            .await?;
+            );
+            insert.build().execute(&mut *tx).await?;
+            let mut intents = QueryBuilder::<Sqlite>::new("DELETE FROM intents WHERE email = ");
+            intents
+                .push_bind(email.to_owned())
+                .push(" AND src_name = ")
+                .push_bind(src_folder.to_vec())
+                .push(" AND src_uidvalidity = ")
+                .push_bind(i64::from(src_uidvalidity));
+            push_uid_list(&mut intents, rows.iter().map(|c| c.src_uid));
+            intents.build().execute(&mut *tx).await?;
             // Copied now, so no longer skipped (whatever UIDVALIDITY the skip saw: a
             // skip of an older UIDVALIDITY names a message that is gone).
-            sqlx::query(
-                "DELETE FROM skipped_items WHERE email = ? AND src_name = ? AND src_uid = ?",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(c.src_uid as i64)
-            .execute(&mut *tx)
-            .await?;
+            let mut skipped =
+                QueryBuilder::<Sqlite>::new("DELETE FROM skipped_items WHERE email = ");
+            skipped
+                .push_bind(email.to_owned())
+                .push(" AND src_name = ")
+                .push_bind(src_folder.to_vec());
+            push_uid_list(&mut skipped, rows.iter().map(|c| c.src_uid));
+            skipped.build().execute(&mut *tx).await?;
         }
         sqlx::query(
             "UPDATE users SET items_synced = items_synced + ?, bytes_synced = bytes_synced + ?
@@ -1048,28 +1062,31 @@ impl Store for SqliteStore {
         src_folder: &[u8],
         intents: &[Intent],
     ) -> Result<()> {
+        let intents = crate::merge_intents(intents);
         let mut tx = self.pool.begin().await?;
         let now = chrono::Utc::now();
-        for i in intents {
-            sqlx::query(
+        for rows in intents.chunks(crate::ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO intents (email, src_name, src_uidvalidity, src_uid, dst_name, dst_uid_floor,
-                   size, internal_date, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT DO UPDATE SET dst_name = excluded.dst_name,
+                   size, internal_date, created_at) ",
+            );
+            insert.push_values(rows, |mut row, i| {
+                row.push_bind(email.to_owned())
+                    .push_bind(src_folder.to_vec())
+                    .push_bind(i64::from(i.src_uidvalidity))
+                    .push_bind(i64::from(i.src_uid))
+                    .push_bind(i.dst_name.clone())
+                    .push_bind(i64::from(i.dst_uid_floor))
+                    .push_bind(i64::from(i.size))
+                    .push_bind(i.internal_date)
+                    .push_bind(now);
+            });
+            insert.push(
+                " ON CONFLICT DO UPDATE SET dst_name = excluded.dst_name,
                    dst_uid_floor = MIN(dst_uid_floor, excluded.dst_uid_floor),
                    size = excluded.size, internal_date = excluded.internal_date",
-            )
-            .bind(email)
-            .bind(src_folder)
-            .bind(i.src_uidvalidity as i64)
-            .bind(i.src_uid as i64)
-            .bind(&i.dst_name)
-            .bind(i.dst_uid_floor as i64)
-            .bind(i.size as i64)
-            .bind(i.internal_date)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            );
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1326,6 +1343,16 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+}
+
+/// ` AND src_uid IN (?, ...)` for a non-empty list of UIDs.
+fn push_uid_list(query: &mut QueryBuilder<Sqlite>, uids: impl Iterator<Item = u32>) {
+    query.push(" AND src_uid IN (");
+    let mut list = query.separated(", ");
+    for uid in uids {
+        list.push_bind(i64::from(uid));
+    }
+    list.push_unseparated(")");
 }
 
 #[cfg(test)]

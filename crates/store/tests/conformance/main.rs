@@ -84,6 +84,7 @@ on_both_backends!(
     store::an_oauth_application_round_trips_with_its_secret_sealed,
     store::endpoints_round_trip_with_sealed_passwords,
     store::only_one_cutover_batch_and_cascade_on_remove,
+    store::many_messages_recorded_at_once_land_once_each,
     store::user_progress_is_saved,
     store::subscriptions_seen_are_recorded_forgotten_and_dropped_on_rename,
     store::recorded_copies_move_the_users_counters_at_once_and_once,

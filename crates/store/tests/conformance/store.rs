@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration};
 use cutover_model::{MigrationUser, PassStart, SkippedCounts, SkippedKind, UserStatus};
 use cutover_store::{
-    CopiedMessage, Invariant, NewUser, StoreError, ThroughputBucket, UserQuery, UserSort,
+    CopiedMessage, Intent, Invariant, NewUser, StoreError, ThroughputBucket, UserQuery, UserSort,
 };
 use secrecy::ExposeSecret;
 
@@ -817,4 +817,84 @@ pub async fn a_batch_keeps_its_users_kinds_and_its_domain_check(b: Backend) {
             ),
         "{dump}"
     );
+}
+
+/// A pass records a chunk's messages in a few statements; a call of more messages than
+/// one statement takes, or one that names a message twice, leaves what recording them
+/// one by one would: each message once, its last record, counted once, its intent and
+/// skip gone.
+pub async fn many_messages_recorded_at_once_land_once_each(b: Backend) {
+    let store = b.store();
+    store_with_batch(store, &["a@b.test"]).await;
+    let intent = |uid: u32, floor: u32, size: u32| Intent {
+        src_uidvalidity: 7,
+        src_uid: uid,
+        dst_name: b"INBOX".to_vec(),
+        dst_uid_floor: floor,
+        size,
+        internal_date: 1_700_000_000,
+    };
+    let mut intents: Vec<Intent> = (1..=1200).map(|uid| intent(uid, 10, 100)).collect();
+    intents.push(intent(5, 4, 55));
+    intents.push(intent(5, 8, 56));
+    store
+        .record_intents("a@b.test", b"INBOX", &intents)
+        .await
+        .unwrap();
+    let recorded = store.intents("a@b.test", b"INBOX").await.unwrap();
+    assert_eq!(recorded.len(), 1200);
+    let five = recorded.iter().find(|i| i.src_uid == 5).unwrap();
+    assert_eq!((five.dst_uid_floor, five.size), (4, 56));
+    store
+        .record_skipped("a@b.test", &skipped(b"INBOX", 900, SkippedKind::BadItem))
+        .await
+        .unwrap();
+
+    let copy = |uid: u32, size: u32| CopiedMessage {
+        src_uid: uid,
+        dst_uidvalidity: Some(9),
+        dst_uid: Some(uid),
+        size,
+        flags: vec!["\\Seen".into()],
+    };
+    let mut copies: Vec<CopiedMessage> = (1..=1200).map(|uid| copy(uid, 100)).collect();
+    copies.push(copy(3, 250));
+    store
+        .record_copies("a@b.test", b"INBOX", 7, &copies)
+        .await
+        .unwrap();
+    let u = store.user("a@b.test").await.unwrap().unwrap();
+    assert_eq!(
+        (u.stats.items_synced, u.stats.bytes_synced),
+        (1200, 1199 * 100 + 250)
+    );
+    assert!(
+        store
+            .intents("a@b.test", b"INBOX")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.skipped_items("a@b.test").await.unwrap().is_empty());
+    let three = store
+        .copied_messages("a@b.test", b"INBOX", 7)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.src_uid == 3)
+        .unwrap();
+    assert_eq!(three.size, 250);
+
+    // Recorded again, bigger: counted once, the bytes follow.
+    let again: Vec<CopiedMessage> = (1..=600).map(|uid| copy(uid, 110)).collect();
+    store
+        .record_copies("a@b.test", b"INBOX", 7, &again)
+        .await
+        .unwrap();
+    let u = store.user("a@b.test").await.unwrap().unwrap();
+    assert_eq!(
+        (u.stats.items_synced, u.stats.bytes_synced),
+        (1200, 600 * 110 + 600 * 100)
+    );
+    assert_invariants(store).await;
 }
