@@ -22,8 +22,8 @@ use crate::{
     framing::{Framer, LineTooLong},
     limits::{Limit, Limits},
     response::{
-        GreetingResp, Resp, StatusLine, Untagged, convert_greeting, convert_response,
-        lenient_esearch, lenient_fetch_uid, lenient_status, trim_crlf,
+        GreetingResp, Resp, StatusLine, Untagged, announces_whole_body, convert_greeting,
+        convert_response, lenient_esearch, lenient_fetch_uid, lenient_status, trim_crlf,
     },
 };
 
@@ -257,6 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.framer.too_long() {
             return Err(self.limit_error(Limit::ResponseSize));
         }
+        self.framer.restore();
         let greeting = match self.decode(&GreetingCodec::default()) {
             Ok(g) => convert_greeting(g),
             Err(why) => {
@@ -284,9 +285,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.responses > self.limits.max_untagged_responses {
             return Err(self.limit_error(Limit::UntaggedResponses));
         }
-        let decoded = self.decode(&ResponseCodec::default());
+        let filled = match self.framer.set_aside() {
+            [] => None,
+            _ => self.fetch_with_body_set_aside(),
+        };
+        if filled.is_none() {
+            self.framer.restore();
+        }
+        let decoded = match filled {
+            Some(resp) => Ok(resp),
+            None => self.decode(&ResponseCodec::default()).map(convert_response),
+        };
         let resp = match decoded {
-            Ok(resp) => convert_response(resp),
+            Ok(resp) => resp,
             Err(_) if let Some(uids) = self.esearch() => Resp::Untagged(Untagged::Search(uids)),
             Err(reason) => {
                 let too_long = self.framer.too_long();
@@ -318,6 +329,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Resp::Undecodable { .. } => {}
         }
         Ok(resp)
+    }
+
+    /// A FETCH response whose message body the framer set aside: decoded with the
+    /// placeholder, and the body put in its place. `None` for anything else (more than
+    /// one literal set aside, one that is not the body, a response that is not a FETCH),
+    /// which is decoded as it came.
+    fn fetch_with_body_set_aside(&mut self) -> Option<Resp> {
+        if self.framer.too_long()
+            || self.framer.set_aside().len() != 1
+            || !announces_whole_body(self.framer.before_set_aside(0))
+        {
+            return None;
+        }
+        let mut items = match self.decode(&ResponseCodec::default()).map(convert_response) {
+            Ok(Resp::Untagged(Untagged::Fetch(items))) => items,
+            _ => return None,
+        };
+        match &items.body {
+            Some(body) if body.data.as_ref().is_some_and(Vec::is_empty) => {}
+            _ => return None,
+        }
+        let literal = self.framer.take_set_aside().pop()?;
+        if !literal.eight && crate::spool::has_nul(&literal.bytes) {
+            // What imap-codec says of a NUL outside a literal8: this message cannot be
+            // read this way (the caller asks again with BINARY where it can).
+            let first_line = self.first_line_for_log();
+            warn!(line = %first_line, "NUL byte in a message body, which IMAP allows only in a literal8");
+            return Some(Resp::Undecodable {
+                tag: None,
+                status: None,
+                fetch_uid: items.uid,
+                too_long: false,
+                first_line,
+            });
+        }
+        if let Some(body) = items.body.as_mut() {
+            body.data = Some(literal.bytes);
+        }
+        Some(Resp::Untagged(Untagged::Fetch(items)))
     }
 
     /// The framed message as an ESEARCH answer (one line), which imap-codec rejects.

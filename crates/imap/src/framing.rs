@@ -5,6 +5,13 @@
 //! drain one at a time; on a migration, where almost every byte is a message literal,
 //! that was 40% of our CPU. Here literals are copied with `memcpy`, and a message that
 //! exceeds the limit is consumed (the stream stays in sync) but not kept.
+//!
+//! A literal of [`SET_ASIDE_FROM`] bytes or more (a message body, on a migration) is set
+//! aside instead of copied into the message: the message keeps an empty literal in its
+//! place, which imap-codec decodes without looking at the body (it would check every
+//! byte for NUL, one at a time: 13% of our CPU), and the body moves to its owner without
+//! another copy. [`Framer::restore`] puts the literals back, for a message that is not
+//! the answer the caller can fill in.
 
 use std::ops::Range;
 
@@ -26,6 +33,22 @@ pub(crate) struct LineTooLong;
 const TAIL: usize = 32;
 /// What the framer counts for each line it remembers (a `Range<usize>`).
 const LINE_COST: usize = std::mem::size_of::<Range<usize>>();
+/// Literals this long or longer are set aside.
+pub(crate) const SET_ASIDE_FROM: u64 = 1024;
+/// What stands in the message for a literal set aside (after its `~`, if any).
+const PLACEHOLDER: &[u8] = b"{0}\r\n";
+
+/// A literal kept beside the message instead of in it.
+#[derive(Debug)]
+pub(crate) struct SetAside {
+    /// Where [`PLACEHOLDER`] stands in the message.
+    at: usize,
+    /// The announcement it replaced, `{n}` to the end of the line (`{n+}`, CRLF or LF).
+    header: Vec<u8>,
+    /// A literal8 (`~{n}`), in which NUL is allowed.
+    pub(crate) eight: bool,
+    pub(crate) bytes: Vec<u8>,
+}
 
 #[derive(Debug)]
 pub(crate) struct Framer {
@@ -38,6 +61,14 @@ pub(crate) struct Framer {
     message: Vec<u8>,
     /// Ranges of the message's lines (without literals) in `message`.
     lines: Vec<Range<usize>>,
+    /// The message's long literals, in order; the last one is being filled while
+    /// `setting_aside`.
+    set_aside: Vec<SetAside>,
+    setting_aside: bool,
+    /// Bytes in `set_aside`.
+    aside: usize,
+    /// Literals this long or longer are set aside ([`SET_ASIDE_FROM`]).
+    set_aside_from: u64,
     /// The current line: where it starts in `message`, its length so far (kept or
     /// not), and its last bytes.
     line_from: usize,
@@ -61,6 +92,10 @@ impl Framer {
             start: 0,
             message: Vec::new(),
             lines: Vec::new(),
+            set_aside: Vec::new(),
+            setting_aside: false,
+            aside: 0,
+            set_aside_from: SET_ASIDE_FROM,
             line_from: 0,
             line_len: 0,
             tail: Vec::with_capacity(TAIL * 2),
@@ -71,6 +106,11 @@ impl Framer {
             too_long: false,
             complete: false,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_aside_from(&mut self, n: u64) {
+        self.set_aside_from = n;
     }
 
     pub(crate) fn set_limits(&mut self, max_line: usize, max_message: usize) {
@@ -106,7 +146,7 @@ impl Framer {
     pub(crate) fn unframed(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.partial() {
-            out.extend_from_slice(&self.message);
+            out = self.original().0;
         }
         out.extend_from_slice(&self.pending[self.start..]);
         out
@@ -115,21 +155,87 @@ impl Framer {
     /// Bytes held: received and not consumed, and of the message being framed.
     #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize) {
-        (
-            self.pending.len() - self.start,
-            self.message.len() + self.lines.len() * LINE_COST,
-        )
+        (self.pending.len() - self.start, self.held_by_message())
+    }
+
+    fn held_by_message(&self) -> usize {
+        self.message.len() + self.lines.len() * LINE_COST + self.aside
     }
 
     fn keep(&mut self, range: Range<usize>) {
         self.wire += range.len() as u64;
-        let held = self.message.len() + self.lines.len() * LINE_COST;
-        if held + range.len() > self.max_message {
+        if self.held_by_message() + range.len() > self.max_message {
             self.too_long = true;
         }
-        if !self.too_long {
-            self.message.extend_from_slice(&self.pending[range]);
+        if self.too_long {
+            return;
         }
+        let bytes = &self.pending[range];
+        match self.set_aside.last_mut() {
+            Some(literal) if self.setting_aside => {
+                literal.bytes.extend_from_slice(bytes);
+                self.aside += bytes.len();
+            }
+            _ => self.message.extend_from_slice(bytes),
+        }
+    }
+
+    /// The message as it came, its literals in place, and its lines' ranges in it.
+    fn original(&self) -> (Vec<u8>, Vec<Range<usize>>) {
+        let mut out = Vec::with_capacity(self.message.len() + self.aside);
+        // Per literal: where its placeholder ends in `message`, where that is in `out`,
+        // and where its header ends in `out` (the end of the line that announced it).
+        let mut marks: Vec<(usize, usize, usize)> = Vec::with_capacity(self.set_aside.len());
+        let mut from = 0;
+        for literal in &self.set_aside {
+            out.extend_from_slice(&self.message[from..literal.at]);
+            out.extend_from_slice(&literal.header);
+            let header_end = out.len();
+            out.extend_from_slice(&literal.bytes);
+            from = literal.at + PLACEHOLDER.len();
+            marks.push((from, out.len(), header_end));
+        }
+        out.extend_from_slice(&self.message[from..]);
+        let map = |pos: usize, is_end: bool| match marks.iter().rev().find(|m| m.0 <= pos) {
+            Some(&(end, _, header_end)) if is_end && pos == end => header_end,
+            Some(&(end, at, _)) => at + (pos - end),
+            None => pos,
+        };
+        let lines = self
+            .lines
+            .iter()
+            .map(|r| map(r.start, false)..map(r.end, true))
+            .collect();
+        (out, lines)
+    }
+
+    /// Puts the literals set aside back into the message, as it came.
+    pub(crate) fn restore(&mut self) {
+        if self.set_aside.is_empty() {
+            return;
+        }
+        let (message, lines) = self.original();
+        self.message = message;
+        self.lines = lines;
+        self.set_aside.clear();
+        self.setting_aside = false;
+        self.aside = 0;
+    }
+
+    /// The literals set aside from the message framed last, in order.
+    pub(crate) fn set_aside(&self) -> &[SetAside] {
+        &self.set_aside
+    }
+
+    /// Takes the literals set aside; the message keeps its placeholders.
+    pub(crate) fn take_set_aside(&mut self) -> Vec<SetAside> {
+        self.aside = 0;
+        std::mem::take(&mut self.set_aside)
+    }
+
+    /// The message up to where the literal set aside `k`-th stands.
+    pub(crate) fn before_set_aside(&self, k: usize) -> &[u8] {
+        &self.message[..self.set_aside[k].at]
     }
 
     /// Part of the current line, up to and including its LF if it has come.
@@ -160,6 +266,8 @@ impl Framer {
             self.too_long = false;
             self.message.clear();
             self.lines.clear();
+            self.set_aside.clear();
+            self.aside = 0;
             self.wire = 0;
         }
         loop {
@@ -178,6 +286,7 @@ impl Framer {
                         return Ok(false);
                     }
                     self.state = State::Line;
+                    self.setting_aside = false;
                 }
                 State::Line => {
                     let Some(at) = unread.iter().position(|&b| b == b'\n') else {
@@ -189,13 +298,18 @@ impl Framer {
                     let end = self.start + at + 1;
                     self.line_part(self.start..end)?;
                     self.start = end;
-                    if self.message.len() + (self.lines.len() + 1) * LINE_COST > self.max_message {
+                    if self.held_by_message() + LINE_COST > self.max_message {
                         self.too_long = true;
                     }
+                    let announced = literal_length(&self.tail);
                     if !self.too_long {
+                        if let Some(n) = announced
+                            && n >= self.set_aside_from
+                        {
+                            self.begin_set_aside(n);
+                        }
                         self.lines.push(self.line_from..self.message.len());
                     }
-                    let announced = literal_length(&self.tail);
                     self.line_len = 0;
                     self.tail.clear();
                     match announced {
@@ -208,6 +322,27 @@ impl Framer {
                 }
             }
         }
+    }
+
+    /// The line just ended announces a literal of `n` bytes: its announcement in the
+    /// message becomes the placeholder, and the literal goes beside the message.
+    fn begin_set_aside(&mut self, n: u64) {
+        let line = &self.message[self.line_from..];
+        let Some(open) = line.iter().rposition(|&b| b == b'{') else {
+            return; // the whole line is in the message, so this does not happen
+        };
+        let at = self.line_from + open;
+        let eight = open > 0 && line[open - 1] == b'~';
+        let header = self.message.split_off(at);
+        self.message.extend_from_slice(PLACEHOLDER);
+        let capacity = n.min((self.max_message.saturating_sub(self.held_by_message())) as u64);
+        self.set_aside.push(SetAside {
+            at,
+            header,
+            eight,
+            bytes: Vec::with_capacity(capacity as usize),
+        });
+        self.setting_aside = true;
     }
 
     /// Bytes of the current message so far (all of it once `frame` returned true),
@@ -258,6 +393,7 @@ mod tests {
 
     fn frame_all(input: &[u8], split: usize, max: usize) -> Vec<(Vec<u8>, bool, usize)> {
         let mut f = Framer::new(1 << 20, max);
+        f.set_aside_from(u64::MAX);
         let mut out = Vec::new();
         for part in [&input[..split], &input[split..]] {
             f.enqueue(part);
@@ -349,6 +485,57 @@ mod tests {
         assert_eq!(f.unframed(), b"* OK half");
     }
 
+    #[test]
+    fn a_long_literal_is_set_aside_and_restored_as_it_came() {
+        let input: &[u8] = b"* 1 FETCH (UID 5 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n\
+                             * 2 FETCH (UID 6 BINARY[] ~{3+}\nabc)\r\nA1 OK done\r\n";
+        for split in 0..=input.len() {
+            let mut f = Framer::new(1 << 20, 1 << 20);
+            f.set_aside_from(3);
+            let mut got = Vec::new();
+            for part in [&input[..split], &input[split..]] {
+                f.enqueue(part);
+                while f.frame().unwrap() {
+                    let message = f.message().to_vec();
+                    let aside: Vec<(Vec<u8>, bool)> = f
+                        .set_aside()
+                        .iter()
+                        .map(|l| (l.bytes.clone(), l.eight))
+                        .collect();
+                    f.restore();
+                    let lines: Vec<Vec<u8>> = f.lines().map(<[u8]>::to_vec).collect();
+                    got.push((message, aside, f.message().to_vec(), lines));
+                }
+            }
+            let lines = |l: &[&[u8]]| l.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
+            assert_eq!(
+                got,
+                vec![
+                    (
+                        b"* 1 FETCH (UID 5 BODY[] {0}\r\n FLAGS (\\Seen))\r\n".to_vec(),
+                        vec![(b"hello\r\nworld".to_vec(), false)],
+                        b"* 1 FETCH (UID 5 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n"
+                            .to_vec(),
+                        lines(&[b"* 1 FETCH (UID 5 BODY[] {12}\r\n", b" FLAGS (\\Seen))\r\n"]),
+                    ),
+                    (
+                        b"* 2 FETCH (UID 6 BINARY[] ~{0}\r\n)\r\n".to_vec(),
+                        vec![(b"abc".to_vec(), true)],
+                        b"* 2 FETCH (UID 6 BINARY[] ~{3+}\nabc)\r\n".to_vec(),
+                        lines(&[b"* 2 FETCH (UID 6 BINARY[] ~{3+}\n", b")\r\n"]),
+                    ),
+                    (
+                        b"A1 OK done\r\n".to_vec(),
+                        vec![],
+                        b"A1 OK done\r\n".to_vec(),
+                        lines(&[b"A1 OK done\r\n"]),
+                    ),
+                ],
+                "split at {split}"
+            );
+        }
+    }
+
     /// Valid server streams, to be cut up and corrupted.
     fn streams() -> Vec<Vec<u8>> {
         vec![
@@ -365,6 +552,53 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
+        /// Messages with literals of any length, in any pieces: each framed message,
+        /// its literals put back, is the message as sent, line for line.
+        #[test]
+        fn set_aside_literals_restore_to_the_message_as_sent(
+            messages in prop::collection::vec(
+                prop::collection::vec((prop::collection::vec(any::<u8>(), 0..40), any::<bool>()), 0..4),
+                1..5,
+            ),
+            splits in prop::collection::vec(1usize..50, 1..40),
+            set_aside_from in 0u64..30,
+        ) {
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            for (n, literals) in messages.iter().enumerate() {
+                let mut message = format!("* {} FETCH (", n + 1).into_bytes();
+                let mut lines = Vec::new();
+                let mut line_from = 0;
+                for (bytes, eight) in literals {
+                    let tilde = if *eight { "~" } else { "" };
+                    message.extend_from_slice(format!("X {tilde}{{{}}}\r\n", bytes.len()).as_bytes());
+                    lines.push(message[line_from..].to_vec());
+                    message.extend_from_slice(bytes);
+                    line_from = message.len();
+                }
+                message.extend_from_slice(b")\r\n");
+                lines.push(message[line_from..].to_vec());
+                input.extend_from_slice(&message);
+                expected.push((message, lines));
+            }
+            let mut f = Framer::new(1 << 20, 1 << 20);
+            f.set_aside_from(set_aside_from);
+            let mut got = Vec::new();
+            let mut rest = &input[..];
+            let mut sizes = splits.iter().cycle();
+            while !rest.is_empty() {
+                let n = (*sizes.next().unwrap()).min(rest.len());
+                f.enqueue(&rest[..n]);
+                rest = &rest[n..];
+                while f.frame().unwrap() {
+                    f.restore();
+                    let lines: Vec<Vec<u8>> = f.lines().map(<[u8]>::to_vec).collect();
+                    got.push((f.message().to_vec(), lines));
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+
         /// Whatever arrives, in whatever pieces: no panic, and never more held than the
         /// limits plus one read.
         #[test]
@@ -376,12 +610,14 @@ mod tests {
             splits in prop::collection::vec(1usize..80, 1..40),
             max_line in 1usize..120,
             max_message in 1usize..300,
+            set_aside_from in 0u64..20,
         ) {
             let mut input = base.clone();
             let at = insert_at.index(input.len() + 1);
             input.splice(at..at, junk.iter().copied());
             input.truncate(cut.index(input.len() + 1).max(1));
             let mut f = Framer::new(max_line, max_message);
+            f.set_aside_from(set_aside_from);
             let mut rest = &input[..];
             let mut sizes = splits.iter().cycle();
             while !rest.is_empty() {
@@ -396,6 +632,8 @@ mod tests {
                         Ok(true) => {
                             let _ = f.lines().count();
                             let _ = f.message();
+                            f.restore();
+                            prop_assert!(f.held().1 <= max_message);
                         }
                         Ok(false) => break,
                         Err(LineTooLong) => return Ok(()),

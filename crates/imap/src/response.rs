@@ -444,6 +444,36 @@ fn convert_fetch(seq: u32, items: &[MessageDataItem<'_>]) -> FetchItems {
     out
 }
 
+/// Whether a FETCH response up to a literal (`* 1 FETCH (UID 5 BODY[]<0> `, the `~` of a
+/// literal8 included) puts that literal in the whole message's body item: `BODY[]`,
+/// `BODY[]<n>`, `BINARY[]`, `BINARY[]<n>` or `RFC822`, the items [`convert_fetch`]
+/// takes as the body.
+pub(crate) fn announces_whole_body(before: &[u8]) -> bool {
+    let before = before.strip_suffix(b"~").unwrap_or(before);
+    let Some(before) = before.strip_suffix(b" ") else {
+        return false;
+    };
+    let item = match before.iter().rposition(|&b| b == b' ' || b == b'(') {
+        Some(at) => &before[at + 1..],
+        None => return false,
+    };
+    let item = match item.strip_suffix(b">") {
+        Some(partial) => match partial.iter().rposition(|&b| b == b'<') {
+            Some(open)
+                if open + 1 < partial.len()
+                    && partial[open + 1..].iter().all(u8::is_ascii_digit) =>
+            {
+                &partial[..open]
+            }
+            _ => return false,
+        },
+        None => item,
+    };
+    item.eq_ignore_ascii_case(b"BODY[]")
+        || item.eq_ignore_ascii_case(b"BINARY[]")
+        || item.eq_ignore_ascii_case(b"RFC822")
+}
+
 // ---------------------------------------------------------------------------------
 // Lenient tokenizer for messages imap-codec rejects.
 
@@ -668,6 +698,36 @@ mod tests {
         assert_eq!(lenient_esearch(b"* ESEARCH ALL 1:3\r\n"), None, "not UIDs");
         assert_eq!(lenient_esearch(b"* ESEARCH UID ALL x\r\n"), None);
         assert_eq!(lenient_esearch(b"* SEARCH 1 2\r\n"), None);
+    }
+
+    #[test]
+    fn only_the_whole_body_item_announces_the_body() {
+        for yes in [
+            &b"* 1 FETCH (UID 5 BODY[] "[..],
+            b"* 1 FETCH (BODY[] ",
+            b"* 12 FETCH (UID 70 BODY[]<4096> ",
+            b"* 1 FETCH (UID 5 BINARY[] ~",
+            b"* 1 FETCH (UID 5 binary[]<0> ~",
+            b"* 1 FETCH (FLAGS (\\Seen) RFC822 ",
+        ] {
+            assert!(
+                announces_whole_body(yes),
+                "{}",
+                String::from_utf8_lossy(yes)
+            );
+        }
+        for no in [
+            &b"* 1 FETCH (UID 5 BODY[HEADER] "[..],
+            b"* 1 FETCH (UID 5 BODY[1] ",
+            b"* 1 FETCH (UID 5 BODY[]<> ",
+            b"* 1 FETCH (UID 5 RFC822.HEADER ",
+            b"* 1 FETCH (ENVELOPE (NIL ",
+            b"* LIST () \".\" ",
+            b"* 1 FETCH (UID 5 BODY[]",
+            b"BODY[] ",
+        ] {
+            assert!(!announces_whole_body(no), "{}", String::from_utf8_lossy(no));
+        }
     }
 
     #[test]

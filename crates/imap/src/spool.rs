@@ -12,6 +12,12 @@ pub struct Spool {
     has_nul: bool,
 }
 
+/// Whether a message holds a NUL byte, which IMAP allows only in a literal8 (RFC 3516).
+/// Every body is looked at, so with the vectorized search of `memchr`.
+pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    memchr::memchr(0, bytes).is_some()
+}
+
 /// Bytes read back from a spool per write to the socket.
 pub(crate) const SPOOL_BLOCK: usize = 256 * 1024;
 
@@ -27,7 +33,7 @@ impl Spool {
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.file.write_all(bytes)?;
         self.len += bytes.len() as u64;
-        self.has_nul |= bytes.contains(&0);
+        self.has_nul = self.has_nul || has_nul(bytes);
         Ok(())
     }
 
@@ -116,7 +122,7 @@ impl MessageBody<'_> {
 
     pub(crate) fn has_nul(&self) -> bool {
         match self {
-            MessageBody::Bytes(b) => b.contains(&0),
+            MessageBody::Bytes(b) => has_nul(b),
             MessageBody::Spool(s) => s.has_nul(),
         }
     }

@@ -500,6 +500,69 @@ async fn nul_body_falls_back_to_binary_without_failing_the_batch() {
     }
 }
 
+/// Long bodies are set aside by the framer (not checked byte by byte by imap-codec):
+/// they arrive whole, one with a NUL falls back to BINARY as a short one does, and a long
+/// literal that is not the body (here in ENVELOPE) is decoded as it came.
+#[tokio::test]
+async fn long_bodies_arrive_whole_and_a_long_nul_body_falls_back_to_binary() {
+    let mut nul_body = b"Subject: x\r\n\r\n".to_vec();
+    nul_body.resize(1500, b'n');
+    nul_body[700] = 0;
+    let mut body = b"Subject: y\r\n\r\n".to_vec();
+    while body.len() < 1500 {
+        body.extend_from_slice(b"line of text\r\n");
+    }
+    body.truncate(1500);
+    let subject = vec![b'a'; 1100];
+    let mut script = b"* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n".to_vec();
+    let literal = |script: &mut Vec<u8>, head: &str, bytes: &[u8], tail: &str| {
+        script.extend_from_slice(head.as_bytes());
+        script.extend_from_slice(bytes);
+        script.extend_from_slice(tail.as_bytes());
+    };
+    literal(
+        &mut script,
+        "* 1 FETCH (UID 10 BODY[] {1500}\r\n",
+        &nul_body,
+        ")\r\n",
+    );
+    literal(
+        &mut script,
+        "* 2 FETCH (UID 11 BODY[] {1500}\r\n",
+        &body,
+        ")\r\n",
+    );
+    literal(
+        &mut script,
+        "* 3 FETCH (UID 12 ENVELOPE (\"date\" {1100}\r\n",
+        &subject,
+        " NIL NIL NIL NIL NIL NIL NIL NIL) BODY[] {2}\r\nok)\r\nC1 OK Fetch completed.\r\n",
+    );
+    literal(
+        &mut script,
+        "* 1 FETCH (UID 10 BINARY[] ~{1500}\r\n",
+        &nul_body,
+        ")\r\nC2 OK Fetch completed.\r\n",
+    );
+    for (mock, written) in splits(&script).into_iter().step_by(7) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s.fetch_bodies(&[10, 11, 12]).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 UID FETCH 10:12 (UID BODY.PEEK[])\r\nC2 UID FETCH 10 (UID BINARY.PEEK[])\r\n"
+        );
+        let got: Vec<(u32, Vec<u8>)> = got.into_iter().map(|(u, b)| (u, b.unwrap())).collect();
+        assert_eq!(
+            got,
+            [
+                (10, nul_body.clone()),
+                (11, body.clone()),
+                (12, b"ok".to_vec())
+            ]
+        );
+    }
+}
+
 #[tokio::test]
 async fn fetch_body_piece_with_origin() {
     let script = format!(
