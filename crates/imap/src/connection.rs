@@ -19,12 +19,13 @@ use tracing::{debug, warn};
 
 use crate::{
     error::ImapError,
-    framing::{Framer, LineTooLong},
+    framing::{Framer, Held, LineTooLong, Spill},
     limits::{Limit, Limits},
     response::{
         GreetingResp, Resp, StatusLine, Untagged, announces_whole_body, convert_greeting,
         convert_response, lenient_esearch, lenient_fetch_uid, lenient_status, trim_crlf,
     },
+    spool::Spool,
 };
 
 /// Bytes asked of the stream per read: the most the framer holds beyond its limits.
@@ -93,6 +94,9 @@ pub(crate) struct Connection<S> {
     /// Set when a command failed in a way that leaves the stream out of step with the
     /// server: (what happened, whether a new connection may do better).
     broken: Option<(String, bool)>,
+    /// Bodies the framer spooled ([`Connection::spill`]), by UID, for the caller to
+    /// take; their FETCH responses carry an empty body.
+    spooled: Vec<(u32, Spool)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -110,7 +114,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             round_trip: None,
             inflation: None,
             broken: None,
+            spooled: Vec::new(),
         }
+    }
+
+    /// From now on, FETCH bodies `spill` names go into temporary files, for
+    /// [`Connection::take_spooled`] (`None`: into memory, as usual).
+    pub(crate) fn spill(&mut self, spill: Option<Spill>) {
+        self.framer.spill(spill);
+        if spill.is_none() {
+            self.spooled.clear();
+        }
+    }
+
+    /// The bodies spooled since the last call, by UID.
+    pub(crate) fn take_spooled(&mut self) -> Vec<(u32, Spool)> {
+        std::mem::take(&mut self.spooled)
     }
 
     /// What the framer holds: (received and not framed, of the current message).
@@ -218,6 +237,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             };
             if self.received + self.framer.wire_len() > self.limits.max_untagged_bytes {
                 return Err(self.limit_error(Limit::UntaggedBytes));
+            }
+            if let Some(e) = self.framer.take_spill_error() {
+                return Err(ImapError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot write a message to a temporary file: {e}"),
+                )));
             }
             if done {
                 self.received += self.framer.wire_len();
@@ -351,7 +376,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             _ => return None,
         }
         let literal = self.framer.take_set_aside().pop()?;
-        if !literal.eight && crate::spool::has_nul(&literal.bytes) {
+        let has_nul = match &literal.held {
+            Held::Memory(bytes) => crate::spool::has_nul(bytes),
+            Held::Spooled(spool) => spool.has_nul(),
+        };
+        if !literal.eight && has_nul {
             // What imap-codec says of a NUL outside a literal8: this message cannot be
             // read this way (the caller asks again with BINARY where it can).
             let first_line = self.first_line_for_log();
@@ -364,8 +393,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 first_line,
             });
         }
-        if let Some(body) = items.body.as_mut() {
-            body.data = Some(literal.bytes);
+        match literal.held {
+            Held::Memory(bytes) => {
+                if let Some(body) = items.body.as_mut() {
+                    body.data = Some(bytes);
+                }
+            }
+            Held::Spooled(spool) => match items.uid {
+                Some(uid) => self.spooled.push((uid, spool)),
+                None => {
+                    let first_line = self.first_line_for_log();
+                    warn!(line = %first_line, "a FETCH body without its UID; that message will be missing");
+                    return Some(Resp::Undecodable {
+                        tag: None,
+                        status: None,
+                        fetch_uid: None,
+                        too_long: false,
+                        first_line,
+                    });
+                }
+            },
         }
         Some(Resp::Untagged(Untagged::Fetch(items)))
     }

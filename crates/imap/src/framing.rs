@@ -11,9 +11,13 @@
 //! place, which imap-codec decodes without looking at the body (it would check every
 //! byte for NUL, one at a time: 13% of our CPU), and the body moves to its owner without
 //! another copy. [`Framer::restore`] puts the literals back, for a message that is not
-//! the answer the caller can fill in.
+//! the answer the caller can fill in. While asked to ([`Framer::spill`]), a long literal
+//! goes straight into a temporary file as it arrives: a message of any size is fetched
+//! whole in one command, holding one read in memory.
 
 use std::ops::Range;
+
+use crate::spool::Spool;
 
 /// Where the framer is within the current message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +51,22 @@ pub(crate) struct SetAside {
     header: Vec<u8>,
     /// A literal8 (`~{n}`), in which NUL is allowed.
     pub(crate) eight: bool,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) held: Held,
+}
+
+/// Where a literal set aside is.
+#[derive(Debug)]
+pub(crate) enum Held {
+    Memory(Vec<u8>),
+    /// In a temporary file ([`Framer::spill`]).
+    Spooled(Spool),
+}
+
+/// Literals from `from` to `max` bytes long go into temporary files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spill {
+    pub(crate) from: u64,
+    pub(crate) max: u64,
 }
 
 #[derive(Debug)]
@@ -69,6 +88,11 @@ pub(crate) struct Framer {
     aside: usize,
     /// Literals this long or longer are set aside ([`SET_ASIDE_FROM`]).
     set_aside_from: u64,
+    spill: Option<Spill>,
+    /// Bytes of the current message written to temporary files.
+    spilled: u64,
+    /// Writing a temporary file failed; the rest of that literal is read past.
+    spill_error: Option<std::io::Error>,
     /// The current line: where it starts in `message`, its length so far (kept or
     /// not), and its last bytes.
     line_from: usize,
@@ -96,6 +120,9 @@ impl Framer {
             setting_aside: false,
             aside: 0,
             set_aside_from: SET_ASIDE_FROM,
+            spill: None,
+            spilled: 0,
+            spill_error: None,
             line_from: 0,
             line_len: 0,
             tail: Vec::with_capacity(TAIL * 2),
@@ -111,6 +138,16 @@ impl Framer {
     #[cfg(test)]
     pub(crate) fn set_aside_from(&mut self, n: u64) {
         self.set_aside_from = n;
+    }
+
+    /// From now on, literals `spill` names go into temporary files (`None`: none do).
+    pub(crate) fn spill(&mut self, spill: Option<Spill>) {
+        self.spill = spill;
+    }
+
+    /// Why writing a temporary file failed, once.
+    pub(crate) fn take_spill_error(&mut self) -> Option<std::io::Error> {
+        self.spill_error.take()
     }
 
     pub(crate) fn set_limits(&mut self, max_line: usize, max_message: usize) {
@@ -164,6 +201,20 @@ impl Framer {
 
     fn keep(&mut self, range: Range<usize>) {
         self.wire += range.len() as u64;
+        if self.setting_aside
+            && let Some(SetAside {
+                held: Held::Spooled(spool),
+                ..
+            }) = self.set_aside.last_mut()
+        {
+            self.spilled += range.len() as u64;
+            if self.spill_error.is_none()
+                && let Err(e) = spool.append(&self.pending[range])
+            {
+                self.spill_error = Some(e);
+            }
+            return;
+        }
         if self.held_by_message() + range.len() > self.max_message {
             self.too_long = true;
         }
@@ -172,8 +223,11 @@ impl Framer {
         }
         let bytes = &self.pending[range];
         match self.set_aside.last_mut() {
-            Some(literal) if self.setting_aside => {
-                literal.bytes.extend_from_slice(bytes);
+            Some(SetAside {
+                held: Held::Memory(held),
+                ..
+            }) if self.setting_aside => {
+                held.extend_from_slice(bytes);
                 self.aside += bytes.len();
             }
             _ => self.message.extend_from_slice(bytes),
@@ -191,7 +245,11 @@ impl Framer {
             out.extend_from_slice(&self.message[from..literal.at]);
             out.extend_from_slice(&literal.header);
             let header_end = out.len();
-            out.extend_from_slice(&literal.bytes);
+            match &literal.held {
+                Held::Memory(bytes) => out.extend_from_slice(bytes),
+                // `restore` read them back first; a partial message is never spooled.
+                Held::Spooled(_) => {}
+            }
             from = literal.at + PLACEHOLDER.len();
             marks.push((from, out.len(), header_end));
         }
@@ -209,10 +267,34 @@ impl Framer {
         (out, lines)
     }
 
-    /// Puts the literals set aside back into the message, as it came.
+    /// Puts the literals set aside back into the message, as it came. Those in temporary
+    /// files are read back if the message then fits its limit; if not, the message is
+    /// too long (and keeps its placeholders).
     pub(crate) fn restore(&mut self) {
         if self.set_aside.is_empty() {
             return;
+        }
+        if self.spilled > 0 {
+            if self.held_by_message() as u64 + self.spilled > self.max_message as u64 {
+                self.too_long = true;
+                return;
+            }
+            for literal in &mut self.set_aside {
+                if let Held::Spooled(spool) = &literal.held {
+                    match spool.read_all() {
+                        Ok(bytes) => {
+                            self.aside += bytes.len();
+                            literal.held = Held::Memory(bytes);
+                        }
+                        Err(e) => {
+                            self.spill_error = Some(e);
+                            self.too_long = true;
+                            return;
+                        }
+                    }
+                }
+            }
+            self.spilled = 0;
         }
         let (message, lines) = self.original();
         self.message = message;
@@ -268,6 +350,7 @@ impl Framer {
             self.lines.clear();
             self.set_aside.clear();
             self.aside = 0;
+            self.spilled = 0;
             self.wire = 0;
         }
         loop {
@@ -335,20 +418,37 @@ impl Framer {
         let eight = open > 0 && line[open - 1] == b'~';
         let header = self.message.split_off(at);
         self.message.extend_from_slice(PLACEHOLDER);
-        let capacity = n.min((self.max_message.saturating_sub(self.held_by_message())) as u64);
+        let spool = match self.spill {
+            Some(spill) if (spill.from..=spill.max).contains(&n) => match Spool::new() {
+                Ok(spool) => Some(spool),
+                Err(e) => {
+                    self.spill_error = Some(e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let held = match spool {
+            Some(spool) => Held::Spooled(spool),
+            None => {
+                let room = self.max_message.saturating_sub(self.held_by_message());
+                Held::Memory(Vec::with_capacity(n.min(room as u64) as usize))
+            }
+        };
         self.set_aside.push(SetAside {
             at,
             header,
             eight,
-            bytes: Vec::with_capacity(capacity as usize),
+            held,
         });
         self.setting_aside = true;
     }
 
     /// Bytes of the current message so far (all of it once `frame` returned true),
-    /// literals included, whether they were kept or not.
+    /// literals included, whether they were kept or not, except those written to
+    /// temporary files.
     pub(crate) fn wire_len(&self) -> u64 {
-        self.wire
+        self.wire - self.spilled
     }
 
     pub(crate) fn message(&self) -> &[u8] {
@@ -500,7 +600,10 @@ mod tests {
                     let aside: Vec<(Vec<u8>, bool)> = f
                         .set_aside()
                         .iter()
-                        .map(|l| (l.bytes.clone(), l.eight))
+                        .map(|l| match &l.held {
+                            Held::Memory(bytes) => (bytes.clone(), l.eight),
+                            Held::Spooled(_) => unreachable!("not asked to spill"),
+                        })
                         .collect();
                     f.restore();
                     let lines: Vec<Vec<u8>> = f.lines().map(<[u8]>::to_vec).collect();
@@ -530,6 +633,43 @@ mod tests {
                         b"A1 OK done\r\n".to_vec(),
                         lines(&[b"A1 OK done\r\n"]),
                     ),
+                ],
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn spilled_literals_go_to_files_within_their_bounds_and_read_back() {
+        let first: &[u8] = b"* 1 FETCH (UID 5 BODY[] {8}\r\n12345678)\r\n";
+        let second: &[u8] = b"* 2 FETCH (UID 6 BODY[] {12}\r\nabcdefghijkl)\r\n";
+        let input = [first, second].concat();
+        for split in 0..=input.len() {
+            let mut f = Framer::new(1 << 20, 200);
+            f.set_aside_from(4);
+            f.spill(Some(Spill { from: 4, max: 10 }));
+            let mut got = Vec::new();
+            for part in [&input[..split], &input[split..]] {
+                f.enqueue(part);
+                while f.frame().unwrap() {
+                    let spooled = matches!(f.set_aside()[0].held, Held::Spooled(_));
+                    // Spooled bytes are not held in memory, nor counted as received.
+                    got.push((spooled, f.wire_len(), f.held().1));
+                    f.restore();
+                    got.push((false, 0, f.message().len()));
+                }
+            }
+            assert!(f.take_spill_error().is_none());
+            // The second is over the spill bound: in memory, as without spilling.
+            let lines = 2 * LINE_COST;
+            assert_eq!(
+                got,
+                [
+                    // The message with its placeholder, and its two lines.
+                    (true, first.len() as u64 - 8, 32 + lines),
+                    (false, 0, first.len()),
+                    (false, second.len() as u64, 32 + 12 + lines),
+                    (false, 0, second.len()),
                 ],
                 "split at {split}"
             );

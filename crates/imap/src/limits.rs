@@ -23,8 +23,8 @@ pub struct Limits {
     /// FETCH FLAGS lines of a few KB. `CUTOVER_IMAP_MAX_LINE`.
     pub max_line: usize,
     /// Largest response, literals included, held in memory. Default 64 MiB: bodies over
-    /// 1 MiB are fetched in 1 MiB pieces, so only a server whose RFC822.SIZE is far off
-    /// sends more. A FETCH response over it is read past and reported for its message
+    /// 1 MiB go into temporary files as they arrive, so only a server whose RFC822.SIZE
+    /// is far off sends more. A FETCH response over it is read past and reported for its message
     /// alone (the stream stays in sync); any other response fails the command.
     /// `CUTOVER_IMAP_MAX_LITERAL`.
     pub max_literal: usize,

@@ -576,59 +576,51 @@ async fn fetch_body_piece_with_origin() {
     }
 }
 
+/// Whole bodies into temporary files, one pipelined command per message, answered out of
+/// order: a long body spooled as it arrives, a short one too (from memory); an expunged
+/// message is absent and a refused one fails alone; a body with a NUL is asked for again
+/// with BINARY, spooled as well.
 #[tokio::test]
-async fn pieces_pipelined_and_answered_out_of_order() {
-    // Three pieces of 4 bytes in one round trip, two of UID 70 and one of UID 71; the
-    // server answers out of order and completes the commands in another order again.
-    let script = format!(
-        "{GREETING}* 8 FETCH (UID 71 BODY[]<0> {{2}}\r\nij)\r\n\
-         C3 OK Fetch completed.\r\n\
-         * 7 FETCH (UID 70 BODY[]<4> {{4}}\r\nefgh)\r\n\
-         * 7 FETCH (UID 70 BODY[]<0> {{4}}\r\nabcd)\r\n\
-         C2 OK Fetch completed.\r\nC1 OK Fetch completed.\r\n"
+async fn spooled_bodies_arrive_whole_and_failures_stay_with_their_message() {
+    let long: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut nul = vec![b'n'; 2000];
+    nul[10] = 0;
+    let mut script = b"* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n".to_vec();
+    script.extend_from_slice(b"* 9 FETCH (UID 72 BODY[] {3}\r\nabc)\r\nC3 OK done\r\n");
+    script.extend_from_slice(b"* 7 FETCH (UID 70 BODY[] {5000}\r\n");
+    script.extend_from_slice(&long);
+    script.extend_from_slice(
+        b")\r\nC1 OK done\r\nC2 OK done\r\nC4 NO [SERVERBUG] Internal error\r\n",
     );
-    for (mock, written) in splits(script.as_bytes()) {
+    script.extend_from_slice(b"* 10 FETCH (UID 74 BODY[] {2000}\r\n");
+    script.extend_from_slice(&nul);
+    script.extend_from_slice(b")\r\nC5 OK done\r\n* 10 FETCH (UID 74 BINARY[] ~{2000}\r\n");
+    script.extend_from_slice(&nul);
+    script.extend_from_slice(b")\r\nC6 OK done\r\n");
+    for (mock, written) in splits(&script).into_iter().step_by(5) {
         let mut s = Session::from_stream(mock).await.unwrap();
-        let pieces = s
-            .fetch_pieces(&[(70, 0), (70, 4), (71, 0)], 4)
+        let got = s
+            .fetch_spooled(&[(70, 5000), (71, 10), (72, 3), (73, 10), (74, 2000)])
             .await
             .unwrap();
         assert_eq!(
             text(&written),
-            "C1 UID FETCH 70 (UID BODY.PEEK[]<0.4>)\r\n\
-             C2 UID FETCH 70 (UID BODY.PEEK[]<4.4>)\r\n\
-             C3 UID FETCH 71 (UID BODY.PEEK[]<0.4>)\r\n"
+            "C1 UID FETCH 70 (UID BODY.PEEK[])\r\nC2 UID FETCH 71 (UID BODY.PEEK[])\r\n\
+             C3 UID FETCH 72 (UID BODY.PEEK[])\r\nC4 UID FETCH 73 (UID BODY.PEEK[])\r\n\
+             C5 UID FETCH 74 (UID BODY.PEEK[])\r\nC6 UID FETCH 74 (UID BINARY.PEEK[])\r\n"
         );
-        let pieces: Vec<Vec<u8>> = pieces.into_iter().map(Result::unwrap).collect();
-        assert_eq!(pieces, [b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]);
-    }
-}
-
-#[tokio::test]
-async fn pieces_of_a_gone_or_refused_message_fail_alone() {
-    // UID 71 was expunged (no answer), UID 72's command was refused: UID 70 still comes.
-    let script = format!(
-        "{GREETING}* 7 FETCH (UID 70 BODY[]<0> {{3}}\r\nabc)\r\n\
-         C1 OK Fetch completed.\r\nC2 OK Fetch completed.\r\n\
-         C3 NO [SERVERBUG] Internal error\r\n"
-    );
-    for (mock, _) in splits(script.as_bytes()) {
-        let mut s = Session::from_stream(mock).await.unwrap();
-        let pieces = s
-            .fetch_pieces(&[(70, 0), (71, 0), (72, 0)], 4)
-            .await
-            .unwrap();
-        assert_eq!(pieces[0].as_ref().unwrap(), b"abc");
+        let uids: Vec<u32> = got.iter().map(|(uid, _)| *uid).collect();
+        assert_eq!(uids, [70, 72, 73, 74]);
+        assert_eq!(got[0].1.as_ref().unwrap().read_all().unwrap(), long);
+        assert_eq!(got[1].1.as_ref().unwrap().read_all().unwrap(), b"abc");
         assert!(
-            matches!(pieces[1], Err(ImapError::NotFound { uid: 71 })),
+            matches!(got[2].1, Err(ImapError::No { .. })),
             "{:?}",
-            pieces[1]
+            got[2].1
         );
-        assert!(
-            matches!(pieces[2], Err(ImapError::No { .. })),
-            "{:?}",
-            pieces[2]
-        );
+        assert_eq!(got[3].1.as_ref().unwrap().read_all().unwrap(), nul);
+        // The connection goes on as before: bodies in memory again.
+        assert_eq!(s.conn.take_spooled().len(), 0);
     }
 }
 

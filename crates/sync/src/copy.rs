@@ -29,12 +29,9 @@ const CHUNK: ChunkLimits = ChunkLimits {
     max_messages: 50,
     max_bytes: 8 * 1024 * 1024,
 };
-/// Messages above this are fetched in pieces of this size into a temporary file, and
-/// appended from it: memory holds a piece, not the message.
+/// Messages above this are fetched whole into a temporary file as they arrive, and
+/// appended from it: memory holds a read or a block of the file, not the message.
 const PIECE: u32 = 1024 * 1024;
-/// Pieces of a large message asked for in one round trip: on a link with latency
-/// that is what keeps it full.
-const PIECES_IN_FLIGHT: u64 = 4;
 /// Chunks fetched ahead of the appender.
 const AHEAD: usize = 2;
 /// Bytes read from a spooled message to find its subject.
@@ -83,102 +80,33 @@ struct Fetched {
 }
 
 /// The bytes a chunk holds in memory while in flight, in KiB (the unit of the budget).
-/// Small messages are held whole; large ones a window of pieces at a time, whatever
-/// their number.
+/// Small messages are held whole; large ones go to temporary files, and cost a
+/// [`PIECE`] for the reads and blocks on their way, whatever their number.
 fn memory_cost(chunk: &[SourceMessage]) -> u32 {
     let (large, small): (Vec<&SourceMessage>, Vec<&SourceMessage>) =
         chunk.iter().partition(|m| m.size > PIECE);
     let small: u64 = small.iter().map(|m| u64::from(m.size)).sum();
-    let large: u64 = large.iter().map(|m| u64::from(m.size)).sum();
-    let bytes = small + large.min(u64::from(PIECE) * PIECES_IN_FLIGHT);
-    bytes.div_ceil(1024).min(u64::from(u32::MAX)) as u32
+    let large = if large.is_empty() {
+        0
+    } else {
+        u64::from(PIECE)
+    };
+    (small + large).div_ceil(1024).min(u64::from(u32::MAX)) as u32
 }
 
-/// A large message on its way into a temporary file.
-struct Spooling {
-    uid: u32,
-    /// The source's RFC822.SIZE: it plans the pieces.
-    size: u64,
-    spool: Spool,
-    /// Where the next piece to ask for starts.
-    next: u64,
-    /// Set when a piece came back short (the end), or the source would not give one.
-    outcome: Option<Result<(), ImapError>>,
-}
-
-/// Fetches the large messages of a chunk into temporary files, [`PIECES_IN_FLIGHT`]
-/// pieces per round trip across message boundaries, so that a run of medium-sized
-/// messages costs a round trip per window rather than one per message. The end of a
-/// message is where a piece comes back short: a message longer than its RFC822.SIZE
-/// gets one more piece at a time until then.
+/// Fetches the large messages of a chunk whole, each into a temporary file as it
+/// arrives, in one round trip ([`Session::fetch_spooled`]).
 async fn spool_all(src: &mut Session, large: &[&SourceMessage]) -> Result<Vec<Fetched>, ImapError> {
-    let mut work = Vec::with_capacity(large.len());
-    for m in large {
-        work.push(Spooling {
-            uid: m.uid,
-            size: u64::from(m.size),
-            spool: Spool::new()?,
-            next: 0,
-            outcome: None,
-        });
-    }
-    let window = PIECES_IN_FLIGHT as usize;
-    loop {
-        let mut asked: Vec<(usize, u64)> = Vec::with_capacity(window);
-        for (i, w) in work.iter_mut().enumerate() {
-            if w.outcome.is_some() {
-                continue;
-            }
-            let more = if w.next < w.size { window } else { 1 };
-            let mut added = 0;
-            while asked.len() < window && added < more && (added == 0 || w.next < w.size) {
-                asked.push((i, w.next));
-                w.next += u64::from(PIECE);
-                added += 1;
-            }
-            if asked.len() == window {
-                break;
-            }
-        }
-        if asked.is_empty() {
-            break;
-        }
-        let request: Vec<(u32, u64)> = asked.iter().map(|&(i, at)| (work[i].uid, at)).collect();
-        let results = src.fetch_pieces(&request, PIECE).await?;
-        for (&(i, _), result) in asked.iter().zip(results) {
-            let w = &mut work[i];
-            if w.outcome.is_some() {
-                continue; // ended by an earlier piece: the later ones are empty
-            }
-            match result {
-                Ok(piece) => {
-                    w.spool.append(&piece)?;
-                    if piece.len() < PIECE as usize {
-                        w.outcome = Some(Ok(()));
-                    }
-                }
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => w.outcome = Some(Err(e)),
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(work.len());
-    for w in work {
-        match w.outcome {
-            Some(Ok(())) => out.push(Fetched {
-                uid: w.uid,
-                body: Ok(Body::Spooled(w.spool)),
-            }),
-            // Expunged since the listing: nothing to copy.
-            Some(Err(ImapError::NotFound { .. })) => {}
-            Some(Err(e)) => out.push(Fetched {
-                uid: w.uid,
-                body: Err(e),
-            }),
-            None => unreachable!("the loop ends when every message has an outcome"),
-        }
-    }
-    Ok(out)
+    let asked: Vec<(u32, u64)> = large.iter().map(|m| (m.uid, u64::from(m.size))).collect();
+    Ok(src
+        .fetch_spooled(&asked)
+        .await?
+        .into_iter()
+        .map(|(uid, body)| Fetched {
+            uid,
+            body: body.map(Body::Spooled),
+        })
+        .collect())
 }
 
 async fn fetch_chunk(

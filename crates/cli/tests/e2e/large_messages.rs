@@ -1,7 +1,6 @@
-//! Large messages travel in 1 MiB pieces, several per round trip and across message
-//! boundaries, into temporary files: sizes on and around the piece and window edges, and
-//! one above the size where APPEND waits for the server's `+`, arrive byte for byte, also
-//! with a memory budget smaller than a chunk.
+//! Large messages travel whole into temporary files, as they arrive: sizes on and
+//! around the 1 MiB edge where that begins, and one above the size where APPEND waits for
+//! the server's `+`, arrive byte for byte, also with a memory budget smaller than a chunk.
 
 use crate::support::{Cutover, assert_same_mailbox, field, pair, verify_independently};
 
@@ -40,10 +39,10 @@ fn message_of_size(size: usize, seed: usize) -> Vec<u8> {
 }
 
 #[test]
-fn large_messages_on_piece_and_window_edges_arrive_byte_for_byte() {
+fn large_messages_around_the_spool_edge_arrive_byte_for_byte() {
     let user = "alice@contoso.test";
     let (src, dst) = pair(&[user], '/');
-    // Piece = 1 MiB, window = 4 pieces, non-synchronizing literals up to 8 MiB.
+    // Spooled above 1 MiB; non-synchronizing literals up to 8 MiB.
     let sizes = [
         2_000,
         MIB + 1,
