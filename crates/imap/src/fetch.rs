@@ -183,43 +183,72 @@ impl Session {
             return Ok(Vec::new());
         }
         let set = uid_set_string(uids)?;
-        let done = self
-            .fetch_items(
-                &set,
-                MessageDataItemName::BodyExt {
-                    section: None,
-                    partial: None,
-                    peek: true,
-                },
-            )
-            .await?;
-        let mut bodies: HashMap<u32, BodyResult> = HashMap::new();
-        let mut failed = Vec::new();
-        for u in done.untagged {
-            match u {
-                Untagged::Fetch(FetchItems {
-                    uid: Some(uid),
-                    body: Some(body),
-                    ..
-                }) => {
-                    let result = body.data.ok_or_else(|| {
-                        ImapError::Protocol(format!("server sent NIL as the body of UID {uid}"))
-                    });
-                    bodies.insert(uid, result);
-                }
-                Untagged::FetchFailed {
-                    uid: Some(uid),
-                    reason,
-                } => failed.push((uid, reason)),
-                Untagged::FetchFailed { uid: None, reason } => {
-                    warn!(
-                        reason,
-                        "undecodable FETCH response without a UID; that message will be missing"
-                    );
-                }
-                _ => {}
-            }
+        let done = self.fetch_items(&set, whole_body()).await?;
+        let (bodies, failed) = bodies_of(done.untagged);
+        self.with_binary_fallback(uids, bodies, failed).await
+    }
+
+    /// Each folder's EXAMINE and `UID FETCH <uids> (UID BODY.PEEK[])`, all of them in one
+    /// round trip: small folders of a distant source at one round trip for all instead
+    /// of two each. Per folder, in order, what [`Session::examine`] and
+    /// [`Session::fetch_bodies`] give it, or the error of a folder the server would not
+    /// open; a body that needs the BINARY fallback is asked for after the round, its
+    /// folder opened again. The outer error is the connection's. Afterwards one of the
+    /// folders is selected.
+    #[allow(clippy::type_complexity)]
+    pub async fn examine_and_fetch(
+        &mut self,
+        folders: &[(MailboxName, Vec<u32>)],
+    ) -> Result<Vec<Result<(SelectedMailbox, Vec<(u32, BodyResult)>), ImapError>>, ImapError> {
+        let mut commands = Vec::with_capacity(folders.len() * 2);
+        for (name, uids) in folders {
+            let examine = CommandBody::Examine {
+                mailbox: name.to_imap()?,
+                parameters: Vec::new(),
+            };
+            let tag = self.conn.next_tag();
+            commands.push((tag.clone(), crate::session::encode_command(&tag, examine)?));
+            let fetch = uid_fetch(&uid_set_string(uids)?, whole_body())?;
+            let tag = self.conn.next_tag();
+            commands.push((tag.clone(), crate::session::encode_command(&tag, fetch)?));
         }
+        let done = self
+            .conn
+            .execute_each("EXAMINE/UID FETCH", commands)
+            .await?;
+        let mut answers = Vec::with_capacity(folders.len());
+        let mut done = done.into_iter();
+        while let (Some(examined), Some(fetched)) = (done.next(), done.next()) {
+            let selected = examined.ok("EXAMINE").and_then(crate::session::selected);
+            answers.push(selected.and_then(|s| Ok((s, fetched.ok("UID FETCH")?))));
+        }
+        let mut out = Vec::with_capacity(folders.len());
+        for ((name, uids), answer) in folders.iter().zip(answers) {
+            let (selected, fetched) = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            let (bodies, failed) = bodies_of(fetched.untagged);
+            if !failed.is_empty() && self.caps.has("BINARY") {
+                self.examine(name).await?;
+            }
+            let bodies = self.with_binary_fallback(uids, bodies, failed).await?;
+            out.push(Ok((selected, bodies)));
+        }
+        Ok(out)
+    }
+
+    /// The bodies asked for, in the order of `uids`, those that could not be read asked
+    /// for again with `BINARY.PEEK[]` (on the selected folder) where the server has it.
+    async fn with_binary_fallback(
+        &mut self,
+        uids: &[u32],
+        mut bodies: HashMap<u32, BodyResult>,
+        failed: Vec<(u32, String)>,
+    ) -> Result<Vec<(u32, BodyResult)>, ImapError> {
         for (uid, reason) in failed {
             if !uids.contains(&uid) {
                 continue;
@@ -329,12 +358,7 @@ impl Session {
         messages: &[(u32, u64)],
     ) -> Result<Vec<(u32, Result<Spool, ImapError>)>, ImapError> {
         let uids: Vec<u32> = messages.iter().map(|m| m.0).collect();
-        let whole = MessageDataItemName::BodyExt {
-            section: None,
-            partial: None,
-            peek: true,
-        };
-        let mut got = self.spooled_round(&uids, whole).await?;
+        let mut got = self.spooled_round(&uids, whole_body()).await?;
         let unreadable: Vec<u32> = uids
             .iter()
             .copied()
@@ -480,6 +504,47 @@ impl Session {
         }
         Ok(Err(ImapError::NotFound { uid }))
     }
+}
+
+/// `BODY.PEEK[]`: the whole message, unchanged, without setting `\Seen`.
+fn whole_body() -> MessageDataItemName<'static> {
+    MessageDataItemName::BodyExt {
+        section: None,
+        partial: None,
+        peek: true,
+    }
+}
+
+/// The bodies in a FETCH reply by UID, and the messages whose reply could not be read.
+fn bodies_of(untagged: Vec<Untagged>) -> (HashMap<u32, BodyResult>, Vec<(u32, String)>) {
+    let mut bodies: HashMap<u32, BodyResult> = HashMap::new();
+    let mut failed = Vec::new();
+    for u in untagged {
+        match u {
+            Untagged::Fetch(FetchItems {
+                uid: Some(uid),
+                body: Some(body),
+                ..
+            }) => {
+                let result = body.data.ok_or_else(|| {
+                    ImapError::Protocol(format!("server sent NIL as the body of UID {uid}"))
+                });
+                bodies.insert(uid, result);
+            }
+            Untagged::FetchFailed {
+                uid: Some(uid),
+                reason,
+            } => failed.push((uid, reason)),
+            Untagged::FetchFailed { uid: None, reason } => {
+                warn!(
+                    reason,
+                    "undecodable FETCH response without a UID; that message will be missing"
+                );
+            }
+            _ => {}
+        }
+    }
+    (bodies, failed)
 }
 
 /// What one message's spooled fetch gave.

@@ -563,6 +563,41 @@ async fn long_bodies_arrive_whole_and_a_long_nul_body_falls_back_to_binary() {
     }
 }
 
+/// Small folders in one round trip: each folder's EXAMINE and UID FETCH pipelined, a
+/// folder the server will not open failing alone, and a body with a NUL asked for again
+/// with BINARY after the round, its folder opened again.
+#[tokio::test]
+async fn small_folders_are_fetched_in_one_round_trip() {
+    let script = "* OK [CAPABILITY IMAP4rev1 BINARY] ready\r\n\
+                  * 2 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\nC1 OK [READ-ONLY] done\r\n\
+                  * 1 FETCH (UID 1 BODY[] {3}\r\nabc)\r\n\
+                  * 2 FETCH (UID 2 BODY[] {3}\r\na\0c)\r\nC2 OK done\r\n\
+                  C3 NO [NONEXISTENT] no such folder\r\nC4 BAD no folder selected\r\n\
+                  * 2 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\nC5 OK [READ-ONLY] done\r\n\
+                  * 2 FETCH (UID 2 BINARY[] ~{3}\r\na\0c)\r\nC6 OK done\r\n";
+    for (mock, written) in splits(script.as_bytes()).into_iter().step_by(3) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let got = s
+            .examine_and_fetch(&[(name("a"), vec![1, 2]), (name("b"), vec![5])])
+            .await
+            .unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 EXAMINE a\r\nC2 UID FETCH 1:2 (UID BODY.PEEK[])\r\n\
+             C3 EXAMINE b\r\nC4 UID FETCH 5 (UID BODY.PEEK[])\r\n\
+             C5 EXAMINE a\r\nC6 UID FETCH 2 (UID BINARY.PEEK[])\r\n"
+        );
+        let (selected, bodies) = got[0].as_ref().unwrap();
+        assert_eq!(selected.uid_validity, 7);
+        let bodies: Vec<(u32, Vec<u8>)> = bodies
+            .iter()
+            .map(|(uid, b)| (*uid, b.as_ref().unwrap().clone()))
+            .collect();
+        assert_eq!(bodies, [(1, b"abc".to_vec()), (2, b"a\0c".to_vec())]);
+        assert!(matches!(got[1], Err(ImapError::No { .. })), "{:?}", got[1]);
+    }
+}
+
 #[tokio::test]
 async fn fetch_body_piece_with_origin() {
     let script = format!(

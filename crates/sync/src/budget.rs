@@ -36,6 +36,11 @@ impl MemoryBudget {
         MemoryPermit(self.permits.clone().acquire_many_owned(want).await.ok())
     }
 
+    /// A permit that holds nothing: for data whose room another permit holds.
+    pub fn nothing() -> MemoryPermit {
+        MemoryPermit(None)
+    }
+
     /// KiB not reserved right now.
     pub fn available(&self) -> usize {
         self.permits.available_permits()

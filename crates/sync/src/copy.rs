@@ -12,7 +12,7 @@ use cutover_store::{CopiedMessage, Intent, SkippedItem, Store};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::budget::MemoryPermit;
+use crate::budget::{MemoryBudget, MemoryPermit};
 use crate::connect;
 use crate::credentials::Side;
 use crate::events::{EventSink, SyncEvent};
@@ -20,7 +20,7 @@ use crate::lanes::{self, FolderQueue};
 use crate::link::{Finished, LinkMeter};
 use crate::message_changes;
 use crate::pass::{FolderWork, MailboxJob, PassOutcome, Role, SyncError};
-use crate::planner::{self, ChunkLimits, SourceMessage};
+use crate::planner::{self, ChunkLimits, FolderGroup, SourceMessage};
 use crate::subject::subject;
 use crate::test_hooks::{self, PausePoint};
 
@@ -335,13 +335,25 @@ async fn copy_lane(
             if let Some(reason) = job.stop.reason() {
                 return Err(SyncError::Stopped(reason));
             }
-            if tx.send(Step::Folder(i)).await.is_err()
-                || !fetch_folder(src, folder, job, &tx).await?
-            {
-                break; // the appender stopped; its error is reported
+            // Small folders after it go with it, in one round trip of the source.
+            let mut group = FolderGroup::default();
+            let mut together = vec![i];
+            if group.join(&folder.copies, CHUNK, PIECE) {
+                while let Some(next) = queue.take_if(|j| group.fits(&work[j].copies, CHUNK, PIECE))
+                {
+                    group.add(&work[next].copies);
+                    together.push(next);
+                }
             }
-            if tx.send(Step::FolderDone(i)).await.is_err() {
-                break;
+            let going_on = if together.len() > 1 {
+                fetch_folders_at_once(src, work, &together, job, &tx).await?
+            } else {
+                tx.send(Step::Folder(i)).await.is_ok()
+                    && fetch_folder(src, folder, job, &tx).await?
+                    && tx.send(Step::FolderDone(i)).await.is_ok()
+            };
+            if !going_on {
+                break; // the appender stopped; its error is reported
             }
         }
         drop(tx);
@@ -443,6 +455,104 @@ async fn copy_lane(
     outcome.flags_changed += stats.flags_changed;
     outcome.removed += stats.removed;
     fetched
+}
+
+/// Fetches the planned copies of folders that fit one chunk together
+/// ([`FolderGroup`]) in one round trip, and hands them to the appender folder by folder
+/// as [`fetch_folder`] would. False when the appender is gone.
+async fn fetch_folders_at_once(
+    src: &mut Session,
+    work: &[FolderWork],
+    together: &[usize],
+    job: &MailboxJob,
+    tx: &mpsc::Sender<Step>,
+) -> Result<bool, SyncError> {
+    let asking: Vec<usize> = together
+        .iter()
+        .copied()
+        .filter(|&i| !work[i].copies.is_empty())
+        .collect();
+    // One reservation for the group (separate ones, each waiting for room while holding
+    // the others, could wait forever on a small budget), given back with its last folder.
+    let cost = asking
+        .iter()
+        .map(|&i| memory_cost(&work[i].copies))
+        .fold(0u32, u32::saturating_add);
+    let mut permits: Vec<MemoryPermit> =
+        (1..asking.len()).map(|_| MemoryBudget::nothing()).collect();
+    if !asking.is_empty() {
+        permits.push(job.memory.reserve(cost).await);
+    }
+    test_hooks::chunk_delay().await;
+    let asked: Vec<(MailboxName, Vec<u32>)> = asking
+        .iter()
+        .map(|&i| {
+            let folder = &work[i];
+            let uids = folder.copies.iter().map(|m| m.uid).collect();
+            (MailboxName::from_wire(folder.src.clone()), uids)
+        })
+        .collect();
+    debug!(
+        user = job.email,
+        folders = asked.len(),
+        "copying small folders at once"
+    );
+    let answers = match asked.first() {
+        None => Vec::new(),
+        Some((first, _)) => {
+            src.examine_and_fetch(&asked)
+                .await
+                .map_err(|source| SyncError::Folder {
+                    role: Role::Source,
+                    folder: first.to_display(),
+                    source,
+                })?
+        }
+    };
+    let mut answers = asking.iter().copied().zip(answers.into_iter().zip(permits));
+    let mut answer = answers.next();
+    for &i in together {
+        let folder = &work[i];
+        if tx.send(Step::Folder(i)).await.is_err() {
+            return Ok(false);
+        }
+        if let Some((_, (result, permit))) = answer.take_if(|(at, _)| *at == i) {
+            answer = answers.next();
+            let src_name = MailboxName::from_wire(folder.src.clone());
+            let (selected, bodies) = result.map_err(|source| SyncError::Folder {
+                role: Role::Source,
+                folder: src_name.to_display(),
+                source,
+            })?;
+            if selected.uid_validity != folder.uid_validity {
+                warn!(user = job.email, folder = %src_name, "UIDVALIDITY changed during the pass; the folder is left for the next pass");
+            } else {
+                let fetched: Vec<Fetched> = bodies
+                    .into_iter()
+                    .map(|(uid, body)| Fetched {
+                        uid,
+                        body: body.map(Body::Memory),
+                    })
+                    .collect();
+                let unanswered = folder.copies.len().saturating_sub(fetched.len()) as u64;
+                if unanswered > 0 {
+                    warn!(user = job.email, folder = %src_name, unanswered,
+                        "the source did not answer for some messages; they are looked for again next pass");
+                }
+                if tx
+                    .send(Step::Chunk(permit, fetched, unanswered))
+                    .await
+                    .is_err()
+                {
+                    return Ok(false);
+                }
+            }
+        }
+        if tx.send(Step::FolderDone(i)).await.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Fetches the planned copies of one folder chunk by chunk into `tx`. False when the

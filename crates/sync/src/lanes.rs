@@ -81,6 +81,24 @@ impl FolderQueue {
         let at = self.next.fetch_add(1, Ordering::Relaxed);
         self.order.get(at).copied()
     }
+
+    /// The next folder if `wanted` says so (it stays next otherwise).
+    pub fn take_if(&self, wanted: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut at = self.next.load(Ordering::Relaxed);
+        loop {
+            let folder = *self.order.get(at)?;
+            if !wanted(folder) {
+                return None;
+            }
+            match self
+                .next
+                .compare_exchange(at, at + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(folder),
+                Err(now) => at = now,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +160,13 @@ mod tests {
         assert_eq!(
             (q.take(), q.take(), q.take(), q.take()),
             (Some(2), Some(0), Some(1), None)
+        );
+        let q = FolderQueue::new(vec![2, 0, 1]);
+        assert_eq!(q.take_if(|f| f == 0), None);
+        assert_eq!(q.take_if(|f| f == 2), Some(2));
+        assert_eq!(
+            (q.take(), q.take_if(|_| true), q.take_if(|_| true)),
+            (Some(0), Some(1), None)
         );
     }
 

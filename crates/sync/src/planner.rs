@@ -60,6 +60,40 @@ pub fn chunk(messages: &[SourceMessage], limits: ChunkLimits) -> Vec<Vec<SourceM
     out
 }
 
+/// Folders copied together, in one round trip of the source: each whole in one chunk
+/// (no message over `large`, the size that goes to a temporary file), all of them within
+/// one chunk's limits. On a distant source a folder costs a round trip for EXAMINE and
+/// one per chunk; a mailbox of many small folders pays that in latency, not bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FolderGroup {
+    pub messages: usize,
+    pub bytes: u64,
+}
+
+impl FolderGroup {
+    /// Whether a folder with these copies may join the group.
+    pub fn fits(&self, copies: &[SourceMessage], limits: ChunkLimits, large: u32) -> bool {
+        let bytes: u64 = copies.iter().map(|m| u64::from(m.size)).sum();
+        copies.iter().all(|m| m.size <= large)
+            && self.messages + copies.len() <= limits.max_messages
+            && self.bytes + bytes <= limits.max_bytes
+    }
+
+    pub fn add(&mut self, copies: &[SourceMessage]) {
+        self.messages += copies.len();
+        self.bytes += copies.iter().map(|m| u64::from(m.size)).sum::<u64>();
+    }
+
+    /// [`FolderGroup::fits`], and joins it if so.
+    pub fn join(&mut self, copies: &[SourceMessage], limits: ChunkLimits, large: u32) -> bool {
+        let fits = self.fits(copies, limits, large);
+        if fits {
+            self.add(copies);
+        }
+        fits
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +112,66 @@ mod tests {
             plan.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![4, 2, 1]
         );
+    }
+
+    #[test]
+    fn folders_join_a_group_within_one_chunk_and_without_large_messages() {
+        let m = |uid, size| SourceMessage {
+            uid,
+            size,
+            internal_date: 0,
+        };
+        let limits = ChunkLimits {
+            max_messages: 4,
+            max_bytes: 100,
+        };
+        let mut g = FolderGroup::default();
+        assert!(g.join(&[m(1, 10), m(2, 20)], limits, 50));
+        assert!(g.join(&[], limits, 50));
+        assert!(!g.join(&[m(3, 60)], limits, 50), "a large message");
+        assert!(
+            !g.join(&[m(4, 10), m(5, 10), m(6, 10)], limits, 50),
+            "too many"
+        );
+        assert!(!g.join(&[m(7, 45), m(8, 45)], limits, 50), "too many bytes");
+        assert!(g.join(&[m(9, 40)], limits, 50));
+        assert_eq!(
+            g,
+            FolderGroup {
+                messages: 3,
+                bytes: 70
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_group_stays_within_its_limits(
+            folders in prop::collection::vec(prop::collection::vec(1u32..200, 0..8), 0..20),
+            max_messages in 1usize..20,
+            max_bytes in 1u64..2000,
+            large in 1u32..200,
+        ) {
+            let limits = ChunkLimits { max_messages, max_bytes };
+            let mut g = FolderGroup::default();
+            let mut joined: Vec<u32> = Vec::new();
+            for sizes in &folders {
+                let copies: Vec<SourceMessage> = sizes
+                    .iter()
+                    .map(|&size| SourceMessage { uid: 1, size, internal_date: 0 })
+                    .collect();
+                if g.join(&copies, limits, large) {
+                    joined.extend(sizes);
+                }
+            }
+            prop_assert!(joined.len() <= max_messages);
+            prop_assert!(joined.iter().map(|&s| u64::from(s)).sum::<u64>() <= max_bytes);
+            prop_assert!(joined.iter().all(|&s| s <= large));
+            prop_assert_eq!(g, FolderGroup {
+                messages: joined.len(),
+                bytes: joined.iter().map(|&s| u64::from(s)).sum(),
+            });
+        }
     }
 
     #[test]
