@@ -483,7 +483,6 @@ async fn fetch_folders_at_once(
     if !asking.is_empty() {
         permits.push(job.memory.reserve(cost).await);
     }
-    test_hooks::chunk_delay().await;
     let asked: Vec<(MailboxName, Vec<u32>)> = asking
         .iter()
         .map(|&i| {
@@ -518,6 +517,12 @@ async fn fetch_folders_at_once(
         }
         if let Some((_, (result, permit))) = answer.take_if(|(at, _)| *at == i) {
             answer = answers.next();
+            // A stop still lands between folders; what was fetched and not handed on is
+            // copied next pass.
+            if let Some(reason) = job.stop.reason() {
+                return Err(SyncError::Stopped(reason));
+            }
+            test_hooks::chunk_delay().await;
             let src_name = MailboxName::from_wire(folder.src.clone());
             let (selected, bodies) = result.map_err(|source| SyncError::Folder {
                 role: Role::Source,
