@@ -95,7 +95,7 @@ pub(crate) struct Connection<S> {
     /// server: (what happened, whether a new connection may do better).
     broken: Option<(String, bool)>,
     /// Bodies the framer spooled ([`Connection::spill`]), by UID, for the caller to
-    /// take; their FETCH responses carry an empty body.
+    /// take; their FETCH responses carry no body.
     spooled: Vec<(u32, Spool)>,
 }
 
@@ -400,7 +400,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             Held::Spooled(spool) => match items.uid {
-                Some(uid) => self.spooled.push((uid, spool)),
+                Some(uid) => {
+                    // The body is in `spooled`; a caller that reads it from the response
+                    // (none should, while spilling) finds no body, never an empty one.
+                    if let Some(body) = items.body.as_mut() {
+                        body.data = None;
+                    }
+                    self.spooled.push((uid, spool));
+                }
                 None => {
                     let first_line = self.first_line_for_log();
                     warn!(line = %first_line, "a FETCH body without its UID; that message will be missing");
