@@ -539,16 +539,8 @@ async fn fetch_folders_at_once(
                         body: body.map(Body::Memory),
                     })
                     .collect();
-                let unanswered = folder.copies.len().saturating_sub(fetched.len()) as u64;
-                if unanswered > 0 {
-                    warn!(user = job.email, folder = %src_name, unanswered,
-                        "the source did not answer for some messages; they are looked for again next pass");
-                }
-                if tx
-                    .send(Step::Chunk(permit, fetched, unanswered))
-                    .await
-                    .is_err()
-                {
+                let asked = folder.copies.len();
+                if !hand_on(tx, job, &src_name, asked, permit, fetched).await {
                     return Ok(false);
                 }
             }
@@ -592,22 +584,32 @@ async fn fetch_folder(
         // Wait for room in the budget shared by every mailbox of the run.
         let permit = job.memory.reserve(memory_cost(chunk)).await;
         let fetched = fetch_chunk(src, chunk).await.map_err(src_folder_err)?;
-        // A UID the source did not answer for may have been expunged, or its reply lost:
-        // it is neither copied nor skipped, so the folder is listed again next pass.
-        let unanswered = chunk.len().saturating_sub(fetched.len()) as u64;
-        if unanswered > 0 {
-            warn!(user = job.email, folder = %src_name, unanswered,
-                "the source did not answer for some messages; they are looked for again next pass");
-        }
-        if tx
-            .send(Step::Chunk(permit, fetched, unanswered))
-            .await
-            .is_err()
-        {
+        if !hand_on(tx, job, &src_name, chunk.len(), permit, fetched).await {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Hands what was fetched of `asked` messages to the appender; false when it is gone. A
+/// UID the source did not answer for may have been expunged, or its reply lost: it is
+/// neither copied nor skipped, so the folder is listed again next pass.
+async fn hand_on(
+    tx: &mpsc::Sender<Step>,
+    job: &MailboxJob,
+    src_name: &MailboxName,
+    asked: usize,
+    permit: MemoryPermit,
+    fetched: Vec<Fetched>,
+) -> bool {
+    let unanswered = asked.saturating_sub(fetched.len()) as u64;
+    if unanswered > 0 {
+        warn!(user = job.email, folder = %src_name, unanswered,
+            "the source did not answer for some messages; they are looked for again next pass");
+    }
+    tx.send(Step::Chunk(permit, fetched, unanswered))
+        .await
+        .is_ok()
 }
 
 async fn append_chunk(
