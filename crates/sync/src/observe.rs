@@ -102,35 +102,18 @@ async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapErr
     }
 }
 
-/// A side's personal namespace: from NAMESPACE, else inferred from its folders.
-pub(crate) async fn side_namespace(
-    session: &mut Session,
-    role: Role,
-    listed: &[cutover_imap::ListedMailbox],
-) -> Result<SideNamespace, SyncError> {
-    let announced = session
-        .namespaces()
-        .await
-        .map_err(|source| SyncError::Imap { role, source })?;
-    let names: Vec<&[u8]> = listed.iter().map(|m| m.name.as_bytes()).collect();
-    let side = SideNamespace::new(announced.as_ref(), &names, separator(listed));
-    debug!(%role, prefix = %String::from_utf8_lossy(&side.personal), separator = ?side.separator,
-        source = ?side.source, "personal namespace");
-    Ok(side)
-}
-
 /// A server's folders (with special-use attributes), its subscriptions, its personal
 /// namespace, and what it enabled.
-struct SideFolders {
-    listed: Vec<cutover_imap::ListedMailbox>,
+pub(crate) struct SideFolders {
+    pub(crate) listed: Vec<cutover_imap::ListedMailbox>,
     subscribed: BTreeSet<Vec<u8>>,
-    namespace: SideNamespace,
+    pub(crate) namespace: SideNamespace,
     enabled: Vec<String>,
 }
 
 /// A server's [`SideFolders`], asked for in one round trip, with ENABLE of `enable` (none:
 /// no ENABLE) first in the same one.
-async fn read_folders(
+pub(crate) async fn read_folders(
     session: &mut Session,
     role: Role,
     enable: &[&str],

@@ -4,13 +4,13 @@
 //! STATUS of its folders (SIZE where the server has STATUS=SIZE, RFC 8438); the sizes are
 //! kept as the user's source counts, which the first pass then replaces with its own.
 
-use cutover_imap::{ListedMailbox, MailboxName, Session};
+use cutover_imap::{MailboxName, Session};
 use cutover_model::MigrationUser;
 
 use crate::connect;
 use crate::folder_map::{ListedFolder, SpecialUse, is_excluded};
 use crate::namespace;
-use crate::observe::side_namespace;
+use crate::observe::{SideFolders, read_folders};
 use crate::pass::{MailboxJob, Role, SyncError};
 
 /// A source mailbox's size before its first pass.
@@ -51,7 +51,8 @@ pub fn pass_order(users: &mut [MigrationUser]) {
 pub async fn size_source(job: &MailboxJob) -> Result<SourceSize, SyncError> {
     let mut src = connect::open(&job.source, Role::Source).await?;
     let size = size_folders(&mut src, job).await;
-    let _ = src.logout().await;
+    // Its answer is not waited for: on a distant source that is a round trip per wave.
+    connect::close(src);
     size
 }
 
@@ -60,8 +61,12 @@ async fn size_folders(src: &mut Session, job: &MailboxJob) -> Result<SourceSize,
         role: Role::Source,
         source,
     };
-    let listed: Vec<ListedMailbox> = src.list_special_use().await.map_err(err)?;
-    let side = side_namespace(src, Role::Source, &listed).await?;
+    // The folders and the namespace in one round trip.
+    let SideFolders {
+        listed,
+        namespace: side,
+        ..
+    } = read_folders(src, Role::Source, &[]).await?;
     let folders: Vec<ListedFolder> = listed
         .iter()
         .map(|m| ListedFolder {
