@@ -17,7 +17,7 @@ use cutover_imap::{ImapError, MailboxName, MailboxStatus, Session};
 use cutover_store::{FolderState, Store};
 
 use crate::listing::listing_digest;
-use crate::observe::list_folders;
+use crate::observe::{SideFolders, read_folders};
 use crate::pass::{MailboxJob, PassOutcome, Role, SyncError};
 
 /// Whether every folder's STATUS now equals its checkpoint (and the checkpoint can vouch
@@ -68,7 +68,10 @@ pub(crate) async fn unchanged_source(
         return Ok(None);
     }
     let states = store.folder_states(email).await?;
-    let (listed, subscribed) = list_folders(src, Role::Source).await?;
+    // The same listing, in one round trip, that the pass digested.
+    let SideFolders {
+        listed, subscribed, ..
+    } = read_folders(src, Role::Source, &[]).await?;
     if listing_digest(&listed, &subscribed, &job.excluded_folders, &job.folder_map) != known {
         return Ok(None);
     }

@@ -106,7 +106,7 @@ async fn answers(dst: &mut Session, asked: &MailboxName) -> Result<bool, ImapErr
 /// namespace, and what it enabled.
 pub(crate) struct SideFolders {
     pub(crate) listed: Vec<cutover_imap::ListedMailbox>,
-    subscribed: BTreeSet<Vec<u8>>,
+    pub(crate) subscribed: BTreeSet<Vec<u8>>,
     pub(crate) namespace: SideNamespace,
     enabled: Vec<String>,
 }
@@ -141,23 +141,6 @@ pub(crate) async fn read_folders(
         namespace: side,
         enabled,
     })
-}
-
-/// A server's folders (with special-use attributes) and its subscriptions.
-pub(crate) async fn list_folders(
-    session: &mut Session,
-    role: Role,
-) -> Result<(Vec<cutover_imap::ListedMailbox>, BTreeSet<Vec<u8>>), SyncError> {
-    let err = |source| SyncError::Imap { role, source };
-    let listed = session.list_special_use().await.map_err(err)?;
-    let subscribed = session
-        .lsub()
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|m| m.name.as_bytes().to_vec())
-        .collect();
-    Ok((listed, subscribed))
 }
 
 /// The change tracking to ask the source for: QRESYNC (which includes CONDSTORE) when

@@ -176,8 +176,9 @@ fn commands_sent(log: &str, command: &str) -> usize {
 #[test]
 fn a_pass_follows_every_change_with_condstore_and_qresync() {
     let log = follows_the_source("");
-    // With CONDSTORE a mailbox where nothing changed costs a glance at the source: one
-    // LIST, one LSUB and one pipelined STATUS; no EXAMINE, no FETCH, no target.
+    // With CONDSTORE a mailbox where nothing changed costs a glance at the source: LIST,
+    // LSUB and NAMESPACE in one round trip, and one pipelined STATUS; no EXAMINE, no
+    // FETCH, no target.
     assert_eq!(commands_sent(&log, "EXAMINE"), 0, "{log}");
     assert_eq!(commands_sent(&log, "UID FETCH"), 0, "{log}");
     assert!(log.contains("C: pipelined command=\"STATUS\""), "{log}");
