@@ -310,10 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.responses > self.limits.max_untagged_responses {
             return Err(self.limit_error(Limit::UntaggedResponses));
         }
-        let filled = match self.framer.set_aside() {
-            [] => None,
-            _ => self.fetch_with_body_set_aside(),
-        };
+        let filled = self.fetch_with_body_set_aside();
         if filled.is_none() {
             self.framer.restore();
         }
@@ -357,7 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// A FETCH response whose message body the framer set aside: decoded with the
-    /// placeholder, and the body put in its place. `None` for anything else (more than
+    /// placeholder, and the body put in its place. `None` for anything else (no literal or more than
     /// one literal set aside, one that is not the body, a response that is not a FETCH),
     /// which is decoded as it came.
     fn fetch_with_body_set_aside(&mut self) -> Option<Resp> {
@@ -383,15 +380,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if !literal.eight && has_nul {
             // What imap-codec says of a NUL outside a literal8: this message cannot be
             // read this way (the caller asks again with BINARY where it can).
-            let first_line = self.first_line_for_log();
-            warn!(line = %first_line, "NUL byte in a message body, which IMAP allows only in a literal8");
-            return Some(Resp::Undecodable {
-                tag: None,
-                status: None,
-                fetch_uid: items.uid,
-                too_long: false,
-                first_line,
-            });
+            return Some(self.unreadable_fetch(
+                items.uid,
+                "NUL byte in a message body, which IMAP allows only in a literal8",
+            ));
         }
         match literal.held {
             Held::Memory(bytes) => {
@@ -409,19 +401,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.spooled.push((uid, spool));
                 }
                 None => {
-                    let first_line = self.first_line_for_log();
-                    warn!(line = %first_line, "a FETCH body without its UID; that message will be missing");
-                    return Some(Resp::Undecodable {
-                        tag: None,
-                        status: None,
-                        fetch_uid: None,
-                        too_long: false,
-                        first_line,
-                    });
+                    return Some(self.unreadable_fetch(
+                        None,
+                        "a FETCH body without its UID; that message will be missing",
+                    ));
                 }
             },
         }
         Some(Resp::Untagged(Untagged::Fetch(items)))
+    }
+
+    /// A FETCH response that decoded but cannot be used, logged with `why`: as an
+    /// undecodable one, which fails its message alone.
+    fn unreadable_fetch(&self, uid: Option<u32>, why: &str) -> Resp {
+        let first_line = self.first_line_for_log();
+        warn!(line = %first_line, "{why}");
+        Resp::Undecodable {
+            tag: None,
+            status: None,
+            fetch_uid: uid,
+            too_long: false,
+            first_line,
+        }
     }
 
     /// The framed message as an ESEARCH answer (one line), which imap-codec rejects.
