@@ -354,9 +354,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// A FETCH response whose message body the framer set aside: decoded with the
-    /// placeholder, and the body put in its place. `None` for anything else (no literal or more than
-    /// one literal set aside, one that is not the body, a response that is not a FETCH),
-    /// which is decoded as it came.
+    /// placeholder, and the body put in its place. `None` for anything else (no literal
+    /// or more than one set aside, one that is not the body, a response that is not a
+    /// FETCH), which is decoded as it came.
     fn fetch_with_body_set_aside(&mut self) -> Option<Resp> {
         if self.framer.too_long()
             || self.framer.set_aside().len() != 1
