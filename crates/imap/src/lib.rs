@@ -48,7 +48,7 @@ pub use error::ImapError;
 pub use fetch::{BodyResult, MessageMeta, uid_set_string};
 pub use limits::{Limit, Limits};
 pub use mailbox::{ListedMailbox, MailboxName};
-pub use namespace::{Folders, Namespace, Namespaces};
+pub use namespace::{Folders, ListedStatuses, Namespace, Namespaces};
 pub use session::{
     Capabilities, CreateOutcome, FolderSetup, MailboxStatus, Security, SelectedMailbox, ServerAddr,
     Session,

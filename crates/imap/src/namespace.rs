@@ -6,9 +6,9 @@ use imap_types::command::CommandBody;
 use crate::{
     connection::Out,
     error::ImapError,
-    mailbox::ListedMailbox,
+    mailbox::{ListedMailbox, MailboxName},
     response::{StatusKind, Untagged},
-    session::{Session, encode_command},
+    session::{MailboxStatus, Session, encode_command, status_item_name, status_of},
 };
 
 /// A mailbox's folders, subscriptions and namespaces, read in one round trip
@@ -21,6 +21,26 @@ pub struct Folders {
     pub subscribed: Vec<ListedMailbox>,
     /// As [`Session::namespaces`] says.
     pub namespaces: Option<Namespaces>,
+    /// The listed folders' STATUS, where the LIST asked for it (LIST-STATUS, RFC 5819):
+    /// see [`Session::enable_and_list`].
+    pub statuses: ListedStatuses,
+}
+
+/// The STATUS the server sent with its LIST (LIST-STATUS, RFC 5819), of every listed
+/// folder it could tell; a folder it could not tell has none, and is asked on its own
+/// ([`Session::statuses_after_listing`]).
+#[derive(Debug, Clone, Default)]
+pub struct ListedStatuses(Vec<Untagged>);
+
+impl ListedStatuses {
+    /// `name`'s STATUS, if the LIST carried it.
+    pub fn get(&self, name: &MailboxName) -> Option<MailboxStatus> {
+        status_of(name, &self.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One namespace: its prefix (wire bytes, with its trailing separator, e.g. `INBOX.`)
@@ -46,17 +66,23 @@ impl Session {
     /// `RETURN (SPECIAL-USE)` (BAD) is listed again plainly, as
     /// [`Session::list_special_use`] does.
     pub async fn folders(&mut self) -> Result<Folders, ImapError> {
-        Ok(self.enable_and_list(&[]).await?.0)
+        Ok(self.enable_and_list(&[], false).await?.0)
     }
 
     /// [`Session::enable`] of `extensions`, then [`Session::folders`], in the same round
     /// trip (ENABLE must only come before a SELECT, and LIST selects nothing). Returns the
     /// folders and what was enabled.
+    ///
+    /// `with_status`: where the server has LIST-STATUS (RFC 5819), the LIST also returns
+    /// every folder's STATUS, as [`Session::statuses`] asks for it, in the same round trip
+    /// ([`Folders::statuses`]). A server that refuses that LIST (BAD) is listed plainly.
     pub async fn enable_and_list(
         &mut self,
         extensions: &[&str],
+        with_status: bool,
     ) -> Result<(Folders, Vec<String>), ImapError> {
         let special_use = self.caps.has("SPECIAL-USE") || self.caps.has("LIST-EXTENDED");
+        let list_status = with_status && self.caps.has("LIST-STATUS");
         let with_namespaces = self.caps.has("NAMESPACE");
         let mut commands = Vec::with_capacity(4);
         let enabling = match self.enable_command(extensions)? {
@@ -68,9 +94,17 @@ impl Session {
             None => false,
         };
         let tag = self.conn.next_tag();
-        let list = if special_use {
+        let list = if special_use || list_status {
             // imap-codec has no type for LIST return options, so this one line is ours.
-            let line = format!("{tag} LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n");
+            let mut options = Vec::new();
+            if special_use {
+                options.push("SPECIAL-USE".to_string());
+            }
+            if list_status {
+                let items: Vec<&str> = self.status_items().iter().map(status_item_name).collect();
+                options.push(format!("STATUS ({})", items.join(" ")));
+            }
+            let line = format!("{tag} LIST \"\" \"*\" RETURN ({})\r\n", options.join(" "));
             vec![Out::Bytes(line.into_bytes().into())]
         } else {
             let body = CommandBody::list("", "*")
@@ -103,6 +137,7 @@ impl Session {
                 Untagged::List(l) => folders.listed.push(l),
                 Untagged::Lsub(l) => folders.subscribed.push(l),
                 Untagged::Namespace(n) => folders.namespaces = Some(n),
+                status @ Untagged::Status { .. } if list_status => folders.statuses.0.push(status),
                 _ => {}
             }
         }
@@ -113,9 +148,10 @@ impl Session {
             enabled = self.enabled_of(extensions);
         }
         if let Some(list) = statuses.next() {
-            if special_use && list.kind == StatusKind::Bad {
-                tracing::debug!("LIST RETURN (SPECIAL-USE) refused; listing without it");
+            if (special_use || list_status) && list.kind == StatusKind::Bad {
+                tracing::debug!("LIST with return options refused; listing without them");
                 folders.listed = self.list().await?;
+                folders.statuses = ListedStatuses::default();
             } else {
                 list.check("LIST")?;
             }

@@ -21,6 +21,7 @@ use crate::{
     error::ImapError,
     limits::Limits,
     mailbox::{ListedMailbox, MailboxName},
+    namespace::ListedStatuses,
     response::{Code, GreetingResp, StatusItem, StatusKind, Untagged},
     tls::{self, TlsOptions},
 };
@@ -120,7 +121,23 @@ pub struct MailboxStatus {
 
 /// The STATUS answer for `name` among untagged responses (servers answer with the name
 /// as they spell it; INBOX may differ in case).
-fn status_of(name: &MailboxName, untagged: &[Untagged]) -> Option<MailboxStatus> {
+/// A STATUS item's name on the wire, for the command lines written here
+/// (LIST ... RETURN (STATUS (...)), which imap-codec has no type for).
+pub(crate) fn status_item_name(item: &StatusDataItemName) -> &'static str {
+    match item {
+        StatusDataItemName::Messages => "MESSAGES",
+        StatusDataItemName::Recent => "RECENT",
+        StatusDataItemName::UidNext => "UIDNEXT",
+        StatusDataItemName::UidValidity => "UIDVALIDITY",
+        StatusDataItemName::Unseen => "UNSEEN",
+        StatusDataItemName::Deleted => "DELETED",
+        StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
+        StatusDataItemName::HighestModSeq => "HIGHESTMODSEQ",
+        StatusDataItemName::Size => "SIZE",
+    }
+}
+
+pub(crate) fn status_of(name: &MailboxName, untagged: &[Untagged]) -> Option<MailboxStatus> {
     let mut found = None;
     for u in untagged {
         if let Untagged::Status { name: got, items } = u {
@@ -630,7 +647,7 @@ impl Session {
 
     /// What STATUS asks for: MESSAGES UIDNEXT UIDVALIDITY, plus HIGHESTMODSEQ when
     /// CONDSTORE is advertised and SIZE (RFC 8438) when STATUS=SIZE is.
-    fn status_items(&self) -> Vec<StatusDataItemName> {
+    pub(crate) fn status_items(&self) -> Vec<StatusDataItemName> {
         let mut items = vec![
             StatusDataItemName::Messages,
             StatusDataItemName::UidNext,
@@ -655,6 +672,29 @@ impl Session {
         let done = self.run("STATUS", body).await?;
         status_of(name, &done.untagged)
             .ok_or_else(|| ImapError::Protocol(format!("no STATUS data for {}", name.to_display())))
+    }
+
+    /// [`Session::statuses`] of `names`, answered from `listed` (the STATUS a LIST carried,
+    /// [`crate::Folders::statuses`]) where it holds the mailbox: only the others are asked,
+    /// and none at all, no round trip, when the listing told them all.
+    pub async fn statuses_after_listing(
+        &mut self,
+        names: &[MailboxName],
+        listed: &ListedStatuses,
+    ) -> Result<Vec<Result<MailboxStatus, ImapError>>, ImapError> {
+        let mut answers: Vec<Option<Result<MailboxStatus, ImapError>>> =
+            names.iter().map(|n| listed.get(n).map(Ok)).collect();
+        let missing: Vec<MailboxName> = names
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut asked = self.statuses(&missing).await?.into_iter();
+        for answer in answers.iter_mut().filter(|a| a.is_none()) {
+            *answer = asked.next();
+        }
+        Ok(answers.into_iter().flatten().collect())
     }
 
     /// STATUS of many mailboxes, pipelined (a round trip per hundred): each mailbox's

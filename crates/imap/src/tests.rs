@@ -430,6 +430,88 @@ async fn folders_asks_list_lsub_and_namespace_in_one_round_trip_and_tells_them_a
 }
 
 #[tokio::test]
+async fn a_listing_with_list_status_brings_the_folders_status_and_only_the_rest_is_asked() {
+    // RFC 5819: STATUS lines beside the LIST lines; a folder the server could not tell
+    // (Gone) has none and is asked on its own, after the listing.
+    let caps =
+        "* OK [CAPABILITY IMAP4rev1 SPECIAL-USE LIST-STATUS CONDSTORE STATUS=SIZE] ready.\r\n";
+    let script = format!(
+        "{caps}* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 9 HIGHESTMODSEQ 12 SIZE 4500)\r\n\
+         * LIST (\\Sent) \"/\" Sent\r\n\
+         * STATUS Sent (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 10 HIGHESTMODSEQ 1 SIZE 0)\r\n\
+         * LIST () \"/\" Gone\r\n\
+         C1 OK List completed.\r\nC2 OK Lsub completed.\r\n\
+         * STATUS Gone (MESSAGES 7 UIDNEXT 8 UIDVALIDITY 11 HIGHESTMODSEQ 5 SIZE 70)\r\n\
+         C3 OK done\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let (f, _) = s.enable_and_list(&[], true).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ SIZE))\r\n\
+             C2 LSUB \"\" *\r\n"
+        );
+        assert_eq!(f.listed.len(), 3);
+        let inbox = f.statuses.get(&name("INBOX")).unwrap();
+        assert_eq!(
+            (inbox.messages, inbox.highest_modseq, inbox.size),
+            (3, Some(12), Some(4500))
+        );
+        assert!(f.statuses.get(&name("Gone")).is_none());
+        let got = s
+            .statuses_after_listing(&[name("Sent"), name("Gone"), name("INBOX")], &f.statuses)
+            .await
+            .unwrap();
+        assert!(
+            text(&written)
+                .ends_with("C3 STATUS Gone (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ SIZE)\r\n"),
+            "only Gone is asked: {}",
+            text(&written)
+        );
+        let got: Vec<u32> = got.into_iter().map(|st| st.unwrap().messages).collect();
+        assert_eq!(got, [0, 7, 3]);
+    }
+}
+
+#[tokio::test]
+async fn a_listing_asked_without_status_or_refused_with_it_brings_none() {
+    // Not asked for (the target's listing): the plain return options.
+    let caps = "* OK [CAPABILITY IMAP4rev1 SPECIAL-USE LIST-STATUS] ready.\r\n";
+    let script = format!(
+        "{caps}* LIST () \"/\" INBOX\r\nC1 OK List completed.\r\nC2 OK Lsub completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let (f, _) = s.enable_and_list(&[], false).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\nC2 LSUB \"\" *\r\n"
+        );
+        assert!(f.statuses.is_empty());
+    }
+    // A server that advertises LIST-STATUS but refuses it: listed plainly, no STATUS kept
+    // (the folders are then asked with STATUS).
+    let caps = "* OK [CAPABILITY IMAP4rev1 LIST-STATUS] ready.\r\n";
+    let script = format!(
+        "{caps}* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 3)\r\nC1 BAD Unknown RETURN option\r\n\
+         C2 OK Lsub completed.\r\n* LIST () \"/\" INBOX\r\nC3 OK List completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let (f, _) = s.enable_and_list(&[], true).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (STATUS (MESSAGES UIDNEXT UIDVALIDITY))\r\n\
+             C2 LSUB \"\" *\r\nC3 LIST \"\" *\r\n"
+        );
+        assert_eq!(f.listed.len(), 1);
+        assert!(f.statuses.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn examine_and_list_refuses_answers_out_of_order() {
     // The second command completes first: whose FETCH data is whose cannot be told.
     let script = format!(

@@ -70,7 +70,10 @@ pub(crate) async fn unchanged_source(
     let states = store.folder_states(email).await?;
     // The same listing, in one round trip, that the pass digested.
     let SideFolders {
-        listed, subscribed, ..
+        listed,
+        subscribed,
+        statuses: listed_statuses,
+        ..
     } = read_folders(src, Role::Source, &[]).await?;
     if listing_digest(&listed, &subscribed, &job.excluded_folders, &job.folder_map) != known {
         return Ok(None);
@@ -79,8 +82,9 @@ pub(crate) async fn unchanged_source(
         .iter()
         .map(|st| MailboxName::from_wire(st.src_name.clone()))
         .collect();
+    // From the listing where the source has LIST-STATUS: then the glance is one round trip.
     let now = src
-        .statuses(&names)
+        .statuses_after_listing(&names, &listed_statuses)
         .await
         .map_err(|source| SyncError::Imap {
             role: Role::Source,

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use cutover_imap::{ImapError, MailboxName, Session};
+use cutover_imap::{ImapError, ListedStatuses, MailboxName, Session};
 use cutover_store::{FolderState, SkippedItem, Store};
 use tracing::{debug, info, warn};
 
@@ -109,17 +109,22 @@ pub(crate) struct SideFolders {
     pub(crate) subscribed: BTreeSet<Vec<u8>>,
     pub(crate) namespace: SideNamespace,
     enabled: Vec<String>,
+    /// The source's folders' STATUS, where its LIST could carry them (LIST-STATUS); for
+    /// [`Session::statuses_after_listing`].
+    pub(crate) statuses: ListedStatuses,
 }
 
 /// A server's [`SideFolders`], asked for in one round trip, with ENABLE of `enable` (none:
-/// no ENABLE) first in the same one.
+/// no ENABLE) first in the same one. On the source, the folders' STATUS comes with the
+/// listing where the server can send it: the scan, the glance and the sizing all want
+/// it, and then ask for none.
 pub(crate) async fn read_folders(
     session: &mut Session,
     role: Role,
     enable: &[&str],
 ) -> Result<SideFolders, SyncError> {
     let (folders, enabled) = session
-        .enable_and_list(enable)
+        .enable_and_list(enable, role == Role::Source)
         .await
         .map_err(|source| SyncError::Imap { role, source })?;
     let names: Vec<&[u8]> = folders.listed.iter().map(|m| m.name.as_bytes()).collect();
@@ -140,6 +145,7 @@ pub(crate) async fn read_folders(
         subscribed,
         namespace: side,
         enabled,
+        statuses: folders.statuses,
     })
 }
 
@@ -180,6 +186,8 @@ pub(crate) struct FolderLayout {
     pub(crate) source_listing: String,
     /// What the source enabled of what [`map_folders`] was asked to enable.
     pub(crate) source_enabled: Vec<String>,
+    /// The source folders' STATUS its listing carried (LIST-STATUS).
+    pub(crate) source_statuses: ListedStatuses,
 }
 
 /// Lists both servers and maps the source's folders onto the target's. Reads only, but
@@ -205,6 +213,7 @@ pub(crate) async fn map_folders(
         subscribed: src_subscribed,
         namespace: src_ns,
         enabled: source_enabled,
+        statuses: source_statuses,
     } = src_side?;
     let SideFolders {
         listed: dst_list,
@@ -292,6 +301,7 @@ pub(crate) async fn map_folders(
         target_separator: dst_ns.separator,
         source_listing,
         source_enabled,
+        source_statuses,
     })
 }
 
@@ -340,15 +350,17 @@ async fn list_new_folders(
     Ok(out)
 }
 
-/// The STATUS of every folder an earlier pass saw, in one pipelined round trip: what
-/// the scan compares with the folder's state to find it unchanged (only with CONDSTORE,
-/// the one case it trusts) instead of a round trip per folder. A folder whose STATUS
-/// failed is left out: its scan asks again and reports what the server says.
+/// The STATUS of every folder an earlier pass saw, from the listing (LIST-STATUS) or in
+/// one pipelined round trip: what the scan compares with the folder's state to find it
+/// unchanged (only with CONDSTORE, the one case it trusts) instead of a round trip per
+/// folder. A folder whose STATUS failed is left out: its scan asks again and reports
+/// what the server says.
 async fn status_known_folders(
     src: &mut Session,
     mappings: &[FolderMapping],
     states: &HashMap<Vec<u8>, FolderState>,
     modes: SourceModes,
+    listed: &ListedStatuses,
 ) -> Result<HashMap<Vec<u8>, cutover_imap::MailboxStatus>, SyncError> {
     let known: Vec<&[u8]> = mappings
         .iter()
@@ -356,7 +368,9 @@ async fn status_known_folders(
         .map(|m| m.src.as_slice())
         .collect();
     let mut out = HashMap::new();
-    if !modes.condstore || known.len() < 2 {
+    // One folder's STATUS would cost the round trip its scan's EXAMINE costs anyway,
+    // unless the listing brought it.
+    if !modes.condstore || (known.len() < 2 && listed.is_empty()) {
         return Ok(out);
     }
     let names: Vec<MailboxName> = known
@@ -364,7 +378,7 @@ async fn status_known_folders(
         .map(|n| MailboxName::from_wire(n.to_vec()))
         .collect();
     let answers = src
-        .statuses(&names)
+        .statuses_after_listing(&names, listed)
         .await
         .map_err(|source| SyncError::Imap {
             role: Role::Source,
@@ -404,6 +418,7 @@ pub(crate) async fn observe_mailbox(
         target_separator,
         source_listing,
         source_enabled,
+        source_statuses,
     } = map_folders(src, dst, job, for_pass, change_tracking(&caps)).await?;
     let modes = source_modes(&caps, &source_enabled);
 
@@ -436,7 +451,8 @@ pub(crate) async fn observe_mailbox(
     // at once.
     let skipped: Vec<SkippedItem> = store.skipped_items(email).await?;
     let mut prelisted = list_new_folders(src, &mappings, &states).await?;
-    let mut statuses = status_known_folders(src, &mappings, &states, modes).await?;
+    let mut statuses =
+        status_known_folders(src, &mappings, &states, modes, &source_statuses).await?;
     let mut folders = Vec::new();
     for m in mappings.iter().filter(|m| m.selectable) {
         if let Some(reason) = job.stop.reason() {

@@ -61,10 +61,12 @@ async fn size_folders(src: &mut Session, job: &MailboxJob) -> Result<SourceSize,
         role: Role::Source,
         source,
     };
-    // The folders and the namespace in one round trip.
+    // The folders and the namespace in one round trip, and their STATUS too where the
+    // source has LIST-STATUS.
     let SideFolders {
         listed,
         namespace: side,
+        statuses: listed_statuses,
         ..
     } = read_folders(src, Role::Source, &[]).await?;
     let folders: Vec<ListedFolder> = listed
@@ -101,7 +103,7 @@ async fn size_folders(src: &mut Session, job: &MailboxJob) -> Result<SourceSize,
     // A folder that vanished or refuses STATUS is left out: this is an estimate for the
     // order, the pass counts exactly.
     for status in src
-        .statuses(&names)
+        .statuses_after_listing(&names, &listed_statuses)
         .await
         .map_err(err)?
         .into_iter()

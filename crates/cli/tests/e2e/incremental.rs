@@ -16,6 +16,12 @@ const NO_CONDSTORE: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SOR
     UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH SEARCHRES WITHIN \
     LIST-STATUS BINARY MOVE LITERAL+ SPECIAL-USE";
 
+/// Dovecot 2.3's post-login capabilities without LIST-STATUS: the folders' STATUS is asked
+/// after the listing.
+const NO_LIST_STATUS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT MULTIAPPEND \
+    UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH \
+    SEARCHRES WITHIN BINARY MOVE LITERAL+ SPECIAL-USE";
+
 fn synced_pair(capability: &str) -> (Dovecot, Dovecot, Cutover) {
     let (src, dst) = pair_with_source_capability(&USERS, '/', capability);
     fill_realistic_mailbox(&src, USERS[0], 50, 41, false);
@@ -177,11 +183,15 @@ fn commands_sent(log: &str, command: &str) -> usize {
 fn a_pass_follows_every_change_with_condstore_and_qresync() {
     let log = follows_the_source("");
     // With CONDSTORE a mailbox where nothing changed costs a glance at the source: LIST,
-    // LSUB and NAMESPACE in one round trip, and one pipelined STATUS; no EXAMINE, no
-    // FETCH, no target.
+    // LSUB and NAMESPACE in one round trip, the LIST bringing every folder's STATUS
+    // (Dovecot has LIST-STATUS); no STATUS of its own, no EXAMINE, no FETCH, no target.
     assert_eq!(commands_sent(&log, "EXAMINE"), 0, "{log}");
     assert_eq!(commands_sent(&log, "UID FETCH"), 0, "{log}");
-    assert!(log.contains("C: pipelined command=\"STATUS\""), "{log}");
+    assert!(
+        log.contains("C: pipelined command=\"LIST/LSUB/NAMESPACE\""),
+        "{log}"
+    );
+    assert!(!log.contains("command=\"STATUS\""), "{log}");
     for u in USERS {
         assert!(
             log.lines()
@@ -189,6 +199,20 @@ fn a_pass_follows_every_change_with_condstore_and_qresync() {
             "{u}: {log}"
         );
     }
+}
+
+#[test]
+fn a_pass_follows_every_change_without_list_status() {
+    let log = follows_the_source(NO_LIST_STATUS);
+    // The glance asks every folder's STATUS after the listing, in one pipelined round trip.
+    assert_eq!(commands_sent(&log, "EXAMINE"), 0, "{log}");
+    assert_eq!(commands_sent(&log, "UID FETCH"), 0, "{log}");
+    assert!(log.contains("C: pipelined command=\"STATUS\""), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("nothing changed on the source") && l.contains(USERS[0])),
+        "{log}"
+    );
 }
 
 #[test]
