@@ -476,6 +476,20 @@ async fn a_listing_with_list_status_brings_the_folders_status_and_only_the_rest_
 }
 
 #[tokio::test]
+async fn a_pipeline_s_first_completion_is_a_round_trip_sample() {
+    // The lanes are planned from the round trip: a connection that has only logged in and
+    // listed (pipelined) has a sample from its listing, not from its login alone.
+    let caps = "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready.\r\n";
+    let script = format!("{caps}C1 OK List completed.\r\nC2 OK Lsub completed.\r\n");
+    for (mock, _) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        assert_eq!(s.round_trip(), None);
+        s.folders().await.unwrap();
+        assert!(s.round_trip().is_some());
+    }
+}
+
+#[tokio::test]
 async fn a_listing_asked_without_status_or_refused_with_it_brings_none() {
     // Not asked for (the target's listing): the plain return options.
     let caps = "* OK [CAPABILITY IMAP4rev1 SPECIAL-USE LIST-STATUS] ready.\r\n";

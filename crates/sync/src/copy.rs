@@ -220,6 +220,12 @@ async fn copy_on_lanes(
         .collect();
     let rtt = src.round_trip();
     let plan = lanes::plan(rtt, &bytes, lanes::MAX_LANES);
+    debug!(
+        user = job.email,
+        lanes = plan.lanes,
+        rtt_us = rtt.map(|r| r.as_micros() as u64),
+        "copy planned from the source's round trip"
+    );
     let queue = FolderQueue::new(plan.order);
     // The other lanes' logins at once: on a distant link each costs a few round trips.
     // A lane that cannot log in leaves its share to the others.
