@@ -279,10 +279,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(read) => read?,
             Err(_) => return Err(self.timeout_error()),
         }
+        // Restored first: a literal put back may take the greeting over the limit.
+        self.framer.restore();
         if self.framer.too_long() {
             return Err(self.limit_error(Limit::ResponseSize));
         }
-        self.framer.restore();
         let greeting = match self.decode(&GreetingCodec::default()) {
             Ok(g) => convert_greeting(g),
             Err(why) => {
@@ -312,6 +313,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         let filled = self.fetch_with_body_set_aside();
         if filled.is_none() {
+            // Not put back when then over the limit: `decode` refuses it (never decoded
+            // with empty literals in their place), and it is read leniently below.
             self.framer.restore();
         }
         let decoded = match filled {

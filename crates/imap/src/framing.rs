@@ -267,9 +267,9 @@ impl Framer {
         (out, lines)
     }
 
-    /// Puts the literals set aside back into the message, as it came. Those in temporary
-    /// files are read back if the message then fits its limit; if not, the message is
-    /// too long (and keeps its placeholders).
+    /// Puts the literals set aside back into the message, as it came (those in temporary
+    /// files read back), if the message then fits its limit; if not, the message is too
+    /// long (and keeps its placeholders).
     pub(crate) fn restore(&mut self) {
         if self.set_aside.is_empty() {
             return;
@@ -297,6 +297,12 @@ impl Framer {
             self.spilled = 0;
         }
         let (message, lines) = self.original();
+        // Put back, a literal's length is longer than its placeholder's `{0}`: the message
+        // as it came may be over the limit where the framed one was not.
+        if message.len() + lines.len() * LINE_COST > self.max_message {
+            self.too_long = true;
+            return;
+        }
         self.message = message;
         self.lines = lines;
         self.set_aside.clear();
