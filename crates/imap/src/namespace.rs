@@ -149,8 +149,15 @@ impl Session {
         }
         if let Some(list) = statuses.next() {
             if (special_use || list_status) && list.kind == StatusKind::Bad {
-                tracing::debug!("LIST with return options refused; listing without them");
-                folders.listed = self.list().await?;
+                tracing::debug!("LIST with return options refused; listing without STATUS");
+                // The special-use attributes still count (an \All folder copied as a
+                // folder would hold every message twice): asked for on their own, which
+                // falls back to a plain LIST where refused too.
+                folders.listed = if special_use && list_status {
+                    self.list_special_use().await?
+                } else {
+                    self.list().await?
+                };
                 folders.statuses = ListedStatuses::default();
             } else {
                 list.check("LIST")?;

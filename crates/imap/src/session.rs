@@ -119,8 +119,6 @@ pub struct MailboxStatus {
     pub size: Option<u64>,
 }
 
-/// The STATUS answer for `name` among untagged responses (servers answer with the name
-/// as they spell it; INBOX may differ in case).
 /// A STATUS item's name on the wire, for the command lines written here
 /// (LIST ... RETURN (STATUS (...)), which imap-codec has no type for).
 pub(crate) fn status_item_name(item: &StatusDataItemName) -> &'static str {
@@ -137,6 +135,8 @@ pub(crate) fn status_item_name(item: &StatusDataItemName) -> &'static str {
     }
 }
 
+/// The STATUS answer for `name` among untagged responses (servers answer with the name
+/// as they spell it; INBOX may differ in case).
 pub(crate) fn status_of(name: &MailboxName, untagged: &[Untagged]) -> Option<MailboxStatus> {
     let mut found = None;
     for u in untagged {

@@ -523,6 +523,24 @@ async fn a_listing_asked_without_status_or_refused_with_it_brings_none() {
         assert_eq!(f.listed.len(), 1);
         assert!(f.statuses.is_empty());
     }
+    // SPECIAL-USE and LIST-STATUS, the two together refused: the special-use attributes are
+    // asked for on their own (an \All folder must be known as such).
+    let caps = "* OK [CAPABILITY IMAP4rev1 SPECIAL-USE LIST-STATUS] ready.\r\n";
+    let script = format!(
+        "{caps}C1 BAD Unknown RETURN option\r\nC2 OK Lsub completed.\r\n\
+         * LIST (\\All) \"/\" All\r\nC3 OK List completed.\r\n"
+    );
+    for (mock, written) in splits(script.as_bytes()) {
+        let mut s = Session::from_stream(mock).await.unwrap();
+        let (f, _) = s.enable_and_list(&[], true).await.unwrap();
+        assert_eq!(
+            text(&written),
+            "C1 LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT UIDVALIDITY))\r\n\
+             C2 LSUB \"\" *\r\nC3 LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n"
+        );
+        assert_eq!(f.listed[0].attributes, ["\\All"]);
+        assert!(f.statuses.is_empty());
+    }
 }
 
 #[tokio::test]
