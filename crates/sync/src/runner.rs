@@ -22,7 +22,6 @@ use crate::budget::MemoryBudget;
 use crate::credentials;
 use crate::events::{EventSink, SyncEvent};
 use crate::executor::sync_mailbox;
-use crate::lanes;
 use crate::pass::{MailboxJob, PassOutcome, SyncError};
 use crate::plan::MailboxPlan;
 use crate::proof::BrakeRule;
@@ -204,16 +203,8 @@ pub async fn audit_batch(
     Ok(out)
 }
 
-/// Mailboxes sized at once when the batch's limit is lower. A sizing is one connection
-/// for a login, a listing and one pipelined STATUS, over in a few round trips, and
-/// nothing starts before the last one: on a distant source every wave of sizing keeps
-/// the whole batch waiting for those round trips (0.2 s a wave at 50 ms). A batch of 4
-/// mailboxes at once holds up to 4 x [`lanes::MAX_LANES`] connections to the source
-/// while it copies; sizing holds no more than that, one per mailbox.
-const SIZING_AT_ONCE: u32 = 4 * lanes::MAX_LANES as u32;
-
-/// Sizes the source mailboxes of `users[which]`, `limit` (at least [`SIZING_AT_ONCE`])
-/// at a time, and keeps each size as the user's source counts. A mailbox that cannot be
+/// Sizes the source mailboxes of `users[which]`, [`sizing::at_once`] of `limit` at a
+/// time, and keeps each size as the user's source counts. A mailbox that cannot be
 /// sized keeps its place in the users CSV's order; its pass says what is wrong.
 pub async fn size_sources(
     store: Arc<dyn Store>,
@@ -225,7 +216,7 @@ pub async fn size_sources(
     stop: &StopSignal,
 ) -> Result<(), RunError> {
     let started = std::time::Instant::now();
-    let slots = Arc::new(Semaphore::new(limit.max(SIZING_AT_ONCE) as usize));
+    let slots = Arc::new(Semaphore::new(sizing::at_once(limit)));
     let mut tasks = JoinSet::new();
     for &i in which {
         let Ok(job) = sides

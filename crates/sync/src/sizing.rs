@@ -1,14 +1,16 @@
 //! The biggest mailboxes first: a batch's wall time is its slowest mailbox's, so the
 //! mailboxes that take longest start first. Before the initial sync, when more mailboxes
-//! wait than run at once, each source mailbox is sized with one login and one pipelined
-//! STATUS of its folders (SIZE where the server has STATUS=SIZE, RFC 8438); the sizes are
-//! kept as the user's source counts, which the first pass then replaces with its own.
+//! wait than run at once, each source mailbox is sized with one login and its folders'
+//! STATUS (SIZE where the server has STATUS=SIZE, RFC 8438), brought by the listing where
+//! the server has LIST-STATUS, else pipelined; the sizes are kept as the user's source
+//! counts, which the first pass then replaces with its own.
 
 use cutover_imap::{MailboxName, Session};
 use cutover_model::MigrationUser;
 
 use crate::connect;
 use crate::folder_map::{ListedFolder, SpecialUse, is_excluded};
+use crate::lanes::MAX_LANES;
 use crate::namespace;
 use crate::observe::{SideFolders, read_folders};
 use crate::pass::{MailboxJob, Role, SyncError};
@@ -36,6 +38,20 @@ pub fn to_size(users: &[MigrationUser], slots: usize, incremental: bool) -> Vec<
         .map(|(i, _)| i)
         .collect()
 }
+
+/// How many mailboxes are sized at once for a batch that copies `limit` at once. A
+/// sizing is one connection for a login and a listing with the folders' STATUS, over in
+/// a few round trips, and no pass starts before the last one: on a distant source every
+/// wave of sizing keeps the whole batch waiting (0.15-0.2 s a wave at 50 ms). So more
+/// than `limit` at once, but no more connections than the batch's copies may hold on a
+/// distant source (`limit` x [`MAX_LANES`]), and at most [`SIZING_WAVE`] beyond `limit`.
+pub fn at_once(limit: u32) -> usize {
+    let limit = limit.max(1) as usize;
+    limit.max((limit * MAX_LANES).min(SIZING_WAVE))
+}
+
+/// See [`at_once`].
+pub const SIZING_WAVE: usize = 16;
 
 /// Puts the users in the order they take their turn: the most bytes first (by messages
 /// where no bytes are known), then the users CSV's order.
@@ -148,7 +164,26 @@ mod tests {
         assert!(to_size(&users, 2, true).is_empty());
     }
 
+    #[test]
+    fn a_wave_of_sizing_is_wider_than_the_batch_but_never_beyond_what_its_copies_hold() {
+        assert_eq!(at_once(0), MAX_LANES);
+        assert_eq!(at_once(1), MAX_LANES);
+        assert_eq!(at_once(2), 2 * MAX_LANES);
+        assert_eq!(at_once(4), SIZING_WAVE);
+        assert_eq!(at_once(10), SIZING_WAVE);
+        assert_eq!(at_once(100), 100);
+    }
+
     proptest! {
+        #[test]
+        fn sizing_at_once_stays_between_the_limit_and_the_copies_connections(limit in 0u32..500) {
+            let n = at_once(limit);
+            let limit = limit.max(1) as usize;
+            prop_assert!(n >= limit);
+            prop_assert!(n <= (limit * MAX_LANES).max(limit));
+            prop_assert!(n <= SIZING_WAVE.max(limit));
+        }
+
         #[test]
         fn the_biggest_go_first_and_equals_keep_the_csv_order(
             sizes in proptest::collection::vec((0u64..5, 0u64..5), 0..30),
