@@ -1,8 +1,9 @@
 //! A glance at the source before a pass: when nothing there changed since the last pass
 //! that completed, the pass ends after one login and one round trip (LIST, LSUB and
 //! NAMESPACE, the LIST bringing every folder's STATUS where the source has LIST-STATUS;
-//! else one pipelined STATUS of the folders more), and never connects to the target. That is most incremental
-//! passes of a cutover batch: thousands of mailboxes where nothing arrived.
+//! else one pipelined STATUS of the folders more), and never connects to the target.
+//! That is most incremental passes of a cutover batch: thousands of mailboxes where
+//! nothing arrived.
 //!
 //! Nothing changed means: the source lists the same folders with the same attributes and
 //! subscriptions, under the same batch rules (excluded folders, folder map), as when the

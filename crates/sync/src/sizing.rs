@@ -44,7 +44,8 @@ pub fn to_size(users: &[MigrationUser], slots: usize, incremental: bool) -> Vec<
 /// a few round trips, and no pass starts before the last one: on a distant source every
 /// wave of sizing keeps the whole batch waiting (0.15-0.2 s a wave at 50 ms). So more
 /// than `limit` at once, but no more connections than the batch's copies may hold on a
-/// distant source (`limit` x [`MAX_LANES`]), and at most [`SIZING_WAVE`] beyond `limit`.
+/// distant source (`limit` x [`MAX_LANES`]), and no more than [`SIZING_WAVE`] unless the
+/// batch itself copies more at once.
 pub fn at_once(limit: u32) -> usize {
     let limit = limit.max(1) as usize;
     limit.max((limit * MAX_LANES).min(SIZING_WAVE))
