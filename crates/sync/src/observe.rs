@@ -30,9 +30,10 @@ fn separator(listed: &[cutover_imap::ListedMailbox]) -> Option<char> {
 /// asked for an existing folder with its case swapped (or for a probe folder it creates
 /// and deletes, in a mailbox with no folder to ask about).
 ///
-/// Returns the rule and whether this pass found it (for the store to remember). Only a
-/// pass (`may_create`) creates the probe folder; `batch plan` then takes names as
-/// case-sensitive, IMAP's own rule.
+/// Returns the rule and, when it was found rather than set, the rule again for the store
+/// to remember. Only a pass (`may_create`) creates the probe folder; `batch plan` then
+/// takes names as case-sensitive, IMAP's own rule. A target is asked once per process:
+/// passes starting together wait for the first one's answer.
 async fn target_folds_case(
     dst: &mut Session,
     listed: &[cutover_imap::ListedMailbox],
@@ -42,6 +43,13 @@ async fn target_folds_case(
 ) -> Result<(bool, Option<bool>), SyncError> {
     if let Some(known) = job.target_folds_case {
         return Ok((known, None));
+    }
+    // Passes that start together (a batch's first wave) ask once: the others wait for
+    // the first one's answer instead of each creating and deleting a probe folder.
+    let server = (job.target.addr.host.clone(), job.target.addr.port);
+    let mut found = case_rules().lock().await;
+    if let Some(&folds) = found.get(&server) {
+        return Ok((folds, Some(folds)));
     }
     let err = |source| SyncError::Imap {
         role: Role::Target,
@@ -78,6 +86,7 @@ async fn target_folds_case(
             Err(e) => return Err(err(e)),
         }
     };
+    found.insert(server, folds);
     info!(
         folds_case = folds,
         "the target's folder names compare {}",
@@ -88,6 +97,15 @@ async fn target_folds_case(
         }
     );
     Ok((folds, Some(folds)))
+}
+
+/// The case rule each target server (host, port) was found to have by a pass of this
+/// process, behind one lock that a pass holds while it asks.
+type CaseRules = tokio::sync::Mutex<HashMap<(String, u16), bool>>;
+
+fn case_rules() -> &'static CaseRules {
+    static FOUND: std::sync::OnceLock<CaseRules> = std::sync::OnceLock::new();
+    FOUND.get_or_init(CaseRules::default)
 }
 
 /// Whether STATUS of `asked` (an existing folder's name, its case swapped) answers: then

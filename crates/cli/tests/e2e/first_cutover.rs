@@ -29,9 +29,24 @@ fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {
     assert_eq!(field(&created, "Status"), "Syncing");
     assert_eq!(field(&created, "TotalCount"), 3);
 
-    let run = cutover.json(&["run", "--once"]);
+    let out = cutover
+        .command(&["run", "--once", "--format", "json"])
+        .env("CUTOVER_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    cutover.check_state();
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     assert_eq!(field(&run[0], "ItemsCopied"), total as u64);
+    // The three start together on empty target mailboxes: the target's case rule is
+    // asked once (one probe folder), not once per mailbox.
+    assert_eq!(
+        log.matches("the target's folder names compare").count(),
+        1,
+        "{log}"
+    );
     for u in users {
         assert_same_mailbox(&src, &dst, u);
     }
