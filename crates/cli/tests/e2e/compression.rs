@@ -29,15 +29,7 @@ fn a_migration_over_compress_deflate_is_byte_exact() {
     let endpoint = cutover.json(&["endpoint", "get", "CutoverEndpoint"]);
     assert_eq!(field(&endpoint, "Compression"), "on");
     cutover.start_batch(&users.map(|u| (u, "", "")), &[]);
-    let out = cutover
-        .command(&["run", "--once", "--format", "json"])
-        .env("CUTOVER_LOG", "debug,sqlx=warn")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    cutover.check_state();
-    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (run, log) = cutover.run_logged("debug,sqlx=warn", &[]);
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     // Both sessions of both mailboxes.
     assert_eq!(log.matches("COMPRESS=DEFLATE active").count(), 4, "{log}");

@@ -29,15 +29,7 @@ fn three_mailboxes_move_byte_exact_and_a_second_pass_copies_nothing() {
     assert_eq!(field(&created, "Status"), "Syncing");
     assert_eq!(field(&created, "TotalCount"), 3);
 
-    let out = cutover
-        .command(&["run", "--once", "--format", "json"])
-        .env("CUTOVER_LOG", "info")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    cutover.check_state();
-    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (run, log) = cutover.run_logged("info", &[]);
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}");
     assert_eq!(field(&run[0], "ItemsCopied"), total as u64);
     // The three start together on empty target mailboxes: the target's case rule is

@@ -80,17 +80,8 @@ fn large_messages_around_the_spool_edge_arrive_byte_for_byte() {
     let cutover = Cutover::new();
     cutover.connect(&src, &dst, "authzid", user);
     cutover.start_batch(&[(user, "", "")], &[]);
-    let out = cutover
-        .command(&["run", "--once", "--format", "json"])
-        // Smaller than a chunk's worth of large messages: the budget still lets it through.
-        .env("CUTOVER_MEMORY_MIB", "2")
-        .env("CUTOVER_LOG", "debug,sqlx=warn")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    cutover.check_state();
-    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Smaller than a chunk's worth of large messages: the budget still lets it through.
+    let (run, log) = cutover.run_logged("debug,sqlx=warn", &[("CUTOVER_MEMORY_MIB", "2")]);
     assert_eq!(field(&run[0], "Status"), "Synced", "{run:#}\n{log}");
     assert_eq!(field(&run[0], "ItemsCopied"), sizes.len() + 3, "{run:#}");
     // Pieces went several per round trip.

@@ -74,9 +74,16 @@ impl Cutover {
     /// `CUTOVER_LOG=log`): its JSON summary and its log; the state is checked after it.
     pub fn pass(&self, log: &str) -> (Value, String) {
         self.ok(&["batch", "start", "CutoverBatch"]);
+        self.run_logged(log, &[])
+    }
+
+    /// `run --once` with `CUTOVER_LOG=log` and the variables `env`: its JSON summary and
+    /// its log, after it succeeded; the state is checked after it.
+    pub fn run_logged(&self, log: &str, env: &[(&str, &str)]) -> (Value, String) {
         let out = self
             .command(&["run", "--once", "--format", "json"])
             .env("CUTOVER_LOG", log)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
